@@ -1,0 +1,162 @@
+"""Strategy parameters, risk-profile presets and money limits: the one place they are defined.
+
+The TradingBot CRD (operator) and the runtime configuration both build on these models, so a
+parameter is declared once. Field names are camelCase because they are the Kubernetes API.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+
+class Strategy(StrEnum):
+    ARBHUNTER = "arbhunter"
+    POLYAI = "polyai"
+    ELITEMIMIC = "elitemimic"
+
+
+class RiskProfile(StrEnum):
+    CONSERVATIVE = "conservative"
+    BALANCED = "balanced"
+    AGGRESSIVE = "aggressive"
+
+
+class _Params(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class ArbHunterParams(_Params):
+    """Pure arbitrage: buy every leg when their asks plus taker fees sum below 1 - threshold."""
+
+    minProfitThreshold: float = Field(
+        0.005, gt=0, lt=0.5,
+        description="Minimum expected profit per $1 of payout, after taker fees (0.005 = 0.5%).")
+    tradeSizeUsd: float = Field(
+        100.0, gt=0, le=100_000, description="Maximum USD spent per leg of one opportunity.")
+    orderType: Literal["FOK", "FAK"] = Field(
+        "FOK", description="FOK: each leg fills whole or not at all. FAK: partial fills, the excess is unwound.")
+    negRisk: bool = Field(True, description="Also trade multi-outcome neg-risk events (sum of YES asks < 1).")
+    maxBookAgeMs: int = Field(
+        2000, ge=100, le=60_000, description="Books older than this are stale: no order is placed on them.")
+    cooldownMs: int = Field(
+        500, ge=0, le=60_000, description="Minimum time between two executions on the same market.")
+
+
+class PolyAIParams(_Params):
+    """Statistical arbitrage between related markets plus LLM analysis of news."""
+
+    scanIntervalMinutes: float = Field(5, gt=0, le=1440, description="Stat-arb scan period.")
+    newsIntervalMinutes: float = Field(10, gt=0, le=1440, description="News analysis period.")
+    minConfidence: int = Field(70, ge=0, le=100, description="LLM confidence (0-100) required to trade.")
+    minEdge: float = Field(0.03, gt=0, lt=1, description="Expected edge per $1 required to trade.")
+    tradeSizeUsd: float = Field(50.0, gt=0, le=100_000, description="USD per signal.")
+    llmModel: str = Field("gpt-4o-mini", min_length=1, description="Chat model name for news analysis.")
+    llmBaseUrl: str | None = Field(None, description="OpenAI-compatible base URL; empty = the OpenAI API.")
+    embeddingModel: str = Field("text-embedding-3-small", min_length=1, description="Embedding model.")
+    memoryBackend: Literal["embedded", "supabase"] = Field(
+        "embedded", description="Where past analyses are remembered: embedded SQLite or Supabase.")
+    newsDailyRequestLimit: int = Field(100, ge=1, le=100_000, description="NewsAPI requests per day.")
+
+
+class EliteMimicParams(_Params):
+    """Copy trading of large wallets with an AI approval gate."""
+
+    minAiConfidence: int = Field(70, ge=0, le=100, description="AI approval threshold (0-100).")
+    maxCopySizeUsd: float = Field(500.0, gt=0, le=1_000_000, description="Maximum USD per copied trade.")
+    copyRatio: float = Field(0.5, gt=0, le=1, description="Fraction of the whale's size copied, in (0, 1].")
+    maxSlippage: float = Field(0.02, ge=0, lt=0.5, description="Limit price at most this far from the whale's price.")
+    maxTradeAgeSeconds: int = Field(120, ge=1, le=86_400, description="Whale trades older than this are not copied.")
+    wallets: list[str] = Field(default_factory=list, description="Wallet addresses (0x...) to copy.")
+    leaderboardTop: int = Field(0, ge=0, le=100, description="Also copy the top N wallets of the leaderboard (0 = off).")
+    source: Literal["chain", "dataapi", "both"] = Field(
+        "dataapi", description="Where whale trades come from: on-chain OrderFilled logs, the Data API, or both.")
+    minWhaleTradeUsd: float = Field(1000.0, ge=0, description="Whale trades smaller than this are ignored.")
+
+
+PARAM_MODELS: dict[Strategy, type[_Params]] = {
+    Strategy.ARBHUNTER: ArbHunterParams,
+    Strategy.POLYAI: PolyAIParams,
+    Strategy.ELITEMIMIC: EliteMimicParams,
+}
+
+# The operations guide's tuning tables, keyed by risk profile.
+# ArbHunter: the guide keys its table by market volatility (high 0.7% $200-500, medium 0.5% $100-200,
+# low 0.3% $50-100). A risk profile is about how much capital is put at risk per opportunity, so
+# conservative demands the largest edge with the smallest size, aggressive accepts thin edges at a
+# larger size; balanced is the guide's default row (0.5%, $100).
+PRESETS: dict[Strategy, dict[RiskProfile, dict[str, Any]]] = {
+    Strategy.ARBHUNTER: {
+        RiskProfile.CONSERVATIVE: {"minProfitThreshold": 0.007, "tradeSizeUsd": 50.0},
+        RiskProfile.BALANCED: {"minProfitThreshold": 0.005, "tradeSizeUsd": 100.0},
+        RiskProfile.AGGRESSIVE: {"minProfitThreshold": 0.003, "tradeSizeUsd": 200.0},
+    },
+    Strategy.POLYAI: {
+        RiskProfile.CONSERVATIVE: {"scanIntervalMinutes": 10, "newsIntervalMinutes": 15, "minConfidence": 80},
+        RiskProfile.BALANCED: {"scanIntervalMinutes": 5, "newsIntervalMinutes": 10, "minConfidence": 70},
+        RiskProfile.AGGRESSIVE: {"scanIntervalMinutes": 3, "newsIntervalMinutes": 5, "minConfidence": 60},
+    },
+    Strategy.ELITEMIMIC: {
+        RiskProfile.CONSERVATIVE: {"minAiConfidence": 80, "maxCopySizeUsd": 200.0, "copyRatio": 0.3},
+        RiskProfile.BALANCED: {"minAiConfidence": 70, "maxCopySizeUsd": 500.0, "copyRatio": 0.5},
+        RiskProfile.AGGRESSIVE: {"minAiConfidence": 60, "maxCopySizeUsd": 1000.0, "copyRatio": 0.7},
+    },
+}
+
+
+class ParamsError(ValueError):
+    """Bad `params`: the message names the field under `spec.params` and what to do."""
+
+
+def param_names(strategy: Strategy) -> frozenset[str]:
+    return frozenset(PARAM_MODELS[strategy].model_fields)
+
+
+def resolve_params(
+    strategy: Strategy | str, profile: RiskProfile | str = RiskProfile.BALANCED,
+    overrides: dict[str, Any] | None = None,
+) -> _Params:
+    """Preset of the risk profile, then explicit overrides; unknown or foreign keys are refused."""
+    strategy = Strategy(strategy)
+    profile = RiskProfile(profile)
+    overrides = dict(overrides or {})
+    own = param_names(strategy)
+    for key in overrides:
+        if key in own:
+            continue
+        owners = [s.value for s in Strategy if s != strategy and key in param_names(s)]
+        if owners:
+            raise ParamsError(
+                f"spec.params.{key} belongs to strategy {owners[0]}, not {strategy.value}; remove it")
+        raise ParamsError(
+            f"spec.params.{key} is not a parameter of {strategy.value}; valid keys: {', '.join(sorted(own))}")
+    merged = {**PRESETS[strategy][profile], **overrides}
+    try:
+        return PARAM_MODELS[strategy].model_validate(merged)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"])
+        raise ParamsError(f"spec.params.{loc}: {first['msg']}") from None
+
+
+class Limits(BaseModel):
+    """Money limits enforced by the runtime's risk engine, the one place that says no."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    maxOrderUsd: float = Field(250.0, gt=0, description="Largest single order, in USD.")
+    maxPositionPerMarketUsd: float = Field(1000.0, gt=0, description="Largest position in one market, USD at cost.")
+    maxTotalExposureUsd: float = Field(5000.0, gt=0, description="Sum of all positions and open orders, USD.")
+    maxDailyLossUsd: float = Field(
+        200.0, gt=0, description="Realised+unrealised loss since UTC midnight that trips the kill switch.")
+    maxOpenOrders: int = Field(20, ge=1, le=10_000, description="Open orders at once.")
+
+
+# Per-strategy container resources, from the guide (ArbHunter 512Mi, PolyAI 1Gi, EliteMimic 512Mi).
+DEFAULT_RESOURCES: dict[Strategy, dict[str, dict[str, str]]] = {
+    Strategy.ARBHUNTER: {"requests": {"cpu": "250m", "memory": "256Mi"}, "limits": {"cpu": "1", "memory": "512Mi"}},
+    Strategy.POLYAI: {"requests": {"cpu": "250m", "memory": "512Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}},
+    Strategy.ELITEMIMIC: {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"cpu": "500m", "memory": "512Mi"}},
+}

@@ -1,0 +1,145 @@
+"""The contract between the runtime and a strategy, and the registry of strategies by name.
+
+A strategy is pure decision code over the runtime's interfaces: it reads books (`ctx.books`),
+market metadata (`ctx.markets`) and the clock (`ctx.clock`), and hands `OrderIntent`s to
+`ctx.submit` (the executor: risk checks, journal, send). The same code therefore runs live, in
+paper mode and in backtests (where the clock is virtual and `submit` fills in-process).
+
+Adding a strategy = one module with a `@register`-ed `Strategy` subclass + its parameter model.
+"""
+
+from __future__ import annotations
+
+import abc
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+
+from bot_runtime.types import Opportunity, OrderIntent, OrderResult
+
+if TYPE_CHECKING:  # imported for types only: keeps `import bot_runtime.strategies` light
+    import aiohttp
+
+    from bot_runtime.config import BotConfig
+    from bot_runtime.marketdata.models import MarketInfo
+    from bot_runtime.telemetry.metrics import BotMetrics
+
+SubmitFn = Callable[[list[OrderIntent], Opportunity], Awaitable[list[OrderResult]]]
+ClockFn = Callable[[], int]
+
+
+def _wall_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@dataclass
+class StrategyContext:
+    """Everything a strategy may touch. The runtime (app.py), the demo and the backtester build it."""
+
+    config: BotConfig
+    params: Any                                # the resolved param model (ArbHunterParams, ...)
+    books: Any                                 # marketdata BookStore: .get(asset_id) -> OrderBook | None
+    markets: dict[str, MarketInfo]             # condition id -> metadata (the strategy's selection)
+    submit: SubmitFn                           # executor: risk engine + journal + send
+    clock: ClockFn = _wall_ms                  # ms since epoch; virtual in backtests
+    metrics: BotMetrics | None = None          # label with (ctx.bot, ctx.strategy_name, ...)
+    log: Any = None                            # structlog BoundLogger; None -> a default logger
+    http: aiohttp.ClientSession | None = None  # shared session for Data API / NewsAPI / Gamma
+    credentials: Mapping[str, str] = field(default_factory=dict)  # secret values by key name
+    data_api_url: str = ""                     # default: config.endpoints.dataApiUrl
+    gamma_url: str = ""                        # default: config.endpoints.gammaUrl
+    state_dir: str = ""                        # where a strategy may keep files (memory DB); "" = temp
+    backtest: bool = False                     # True in `botfleet backtest`: no network, virtual clock
+    perf_ns: Callable[[], int] = time.perf_counter_ns  # monotonic clock for latency measurement
+
+    def __post_init__(self) -> None:
+        if self.log is None:
+            import structlog
+
+            self.log = structlog.get_logger("botfleet.strategy")
+        if not self.data_api_url:
+            self.data_api_url = self.config.endpoints.dataApiUrl
+        if not self.gamma_url:
+            self.gamma_url = self.config.endpoints.gammaUrl
+
+    @property
+    def bot(self) -> str:
+        return self.config.name
+
+    @property
+    def strategy_name(self) -> str:
+        return str(self.config.strategy)
+
+    def secret(self, key: str) -> str:
+        """A credential value or "" when absent. Never log the result."""
+        try:
+            v = self.credentials.get(key)
+        except Exception:  # a reader backed by files may fail on a half-written rotation
+            return ""
+        return v or ""
+
+
+class Strategy(abc.ABC):
+    """One trading strategy. Lifecycle: __init__(ctx) -> select_markets -> run() ... stop()."""
+
+    name: ClassVar[str]
+    params_model: ClassVar[type]
+
+    def __init__(self, ctx: StrategyContext) -> None:
+        self.ctx = ctx
+        self.params = ctx.params
+        self.log = ctx.log.bind(strategy=self.name) if hasattr(ctx.log, "bind") else ctx.log
+
+    def select_markets(self, markets: list[MarketInfo]) -> list[MarketInfo]:
+        """The markets this strategy wants books for (default: every tradable one)."""
+        return [m for m in markets if m.tradable]
+
+    def on_book_update(self, asset_ids: Iterable[str], received_ns: int = 0) -> None:  # noqa: B027
+        """Hot path, synchronous: called by the BookStore after each applied frame.
+
+        `received_ns` is `ctx.perf_ns()` when the frame arrived (0 = unknown: use now); it is the
+        start of the tick-to-order latency. Must return quickly; submissions are scheduled as tasks.
+        """
+
+    def on_market_resolved(self, market: str, winning_asset_id: str) -> None:  # noqa: B027
+        """A `market_resolved` event: strategies that track outcomes override this."""
+
+    @abc.abstractmethod
+    async def run(self) -> None:
+        """Periodic work (scans, polling). Returns when `stop()` is called."""
+
+    @abc.abstractmethod
+    async def stop(self) -> None:
+        """Stop new work, let in-flight submissions finish."""
+
+    async def drain(self) -> None:  # noqa: B027
+        """Wait for scheduled submissions to finish (backtests call it after each frame)."""
+
+    @abc.abstractmethod
+    def snapshot(self) -> dict[str, Any]:
+        """Summary for /status and the demo: opportunities, orders, fills, pnl_usd, latency_us."""
+
+
+STRATEGIES: dict[str, type[Strategy]] = {}
+_S = TypeVar("_S", bound=type[Strategy])
+
+
+def register(cls: _S) -> _S:
+    """Class decorator: make `strategy: <cls.name>` select this class."""
+    name = cls.name
+    if name in STRATEGIES and STRATEGIES[name] is not cls:
+        raise ValueError(f"strategy name {name!r} is already registered by {STRATEGIES[name].__qualname__}")
+    STRATEGIES[name] = cls
+    return cls
+
+
+def get_strategy(name: str) -> type[Strategy]:
+    """The class registered under `name`; imports the built-in strategies on first use."""
+    import bot_runtime.strategies  # noqa: F401  (registers the built-ins)
+
+    try:
+        return STRATEGIES[str(name)]
+    except KeyError:
+        raise ValueError(
+            f"unknown strategy {name!r}; registered: {', '.join(sorted(STRATEGIES)) or '(none)'}") from None

@@ -1,0 +1,1 @@
+"""Telemetry of a bot: Prometheus metrics, health endpoints and structured logs."""
