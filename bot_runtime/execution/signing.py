@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import importlib
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,8 +27,9 @@ from eth_utils import to_checksum_address
 
 from bot_runtime.types import E6, OrderIntent
 
-try:  # libsecp256k1 bindings: ~50x faster than the pure-Python fallback
-    import coincurve as _coincurve
+_coincurve: Any
+try:  # libsecp256k1 bindings: much faster than eth_keys' pure-Python fallback
+    _coincurve = importlib.import_module("coincurve")
 except ImportError:  # pragma: no cover - exercised only where coincurve is missing
     _coincurve = None
 

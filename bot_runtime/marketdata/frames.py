@@ -8,12 +8,15 @@ reader loop can count the frame as bad and carry on.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
-from bot_runtime.marketdata.book import BUY, SELL, Level, parse_e6
+from bot_runtime.marketdata.book import _MEMO, BUY, SELL, Level, parse_e6
+
+_MEMO_GET = _MEMO.get
 
 
 class FrameError(ValueError):
@@ -142,8 +145,9 @@ def _str(v: Any, name: str) -> str:
 
 
 def _num(v: Any) -> int:
-    if isinstance(v, str):
-        return parse_e6(v)
+    if type(v) is str:
+        r = _MEMO_GET(v)
+        return parse_e6(v) if r is None else r
     if isinstance(v, int) and not isinstance(v, bool) and v >= 0:
         return v * 1_000_000
     if isinstance(v, float) and v >= 0 and v == v and v != float("inf"):
@@ -159,11 +163,11 @@ def _opt_num(v: Any) -> int | None:
 
 
 def _side(v: Any) -> str:
-    if v == BUY or v == SELL:
+    if v in (BUY, SELL):
         return str(v)
     if isinstance(v, str):
         u = v.upper()
-        if u == BUY or u == SELL:
+        if u in (BUY, SELL):
             return u
         if u in ("BID", "BIDS"):
             return BUY
@@ -265,14 +269,14 @@ def _tick_size_change(d: dict[str, Any]) -> TickSizeChangeEvent:
 
 
 def _last_trade_price(d: dict[str, Any]) -> LastTradePriceEvent:
-    fee = d.get("fee_rate_bps")
+    fee: Any = d.get("fee_rate_bps")
     return LastTradePriceEvent(
         asset_id=_str(d["asset_id"], "asset_id"),
         market=_str(d.get("market", ""), "market"),
         price_e6=_num(d["price"]),
         size_e6=_num(d.get("size", "0")),
         side=_side(d["side"]) if d.get("side") else "",
-        fee_rate_bps=int(fee) if fee not in (None, "") else 0,
+        fee_rate_bps=0 if fee is None or fee == "" else int(fee),
         timestamp_ms=_ts(d.get("timestamp")),
     )
 
@@ -316,7 +320,7 @@ def _market_resolved(d: dict[str, Any]) -> MarketResolvedEvent:
     )
 
 
-_PARSERS = {
+_PARSERS: dict[str, Callable[[dict[str, Any]], Event]] = {
     "book": parse_book,
     "price_change": _price_change,
     "tick_size_change": _tick_size_change,

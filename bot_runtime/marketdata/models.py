@@ -141,7 +141,7 @@ def _as_bool(v: Any, default: bool) -> bool:
     return bool(v)
 
 
-def _tag_names(raw_tags: Any) -> list[str]:
+def tag_names(raw_tags: Any) -> list[str]:
     out: list[str] = []
     if isinstance(raw_tags, list):
         for t in raw_tags:
@@ -163,6 +163,12 @@ def category_fee_rate(category: str, tags: Iterable[str]) -> float | None:
     return None
 
 
+def _pick(raw: Mapping[str, Any], ev: Mapping[str, Any], key: str) -> Any:
+    """The market's own value, else its event's (Gamma sends null for inherited fields)."""
+    v = raw.get(key)
+    return ev.get(key) if v is None or v == "" else v
+
+
 def market_from_gamma(raw: Mapping[str, Any], event: Mapping[str, Any] | None = None) -> MarketInfo:
     """Parse one Gamma market (optionally nested in an event, whose fields it inherits)."""
     if not isinstance(raw, Mapping):
@@ -177,15 +183,15 @@ def market_from_gamma(raw: Mapping[str, Any], event: Mapping[str, Any] | None = 
             f"market {cid}: field 'clobTokenIds' must list exactly 2 token ids (Yes, No), got {tokens!r}"[:300]
         )
     outcomes = tuple(str(o) for o in _json_list(raw.get("outcomes"), "outcomes")) or ("Yes", "No")
-    ev_tags = _tag_names(ev.get("tags"))
-    tags = tuple(dict.fromkeys(_tag_names(raw.get("tags")) + ev_tags))
+    ev_tags = tag_names(ev.get("tags"))
+    tags = tuple(dict.fromkeys(tag_names(raw.get("tags")) + ev_tags))
     category = str(raw.get("category") or ev.get("category") or "")
-    fees_enabled = _as_bool(raw.get("feesEnabled", ev.get("feesEnabled")), False)
+    fees_enabled = _as_bool(_pick(raw, ev, "feesEnabled"), False)
     fee_rate: float | None = 0.0
     if fees_enabled:
         explicit = raw.get("feeRate")
         fee_rate = float(explicit) if isinstance(explicit, (int, float)) else category_fee_rate(category, tags)
-    neg_risk = _as_bool(raw.get("negRisk", ev.get("negRisk")), False)
+    neg_risk = _as_bool(_pick(raw, ev, "negRisk"), False)
     nr_id = raw.get("negRiskMarketID") or ev.get("negRiskMarketID") or ""
     return MarketInfo(
         condition_id=cid,

@@ -264,7 +264,7 @@ class BookStore:
             except (KeyError, TypeError, ValueError, AttributeError) as e:
                 raise FrameError(f"bad REST book: {type(e).__name__}: {e}"[:300]) from None
             cur = self.books.get(ev.asset_id)
-            if cur is not None and cur.synced and ev.timestamp_ms < cur.last_update_ms:
+            if cur is not None and ev.timestamp_ms < cur.last_update_ms:
                 self.stats.stale_snapshots_skipped += 1
                 continue
             self.apply_book(ev, recv_ms)

@@ -29,6 +29,7 @@ class Order:
     expiration: int = 0  # unix seconds, GTD only
     max_cost: int | None = None  # FOK/FAK BUY: collateral budget (makerAmount)
     internal: bool = False
+    account: str = ""  # lower-case address of the API key's owner: cancels and queries go by account
     filled: int = 0  # shares matched so far
     spent: int = 0  # collateral paid (BUY) or received (SELL) so far, before fees
     status: str = "LIVE"  # LIVE | MATCHED | CANCELED | INVALID

@@ -170,8 +170,8 @@ class MatchingEngine:
         book = self.books[token]
         return TopOfBook(book.best_bid(), book.best_ask(), self.last_trade.get(token))
 
-    def open_orders(self, owner: str | None = None) -> list[Order]:
-        return [o for o in self.orders.values() if o.is_open and (owner is None or o.owner == owner)]
+    def open_orders(self, account: str | None = None) -> list[Order]:
+        return [o for o in self.orders.values() if o.is_open and (account is None or o.account == account)]
 
     # ----- events -----
     def drain(self) -> tuple[list[LevelChange], list[Fill | OrderEvent]]:
@@ -365,20 +365,20 @@ class MatchingEngine:
         self.wallet(order.maker).open_orders.pop(order.id, None)
         self._events.append(OrderEvent(order, "CANCELLATION", now_ms))
 
-    def cancel(self, order_id: str, owner: str | None, now_ms: int) -> str | None:
+    def cancel(self, order_id: str, account: str | None, now_ms: int) -> str | None:
         """Cancel one order; returns None on success or the reason it was not canceled."""
         order = self.orders.get(order_id)
-        if order is None or (owner is not None and order.owner != owner):
+        if order is None or (account is not None and order.account != account):
             return "order not found"
         if not order.is_open:
             return "order already " + ("matched" if order.status == "MATCHED" else "canceled")
         self._cancel(order, now_ms)
         return None
 
-    def cancel_where(self, owner: str, now_ms: int, market: str | None = None,
+    def cancel_where(self, account: str, now_ms: int, market: str | None = None,
                      token: str | None = None) -> list[str]:
         done = []
-        for order in self.open_orders(owner):
+        for order in self.open_orders(account):
             if (market and order.market != market) or (token and order.token != token):
                 continue
             self._cancel(order, now_ms)

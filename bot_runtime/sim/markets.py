@@ -163,7 +163,7 @@ def clob_market(m: MarketSpec, tops: tuple[TopOfBook, TopOfBook]) -> dict[str, A
         "enable_order_book": True,
         "end_date_iso": m.end_date,
         "maker_base_fee": 0,
-        "taker_base_fee": int(round(m.fee_rate * 10_000)),
+        "taker_base_fee": round(m.fee_rate * 10_000),
         "tags": [m.category],
     }
 
@@ -176,6 +176,6 @@ def clob_market_info(m: MarketSpec) -> dict[str, Any]:
         "mts": to_float(m.tick),
         "nr": m.neg_risk,
         "mbf": 0,
-        "tbf": int(round(m.fee_rate * 10_000)),
+        "tbf": round(m.fee_rate * 10_000),
         "fd": {"r": m.fee_rate, "e": 1, "to": True},
     }

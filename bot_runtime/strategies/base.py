@@ -105,6 +105,10 @@ class Strategy(abc.ABC):
     def on_market_resolved(self, market: str, winning_asset_id: str) -> None:  # noqa: B027
         """A `market_resolved` event: strategies that track outcomes override this."""
 
+    async def tick(self) -> None:  # noqa: B027
+        """Periodic work that is due at `ctx.clock()` (scans, polls). `run()` calls it in a loop;
+        backtests call it after each frame with the virtual clock, so it must not sleep."""
+
     @abc.abstractmethod
     async def run(self) -> None:
         """Periodic work (scans, polling). Returns when `stop()` is called."""

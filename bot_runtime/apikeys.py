@@ -1,0 +1,68 @@
+"""CLOB API credentials from a wallet key: L1-authenticated `GET /auth/derive-api-key`, else
+`POST /auth/api-key` (PROTOCOL.md "Auth L1"). Used when no credentials Secret is mounted: paper mode
+against `botfleet sim` (with an ephemeral wallet) and, live, a wallet whose keys were never created.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import aiohttp
+from eth_account import Account
+from eth_account.messages import encode_typed_data
+
+from bot_runtime.execution.signing import ApiCreds
+
+CLOB_AUTH_MESSAGE = "This message attests that I control the given wallet"
+
+
+class ApiKeyError(RuntimeError):
+    pass
+
+
+def clob_auth_typed_data(address: str, timestamp: str, nonce: int, chain_id: int) -> dict[str, Any]:
+    return {
+        "primaryType": "ClobAuth",
+        "types": {
+            "EIP712Domain": [{"name": "name", "type": "string"}, {"name": "version", "type": "string"},
+                             {"name": "chainId", "type": "uint256"}],
+            "ClobAuth": [{"name": "address", "type": "address"}, {"name": "timestamp", "type": "string"},
+                         {"name": "nonce", "type": "uint256"}, {"name": "message", "type": "string"}],
+        },
+        "domain": {"name": "ClobAuthDomain", "version": "1", "chainId": chain_id},
+        "message": {"address": address, "timestamp": timestamp, "nonce": nonce, "message": CLOB_AUTH_MESSAGE},
+    }
+
+
+def l1_headers(private_key: str, chain_id: int, nonce: int = 0, timestamp: int | None = None) -> dict[str, str]:
+    acct = Account.from_key(private_key)
+    ts = str(int(time.time()) if timestamp is None else timestamp)
+    signed = acct.sign_message(encode_typed_data(full_message=clob_auth_typed_data(acct.address, ts, nonce, chain_id)))
+    sig = signed.signature.hex()
+    return {"POLY_ADDRESS": acct.address, "POLY_SIGNATURE": sig if sig.startswith("0x") else "0x" + sig,
+            "POLY_TIMESTAMP": ts, "POLY_NONCE": str(nonce)}
+
+
+def _creds(body: Any) -> ApiCreds | None:
+    if isinstance(body, dict) and body.get("apiKey") and body.get("secret") and body.get("passphrase"):
+        return ApiCreds(str(body["apiKey"]), str(body["secret"]), str(body["passphrase"]))
+    return None
+
+
+async def create_or_derive_api_creds(session: aiohttp.ClientSession, clob_url: str, private_key: str,
+                                     chain_id: int, nonce: int = 0) -> ApiCreds:
+    """Derive the wallet's existing key for `nonce`, or create one. Errors never carry the key."""
+    base = clob_url.rstrip("/")
+    try:
+        async with session.get(f"{base}/auth/derive-api-key", headers=l1_headers(private_key, chain_id, nonce)) as r:
+            if r.status == 200 and (c := _creds(await r.json(content_type=None))):
+                return c
+        async with session.post(f"{base}/auth/api-key", headers=l1_headers(private_key, chain_id, nonce)) as r:
+            body = await r.json(content_type=None)
+            if r.status == 200 and (c := _creds(body)):
+                return c
+            detail = body.get("error", "") if isinstance(body, dict) else ""
+            raise ApiKeyError(f"POST {base}/auth/api-key failed: HTTP {r.status} {str(detail)[:200]}")
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise ApiKeyError(f"cannot reach {base} for API credentials: {type(exc).__name__}: {exc}") from None

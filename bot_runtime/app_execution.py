@@ -1,0 +1,309 @@
+"""The execution side of a BotApp: journal (locked), exchange, signer, risk engine, executor, and
+the periodic work around them (fill sync, PnL, gauges, heartbeat, kill-switch reset requests).
+
+Kept apart from app.py so the lifecycle reads on its own; `build_execution(app)` is the only entry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from bot_runtime.backup import HEARTBEAT_KEY, BackupError, acquire_journal_lock, sqlite_path
+from bot_runtime.config import (
+    CLOB_API_KEY,
+    CLOB_PASSPHRASE,
+    CLOB_SECRET,
+    WALLET_FUNDER_ADDRESS,
+    WALLET_PRIVATE_KEY,
+    WALLET_SIGNATURE_TYPE,
+)
+from bot_runtime.execution.journal import Journal, JournalError, open_journal, redact_url
+from bot_runtime.execution.risk import RiskEngine
+from bot_runtime.execution.signing import ApiCreds, OrderError, OrderSigner
+from bot_runtime.telemetry.logs import register_secret
+from bot_runtime.telemetry.observer import MetricsObserver
+from bot_runtime.types import E6, Opportunity, OrderIntent, OrderResult
+
+if TYPE_CHECKING:
+    from bot_runtime.app import BotApp
+    from bot_runtime.execution.executor import Executor
+
+KILL_RESET_REQUEST_KEY = "risk.kill_switch_reset_request"
+FILL_SYNC_INTERVAL_S = 2.0
+DEFAULT_MAX_DATA_AGE_MS = 15_000   # PING every 10 s keeps a quiet book current
+
+
+def _creds_from(credentials: Any) -> ApiCreds | None:
+    key, secret, passphrase = (credentials.get(k) for k in (CLOB_API_KEY, CLOB_SECRET, CLOB_PASSPHRASE))
+    if key and secret and passphrase:
+        return ApiCreds(str(key), str(secret), str(passphrase))
+    return None
+
+
+def _signer(app: BotApp, private_key: str) -> OrderSigner:
+    from bot_runtime.app import StartupError
+
+    creds = app.credentials
+    sig_type_text = (creds.get(WALLET_SIGNATURE_TYPE) or "0").strip()
+    try:
+        sig_type = int(sig_type_text)
+    except ValueError:
+        raise StartupError(f"wallet Secret key {WALLET_SIGNATURE_TYPE} must be 0, 1, 2 or 3, got a non-number",
+                           config_error=True) from None
+    try:
+        return OrderSigner(private_key, chain_id=app.config.endpoints.chainId, signature_type=sig_type,
+                           funder=creds.get(WALLET_FUNDER_ADDRESS) or None)
+    except OrderError as exc:  # the message names the key, never its value
+        raise StartupError(f"wallet Secret: {exc}", config_error=True) from None
+
+
+class Execution:
+    """What BotApp needs from the execution layer, over one Executor."""
+
+    def __init__(self, app: BotApp, kind: str, journal: Journal, executor: Executor, observer: MetricsObserver,
+                 lock_fd: int | None) -> None:
+        self.app = app
+        self.kind = kind
+        self.journal = journal
+        self.executor = executor
+        self.observer = observer
+        self._lock_fd = lock_fd
+        self.journal_open = True
+        self._task: asyncio.Task[None] | None = None
+        self.last_fill_sync_error = ""
+
+    # -- used by BotApp ---------------------------------------------------------------------
+    async def submit(self, intents: list[OrderIntent], opportunity: Opportunity) -> list[OrderResult]:
+        self.executor.paused = self.app.paused
+        return await self.executor.submit(intents, opportunity)
+
+    async def cancel_all(self) -> int:
+        """Stop new orders, then cancel every open order; returns how many were canceled."""
+        self.executor.accepting = False
+        res = await self.executor.cancel_all("shutdown")
+        await self.executor.sync_fills()  # fills that raced the cancel are journaled before exit
+        return len(res.canceled)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        await self.executor.close()
+        try:
+            await self.executor.exchange.close()
+        finally:
+            if self.journal_open:
+                await asyncio.to_thread(self.journal.close)
+                self.journal_open = False
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    async def credentials_changed(self, keys: set[str]) -> None:
+        if WALLET_PRIVATE_KEY in keys:
+            # positions and open orders belong to the old wallet: a new key needs a restart
+            self.app.log.warning("wallet key changed: restart the bot to trade with the new wallet")
+        if keys & {CLOB_API_KEY, CLOB_SECRET, CLOB_PASSPHRASE}:
+            self.app.log.info("API credentials rotated: used from the next request")
+
+    async def heartbeat(self) -> None:
+        beat = {"ts_ms": time.time_ns() // 1_000_000, "pid": os.getpid(), "host": socket.gethostname(),
+                "bot": self.app.name}
+        await asyncio.to_thread(self.journal.kv_set, HEARTBEAT_KEY, beat)
+
+    def start_background(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._loop(), name=f"{self.app.name}:fills")
+
+    async def _loop(self) -> None:
+        """Fills of resting orders, PnL for the kill switch, operator reset requests."""
+        while True:
+            await asyncio.sleep(FILL_SYNC_INTERVAL_S)
+            try:
+                await self.executor.sync_fills()
+                await self.executor.check_pnl()
+                req = await asyncio.to_thread(self.journal.kv_get, KILL_RESET_REQUEST_KEY)
+                if req:
+                    by = str(req.get("by", "operator")) if isinstance(req, dict) else "operator"
+                    if self.executor.risk.tripped:
+                        await self.executor.reset_kill_switch(by)
+                    await asyncio.to_thread(self.journal.kv_set, KILL_RESET_REQUEST_KEY, None)
+                self.last_fill_sync_error = ""
+            except Exception as exc:  # keep polling: the exchange may be back next time
+                self.last_fill_sync_error = f"{type(exc).__name__}: {exc}"[:200]
+                self.app.log.warning("fill sync failed", error=self.last_fill_sync_error)
+
+    async def update_gauges(self) -> None:
+        m, lab = self.app.metrics, self.app.labels
+        s = self.summary()
+        m.exposure.labels(*lab).set(s["exposureUsd"])
+        m.open_orders.labels(*lab).set(s["openOrders"])
+        m.pnl_realized.labels(*lab).set(s["pnlRealizedUsd"])
+        m.pnl_unrealized.labels(*lab).set(s["pnlUnrealizedUsd"])
+        m.kill_switch.labels(*lab).set(1 if s["killSwitch"]["tripped"] else 0)
+        m.paused.labels(*lab).set(1 if self.app.paused else 0)
+
+    def summary(self) -> dict[str, Any]:
+        ex = self.executor
+        positions = ex.positions
+        state = ex.risk_state()
+        exposure = sum(state.position_usd_e6.values()) + sum(state.open_buy_usd_e6.values())
+        realised = sum(p.realised_e6 for p in positions.values())
+        return {
+            "killSwitch": {"tripped": ex.risk.tripped, "reason": ex.risk.kill_reason},
+            "exposureUsd": round(exposure / E6, 6),
+            "pnlRealizedUsd": round(realised / E6, 6),
+            "pnlUnrealizedUsd": round(ex.unrealised_e6() / E6, 6),
+            "openOrders": len(ex.open_orders),
+            "positions": sum(1 for p in positions.values() if p.size_e6),
+            "accepting": ex.accepting,
+        }
+
+
+async def build_execution(app: BotApp) -> Execution:
+    """Open the journal, pick and authenticate the exchange, reconcile; raises StartupError."""
+    import aiohttp
+
+    from bot_runtime.apikeys import ApiKeyError, create_or_derive_api_creds
+    from bot_runtime.app import StartupError, plan_execution
+    from bot_runtime.execution.executor import Executor
+    from bot_runtime.execution.http_exchange import ClobHttpExchange
+
+    cfg = app.config
+    creds = app.credentials
+    private_key = creds.get(WALLET_PRIVATE_KEY) or ""
+    plan = plan_execution(cfg, bool(private_key), _creds_from(creds) is not None)
+
+    # the journal, exclusively ours
+    lock_fd: int | None = None
+    path = sqlite_path(cfg.journal.url)
+    if path is not None:
+        try:
+            lock_fd = acquire_journal_lock(Path(path))
+        except BackupError as exc:
+            raise StartupError(str(exc), config_error=True) from None
+    try:
+        journal = await asyncio.to_thread(open_journal, cfg.journal.url)
+    except (JournalError, OSError) as exc:
+        if lock_fd is not None:
+            os.close(lock_fd)
+        raise StartupError(f"journal {redact_url(cfg.journal.url)} cannot be opened: {exc}") from None
+
+    try:
+        observer = MetricsObserver(app.metrics, *app.labels, log=app.log)
+        if plan.kind == "paper-local":
+            from eth_account import Account
+
+            from bot_runtime.execution.paper import PaperMatchingExchange
+
+            key = Account.create().key.hex()  # signs orders nobody receives: keeps the code path identical
+            register_secret(key)
+            signer = _signer(app, key)
+            exchange: Any = PaperMatchingExchange(app.store.books.get, fee_rate_bps=_fee_bps(app))
+        else:
+            if plan.ephemeral_wallet:
+                from eth_account import Account
+
+                private_key = Account.create().key.hex()  # in memory only; the sim funds new wallets
+                register_secret(private_key)
+            signer = _signer(app, private_key)
+            derived: ApiCreds | None = None
+            if plan.derive_api_creds:
+                assert app.http is not None
+                try:
+                    derived = await create_or_derive_api_creds(app.http, cfg.endpoints.clobUrl, private_key,
+                                                               cfg.endpoints.chainId)
+                except ApiKeyError as exc:
+                    raise StartupError(str(exc)) from None
+                for v in (derived.api_key, derived.secret, derived.passphrase):
+                    register_secret(v)
+
+            def current_creds() -> ApiCreds:
+                # a rotated credentials Secret wins over what was derived at start
+                return _creds_from(creds) or derived or ApiCreds("", "", "")
+
+            exchange = ClobHttpExchange(cfg.endpoints.clobUrl, signer.address, current_creds,
+                                        session=None, observer=observer)
+
+        risk = await asyncio.to_thread(RiskEngine, cfg.limits, journal, DEFAULT_MAX_DATA_AGE_MS)
+        executor = Executor(exchange, signer, journal, risk, observer=observer,
+                            client_prefix=_client_prefix(cfg.name), data_age_ms=_market_age(app),
+                            marks=_marks(app))
+        executor.paused = app.paused
+        try:
+            report = await executor.start()
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise StartupError(f"exchange {cfg.endpoints.clobUrl} unreachable at start: {exc}") from None
+        except Exception as exc:
+            from bot_runtime.execution.exchange import ExchangeError
+
+            if isinstance(exc, ExchangeError):
+                raise StartupError(f"reconcile with {cfg.endpoints.clobUrl} failed: {exc}") from None
+            raise
+        app.log.info("EXECUTION READY", execution=plan.kind, address=signer.address,
+                     ephemeral_wallet=plan.ephemeral_wallet, reconciled=report.checked,
+                     open_orders=report.open_orders, kill_switch=risk.tripped)
+    except BaseException:
+        await asyncio.to_thread(journal.close)
+        if lock_fd is not None:
+            os.close(lock_fd)
+        raise
+    # risk state reads the journal's kill switch at construction: reflect it right away
+    observer.on_kill_switch(risk.tripped)
+    execution = Execution(app, plan.kind, journal, executor, observer, lock_fd)
+    execution.start_background()
+    return execution
+
+
+def _client_prefix(name: str) -> str:
+    return "".join(c for c in name if c.isalnum())[:12] or "bf"
+
+
+def _market_age(app: BotApp) -> Any:
+    """market -> age (ms) of its freshest synced book; None when none is synced.
+
+    The risk engine's stale-data halt is the backstop against dead market data (a dropped
+    connection, a stalled feed); each strategy checks the exact books it trades against its own
+    tighter limit (ArbHunter: maxBookAgeMs).
+    """
+    from bot_runtime.marketdata.ws import wall_ms
+
+    def age(market: str) -> int | None:
+        info = app.store.markets.get(market)
+        if info is None:
+            return None
+        now = wall_ms()
+        best: int | None = None
+        for tok in info.token_ids:
+            b = app.store.books.get(tok)
+            if b is not None and b.synced:
+                a = now - b.received_ms
+                best = a if best is None else min(best, a)
+        return best
+
+    return age
+
+
+def _fee_bps(app: BotApp) -> Any:
+    def bps(token: str) -> int:
+        info = app.store.market_of(token)
+        if info is None or not info.fees_enabled or not info.fee_rate:
+            return 0
+        return round(info.fee_rate * 10_000)
+
+    return bps
+
+
+def _marks(app: BotApp) -> Any:
+    def mark(token: str) -> int | None:
+        b = app.store.books.get(token)
+        if b is None:
+            return None
+        mid = b.mid_e6()
+        return mid if mid is not None else (b.last_trade_price_e6 or None)
+
+    return mark

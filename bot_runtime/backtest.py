@@ -1,0 +1,218 @@
+"""`botfleet backtest`: replay a recorded market-channel tape through one strategy in paper mode.
+
+Deterministic and as fast as the CPU allows: the clock is virtual (each frame's own timestamp),
+orders fill in-process against the replayed books (`PaperFiller`: price-time walk of the opposite
+side, Polymarket's taker fee, FOK all-or-nothing, FAK partial), and scheduled work is drained after
+every frame, so the same tape always gives the same report (latency aside, which is measured).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import logging
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import structlog
+import typer
+
+from bot_runtime.config import BotConfig, ConfigError, load_config
+from bot_runtime.marketdata.book import OrderBook
+from bot_runtime.marketdata.frames import FrameError, MarketResolvedEvent, parse_frame
+from bot_runtime.marketdata.models import MarketInfo, load_markets_file
+from bot_runtime.marketdata.store import BookStore
+from bot_runtime.marketdata.tape import iter_tape
+from bot_runtime.strategies.arbhunter.logic import E6, fee_e6, rate_ppm_of
+from bot_runtime.strategies.base import Strategy, StrategyContext, get_strategy
+from bot_runtime.types import Opportunity, OrderIntent, OrderResult, OrderStatus
+
+
+class BacktestError(ValueError):
+    """Bad backtest input; the message names the file/line and the fix."""
+
+
+def iso_ms(ts_ms: int) -> str:
+    return datetime.fromtimestamp(ts_ms / 1000, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def fill_against_book(intent: OrderIntent, book: OrderBook | None, rate_ppm: int) -> tuple[int, int, int]:
+    """(filled shares, collateral, fee) for a taker order walking the opposite side up to its limit.
+
+    FOK fills all or nothing; FAK/GTC/GTD fill what crosses (the rest of a GTC is not kept: a
+    replayed book cannot react to a resting order, so counting later fills would be invented).
+    """
+    if book is None or not book.synced:
+        return 0, 0, 0
+    buy = intent.side == "BUY"
+    levels = book.asks_asc() if buy else book.bids_desc()
+    left = intent.size_e6
+    filled = cost = fee = 0
+    taken: list[tuple[int, int]] = []
+    for p, s in levels:
+        if (buy and p > intent.price_e6) or (not buy and p < intent.price_e6) or left == 0:
+            break
+        q = s if s < left else left
+        filled += q
+        cost += q * p // E6
+        fee += fee_e6(q, p, rate_ppm)
+        left -= q
+        taken.append((p, s - q))
+    if intent.order_type == "FOK" and left:
+        return 0, 0, 0
+    if intent.post_only and filled:
+        return 0, 0, 0  # a post-only order that would cross is rejected, never filled
+    side = "SELL" if buy else "BUY"  # the book side the liquidity came from
+    for p, rest in taken:  # our fill consumes the liquidity until the tape says otherwise
+        book.apply_level(side, p, rest)
+    return filled, cost, fee
+
+
+class PaperFiller:
+    """The `submit` of a backtest: fills intents against the current books, in-process."""
+
+    def __init__(self, store: BookStore, markets: dict[str, MarketInfo]) -> None:
+        self.store = store
+        self.markets = markets
+        self._ids = itertools.count(1)
+        self.orders = 0
+        self.fills = 0
+
+    async def submit(self, intents: list[OrderIntent], opportunity: Opportunity) -> list[OrderResult]:
+        out: list[OrderResult] = []
+        for it in intents:
+            n = next(self._ids)
+            self.orders += 1
+            m = self.markets.get(it.market)
+            rate = rate_ppm_of(m.fees_enabled, m.fee_rate) if m is not None else 0
+            filled, cost, fee = fill_against_book(it, self.store.book(it.token_id), rate)
+            if filled:
+                self.fills += 1
+            status: OrderStatus = ("matched" if filled == it.size_e6 else "partial") if filled else "unmatched"
+            avg = cost * E6 // filled if filled else 0
+            out.append(OrderResult(client_id=f"bt-{n}", intent=it, status=status, order_id=f"0xbt{n:08x}",
+                                   filled_size_e6=filled, avg_price_e6=avg, fee_e6=fee))
+        return out
+
+
+def load_whale_trades(path: Path | None) -> list[dict[str, Any]]:
+    """Data API `/activity`-shaped items (EliteMimic's input in a backtest), sorted by timestamp."""
+    if path is None:
+        return []
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise BacktestError(f"cannot read whale trades {path}: {e}") from None
+    if not isinstance(data, list) or not all(isinstance(x, dict) for x in data):
+        raise BacktestError(f"{path} must hold a JSON list of Data API /activity items")
+    return sorted(data, key=lambda x: int(x.get("timestamp") or 0))
+
+
+async def run_backtest(
+    tape: Path, markets_file: Path, strategy: str, config: BotConfig | None = None,
+    whale_trades: Path | None = None,
+) -> dict[str, Any]:
+    try:
+        markets = load_markets_file(markets_file)
+    except ValueError as e:
+        raise BacktestError(str(e)) from None
+    if config is None:
+        config = BotConfig.model_validate({"name": f"backtest-{strategy}", "strategy": get_strategy(strategy).name,
+                                           "mode": "paper"})
+    elif str(config.strategy) != strategy:
+        config = config.model_copy(update={"strategy": get_strategy(strategy).name})
+    cls: type[Strategy] = get_strategy(strategy)
+    store = BookStore(verify_best=False)  # our paper fills edit the books, the tape's best prices don't know
+    by_id = {m.condition_id: m for m in markets}
+    filler = PaperFiller(store, by_id)
+    now = [0]
+    # replay logs nothing below CRITICAL: formatting millions of lines would dominate the run time
+    logger = structlog.wrap_logger(structlog.ReturnLogger(), processors=[],
+                                   wrapper_class=structlog.make_filtering_bound_logger(logging.CRITICAL))
+    ctx = StrategyContext(
+        config=config, params=config.strategy_params(), books=store, markets=by_id,
+        submit=filler.submit, clock=lambda: now[0], metrics=None, log=logger, backtest=True,
+        credentials={},
+    )
+    strat = cls(ctx)
+    selected = strat.select_markets(list(markets))
+    store.add_markets(selected)
+    pending = load_whale_trades(whale_trades) if hasattr(strat, "feed_whale_trades") else []
+    max_age = getattr(ctx.params, "maxBookAgeMs", 2000)
+    last_touch = -(10**15)
+    all_assets = list(store.books)
+    frames = bad = 0
+    perf = time.perf_counter_ns
+    if not tape.is_file():
+        raise BacktestError(f"tape {tape} not found; record one with `botfleet record --out FILE`")
+    for fr in iter_tape(tape):
+        line_no, raw = fr.line, fr.raw
+        t0 = perf()
+        try:
+            events = parse_frame(raw)
+        except FrameError as e:
+            bad += 1
+            if bad > 100 and bad > frames:
+                raise BacktestError(f"{tape}:{line_no}: too many bad frames ({e})") from None
+            continue
+        ts = max((e.timestamp_ms for e in events), default=0) or now[0]
+        now[0] = max(now[0], ts)
+        if now[0] - last_touch > max_age // 2:
+            store.touch(all_assets, now[0])  # replay: the feed is alive between frames
+            last_touch = now[0]
+        touched = store.apply_events(events, now[0])
+        frames += 1
+        while pending and int(pending[0].get("timestamp") or 0) * 1000 <= now[0]:
+            strat.feed_whale_trades([pending.pop(0)])  # type: ignore[attr-defined]
+        for ev in events:
+            if type(ev) is MarketResolvedEvent:
+                strat.on_market_resolved(ev.market, ev.winning_asset_id)
+        if touched:
+            strat.on_book_update(sorted(touched), t0)
+        await strat.tick()
+        await strat.drain()
+    await strat.stop()
+    snap = strat.snapshot()
+    opps: list[Opportunity] = list(getattr(strat, "opportunities", []))
+    return {
+        "strategy": cls.name,
+        "frames": frames,
+        "bad_frames": bad,
+        "opportunities": [
+            {"ts": iso_ms(o.ts_ms), "market": o.market, "kind": o.kind, "edge": round(o.edge, 8),
+             "assets": list(o.assets)} for o in opps
+        ],
+        "orders": filler.orders,
+        "fills": filler.fills,
+        "pnl_usd": snap.get("pnl_usd", 0.0),
+        "latency_us": snap.get("latency_us", {"p50": 0.0, "p99": 0.0}),
+        "markets": len(selected),
+        "summary": {k: v for k, v in snap.items() if k not in ("recent", "latency_us")},
+    }
+
+
+def backtest_command(
+    tape: Annotated[Path, typer.Option("--tape", help="Recorded frames, one JSON frame per line.")],
+    markets: Annotated[Path, typer.Option("--markets", help="Gamma /markets JSON (a list) for the tape.")],
+    strategy: Annotated[str, typer.Option("--strategy", help="arbhunter | polyai | elitemimic")],
+    report: Annotated[Path, typer.Option("--report", help="Where to write the JSON report.")],
+    config: Annotated[Path | None, typer.Option("--config", help="Bot config.json; default: balanced preset.")]
+    = None,
+    whale_trades: Annotated[Path | None, typer.Option(
+        "--whale-trades", help="EliteMimic: Data API /activity JSON list to replay.")] = None,
+) -> None:
+    """Replay a tape through a strategy in paper mode and write a report."""
+    logging.getLogger("bot_runtime.marketdata").setLevel(logging.ERROR)
+    try:
+        cfg = load_config(config, env={}) if config is not None else None
+        result = asyncio.run(run_backtest(tape, markets, strategy, cfg, whale_trades))
+    except (BacktestError, ConfigError, ValueError) as e:
+        typer.echo(f"backtest: {e}", err=True)
+        raise typer.Exit(2) from None
+    report.write_text(json.dumps(result, indent=2) + "\n")
+    typer.echo(f"{result['strategy']}: {result['frames']} frames, {len(result['opportunities'])} opportunities, "
+               f"{result['orders']} orders, {result['fills']} fills, pnl ${result['pnl_usd']:.2f}, "
+               f"latency p50 {result['latency_us']['p50']:.0f} µs -> {report}")

@@ -1,0 +1,341 @@
+"""`botfleet backup` and `botfleet restore`: snapshots of the embedded SQLite order journal.
+
+The backup CronJob runs `botfleet backup --to /backups --retain N` next to a trading bot. SQLite's
+online backup API copies a consistent snapshot while the bot keeps writing (it restarts the copy
+if a page changes under it), so no trade is half-recorded in a backup. Each snapshot is named with
+a UTC timestamp and has a manifest (`<file>.json`: sha256, size, row counts) that `restore`
+verifies before touching anything.
+
+`botfleet restore --from FILE` refuses to replace the journal of a running bot (the bot holds an
+exclusive lock on `<journal>.lock` while it runs) unless `--force`; the replaced journal is kept as
+`<journal>.pre-restore-<timestamp>`.
+
+Both journal backends are handled through the journal's own `backup_to` / `restore_from`
+(bot_runtime/execution/journal.py): SQLite gives a `.sqlite` file, PostgreSQL/Supabase a logical
+`.json.gz` dump taken in one REPEATABLE READ snapshot. For PostgreSQL, a running bot is detected by
+its heartbeat in the journal (`runtime.heartbeat`, written every few seconds).
+
+Exit codes: 0 ok; 1 the backup/restore failed (I/O, checksum mismatch, corrupt file, bot running);
+2 bad arguments or configuration.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import gzip
+import hashlib
+import json
+import os
+import re
+import shutil
+import sqlite3
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from bot_runtime.execution.journal import Journal, JournalError, open_journal, redact_url
+
+PREFIX = "journal-"
+SUFFIXES = (".sqlite", ".json.gz")
+_STAMP_RE = re.compile(r"^journal-(?:(?P<bot>.+)-)?(?P<stamp>\d{8}T\d{6}\d*Z)(?:\.sqlite|\.json\.gz)$")
+HEARTBEAT_KEY = "runtime.heartbeat"
+HEARTBEAT_FRESH_S = 30.0
+
+
+class BackupError(RuntimeError):
+    """A backup or restore that cannot be done; the message says why and what to do."""
+
+
+class UsageError(ValueError):
+    """Bad arguments (exit code 2)."""
+
+
+@dataclass(frozen=True)
+class Manifest:
+    file: str
+    sha256: str
+    bytes: int
+    created: str          # RFC 3339 UTC
+    source: str           # the journal path that was copied
+    bot: str
+    tables: dict[str, int]  # row counts, to eyeball what a backup holds
+
+    def write(self, path: Path) -> None:
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_text(json.dumps(asdict(self), indent=2, sort_keys=True) + "\n")
+        os.replace(tmp, path)
+
+
+# -- locating the journal ---------------------------------------------------------------
+def sqlite_path(url: str) -> Path | None:
+    """The file of a `sqlite:///relative` or `sqlite:////absolute` journal URL (the journal's own
+    convention); None for PostgreSQL; UsageError for anything else."""
+    if url.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
+        return None
+    if url.startswith("sqlite:///"):
+        return Path(url[len("sqlite:///"):])
+    raise UsageError(f"journal.url {redact_url(url)!r} is not sqlite:///PATH or postgresql://...")
+
+
+def lock_path(journal: Path) -> Path:
+    return journal.with_name(journal.name + ".lock")
+
+
+@contextlib.contextmanager
+def journal_lock(journal: Path, blocking: bool = False) -> Iterator[int]:
+    """Exclusive advisory lock held by a running bot on its journal (see BotApp)."""
+    journal.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock_path(journal), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+        except BlockingIOError:
+            raise BackupError(f"journal {journal} is in use by a running bot") from None
+        yield fd
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def acquire_journal_lock(journal: Path) -> int:
+    """For the bot: take the lock for the process lifetime; returns the fd (close it to release)."""
+    journal.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock_path(journal), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise BackupError(f"journal {journal} is locked by another bot process; two bots must never "
+                          "share a journal") from None
+    return fd
+
+
+def journal_in_use(journal: Path) -> bool:
+    try:
+        with journal_lock(journal):
+            return False
+    except BackupError:
+        return True
+
+
+# -- pure helpers ---------------------------------------------------------------------
+def backup_name(bot: str, now: datetime, suffix: str) -> str:
+    stamp = now.astimezone(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", bot) if bot else ""
+    return f"{PREFIX}{safe + '-' if safe else ''}{stamp}{suffix}"
+
+
+def backup_stamp(name: str) -> str | None:
+    m = _STAMP_RE.match(name)
+    return m.group("stamp") if m else None
+
+
+def to_prune(names: list[str], retain: int) -> list[str]:
+    """Backups beyond the newest `retain` (by the timestamp in the name), oldest first."""
+    dated = sorted((s, n) for n in names if (s := backup_stamp(n)))
+    return [n for _, n in dated[: max(0, len(dated) - retain)]]
+
+
+def heartbeat_fresh(beat: Any, now_ms: int, fresh_s: float = HEARTBEAT_FRESH_S) -> bool:
+    """True when a bot wrote its heartbeat recently (it is running against this journal)."""
+    if not isinstance(beat, dict) or not isinstance(beat.get("ts_ms"), int):
+        return False
+    return 0 <= now_ms - beat["ts_ms"] <= fresh_s * 1000
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def table_counts(backup_file: Path) -> dict[str, int]:
+    """Rows per table of a backup of either format."""
+    if backup_file.name.endswith(".json.gz"):
+        with gzip.open(backup_file, "rt") as fh:
+            doc = json.load(fh)
+        return {t: len(rows) for t, rows in sorted(doc.get("tables", {}).items())}
+    con = sqlite3.connect(f"file:{backup_file}?mode=ro", uri=True)
+    try:
+        names = [r[0] for r in con.execute(
+            "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%' ORDER BY name")]
+        return {n: int(con.execute(f'SELECT COUNT(*) FROM "{n}"').fetchone()[0]) for n in names}
+    finally:
+        con.close()
+
+
+def check_integrity(backup_file: Path) -> None:
+    try:
+        if backup_file.name.endswith(".json.gz"):
+            with gzip.open(backup_file, "rt") as fh:
+                doc = json.load(fh)
+            if doc.get("format") != "botfleet-journal" or not isinstance(doc.get("tables"), dict):
+                raise BackupError(f"{backup_file} is not a botfleet journal dump")
+            return
+        con = sqlite3.connect(f"file:{backup_file}?mode=ro", uri=True)
+        try:
+            result = con.execute("PRAGMA integrity_check").fetchone()[0]
+        finally:
+            con.close()
+    except (sqlite3.DatabaseError, OSError, ValueError) as exc:
+        raise BackupError(f"{backup_file} is not a usable journal backup: {exc}") from None
+    if result != "ok":
+        raise BackupError(f"{backup_file} failed its integrity check: {result}")
+
+
+def _open(url: str) -> Journal:
+    try:
+        return open_journal(url)
+    except JournalError as exc:
+        raise BackupError(str(exc)) from None
+
+
+# -- commands' bodies -----------------------------------------------------------------
+def backup(url: str, dest_dir: Path, bot: str = "", retain: int | None = None,
+           now: datetime | None = None) -> Manifest:
+    path = sqlite_path(url)
+    if path is not None and not path.is_file():
+        raise BackupError(f"journal {path} does not exist: nothing to back up (is the volume mounted?)")
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    journal = _open(url)
+    staging = Path(tempfile.mkdtemp(prefix=".backup-", dir=dest_dir))
+    try:
+        produced = journal.backup_to(staging)
+        check_integrity(produced)
+        suffix = next((sfx for sfx in SUFFIXES if produced.name.endswith(sfx)), produced.suffix)
+        name = backup_name(bot, now or datetime.now(UTC), suffix)
+        final = dest_dir / name
+        os.replace(produced, final)
+    finally:
+        journal.close()
+        shutil.rmtree(staging, ignore_errors=True)
+    source = str(path) if path is not None else redact_url(url)
+    manifest = Manifest(file=name, sha256=sha256_file(final), bytes=final.stat().st_size,
+                        created=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+                        source=source, bot=bot, tables=table_counts(final))
+    manifest.write(dest_dir / (name + ".json"))
+    if retain is not None:
+        names = [p.name for p in dest_dir.iterdir() if p.name.endswith(SUFFIXES)]
+        for old in to_prune(names, retain):
+            (dest_dir / old).unlink(missing_ok=True)
+            (dest_dir / (old + ".json")).unlink(missing_ok=True)
+    return manifest
+
+
+def read_manifest(backup_file: Path) -> Manifest:
+    path = backup_file.with_name(backup_file.name + ".json")
+    try:
+        data = json.loads(path.read_text())
+        return Manifest(**data)
+    except FileNotFoundError:
+        raise BackupError(f"manifest {path} is missing: cannot verify the backup (pass --no-verify to "
+                          "restore anyway)") from None
+    except (ValueError, TypeError) as exc:
+        raise BackupError(f"manifest {path} is unreadable: {exc}") from None
+
+
+def verify(backup_file: Path) -> Manifest:
+    if not backup_file.is_file():
+        raise BackupError(f"backup {backup_file} does not exist")
+    manifest = read_manifest(backup_file)
+    actual = sha256_file(backup_file)
+    if actual != manifest.sha256:
+        raise BackupError(f"checksum mismatch for {backup_file}: manifest says {manifest.sha256}, file has "
+                          f"{actual}; the backup is damaged, pick another one")
+    return manifest
+
+
+def restore(backup_file: Path, url: str, force: bool = False, check_sum: bool = True) -> Path | None:
+    """Replace the journal at `url` with the backup; returns where the previous SQLite journal was kept."""
+    if check_sum:
+        verify(backup_file)
+    elif not backup_file.is_file():
+        raise BackupError(f"backup {backup_file} does not exist")
+    check_integrity(backup_file)
+    path = sqlite_path(url)
+    if path is not None and not force and journal_in_use(path):
+        raise BackupError(f"journal {path} belongs to a running bot: stop it first (pause it or scale it "
+                          "to 0) or pass --force to restore under it, then restart it")
+    journal = _open(url)
+    try:
+        if path is None and not force and heartbeat_fresh(journal.kv_get(HEARTBEAT_KEY), int(time.time() * 1000)):
+            raise BackupError("the journal database has a live bot (heartbeat less than "
+                              f"{HEARTBEAT_FRESH_S:.0f}s old): stop it first or pass --force")
+        kept: Path | None = None
+        if path is not None and path.stat().st_size > 0:
+            kept = journal.backup_to(path.parent / "pre-restore")
+        # one transaction: a reader sees the old or the new journal, never a mix
+        journal.restore_from(backup_file)
+    except JournalError as exc:
+        raise BackupError(str(exc)) from None
+    finally:
+        journal.close()
+    return kept
+
+
+# -- typer commands -------------------------------------------------------------------
+def _journal_from_args(config: str | None, journal_url: str | None) -> tuple[str, str]:
+    """(journal URL, bot name) from --journal or the bot's config."""
+    from bot_runtime.config import ConfigError, load_config
+
+    if journal_url:
+        sqlite_path(journal_url)  # validates the scheme
+        return journal_url, os.environ.get("BOTFLEET_NAME", "")
+    try:
+        cfg = load_config(config)
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+    if not (config or os.environ.get("BOTFLEET_CONFIG")) and "BOTFLEET_JOURNAL_URL" not in os.environ:
+        raise UsageError("say which journal: --config FILE (or BOTFLEET_CONFIG) or --journal sqlite:///PATH")
+    sqlite_path(cfg.journal.url)
+    return cfg.journal.url, cfg.name
+
+
+def backup_command(
+    to: Path = typer.Option(..., "--to", help="Directory receiving the snapshot and its manifest."),
+    retain: int = typer.Option(0, "--retain", min=0, help="Keep only the newest N backups (0 = keep all)."),
+    config: str = typer.Option(None, "--config", help="Bot config.json (default: $BOTFLEET_CONFIG)."),
+    journal: str = typer.Option(None, "--journal", help="Journal URL instead of the config's (sqlite:///PATH)."),
+) -> None:
+    """Snapshot the order journal consistently while the bot trades."""
+    try:
+        url, bot = _journal_from_args(config, journal)
+        manifest = backup(url, to, bot=bot, retain=retain or None)
+    except UsageError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    except (BackupError, OSError, sqlite3.Error) as exc:
+        typer.echo(f"backup failed: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(json.dumps({"backup": str(to / manifest.file), **asdict(manifest)}))
+
+
+def restore_command(
+    from_: Path = typer.Option(..., "--from", help="Backup file written by `botfleet backup`."),
+    config: str = typer.Option(None, "--config", help="Bot config.json (default: $BOTFLEET_CONFIG)."),
+    journal: str = typer.Option(None, "--journal", help="Journal URL instead of the config's (sqlite:///PATH)."),
+    force: bool = typer.Option(False, "--force", help="Restore even though the bot holds the journal."),
+    no_verify: bool = typer.Option(False, "--no-verify", help="Skip the manifest checksum (not recommended)."),
+) -> None:
+    """Replace the order journal with a verified backup."""
+    try:
+        url, _ = _journal_from_args(config, journal)
+        kept = restore(from_, url, force=force, check_sum=not no_verify)
+    except UsageError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    except (BackupError, OSError, sqlite3.Error) as exc:
+        typer.echo(f"restore failed: {exc}", err=True)
+        raise typer.Exit(1) from None
+    out: dict[str, Any] = {"restored": redact_url(url), "from": str(from_)}
+    if kept:
+        out["previous"] = str(kept)
+    typer.echo(json.dumps(out))

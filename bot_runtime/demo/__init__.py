@@ -1,0 +1,28 @@
+"""`botfleet demo`: the simulator and one paper bot per strategy, with a live terminal view."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def demo_command(
+    duration: float = typer.Option(None, "--duration", min=1, help="Stop after SECONDS (default: until Ctrl-C)."),
+    report: Path = typer.Option(None, "--report", help="Write the summary as JSON to PATH."),
+    seed: int = typer.Option(7, "--seed", help="Seed of the simulated market (same seed, same market)."),
+    no_ui: bool = typer.Option(False, "--no-ui", help="Plain periodic lines instead of the live view."),
+    metrics_port: int = typer.Option(9100, "--metrics-port", min=0, max=65535,
+                                     help="Serve every bot's /metrics on this port (0 = off)."),
+    log_file: Path = typer.Option(None, "--log-file", help="Where the bots' JSON logs go (default: a temp file)."),
+    log_level: str = typer.Option("info", "--log-level", help="debug, info, warning or error."),
+) -> None:
+    """Run the simulated exchange and every strategy in paper mode, in one process."""
+    from bot_runtime.demo.runner import DemoOptions, main
+
+    code = main(DemoOptions(duration_s=duration, report=report, seed=seed, ui=not no_ui,
+                            metrics_port=metrics_port, log_file=log_file, log_level=log_level))
+    raise typer.Exit(code)
+
+
+__all__ = ["demo_command"]

@@ -1,0 +1,144 @@
+"""`botfleet dev cluster up|down|status`: the e2e control plane, started in the background."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import typer
+
+app = typer.Typer(help="A local Kubernetes control plane (etcd, API server, controllers, kwok) "
+                       "on loopback, without Docker.", no_args_is_help=True, add_completion=False)
+
+_DIR_HELP = "Where the cluster keeps its state, certificates and logs."
+
+
+def default_dir() -> Path:
+    from bot_runtime.devcluster.binaries import repo_root
+
+    if os.environ.get("BOTFLEET_CACHE"):
+        return Path(os.environ["BOTFLEET_CACHE"]) / "devcluster"
+    root = repo_root()
+    if root is not None:
+        return root / ".cache" / "devcluster"
+    return Path.home() / ".cache" / "botfleet" / "devcluster"
+
+
+def _read_state(workdir: Path) -> dict[str, object] | None:
+    path = workdir / "state.json"
+    if not path.is_file():
+        return None
+    loaded: dict[str, object] = json.loads(path.read_text())
+    return loaded
+
+
+def _owned_pids(state: dict[str, object]) -> dict[str, int]:
+    """The recorded pids that still run one of our binaries (a recycled pid is left alone)."""
+    from bot_runtime.devcluster.plane import pid_alive
+
+    bin_dir = str(state.get("bin_dir", ""))
+    pids = state.get("pids", {})
+    owned: dict[str, int] = {}
+    if not isinstance(pids, dict):
+        return owned
+    for name, pid in pids.items():
+        if not pid_alive(int(pid)):
+            continue
+        try:
+            exe = os.readlink(f"/proc/{pid}/exe")
+        except OSError:
+            continue
+        if exe.startswith(bin_dir):
+            owned[str(name)] = int(pid)
+    return owned
+
+
+def _print_usage(state: dict[str, object]) -> None:
+    kubeconfig = state["kubeconfig"]
+    typer.echo(f"export KUBECONFIG={kubeconfig}")
+    if not shutil.which("kubectl"):
+        typer.echo(f"export PATH={state['bin_dir']}:$PATH   # kubectl and helm built for this cluster")
+
+
+@app.command()
+def up(
+    workdir: Path = typer.Option(None, "--dir", help=_DIR_HELP),
+    crds: Path = typer.Option(None, "--crds", help="Directory of CRD manifests to install "
+                                                   "(default: crds/ of the checkout)."),
+    timeout: float = typer.Option(240.0, help="Seconds to wait for every component."),
+) -> None:
+    """Start the control plane in the background and print the KUBECONFIG to export."""
+    from bot_runtime.devcluster.binaries import ensure_binaries, repo_root
+    from bot_runtime.devcluster.manifests import install_crds
+    from bot_runtime.devcluster.plane import ControlPlaneError, LocalControlPlane
+
+    workdir = (workdir or default_dir()).resolve()
+    state = _read_state(workdir)
+    if state is not None and _owned_pids(state):
+        typer.echo(f"already running (state in {workdir}); `botfleet dev cluster down` stops it", err=True)
+        _print_usage(state)
+        return
+    if workdir.exists():
+        shutil.rmtree(workdir)  # leftovers of a cluster whose processes are gone
+    binaries = ensure_binaries(build=True)
+    plane = LocalControlPlane(binaries, workdir, detach=True)
+    typer.echo(f"starting the control plane in {workdir} ...", err=True)
+    try:
+        plane.start(timeout=timeout)
+        root = repo_root()
+        crd_dir = crds or (root / "crds" if root else None)
+        if crd_dir is not None:
+            installed = install_crds(plane.kubectl, crd_dir)
+            if installed:
+                typer.echo(f"installed CRDs: {', '.join(installed)}", err=True)
+    except ControlPlaneError as exc:
+        plane.stop()
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(f"ready: API server {plane.server}, fake node kwok-node-0, logs in {plane.logs_dir}", err=True)
+    loaded = _read_state(workdir)
+    assert loaded is not None
+    _print_usage(loaded)
+
+
+@app.command()
+def down(
+    workdir: Path = typer.Option(None, "--dir", help=_DIR_HELP),
+    keep: bool = typer.Option(False, help="Keep the state directory (logs, certificates)."),
+) -> None:
+    """Stop the control plane started by `up` and delete its state."""
+    from bot_runtime.devcluster.plane import COMPONENTS, stop_pids
+
+    workdir = (workdir or default_dir()).resolve()
+    state = _read_state(workdir)
+    if state is None:
+        typer.echo(f"no cluster state in {workdir}; nothing to stop", err=True)
+        return
+    owned = _owned_pids(state)
+    order = [owned[n] for n in reversed(COMPONENTS) if n in owned]
+    stop_pids(order)
+    if not keep:
+        shutil.rmtree(workdir, ignore_errors=True)
+    typer.echo(f"stopped {len(order)} process(es)" + ("" if keep else f"; removed {workdir}"), err=True)
+
+
+@app.command()
+def status(workdir: Path = typer.Option(None, "--dir", help=_DIR_HELP)) -> None:
+    """Show which components run; exit 1 when the cluster is not fully up."""
+    from bot_runtime.devcluster.plane import COMPONENTS
+
+    workdir = (workdir or default_dir()).resolve()
+    state = _read_state(workdir)
+    if state is None:
+        typer.echo(f"no cluster in {workdir} (start one with `botfleet dev cluster up`)")
+        raise typer.Exit(1)
+    owned = _owned_pids(state)
+    for name in COMPONENTS:
+        typer.echo(f"{name:<24} {'running pid ' + str(owned[name]) if name in owned else 'STOPPED'}")
+    typer.echo(f"server: {state.get('server')}\nlogs: {state.get('logs_dir')}")
+    _print_usage(state)
+    if len(owned) != len(COMPONENTS):
+        raise typer.Exit(1)
+

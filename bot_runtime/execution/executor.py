@@ -1,0 +1,429 @@
+"""The executor: risk check -> client ids -> sign -> journal `pending` (one durable transaction)
+-> send every leg at once -> journal results and fills -> positions.
+
+On start, `reconcile()` matches what the journal does not know the outcome of with the exchange,
+by order hash (the exchange's order id): found -> recorded; not found -> it never reached the
+exchange -> `unsent` (never re-sent automatically unless asked, and then only the identical signed
+order, which the exchange would reject as a duplicate had it arrived). Fills missing from the
+journal are added. A kill-switch trip cancels every open order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from typing import Any, TypeVar
+
+import structlog
+
+from bot_runtime.execution.exchange import (
+    CancelOnly,
+    CancelResult,
+    Exchange,
+    ExchangeError,
+    OpenOrder,
+    PostResult,
+)
+from bot_runtime.execution.journal import OPEN_STATUSES, Journal, OrderRow, PendingOrder, Position
+from bot_runtime.execution.observer import ExecutionObserver, NullObserver
+from bot_runtime.execution.risk import INVALID_INTENT, RiskEngine, RiskState, daily_pnl_e6, utc_midnight_ms
+from bot_runtime.execution.signing import OrderError, OrderSigner, SignedOrder
+from bot_runtime.types import E6, Fill, Opportunity, OrderIntent, OrderResult
+
+log = structlog.get_logger()
+T = TypeVar("T")
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@dataclass(slots=True)
+class _Open:
+    """An order that may still trade: BUY notional counts towards exposure."""
+
+    market: str
+    token_id: str
+    side: str
+    price_e6: int
+    remaining_e6: int
+
+    @property
+    def buy_notional_e6(self) -> int:
+        return self.price_e6 * self.remaining_e6 // E6 if self.side == "BUY" else 0
+
+
+@dataclass
+class ReconcileReport:
+    checked: int = 0
+    live: int = 0
+    filled: int = 0
+    canceled: int = 0
+    unsent: int = 0
+    resent: int = 0
+    new_fills: int = 0
+    open_orders: int = 0
+    statuses: dict[str, str] = field(default_factory=dict)   # client id -> new status
+
+
+def _result_from_post(client_id: str, intent: OrderIntent, r: PostResult) -> OrderResult:
+    if not r.ok:
+        duplicate = "duplicat" in r.error.lower()
+        status = "error" if (duplicate or not r.definite) else "rejected"
+        return OrderResult(client_id, intent, status, order_id=r.order_hash, error=r.error)  # type: ignore[arg-type]
+    shares, collateral = (r.taking_e6, r.making_e6) if intent.side == "BUY" else (r.making_e6, r.taking_e6)
+    avg = collateral * E6 // shares if shares else 0
+    if r.status == "matched":
+        status = "matched" if intent.order_type in ("GTC", "GTD", "FOK") or shares >= intent.size_e6 else "partial"
+    elif r.status in ("live", "delayed"):
+        status = "partial" if shares else "live"
+    elif r.status in ("unmatched", "canceled"):
+        status = "partial" if shares else ("unmatched" if r.status == "unmatched" else "canceled")
+    else:
+        status = "error"
+    return OrderResult(client_id, intent, status, order_id=r.order_id or r.order_hash,  # type: ignore[arg-type]
+                       filled_size_e6=shares, avg_price_e6=avg, error=r.error)
+
+
+class Executor:
+    def __init__(self, exchange: Exchange, signer: OrderSigner, journal: Journal, risk: RiskEngine, *,
+                 observer: ExecutionObserver | None = None, client_prefix: str = "bf",
+                 data_age_ms: Callable[[str], int | None] | None = None,
+                 marks: Callable[[str], int | None] | None = None,
+                 crash_hook: Callable[[str], None] | None = None) -> None:
+        self.exchange = exchange
+        self.signer = signer
+        self.journal = journal
+        self.risk = risk
+        self.observer = observer or NullObserver()
+        self.client_prefix = client_prefix
+        # Book age per market; None: the caller has no market data and the stale check is off.
+        self.data_age_ms = data_age_ms
+        self.marks = marks              # token -> mark price (e6) for unrealised PnL
+        self.crash_hook = crash_hook    # tests: called at "after_journal" and "after_send"
+        self.paused = False
+        self.accepting = True           # False after SIGTERM: no new orders
+        self._run = secrets.token_hex(3)
+        self._seq = 0
+        self._open: dict[str, _Open] = {}          # exchange order id (or client id while in flight) -> order
+        self._positions: dict[str, Position] = {}
+        self._lock = asyncio.Lock()
+        self._io_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="journal")
+        self._last_trade_s = 0
+        self._daily_pnl_cached = 0
+
+    # -- plumbing -------------------------------------------------------------------------------
+    async def _io(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Journal calls run on one dedicated thread: ordered, and off the event loop."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._io_pool, lambda: fn(*args, **kwargs))
+
+    def _crash_point(self, name: str) -> None:
+        if self.crash_hook is not None:
+            self.crash_hook(name)
+
+    def next_client_id(self) -> str:
+        self._seq += 1
+        return f"{self.client_prefix}-{self._run}-{self._seq}"
+
+    @property
+    def open_orders(self) -> dict[str, _Open]:
+        return dict(self._open)
+
+    @property
+    def positions(self) -> dict[str, Position]:
+        return dict(self._positions)
+
+    def risk_state(self) -> RiskState:
+        pos: dict[str, int] = {}
+        for p in self._positions.values():
+            if p.size_e6 > 0:
+                pos[p.market] = pos.get(p.market, 0) + p.cost_e6
+        buys: dict[str, int] = {}
+        for o in self._open.values():
+            if o.side == "BUY":
+                buys[o.market] = buys.get(o.market, 0) + o.buy_notional_e6
+        return RiskState(position_usd_e6=pos, open_buy_usd_e6=buys, open_orders=len(self._open),
+                         daily_pnl_e6=self._daily_pnl_cached, data_age_ms=_AgeView(self.data_age_ms),
+                         paused=self.paused or not self.accepting)
+
+    # -- start ----------------------------------------------------------------------------------
+    async def start(self, resend_unsent: bool = False) -> ReconcileReport:
+        self._positions = await self._io(self.journal.positions)
+        self.observer.on_kill_switch(self.risk.tripped)
+        report = await self.reconcile(resend_unsent=resend_unsent)
+        await self.check_pnl()
+        return report
+
+    async def close(self) -> None:
+        self._io_pool.shutdown(wait=True)
+
+    # -- submit ---------------------------------------------------------------------------------
+    async def submit(self, intents: Sequence[OrderIntent], opportunity: Opportunity | None = None) -> list[OrderResult]:
+        """Execute a group of legs atomically with respect to risk: all are sent or none."""
+        intents = list(intents)
+        group = intents[0].group_id if intents and intents[0].group_id else ""
+        async with self._lock:  # decision and reservation together: concurrent groups see each other
+            decision = self.risk.check(intents, self.risk_state())
+            if not decision.approved:
+                return self._refuse(intents, decision.reason, decision.detail, opportunity)
+            ts = _now_ms()
+            group = group or f"g-{self._run}-{self._seq + 1}"
+            signed: list[tuple[OrderIntent, SignedOrder]] = []
+            try:
+                for leg in intents:
+                    if leg.group_id != group:
+                        leg = replace(leg, group_id=group)
+                    signed.append((leg, self.signer.sign(leg, self.next_client_id(), ts)))
+            except OrderError as exc:
+                return self._refuse(intents, INVALID_INTENT, str(exc), opportunity)
+            for leg, so in signed:  # reserve exposure until the exchange answers
+                self._open[so.client_id] = _Open(leg.market, leg.token_id, leg.side, leg.price_e6, leg.size_e6)
+        pending = [PendingOrder(so.client_id, leg, ts, so.order_hash, so.to_json()) for leg, so in signed]
+        try:
+            await self._io(self.journal.record_pending, pending)
+        except Exception as exc:
+            for _, so in signed:
+                self._open.pop(so.client_id, None)
+            log.error("journal write failed: nothing sent", error=str(exc), group=group)
+            return [OrderResult(so.client_id, leg, "rejected", error=f"journal: {exc}") for leg, so in signed]
+        self._crash_point("after_journal")
+        answers = await self.exchange.post_orders([so for _, so in signed])
+        self._crash_point("after_send")
+        results = [_result_from_post(so.client_id, leg, r) for (leg, so), r in zip(signed, answers, strict=True)]
+        for (leg, so), res in zip(signed, results, strict=True):
+            self._open.pop(so.client_id, None)
+            if res.status in ("live", "partial") and leg.order_type in ("GTC", "GTD"):
+                self._open[res.order_id.lower()] = _Open(leg.market, leg.token_id, leg.side, leg.price_e6,
+                                                 max(leg.size_e6 - res.filled_size_e6, 0))
+        await self._io(self._journal_results, results)
+        for res in results:
+            self.observer.on_order(res)
+        log.info("EXECUTED" if any(r.filled_size_e6 for r in results) else "ORDERS SENT", group=group,
+                 kind=opportunity.kind if opportunity else "", market=intents[0].market,
+                 legs=[{"client_id": r.client_id, "order_id": r.order_id, "status": r.status,
+                        "filled": r.filled_size_e6, "avg_price": r.avg_price_e6, "error": r.error} for r in results])
+        if any(r.filled_size_e6 for r in results):
+            await self.sync_fills()
+        return results
+
+    def _refuse(self, intents: list[OrderIntent], reason: str, detail: str,
+                opportunity: Opportunity | None) -> list[OrderResult]:
+        self.observer.on_reject(reason)
+        log.info("RISK REJECTED", reason=reason, detail=detail, kind=opportunity.kind if opportunity else "",
+                 market=intents[0].market if intents else "")
+        return [OrderResult("", leg, "rejected", error=reason) for leg in intents]
+
+    def _journal_results(self, results: list[OrderResult]) -> None:
+        for r in results:
+            self.journal.update_order(r.client_id, r.status, filled_size_e6=r.filled_size_e6,
+                                      avg_price_e6=r.avg_price_e6, error=r.error)
+
+    # -- fills ----------------------------------------------------------------------------------
+    async def record_fills(self, fills: Sequence[Fill]) -> list[Fill]:
+        """Record fills from any source (REST poll, user channel); returns the new ones."""
+        if not fills:
+            return []
+        ids = await self._io(self._client_ids_for, {f.order_id for f in fills})
+        new = await self._io(self.journal.record_fills, list(fills), ids)
+        if new:
+            await self._io(self._update_filled, {f.order_id for f in new})
+            self._positions = await self._io(self.journal.positions)
+            for f in new:
+                self.observer.on_fill(f)
+                log.info("FILL", trade_id=f.trade_id, order_id=f.order_id, side=f.side, price=f.price_e6,
+                         size=f.size_e6, fee=f.fee_e6)
+                self._last_trade_s = max(self._last_trade_s, f.ts_ms // 1000)
+                o = self._open.get(f.order_id.lower())
+                if o is not None:
+                    o.remaining_e6 = max(o.remaining_e6 - f.size_e6, 0)
+                    if o.remaining_e6 == 0:
+                        del self._open[f.order_id.lower()]
+            await self.check_pnl()
+        return new
+
+    def _update_filled(self, order_ids: set[str]) -> None:
+        """Fill totals and status of our orders that just traded."""
+        for oid in order_ids:
+            row = self.journal.order_by_hash(oid)
+            if row is None:
+                continue
+            shares, collateral, fees = self.journal.fill_totals(oid)
+            status = row.status
+            if shares >= row.intent.size_e6 or (row.status == "matched" and shares):
+                status = "matched"
+            elif shares and row.status in ("live", "pending", "error", "canceled", "unmatched"):
+                status = "partial"
+            self.journal.update_order(row.client_id, status, filled_size_e6=max(shares, row.filled_size_e6),
+                                      avg_price_e6=collateral * E6 // shares if shares else 0, fee_e6=fees)
+
+    def _client_ids_for(self, order_ids: set[str]) -> dict[str, str]:
+        out = {}
+        for oid in order_ids:
+            row = self.journal.order_by_hash(oid)
+            if row is not None:
+                out[oid] = row.client_id
+        return out
+
+    async def sync_fills(self, since_s: int | None = None) -> list[Fill]:
+        """Poll the exchange's trades and record the ones the journal lacks."""
+        since = self._last_trade_s - 60 if since_s is None else since_s
+        try:
+            fills = await self.exchange.trades(max(since, 0))
+        except ExchangeError as exc:
+            log.warning("trade sync failed", error=str(exc))
+            return []
+        return await self.record_fills(fills)
+
+    # -- PnL and the kill switch ----------------------------------------------------------------
+    def unrealised_e6(self) -> int:
+        total = 0
+        for p in self._positions.values():
+            mark = self.marks(p.token_id) if self.marks else None
+            if mark is not None and p.size_e6:
+                total += p.unrealised_e6(mark)
+        return total
+
+    async def check_pnl(self) -> int:
+        now = _now_ms()
+        realised = await self._io(self.journal.realised_since, utc_midnight_ms(now))
+        pnl = await self._io(daily_pnl_e6, realised, self.unrealised_e6(), self.journal, now)
+        self._daily_pnl_cached = pnl
+        if self.risk.observe_pnl(pnl):
+            await self._on_trip()
+        return pnl
+
+    async def trip(self, reason: str, detail: str = "") -> None:
+        """Trip the kill switch by hand (operator, watchdog) and cancel everything."""
+        if await self._io(self.risk.trip, reason, detail):
+            await self._on_trip()
+
+    async def _on_trip(self) -> None:
+        self.observer.on_kill_switch(True)
+        await self.cancel_all("kill_switch")
+
+    async def reset_kill_switch(self, operator: str) -> None:
+        await self._io(self.risk.reset, operator)
+        self.observer.on_kill_switch(False)
+
+    # -- cancels --------------------------------------------------------------------------------
+    async def cancel_all(self, reason: str = "") -> CancelResult:
+        """Cancel every open order of the account (kill switch, SIGTERM, pause)."""
+        try:
+            res = await self.exchange.cancel_all()
+        except (ExchangeError, CancelOnly) as exc:
+            log.error("cancel-all failed", reason=reason, error=str(exc))
+            await self._io(self.journal.add_event, "cancel_all_failed", {"reason": reason, "error": str(exc)})
+            raise
+        await self._io(self._mark_canceled, res.canceled)
+        for oid in res.canceled:
+            self._open.pop(oid.lower(), None)
+        await self._io(self.journal.add_event, "cancel_all", {"reason": reason, "canceled": len(res.canceled)})
+        log.warning("CANCELED ALL", reason=reason, canceled=len(res.canceled), not_canceled=len(res.not_canceled))
+        return res
+
+    async def cancel(self, order_ids: Sequence[str]) -> CancelResult:
+        res = await self.exchange.cancel(order_ids)
+        await self._io(self._mark_canceled, res.canceled)
+        for oid in res.canceled:
+            self._open.pop(oid.lower(), None)
+        return res
+
+    def _mark_canceled(self, order_ids: Sequence[str]) -> None:
+        for oid in order_ids:
+            row = self.journal.order_by_hash(oid)
+            if row is not None and row.status in OPEN_STATUSES:
+                self.journal.update_order(row.client_id, "canceled" if not row.filled_size_e6 else "partial")
+
+    # -- reconcile ------------------------------------------------------------------------------
+    async def reconcile(self, resend_unsent: bool = False) -> ReconcileReport:
+        report = ReconcileReport()
+        rows: list[OrderRow] = await self._io(self.journal.orders, OPEN_STATUSES)
+        report.checked = len(rows)
+        exchange_open = {o.id.lower(): o for o in await self.exchange.open_orders()}
+        last_fill = await self._io(self.journal.fills)
+        oldest = min([r.created_ms for r in rows] + ([last_fill[-1].ts_ms] if last_fill else []), default=0)
+        since_s = max(oldest // 1000 - 3600, 0) if oldest else 0
+        new_fills = await self.sync_fills(since_s)
+        report.new_fills = len(new_fills)
+        all_fills = await self._io(self.journal.fills, since_s * 1000)
+        filled_by_order: dict[str, int] = {}
+        for f in all_fills:
+            filled_by_order[f.order_id.lower()] = filled_by_order.get(f.order_id.lower(), 0) + f.size_e6
+        for row in rows:
+            h = row.order_hash.lower()
+            filled = filled_by_order.get(h, 0)
+            status: str
+            if h in exchange_open:
+                status = "partial" if exchange_open[h].size_matched_e6 else "live"
+                report.live += 1
+            else:
+                remote = await self.exchange.get_order(h)
+                if remote is not None:
+                    filled = max(filled, remote.size_matched_e6)
+                    if remote.status in ("live", "open") and remote.remaining_e6:
+                        status = "partial" if filled else "live"
+                        report.live += 1
+                    elif filled >= row.intent.size_e6 or (filled and remote.status == "matched"):
+                        status = "matched"
+                        report.filled += 1
+                    elif filled:
+                        status = "partial"
+                        report.filled += 1
+                    else:
+                        status = "canceled" if "cancel" in remote.status else "unmatched"
+                        report.canceled += 1
+                elif filled:
+                    status = "matched" if filled >= row.intent.size_e6 else "partial"
+                    report.filled += 1
+                else:
+                    status = "unsent"
+                    report.unsent += 1
+            if status == "unsent" and resend_unsent and await self._resend_identical(row):
+                report.resent += 1
+                status = "pending"
+            if status != row.status or filled != row.filled_size_e6:
+                await self._io(self.journal.update_order, row.client_id, status, filled_size_e6=filled)
+                report.statuses[row.client_id] = status
+        self._open = {o.id.lower(): _open_from(o) for o in exchange_open.values()}
+        report.open_orders = len(self._open)
+        self._positions = await self._io(self.journal.positions)
+        await self._io(self.journal.add_event, "reconciled", {
+            "checked": report.checked, "live": report.live, "filled": report.filled, "canceled": report.canceled,
+            "unsent": report.unsent, "resent": report.resent, "new_fills": report.new_fills})
+        log.info("RECONCILED", checked=report.checked, live=report.live, filled=report.filled,
+                 canceled=report.canceled, unsent=report.unsent, resent=report.resent, new_fills=report.new_fills,
+                 open_orders=report.open_orders)
+        return report
+
+    async def _resend_identical(self, row: OrderRow) -> bool:
+        """Re-send an unsent order only if re-deriving it gives the very same signed order."""
+        again = self.signer.sign(row.intent, row.client_id, row.timestamp_ms)
+        journaled = SignedOrder.from_json(row.signed_json)
+        if again != journaled:
+            log.warning("not re-sending: re-derived order differs from the journal", client_id=row.client_id)
+            return False
+        if row.intent.order_type == "GTD" and row.intent.expiration_s and row.intent.expiration_s < time.time():
+            return False
+        res = (await self.exchange.post_orders([journaled]))[0]
+        result = _result_from_post(row.client_id, row.intent, res)
+        await self._io(self._journal_results, [result])
+        return True
+
+
+def _open_from(o: OpenOrder) -> _Open:
+    return _Open(o.market, o.token_id, o.side, o.price_e6, o.remaining_e6)
+
+
+class _AgeView:
+    """Mapping-like view of book ages for the risk engine; without a source every market is fresh."""
+
+    def __init__(self, source: Callable[[str], int | None] | None) -> None:
+        self._source = source
+
+    def get(self, market: str, /) -> int | None:
+        return 0 if self._source is None else self._source(market)

@@ -1,0 +1,42 @@
+"""Metrics hooks of the execution layer. The telemetry module implements `ExecutionObserver`
+(Prometheus lives there, not here); `NullObserver` is the default."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from bot_runtime.types import Fill, OrderResult
+
+
+class ExecutionObserver(Protocol):
+    def on_order(self, result: OrderResult) -> None:
+        """Every order outcome (status: matched, live, partial, unmatched, rejected, error, ...)."""
+
+    def on_fill(self, fill: Fill) -> None:
+        """Every new fill, once (fills are deduplicated by trade id before this is called)."""
+
+    def on_reject(self, reason: str) -> None:
+        """A group refused by the risk engine; `reason` is one of risk.REASONS."""
+
+    def on_api_error(self, endpoint: str, status: int) -> None:
+        """An exchange call failed: endpoint like "POST /order", HTTP status (0: no response)."""
+
+    def on_kill_switch(self, tripped: bool) -> None:
+        """The kill switch changed state (also called once at start with the persisted state)."""
+
+
+class NullObserver:
+    def on_order(self, result: OrderResult) -> None:
+        pass
+
+    def on_fill(self, fill: Fill) -> None:
+        pass
+
+    def on_reject(self, reason: str) -> None:
+        pass
+
+    def on_api_error(self, endpoint: str, status: int) -> None:
+        pass
+
+    def on_kill_switch(self, tripped: bool) -> None:
+        pass

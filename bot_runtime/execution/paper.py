@@ -1,0 +1,221 @@
+"""PaperMatchingExchange: paper trading against live books when only market data is available.
+
+Orders match against the depth of the local book (what the market channel shows), at each
+level's price, taking liquidity that this process already consumed out of the displayed size
+until the book changes. Takers pay `shares * feeRate * p * (1 - p)`. A GTC/GTD remainder rests
+in-process and fills (as a maker, no fee) once the book trades through its price. Balances are
+checked like the exchange does: collateral for BUYs, shares for SELLs.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from bot_runtime.execution.exchange import CancelResult, OpenOrder, PostResult, taker_fee_e6
+from bot_runtime.execution.signing import SignedOrder
+from bot_runtime.types import E6, Fill
+
+
+class BookView(Protocol):
+    """What the paper engine reads from a market-data book (bot_runtime.marketdata.book.OrderBook)."""
+
+    market: str
+
+    def bids_desc(self) -> Iterator[tuple[int, int]]: ...
+
+    def asks_asc(self) -> Iterator[tuple[int, int]]: ...
+
+
+@dataclass
+class _Resting:
+    id: str
+    market: str
+    token_id: str
+    side: str
+    price_e6: int
+    size_e6: int
+    matched_e6: int = 0
+    status: str = "live"
+
+    def as_open(self) -> OpenOrder:
+        return OpenOrder(self.id, self.market, self.token_id, self.side, self.price_e6, self.size_e6,
+                         self.matched_e6, self.status)
+
+
+class PaperMatchingExchange:
+    def __init__(self, books: Callable[[str], BookView | None], *, fee_rate_bps: Callable[[str], int] | None = None,
+                 usdc_e6: int = 10_000 * E6, clock_ms: Callable[[], int] | None = None) -> None:
+        self.books = books
+        self.fee_rate_bps = fee_rate_bps or (lambda token: 0)
+        self.usdc_e6 = usdc_e6
+        self.shares: dict[str, int] = {}
+        self._clock = clock_ms or (lambda: time.time_ns() // 1_000_000)
+        self._orders: dict[str, _Resting] = {}
+        self._fills: list[Fill] = []
+        # (token, side, price) -> (displayed size when we took from it, size taken): what we took stays
+        # taken until the level changes on the feed
+        self._consumed: dict[tuple[str, str, int], tuple[int, int]] = {}
+        self._seq = itertools.count(1)
+
+    # -- matching -------------------------------------------------------------------------------
+    def _available(self, token: str, side: str, price: int, displayed: int) -> int:
+        seen, used = self._consumed.get((token, side, price), (displayed, 0))
+        return max(displayed - (used if seen == displayed else 0), 0)
+
+    def _consume(self, token: str, side: str, price: int, displayed: int, size: int) -> None:
+        key = (token, side, price)
+        seen, used = self._consumed.get(key, (displayed, 0))
+        self._consumed[key] = (displayed, (used if seen == displayed else 0) + size)
+
+    def _match(self, token: str, side: str, limit: int, want: int) -> list[tuple[int, int]]:
+        """[(price, shares)] taken from the book for a taker order, best price first."""
+        book = self.books(token)
+        if book is None:
+            return []
+        levels = book.asks_asc() if side == "BUY" else book.bids_desc()
+        book_side = "SELL" if side == "BUY" else "BUY"
+        out: list[tuple[int, int, int]] = []
+        for price, size in levels:  # at or better than the limit: never more than the maker amount
+            if want <= 0 or (side == "BUY" and price > limit) or (side == "SELL" and price < limit):
+                break
+            take = min(want, self._available(token, book_side, price, size))
+            if take > 0:
+                out.append((price, size, take))
+                want -= take
+        for price, displayed, take in out:
+            self._consume(token, book_side, price, displayed, take)
+        return [(price, take) for price, _, take in out]
+
+    def _fill(self, order_id: str, market: str, token: str, side: str, price: int, size: int, taker: bool) -> Fill:
+        fee = taker_fee_e6(size, price, self.fee_rate_bps(token)) if taker else 0
+        fill = Fill(f"paper-{next(self._seq)}", order_id, market, token, side, price, size, fee,  # type: ignore[arg-type]
+                    self._clock())
+        notional = size * price // E6
+        if side == "BUY":
+            self.usdc_e6 -= notional + fee
+            self.shares[token] = self.shares.get(token, 0) + size
+        else:
+            self.usdc_e6 += notional - fee
+            self.shares[token] = self.shares.get(token, 0) - size
+        self._fills.append(fill)
+        return fill
+
+    async def post_orders(self, orders: Sequence[SignedOrder]) -> list[PostResult]:
+        return [self._post(o) for o in orders]
+
+    def _post(self, so: SignedOrder) -> PostResult:
+        o = so.order
+        oid = so.order_hash
+        if oid in self._orders or any(f.order_id == oid for f in self._fills):
+            return PostResult(oid, False, error=f"order {oid} is invalid. Duplicated.", http_status=400)
+        token, side = str(o["tokenId"]), str(o["side"])
+        maker_amt, taker_amt = int(o["makerAmount"]), int(o["takerAmount"])
+        shares = taker_amt if side == "BUY" else maker_amt
+        collateral = maker_amt if side == "BUY" else taker_amt
+        if shares <= 0 or collateral <= 0:
+            return PostResult(oid, False, error="invalid amounts", http_status=400)
+        limit = collateral * E6 // shares if side == "BUY" else -(-collateral * E6 // shares)
+        book = self.books(token)
+        market = book.market if book is not None else ""
+        if side == "BUY" and collateral > self.usdc_e6:
+            return PostResult(oid, False, error="not enough balance / allowance", http_status=400)
+        if side == "SELL" and shares > self.shares.get(token, 0):
+            return PostResult(oid, False, error="not enough balance / allowance", http_status=400)
+        market_order = so.order_type in ("FOK", "FAK")
+        if so.post_only and self._crosses(token, side, limit):
+            return PostResult(oid, False, error="invalid post-only order: order crosses book", http_status=400)
+        if so.order_type == "FOK" and self._dry_run(token, side, limit, shares) < shares:
+            return PostResult(oid, False, error="order couldn't be fully filled. FOK orders are fully filled "
+                                                "or killed.", http_status=400)
+        taken = self._match(token, side, limit, shares)
+        fills = [self._fill(oid, market, token, side, p, s, True) for p, s in taken]
+        got = sum(s for _, s in taken)
+        paid = sum(s * p // E6 for p, s in taken)
+        making, taking = (paid, got) if side == "BUY" else (got, paid)
+        if market_order:
+            if not fills:
+                return PostResult(oid, False, error="no orders found to match with FAK order", http_status=400)
+            return PostResult(oid, True, oid, "matched", making, taking, trade_ids=tuple(f.trade_id for f in fills))
+        if got >= shares:
+            return PostResult(oid, True, oid, "matched", making, taking, trade_ids=tuple(f.trade_id for f in fills))
+        self._orders[oid] = _Resting(oid, market, token, side, limit, shares, got)
+        return PostResult(oid, True, oid, "live", making, taking, trade_ids=tuple(f.trade_id for f in fills))
+
+    def _crosses(self, token: str, side: str, limit: int) -> bool:
+        book = self.books(token)
+        if book is None:
+            return False
+        best = next(iter(book.asks_asc() if side == "BUY" else book.bids_desc()), None)
+        return best is not None and (best[0] <= limit if side == "BUY" else best[0] >= limit)
+
+    def _dry_run(self, token: str, side: str, limit: int, want: int) -> int:
+        book = self.books(token)
+        if book is None:
+            return 0
+        book_side = "SELL" if side == "BUY" else "BUY"
+        got = 0
+        for price, size in (book.asks_asc() if side == "BUY" else book.bids_desc()):
+            if got >= want or (side == "BUY" and price > limit) or (side == "SELL" and price < limit):
+                break
+            got += min(want - got, self._available(token, book_side, price, size))
+        return got
+
+    def poke(self) -> list[Fill]:
+        """Fill resting orders the book now trades through (as makers: no fee)."""
+        new: list[Fill] = []
+        for r in list(self._orders.values()):
+            if r.status != "live":
+                continue
+            book = self.books(r.token_id)
+            if book is None:
+                continue
+            best = next(iter(book.asks_asc() if r.side == "BUY" else book.bids_desc()), None)
+            if best is None or (r.side == "BUY" and best[0] > r.price_e6) or (r.side == "SELL" and best[0] < r.price_e6):
+                continue
+            other = "SELL" if r.side == "BUY" else "BUY"
+            size = min(r.size_e6 - r.matched_e6, self._available(r.token_id, other, best[0], best[1]))
+            if size <= 0:
+                continue
+            self._consume(r.token_id, other, best[0], best[1], size)
+            new.append(self._fill(r.id, r.market, r.token_id, r.side, r.price_e6, size, False))
+            r.matched_e6 += size
+            if r.matched_e6 >= r.size_e6:
+                r.status = "matched"
+        return new
+
+    # -- the rest of the interface --------------------------------------------------------------
+    async def cancel(self, order_ids: Sequence[str]) -> CancelResult:
+        canceled, not_canceled = [], {}
+        for oid in order_ids:
+            r = self._orders.get(oid)
+            if r is not None and r.status == "live":
+                r.status = "canceled"
+                canceled.append(oid)
+            else:
+                not_canceled[oid] = "order not found or already done"
+        return CancelResult(canceled, not_canceled)
+
+    async def cancel_all(self) -> CancelResult:
+        return await self.cancel([oid for oid, r in self._orders.items() if r.status == "live"])
+
+    async def open_orders(self) -> list[OpenOrder]:
+        self.poke()
+        return [r.as_open() for r in self._orders.values() if r.status == "live"]
+
+    async def get_order(self, order_id: str) -> OpenOrder | None:
+        r = self._orders.get(order_id)
+        return r.as_open() if r is not None else None
+
+    async def trades(self, since_s: int = 0) -> list[Fill]:
+        self.poke()
+        return [f for f in self._fills if f.ts_ms // 1000 >= since_s]
+
+    async def heartbeat(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass

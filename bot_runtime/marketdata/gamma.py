@@ -1,0 +1,254 @@
+"""Market discovery from Gamma (`/markets`, `/events`) and fee rates from CLOB `/fee-rate`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import aiohttp
+import orjson
+
+from bot_runtime.marketdata.models import MarketInfo, MarketParseError, market_from_gamma, tag_names
+
+log = logging.getLogger(__name__)
+
+DEFAULT_GAMMA_URL = "https://gamma-api.polymarket.com"
+_IDS_PER_REQUEST = 50  # keeps query strings well under URL length limits
+_EVENT_FIELDS = ("negRisk", "negRiskMarketID", "feesEnabled", "category")
+
+
+class GammaError(RuntimeError):
+    """Gamma (or the CLOB fee endpoint) answered with an error or an unexpected shape."""
+
+
+@dataclass(slots=True)
+class MarketFilter:
+    condition_ids: Sequence[str] = ()
+    slugs: Sequence[str] = ()
+    tag_ids: Sequence[str | int] = ()
+    # matched against the market's category and tag slugs/labels, case-insensitively
+    categories: Sequence[str] = ()
+    tradable_only: bool = True  # active, not closed, order book enabled, accepting orders
+    max_markets: int | None = None
+    extra_params: Mapping[str, str] = field(default_factory=dict)
+
+
+def is_tradable(raw: Mapping[str, Any]) -> bool:
+    def flag(name: str, default: bool) -> bool:
+        v = raw.get(name)
+        if v is None:
+            return default
+        if isinstance(v, str):
+            return v.lower() == "true"
+        return bool(v)
+
+    return (
+        flag("active", True)
+        and not flag("closed", False)
+        and flag("enableOrderBook", False)
+        and flag("acceptingOrders", False)
+    )
+
+
+def matches_categories(raw: Mapping[str, Any], categories: Iterable[str]) -> bool:
+    wanted = {c.strip().lower() for c in categories if c.strip()}
+    if not wanted:
+        return True
+    names = {str(raw.get("category") or "").lower(), *tag_names(raw.get("tags"))}
+    for t in raw.get("tags") or []:
+        if isinstance(t, dict) and isinstance(t.get("label"), str):
+            names.add(t["label"].lower())
+    return bool(wanted & names)
+
+
+def flatten_event_markets(events: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Gamma markets of events, each carrying its event's grouping fields and tags, so a
+    markets file written from them is self-contained."""
+    out: list[dict[str, Any]] = []
+    for ev in events:
+        for m in ev.get("markets") or []:
+            if not isinstance(m, dict):
+                continue
+            mm = dict(m)
+            for k in _EVENT_FIELDS:
+                if mm.get(k) in (None, "") and ev.get(k) not in (None, ""):
+                    mm[k] = ev[k]
+            if not mm.get("tags") and ev.get("tags"):
+                mm["tags"] = ev["tags"]
+            mm.setdefault("eventId", ev.get("id"))
+            mm.setdefault("eventSlug", ev.get("slug"))
+            out.append(mm)
+    return out
+
+
+def parse_markets(raws: Iterable[Mapping[str, Any]], *, skip_bad: bool = True) -> list[MarketInfo]:
+    """Gamma markets -> MarketInfo. Markets without a usable token pair are skipped (logged)."""
+    out: list[MarketInfo] = []
+    for raw in raws:
+        try:
+            out.append(market_from_gamma(raw))
+        except MarketParseError as e:
+            if not skip_bad:
+                raise
+            log.info("skipping Gamma market: %s", e)
+    return out
+
+
+class GammaClient:
+    def __init__(
+        self,
+        base_url: str = DEFAULT_GAMMA_URL,
+        session: aiohttp.ClientSession | None = None,
+        *,
+        page_size: int = 100,
+        timeout_s: float = 15.0,
+        max_retries: int = 4,
+    ) -> None:
+        if page_size < 1:
+            raise ValueError("page_size must be >= 1")
+        self.base_url = base_url.rstrip("/")
+        self._session = session
+        self._own_session = session is None
+        self.page_size = page_size
+        self.timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self.max_retries = max_retries
+
+    async def __aenter__(self) -> GammaClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        if self._own_session and self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def _http(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=self.timeout)
+        return self._session
+
+    async def get_json(self, url: str, params: list[tuple[str, str]] | None = None) -> Any:
+        """GET with retries on 429 / 5xx (Retry-After honoured, else exponential)."""
+        delay = 0.5
+        for attempt in range(self.max_retries + 1):
+            async with self._http().get(url, params=params) as resp:
+                if resp.status == 429 or resp.status >= 500:
+                    if attempt == self.max_retries:
+                        raise GammaError(f"GET {url} failed with HTTP {resp.status} after {attempt + 1} tries")
+                    ra = resp.headers.get("Retry-After", "")
+                    wait = float(ra) if ra.replace(".", "", 1).isdigit() else delay
+                    await asyncio.sleep(min(wait, 30.0))
+                    delay *= 2
+                    continue
+                if resp.status >= 400:
+                    text = (await resp.text())[:200]
+                    raise GammaError(f"GET {url} failed with HTTP {resp.status}: {text}")
+                try:
+                    return orjson.loads(await resp.read())
+                except orjson.JSONDecodeError as e:
+                    raise GammaError(f"GET {url} returned invalid JSON: {e}") from None
+        raise GammaError(f"GET {url}: no attempts made")  # max_retries < 0
+
+    async def _paginate(self, path: str, params: list[tuple[str, str]], limit: int | None) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        offset = 0
+        while True:
+            page_params = [*params, ("limit", str(self.page_size)), ("offset", str(offset))]
+            page = await self.get_json(self.base_url + path, page_params)
+            if isinstance(page, dict) and isinstance(page.get("data"), list):  # keyset-style wrapper
+                page = page["data"]
+            if not isinstance(page, list):
+                raise GammaError(f"GET {path} returned {type(page).__name__}, expected a list")
+            out.extend(p for p in page if isinstance(p, dict))
+            if len(page) < self.page_size or (limit is not None and len(out) >= limit):
+                return out if limit is None else out[:limit]
+            offset += len(page)
+
+    def _base_params(self, f: MarketFilter) -> list[tuple[str, str]]:
+        params: list[tuple[str, str]] = []
+        if f.tradable_only:
+            params += [("active", "true"), ("closed", "false")]
+        params += [("tag_id", str(t)) for t in f.tag_ids]
+        params += list(f.extra_params.items())
+        return params
+
+    async def markets_raw(self, f: MarketFilter | None = None) -> list[dict[str, Any]]:
+        """Gamma `/markets` JSON matching the filter (paginated, filtered client-side too)."""
+        f = f or MarketFilter()
+        base = self._base_params(f)
+        raws: list[dict[str, Any]] = []
+        if f.condition_ids or f.slugs:
+            # separate requests: Gamma ANDs different filters, we want either
+            for key, values in (("condition_ids", f.condition_ids), ("slug", f.slugs)):
+                for i in range(0, len(values), _IDS_PER_REQUEST):
+                    chunk = [(key, v) for v in values[i : i + _IDS_PER_REQUEST]]
+                    raws += await self._paginate("/markets", base + chunk, None)
+        else:
+            # fetch a little more than wanted: some are dropped by the client-side filter
+            raws = await self._paginate("/markets", base, None if f.max_markets is None else f.max_markets * 4)
+        return self._filter(raws, f)
+
+    async def events_raw(self, f: MarketFilter | None = None) -> list[dict[str, Any]]:
+        """Gamma `/events` JSON (each with its `markets`)."""
+        f = f or MarketFilter()
+        base = self._base_params(f)
+        base += [("slug", s) for s in f.slugs]
+        return await self._paginate("/events", base, None)
+
+    async def event_markets_raw(self, f: MarketFilter | None = None) -> list[dict[str, Any]]:
+        """The markets of `/events`, flattened, with event fields inherited; filtered."""
+        f = f or MarketFilter()
+        # slugs name events here, so they are not re-applied to the markets
+        events = await self.events_raw(f)
+        return self._filter(flatten_event_markets(events), replace(f, slugs=()))
+
+    def _filter(self, raws: list[dict[str, Any]], f: MarketFilter) -> list[dict[str, Any]]:
+        seen: set[str] = set()
+        out: list[dict[str, Any]] = []
+        cids = set(f.condition_ids)
+        for r in raws:
+            cid = r.get("conditionId")
+            if not isinstance(cid, str) or cid in seen:
+                continue
+            if cids and cid not in cids and r.get("slug") not in set(f.slugs):
+                continue
+            if f.tradable_only and not is_tradable(r):
+                continue
+            if not matches_categories(r, f.categories):
+                continue
+            seen.add(cid)
+            out.append(r)
+            if f.max_markets is not None and len(out) >= f.max_markets:
+                break
+        return out
+
+    async def markets(self, f: MarketFilter | None = None) -> list[MarketInfo]:
+        return parse_markets(await self.markets_raw(f))
+
+    async def event_markets(self, f: MarketFilter | None = None) -> list[MarketInfo]:
+        return parse_markets(await self.event_markets_raw(f))
+
+    async def fee_rate(self, clob_url: str, token_id: str) -> float:
+        """Taker fee rate from CLOB `GET /fee-rate?token_id=` (`{"base_fee": bps}`)."""
+        data = await self.get_json(clob_url.rstrip("/") + "/fee-rate", [("token_id", token_id)])
+        if not isinstance(data, dict):
+            raise GammaError("GET /fee-rate returned a non-object")
+        bps = data.get("base_fee", data.get("fee_rate_bps", 0)) or 0
+        try:
+            return float(bps) / 10_000
+        except (TypeError, ValueError):
+            raise GammaError(f"GET /fee-rate: field 'base_fee' is not a number: {bps!r}") from None
+
+    async def fill_fee_rates(self, markets: Sequence[MarketInfo], clob_url: str) -> list[MarketInfo]:
+        """Ask `/fee-rate` for markets whose fees are enabled but whose category named no rate."""
+        out: list[MarketInfo] = []
+        for m in markets:
+            if m.fees_enabled and m.fee_rate is None:
+                m = replace(m, fee_rate=await self.fee_rate(clob_url, m.yes_token_id))
+            out.append(m)
+        return out

@@ -1,0 +1,461 @@
+"""CLOB market-channel websocket client: sharded connections feeding a BookStore.
+
+Each shard is one connection carrying at most `max_assets_per_conn` assets (Polymarket
+allows 500). A shard keeps itself alive with a text `PING` every 10 s, declares the
+connection dead after 30 s without a PONG (or any frame), reconnects with jittered
+exponential backoff and resubscribes; its books are marked not-synced from the drop
+until their next `book` snapshot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import orjson
+import websockets
+from websockets.asyncio.client import ClientConnection, connect
+
+from bot_runtime.marketdata.frames import FrameError
+from bot_runtime.marketdata.store import BookStore
+
+log = logging.getLogger(__name__)
+
+DEFAULT_WS_URL = "wss://ws-subscriptions-clob.polymarket.com/ws/market"
+DEFAULT_CLOB_URL = "https://clob.polymarket.com"
+MAX_ASSETS_PER_CONNECTION = 500
+MAX_BOOKS_PER_REQUEST = 500  # POST /books limit
+
+
+def wall_ms() -> int:
+    """The clock the store's freshness is measured on: pass the same to `is_fresh`."""
+    return time.time_ns() // 1_000_000
+
+
+def backoff_delay(attempt: int, lo: float, hi: float, rnd: float) -> float:
+    """Delay before reconnect number `attempt` (0-based): uniform in [lo, min(hi, lo*2^(attempt+1))].
+
+    Full jitter spreads the reconnects of many bots after an exchange-side drop;
+    `rnd` in [0, 1) comes from the caller so the function stays pure.
+    """
+    cap = min(hi, lo * (2 ** min(attempt + 1, 30)))
+    return lo + (cap - lo) * rnd
+
+
+# Messages are str: websockets sends bytes as BINARY frames, which servers ignore.
+def subscribe_message(asset_ids: Sequence[str], custom_feature_enabled: bool = True) -> str:
+    return orjson.dumps(
+        {"assets_ids": list(asset_ids), "type": "market", "custom_feature_enabled": custom_feature_enabled}
+    ).decode()
+
+
+def operation_message(asset_ids: Sequence[str], operation: str) -> str:
+    if operation not in ("subscribe", "unsubscribe"):
+        raise ValueError(f"operation must be 'subscribe' or 'unsubscribe', got {operation!r}")
+    return orjson.dumps({"assets_ids": list(asset_ids), "operation": operation}).decode()
+
+
+def plan_shards(current: Sequence[set[str]], new_assets: Iterable[str], per_conn: int) -> list[list[str]]:
+    """Assign new assets to shards: fill existing shards' free room first, then open new ones.
+
+    Returns one list per shard (existing shards first, then new shards); pure, for tests.
+    """
+    out: list[list[str]] = [[] for _ in current]
+    pending = list(dict.fromkeys(new_assets))
+    i = 0
+    for k, assets in enumerate(current):
+        room = per_conn - len(assets)
+        if room > 0 and i < len(pending):
+            out[k] = pending[i : i + room]
+            i += len(out[k])
+    while i < len(pending):
+        out.append(pending[i : i + per_conn])
+        i += per_conn
+    return out
+
+
+class MarketDataHooks:
+    """Callbacks for telemetry and recording; override what you need (all are no-ops).
+
+    They run on the reader's hot path: keep them cheap and never let them raise.
+    """
+
+    def on_connect(self, shard_id: int) -> None: ...
+
+    def on_disconnect(self, shard_id: int, reason: str) -> None: ...
+
+    def on_reconnect(self, shard_id: int) -> None: ...
+
+    def on_frame(self, n_bytes: int) -> None: ...
+
+    def on_raw_frame(self, raw: bytes, recv_ms: int) -> None: ...
+
+    def on_frame_error(self, error: FrameError) -> None: ...
+
+    def on_resync(self, asset_ids: list[str], source: str) -> None: ...
+
+
+@dataclass(slots=True)
+class WsSettings:
+    url: str = DEFAULT_WS_URL
+    max_assets_per_conn: int = MAX_ASSETS_PER_CONNECTION
+    ping_interval_s: float = 10.0
+    pong_timeout_s: float = 30.0
+    backoff_min_s: float = 1.0
+    backoff_max_s: float = 60.0
+    open_timeout_s: float = 10.0
+    custom_feature_enabled: bool = True
+    # CLOB REST base for `POST /books` rebuilds after a desync; None: resubscribe instead
+    rest_url: str | None = None
+    resync_delay_s: float = 0.05  # gathers desyncs of one burst into one request
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.max_assets_per_conn <= MAX_ASSETS_PER_CONNECTION:
+            raise ValueError(
+                f"max_assets_per_conn must be 1..{MAX_ASSETS_PER_CONNECTION}, got {self.max_assets_per_conn}"
+            )
+        if self.backoff_min_s <= 0 or self.backoff_max_s < self.backoff_min_s:
+            raise ValueError("backoff_min_s must be > 0 and backoff_max_s >= backoff_min_s")
+        if self.ping_interval_s <= 0 or self.pong_timeout_s <= self.ping_interval_s:
+            raise ValueError("ping_interval_s must be > 0 and pong_timeout_s > ping_interval_s")
+
+
+class _Shard:
+    __slots__ = ("assets", "connected", "data_seen", "id", "last_heard", "sent", "task", "wake", "ws")
+
+    def __init__(self, shard_id: int) -> None:
+        self.id = shard_id
+        self.assets: set[str] = set()
+        self.sent: set[str] = set()  # assets the live connection is subscribed to
+        self.ws: ClientConnection | None = None
+        self.task: asyncio.Task[None] | None = None
+        self.wake = asyncio.Event()
+        self.connected = False
+        self.last_heard = 0.0  # monotonic seconds
+        self.data_seen = False  # market data arrived on the current connection
+
+
+class MarketWsClient:
+    """Keeps `store` current for the subscribed assets. Use `async with` or start()/stop()."""
+
+    def __init__(
+        self,
+        store: BookStore,
+        settings: WsSettings | None = None,
+        hooks: MarketDataHooks | None = None,
+        *,
+        rng: random.Random | None = None,
+        clock_ms: Callable[[], int] = wall_ms,
+    ) -> None:
+        self.store = store
+        self.settings = settings or WsSettings()
+        self.hooks = hooks or MarketDataHooks()
+        self._rng = rng or random.Random()
+        self._clock_ms = clock_ms
+        self._shards: list[_Shard] = []
+        self._shard_of: dict[str, _Shard] = {}
+        self._closing = False
+        self._pending_resync: set[str] = set()
+        self._resync_task: asyncio.Task[None] | None = None
+        self._http: aiohttp.ClientSession | None = None
+        self.reconnects = 0
+        self.connects = 0
+        store.add_desync_listener(self._on_desync)
+
+    # -- lifecycle -------------------------------------------------------------------
+    async def start(self, asset_ids: Iterable[str] = ()) -> None:
+        self._closing = False
+        await self.subscribe(asset_ids)
+
+    async def stop(self) -> None:
+        self._closing = True
+        tasks = [s.task for s in self._shards if s.task is not None]
+        if self._resync_task is not None:
+            tasks.append(self._resync_task)
+        for s in self._shards:
+            s.wake.set()
+            if s.ws is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(s.ws.close(), 2)
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
+
+    async def __aenter__(self) -> MarketWsClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # -- state -----------------------------------------------------------------------
+    @property
+    def assets(self) -> set[str]:
+        return set(self._shard_of)
+
+    @property
+    def shard_count(self) -> int:
+        return len(self._shards)
+
+    def shard_assets(self) -> list[set[str]]:
+        return [set(s.assets) for s in self._shards]
+
+    @property
+    def connected_shards(self) -> int:
+        return sum(1 for s in self._shards if s.connected)
+
+    def all_synced(self, asset_ids: Iterable[str] | None = None) -> bool:
+        books = self.store.books
+        ids = self._shard_of.keys() if asset_ids is None else asset_ids
+        for a in ids:
+            b = books.get(a)
+            if b is None or not b.synced:
+                return False
+        return True
+
+    async def wait_synced(self, asset_ids: Iterable[str] | None = None, timeout: float = 10.0) -> bool:
+        """Wait until every (given) subscribed asset has a snapshot; False on timeout."""
+        ids = list(self._shard_of if asset_ids is None else asset_ids)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not self.all_synced(ids):
+            if loop.time() >= deadline:
+                return False
+            await asyncio.sleep(0.01)
+        return True
+
+    # -- subscriptions ---------------------------------------------------------------
+    async def subscribe(self, asset_ids: Iterable[str]) -> None:
+        new = [a for a in dict.fromkeys(asset_ids) if a not in self._shard_of]
+        if not new:
+            return
+        plan = plan_shards([s.assets for s in self._shards], new, self.settings.max_assets_per_conn)
+        for k, chunk in enumerate(plan):
+            if not chunk:
+                continue
+            if k >= len(self._shards):
+                self._shards.append(_Shard(len(self._shards)))
+            shard = self._shards[k]
+            shard.assets.update(chunk)
+            for a in chunk:
+                self._shard_of[a] = shard
+            if shard.ws is not None:
+                await self._send_op(shard, chunk, "subscribe")
+            if shard.task is None or shard.task.done():
+                shard.task = asyncio.create_task(self._run_shard(shard), name=f"md-shard-{shard.id}")
+            shard.wake.set()
+
+    async def unsubscribe(self, asset_ids: Iterable[str], drop_books: bool = False) -> None:
+        by_shard: dict[int, list[str]] = {}
+        for a in dict.fromkeys(asset_ids):
+            shard = self._shard_of.pop(a, None)
+            if shard is None:
+                continue
+            shard.assets.discard(a)
+            by_shard.setdefault(shard.id, []).append(a)
+        for sid, chunk in by_shard.items():
+            shard = self._shards[sid]
+            self.store.invalidate(chunk)
+            if shard.ws is not None:
+                if shard.assets:
+                    await self._send_op(shard, chunk, "unsubscribe")
+                else:  # nothing left on this connection: close it, the task idles
+                    with contextlib.suppress(Exception):
+                        await shard.ws.close()
+            shard.sent.difference_update(chunk)
+        if drop_books:
+            self.store.remove_assets(a for chunk in by_shard.values() for a in chunk)
+
+    async def _send_op(self, shard: _Shard, chunk: list[str], op: str) -> None:
+        ws = shard.ws
+        if ws is None:
+            return
+        try:
+            await ws.send(operation_message(chunk, op))
+            if op == "subscribe":
+                shard.sent.update(chunk)
+        except websockets.ConnectionClosed:
+            pass  # the shard reconnects and subscribes to its full asset set
+
+    # -- the connection loop ---------------------------------------------------------
+    async def _run_shard(self, shard: _Shard) -> None:
+        st = self.settings
+        attempt = 0
+        ever_connected = False
+        while not self._closing:
+            if not shard.assets:
+                shard.wake.clear()
+                await shard.wake.wait()
+                continue
+            reason = "closed"
+            shard.data_seen = False
+            try:
+                async with connect(
+                    st.url,
+                    ping_interval=None,  # Polymarket's keep-alive is the text PING below
+                    max_size=None,  # a 500-asset initial dump can be many MB
+                    max_queue=None,
+                    open_timeout=st.open_timeout_s,
+                    close_timeout=2,
+                ) as ws:
+                    subscribed = list(shard.assets)
+                    await ws.send(subscribe_message(subscribed, st.custom_feature_enabled))
+                    shard.sent = set(subscribed)
+                    shard.ws = ws
+                    missed = [a for a in shard.assets if a not in shard.sent]
+                    if missed:  # subscribed while the first message was in flight
+                        await self._send_op(shard, missed, "subscribe")
+                    shard.connected = True
+                    shard.last_heard = time.monotonic()
+                    self.connects += 1
+                    if ever_connected:
+                        self.reconnects += 1
+                        self.hooks.on_reconnect(shard.id)
+                    ever_connected = True
+                    self.hooks.on_connect(shard.id)
+                    pinger = asyncio.create_task(self._pinger(shard, ws))
+                    try:
+                        await self._read(shard, ws)
+                    finally:
+                        pinger.cancel()
+                        with contextlib.suppress(asyncio.CancelledError):
+                            await pinger
+            except asyncio.CancelledError:
+                raise
+            except websockets.ConnectionClosed as e:
+                reason = f"closed: {e}"
+            except (OSError, TimeoutError, websockets.InvalidHandshake, websockets.InvalidURI) as e:
+                reason = f"{type(e).__name__}: {e}"
+            except websockets.WebSocketException as e:
+                reason = f"{type(e).__name__}: {e}"
+            finally:
+                shard.ws = None
+                shard.sent = set()
+                self.store.invalidate(shard.assets)
+                if shard.connected:
+                    shard.connected = False
+                    self.hooks.on_disconnect(shard.id, reason)
+            if self._closing:
+                break
+            if shard.data_seen:  # the link worked: start the backoff from the bottom again
+                attempt = 0
+            delay = backoff_delay(attempt, st.backoff_min_s, st.backoff_max_s, self._rng.random())
+            attempt += 1
+            log.info("market ws shard %d down (%s); reconnect in %.2fs", shard.id, reason, delay)
+            await asyncio.sleep(delay)
+
+    async def _read(self, shard: _Shard, ws: ClientConnection) -> None:
+        """Reads until the connection ends (ConnectionClosed)."""
+        store = self.store
+        hooks = self.hooks
+        clock = self._clock_ms
+        while True:
+            raw = await ws.recv(decode=False)  # bytes: orjson parses them without a decode step
+            shard.last_heard = time.monotonic()
+            now = clock()
+            if raw == b"PONG":
+                store.touch(shard.assets, now)
+                continue
+            shard.data_seen = True
+            hooks.on_frame(len(raw))
+            hooks.on_raw_frame(raw, now)
+            try:
+                store.apply_raw(raw, now)
+            except FrameError as e:
+                log.warning("bad market frame on shard %d: %s", shard.id, e)
+                hooks.on_frame_error(e)
+
+    async def _pinger(self, shard: _Shard, ws: ClientConnection) -> None:
+        st = self.settings
+        while True:
+            await asyncio.sleep(st.ping_interval_s)
+            silent = time.monotonic() - shard.last_heard
+            if silent > st.pong_timeout_s:
+                log.warning("market ws shard %d: no PONG for %.1fs, dropping it", shard.id, silent)
+                ws.transport.abort()  # a dead peer would stall a closing handshake
+                return
+            try:
+                await asyncio.wait_for(ws.send("PING"), st.ping_interval_s)
+            except (websockets.ConnectionClosed, TimeoutError):
+                ws.transport.abort()
+                return
+
+    # -- resync after a desync ---------------------------------------------------------
+    def _on_desync(self, asset_id: str) -> None:
+        if asset_id not in self._shard_of or self._closing:
+            return
+        self._pending_resync.add(asset_id)
+        if self._resync_task is None or self._resync_task.done():
+            with contextlib.suppress(RuntimeError):  # no running loop (store used offline)
+                self._resync_task = asyncio.get_running_loop().create_task(self._resync_soon())
+
+    async def _resync_soon(self) -> None:
+        await asyncio.sleep(self.settings.resync_delay_s)
+        ids = [a for a in self._pending_resync if a in self._shard_of]
+        self._pending_resync.clear()
+        if not ids:
+            return
+        if self.settings.rest_url:
+            try:
+                await self.rebuild_from_rest(ids)
+            except (aiohttp.ClientError, TimeoutError, FrameError, ValueError) as e:
+                log.warning("REST book rebuild failed (%s); resubscribing instead", e)
+            # a REST snapshot older than the stream's latest update is skipped by the store
+            ids = [a for a in ids if a in self._shard_of and not self.store.books[a].synced]
+            if not ids:
+                return
+        # a fresh subscription makes the exchange send a new `book` snapshot in-stream
+        by_shard: dict[int, list[str]] = {}
+        for a in ids:
+            by_shard.setdefault(self._shard_of[a].id, []).append(a)
+        for sid, chunk in by_shard.items():
+            shard = self._shards[sid]
+            await self._send_op(shard, chunk, "unsubscribe")
+            await self._send_op(shard, chunk, "subscribe")
+        self.hooks.on_resync(ids, "resubscribe")
+
+    async def rebuild_from_rest(self, asset_ids: Sequence[str]) -> set[str]:
+        """Fetch snapshots with `POST /books` (500 per request) and apply them."""
+        base = self.settings.rest_url
+        if not base:
+            raise ValueError("rest_url is not set: cannot rebuild books over REST")
+        if self._http is None:
+            self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
+        touched = await fetch_and_apply_books(self._http, base, asset_ids, self.store, self._clock_ms)
+        self.hooks.on_resync(list(asset_ids), "rest")
+        return touched
+
+
+async def fetch_books(session: aiohttp.ClientSession, base_url: str, asset_ids: Sequence[str]) -> list[Any]:
+    """`POST /books` in chunks of 500; returns the raw book objects."""
+    out: list[Any] = []
+    url = base_url.rstrip("/") + "/books"
+    for i in range(0, len(asset_ids), MAX_BOOKS_PER_REQUEST):
+        body = [{"token_id": a} for a in asset_ids[i : i + MAX_BOOKS_PER_REQUEST]]
+        async with session.post(url, json=body) as resp:
+            resp.raise_for_status()
+            data = orjson.loads(await resp.read())
+        if not isinstance(data, list):
+            raise FrameError(f"POST /books returned {type(data).__name__}, expected a list")
+        out.extend(data)
+    return out
+
+
+async def fetch_and_apply_books(
+    session: aiohttp.ClientSession,
+    base_url: str,
+    asset_ids: Sequence[str],
+    store: BookStore,
+    clock_ms: Callable[[], int] = wall_ms,
+) -> set[str]:
+    items = await fetch_books(session, base_url, asset_ids)
+    return store.apply_rest_books(items, clock_ms())

@@ -1,0 +1,19 @@
+"""Configuration of the simulated exchange."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class SimConfig:
+    seed: int = 1
+    scenario: str = "demo"  # demo | static | arb | whales (see scenarios.PRESETS)
+    scenario_params: dict[str, Any] = field(default_factory=dict)  # RandomWalkParams overrides
+    step_ms: int = 100  # scenario step period at speed 1
+    speed: float = 1.0  # 0 = no background stepping: call `await sim.step()` yourself
+    default_usdc: float = 10_000.0  # pUSD given to a wallet when its first API key is created
+    trade_confirm_ms: int = 200  # MATCHED -> MINED -> CONFIRMED delay on the user channel
+    heartbeat_timeout_s: float = 10.0  # dead-man switch: cancel all orders of a silent API key
+    check_l2_timestamp_s: int = 0  # >0: reject L2 requests whose POLY_TIMESTAMP is older than this

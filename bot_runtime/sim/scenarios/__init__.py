@@ -1,0 +1,36 @@
+"""Scenario registry: name -> factory(seed, **overrides)."""
+
+from __future__ import annotations
+
+from dataclasses import fields, replace
+from typing import Any
+
+from .base import Action, Cancel, Dislocation, Ladder, Place, Scenario, WalletSpec
+from .randomwalk import RandomWalkParams, RandomWalkScenario
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # Moving books, an injected arbitrage every few seconds, whales trading.
+    "demo": {},
+    # Books that never move and no traders: deterministic fixtures for tests.
+    "static": {"move_prob": 0.0, "size_noise_prob": 0.0, "jump_prob": 0.0, "dislocation_every": (0, 0),
+               "whales": 0},
+    # Frequent dislocations (binary and neg-risk) for strategy tests.
+    "arb": {"dislocation_every": (10, 25), "whale_every": (0, 0)},
+    # Busy whales for copy-trading tests.
+    "whales": {"whale_every": (3, 10), "dislocation_every": (0, 0)},
+}
+
+
+def make_scenario(name: str, seed: int, **overrides: Any) -> RandomWalkScenario:
+    if name not in PRESETS:
+        raise ValueError(f"unknown scenario {name!r}: choose one of {', '.join(sorted(PRESETS))}")
+    known = {f.name for f in fields(RandomWalkParams)}
+    bad = sorted(set(overrides) - known)
+    if bad:
+        raise ValueError(f"unknown scenario parameter(s) {bad}: valid are {sorted(known)}")
+    params = replace(RandomWalkParams(), **{**PRESETS[name], **overrides})
+    return RandomWalkScenario(seed, params, name=name)
+
+
+__all__ = ["PRESETS", "Action", "Cancel", "Dislocation", "Ladder", "Place", "RandomWalkParams",
+           "RandomWalkScenario", "Scenario", "WalletSpec", "make_scenario"]

@@ -1,0 +1,330 @@
+"""Random-walk books with market makers, news jumps, injected arbitrage and whale traders.
+
+Everything is scheduled in steps (not wall-clock time) from one seeded RNG, so a seed gives the
+same actions step after step however fast the exchange runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from dataclasses import dataclass, field
+from typing import Literal
+
+from ..fees import fee_rate_for
+from ..markets import EventSpec, MarketSpec, hex32_for, token_id_for
+from ..units import UNIT
+from .base import Action, Cancel, Dislocation, Ladder, Place, Side, WalletSpec
+
+MM = "mm"
+
+
+@dataclass
+class RandomWalkParams:
+    binary_markets: int = 6
+    negrisk_events: int = 1
+    negrisk_outcomes: int = 4
+    categories: tuple[str, ...] = ("crypto", "politics", "sports", "economics", "finance", "culture")
+    tick: float = 0.01
+    min_size: float = 5.0
+    half_spread_ticks: int = 1
+    depth: int = 5
+    level_size: tuple[int, int] = (50, 400)  # shares
+    move_prob: float = 0.15  # per market per step: fair value moves one tick
+    size_noise_prob: float = 0.05  # per market per step: one level changes size
+    jump_prob: float = 0.002  # per market per step: news jump
+    jump_ticks: tuple[int, int] = (5, 15)
+    dislocation_every: tuple[int, int] = (30, 80)  # steps between injected arbitrages
+    dislocation_net_edge: tuple[float, float] = (0.005, 0.03)  # profit per $1 after taker fees
+    dislocation_steps: tuple[int, int] = (10, 30)
+    dislocation_size: int = 100  # shares
+    negrisk_dislocation_prob: float = 0.3
+    whales: int = 3
+    whale_every: tuple[int, int] = (20, 60)
+    whale_size: tuple[int, int] = (50, 400)
+    whale_usdc: float = 1_000_000.0
+    whale_shares: float = 10_000.0
+
+
+def _address(seed: int, key: str) -> str:
+    return "0x" + hashlib.sha256(f"wallet:{seed}:{key}".encode()).hexdigest()[:40]
+
+
+@dataclass
+class _Book:
+    """Market-maker state of one binary market."""
+
+    spec: MarketSpec
+    fair: int  # YES fair value, in ticks
+    sizes: dict[tuple[str, str, int], int] = field(default_factory=dict)  # (token, side, price)
+    frozen_until: int = -1  # step number; fair value does not move while a dislocation lives
+    overrides: dict[str, tuple[int, int]] = field(default_factory=dict)  # token -> (bid cap, ask floor)
+
+
+class RandomWalkScenario:
+    def __init__(self, seed: int, params: RandomWalkParams | None = None, name: str = "demo") -> None:
+        self.name = name
+        self.seed = seed
+        self.p = params or RandomWalkParams()
+        self.rng = random.Random(seed)
+        self.tick = round(self.p.tick * UNIT)
+        self.n_ticks = UNIT // self.tick
+        self.markets: list[MarketSpec] = []
+        self.events: list[EventSpec] = []
+        self.wallets: list[WalletSpec] = []
+        self.dislocations: list[Dislocation] = []
+        self.step_no = 0
+        self._books: list[_Book] = []
+        self._groups: list[list[_Book]] = []  # neg-risk events
+        self._expiries: list[tuple[int, list[str], list[_Book]]] = []
+        self._next_disloc = self._draw(self.p.dislocation_every)
+        self._next_whale = self._draw(self.p.whale_every)
+        self._place_seq = 0
+        self._build()
+
+    # ----- construction -----
+    def _draw(self, lo_hi: tuple[int, int]) -> int:
+        return self.rng.randint(lo_hi[0], lo_hi[1])
+
+    def _market(self, idx: int, key: str, question: str, category: str, **kw: object) -> MarketSpec:
+        spec = MarketSpec(
+            id=str(500_000 + idx), condition_id=hex32_for(self.seed, "condition", key), question=question,
+            slug=question.lower().replace("?", "").replace(" ", "-")[:60], category=category,
+            yes_token=token_id_for(self.seed, key + ":yes"), no_token=token_id_for(self.seed, key + ":no"),
+            fee_rate=fee_rate_for(category), tick=self.tick, min_size=int(self.p.min_size * UNIT),
+            **kw)  # type: ignore[arg-type]
+        self.markets.append(spec)
+        return spec
+
+    def _build(self) -> None:
+        p, lo = self.p, self.p.depth + 2
+        idx = 0
+        for i in range(p.binary_markets):
+            cat = p.categories[i % len(p.categories)]
+            spec = self._market(idx, f"bin{i}", f"Sim market {i}: will event {i} happen?", cat)
+            idx += 1
+            self._books.append(_Book(spec, self.rng.randint(lo + 10, self.n_ticks - lo - 10)))
+        for e in range(p.negrisk_events):
+            nr_id = hex32_for(self.seed, "negrisk", f"ev{e}")
+            event = EventSpec(id=str(900_000 + e), slug=f"sim-election-{e}", title=f"Sim election {e}: who wins?",
+                              category="politics", neg_risk=True, neg_risk_market_id=nr_id)
+            weights = [self.rng.uniform(1, 3) for _ in range(p.negrisk_outcomes)]
+            fairs = [max(lo, int(w / sum(weights) * self.n_ticks)) for w in weights]
+            group = []
+            for k in range(p.negrisk_outcomes):
+                spec = self._market(idx, f"ev{e}:o{k}", f"Will candidate {k} win sim election {e}?", "politics",
+                                    neg_risk=True, neg_risk_market_id=nr_id, event_id=event.id,
+                                    group_item_title=f"Candidate {k}")
+                idx += 1
+                event.market_ids.append(spec.id)
+                book = _Book(spec, fairs[k])
+                self._books.append(book)
+                group.append(book)
+            self.events.append(event)
+            self._groups.append(group)
+        self.wallets.append(WalletSpec(_address(self.seed, MM), 0.0, unlimited=True, role="mm"))
+        for w in range(p.whales):
+            self.wallets.append(WalletSpec(_address(self.seed, f"whale{w}"), p.whale_usdc, role="whale"))
+
+    @property
+    def mm_wallet(self) -> str:
+        return self.wallets[0].address
+
+    @property
+    def whale_wallets(self) -> list[str]:
+        return [w.address for w in self.wallets if w.role == "whale"]
+
+    def initial_positions(self) -> dict[str, dict[str, int]]:
+        """Whales start holding shares of every token so they can sell as well as buy."""
+        shares = int(self.p.whale_shares * UNIT)
+        return {w: {t: shares for m in self.markets for t in m.tokens} for w in self.whale_wallets}
+
+    # ----- quoting -----
+    def _size(self, book: _Book, token: str, side: str, price: int) -> int:
+        key = (token, side, price)
+        if key not in book.sizes:
+            book.sizes[key] = self.rng.randint(*self.p.level_size) * UNIT
+        return book.sizes[key]
+
+    def _ladder(self, book: _Book, token: str, fair: int) -> Ladder:
+        h, t = self.p.half_spread_ticks, self.tick
+        bid_cap, ask_floor = book.overrides.get(token, (UNIT, 0))
+        bids, asks = [], []
+        for lvl in range(self.p.depth):
+            bp, ap = (fair - h - lvl) * t, (fair + h + lvl) * t
+            if t <= bp < bid_cap:
+                bids.append((bp, self._size(book, token, "BUY", bp)))
+            if ask_floor < ap <= UNIT - t:
+                asks.append((ap, self._size(book, token, "SELL", ap)))
+        return Ladder(MM, token, tuple(bids), tuple(asks))
+
+    def _quotes(self, book: _Book) -> list[Action]:
+        return [self._ladder(book, book.spec.yes_token, book.fair),
+                self._ladder(book, book.spec.no_token, self.n_ticks - book.fair)]
+
+    # ----- dynamics -----
+    def _clamp(self, fair: int) -> int:
+        lo = self.p.depth + 2
+        return max(lo, min(self.n_ticks - lo, fair))
+
+    def _walk(self) -> None:
+        p = self.p
+        grouped = {id(b) for g in self._groups for b in g}
+        for book in self._books:
+            if id(book) in grouped or book.frozen_until >= self.step_no:
+                continue
+            r = self.rng.random()
+            if r < p.jump_prob:
+                book.fair = self._clamp(book.fair + self.rng.choice((-1, 1)) * self._draw(p.jump_ticks))
+            elif r < p.jump_prob + p.move_prob:
+                book.fair = self._clamp(book.fair + self.rng.choice((-1, 1)))
+            self._noise(book)
+        for group in self._groups:
+            if any(b.frozen_until >= self.step_no for b in group):
+                continue
+            if self.rng.random() < p.move_prob:
+                i, j = self.rng.sample(range(len(group)), 2)
+                step = self._draw(p.jump_ticks) if self.rng.random() < p.jump_prob * 10 else 1
+                if self._clamp(group[i].fair - step) == group[i].fair - step and \
+                        self._clamp(group[j].fair + step) == group[j].fair + step:
+                    group[i].fair -= step
+                    group[j].fair += step
+            for book in group:
+                self._noise(book)
+
+    def _noise(self, book: _Book) -> None:
+        if book.sizes and self.rng.random() < self.p.size_noise_prob:
+            key = self.rng.choice(sorted(book.sizes))
+            book.sizes[key] = self.rng.randint(*self.p.level_size) * UNIT
+
+    def _new_key(self, label: str) -> str:
+        self._place_seq += 1
+        return f"{label}:{self._place_seq}"
+
+    def _fee(self, spec: MarketSpec, price_ticks: int) -> float:
+        price = price_ticks * self.tick / UNIT
+        return spec.fee_rate * price * (1 - price)
+
+    def _inject(self, now_ms: int) -> list[Action]:
+        p = self.p
+        free = [b for b in self._books if b.frozen_until < self.step_no and not b.spec.neg_risk]
+        free_groups = [g for g in self._groups if all(b.frozen_until < self.step_no for b in g)]
+        use_group = free_groups and (not free or self.rng.random() < p.negrisk_dislocation_prob)
+        target = self.rng.uniform(*p.dislocation_net_edge)
+        steps = self._draw(p.dislocation_steps)
+        size = p.dislocation_size * UNIT
+        actions: list[Action] = []
+        legs: list[tuple[_Book, str, int]] = []  # (book, token, ask in ticks)
+        kind: Literal["binary", "negrisk"]
+        if use_group:
+            group = self.rng.choice(free_groups)
+            kind, market = "negrisk", group[0].spec.neg_risk_market_id
+        elif free:
+            group = [self.rng.choice(free)]
+            kind, market = "binary", group[0].spec.condition_id
+        else:
+            return actions
+        # Widen the gross edge one tick at a time until the edge after taker fees reaches the target.
+        for edge_ticks in range(1, self.n_ticks // 4):
+            found = self._legs(kind, group, edge_ticks)
+            if found is None:
+                return actions
+            legs = found
+            if self._net(legs) >= target:
+                break
+        keys = []
+        for book, token, ask in legs:
+            book.frozen_until = self.step_no + steps
+            price = ask * self.tick
+            book.overrides[token] = (price, price - 1)  # ladder keeps clear of the dislocated quote
+            if kind == "negrisk":
+                # Keep each outcome's YES ask + NO ask >= 1: only the event-wide sum is dislocated.
+                book.overrides[book.spec.no_token] = (UNIT, UNIT - price - 1)
+            key = self._new_key("disloc")
+            keys.append(key)
+            actions.append(Place(key, MM, self.mm_wallet, token, "SELL", price, size))
+        gross = 1 - sum(a for _, _, a in legs) * self.tick / UNIT
+        net = self._net(legs)
+        self.dislocations.append(Dislocation(
+            ts_ms=now_ms, market=market, kind=kind, edge=round(gross, 6), net_edge=round(net, 6),
+            assets=[t for _, t, _ in legs], prices=[a * self.tick / UNIT for _, _, a in legs],
+            size=size / UNIT, duration_ms=steps * 100))
+        self._expiries.append((self.step_no + steps, keys, [b for b, _, _ in legs]))
+        # Quotes go out after the dislocated orders' overrides are in place (same step).
+        return actions
+
+    def _legs(self, kind: str, group: list[_Book], edge_ticks: int) -> list[tuple[_Book, str, int]] | None:
+        """(book, token, dislocated ask in ticks) of each leg for a gross edge of edge_ticks."""
+        h = self.p.half_spread_ticks
+        if kind == "binary":
+            book = group[0]
+            yes_ask = book.fair + h
+            no_ask = self.n_ticks - yes_ask - edge_ticks
+            if no_ask < 1:
+                return None
+            return [(book, book.spec.yes_token, yes_ask), (book, book.spec.no_token, no_ask)]
+        asks = [b.fair + h for b in group]
+        cut = sum(asks) - (self.n_ticks - edge_ticks)
+        legs = []
+        for k, book in enumerate(group):
+            d = cut // len(group) + (1 if k < cut % len(group) else 0)
+            if asks[k] - d < 1:
+                return None
+            legs.append((book, book.spec.yes_token, asks[k] - d))
+        return legs
+
+    def _net(self, legs: list[tuple[_Book, str, int]]) -> float:
+        gross = 1 - sum(a for _, _, a in legs) * self.tick / UNIT
+        return gross - sum(self._fee(b.spec, a) for b, _, a in legs)
+
+    def _expire(self) -> list[Action]:
+        actions: list[Action] = []
+        keep = []
+        for end, keys, books in self._expiries:
+            if end <= self.step_no:
+                actions.extend(Cancel(k) for k in keys)
+                for b in books:
+                    b.overrides.clear()
+            else:
+                keep.append((end, keys, books))
+        self._expiries = keep
+        return actions
+
+    def _whale(self) -> list[Action]:
+        p = self.p
+        wallets = self.whale_wallets
+        if not wallets:
+            return []
+        wallet = self.rng.choice(wallets)
+        book = self.rng.choice(self._books)
+        yes = self.rng.random() < 0.5
+        token = book.spec.yes_token if yes else book.spec.no_token
+        fair = book.fair if yes else self.n_ticks - book.fair
+        side: Side = "BUY" if self.rng.random() < 0.7 else "SELL"
+        reach = p.half_spread_ticks + 2
+        ticks = fair + reach if side == "BUY" else fair - reach
+        ticks = max(1, min(self.n_ticks - 1, ticks))
+        size = self._draw(p.whale_size) * UNIT
+        return [Place(self._new_key("whale"), f"whale:{wallet}", wallet, token, side, ticks * self.tick, size, "FAK")]
+
+    def step(self, now_ms: int) -> list[Action]:
+        self.step_no += 1
+        actions: list[Action] = self._expire()
+        if self.step_no > 1:
+            self._walk()
+        if self.p.dislocation_every[1] > 0:
+            self._next_disloc -= 1
+            if self._next_disloc <= 0:
+                self._next_disloc = self._draw(self.p.dislocation_every)
+                actions.extend(self._inject(now_ms))
+        quotes: list[Action] = []
+        for book in self._books:
+            quotes.extend(self._quotes(book))
+        # Ladders first (they make room), then one-shot orders, then whales hit the fresh book.
+        ordered = [a for a in actions if isinstance(a, Cancel)] + quotes + [a for a in actions if isinstance(a, Place)]
+        if self.p.whales and self.p.whale_every[1] > 0:
+            self._next_whale -= 1
+            if self._next_whale <= 0:
+                self._next_whale = self._draw(self.p.whale_every)
+                ordered.extend(self._whale())
+        return ordered

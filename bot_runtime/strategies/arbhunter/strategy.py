@@ -1,0 +1,341 @@
+"""ArbHunter: the thin shell around `logic.plan_set` that watches books and places the legs.
+
+Hot path (`on_book_update`): O(1) best-ask reads and an integer pre-check per affected set; levels
+are walked only when the top of book already clears the threshold. Submission runs as a task; the
+tick-to-order latency is measured from the frame's arrival to the call into the executor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from bot_runtime.marketdata.models import MarketInfo
+from bot_runtime.params import ArbHunterParams
+from bot_runtime.strategies.arbhunter.logic import (
+    E6,
+    ArbPlan,
+    LegFill,
+    plan_repair,
+    plan_set,
+    rate_ppm_of,
+    round_down_to_tick,
+    round_up_to_tick,
+    top_of_book_clears,
+    valid_price,
+)
+from bot_runtime.strategies.base import Strategy, StrategyContext, register
+from bot_runtime.strategies.common import LatencyWindow, Tally, TaskSet
+from bot_runtime.types import Opportunity, OrderIntent, OrderResult
+
+
+@dataclass(slots=True, eq=False)  # identity: sets are compared by object in the hot path
+class ArbSet:
+    """A complete set of outcomes: YES+NO of one market, or YES of every outcome of a neg-risk event."""
+
+    key: str                      # condition id (binary) or negRiskMarketID (negrisk)
+    kind: str                     # "binary" | "negrisk"
+    tokens: tuple[str, ...]
+    markets: tuple[str, ...]      # condition id of each leg
+    rates_ppm: tuple[int, ...]
+    neg_risk: bool
+    min_size_e6: int
+    busy: bool = False            # an execution is in flight
+    in_episode: bool = False      # the dislocation was already seen (count it once)
+    executed: bool = False        # an execution was started in this episode
+    last_exec_ms: int = -(10**15)
+    last_failed: bool = False
+
+
+def build_sets(markets: Iterable[MarketInfo], include_negrisk: bool) -> list[ArbSet]:
+    """Binary sets for every tradable market; neg-risk sets for events whose outcomes are all here."""
+    ms = [m for m in markets if m.tradable]
+    sets = [
+        ArbSet(m.condition_id, "binary", (m.yes_token_id, m.no_token_id), (m.condition_id, m.condition_id),
+               (rate_ppm_of(m.fees_enabled, m.fee_rate),) * 2, m.neg_risk, m.min_size_e6)
+        for m in ms
+    ]
+    if include_negrisk:
+        events: dict[str, list[MarketInfo]] = {}
+        for m in ms:
+            if m.neg_risk and m.neg_risk_market_id:
+                events.setdefault(m.neg_risk_market_id, []).append(m)
+        for key, outs in sorted(events.items()):
+            if len(outs) < 2:
+                continue
+            outs.sort(key=lambda m: m.condition_id)
+            sets.append(ArbSet(
+                key, "negrisk", tuple(m.yes_token_id for m in outs), tuple(m.condition_id for m in outs),
+                tuple(rate_ppm_of(m.fees_enabled, m.fee_rate) for m in outs), True,
+                max(m.min_size_e6 for m in outs)))
+    return sets
+
+
+@register
+class ArbHunter(Strategy):
+    name = "arbhunter"
+    params_model = ArbHunterParams
+
+    def __init__(self, ctx: StrategyContext) -> None:
+        super().__init__(ctx)
+        p: ArbHunterParams = ctx.params
+        self.p = p
+        self.threshold_ppm = round(p.minProfitThreshold * E6)
+        budget = min(p.tradeSizeUsd, ctx.config.limits.maxOrderUsd)
+        self.budget_e6 = round(budget * E6)
+        self.tally = Tally()
+        self.latency = LatencyWindow()
+        self.results = {"won": 0, "lost": 0, "failed": 0}
+        self.tasks = TaskSet()
+        self._stopped = asyncio.Event()
+        self._ids = itertools.count(1)
+        self.sets: list[ArbSet] = []
+        self._by_asset: dict[str, list[ArbSet]] = {}
+        self.opportunities: list[Opportunity] = []   # bounded: for reports and the demo view
+        self._set_markets(list(ctx.markets.values()))
+
+    # -- setup ---------------------------------------------------------------------------
+    def _set_markets(self, markets: list[MarketInfo]) -> None:
+        self.sets = build_sets(markets, self.p.negRisk)
+        idx: dict[str, list[ArbSet]] = {}
+        for s in self.sets:
+            for t in s.tokens:
+                idx.setdefault(t, []).append(s)
+        self._by_asset = idx
+
+    def select_markets(self, markets: list[MarketInfo]) -> list[MarketInfo]:
+        chosen = [m for m in markets if m.tradable]
+        self._set_markets(chosen)
+        return chosen
+
+    # -- hot path ------------------------------------------------------------------------
+    def on_book_update(self, asset_ids: Iterable[str], received_ns: int = 0) -> None:
+        if self._stopped.is_set():
+            return
+        t0 = received_ns or self.ctx.perf_ns()
+        now = self.ctx.clock()
+        by_asset = self._by_asset
+        checked: list[ArbSet] = []
+        for a in asset_ids:
+            sets = by_asset.get(a)
+            if sets is None:
+                continue
+            for s in sets:
+                if s in checked:
+                    continue
+                checked.append(s)
+                self._check(s, now, t0)
+
+    def _check(self, s: ArbSet, now: int, t0: int) -> None:
+        if s.busy:
+            return
+        store = self.ctx.books
+        max_age = self.p.maxBookAgeMs
+        books = []
+        best: list[int] = []
+        for tok in s.tokens:
+            b = store.book(tok)
+            # stale or unsynced books never trade: the price may be gone
+            if b is None or not store.is_fresh(tok, now, max_age):
+                s.in_episode = False
+                return
+            ba = b.best_ask()
+            books.append(b)
+            best.append(ba[0] if ba is not None else 0)
+        plan: ArbPlan | None = None
+        if 0 not in best and top_of_book_clears(best, s.rates_ppm, self.threshold_ppm):
+            plan = plan_set("BUY", s.tokens, [b.asks_asc() for b in books], s.rates_ppm,
+                            [b.tick_size_e6 for b in books], self.threshold_ppm, self.budget_e6, s.min_size_e6)
+        if plan is None:
+            plan = self._sell_plan(s, books)
+        if plan is None:
+            s.in_episode = False
+            return
+        ticks = [b.tick_size_e6 for b in books]
+        opp: Opportunity | None = None
+        if not s.in_episode:  # a new dislocation: counted once, however long it lasts
+            s.in_episode = True
+            s.executed = False
+            opp = self._opportunity(s, plan, now, ticks, True)
+        # within one dislocation: execute once; retry only if nothing filled (after the cooldown)
+        if (s.executed and not s.last_failed) or now - s.last_exec_ms < self.p.cooldownMs:
+            return
+        if opp is None:
+            opp = self._opportunity(s, plan, now, ticks, False)
+        s.busy = True
+        s.executed = True
+        s.last_exec_ms = now
+        self.tasks.spawn(self._execute(s, plan, opp, t0))
+
+    def _sell_plan(self, s: ArbSet, books: list[Any]) -> ArbPlan | None:
+        """Sell a set we hold when its bids sum above $1 + threshold (fees included)."""
+        pos = self.tally.positions
+        held = min(pos.get(t, 0) for t in s.tokens)
+        if held <= 0:
+            return None
+        best = []
+        for b in books:
+            bb = b.best_bid()
+            if bb is None:
+                return None
+            best.append(bb[0])
+        if not top_of_book_clears(best, s.rates_ppm, self.threshold_ppm, buy=False):
+            return None
+        return plan_set("SELL", s.tokens, [b.bids_desc() for b in books], s.rates_ppm,
+                        [b.tick_size_e6 for b in books], self.threshold_ppm, self.budget_e6,
+                        s.min_size_e6, inventory_e6=held)
+
+    def _opportunity(self, s: ArbSet, plan: ArbPlan, now: int, ticks: list[int], new: bool) -> Opportunity:
+        gid = f"arb-{s.kind}-{next(self._ids)}"
+        kind = s.kind if plan.side == "BUY" else f"{s.kind}_sell"
+        intents = [
+            OrderIntent(market=mkt, token_id=leg.token_id, side=plan.side,  # type: ignore[arg-type]
+                        price_e6=leg.limit_price_e6, size_e6=plan.shares_e6, order_type=self.p.orderType,
+                        tick_size_e6=tick, neg_risk=s.neg_risk, group_id=gid, reason=f"arb:{kind}")
+            for mkt, leg, tick in zip(s.markets, plan.legs, ticks, strict=True)
+        ]
+        opp = Opportunity(ts_ms=now, market=s.key, kind=kind, edge=plan.edge, assets=list(s.tokens),
+                          intents=intents)
+        if new:
+            self.tally.opportunities += 1
+            self.opportunities.append(opp)
+            if len(self.opportunities) > 10_000:
+                del self.opportunities[:1000]
+            m = self.ctx.metrics
+            if m is not None:
+                m.opportunities.labels(self.ctx.bot, self.name, kind).inc()
+                m.edge.labels(self.ctx.bot, self.name, kind).observe(plan.edge)
+        self.log.info("ARB OPPORTUNITY", market=s.key, kind=kind, edge=round(plan.edge, 6),
+                      shares=plan.shares_e6 / E6, prices=[leg.limit_price_e6 / E6 for leg in plan.legs],
+                      profit_usd=plan.profit_e6 / E6, group=gid)
+        return opp
+
+    # -- execution -----------------------------------------------------------------------
+    async def _execute(self, s: ArbSet, plan: ArbPlan, opp: Opportunity, t0: int) -> None:
+        try:
+            lat_ns = self.ctx.perf_ns() - t0
+            results = await self.ctx.submit(opp.intents, opp)
+            self.latency.add_ns(lat_ns)
+            if self.ctx.metrics is not None:
+                self.ctx.metrics.tick_to_order.labels(self.ctx.bot, self.name).observe(lat_ns / 1e9)
+            self.tally.record_results(results)
+            outcome = await self._settle(s, plan, results)
+            s.last_failed = outcome == "failed"
+            self.results[outcome] += 1
+            if self.ctx.metrics is not None:
+                self.ctx.metrics.arb_results.labels(self.ctx.bot, self.name, outcome).inc()
+            self.log.info("EXECUTED", market=s.key, kind=opp.kind, edge=round(plan.edge, 6),
+                          shares=plan.shares_e6 / E6, result=outcome, latency_us=round(lat_ns / 1000, 1),
+                          fills=[r.filled_size_e6 / E6 for r in results],
+                          statuses=[r.status for r in results], group=opp.intents[0].group_id)
+        except Exception as exc:  # a failed execution must not kill the bot; the journal has the truth
+            s.last_failed = True
+            self.log.error("arb execution failed", market=s.key, error=f"{type(exc).__name__}: {exc}")
+        finally:
+            s.busy = False
+
+    async def _settle(self, s: ArbSet, plan: ArbPlan, results: list[OrderResult]) -> str:
+        """won: every leg filled alike; failed: nothing filled; else hedge or unwind the excess."""
+        filled = [r.filled_size_e6 for r in results]
+        if len(results) == len(plan.legs) and min(filled) == max(filled):
+            return "won" if filled[0] > 0 else "failed"
+        by_tok = {r.intent.token_id: r for r in results}
+        fills = [LegFill(t, by_tok[t].filled_size_e6 if t in by_tok else 0,
+                         by_tok[t].avg_price_e6 if t in by_tok else 0) for t in s.tokens]
+        if plan.side == "SELL":
+            # a partly sold set leaves inventory that a later set or resolution settles: no loss taken
+            return "won" if any(filled) else "failed"
+        store = self.ctx.books
+        asks = []
+        for t in s.tokens:
+            b = store.book(t)
+            ba = b.best_ask() if b is not None else None
+            asks.append(ba[0] if ba is not None else None)
+        excess = max(f.filled_e6 for f in fills) - min(f.filled_e6 for f in fills)
+        repair = plan_repair(fills, asks, s.rates_ppm, excess * self.threshold_ppm // E6)
+        self.log.warning("ARB UNBALANCED", market=s.key, action=repair.action,
+                         fills=[f.filled_e6 / E6 for f in fills],
+                         orders=[(t, q / E6) for t, q in repair.orders])
+        intents: list[OrderIntent] = []
+        side = "BUY" if repair.action == "hedge" else "SELL"
+        for tok, qty in repair.orders:
+            b = store.book(tok)
+            if b is None:
+                continue
+            tick = b.tick_size_e6
+            lv = b.best_ask() if side == "BUY" else b.best_bid()
+            if lv is None:
+                continue
+            price = round_up_to_tick(lv[0], tick) if side == "BUY" else round_down_to_tick(lv[0], tick)
+            if not valid_price(price, tick):
+                continue
+            mkt = s.markets[s.tokens.index(tok)]
+            intents.append(OrderIntent(market=mkt, token_id=tok, side=side,  # type: ignore[arg-type]
+                                       price_e6=price, size_e6=qty, order_type="FAK", tick_size_e6=tick,
+                                       neg_risk=s.neg_risk, group_id=plan_group(results),
+                                       reason=f"arb:{repair.action}"))
+        if intents:
+            opp = Opportunity(ts_ms=self.ctx.clock(), market=s.key, kind=f"{s.kind}_{repair.action}",
+                              edge=0.0, assets=[i.token_id for i in intents], intents=intents)
+            fixes = await self.ctx.submit(intents, opp)
+            self.tally.record_results(fixes)
+            self.log.info("ARB REPAIRED", market=s.key, action=repair.action,
+                          filled=[r.filled_size_e6 / E6 for r in fixes], statuses=[r.status for r in fixes])
+            if repair.action == "hedge" and all(r.filled_size_e6 == r.intent.size_e6 for r in fixes):
+                return "won"
+        return "lost" if any(filled) else "failed"
+
+    # -- lifecycle -----------------------------------------------------------------------
+    async def run(self) -> None:
+        # event-driven: all work happens in on_book_update; this just waits for stop()
+        await self._stopped.wait()
+        await self.tasks.drain()
+
+    async def stop(self) -> None:
+        self._stopped.set()
+        await self.tasks.drain()
+
+    async def drain(self) -> None:
+        await self.tasks.drain()
+
+    def pnl_e6(self) -> int:
+        """Cash plus held inventory: complete sets at $1, the rest marked at the best bid."""
+        pos = dict(self.tally.positions)
+        value = 0
+        for s in self.sets:
+            held = min(pos.get(t, 0) for t in s.tokens)
+            if held > 0:
+                value += held
+                for t in s.tokens:
+                    pos[t] -= held
+        store = self.ctx.books
+        for tok, q in pos.items():
+            if q > 0:
+                b = store.book(tok)
+                bb = b.best_bid() if b is not None else None
+                if bb is not None:
+                    value += q * bb[0] // E6
+        return self.tally.cash_e6 + value
+
+    def snapshot(self) -> dict[str, Any]:
+        done = sum(self.results.values())
+        return {
+            "strategy": self.name,
+            "sets": len(self.sets),
+            "opportunities": self.tally.opportunities,
+            "orders": self.tally.orders,
+            "fills": self.tally.fills,
+            "pnl_usd": round(self.pnl_e6() / E6, 6),
+            "latency_us": self.latency.percentiles(),
+            "executions": dict(self.results),
+            "win_rate": round(self.results["won"] / done, 4) if done else None,
+            "recent": [{"ts": o.ts_ms, "market": o.market, "kind": o.kind, "edge": round(o.edge, 6)}
+                       for o in self.opportunities[-10:]],
+        }
+
+
+def plan_group(results: list[OrderResult]) -> str:
+    return results[0].intent.group_id if results else ""

@@ -1,0 +1,152 @@
+"""Structured JSON logs on stdout, one object per line, with secrets redacted.
+
+Events are named in capitals so they can be grepped (`kubectl logs ... | grep "ARB OPPORTUNITY"`),
+as the operations guide's runbooks do. Every event, including stdlib `logging` records of the
+libraries, passes through `redact` before it is rendered:
+
+- any value ever read as a secret (registered by the credentials reader) is replaced, wherever it
+  appears (also inside exception tracebacks);
+- fields whose name says secret (private_key, secret, passphrase, api_key, signature, password,
+  authorization) are replaced whole;
+- any `0x` + 64-hex (or bare 64-hex) string is replaced, except in fields that carry public
+  identifiers of the same shape (condition ids, order hashes, transaction hashes), because a private
+  key has exactly that shape.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+import threading
+from collections.abc import Mapping, MutableMapping
+from typing import Any, TextIO
+
+import structlog
+
+# Searchable event names (the `event` field).
+ARB_OPPORTUNITY = "ARB OPPORTUNITY"
+EXECUTED = "EXECUTED"
+ORDER_REJECTED = "ORDER REJECTED"
+KILL_SWITCH = "KILL SWITCH"
+RECONNECT = "RECONNECT"
+STARTED = "BOT STARTED"
+STOPPING = "BOT STOPPING"
+STOPPED = "BOT STOPPED"
+CREDENTIALS_RELOADED = "CREDENTIALS RELOADED"
+ROTATION_DUE = "ROTATION DUE"
+
+REDACTED = "[REDACTED]"
+MIN_SECRET_LEN = 6  # shorter values would redact ordinary words and numbers
+
+_SECRET_FIELD = re.compile(r"private_?key|secret|passphrase|api_?key|signature|password|authorization|"
+                           r"mnemonic|seed_?phrase", re.IGNORECASE)
+_NOT_SECRET_FIELD = frozenset({"signature_type", "signaturetype", "signatureType"})
+_HEX64 = re.compile(r"(?<![0-9a-fA-Fx])(?:0x)?[0-9a-fA-F]{64}(?![0-9a-fA-F])")
+# Fields that legitimately hold 0x+64-hex public identifiers.
+PUBLIC_HEX_FIELDS = frozenset({
+    "market", "markets", "condition_id", "conditionId", "market_id", "neg_risk_market_id", "order_id",
+    "orderID", "order_ids", "order_hash", "tx", "tx_hash", "transaction_hash", "transactionHash",
+    "hash", "book_hash", "event_id", "group", "group_id", "trade_id",
+})
+
+_secrets: set[str] = set()
+_secrets_lock = threading.Lock()
+_secret_re: re.Pattern[str] | None = None
+
+
+def register_secret(value: str | None) -> None:
+    """Make `value` unprintable in logs from now on (kept after rotation: old values stay secret)."""
+    global _secret_re
+    if not value or len(value) < MIN_SECRET_LEN:
+        return
+    with _secrets_lock:
+        if value in _secrets:
+            return
+        _secrets.add(value)
+        # longest first, so a secret containing another is replaced whole
+        _secret_re = re.compile("|".join(re.escape(s) for s in sorted(_secrets, key=len, reverse=True)))
+
+
+def _scrub_text(text: str, public: bool) -> str:
+    pattern = _secret_re
+    if pattern is not None:
+        text = pattern.sub(REDACTED, text)
+    if not public:
+        text = _HEX64.sub(REDACTED, text)
+    return text
+
+
+def _scrub(value: Any, public: bool) -> Any:
+    if isinstance(value, str):
+        return _scrub_text(value, public)
+    if isinstance(value, Mapping):
+        return {k: _scrub_field(str(k), v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_scrub(v, public) for v in value]
+    if isinstance(value, (int, float, bool)) or value is None:
+        return value
+    return _scrub_text(str(value), public)  # objects render via str(): scrub that
+
+
+def _scrub_field(key: str, value: Any) -> Any:
+    if key not in _NOT_SECRET_FIELD and _SECRET_FIELD.search(key):
+        return REDACTED
+    return _scrub(value, key in PUBLIC_HEX_FIELDS)
+
+
+def redact(_logger: Any, _name: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """structlog processor: scrub every field of the event (see the module docstring)."""
+    for key in list(event_dict):
+        event_dict[key] = _scrub_field(key, event_dict[key])
+    return event_dict
+
+
+def _shared_processors() -> list[Any]:
+    return [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True, key="ts"),
+    ]
+
+
+def _final_processors() -> list[Any]:
+    return [
+        structlog.processors.StackInfoRenderer(),
+        structlog.processors.format_exc_info,  # before redact: tracebacks are scrubbed too
+        redact,
+        structlog.processors.JSONRenderer(sort_keys=False),
+    ]
+
+
+def configure_logging(level: str = "info", stream: TextIO | None = None, **context: Any) -> None:
+    """JSON logs to `stream` (stdout) for structlog and stdlib loggers alike.
+
+    `context` (e.g. bot=..., strategy=...) is bound to every event of this process.
+    """
+    lvl = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
+    out = stream or sys.stdout
+    structlog.configure(
+        processors=[*_shared_processors(), structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.make_filtering_bound_logger(lvl),
+        cache_logger_on_first_use=False,
+    )
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[*_shared_processors(), structlog.stdlib.ExtraAdder()],
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *_final_processors()],
+    ))
+    root = logging.getLogger()
+    for h in list(root.handlers):
+        if getattr(h, "_botfleet", False):
+            root.removeHandler(h)
+    handler._botfleet = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+    root.setLevel(lvl)
+    # chatty libraries: their DEBUG lines can carry request headers
+    for noisy in ("aiohttp.access", "websockets", "urllib3", "httpx", "web3"):
+        logging.getLogger(noisy).setLevel(max(lvl, logging.WARNING))
+    structlog.contextvars.clear_contextvars()
+    if context:
+        structlog.contextvars.bind_contextvars(**context)

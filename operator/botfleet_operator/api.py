@@ -1,0 +1,180 @@
+"""The TradingBot API (botfleet.io/v1alpha1): pydantic models that are the single source of truth.
+
+The CRD's OpenAPI schema is generated from these models (`crd.py`), the API reference in
+docs/api-reference.md too. Cross-field rules are CEL rules in `crd.py`, evaluated by the API server;
+the operator re-checks what CEL cannot (e.g. `resolve_params`) and reports it in status.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from bot_runtime.config import MarketSelector
+from bot_runtime.params import PARAM_MODELS, Limits, RiskProfile, Strategy
+
+GROUP = "botfleet.io"
+VERSION = "v1alpha1"
+KIND = "TradingBot"
+PLURAL = "tradingbots"
+SINGULAR = "tradingbot"
+SHORT_NAMES = ["tb"]
+API_VERSION = f"{GROUP}/{VERSION}"
+
+# Manual credential rotation trigger (cert-manager style): set it to any new value.
+ROTATE_ANNOTATION = "botfleet.io/rotate-credentials"
+
+DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+QUANTITY = r"^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$"
+ENV_NAME = r"^[-._a-zA-Z][-._a-zA-Z0-9]*$"
+Quantity = int | str
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class SecretRef(_Model):
+    """A Secret in the bot's namespace."""
+
+    name: str = Field(min_length=1, max_length=253, pattern=DNS_SUBDOMAIN, description="Secret name.")
+
+
+class WalletSecretRef(SecretRef):
+    """The wallet Secret: PRIVATE_KEY (required for live), FUNDER_ADDRESS and SIGNATURE_TYPE (optional)."""
+
+    keys: dict[str, str] | None = Field(
+        None, max_length=3,
+        description="Maps botfleet's key names (PRIVATE_KEY, FUNDER_ADDRESS, SIGNATURE_TYPE) to the "
+                    "key names used in your Secret, when they differ.")
+
+
+class CredentialsSecretRef(SecretRef):
+    """API credentials: CLOB_API_KEY/CLOB_SECRET/CLOB_PASSPHRASE (derived from the wallet when absent),
+    OPENAI_API_KEY, NEWSAPI_KEY, SUPABASE_URL/SUPABASE_KEY, POLYGON_RPC_URL as the strategy needs."""
+
+
+class KeyRotation(_Model):
+    """CLOB API credential rotation."""
+
+    maxAgeDays: int = Field(
+        30, ge=1, le=3650, description="RotationDue=True once the credentials are older than this.")
+    schedule: str | None = Field(
+        None, max_length=100,
+        description="Cron schedule on which a Job creates new CLOB API credentials from the wallet, writes "
+                    "them to the credentials Secret and (revokeOld) revokes the old ones. Empty: no "
+                    "scheduled rotation. Manual: annotate the bot with botfleet.io/rotate-credentials=<new value>.")
+    revokeOld: bool = Field(True, description="Revoke the previous API key after the new one is stored.")
+
+
+class PVCStorage(_Model):
+    size: str = Field("1Gi", max_length=64, pattern=QUANTITY, description="Size of the backup volume.")
+    storageClassName: str | None = Field(None, max_length=253, description="Storage class; empty = the default.")
+
+
+class S3Target(_Model):
+    """Optional S3-compatible copy of every backup."""
+
+    endpoint: str = Field(max_length=2048, pattern=r"^https?://", description="e.g. https://s3.eu-west-1.amazonaws.com")
+    bucket: str = Field(min_length=3, max_length=63, description="Bucket name.")
+    prefix: str = Field("", max_length=1024, description="Key prefix inside the bucket.")
+    secretRef: SecretRef = Field(description="Secret with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.")
+
+
+class BackupStorage(_Model):
+    pvc: PVCStorage | None = Field(
+        None, description="A separate PersistentVolumeClaim for backups; empty = a backups/ folder on the journal volume.")
+
+
+class Backup(_Model):
+    """Journal backups by a CronJob running `botfleet backup --to /backup`."""
+
+    schedule: str = Field("0 */6 * * *", max_length=100, description="Cron schedule (5 fields or @hourly/@daily...).")
+    retain: int = Field(7, ge=1, le=1000, description="Number of backups kept.")
+    suspend: bool = Field(False, description="Pause the backup CronJob.")
+    storage: BackupStorage | None = Field(None, description="Where backups are written.")
+    s3: S3Target | None = Field(None, description="Also upload each backup to this S3-compatible bucket.")
+
+
+class ResourceRequirements(_Model):
+    requests: dict[str, Quantity] | None = Field(None, max_length=8, description="e.g. cpu: 250m, memory: 256Mi")
+    limits: dict[str, Quantity] | None = Field(None, max_length=8, description="e.g. cpu: '1', memory: 512Mi")
+
+
+class EnvVar(_Model):
+    name: str = Field(min_length=1, max_length=253, pattern=ENV_NAME, description="Variable name.")
+    value: str = Field("", max_length=32768, description="Value (plain text: never put secrets here).")
+
+
+class Toleration(_Model):
+    key: str | None = Field(None, max_length=317)
+    operator: Literal["Exists", "Equal"] | None = None
+    value: str | None = Field(None, max_length=253)
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
+    tolerationSeconds: int | None = None
+
+
+def _params_model() -> type[BaseModel]:
+    """Type-only view of every strategy's parameters (for the schema); ownership is checked by CEL."""
+    from pydantic import create_model
+
+    fields: dict[str, Any] = {}
+    for model in PARAM_MODELS.values():
+        for name, info in model.model_fields.items():
+            fields.setdefault(name, (Optional[info.annotation], Field(None, description=info.description)))  # noqa: UP045
+    return create_model("StrategyParams", __config__=ConfigDict(extra="forbid"), **fields)
+
+
+class TradingBotSpec(_Model):
+    """Desired state of one trading bot."""
+
+    strategy: Strategy = Field(description="arbhunter | polyai | elitemimic. Immutable: create a new bot to change it.")
+    mode: Literal["paper", "live"] = Field(
+        "paper", description="paper: simulated fills, no money moves. live: real orders, needs walletSecretRef.")
+    riskProfile: RiskProfile = Field(
+        RiskProfile.BALANCED, description="Preset of the strategy's parameters (see bot_runtime/params.py PRESETS).")
+    params: dict[str, Any] | None = Field(
+        None, description="Overrides of the strategy's parameters (camelCase keys of that strategy only).")
+    limits: Limits | None = Field(None, description="Money limits enforced by the runtime's risk engine.")
+    markets: MarketSelector | None = Field(None, description="Markets traded; empty = the strategy's discovery.")
+    walletSecretRef: WalletSecretRef | None = Field(None, description="Wallet Secret; required when mode is live.")
+    credentialsSecretRef: CredentialsSecretRef | None = Field(None, description="API credentials Secret.")
+    keyRotation: KeyRotation | None = Field(None, description="Credential age limit and scheduled rotation.")
+    backup: Backup | None = Field(None, description="Journal backups; empty = defaults (every 6 h, keep 7).")
+    resources: ResourceRequirements | None = Field(
+        None, description="Container resources; empty = per-strategy defaults (ArbHunter/EliteMimic 512Mi, PolyAI 1Gi).")
+    image: str | None = Field(None, max_length=1024, description="Bot image; empty = the operator's default image.")
+    paused: bool = Field(False, description="Scale to zero (the runtime cancels open orders on SIGTERM).")
+    env: list[EnvVar] | None = Field(
+        None, max_length=64, description="Extra environment variables; Secret key names are reserved.")
+    nodeSelector: dict[str, str] | None = Field(None, max_length=32, description="Pod node selector.")
+    tolerations: list[Toleration] | None = Field(None, max_length=32, description="Pod tolerations.")
+    affinity: dict[str, Any] | None = Field(None, description="Pod affinity (core/v1 Affinity).")
+
+
+class Condition(_Model):
+    """metav1.Condition."""
+
+    type: str = Field(max_length=316)
+    status: Literal["True", "False", "Unknown"]
+    observedGeneration: int | None = Field(None, ge=0)
+    lastTransitionTime: str = Field(description="RFC 3339 time of the last status change.")
+    reason: str = Field(max_length=1024)
+    message: str = Field("", max_length=32768)
+
+
+class TradingBotStatus(_Model):
+    """Observed state, written by the operator only."""
+
+    observedGeneration: int | None = Field(None, description="metadata.generation last reconciled.")
+    conditions: list[Condition] | None = Field(
+        None, description="Ready, Progressing, Degraded, SecretsReady, BackupSucceeded, RotationDue.")
+    lastBackupTime: str | None = Field(None, description="Completion time of the last successful backup Job.")
+    lastRotationTime: str | None = Field(None, description="Completion time of the last credential rotation.")
+    credentialsHash: str | None = Field(None, description="sha256 of the referenced Secrets' data (never the data).")
+    rotationTrigger: str | None = Field(None, description="Last handled value of the rotate-credentials annotation.")
+    replicas: int | None = Field(None, description="Available bot pods.")
+
+
+PARAMS_MODEL = _params_model()

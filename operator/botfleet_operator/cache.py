@@ -1,0 +1,143 @@
+"""In-memory view of the watched objects (fed by kopf watch events) and the work queue.
+
+Level-based: a watch event never carries "what to do", it only marks a bot dirty; a worker then
+reconciles the bot from the latest cached state. Many events for one bot collapse into one
+reconcile, and one bot is never reconciled by two workers at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from collections import defaultdict
+from typing import Any
+
+from botfleet_operator.reconcile import Snapshot
+from botfleet_operator.resources import LABEL_BOT
+from botfleet_operator.secrets import SecretView, referenced_secrets, view_of
+
+Obj = dict[str, Any]
+BotKey = tuple[str, str]  # (namespace, name)
+
+
+class Cache:
+    def __init__(self) -> None:
+        self.bots: dict[BotKey, Obj] = {}
+        self.secrets: dict[BotKey, SecretView] = {}
+        self.owned: dict[BotKey, dict[tuple[str, str], Obj]] = defaultdict(dict)  # bot -> (kind, name) -> obj
+        self.pods: dict[BotKey, dict[str, Obj]] = defaultdict(dict)
+        self.jobs: dict[BotKey, dict[str, Obj]] = defaultdict(dict)
+        self._secret_users: dict[BotKey, set[BotKey]] = defaultdict(set)  # secret -> bots using it
+        self._bot_secrets: dict[BotKey, set[BotKey]] = {}
+
+    # TradingBots --------------------------------------------------------------------------
+    def put_bot(self, body: Obj) -> BotKey:
+        key = (body["metadata"]["namespace"], body["metadata"]["name"])
+        self.bots[key] = body
+        self._index_secrets(key, {(key[0], s) for s in referenced_secrets(body.get("spec") or {})})
+        return key
+
+    def drop_bot(self, key: BotKey) -> None:
+        self.bots.pop(key, None)
+        self._index_secrets(key, set())
+
+    def _index_secrets(self, bot: BotKey, secrets: set[BotKey]) -> None:
+        for old in self._bot_secrets.get(bot, set()) - secrets:
+            self._secret_users[old].discard(bot)
+        for new in secrets:
+            self._secret_users[new].add(bot)
+        self._bot_secrets[bot] = secrets
+
+    # Secrets: only their views are kept ---------------------------------------------------
+    def put_secret(self, body: Obj) -> set[BotKey]:
+        key = (body["metadata"]["namespace"], body["metadata"]["name"])
+        view = view_of(body)
+        changed = self.secrets.get(key) != view
+        self.secrets[key] = view
+        return set(self._secret_users.get(key, ())) if changed else set()
+
+    def drop_secret(self, key: BotKey) -> set[BotKey]:
+        self.secrets.pop(key, None)
+        return set(self._secret_users.get(key, ()))
+
+    # Owned objects, pods and jobs ----------------------------------------------------------
+    @staticmethod
+    def owner_of(body: Obj) -> BotKey | None:
+        bot = (body["metadata"].get("labels") or {}).get(LABEL_BOT)
+        return (body["metadata"]["namespace"], bot) if bot else None
+
+    def put_owned(self, body: Obj, deleted: bool) -> BotKey | None:
+        bot = self.owner_of(body)
+        if bot is None:
+            return None
+        kind, name = body["kind"], body["metadata"]["name"]
+        table: dict[Any, Obj]
+        if kind == "Pod":
+            table, ident = self.pods[bot], name
+        elif kind == "Job":
+            table, ident = self.jobs[bot], name
+            self.owned[bot].pop((kind, name), None)
+        else:
+            table, ident = self.owned[bot], (kind, name)
+        if deleted:
+            table.pop(ident, None)
+        else:
+            table[ident] = body
+        return bot
+
+    def snapshot(self, key: BotKey) -> Snapshot | None:
+        body = self.bots.get(key)
+        if body is None or body["metadata"].get("deletionTimestamp"):
+            return None
+        ns = key[0]
+        spec = body.get("spec") or {}
+        secrets = {name: self.secrets[(ns, name)] for name in referenced_secrets(spec) if (ns, name) in self.secrets}
+        return Snapshot(
+            bot=copy.deepcopy(body), secrets=secrets, owned=dict(self.owned.get(key, {})),
+            pods=list(self.pods.get(key, {}).values()), jobs=list(self.jobs.get(key, {}).values()))
+
+
+class WorkQueue:
+    """Deduplicating queue: a key is queued at most once and processed by one worker at a time."""
+
+    def __init__(self) -> None:
+        self._queue: asyncio.Queue[BotKey] = asyncio.Queue()
+        self._queued: set[BotKey] = set()
+        self._active: set[BotKey] = set()
+        self._dirty: set[BotKey] = set()
+        self._failures: dict[BotKey, int] = {}
+
+    def add(self, key: BotKey) -> None:
+        if key in self._queued:
+            return
+        if key in self._active:
+            self._dirty.add(key)
+            return
+        self._queued.add(key)
+        self._queue.put_nowait(key)
+
+    def add_after(self, key: BotKey, delay: float) -> None:
+        asyncio.get_running_loop().call_later(delay, self.add, key)
+
+    async def get(self) -> BotKey:
+        key = await self._queue.get()
+        self._queued.discard(key)
+        self._active.add(key)
+        return key
+
+    def done(self, key: BotKey, failed: bool = False) -> float | None:
+        """Finish `key`; returns the retry delay when it failed (exponential, capped at 60 s)."""
+        self._active.discard(key)
+        delay = None
+        if failed:
+            n = self._failures[key] = self._failures.get(key, 0) + 1
+            delay = min(60.0, 0.5 * 2 ** (n - 1))
+        else:
+            self._failures.pop(key, None)
+        if key in self._dirty:
+            self._dirty.discard(key)
+            self.add(key)
+        return delay
+
+    def __len__(self) -> int:
+        return self._queue.qsize()

@@ -1,0 +1,51 @@
+"""`botfleet operator` and `botfleet crd`: typer command functions mounted by bot_runtime/commands.py."""
+
+from __future__ import annotations
+
+import typer
+
+
+def crd_command(
+    output: str = typer.Option("-", "--output", "-o", help="File to write; '-' prints to stdout."),
+) -> None:
+    """Print the TradingBot CRD (generated from the API models)."""
+    from botfleet_operator.crd import crd_yaml
+
+    text = crd_yaml()
+    if output == "-":
+        typer.echo(text, nl=False)
+    else:
+        with open(output, "w") as fh:
+            fh.write(text)
+
+
+def operator_command(
+    namespace: list[str] = typer.Option(
+        [], "--namespace", "-n", help="Namespace to watch (repeatable). Default: --all-namespaces."),
+    all_namespaces: bool = typer.Option(False, "--all-namespaces", "-A", help="Watch every namespace."),
+    dev: bool = typer.Option(
+        False, "--dev", help="Local run: no leader election, verbose logs (kopf --dev style)."),
+    metrics_port: int = typer.Option(8080, "--metrics-port", envvar="BOTFLEET_OPERATOR_METRICS_PORT",
+                                     help="Port of the operator's Prometheus metrics (0 = off)."),
+    health_port: int = typer.Option(8081, "--health-port", envvar="BOTFLEET_OPERATOR_HEALTH_PORT",
+                                    help="Port of the liveness endpoint /healthz (0 = off)."),
+    leader_election: bool = typer.Option(
+        True, "--leader-election/--no-leader-election",
+        help="Take a coordination.k8s.io Lease so that only one replica acts."),
+    lease_namespace: str = typer.Option(
+        "", "--lease-namespace", envvar="POD_NAMESPACE", help="Namespace of the Lease (default: the pod's, else 'default')."),
+    identity: str = typer.Option("", "--identity", envvar="POD_NAME", help="Holder identity (default: host-pid)."),
+    workers: int = typer.Option(32, "--workers", envvar="BOTFLEET_OPERATOR_WORKERS",
+                                help="Bots reconciled concurrently."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logs."),
+) -> None:
+    """Run the TradingBot operator (kopf) against the current kubeconfig or in-cluster config."""
+    from botfleet_operator.runner import OperatorOptions, run
+
+    if namespace and all_namespaces:
+        raise typer.BadParameter("use either --namespace or --all-namespaces, not both", param_hint="--namespace")
+    run(OperatorOptions(
+        namespaces=list(namespace), dev=dev, metrics_port=metrics_port, health_port=health_port,
+        leader_election=leader_election and not dev, lease_namespace=lease_namespace or "default",
+        identity=identity, workers=workers, verbose=verbose or dev,
+    ))

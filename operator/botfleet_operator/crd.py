@@ -1,0 +1,246 @@
+"""The TradingBot CustomResourceDefinition, generated from the pydantic models plus CEL rules.
+
+`botfleet crd` prints `crd_yaml()`; crds/tradingbots.botfleet.io.yaml is that output (a unit test
+fails when they drift). CEL rules carry messages naming the field and the fix; each one is unit-tested
+with cel-python (tests/unit/operator/test_cel.py) and end-to-end against a real API server.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from bot_runtime.config import ALL_SECRET_KEYS, WALLET_KEYS
+from bot_runtime.params import PARAM_MODELS, Strategy
+from botfleet_operator import api
+from botfleet_operator.schema import JSON, model_schema, strip_defaults
+
+# 5-field cron (numbers, names, ranges, steps, lists, ? for day fields) or a predefined macro:
+# what the CronJob controller accepts, checked when the TradingBot is applied, not when the
+# operator's CronJob later fails to be created.
+# Character classes instead of backslash escapes: CEL string literals have their own escaping.
+_CRON_ITEM = r"([*]|[?]|[0-9]{1,2}(-[0-9]{1,2})?|[A-Za-z]{3}(-[A-Za-z]{3})?)(/[0-9]{1,2})?"
+_CRON_FIELD = rf"{_CRON_ITEM}(,{_CRON_ITEM})*"
+CRON_REGEX = rf"^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|{_CRON_FIELD}( +{_CRON_FIELD}){{4}})$"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One `x-kubernetes-validations` entry at `path` (property names from the resource root)."""
+
+    path: tuple[str, ...]
+    rule: str
+    message: str
+    message_expression: str | None = None
+    field_path: str | None = None
+    reason: str | None = None
+
+    def as_dict(self) -> JSON:
+        out: JSON = {"rule": self.rule, "message": self.message}
+        if self.message_expression:
+            out["messageExpression"] = self.message_expression
+        if self.field_path:
+            out["fieldPath"] = self.field_path
+        if self.reason:
+            out["reason"] = self.reason
+        return out
+
+    @property
+    def is_transition(self) -> bool:
+        return "oldSelf" in self.rule
+
+
+def _cel_list(values: list[str]) -> str:
+    return "[" + ", ".join(f"'{v}'" for v in values) + "]"
+
+
+def param_owner_rules() -> list[Rule]:
+    """One rule per parameter name: it may only appear in `params` of the strategies that own it."""
+    owners: dict[str, list[str]] = {}
+    for strategy, model in PARAM_MODELS.items():
+        for name in model.model_fields:
+            owners.setdefault(name, []).append(strategy.value)
+    rules = []
+    for name, strategies in sorted(owners.items()):
+        if len(strategies) == len(Strategy):
+            continue
+        allowed = _cel_list(strategies)
+        rules.append(Rule(
+            path=("spec",),
+            rule=f"!has(self.params) || !has(self.params.{name}) || self.strategy in {allowed}",
+            message=f"spec.params.{name} is a parameter of {' / '.join(strategies)} only; remove it from spec.params",
+            message_expression=(
+                f"'spec.params.{name} is a parameter of {' / '.join(strategies)}, not ' + self.strategy"
+                f" + '; remove it from spec.params'"),
+            field_path=f".params.{name}",
+            reason="FieldValueForbidden",
+        ))
+    return rules
+
+
+def rules() -> list[Rule]:
+    reserved = sorted(ALL_SECRET_KEYS)
+    return [
+        Rule(("spec", "strategy"), "self == oldSelf",
+             "spec.strategy is immutable; delete the TradingBot and create a new one to change strategy",
+             reason="FieldValueInvalid"),
+        Rule(("spec",), "self.mode != 'live' || has(self.walletSecretRef)",
+             "spec.walletSecretRef is required when spec.mode is live; add walletSecretRef.name "
+             "(a Secret with PRIVATE_KEY) or set mode: paper",
+             field_path=".walletSecretRef", reason="FieldValueRequired"),
+        Rule(("spec",),
+             "!has(self.keyRotation) || !has(self.keyRotation.schedule) || "
+             "(has(self.walletSecretRef) && has(self.credentialsSecretRef))",
+             "spec.keyRotation.schedule needs spec.walletSecretRef (to sign the key request) and "
+             "spec.credentialsSecretRef (where the new keys are written); add both or remove the schedule",
+             field_path=".keyRotation.schedule", reason="FieldValueRequired"),
+        *param_owner_rules(),
+        Rule(("spec", "limits"),
+             "!has(self.maxOrderUsd) || !has(self.maxPositionPerMarketUsd) || "
+             "self.maxOrderUsd <= self.maxPositionPerMarketUsd",
+             "spec.limits.maxOrderUsd must not exceed spec.limits.maxPositionPerMarketUsd; lower maxOrderUsd",
+             field_path=".maxOrderUsd"),
+        Rule(("spec", "limits"),
+             "!has(self.maxPositionPerMarketUsd) || !has(self.maxTotalExposureUsd) || "
+             "self.maxPositionPerMarketUsd <= self.maxTotalExposureUsd",
+             "spec.limits.maxPositionPerMarketUsd must not exceed spec.limits.maxTotalExposureUsd; "
+             "lower it or raise maxTotalExposureUsd",
+             field_path=".maxPositionPerMarketUsd"),
+        Rule(("spec", "backup", "schedule"), f"self.matches('{CRON_REGEX}')",
+             "spec.backup.schedule is not a valid cron schedule; use 5 fields like '0 */6 * * *' or @daily",
+             reason="FieldValueInvalid"),
+        Rule(("spec", "keyRotation", "schedule"), f"self.matches('{CRON_REGEX}')",
+             "spec.keyRotation.schedule is not a valid cron schedule; use 5 fields like '0 3 * * 0' or @weekly",
+             reason="FieldValueInvalid"),
+        Rule(("spec", "env"), f"self.all(e, !(e.name in {_cel_list(reserved)}))",
+             "spec.env must not set Secret key names (" + ", ".join(reserved) + "); put them in the "
+             "Secret referenced by walletSecretRef or credentialsSecretRef",
+             message_expression=(
+                 f"'spec.env: ' + self.filter(e, e.name in {_cel_list(reserved)})[0].name + "
+                 "' is a Secret key name; put it in the Secret referenced by walletSecretRef or "
+                 "credentialsSecretRef instead of spec.env'"),
+             reason="FieldValueForbidden"),
+        Rule(("spec", "env"), "self.all(e, !e.name.startsWith('BOTFLEET_'))",
+             "spec.env: names starting with BOTFLEET_ are set by the operator from the spec; set the "
+             "matching spec field instead", reason="FieldValueForbidden"),
+        Rule(("spec", "walletSecretRef", "keys"), f"self.all(k, k in {_cel_list(list(WALLET_KEYS))})",
+             "spec.walletSecretRef.keys: only " + ", ".join(WALLET_KEYS) + " can be mapped to other "
+             "key names; remove the other entries", reason="FieldValueNotSupported"),
+    ]
+
+
+def _node(schema: JSON, path: tuple[str, ...]) -> JSON:
+    node = schema
+    for name in path:
+        node = node["properties"][name]
+    return node
+
+
+def spec_schema() -> JSON:
+    spec = model_schema(api.TradingBotSpec)
+    spec["required"] = ["strategy"]
+    spec["properties"]["params"] = params_schema()
+    return spec
+
+
+def params_schema() -> JSON:
+    """Typed union of every strategy's parameters (bounds included); CEL refuses foreign keys."""
+    params = strip_defaults(model_schema(api.PARAMS_MODEL))
+    params.pop("required", None)
+    params["description"] = api.TradingBotSpec.model_fields["params"].description
+    for name, _sub in params["properties"].items():
+        per_strategy = [
+            strip_defaults(model_schema(model))["properties"][name]
+            for model in PARAM_MODELS.values() if name in model.model_fields
+        ]
+        bare = [{k: v for k, v in s.items() if k != "description"} for s in per_strategy]
+        if any(b != bare[0] for b in bare):
+            # Two strategies give one name different bounds: refuse to generate an ambiguous schema.
+            raise ValueError(f"parameter {name} has different schemas in different strategies: {per_strategy}")
+        descriptions = dict.fromkeys(s.get("description", "") for s in per_strategy)
+        params["properties"][name] = bare[0] | {"description": " / ".join(d for d in descriptions if d)}
+    return params
+
+
+def status_schema() -> JSON:
+    status = model_schema(api.TradingBotStatus)
+    conditions = status["properties"]["conditions"]
+    conditions["maxItems"] = 16
+    conditions["x-kubernetes-list-type"] = "map"
+    conditions["x-kubernetes-list-map-keys"] = ["type"]
+    return status
+
+
+def openapi_schema() -> JSON:
+    root: JSON = {
+        "type": "object",
+        "description": "A Polymarket trading bot run by the botfleet operator.",
+        "required": ["spec"],
+        "properties": {
+            "apiVersion": {"type": "string"},
+            "kind": {"type": "string"},
+            "metadata": {"type": "object"},
+            "spec": spec_schema(),
+            "status": status_schema(),
+        },
+    }
+    for r in rules():
+        node = _node(root, r.path)
+        node.setdefault("x-kubernetes-validations", []).append(r.as_dict())
+    return root
+
+
+PRINTER_COLUMNS = [
+    {"name": "Strategy", "type": "string", "jsonPath": ".spec.strategy"},
+    {"name": "Mode", "type": "string", "jsonPath": ".spec.mode"},
+    {"name": "Risk", "type": "string", "jsonPath": ".spec.riskProfile"},
+    {"name": "Ready", "type": "string", "jsonPath": '.status.conditions[?(@.type=="Ready")].status'},
+    {"name": "Reason", "type": "string", "jsonPath": '.status.conditions[?(@.type=="Ready")].reason'},
+    {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+]
+
+
+def crd() -> JSON:
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {
+            "name": f"{api.PLURAL}.{api.GROUP}",
+            "labels": {"app.kubernetes.io/name": "botfleet", "app.kubernetes.io/component": "crd"},
+        },
+        "spec": {
+            "group": api.GROUP,
+            "scope": "Namespaced",
+            "names": {
+                "kind": api.KIND, "plural": api.PLURAL, "singular": api.SINGULAR,
+                "shortNames": api.SHORT_NAMES, "listKind": f"{api.KIND}List", "categories": ["botfleet"],
+            },
+            "versions": [{
+                "name": api.VERSION,
+                "served": True,
+                "storage": True,
+                "subresources": {"status": {}},
+                "additionalPrinterColumns": copy.deepcopy(PRINTER_COLUMNS),
+                "schema": {"openAPIV3Schema": openapi_schema()},
+            }],
+        },
+    }
+
+
+class _Dumper(yaml.SafeDumper):
+    pass
+
+
+def _str(dumper: yaml.SafeDumper, value: str) -> Any:
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value)
+
+
+_Dumper.add_representer(str, _str)
+
+
+def crd_yaml() -> str:
+    header = "# Generated by `botfleet crd` from operator/botfleet_operator/api.py; do not edit.\n"
+    return header + yaml.dump(crd(), Dumper=_Dumper, sort_keys=False, width=100_000)

@@ -1,0 +1,163 @@
+"""One reconcile of one TradingBot: the same convergence for create, update, resume and resync.
+
+`reconcile(snapshot, kube, settings, now)` applies what differs from the observed objects, starts a
+manual rotation Job when the annotation has a new value, then writes the status if it changed.
+`Snapshot` is what the watch caches held for this bot when the work started; the function itself is
+synchronous and runs on a worker thread.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from bot_runtime.params import ParamsError, resolve_params
+from botfleet_operator import api, conditions, resources
+from botfleet_operator.kube import Kube, KubeError
+from botfleet_operator.secrets import SecretsCheck, SecretView, check, secrets_hash
+
+log = logging.getLogger("botfleet.operator")
+Obj = dict[str, Any]
+
+
+@dataclass
+class Snapshot:
+    bot: Obj
+    secrets: dict[str, SecretView] = field(default_factory=dict)
+    owned: dict[tuple[str, str], Obj] = field(default_factory=dict)  # (kind, name) -> observed object
+    pods: list[Obj] = field(default_factory=list)
+    jobs: list[Obj] = field(default_factory=list)
+
+
+@dataclass
+class Result:
+    applied: list[tuple[str, str]] = field(default_factory=list)  # (kind, name)
+    errors: list[str] = field(default_factory=list)
+    status: Obj | None = None          # written status (None: unchanged)
+    retry: bool = False
+
+
+def is_subset(desired: Any, observed: Any) -> bool:
+    """Does `observed` already contain every field of `desired` with the same value?
+
+    Fields added by the API server (defaults, status, metadata) are ignored, so an unchanged object
+    is never re-applied; anything edited by hand or deleted is."""
+    if isinstance(desired, dict):
+        if not isinstance(observed, dict):
+            return False
+        return all(k in observed and is_subset(v, observed[k]) for k, v in desired.items())
+    if isinstance(desired, list):
+        if not isinstance(observed, list) or len(desired) != len(observed):
+            return False
+        return all(is_subset(d, o) for d, o in zip(desired, observed, strict=True))
+    if isinstance(desired, bool) or isinstance(observed, bool):
+        return desired is observed
+    if isinstance(desired, (int, float)) and isinstance(observed, (int, float)):
+        return float(desired) == float(observed)
+    return bool(desired == observed)
+
+
+def params_problem(spec: Obj) -> str | None:
+    try:
+        resolve_params(spec["strategy"], spec.get("riskProfile", "balanced"), spec.get("params") or {})
+    except (ParamsError, ValueError) as exc:
+        return str(exc)
+    return None
+
+
+def plan(snapshot: Snapshot, settings: resources.Settings) -> tuple[list[Obj], SecretsCheck, str | None]:
+    """(objects to apply, secrets check, params problem). Pure."""
+    bot = snapshot.bot
+    secrets_check = check(bot["spec"], snapshot.secrets)
+    problem = params_problem(bot["spec"])
+    if problem:
+        return [], secrets_check, problem
+    desired = resources.desired_objects(bot, settings, snapshot.secrets, include_deployment=secrets_check.ok)
+    todo = [o for o in desired if not is_subset(o, snapshot.owned.get((o["kind"], o["metadata"]["name"])))]
+    return todo, secrets_check, None
+
+
+def _rotation_request(bot: Obj) -> str | None:
+    value = (bot["metadata"].get("annotations") or {}).get(api.ROTATE_ANNOTATION)
+    if value and value != (bot.get("status") or {}).get("rotationTrigger") and resources.wants_rotation_rbac(bot):
+        return str(value)
+    return None
+
+
+def reconcile(snapshot: Snapshot, kube: Kube, settings: resources.Settings, now: datetime) -> Result:
+    bot = snapshot.bot
+    meta = bot["metadata"]
+    result = Result()
+    todo, secrets_check, problem = plan(snapshot, settings)
+    deployment = snapshot.owned.get(("Deployment", meta["name"]))
+    for obj in todo:
+        existed = (obj["kind"], obj["metadata"]["name"]) in snapshot.owned
+        try:
+            applied = kube.apply(obj)
+        except KubeError as exc:
+            result.errors.append(str(exc))
+            result.retry = True
+            continue
+        result.applied.append((obj["kind"], obj["metadata"]["name"]))
+        if obj["kind"] == "Deployment":
+            deployment = applied
+        verb = "Updated" if existed else "Created"
+        _event(kube, bot, "Normal", verb, f"{verb} {obj['kind']} {obj['metadata']['name']}")
+
+    status_extra: Obj = {}
+    trigger = _rotation_request(bot) if not problem else None
+    if trigger:
+        try:
+            job = kube.apply(resources.rotation_job(bot, settings, trigger))
+            snapshot.jobs.append(job)
+            status_extra["rotationTrigger"] = trigger
+            _event(kube, bot, "Normal", "RotationStarted",
+                   f"credential rotation Job {job.get('metadata', {}).get('name', '')} started "
+                   f"({api.ROTATE_ANNOTATION})")
+        except KubeError as exc:
+            result.errors.append(str(exc))
+            result.retry = True
+
+    observed = conditions.Observed(
+        deployment=deployment, pods=snapshot.pods, jobs=snapshot.jobs, secrets=snapshot.secrets,
+        secrets_check=secrets_check, apply_error="; ".join(result.errors) or None, params_error=problem)
+    status = conditions.compute_status(bot, observed, now, secrets_hash(bot["spec"], snapshot.secrets))
+    status.update(status_extra)
+    old = bot.get("status") or {}
+    if result.errors or problem:
+        # The spec was not (fully) applied: do not claim this generation.
+        status["observedGeneration"] = old.get("observedGeneration")
+        if status["observedGeneration"] is None:
+            status.pop("observedGeneration")
+    status["conditions"] = conditions.merge_conditions(status["conditions"], old.get("conditions"), now)
+    if conditions.status_changed(old, status):
+        _transition_events(kube, bot, old, status)
+        try:
+            kube.patch_status(meta["namespace"], meta["name"], status)
+            result.status = status
+        except KubeError as exc:
+            result.errors.append(str(exc))
+            result.retry = True
+    return result
+
+
+def _event(kube: Kube, bot: Obj, type_: str, reason: str, message: str) -> None:
+    try:
+        kube.event(bot, type_, reason, message)
+    except KubeError as exc:  # an Event is best effort: never fail a reconcile for it
+        log.warning("could not post event: %s", exc)
+
+
+def _transition_events(kube: Kube, bot: Obj, old: Obj, new: Obj) -> None:
+    for type_ in ("Ready", "SecretsReady", "Degraded", "BackupSucceeded", "RotationDue"):
+        before, after = conditions.condition(old, type_), conditions.condition(new, type_)
+        if after is None or (before and before.get("status") == after["status"]
+                             and before.get("reason") == after["reason"]):
+            continue
+        bad = (type_ in ("Degraded", "RotationDue") and after["status"] == "True") or \
+              (type_ not in ("Degraded", "RotationDue") and after["status"] == "False"
+               and after["reason"] not in ("Paused", "DeploymentMissing", "RollingOut", "Scaling"))
+        _event(kube, bot, "Warning" if bad else "Normal", after["reason"],
+               f"{type_}={after['status']}: {after['message']}")

@@ -1,0 +1,235 @@
+"""kopf wiring: watches feed the cache, workers reconcile bots from it.
+
+kopf does the watching (list + watch with resumption, per-object event batching), the liveness
+endpoint and the readiness gate: every watched resource has an index handler, so kopf holds all
+event handlers until the initial listings of *all* kinds are in the cache. The first reconcile of
+a bot therefore sees its existing Deployment etc. and re-applies nothing after a restart.
+No kopf state is stored on the objects (no finalizers, no annotations): every reconcile starts
+from the observed state, which is what makes it safe to kill the operator at any point.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import kopf
+
+from botfleet_operator import api, metrics
+from botfleet_operator.cache import BotKey, Cache, WorkQueue
+from botfleet_operator.kube import ApiKube, Kube, load_config
+from botfleet_operator.reconcile import reconcile
+from botfleet_operator.resources import LABEL_MANAGED_BY, MANAGER, Settings
+
+log = logging.getLogger("botfleet.operator")
+
+# (group, version, plural, kind) of the owned kinds and of the pods/jobs the operator observes.
+OWNED: list[tuple[str, str, str, str]] = [
+    ("", "v1", "serviceaccounts", "ServiceAccount"),
+    ("", "v1", "configmaps", "ConfigMap"),
+    ("", "v1", "services", "Service"),
+    ("", "v1", "persistentvolumeclaims", "PersistentVolumeClaim"),
+    ("", "v1", "pods", "Pod"),
+    ("apps", "v1", "deployments", "Deployment"),
+    ("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy"),
+    ("batch", "v1", "cronjobs", "CronJob"),
+    ("batch", "v1", "jobs", "Job"),
+    ("rbac.authorization.k8s.io", "v1", "roles", "Role"),
+    ("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding"),
+]
+
+
+@dataclass
+class OperatorOptions:
+    namespaces: list[str] = field(default_factory=list)
+    dev: bool = False
+    metrics_port: int = 8080
+    health_port: int = 8081
+    leader_election: bool = True
+    lease_namespace: str = "default"
+    identity: str = ""
+    workers: int = 32
+    verbose: bool = False
+    resync_seconds: float = 300.0
+
+
+class Controller:
+    """The state shared by the kopf handlers and the workers of one operator process."""
+
+    def __init__(self, kube: Kube, settings: Settings, workers: int = 32, resync_seconds: float = 300.0) -> None:
+        self.kube = kube
+        self.settings = settings
+        self.cache = Cache()
+        self.queue: WorkQueue | None = None
+        self.workers = workers
+        self.resync_seconds = resync_seconds
+        self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="reconcile")
+        self.tasks: list[asyncio.Task[None]] = []
+
+    def enqueue(self, key: BotKey | None) -> None:
+        if key is not None and self.queue is not None and key in self.cache.bots:
+            self.queue.add(key)
+
+    async def start(self) -> None:
+        self.queue = WorkQueue()
+        self.tasks = [asyncio.create_task(self._worker(i)) for i in range(self.workers)]
+        self.tasks.append(asyncio.create_task(self._resync()))
+        self.tasks.append(asyncio.create_task(self._gauges()))
+
+    async def stop(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        for task in self.tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+    async def _worker(self, n: int) -> None:
+        assert self.queue is not None
+        loop = asyncio.get_running_loop()
+        while True:
+            key = await self.queue.get()
+            failed = False
+            try:
+                snapshot = self.cache.snapshot(key)
+                if snapshot is not None:
+                    started = time.perf_counter()
+                    result = await loop.run_in_executor(
+                        self.executor, reconcile, snapshot, self.kube, self.settings, datetime.now(UTC))
+                    metrics.DURATION.observe(time.perf_counter() - started)
+                    for kind, _ in result.applied:
+                        metrics.APPLIES.labels(kind=kind).inc()
+                    failed = result.retry
+                    if result.errors:
+                        metrics.ERRORS.inc()
+                        log.warning("reconcile %s/%s: %s", key[0], key[1], "; ".join(result.errors))
+                    metrics.RECONCILES.labels(result="error" if failed else "success").inc()
+                    if result.status is not None and key in self.cache.bots:
+                        # Our own write: keep the cache current until the watch event arrives.
+                        self.cache.bots[key] = {**self.cache.bots[key], "status": result.status}
+            except Exception:  # a bug must not kill the worker: log it, retry with backoff
+                log.exception("reconcile %s/%s crashed", key[0], key[1])
+                metrics.ERRORS.inc()
+                metrics.RECONCILES.labels(result="error").inc()
+                failed = True
+            delay = self.queue.done(key, failed)
+            if delay is not None:
+                self.queue.add_after(key, delay)
+            metrics.QUEUE.set(len(self.queue))
+
+    async def _resync(self) -> None:
+        """Periodic re-check of every bot (time-based conditions like RotationDue, lost events)."""
+        while True:
+            await asyncio.sleep(self.resync_seconds * random.uniform(0.9, 1.1))
+            for key in list(self.cache.bots):
+                self.enqueue(key)
+
+    async def _gauges(self) -> None:
+        while True:
+            metrics.update_bot_gauge(list(self.cache.bots.values()))
+            await asyncio.sleep(15)
+
+
+def build_registry(ctl: Controller, opts: OperatorOptions) -> kopf.OperatorRegistry:
+    registry = kopf.OperatorRegistry()
+
+    @kopf.on.startup(registry=registry)
+    async def _startup(settings: kopf.OperatorSettings, **_: Any) -> None:
+        settings.peering.standalone = True              # one active replica is ensured by the Lease
+        settings.scanning.disabled = True               # no CRD/namespace scanning: fewer permissions
+        settings.posting.enabled = False                # we post our own, meaningful Events
+        settings.watching.server_timeout = 600          # long watches: fewer re-lists at scale
+        settings.watching.client_timeout = 660
+        settings.watching.connect_timeout = 30
+        settings.batching.batch_window = 0.05           # coalesce bursts of events per object
+        settings.batching.idle_timeout = 60
+        settings.networking.request_timeout = 60
+        await ctl.start()
+
+    @kopf.on.cleanup(registry=registry)
+    async def _cleanup(**_: Any) -> None:
+        await ctl.stop()
+
+    # TradingBots ----------------------------------------------------------------------------
+    @kopf.index(api.GROUP, api.VERSION, api.PLURAL, registry=registry)
+    def _bot_index(body: kopf.Body, **_: Any) -> None:
+        ctl.cache.put_bot(dict(body))
+
+    @kopf.on.event(api.GROUP, api.VERSION, api.PLURAL, registry=registry)
+    def _bot_event(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
+        key = (body["metadata"]["namespace"], body["metadata"]["name"])
+        if event.get("type") == "DELETED":
+            ctl.cache.drop_bot(key)
+            return
+        ctl.cache.put_bot(dict(event["object"]))
+        ctl.enqueue(key)
+
+    # Secrets: reduced to key names + digest on arrival -------------------------------------------
+    @kopf.index("", "v1", "secrets", registry=registry)
+    def _secret_index(body: kopf.Body, **_: Any) -> None:
+        ctl.cache.put_secret(dict(body))
+
+    @kopf.on.event("", "v1", "secrets", registry=registry)
+    def _secret_event(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
+        key = (body["metadata"]["namespace"], body["metadata"]["name"])
+        users = ctl.cache.drop_secret(key) if event.get("type") == "DELETED" else ctl.cache.put_secret(dict(body))
+        for bot in users:
+            ctl.enqueue(bot)
+
+    # Owned objects, bot pods and Jobs -------------------------------------------------------------
+    for group, version, plural, _kind in OWNED:
+        _register_owned(registry, ctl, group, version, plural)
+    return registry
+
+
+def _register_owned(registry: kopf.OperatorRegistry, ctl: Controller, group: str, version: str, plural: str) -> None:
+    selector = {LABEL_MANAGED_BY: MANAGER}
+
+    @kopf.index(group, version, plural, labels=selector, registry=registry, id=f"index-{plural}")
+    def _index(body: kopf.Body, **_: Any) -> None:
+        ctl.cache.put_owned(dict(body), deleted=False)
+
+    @kopf.on.event(group, version, plural, labels=selector, registry=registry, id=f"event-{plural}")
+    def _event(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
+        owner = ctl.cache.put_owned(dict(body), deleted=event.get("type") == "DELETED")
+        ctl.enqueue(owner)
+
+
+def _configure_logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # kopf's per-object debug logs are noise at 1,000 bots; our own logs say what was done.
+    logging.getLogger("kopf").setLevel(logging.INFO if verbose else logging.WARNING)
+    logging.getLogger("kubernetes").setLevel(logging.WARNING)
+    logging.getLogger("urllib3").setLevel(logging.WARNING)
+
+
+def run(opts: OperatorOptions) -> None:
+    """Blocking: run the operator until SIGINT/SIGTERM."""
+    from prometheus_client import start_http_server
+
+    from botfleet_operator.leader import LeaderElector
+
+    _configure_logging(opts.verbose)
+    kube = ApiKube(load_config(), identity=opts.identity or MANAGER)
+    if opts.metrics_port:
+        start_http_server(opts.metrics_port, registry=metrics.REGISTRY)
+    if opts.leader_election:
+        LeaderElector(kube, opts.lease_namespace, opts.identity).acquire()
+    else:
+        metrics.LEADER.set(1)
+    ctl = Controller(kube, Settings.from_env(), workers=opts.workers, resync_seconds=opts.resync_seconds)
+    registry = build_registry(ctl, opts)
+    log.info("botfleet operator starting (%s)", ", ".join(opts.namespaces) or "all namespaces")
+    kopf.run(
+        registry=registry, standalone=True, clusterwide=not opts.namespaces,
+        namespaces=opts.namespaces,
+        liveness_endpoint=f"http://0.0.0.0:{opts.health_port}/healthz" if opts.health_port else None,
+    )

@@ -1,0 +1,132 @@
+"""What a bot needs from its Secrets, and whether the Secrets have it. Pure functions.
+
+The operator never keeps Secret values: each watched Secret is reduced to a `SecretView` (its key
+names, a digest of its data and the public ROTATED_AT stamp) as soon as the watch event arrives.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot_runtime.config import (
+    CLOB_API_KEY,
+    CLOB_PASSPHRASE,
+    CLOB_SECRET,
+    NEWSAPI_KEY,
+    OPENAI_API_KEY,
+    WALLET_PRIVATE_KEY,
+)
+from bot_runtime.params import Strategy
+
+ROTATED_AT = "ROTATED_AT"  # public key written by the rotation Job (see bot_runtime/credentials.py)
+S3_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+CLOB_KEYS = (CLOB_API_KEY, CLOB_SECRET, CLOB_PASSPHRASE)
+STRATEGY_CREDENTIALS: dict[Strategy, tuple[str, ...]] = {
+    Strategy.ARBHUNTER: (),
+    Strategy.POLYAI: (OPENAI_API_KEY, NEWSAPI_KEY),
+    Strategy.ELITEMIMIC: (OPENAI_API_KEY,),
+}
+
+
+@dataclass(frozen=True)
+class SecretView:
+    """A Secret without its values."""
+
+    name: str
+    keys: frozenset[str]
+    digest: str                      # sha256 over sorted (key, sha256(value)) pairs
+    rotated_at: str | None = None    # ROTATED_AT, public
+    created: str | None = None       # metadata.creationTimestamp
+
+
+def view_of(secret: dict[str, Any]) -> SecretView:
+    """Reduce a Secret object (as watched) to its view; the values go out of scope here."""
+    data: dict[str, str] = dict(secret.get("data") or {})
+    for key, value in (secret.get("stringData") or {}).items():  # only in unit tests / dry runs
+        data[key] = base64.b64encode(str(value).encode()).decode()
+    h = hashlib.sha256()
+    for key in sorted(data):
+        h.update(key.encode() + b"\0" + hashlib.sha256(data[key].encode()).digest())
+    rotated = data.get(ROTATED_AT)
+    return SecretView(
+        name=secret["metadata"]["name"], keys=frozenset(data), digest=h.hexdigest(),
+        rotated_at=base64.b64decode(rotated).decode(errors="replace") if rotated else None,
+        created=secret["metadata"].get("creationTimestamp"),
+    )
+
+
+@dataclass(frozen=True)
+class Requirement:
+    secret: str          # Secret name
+    ref: str             # spec field that references it, e.g. spec.walletSecretRef
+    keys: tuple[str, ...]  # keys that must be present (names as stored in the Secret)
+    blocking: bool = True  # False: only the backup needs it, the bot itself can run
+
+
+def requirements(spec: dict[str, Any]) -> list[Requirement]:
+    out: list[Requirement] = []
+    wallet = spec.get("walletSecretRef")
+    if wallet:
+        mapping = wallet.get("keys") or {}
+        out.append(Requirement(wallet["name"], "spec.walletSecretRef",
+                               (mapping.get(WALLET_PRIVATE_KEY, WALLET_PRIVATE_KEY),)))
+    creds = spec.get("credentialsSecretRef")
+    if creds:
+        out.append(Requirement(creds["name"], "spec.credentialsSecretRef",
+                               STRATEGY_CREDENTIALS[Strategy(spec["strategy"])]))
+    s3 = (spec.get("backup") or {}).get("s3")
+    if s3:
+        out.append(Requirement(s3["secretRef"]["name"], "spec.backup.s3.secretRef", S3_KEYS, blocking=False))
+    return out
+
+
+def referenced_secrets(spec: dict[str, Any]) -> set[str]:
+    return {r.secret for r in requirements(spec)}
+
+
+@dataclass(frozen=True)
+class SecretsCheck:
+    ok: bool                 # every blocking requirement met
+    reason: str              # AllSecretsPresent | SecretNotFound | SecretKeyMissing
+    message: str             # names the Secret and the missing key, never a value
+    backup_ok: bool = True
+    problems: list[str] = field(default_factory=list)
+
+
+def check(spec: dict[str, Any], secrets: dict[str, SecretView]) -> SecretsCheck:
+    """Are the referenced Secrets there with the keys this bot needs?"""
+    problems: list[tuple[str, str, bool]] = []  # (reason, message, blocking)
+    for req in requirements(spec):
+        view = secrets.get(req.secret)
+        if view is None:
+            problems.append(("SecretNotFound", f"Secret {req.secret} ({req.ref}) not found; create it", req.blocking))
+            continue
+        for key in req.keys:
+            if key not in view.keys:
+                problems.append(("SecretKeyMissing", f"Secret {req.secret} ({req.ref}) has no key {key}; add it",
+                                 req.blocking))
+        if req.ref == "spec.credentialsSecretRef":
+            present = [k for k in CLOB_KEYS if k in view.keys]
+            if present and len(present) < len(CLOB_KEYS):
+                missing = ", ".join(k for k in CLOB_KEYS if k not in view.keys)
+                problems.append(("SecretKeyMissing", f"Secret {req.secret} ({req.ref}) has only part of the "
+                                 f"CLOB API credentials: add {missing} or remove them all", True))
+    blocking = [p for p in problems if p[2]]
+    backup_ok = not [p for p in problems if not p[2]]
+    if not blocking:
+        msg = "all referenced Secrets have the required keys" if backup_ok else problems[0][1]
+        return SecretsCheck(True, "AllSecretsPresent", msg, backup_ok, [p[1] for p in problems])
+    return SecretsCheck(False, blocking[0][0], "; ".join(p[1] for p in blocking), backup_ok,
+                        [p[1] for p in problems])
+
+
+def secrets_hash(spec: dict[str, Any], secrets: dict[str, SecretView]) -> str:
+    """sha256 over the digests of the referenced Secrets: changes when any of their data changes."""
+    h = hashlib.sha256()
+    for name in sorted(referenced_secrets(spec)):
+        view = secrets.get(name)
+        h.update(name.encode() + b"\0" + (view.digest if view else "-").encode() + b"\n")
+    return h.hexdigest()

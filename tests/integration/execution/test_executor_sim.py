@@ -1,0 +1,252 @@
+"""The executor against `botfleet sim` on loopback: real HTTP, real signatures, real L2 HMAC."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+import pytest
+from exec_harness import build, journal_url
+
+from bot_runtime.execution import risk
+from bot_runtime.execution.journal import SqliteJournal
+from bot_runtime.execution.signing import ApiCreds
+from bot_runtime.types import E6, OrderIntent
+
+pytestmark = pytest.mark.asyncio
+
+
+def _creds(c) -> ApiCreds:  # type: ignore[no-untyped-def]
+    return ApiCreds(c.api_key, c.secret, c.passphrase)
+
+
+def _market(sim):  # type: ignore[no-untyped-def]
+    spec = next(m for m in sim.markets if not m.neg_risk)
+    top = sim.engine.top(spec.yes_token)
+    return spec, top
+
+
+def _leg(spec, price: int, size: int = 10 * E6, order_type: str = "FOK", side: str = "BUY",  # type: ignore[no-untyped-def]
+         token: str | None = None) -> OrderIntent:
+    return OrderIntent(market=spec.condition_id, token_id=token or spec.yes_token, side=side,  # type: ignore[arg-type]
+                       price_e6=price, size_e6=size, order_type=order_type, tick_size_e6=spec.tick,  # type: ignore[arg-type]
+                       neg_risk=spec.neg_risk)
+
+
+def _my_fills(sim, address: str):  # type: ignore[no-untyped-def]
+    return [f for f in sim.ledger if address.lower() in (f.taker.lower(), f.maker.lower())]
+
+
+async def test_fok_fill_matches_ledger_and_journal(static_sim, sim_creds, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from conftest import TEST_PRIVATE_KEY
+
+    ex = build(static_sim.url, TEST_PRIVATE_KEY, _creds(sim_creds), journal_url(tmp_path))
+    await ex.start()
+    spec, top = _market(static_sim)
+    yes_top, no_top = top, static_sim.engine.top(spec.no_token)
+    results = await ex.submit([_leg(spec, yes_top.best_ask), _leg(spec, no_top.best_ask, token=spec.no_token)])
+    assert [r.status for r in results] == ["matched", "matched"], results
+    ledger = _my_fills(static_sim, ex.signer.address)
+    journal = ex.journal.fills()
+    assert sorted((f.id, f.price, f.size, f.fee) for f in ledger) == \
+        sorted((f.trade_id, f.price_e6, f.size_e6, f.fee_e6) for f in journal)
+    assert {f.order_id for f in journal} == {r.order_id for r in results}
+    rows = {r.client_id: r for r in ex.journal.orders()}
+    assert {r.status for r in rows.values()} == {"matched"} and len({r.group_id for r in rows.values()}) == 1
+    pos = ex.positions
+    assert pos[spec.yes_token].size_e6 == 10 * E6 and pos[spec.no_token].size_e6 == 10 * E6
+    assert static_sim.position(ex.signer.address, spec.yes_token) == 10.0
+    await ex.exchange.close()
+    await ex.close()
+
+
+async def test_gtc_rests_then_cancel_all(static_sim, sim_creds, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from conftest import TEST_PRIVATE_KEY
+
+    ex = build(static_sim.url, TEST_PRIVATE_KEY, _creds(sim_creds), journal_url(tmp_path))
+    await ex.start()
+    spec, top = _market(static_sim)
+    price = top.best_bid - 2 * spec.tick
+    [res] = await ex.submit([_leg(spec, price, order_type="GTC")])
+    assert res.status == "live"
+    assert [o.id for o in await ex.exchange.open_orders()] == [res.order_id]
+    assert ex.risk_state().open_orders == 1
+    done = await ex.cancel_all("test")
+    assert done.canceled == [res.order_id]
+    assert await ex.exchange.open_orders() == []
+    assert ex.journal.order(res.client_id).status == "canceled"  # type: ignore[union-attr]
+    assert ex.risk_state().open_orders == 0
+    await ex.exchange.close()
+
+
+async def test_risk_rejects_before_anything_is_journaled(static_sim, sim_creds, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from conftest import TEST_PRIVATE_KEY
+
+    ex = build(static_sim.url, TEST_PRIVATE_KEY, _creds(sim_creds), journal_url(tmp_path))
+    await ex.start()
+    spec, top = _market(static_sim)
+    [res] = await ex.submit([_leg(spec, top.best_ask, size=500 * E6)])
+    assert res.status == "rejected" and res.error == risk.MAX_ORDER_USD
+    assert ex.journal.count_orders() == 0 and _my_fills(static_sim, ex.signer.address) == []
+    await ex.exchange.close()
+
+
+async def test_rate_limited_post_is_resent_once_accepted(static_sim, sim_creds, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from conftest import TEST_PRIVATE_KEY
+
+    ex = build(static_sim.url, TEST_PRIVATE_KEY, _creds(sim_creds), journal_url(tmp_path))
+    await ex.start()
+    spec, top = _market(static_sim)
+    static_sim.faults.set_rate_limit(seconds=0.15)
+    [res] = await ex.submit([_leg(spec, top.best_ask)])
+    assert res.status == "matched", res
+    assert len(_my_fills(static_sim, ex.signer.address)) >= 1
+    assert len({f.taker_order_id for f in _my_fills(static_sim, ex.signer.address)}) == 1
+    # A 429 storm longer than the order deadline: refused, never sent twice, nothing filled.
+    static_sim.faults.set_rate_limit(seconds=3)
+    before = len(static_sim.ledger)
+    [res2] = await ex.submit([_leg(spec, top.best_ask)])
+    assert res2.status == "rejected" and "Too Many Requests" in res2.error
+    assert len(static_sim.ledger) == before
+    static_sim.faults.clear()
+    await ex.exchange.close()
+
+
+async def test_cancel_only_503_stops_orders_but_not_cancels(static_sim, sim_creds, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from conftest import TEST_PRIVATE_KEY
+
+    ex = build(static_sim.url, TEST_PRIVATE_KEY, _creds(sim_creds), journal_url(tmp_path))
+    await ex.start()
+    spec, top = _market(static_sim)
+    [live] = await ex.submit([_leg(spec, top.best_bid - spec.tick, order_type="GTC")])
+    assert live.status == "live"
+    static_sim.faults.set_cancel_only(seconds=None)
+    [res] = await ex.submit([_leg(spec, top.best_ask)])
+    assert res.status == "rejected" and res.error == "cancel_only"
+    assert ex.exchange.cancel_only_until > 0  # placement paused locally: the next try does not hit the wire
+    [res] = await ex.submit([_leg(spec, top.best_ask)])
+    assert res.error == "cancel_only"
+    assert (await ex.cancel_all("cancel-only window")).canceled == [live.order_id]
+    static_sim.faults.clear()
+    await asyncio.sleep(0.6)  # the local pause (0.5 s in the harness) ends
+    [res] = await ex.submit([_leg(spec, top.best_ask)])
+    assert res.status == "matched"
+    await ex.exchange.close()
+
+
+async def test_5xx_on_post_is_not_retried_and_reconciles_to_unsent(static_sim, sim_creds, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from conftest import TEST_PRIVATE_KEY
+
+    ex = build(static_sim.url, TEST_PRIVATE_KEY, _creds(sim_creds), journal_url(tmp_path))
+    await ex.start()
+    spec, top = _market(static_sim)
+    static_sim.faults.set_errors(seconds=None)
+    [res] = await ex.submit([_leg(spec, top.best_ask)])
+    assert res.status == "error"            # outcome unknown: not retried
+    static_sim.faults.clear()
+    report = await ex.reconcile()
+    assert report.statuses == {res.client_id: "unsent"}
+    assert _my_fills(static_sim, ex.signer.address) == []
+    await ex.exchange.close()
+
+
+async def test_kill_switch_trips_cancels_and_survives_restart(static_sim, sim_creds, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from conftest import TEST_PRIVATE_KEY
+
+    marks: dict[str, int] = {}
+    ex = build(static_sim.url, TEST_PRIVATE_KEY, _creds(sim_creds), journal_url(tmp_path), marks=marks)
+    await ex.start()
+    spec, top = _market(static_sim)
+    [bought] = await ex.submit([_leg(spec, top.best_ask, size=100 * E6)])
+    assert bought.status == "matched"
+    [resting] = await ex.submit([_leg(spec, top.best_bid - 2 * spec.tick, order_type="GTC")])
+    assert resting.status == "live"
+    marks[spec.yes_token] = top.best_ask - 300_000   # the position loses $30 > $20 limit
+    await ex.check_pnl()
+    assert ex.risk.tripped
+    assert await ex.exchange.open_orders() == []
+    [refused] = await ex.submit([_leg(spec, top.best_ask)])
+    assert refused.error == risk.KILL_SWITCH
+    await ex.exchange.close()
+
+    again = build(static_sim.url, TEST_PRIVATE_KEY, _creds(sim_creds), journal_url(tmp_path), marks={})
+    await again.start()
+    assert again.risk.tripped
+    assert (await again.submit([_leg(spec, top.best_ask)]))[0].error == risk.KILL_SWITCH
+    await again.reset_kill_switch("test-operator")
+    assert (await again.submit([_leg(spec, top.best_ask)]))[0].status == "matched"
+    kinds = [e.kind for e in SqliteJournal(tmp_path / "journal.sqlite").events()]
+    assert "kill_switch_tripped" in kinds and "kill_switch_reset" in kinds and "cancel_all" in kinds
+    await again.exchange.close()
+
+
+@pytest.mark.parametrize("point", ["after_journal", "after_send"])
+async def test_sigkill_between_journal_and_send_no_duplicates_no_lost_fills(
+        static_sim, sim_creds, tmp_path: Path, point: str) -> None:  # type: ignore[no-untyped-def]
+    from conftest import TEST_PRIVATE_KEY
+
+    spec, top = _market(static_sim)
+    env = {**os.environ, "T_API_KEY": sim_creds.api_key, "T_SECRET": sim_creds.secret,
+           "T_PASSPHRASE": sim_creds.passphrase, "T_PRIVATE_KEY": TEST_PRIVATE_KEY}
+    child = Path(__file__).with_name("crash_child.py")
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, str(child), static_sim.url, journal_url(tmp_path), point, spec.condition_id,
+        spec.yes_token, str(top.best_ask), str(10 * E6), env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
+    assert proc.returncode == -9, (out, err[-2000:])
+    assert b"survived" not in out
+
+    [row] = SqliteJournal(tmp_path / "journal.sqlite").orders()
+    assert row.status == "pending"             # journaled before the crash, outcome unknown
+    ex = build(static_sim.url, TEST_PRIVATE_KEY, _creds(sim_creds), journal_url(tmp_path))
+    report = await ex.start(resend_unsent=True)
+    fills = _my_fills(static_sim, ex.signer.address)
+    journal = ex.journal
+    if point == "after_journal":
+        # Never reached the exchange: re-sent once, identical signed order (same hash).
+        assert report.unsent == 1 and report.resent == 1
+        assert len(fills) >= 1 and {f.taker_order_id for f in fills} == {row.order_hash}
+        await ex.sync_fills(0)
+    else:
+        # Reached the exchange and filled: recorded from /data/trades, not re-sent.
+        assert report.filled == 1 and report.resent == 0 and report.new_fills == len(fills) >= 1
+        assert {f.taker_order_id for f in fills} == {row.order_hash}
+        # And re-sending the journaled order would be refused as a duplicate by the exchange.
+        from bot_runtime.execution.signing import SignedOrder
+
+        [dup] = await ex.exchange.post_orders([SignedOrder.from_json(row.signed_json)])
+        assert not dup.ok and "uplicat" in dup.error
+    assert sorted(f.id for f in _my_fills(static_sim, ex.signer.address)) == sorted(journal.trade_ids())
+    assert journal.order(row.client_id).status == "matched"  # type: ignore[union-attr]
+    assert journal.positions()[spec.yes_token].size_e6 == 10 * E6
+    await ex.exchange.close()
+
+
+async def test_official_client_exchange_against_the_sim(static_sim, sim_creds, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from conftest import TEST_PRIVATE_KEY
+
+    from bot_runtime.execution.executor import Executor
+    from bot_runtime.execution.journal import open_journal
+    from bot_runtime.execution.pyclob_exchange import PyClobClientExchange
+    from bot_runtime.execution.risk import RiskEngine
+    from bot_runtime.execution.signing import OrderSigner
+    from exec_harness import LIMITS
+
+    creds = _creds(sim_creds)
+    exchange = PyClobClientExchange(static_sim.url, TEST_PRIVATE_KEY, lambda: creds)
+    journal = open_journal(journal_url(tmp_path))
+    ex = Executor(exchange, OrderSigner(TEST_PRIVATE_KEY), journal, RiskEngine(LIMITS, journal))
+    await ex.start()
+    spec, top = _market(static_sim)
+    [filled] = await ex.submit([_leg(spec, top.best_ask)])
+    [resting] = await ex.submit([_leg(spec, top.best_bid - 2 * spec.tick, order_type="GTC")])
+    assert (filled.status, resting.status) == ("matched", "live")
+    assert [o.id for o in await exchange.open_orders()] == [resting.order_id]
+    assert (await exchange.get_order(resting.order_id)).status == "live"  # type: ignore[union-attr]
+    assert sorted(f.trade_id for f in await exchange.trades()) == sorted(journal.trade_ids())
+    assert (await ex.cancel_all("test")).canceled == [resting.order_id]
+    await exchange.heartbeat()
+    await ex.close()

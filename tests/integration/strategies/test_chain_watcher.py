@@ -1,0 +1,126 @@
+"""The OrderFilled watcher against a real in-process EVM emitting the exchanges' events."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from bot_runtime.chain.events import MATCHED_TOPIC, V1_TOPIC, V2_TOPIC, decode_order_filled
+from bot_runtime.chain.watcher import OrderFilledWatcher
+
+E6 = 1_000_000
+H = bytes.fromhex("aa" * 32)
+
+
+def h(n: int) -> bytes:
+    return n.to_bytes(32, "big")
+
+
+def test_topics_match_the_compiled_contract(evm: Any) -> None:
+    # the ABI compiled by solc hashes to the same topics as the canonical signatures we compute
+    topics = {e["name"] + str(len(e["inputs"])): e for e in evm.emitter.abi if e["type"] == "event"}
+    assert set(topics) == {"OrderFilled8", "OrderFilled10", "OrdersMatched6"}
+    rcpt = evm.transact(evm.emitter.functions.fillV1(H, evm.accounts[1], evm.accounts[2], 0, 123, 52 * E6, 100 * E6, 0))
+    assert rcpt["logs"][0]["topics"][0].hex().removeprefix("0x") == V1_TOPIC[2:]
+    rcpt = evm.transact(evm.emitter.functions.fillV2(H, evm.accounts[1], evm.accounts[2], 0, 123, 52 * E6, 100 * E6, 7))
+    assert rcpt["logs"][0]["topics"][0].hex().removeprefix("0x") == V2_TOPIC[2:]
+    rcpt = evm.transact(evm.emitter.functions.matchV2(H, evm.accounts[2], 1, 5, [h(1)], [evm.accounts[1]],
+                                                      [10 * E6], [4 * E6]))
+    assert rcpt["logs"][-1]["topics"][0].hex().removeprefix("0x") == MATCHED_TOPIC[2:]
+
+
+def test_v1_and_v2_fills_decode_with_side_token_price(evm: Any) -> None:
+    whale, other = evm.accounts[3], evm.accounts[4]
+    # V1: maker sold 100 shares of token 777 for 52 USDC (makerAssetId = token)
+    rcpt = evm.transact(evm.emitter.functions.fillV1(H, whale, other, 777, 0, 100 * E6, 52 * E6, 1000))
+    f = decode_order_filled(rcpt["logs"][0])
+    assert f is not None and (f.version, f.side, f.token_id, f.shares_e6, f.usdc_e6, f.price_e6, f.fee_e6) == (
+        1, "SELL", "777", 100 * E6, 52 * E6, 520_000, 1000)
+    assert f.maker == whale and f.taker == other and f.for_wallet(whale) == "SELL" and f.for_wallet(other) == "BUY"
+    # V2 BUY: maker paid 30 pUSD for 100 shares of a 77-digit token id
+    tok = 2**255 + 12345
+    rcpt = evm.transact(evm.emitter.functions.fillV2(H, whale, other, 0, tok, 30 * E6, 100 * E6, 0))
+    f = decode_order_filled(rcpt["logs"][0])
+    assert f is not None and (f.version, f.side, f.token_id, f.price_e6) == (2, "BUY", str(tok), 300_000)
+    assert f.exchange == evm.exchange and f.tx_hash == rcpt["transactionHash"].to_0x_hex().lower()
+
+
+def test_each_fill_counted_once_taker_aggregate_skipped(evm: Any) -> None:
+    whale, m1, m2 = evm.accounts[5], evm.accounts[6], evm.accounts[7]
+    w = OrderFilledWatcher(evm.w3, [evm.exchange], [whale], start_block=int(evm.w3.eth.block_number) + 1)
+    # the whale's order takes two maker orders (makers SELL 60 + 40 shares of token 9 at 0.45)
+    evm.transact(evm.emitter.functions.matchV2(h(100), whale, 1, 9, [h(1), h(2)], [m1, m2],
+                                               [60 * E6, 40 * E6], [27 * E6, 18 * E6]))
+    fills = w.poll_once()
+    assert len(fills) == 2  # not 3: the taker aggregate (taker = exchange) repeats the maker fills
+    assert [f.for_wallet(whale) for f in fills] == ["BUY", "BUY"]
+    assert sum(f.shares_e6 for f in fills) == 100 * E6 and {f.price_e6 for f in fills} == {450_000}
+    assert w.poll_once() == []  # re-reading the reorg window does not repeat them
+    # a maker-side fill of the whale is seen too; fills of unwatched wallets are not
+    evm.transact(evm.emitter.functions.fillV2(h(3), whale, m1, 1, 9, 10 * E6, 5 * E6, 0))
+    evm.transact(evm.emitter.functions.fillV2(h(4), m1, m2, 1, 9, 10 * E6, 5 * E6, 0))
+    fills = w.poll_once()
+    assert [(f.maker, f.for_wallet(whale)) for f in fills] == [(whale, "SELL")]
+
+
+def test_reorg_replaced_block_is_read_again(evm: Any) -> None:
+    whale, m1 = evm.accounts[8], evm.accounts[9]
+    w = OrderFilledWatcher(evm.w3, [evm.exchange], [whale], start_block=int(evm.w3.eth.block_number) + 1,
+                           reorg_window=5)
+    snap = evm.snapshot()
+    evm.transact(evm.emitter.functions.fillV2(h(10), whale, m1, 0, 42, 5 * E6, 10 * E6, 0))
+    assert [f.order_hash[-2:] for f in w.poll_once()] == ["0a"]
+    evm.revert(snap)  # that block is gone; another branch includes a different fill
+    evm.transact(evm.emitter.functions.fillV2(h(11), whale, m1, 0, 42, 6 * E6, 10 * E6, 0))
+    fills = w.poll_once()  # head is not past the cursor: only the reorg window finds it
+    assert [f.order_hash[-2:] for f in fills] == ["0b"]
+
+
+def test_confirmations_hold_fills_back(evm: Any) -> None:
+    whale, m1 = evm.accounts[8], evm.accounts[9]
+    w = OrderFilledWatcher(evm.w3, [evm.exchange], [whale], start_block=int(evm.w3.eth.block_number) + 1,
+                           confirmations=2)
+    evm.transact(evm.emitter.functions.fillV2(h(20), whale, m1, 0, 42, 5 * E6, 10 * E6, 0))
+    assert w.poll_once() == []
+    evm.mine(2)
+    assert len(w.poll_once()) == 1
+
+
+class FlakyEth:
+    """Delegates to a real web3 `eth`, failing the first `fail` get_logs calls like a dropped RPC."""
+
+    def __init__(self, eth: Any, fail: int) -> None:
+        self._eth, self.fail = eth, fail
+
+    @property
+    def block_number(self) -> int:
+        return int(self._eth.block_number)
+
+    def get_logs(self, flt: Any) -> Any:
+        if self.fail:
+            self.fail -= 1
+            raise ConnectionError("RPC connection reset")
+        return self._eth.get_logs(flt)
+
+
+class FlakyW3:
+    def __init__(self, w3: Any, fail: int) -> None:
+        self.eth = FlakyEth(w3.eth, fail)
+
+
+async def test_rpc_failures_resume_without_gap_or_duplicate(evm: Any) -> None:
+    whale, m1 = evm.accounts[1], evm.accounts[2]
+    flaky = FlakyW3(evm.w3, fail=3)
+    w = OrderFilledWatcher(flaky, [evm.exchange], [whale], start_block=int(evm.w3.eth.block_number) + 1)
+    for i in range(3):
+        evm.transact(evm.emitter.functions.fillV2(h(30 + i), whale, m1, 0, 42, 5 * E6, 10 * E6, 0))
+    got: list[Any] = []
+    stop = asyncio.Event()
+
+    def on_fills(fs: list[Any]) -> None:
+        got.extend(fs)
+        if len(got) >= 3:
+            stop.set()
+
+    await asyncio.wait_for(w.run(on_fills, stop, interval_s=0.01, max_backoff_s=0.05), timeout=30)
+    assert w.errors >= 2 and len(got) == 3 and len({f.key for f in got}) == 3

@@ -1,0 +1,159 @@
+"""The paper matching engine, and the executor's flow on it (no servers)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot_runtime.execution import risk
+from bot_runtime.execution.executor import Executor
+from bot_runtime.execution.journal import SqliteJournal
+from bot_runtime.execution.paper import PaperMatchingExchange
+from bot_runtime.execution.risk import RiskEngine
+from bot_runtime.execution.signing import OrderSigner
+from bot_runtime.marketdata.book import OrderBook
+from bot_runtime.params import Limits
+from bot_runtime.types import E6, OrderIntent
+
+YES, NO, M = "111", "222", "0xmarket"
+
+
+def _books() -> dict[str, OrderBook]:
+    yes = OrderBook(YES, M)
+    yes.apply_snapshot([(400_000, 50 * E6), (390_000, 100 * E6)], [(420_000, 10 * E6), (430_000, 100 * E6)], 1)
+    no = OrderBook(NO, M)
+    no.apply_snapshot([(560_000, 50 * E6)], [(570_000, 20 * E6)], 1)
+    return {YES: yes, NO: no}
+
+
+def _leg(token: str, price: int, size: int, order_type: str = "FOK", side: str = "BUY") -> OrderIntent:
+    return OrderIntent(market=M, token_id=token, side=side, price_e6=price, size_e6=size,  # type: ignore[arg-type]
+                       order_type=order_type)  # type: ignore[arg-type]
+
+
+def _executor(tmp_path: Path, books: dict[str, OrderBook], limits: Limits | None = None,
+              usdc: int = 1000 * E6, marks: dict[str, int] | None = None) -> tuple[Executor, PaperMatchingExchange]:
+    paper = PaperMatchingExchange(books.get, fee_rate_bps=lambda t: 700, usdc_e6=usdc)
+    journal = SqliteJournal(tmp_path / "j.sqlite")
+    m = marks if marks is not None else {}
+    ex = Executor(paper, OrderSigner("0x" + "44" * 32), journal, RiskEngine(limits or Limits(), journal),
+                  marks=m.get)
+    return ex, paper
+
+
+async def test_fok_walks_the_book_with_taker_fees(tmp_path: Path) -> None:
+    books = _books()
+    ex, paper = _executor(tmp_path, books)
+    await ex.start()
+    [r] = await ex.submit([_leg(YES, 430_000, 30 * E6)])
+    assert r.status == "matched" and r.filled_size_e6 == 30 * E6
+    fills = ex.journal.fills()
+    assert [(f.price_e6, f.size_e6) for f in fills] == [(420_000, 10 * E6), (430_000, 20 * E6)]
+    # fee = shares * 0.07 * p * (1 - p)
+    assert fills[0].fee_e6 == round(10 * 0.07 * 0.42 * 0.58 * E6)
+    assert ex.positions[YES].size_e6 == 30 * E6
+    assert paper.usdc_e6 == 1000 * E6 - (4_200_000 + 8_600_000) - sum(f.fee_e6 for f in fills)
+
+
+async def test_fok_killed_when_depth_is_short_and_consumed_depth_is_not_reused(tmp_path: Path) -> None:
+    books = _books()
+    ex, _ = _executor(tmp_path, books)
+    await ex.start()
+    [r] = await ex.submit([_leg(NO, 570_000, 21 * E6)])
+    assert r.status == "rejected" and "FOK" in r.error
+    assert (await ex.submit([_leg(NO, 570_000, 20 * E6)]))[0].status == "matched"
+    # The 20 shares we took are gone until the feed changes that level.
+    assert (await ex.submit([_leg(NO, 570_000, 5 * E6)]))[0].status == "rejected"
+    books[NO].apply_level("SELL", 570_000, 30 * E6)
+    assert (await ex.submit([_leg(NO, 570_000, 5 * E6)]))[0].status == "matched"
+
+
+async def test_gtc_rests_fills_as_maker_and_cancels(tmp_path: Path) -> None:
+    books = _books()
+    ex, paper = _executor(tmp_path, books)
+    await ex.start()
+    [r] = await ex.submit([_leg(YES, 410_000, 10 * E6, order_type="GTC")])
+    assert r.status == "live" and ex.risk_state().open_orders == 1
+    books[YES].apply_level("SELL", 410_000, 4 * E6)     # someone offers at our bid
+    await ex.sync_fills(0)
+    pos = ex.positions[YES]
+    assert pos.size_e6 == 4 * E6 and ex.journal.fills()[0].fee_e6 == 0
+    assert (await ex.cancel_all("test")).canceled == [r.order_id]
+    assert await paper.open_orders() == [] and ex.risk_state().open_orders == 0
+    assert ex.journal.order(r.client_id).status == "partial"  # type: ignore[union-attr]
+
+
+async def test_group_refused_as_a_whole_and_nothing_journaled(tmp_path: Path) -> None:
+    ex, _ = _executor(tmp_path, _books(), limits=Limits(maxOrderUsd=5))
+    await ex.start()
+    results = await ex.submit([_leg(YES, 420_000, 10 * E6), _leg(NO, 570_000, 10 * E6)])  # $4.20 ok, $5.70 not
+    assert [r.error for r in results] == [risk.MAX_ORDER_USD] * 2
+    assert ex.journal.count_orders() == 0
+
+
+async def test_invalid_leg_refuses_the_group(tmp_path: Path) -> None:
+    ex, _ = _executor(tmp_path, _books())
+    await ex.start()
+    results = await ex.submit([_leg(YES, 420_000, 10 * E6), _leg(NO, 575_000, 10 * E6)])  # off-tick price
+    assert {r.error for r in results} == {risk.INVALID_INTENT} and ex.journal.count_orders() == 0
+
+
+async def test_paper_balance_and_duplicates(tmp_path: Path) -> None:
+    books = _books()
+    ex, paper = _executor(tmp_path, books, usdc=3 * E6)
+    await ex.start()
+    [r] = await ex.submit([_leg(YES, 420_000, 10 * E6)])
+    assert r.status == "rejected" and "balance" in r.error
+    [s] = await ex.submit([_leg(YES, 400_000, 10 * E6, side="SELL")])
+    assert s.status == "rejected" and "balance" in s.error
+
+
+async def test_kill_switch_on_loss_cancels_resting_orders(tmp_path: Path) -> None:
+    books = _books()
+    marks: dict[str, int] = {}
+    ex, paper = _executor(tmp_path, books, limits=Limits(maxDailyLossUsd=1), marks=marks)
+    await ex.start()
+    assert (await ex.submit([_leg(YES, 420_000, 10 * E6)]))[0].status == "matched"
+    [rest] = await ex.submit([_leg(NO, 500_000, 10 * E6, order_type="GTC")])
+    assert rest.status == "live"
+    marks[YES] = 300_000                                   # -$1.20 unrealised
+    await ex.check_pnl()
+    assert ex.risk.tripped and await paper.open_orders() == []
+    assert (await ex.submit([_leg(YES, 420_000, 1 * E6)]))[0].error == risk.KILL_SWITCH
+
+
+async def test_stale_data_halts(tmp_path: Path) -> None:
+    paper = PaperMatchingExchange(_books().get)
+    journal = SqliteJournal(tmp_path / "j.sqlite")
+    ages = {M: 10_000}
+    ex = Executor(paper, OrderSigner("0x" + "44" * 32), journal, RiskEngine(Limits(), journal), data_age_ms=ages.get)
+    await ex.start()
+    assert (await ex.submit([_leg(YES, 420_000, E6)]))[0].error == risk.STALE_DATA
+    ages[M] = 50
+    assert (await ex.submit([_leg(YES, 420_000, E6)]))[0].status == "matched"
+    ex.paused = True
+    assert (await ex.submit([_leg(YES, 420_000, E6)]))[0].error == risk.PAUSED
+
+
+@pytest.mark.parametrize("crash_at", ["after_journal"])
+async def test_crash_before_send_reconciles_to_unsent(tmp_path: Path, crash_at: str) -> None:
+    class Crash(BaseException):
+        pass
+
+    def hook(name: str) -> None:
+        if name == crash_at:
+            raise Crash
+
+    books = _books()
+    paper = PaperMatchingExchange(books.get)
+    journal = SqliteJournal(tmp_path / "j.sqlite")
+    ex = Executor(paper, OrderSigner("0x" + "44" * 32), journal, RiskEngine(Limits(), journal), crash_hook=hook)
+    await ex.start()
+    with pytest.raises(Crash):
+        await ex.submit([_leg(YES, 420_000, E6)])
+    assert [r.status for r in journal.orders()] == ["pending"]
+    ex2 = Executor(paper, OrderSigner("0x" + "44" * 32), journal, RiskEngine(Limits(), journal))
+    report = await ex2.start()
+    assert report.unsent == 1 and [r.status for r in journal.orders()] == ["unsent"]
+    assert await paper.trades() == []

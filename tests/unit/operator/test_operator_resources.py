@@ -1,0 +1,192 @@
+"""Spec -> desired objects, for every strategy, mode and risk profile."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from typing import Any
+
+import pytest
+from tb_fixtures import FAKE_KEY, bot, secret, views
+
+from bot_runtime.config import BotConfig
+from bot_runtime.params import DEFAULT_RESOURCES, PRESETS, RiskProfile, Strategy
+from botfleet_operator import resources
+from botfleet_operator.resources import Settings, desired_objects
+
+SIM = Settings(image="img:1", sim_url="http://sim.botfleet.svc:8000")
+
+
+def by_kind(objs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {f"{o['kind']}/{o['metadata']['name']}": o for o in objs}
+
+
+@pytest.mark.parametrize(("strategy", "mode", "risk"),
+                         list(itertools.product(list(Strategy), ["paper", "live"], list(RiskProfile))))
+def test_desired_objects_for_every_strategy_mode_and_risk(strategy: Strategy, mode: str, risk: RiskProfile) -> None:
+    b = bot(strategy=strategy.value, mode=mode, riskProfile=risk.value, walletSecretRef={"name": "w"})
+    secrets = views(secret("w", PRIVATE_KEY=FAKE_KEY))
+    objs = by_kind(desired_objects(b, SIM, secrets))
+    assert set(objs) == {"ServiceAccount/b1", "ConfigMap/b1", "PersistentVolumeClaim/b1", "Service/b1",
+                         "NetworkPolicy/b1", "Deployment/b1", "CronJob/b1-backup"}
+    for obj in objs.values():
+        assert obj["metadata"]["namespace"] == "ns"
+        assert obj["metadata"]["ownerReferences"] == [{
+            "apiVersion": "botfleet.io/v1alpha1", "kind": "TradingBot", "name": "b1", "uid": "uid-b1",
+            "controller": True, "blockOwnerDeletion": True}]
+        assert obj["metadata"]["labels"]["botfleet.io/bot"] == "b1"
+        assert FAKE_KEY not in json.dumps(obj)
+    assert objs["ServiceAccount/b1"]["automountServiceAccountToken"] is False
+
+    config = BotConfig.model_validate_json(objs["ConfigMap/b1"]["data"]["config.json"])
+    assert (config.strategy, config.mode, config.riskProfile) == (strategy, mode, risk)
+    params = config.strategy_params().model_dump()
+    assert all(params[k] == v for k, v in PRESETS[strategy][risk].items())
+    if mode == "paper":
+        assert config.endpoints.clobUrl == "http://sim.botfleet.svc:8000"
+    else:
+        assert config.endpoints.clobUrl == "https://clob.polymarket.com"
+    assert config.journal.url == "sqlite:////data/journal.sqlite" and config.telemetry.port == 9100
+
+    dep = objs["Deployment/b1"]["spec"]
+    assert dep["replicas"] == 1 and dep["strategy"] == {"type": "Recreate"}
+    pod = dep["template"]["spec"]
+    assert pod["automountServiceAccountToken"] is False and pod["serviceAccountName"] == "b1"
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    (c,) = pod["containers"]
+    assert c["image"] == "img:1" and c["args"] == ["run", "--config", "/etc/botfleet/config.json"]
+    assert c["securityContext"]["readOnlyRootFilesystem"] is True
+    assert c["securityContext"]["allowPrivilegeEscalation"] is False
+    assert c["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+    assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "metrics"}
+    assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "metrics"}
+    assert c["ports"][0]["containerPort"] == 9100
+    assert c["resources"] == DEFAULT_RESOURCES[strategy]
+    mounts = {m["name"]: m["mountPath"] for m in c["volumeMounts"]}
+    assert mounts["wallet"] == "/var/run/secrets/botfleet/wallet" and mounts["data"] == "/data"
+    assert "credentials" not in mounts
+    ann = dep["template"]["metadata"]["annotations"]
+    assert len(ann["botfleet.io/config-hash"]) == 16 and len(ann["botfleet.io/secrets-hash"]) == 16
+
+
+def test_memory_limits_follow_the_guide() -> None:
+    limits = {s: resources.deployment(bot(strategy=s.value), SIM, {})["spec"]["template"]["spec"]["containers"][0]
+              ["resources"]["limits"]["memory"] for s in Strategy}
+    assert limits == {Strategy.ARBHUNTER: "512Mi", Strategy.POLYAI: "1Gi", Strategy.ELITEMIMIC: "512Mi"}
+
+
+def test_spec_resources_override_defaults_as_strings() -> None:
+    dep = resources.deployment(bot(resources={"limits": {"cpu": 2, "memory": "2Gi"}}), SIM, {})
+    res = dep["spec"]["template"]["spec"]["containers"][0]["resources"]
+    assert res["limits"] == {"cpu": "2", "memory": "2Gi"}
+    assert res["requests"] == DEFAULT_RESOURCES[Strategy.ARBHUNTER]["requests"]
+
+
+def test_paused_scales_to_zero_and_suspends_cronjobs() -> None:
+    b = bot(paused=True)
+    objs = by_kind(desired_objects(b, SIM, {}))
+    assert objs["Deployment/b1"]["spec"]["replicas"] == 0
+    assert objs["CronJob/b1-backup"]["spec"]["suspend"] is True
+    assert json.loads(objs["ConfigMap/b1"]["data"]["config.json"])["paused"] is True
+
+
+def test_config_hash_changes_with_spec_and_secret_hash_with_data() -> None:
+    def ann(b: dict[str, Any], s: dict[str, Any]) -> dict[str, str]:
+        d = resources.deployment(b, SIM, s)
+        return d["spec"]["template"]["metadata"]["annotations"]  # type: ignore[no-any-return]
+
+    base = bot(walletSecretRef={"name": "w"})
+    s1, s2 = views(secret("w", PRIVATE_KEY="a")), views(secret("w", PRIVATE_KEY="b"))
+    assert ann(base, s1) == ann(base, s1)
+    assert ann(base, s1)["botfleet.io/secrets-hash"] != ann(base, s2)["botfleet.io/secrets-hash"]
+    assert ann(base, s1)["botfleet.io/config-hash"] == ann(base, s2)["botfleet.io/config-hash"]
+    changed = bot(walletSecretRef={"name": "w"}, riskProfile="aggressive")
+    assert ann(base, s1)["botfleet.io/config-hash"] != ann(changed, s1)["botfleet.io/config-hash"]
+
+
+def test_sim_url_only_for_paper_and_production_without_it() -> None:
+    cfg = json.loads(resources.config_json(bot(), Settings()))
+    assert cfg["endpoints"]["clobUrl"] == "https://clob.polymarket.com"
+
+
+def test_secret_volumes_and_key_mapping() -> None:
+    b = bot(walletSecretRef={"name": "w", "keys": {"PRIVATE_KEY": "pk"}}, credentialsSecretRef={"name": "c"})
+    dep = resources.deployment(b, SIM, views(secret("w", pk="x", SIGNATURE_TYPE="0"), secret("c", CLOB_API_KEY="k")))
+    vols = {v["name"]: v for v in dep["spec"]["template"]["spec"]["volumes"]}
+    assert vols["wallet"]["secret"]["items"] == [{"key": "SIGNATURE_TYPE", "path": "SIGNATURE_TYPE"},
+                                                 {"key": "pk", "path": "PRIVATE_KEY"}]
+    assert vols["credentials"]["secret"] == {"secretName": "c", "defaultMode": 0o440}
+
+
+def test_env_extras_are_added_after_the_operators() -> None:
+    dep = resources.deployment(bot(env=[{"name": "TZ", "value": "UTC"}]), SIM, {})
+    env = dep["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert [e["name"] for e in env] == ["BOTFLEET_CONFIG", "POD_NAME", "TZ"]
+
+
+def test_placement_is_passed_through() -> None:
+    b = bot(nodeSelector={"pool": "bots"}, tolerations=[{"key": "k", "operator": "Exists"}],
+            affinity={"nodeAffinity": {}})
+    pod = resources.deployment(b, SIM, {})["spec"]["template"]["spec"]
+    assert pod["nodeSelector"] == {"pool": "bots"} and pod["tolerations"] == [{"key": "k", "operator": "Exists"}]
+    assert pod["affinity"] == {"nodeAffinity": {}}
+
+
+def test_network_policy_allows_dns_443_sim_and_metrics_ingress() -> None:
+    np = resources.network_policy(bot(), SIM)["spec"]
+    assert np["policyTypes"] == ["Ingress", "Egress"]
+    assert np["ingress"] == [{"ports": [{"protocol": "TCP", "port": 9100}]}]
+    ports = [(p["protocol"], p["port"]) for rule in np["egress"] for p in rule["ports"]]
+    assert ports == [("UDP", 53), ("TCP", 53), ("TCP", 443), ("TCP", 8000)]
+    live = resources.network_policy(bot(mode="live", walletSecretRef={"name": "w"}), SIM)["spec"]
+    assert [p["port"] for p in live["egress"][1]["ports"]] == [443]
+
+
+def test_backup_cronjob_runs_backup_on_the_journal_volume() -> None:
+    cj = resources.backup_cronjob(bot(backup={"schedule": "@daily", "retain": 3}), SIM)
+    assert cj["spec"]["schedule"] == "@daily" and cj["spec"]["concurrencyPolicy"] == "Forbid"
+    pod = cj["spec"]["jobTemplate"]["spec"]["template"]
+    assert pod["metadata"]["labels"]["app.kubernetes.io/component"] == "backup"
+    (c,) = pod["spec"]["containers"]
+    assert c["args"][:4] == ["backup", "--to", "/backups", "--retain"] and c["args"][4] == "3"
+    assert {"name": "data", "mountPath": "/backups", "subPath": "backups"} in c["volumeMounts"]
+
+
+def test_backup_pvc_and_s3() -> None:
+    b = bot(backup={"storage": {"pvc": {"size": "5Gi", "storageClassName": "fast"}},
+                    "s3": {"endpoint": "https://s3", "bucket": "bkt", "secretRef": {"name": "s3"}}})
+    objs = by_kind(desired_objects(b, SIM, {}))
+    assert objs["PersistentVolumeClaim/b1-backups"]["spec"]["storageClassName"] == "fast"
+    c = objs["CronJob/b1-backup"]["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
+    names = [e["name"] for e in c["env"]]
+    assert "BOTFLEET_BACKUP_S3_BUCKET" in names and "AWS_SECRET_ACCESS_KEY" in names
+    assert {"name": "backups", "mountPath": "/backups"} in c["volumeMounts"]
+
+
+def test_rotation_objects_only_with_both_secrets_and_cronjob_with_schedule() -> None:
+    b = bot(walletSecretRef={"name": "w"}, credentialsSecretRef={"name": "c"},
+            keyRotation={"schedule": "0 3 * * 0", "maxAgeDays": 30})
+    objs = by_kind(desired_objects(b, SIM, {}))
+    role = objs["Role/b1-rotator"]
+    assert role["rules"] == [{"apiGroups": [""], "resources": ["secrets"], "resourceNames": ["c"],
+                              "verbs": ["get", "update", "patch"]}]
+    assert objs["RoleBinding/b1-rotator"]["subjects"][0]["name"] == "b1-rotator"
+    pod = objs["CronJob/b1-rotate"]["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == "b1-rotator" and pod["automountServiceAccountToken"] is True
+    assert pod["containers"][0]["args"][0] == "rotate-credentials" and "--revoke-old" in pod["containers"][0]["args"]
+    job = resources.rotation_job(b, SIM, "2026-05-01")
+    assert job["metadata"]["name"] == resources.rotation_job(b, SIM, "2026-05-01")["metadata"]["name"]
+    assert job["metadata"]["name"] != resources.rotation_job(b, SIM, "again")["metadata"]["name"]
+    assert "CronJob/b1-rotate" not in by_kind(desired_objects(bot(walletSecretRef={"name": "w"}), SIM, {}))
+
+
+def test_without_deployment_when_secrets_are_broken() -> None:
+    objs = by_kind(desired_objects(bot(), SIM, {}, include_deployment=False))
+    assert "Deployment/b1" not in objs and "ConfigMap/b1" in objs
+
+
+def test_settings_from_env() -> None:
+    s = Settings.from_env({"BOTFLEET_BOT_IMAGE": "x:2", "BOTFLEET_SIM_URL": "http://sim:1",
+                           "BOTFLEET_JOURNAL_STORAGE_CLASS": "local"})
+    assert (s.image, s.sim_url, s.journal_storage_class) == ("x:2", "http://sim:1", "local")
+    assert Settings.from_env({}).sim_url is None

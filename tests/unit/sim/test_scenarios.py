@@ -1,0 +1,64 @@
+"""Scenarios are deterministic and inject the arbitrage they report."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot_runtime.sim.scenarios import Ladder, Place, make_scenario
+from bot_runtime.sim.units import UNIT
+
+
+def run(name: str, seed: int, steps: int) -> list:
+    sc = make_scenario(name, seed)
+    return [sc.step(1_000 + i * 100) for i in range(steps)], sc
+
+
+def test_same_seed_same_markets_and_actions() -> None:
+    a, sa = run("demo", 5, 300)
+    b, sb = run("demo", 5, 300)
+    assert a == b
+    assert [m.yes_token for m in sa.markets] == [m.yes_token for m in sb.markets]
+    assert sa.dislocations == sb.dislocations and sa.dislocations
+    c, sc = run("demo", 6, 50)
+    assert [m.yes_token for m in sc.markets] != [m.yes_token for m in sa.markets]
+
+
+def test_dislocations_have_the_reported_prices_and_a_positive_net_edge() -> None:
+    steps, sc = run("arb", 2, 600)
+    kinds = {d.kind for d in sc.dislocations}
+    assert kinds == {"binary", "negrisk"}
+    tick = sc.tick / UNIT
+    for d in sc.dislocations:
+        assert d.net_edge >= 0.005 - 1e-9 and d.edge > d.net_edge
+        assert abs(1 - sum(d.prices) - d.edge) < 1e-9
+        if d.kind == "negrisk":
+            group = [m for m in sc.markets if m.neg_risk_market_id == d.market]
+            assert sorted(d.assets) == sorted(m.yes_token for m in group)
+        else:
+            assert len(d.assets) == 2
+        assert all(round(p / tick, 9).is_integer() for p in d.prices)
+    # The injected asks are posted as one-shot SELL orders in the same step.
+    placed = [(a.token, a.price) for acts in steps for a in acts if isinstance(a, Place) and a.key.startswith("disloc")]
+    for d in sc.dislocations:
+        for token, price in zip(d.assets, d.prices, strict=True):
+            assert (token, round(price * UNIT)) in placed
+
+
+def test_ladders_never_cross_themselves() -> None:
+    steps, _ = run("demo", 9, 400)
+    for acts in steps:
+        for a in acts:
+            if isinstance(a, Ladder) and a.bids and a.asks:
+                assert max(p for p, _ in a.bids) < min(p for p, _ in a.asks)
+
+
+def test_static_scenario_is_frozen() -> None:
+    steps, sc = run("static", 1, 50)
+    assert steps[1] == steps[49] and sc.dislocations == []
+
+
+def test_unknown_scenario_or_parameter_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="unknown scenario 'nope'"):
+        make_scenario("nope", 1)
+    with pytest.raises(ValueError, match="binary_marketz"):
+        make_scenario("demo", 1, binary_marketz=3)

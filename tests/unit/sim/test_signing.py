@@ -1,0 +1,82 @@
+"""The simulator's order hash, signature recovery and auth match py-clob-client-v2 byte for byte."""
+
+from __future__ import annotations
+
+import pytest
+from py_clob_client_v2.clob_types import ApiCreds as ClientCreds
+from py_clob_client_v2.clob_types import RequestArgs
+from py_clob_client_v2.headers.headers import create_level_1_headers, create_level_2_headers
+from py_clob_client_v2.order_utils import ExchangeOrderBuilderV2, Side
+from py_clob_client_v2.order_utils.model.order_data_v2 import OrderDataV2, order_to_json_v2
+from py_clob_client_v2.signer import Signer
+
+from bot_runtime.sim.auth import ApiKeyStore, AuthError, l2_headers, verify_l1, verify_l2
+from bot_runtime.sim.markets import V2_EXCHANGE, V2_NEG_RISK_EXCHANGE
+from bot_runtime.sim.orders import OrderPayloadError, parse_order
+
+KEY = "0x" + "22" * 32
+SIGNER = Signer(KEY, 137)
+
+
+def signed_body(exchange: str = V2_EXCHANGE, side: Side = Side.BUY) -> tuple[dict, str]:
+    builder = ExchangeOrderBuilderV2(exchange, 137, SIGNER)
+    order = builder.build_signed_order(OrderDataV2(
+        maker=SIGNER.address(), tokenId="123456789", makerAmount="5000000", takerAmount="10000000", side=side))
+    expected = builder.build_order_hash(builder.build_order_typed_data(order))
+    return order_to_json_v2(order, "key", "GTC"), expected
+
+
+@pytest.mark.parametrize("exchange", [V2_EXCHANGE, V2_NEG_RISK_EXCHANGE])
+def test_order_hash_and_signer_match_the_sdk(exchange: str) -> None:
+    body, expected_hash = signed_body(exchange)
+    so = parse_order(body["order"])
+    assert so.order_hash(exchange) == expected_hash
+    assert so.recover_signer(exchange) == SIGNER.address()
+
+
+def test_wrong_exchange_does_not_recover_the_signer() -> None:
+    body, _ = signed_body(V2_EXCHANGE)
+    assert parse_order(body["order"]).recover_signer(V2_NEG_RISK_EXCHANGE) != SIGNER.address()
+
+
+def test_bad_payload_names_the_field() -> None:
+    body, _ = signed_body()
+    del body["order"]["maker"]
+    with pytest.raises(OrderPayloadError, match="order.maker"):
+        parse_order(body["order"])
+    v1 = {"salt": 1, "maker": SIGNER.address(), "nonce": "0", "side": "BUY"}
+    with pytest.raises(OrderPayloadError, match="order_version_mismatch"):
+        parse_order(v1)
+
+
+def test_l1_headers_from_the_sdk_verify() -> None:
+    headers = create_level_1_headers(SIGNER, nonce=3)
+    assert verify_l1(headers) == (SIGNER.address(), 3)
+    tampered = {**headers, "POLY_NONCE": "4"}
+    with pytest.raises(AuthError):
+        verify_l1(tampered)
+
+
+def test_l2_headers_from_the_sdk_verify_and_tampering_fails() -> None:
+    store = ApiKeyStore()
+    creds = store.create(SIGNER.address(), 0)
+    client = ClientCreds(api_key=creds.api_key, api_secret=creds.secret, api_passphrase=creds.passphrase)
+    body = '{"orderID":"0xabc"}'
+    headers = create_level_2_headers(SIGNER, client, RequestArgs("DELETE", "/order", None, body))
+    assert verify_l2(headers, "DELETE", "/order", body, store) == creds
+    with pytest.raises(AuthError):
+        verify_l2(headers, "DELETE", "/order", body.replace("abc", "abd"), store)
+    with pytest.raises(AuthError):
+        verify_l2(headers, "DELETE", "/orders", body, store)
+    with pytest.raises(AuthError):
+        verify_l2({**headers, "POLY_PASSPHRASE": "x"}, "DELETE", "/order", body, store)
+    own = l2_headers(creds, "GET", "/data/orders")
+    assert verify_l2(own, "GET", "/data/orders", "", store) == creds
+    store.delete(creds.api_key)
+    with pytest.raises(AuthError):
+        verify_l2(own, "GET", "/data/orders", "", store)
+
+
+def test_creds_repr_hides_secrets() -> None:
+    creds = ApiKeyStore().create(SIGNER.address(), 0)
+    assert creds.secret not in repr(creds) and creds.passphrase not in repr(creds)
