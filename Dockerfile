@@ -1,3 +1,4 @@
+# syntax=docker/dockerfile:1
 # botfleet: one image for the operator (`botfleet operator`) and the bots (`botfleet run`).
 #
 # BASE_IMAGE must provide Python 3.11 as `python3` with the venv module: python:3.11-slim-bookworm
@@ -9,20 +10,22 @@ FROM ${BASE_IMAGE} AS builder
 # Optional build-time knobs for pip behind a proxy (never stored in the runtime image).
 ARG PIP_INDEX_URL=https://pypi.org/simple
 ARG PIP_CERT
-ENV PIP_NO_CACHE_DIR=1 \
-    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_DEFAULT_TIMEOUT=120 \
     PYTHONDONTWRITEBYTECODE=1
 SHELL ["/bin/sh", "-eu", "-c"]
 WORKDIR /src
-RUN python3 -m venv /opt/botfleet \
-    && /opt/botfleet/bin/pip install --no-cache-dir --upgrade "pip>=24,<26" "setuptools>=69,<81" "wheel>=0.43,<1"
+# pip's download cache is a build cache mount: reused by the next build, never part of a layer.
+RUN --mount=type=cache,target=/root/.cache/pip \
+    python3 -m venv /opt/botfleet \
+    && /opt/botfleet/bin/pip install --upgrade "pip>=24,<26" "setuptools>=69,<81" "wheel>=0.43,<1"
 
 # Dependencies first, from pyproject.toml alone, so a source change reuses this (large) layer.
 COPY pyproject.toml README.md ./
-RUN mkdir -p bot_runtime operator/botfleet_operator \
+RUN --mount=type=cache,target=/root/.cache/pip \
+    mkdir -p bot_runtime operator/botfleet_operator \
     && touch bot_runtime/__init__.py operator/botfleet_operator/__init__.py \
-    && /opt/botfleet/bin/pip install --no-cache-dir . \
+    && /opt/botfleet/bin/pip install . \
     && /opt/botfleet/bin/pip uninstall --yes botfleet \
     && rm -rf bot_runtime operator build ./*.egg-info
 

@@ -281,6 +281,58 @@ def restore(backup_file: Path, url: str, force: bool = False, check_sum: bool = 
     return kept
 
 
+# -- optional S3-compatible copy (spec.backup.s3; env rendered by the operator) ---------------
+S3_ENV = ("BOTFLEET_BACKUP_S3_ENDPOINT", "BOTFLEET_BACKUP_S3_BUCKET")
+
+
+@dataclass(frozen=True)
+class S3Target:
+    endpoint: str           # https://s3.eu-west-1.amazonaws.com, http://minio:9000
+    bucket: str
+    prefix: str
+    access_key: str
+    secret_key: str
+    region: str = "us-east-1"
+
+    @classmethod
+    def from_env(cls, env: dict[str, str]) -> S3Target | None:
+        """None when no S3 copy is configured; UsageError naming the missing variable otherwise."""
+        if not any(env.get(k) for k in S3_ENV):
+            return None
+        for k in (*S3_ENV, "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+            if not env.get(k):
+                raise UsageError(f"S3 backup copy configured but {k} is empty (spec.backup.s3 and its Secret)")
+        return cls(env["BOTFLEET_BACKUP_S3_ENDPOINT"], env["BOTFLEET_BACKUP_S3_BUCKET"],
+                   env.get("BOTFLEET_BACKUP_S3_PREFIX", ""), env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"],
+                   env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1")
+
+    def key(self, name: str) -> str:
+        prefix = self.prefix.strip("/")
+        return f"{prefix}/{name}" if prefix else name
+
+
+def upload_s3(target: S3Target, files: list[Path]) -> list[str]:
+    """PUT each file (backup, then manifest) to the bucket; returns the object keys."""
+    from urllib.parse import urlsplit
+
+    from minio import Minio
+    from minio.error import MinioException
+
+    url = urlsplit(target.endpoint if "://" in target.endpoint else f"https://{target.endpoint}")
+    client = Minio(url.netloc, access_key=target.access_key, secret_key=target.secret_key,
+                   secure=url.scheme == "https", region=target.region)
+    keys = []
+    try:
+        for f in files:
+            key = target.key(f.name)
+            client.fput_object(target.bucket, key, str(f))
+            keys.append(key)
+    except (MinioException, OSError, ValueError) as exc:  # ValueError: e.g. an invalid bucket name  # the message names bucket/key, never the credentials
+        raise BackupError(f"S3 copy to {url.netloc}/{target.bucket} failed: {type(exc).__name__}: "
+                          f"{str(exc)[:300]}") from None
+    return keys
+
+
 # -- typer commands -------------------------------------------------------------------
 def _journal_from_args(config: str | None, journal_url: str | None) -> tuple[str, str]:
     """(journal URL, bot name) from --journal or the bot's config."""
@@ -308,14 +360,19 @@ def backup_command(
     """Snapshot the order journal consistently while the bot trades."""
     try:
         url, bot = _journal_from_args(config, journal)
+        s3 = S3Target.from_env(dict(os.environ))
         manifest = backup(url, to, bot=bot, retain=retain or None)
+        uploaded = upload_s3(s3, [to / manifest.file, to / (manifest.file + ".json")]) if s3 else []
     except UsageError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     except (BackupError, OSError, sqlite3.Error) as exc:
         typer.echo(f"backup failed: {exc}", err=True)
         raise typer.Exit(1) from None
-    typer.echo(json.dumps({"backup": str(to / manifest.file), **asdict(manifest)}))
+    out: dict[str, Any] = {"backup": str(to / manifest.file), **asdict(manifest)}
+    if uploaded:
+        out["s3"] = [f"{s3.bucket}/{k}" for k in uploaded] if s3 else []
+    typer.echo(json.dumps(out))
 
 
 def restore_command(

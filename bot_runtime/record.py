@@ -115,11 +115,19 @@ async def record(
     store = BookStore(verify_best=False)
     with TapeWriter(out, recv_times=recv_times) as writer:
         client = MarketWsClient(store, WsSettings(url=ws_url), _TapeHooks(writer))
+
+        async def flusher() -> None:  # a killed recorder loses at most the last second
+            while True:
+                await asyncio.sleep(1.0)
+                writer.flush()
+
+        flush_task = asyncio.create_task(flusher())
         try:
             await client.start(assets)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), duration_s)
         finally:
+            flush_task.cancel()
             await client.stop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
@@ -190,3 +198,7 @@ def record_command(
 
 app = typer.Typer(add_completion=False)
 app.command(name="record")(record_command)
+
+
+if __name__ == "__main__":  # `python -m bot_runtime.record --out tape.jsonl ...`
+    app()

@@ -21,9 +21,11 @@ def demo_params(strategy: str, whales: Sequence[str]) -> dict[str, Any]:
         # minutes-scale scans would do nothing in a demo; the offline analyzer needs no key
         return {"scanIntervalMinutes": 0.1, "newsIntervalMinutes": 0.25, "tradeSizeUsd": 20.0}
     if strategy == "elitemimic":
-        # the simulator's whales trade $25-$200: the $1,000 production floor would ignore them all
+        # the simulator's whales trade $25-$200: the $1,000 production floor would ignore them all;
+        # its books move every 100 ms, and the offline analyzer (no LLM key) is rarely confident,
+        # so the slippage bound and the approval bar are relaxed to show copies within a minute
         return {"wallets": list(whales), "source": "dataapi", "minWhaleTradeUsd": 10.0,
-                "maxCopySizeUsd": 100.0, "maxTradeAgeSeconds": 60}
+                "maxCopySizeUsd": 100.0, "maxTradeAgeSeconds": 60, "maxSlippage": 0.05, "minAiConfidence": 35}
     return {}
 
 

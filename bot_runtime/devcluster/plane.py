@@ -101,12 +101,11 @@ def pid_alive(pid: int) -> bool:
 
 
 def stop_pids(pids: Sequence[int], grace: float = 10.0) -> None:
-    """SIGTERM each pid, then SIGKILL what is still alive after ``grace`` seconds."""
+    """Stop each pid in turn: SIGTERM, then SIGKILL if it is still alive after ``grace`` seconds."""
     for pid in pids:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    for pid in pids:
+        deadline = time.monotonic() + grace
         while pid_alive(pid) and time.monotonic() < deadline:
             time.sleep(0.1)
         if pid_alive(pid):
@@ -359,12 +358,16 @@ class LocalControlPlane:
         return result
 
     def stop(self) -> None:
-        names = [n for n in reversed(COMPONENTS) if n in self._procs]
-        stop_pids([self._procs[n].pid for n in names])
-        for n in names:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self._procs[n].wait(timeout=5)
-        self._procs.clear()
+        # One at a time, in reverse start order: etcd must outlive the API server's shutdown.
+        for name in [n for n in reversed(COMPONENTS) if n in self._procs]:
+            proc = self._procs.pop(name)
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(timeout=5)
         with contextlib.suppress(FileNotFoundError):
             self.state_file.unlink()
 

@@ -115,6 +115,7 @@ class Executor:
         self._io_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="journal")
         self._last_trade_s = 0
         self._daily_pnl_cached = 0
+        self._trip_cancel_pending = False
 
     # -- plumbing -------------------------------------------------------------------------------
     async def _io(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -156,6 +157,8 @@ class Executor:
         self._positions = await self._io(self.journal.positions)
         self.observer.on_kill_switch(self.risk.tripped)
         report = await self.reconcile(resend_unsent=resend_unsent)
+        # Tripped in an earlier run: whatever still rests on the book must go (the cancel may have failed then).
+        self._trip_cancel_pending = self.risk.tripped and bool(self._open)
         await self.check_pnl()
         return report
 
@@ -192,7 +195,12 @@ class Executor:
             log.error("journal write failed: nothing sent", error=str(exc), group=group)
             return [OrderResult(so.client_id, leg, "rejected", error=f"journal: {exc}") for leg, so in signed]
         self._crash_point("after_journal")
-        answers = await self.exchange.post_orders([so for _, so in signed])
+        try:
+            answers = await self.exchange.post_orders([so for _, so in signed])
+        except Exception as exc:  # outcome unknown: keep the rows and let reconcile find out
+            log.error("post_orders failed: outcome unknown, will reconcile", error=str(exc), group=group)
+            answers = [PostResult(so.order_hash, False, error=f"{type(exc).__name__}: {exc}", http_status=0,
+                                  definite=False) for _, so in signed]
         self._crash_point("after_send")
         results = [_result_from_post(so.client_id, leg, r) for (leg, so), r in zip(signed, answers, strict=True)]
         for (leg, so), res in zip(signed, results, strict=True):
@@ -295,6 +303,8 @@ class Executor:
         self._daily_pnl_cached = pnl
         if self.risk.observe_pnl(pnl):
             await self._on_trip()
+        elif self.risk.tripped and self._trip_cancel_pending:
+            await self._cancel_for_kill_switch()
         return pnl
 
     async def trip(self, reason: str, detail: str = "") -> None:
@@ -304,7 +314,16 @@ class Executor:
 
     async def _on_trip(self) -> None:
         self.observer.on_kill_switch(True)
-        await self.cancel_all("kill_switch")
+        await self._cancel_for_kill_switch()
+
+    async def _cancel_for_kill_switch(self) -> None:
+        """Cancel everything; if the exchange does not answer, retried on every `check_pnl`."""
+        try:
+            await self.cancel_all("kill_switch")
+            self._trip_cancel_pending = False
+        except ExchangeError as exc:
+            self._trip_cancel_pending = True
+            log.error("kill switch: cancel-all failed, will retry", error=str(exc))
 
     async def reset_kill_switch(self, operator: str) -> None:
         await self._io(self.risk.reset, operator)
@@ -351,6 +370,8 @@ class Executor:
         new_fills = await self.sync_fills(since_s)
         report.new_fills = len(new_fills)
         all_fills = await self._io(self.journal.fills, since_s * 1000)
+        if all_fills:  # later syncs only ask for what is newer than the journal
+            self._last_trade_s = max(self._last_trade_s, all_fills[-1].ts_ms // 1000)
         filled_by_order: dict[str, int] = {}
         for f in all_fills:
             filled_by_order[f.order_id.lower()] = filled_by_order.get(f.order_id.lower(), 0) + f.size_e6

@@ -37,6 +37,7 @@ from bot_runtime.types import Fill
 log = structlog.get_logger()
 
 END_CURSOR = "LTE="
+MAX_BATCH = 15  # orders per POST /orders
 
 
 def _retry_after(resp: aiohttp.ClientResponse) -> float | None:
@@ -52,7 +53,7 @@ class ClobHttpExchange:
                  session: aiohttp.ClientSession | None = None, limiter: RateLimiter | None = None,
                  backoff: Backoff | None = None, observer: ExecutionObserver | None = None,
                  max_attempts: int = 4, post_deadline_s: float = 1.0, cancel_only_pause_s: float = 5.0,
-                 timeout_s: float = 10.0) -> None:
+                 timeout_s: float = 10.0, use_batch: bool = True) -> None:
         self.base_url = base_url.rstrip("/")
         self.address = address
         self._creds = creds  # a callable: rotated credentials are picked up on the next request
@@ -66,6 +67,7 @@ class ClobHttpExchange:
         self.cancel_only_pause_s = cancel_only_pause_s
         self.timeout = aiohttp.ClientTimeout(total=timeout_s)
         self.cancel_only_until = 0.0   # monotonic; no new orders before this
+        self.use_batch = use_batch
 
     async def _http(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -130,7 +132,33 @@ class ClobHttpExchange:
 
     # -- orders ---------------------------------------------------------------------------------
     async def post_orders(self, orders: Sequence[SignedOrder]) -> list[PostResult]:
+        """All legs at once: one POST /orders (batch, at most 15) for a group, POST /order for one."""
+        if self.use_batch and 1 < len(orders) <= MAX_BATCH:
+            return await self._post_batch(orders)
         return list(await asyncio.gather(*(self._post_one(o) for o in orders)))
+
+    async def _post_batch(self, orders: Sequence[SignedOrder]) -> list[PostResult]:
+        if time.monotonic() < self.cancel_only_until:
+            return [PostResult(o.order_hash, False, error="cancel_only", http_status=503) for o in orders]
+        owner = self._creds().api_key
+        body = json.dumps([o.body(owner) for o in orders], separators=(",", ":"), ensure_ascii=False)
+        deadline = time.monotonic() + self.post_deadline_s
+        while True:
+            try:
+                status, parsed, _resp = await self._send("POST", "/orders", body)
+            except (TimeoutError, aiohttp.ClientError) as exc:
+                self.observer.on_api_error("POST /orders", 0)
+                return [PostResult(o.order_hash, False, error=f"{type(exc).__name__}: {exc}", http_status=0,
+                                   definite=False) for o in orders]
+            if status == 429 and time.monotonic() + self.limiter.delay("POST", "/orders") < deadline:
+                continue  # refused as a whole: the same signed orders may go again
+            if status == 503:
+                self.cancel_only_until = time.monotonic() + self.cancel_only_pause_s
+                log.warning("exchange is cancel-only or paused: placement stopped", pause_s=self.cancel_only_pause_s)
+                return [PostResult(o.order_hash, False, error="cancel_only", http_status=503) for o in orders]
+            if status == 200 and isinstance(parsed, list) and len(parsed) == len(orders):
+                return [post_result_from_json(o.order_hash, 200, item) for o, item in zip(orders, parsed, strict=True)]
+            return [post_result_from_json(o.order_hash, status, parsed) for o in orders]
 
     async def _post_one(self, order: SignedOrder) -> PostResult:
         if time.monotonic() < self.cancel_only_until:

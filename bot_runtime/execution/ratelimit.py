@@ -56,6 +56,12 @@ CLOB_LIMITS: dict[tuple[str, str], list[tuple[int, float]]] = {
     ("GET", "/midpoint"): [(1_500, 10.0)],
 }
 GENERAL_LIMIT = (9_000, 10.0)
+# Gamma (market metadata) and the Data API, for `RateLimiter(limits=..., general=...)`.
+GAMMA_LIMITS: dict[tuple[str, str], list[tuple[int, float]]] = {("GET", "/markets"): [(300, 10.0)]}
+GAMMA_GENERAL = (4_000, 10.0)
+DATA_API_LIMITS: dict[tuple[str, str], list[tuple[int, float]]] = {
+    ("GET", "/trades"): [(200, 10.0)], ("GET", "/positions"): [(150, 10.0)]}
+DATA_API_GENERAL = (1_000, 10.0)
 
 
 @dataclass

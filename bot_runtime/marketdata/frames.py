@@ -179,16 +179,23 @@ def _side(v: Any) -> str:
 def _levels(v: Any, name: str) -> list[Level]:
     if v is None:
         return []
-    if not isinstance(v, list):
+    if type(v) is not list:
         raise FrameError(f"field {name!r} must be a list of levels")
-    out = []
+    get = _MEMO_GET
+    out: list[Level] = []
+    append = out.append
+    # hot loop (60 levels per snapshot): memo lookups inlined, _num only on a miss
     for lv in v:
-        if isinstance(lv, dict):
-            out.append((_num(lv["price"]), _num(lv["size"])))
-        elif isinstance(lv, list) and len(lv) == 2:  # [price, size] pairs
-            out.append((_num(lv[0]), _num(lv[1])))
+        if type(lv) is dict:
+            p = lv["price"]
+            s = lv["size"]
+        elif type(lv) is list and len(lv) == 2:  # [price, size] pairs
+            p, s = lv
         else:
             raise FrameError(f"bad level in {name!r}: {lv!r}"[:200])
+        pe = get(p) if type(p) is str else None
+        se = get(s) if type(s) is str else None
+        append((_num(p) if pe is None else pe, _num(s) if se is None else se))
     return out
 
 

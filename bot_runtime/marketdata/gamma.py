@@ -157,6 +157,7 @@ class GammaClient:
     async def _paginate(self, path: str, params: list[tuple[str, str]], limit: int | None) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
         offset = 0
+        prev_first: Any = None
         while True:
             page_params = [*params, ("limit", str(self.page_size)), ("offset", str(offset))]
             page = await self.get_json(self.base_url + path, page_params)
@@ -164,6 +165,9 @@ class GammaClient:
                 page = page["data"]
             if not isinstance(page, list):
                 raise GammaError(f"GET {path} returned {type(page).__name__}, expected a list")
+            if page and page[0] == prev_first:  # a server that ignores `offset` would loop forever
+                raise GammaError(f"GET {path} returned the same page for offset {offset}: pagination is broken")
+            prev_first = page[0] if page else None
             out.extend(p for p in page if isinstance(p, dict))
             if len(page) < self.page_size or (limit is not None and len(out) >= limit):
                 return out if limit is None else out[:limit]

@@ -100,6 +100,8 @@ class MarketInfo:
             "category": self.category,
             "tags": [{"label": t, "slug": t} for t in self.tags],
             "groupItemTitle": self.group_item_title,
+            "eventId": self.event_id or None,
+            "eventSlug": self.event_slug or None,
         }
 
 
@@ -173,7 +175,11 @@ def market_from_gamma(raw: Mapping[str, Any], event: Mapping[str, Any] | None = 
     """Parse one Gamma market (optionally nested in an event, whose fields it inherits)."""
     if not isinstance(raw, Mapping):
         raise MarketParseError("a Gamma market must be a JSON object")
-    ev = event or {}
+    ev: Mapping[str, Any] = event or {}
+    if not ev:  # Gamma /markets items carry their parent events
+        evs = raw.get("events")
+        if isinstance(evs, list) and evs and isinstance(evs[0], dict):
+            ev = evs[0]
     cid = raw.get("conditionId") or raw.get("condition_id")
     if not isinstance(cid, str) or not cid:
         raise MarketParseError("field 'conditionId' is missing: the market cannot be traded without it")
@@ -213,8 +219,8 @@ def market_from_gamma(raw: Mapping[str, Any], event: Mapping[str, Any] | None = 
         closed=_as_bool(raw.get("closed"), False),
         accepting_orders=_as_bool(raw.get("acceptingOrders"), True),
         enable_order_book=_as_bool(raw.get("enableOrderBook"), True),
-        event_id=str(ev.get("id") or ""),
-        event_slug=str(ev.get("slug") or ""),
+        event_id=str(ev.get("id") or raw.get("eventId") or ""),
+        event_slug=str(ev.get("slug") or raw.get("eventSlug") or ""),
         group_item_title=str(raw.get("groupItemTitle") or ""),
         gamma_id=str(raw.get("id") or ""),
     )

@@ -115,6 +115,8 @@ class BookStore:
     def book(self, asset_id: str) -> OrderBook | None:
         return self.books.get(asset_id)
 
+    get = book  # mapping-style alias
+
     def _ensure_book(self, asset_id: str, market: str) -> OrderBook:
         book = self.books.get(asset_id)
         if book is None:

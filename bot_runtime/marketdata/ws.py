@@ -311,9 +311,14 @@ class MarketWsClient:
                     await ws.send(subscribe_message(subscribed, st.custom_feature_enabled))
                     shard.sent = set(subscribed)
                     shard.ws = ws
+                    # (un)subscribed while the first message was in flight
                     missed = [a for a in shard.assets if a not in shard.sent]
-                    if missed:  # subscribed while the first message was in flight
+                    if missed:
                         await self._send_op(shard, missed, "subscribe")
+                    extra = [a for a in subscribed if a not in shard.assets]
+                    if extra:
+                        await self._send_op(shard, extra, "unsubscribe")
+                        shard.sent.difference_update(extra)
                     shard.connected = True
                     shard.last_heard = time.monotonic()
                     self.connects += 1
@@ -399,18 +404,23 @@ class MarketWsClient:
                 self._resync_task = asyncio.get_running_loop().create_task(self._resync_soon())
 
     async def _resync_soon(self) -> None:
-        await asyncio.sleep(self.settings.resync_delay_s)
-        ids = [a for a in self._pending_resync if a in self._shard_of]
-        self._pending_resync.clear()
-        if not ids:
-            return
+        # loops: desyncs reported while a rebuild is in flight are handled by the next round
+        while self._pending_resync and not self._closing:
+            await asyncio.sleep(self.settings.resync_delay_s)
+            ids = [a for a in self._pending_resync if a in self._shard_of]
+            self._pending_resync.clear()
+            if ids:
+                await self._resync(ids)
+
+    async def _resync(self, ids: list[str]) -> None:
         if self.settings.rest_url:
             try:
                 await self.rebuild_from_rest(ids)
             except (aiohttp.ClientError, TimeoutError, FrameError, ValueError) as e:
                 log.warning("REST book rebuild failed (%s); resubscribing instead", e)
             # a REST snapshot older than the stream's latest update is skipped by the store
-            ids = [a for a in ids if a in self._shard_of and not self.store.books[a].synced]
+            books = self.store.books
+            ids = [a for a in ids if a in self._shard_of and a in books and not books[a].synced]
             if not ids:
                 return
         # a fresh subscription makes the exchange send a new `book` snapshot in-stream

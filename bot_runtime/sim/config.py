@@ -17,3 +17,15 @@ class SimConfig:
     trade_confirm_ms: int = 200  # MATCHED -> MINED -> CONFIRMED delay on the user channel
     heartbeat_timeout_s: float = 10.0  # dead-man switch: cancel all orders of a silent API key
     check_l2_timestamp_s: int = 0  # >0: reject L2 requests whose POLY_TIMESTAMP is older than this
+    enforce_rate_limits: bool = False  # 429 above Polymarket's documented per-10s limits (ratelimits.py)
+    rate_limit_scale: float = 1.0  # multiply those limits (e.g. 0.01 to hit them quickly in tests)
+
+    def __post_init__(self) -> None:
+        if self.speed < 0:
+            raise ValueError(f"SimConfig.speed must be >= 0 (0 = step by hand), got {self.speed}")
+        if self.step_ms <= 0:
+            raise ValueError(f"SimConfig.step_ms must be > 0, got {self.step_ms}")
+        if self.default_usdc < 0:
+            raise ValueError(f"SimConfig.default_usdc must be >= 0, got {self.default_usdc}")
+        if self.heartbeat_timeout_s <= 0:
+            raise ValueError(f"SimConfig.heartbeat_timeout_s must be > 0, got {self.heartbeat_timeout_s}")

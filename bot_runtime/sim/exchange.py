@@ -19,6 +19,7 @@ from .engine import Fill, MatchingEngine, OrderEvent, OrderRejected
 from .faults import Faults
 from .hub import MarketHub, UserHub
 from .markets import MarketSpec, TopOfBook
+from .ratelimits import RateLimiter
 from .scenarios import Cancel, Ladder, Place, make_scenario
 from .units import UNIT, to_units
 from .wire import (
@@ -54,10 +55,12 @@ class SimExchange:
             self.engine.fund(wallet, positions=positions)
         self.keys = ApiKeyStore()
         self.faults = Faults(rng=random.Random(self.config.seed))
+        self.rate_limiter = RateLimiter(self.config.rate_limit_scale) if self.config.enforce_rate_limits else None
         self.market_hub = MarketHub(self._snapshot, lambda t: t in self.engine.books, self.faults.is_stale)
         self.user_hub = UserHub(self.keys)
         self.faults._drop_callbacks.append(self._drop_sockets)
         self.trade_status: dict[str, tuple[str, int]] = {}  # fill id -> (status, last update s)
+        self._pending_trades: list[Fill] = []  # not yet CONFIRMED
         self.heartbeats: dict[str, float] = {}  # account -> monotonic time of the last heartbeat
         self.url = ""
         self.port = 0
@@ -200,6 +203,7 @@ class SimExchange:
             if isinstance(ev, Fill):
                 market_frames.append((last_trade_event(ev), {ev.token}, False))
                 self.trade_status[ev.id] = ("MATCHED", ev.ts_ms // 1000)
+                self._pending_trades.append(ev)
                 user.append(("trade", ev))
             elif isinstance(ev, OrderEvent) and not ev.order.internal:
                 user.append(("order", ev))
@@ -233,7 +237,8 @@ class SimExchange:
                         await self.user_hub.publish(ev.order.account, ev.order.market,
                                                     order_event(ev.order, ev.kind, ev.ts_ms, self.engine))
                     elif kind == "trade":
-                        await self._publish_trade(payload, "MATCHED")
+                        fill, status = payload if isinstance(payload, tuple) else (payload, "MATCHED")
+                        await self._publish_trade(fill, status)
             except Exception:  # a broken socket must never stop the feed
                 log.exception("publish failed")
             finally:
@@ -262,20 +267,15 @@ class SimExchange:
         delay = self.config.trade_confirm_ms / 1000
         while True:
             await asyncio.sleep(delay)
-            for fill_id, (status, _) in list(self.trade_status.items()):
-                if status == "CONFIRMED":
-                    continue
+            pending, self._pending_trades = self._pending_trades, []
+            for fill in pending:
+                status, _ = self.trade_status[fill.id]
                 nxt = TRADE_STATUSES[TRADE_STATUSES.index(status) + 1]
-                self.trade_status[fill_id] = (nxt, int(time.time()))
-                fill = self._fill_by_id(fill_id)
-                if fill is not None and self._accounts_of(fill):
-                    await self._publish_trade(fill, nxt)
-
-    def _fill_by_id(self, fill_id: str) -> Fill | None:
-        for fill in reversed(self.engine.ledger):
-            if fill.id == fill_id:
-                return fill
-        return None
+                self.trade_status[fill.id] = (nxt, int(time.time()))
+                if nxt != "CONFIRMED":
+                    self._pending_trades.append(fill)
+                if self._accounts_of(fill):
+                    self._enqueue([("trade", (fill, nxt))])  # through the queue: stays after MATCHED
 
     def _drop_sockets(self) -> None:
         for hub in (self.market_hub, self.user_hub):

@@ -40,6 +40,10 @@ def fault_middleware(sim: SimExchange) -> Any:
         if request.path.startswith("/_sim") or request.path.startswith("/ws/"):
             return await handler(request)
         f = sim.faults
+        if sim.rate_limiter is not None:
+            client = request.headers.get("POLY_API_KEY") or request.remote or "?"
+            if not sim.rate_limiter.allow(client, request.method, request.path):
+                return err(429, "Too Many Requests")
         if f.hit(f.slow):
             await asyncio.sleep(f.slow.value)
         if f.hit(f.rate_limit):
@@ -153,12 +157,12 @@ def add_trading_routes(app: web.Application, sim: SimExchange) -> None:
             signer = so.recover_signer(spec.exchange)
         except (OrderPayloadError, ValueError) as exc:
             return 400, {"error": f"invalid signature: {exc}"}
-        if signer != so.signer:
+        if signer != so.signer.lower():
             return 400, {"error": "invalid signature: it does not recover to the order signer (check the "
                                   "exchange address: neg-risk markets sign for the NegRisk exchange)"}
         if so.signer.lower() != creds.address.lower():
             return 400, {"error": "the order signer address has to be the address of the API KEY"}
-        if so.signature_type == 0 and so.maker != so.signer:
+        if so.signature_type == 0 and so.maker.lower() != so.signer.lower():
             return 400, {"error": "invalid order: with signatureType 0 (EOA) maker must equal signer"}
         now = int(time.time() * 1000)
         try:

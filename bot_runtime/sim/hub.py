@@ -35,11 +35,21 @@ def _dumps(frame: Any) -> str:
     return json.dumps(frame, separators=(",", ":"))
 
 
+SEND_TIMEOUT_S = 5.0
+
+
 async def _send(ws: web.WebSocketResponse, frame: Any) -> None:
+    """Send one frame; a client that stops reading is disconnected rather than stalling the feed."""
     if ws.closed:
         return
-    with contextlib.suppress(ConnectionError, RuntimeError):
-        await ws.send_str(_dumps(frame))
+    try:
+        await asyncio.wait_for(ws.send_str(_dumps(frame)), SEND_TIMEOUT_S)
+    except TimeoutError:
+        log.warning("websocket client too slow: disconnecting it")
+        with contextlib.suppress(Exception):
+            await ws.close(code=1008, message=b"client too slow")
+    except (ConnectionError, RuntimeError):
+        pass
 
 
 class MarketHub:

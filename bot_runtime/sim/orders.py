@@ -6,11 +6,12 @@ re-derive the id of an order it signed before a crash.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from eth_keys import keys
-from eth_utils import keccak, to_checksum_address
+from eth_utils import keccak
 
 from .markets import CHAIN_ID
 
@@ -90,7 +91,7 @@ class SignedOrderV2:
 
 
 def recover(digest: bytes, signature: str) -> str:
-    """Address that produced a 65-byte (r, s, v) secp256k1 signature over a 32-byte digest."""
+    """Lower-case address that produced a 65-byte (r, s, v) secp256k1 signature over a 32-byte digest."""
     try:
         raw = bytes.fromhex(signature[2:] if signature.startswith("0x") else signature)
     except ValueError as exc:
@@ -103,7 +104,7 @@ def recover(digest: bytes, signature: str) -> str:
     if v not in (0, 1):
         raise OrderPayloadError("signature has an invalid recovery id")
     sig = keys.Signature(vrs=(v, int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:64], "big")))
-    return str(sig.recover_public_key_from_msg_hash(digest).to_checksum_address())
+    return str(sig.recover_public_key_from_msg_hash(digest).to_address()).lower()
 
 
 def _field(d: dict[str, Any], name: str, where: str = "order") -> Any:
@@ -120,6 +121,17 @@ def _int(d: dict[str, Any], name: str) -> int:
         raise OrderPayloadError(f"Invalid order payload: '{name}' must be an integer, got {v!r}") from exc
 
 
+_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
+
+
+def _address(d: dict[str, Any], name: str) -> str:
+    """Lower-case address (checksumming costs a keccak per call; comparisons are case-insensitive)."""
+    value = str(_field(d, name))
+    if not _ADDRESS.match(value):
+        raise OrderPayloadError(f"Invalid order payload: '{name}' must be a 0x-prefixed 20-byte hex address")
+    return value.lower()
+
+
 def parse_order(raw: Any) -> SignedOrderV2:
     if not isinstance(raw, dict):
         raise OrderPayloadError("Invalid order payload: 'order' must be an object")
@@ -131,11 +143,7 @@ def parse_order(raw: Any) -> SignedOrderV2:
     if "timestamp" not in raw and "nonce" in raw:
         raise OrderPayloadError("order_version_mismatch: V1 orders (nonce, feeRateBps) are not accepted, "
                                 "sign a V2 order (timestamp, metadata, builder)")
-    try:
-        maker = to_checksum_address(_field(raw, "maker"))
-        signer = to_checksum_address(_field(raw, "signer"))
-    except ValueError as exc:
-        raise OrderPayloadError(f"Invalid order payload: bad address ({exc})") from exc
+    maker, signer = _address(raw, "maker"), _address(raw, "signer")
     token = str(_field(raw, "tokenId"))
     if not token.isdigit():
         raise OrderPayloadError(f"Invalid order payload: 'tokenId' must be a decimal string, got {token!r}")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 # built-in strategies register themselves on import
-from bot_runtime.strategies import arbhunter
+from bot_runtime.strategies import arbhunter, elitemimic, polyai
 from bot_runtime.strategies.base import (
     STRATEGIES,
     Strategy,
@@ -12,4 +12,4 @@ from bot_runtime.strategies.base import (
     register,
 )
 
-__all__ = ["STRATEGIES", "Strategy", "StrategyContext", "arbhunter", "get_strategy", "register"]
+__all__ = ["STRATEGIES", "Strategy", "StrategyContext", "arbhunter", "elitemimic", "get_strategy", "polyai", "register"]

@@ -50,6 +50,7 @@ class StrategyContext:
     data_api_url: str = ""                     # default: config.endpoints.dataApiUrl
     gamma_url: str = ""                        # default: config.endpoints.gammaUrl
     state_dir: str = ""                        # where a strategy may keep files (memory DB); "" = temp
+    newsapi_url: str = "https://newsapi.org"   # NewsAPI base URL (tests point it at a local server)
     backtest: bool = False                     # True in `botfleet backtest`: no network, virtual clock
     perf_ns: Callable[[], int] = time.perf_counter_ns  # monotonic clock for latency measurement
 

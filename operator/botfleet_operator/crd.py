@@ -84,6 +84,12 @@ def param_owner_rules() -> list[Rule]:
 def rules() -> list[Rule]:
     reserved = sorted(ALL_SECRET_KEYS)
     return [
+        # Owned objects are named <bot>, <bot>-backup, <bot>-rotate-<hash>...: a Service name must be a
+        # DNS-1035 label and a CronJob name at most 52 characters.
+        Rule((), "self.metadata.name.size() <= 45 && self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')",
+             "metadata.name must start with a letter, contain only lowercase letters, digits and '-', and be at "
+             "most 45 characters (the bot's Service and CronJobs are named after it); choose another name",
+             reason="FieldValueInvalid"),
         Rule(("spec", "strategy"), "self == oldSelf",
              "spec.strategy is immutable; delete the TradingBot and create a new one to change strategy",
              reason="FieldValueInvalid"),
@@ -118,21 +124,17 @@ def rules() -> list[Rule]:
         Rule(("spec", "env"), f"self.all(e, !(e.name in {_cel_list(reserved)}))",
              "spec.env must not set Secret key names (" + ", ".join(reserved) + "); put them in the "
              "Secret referenced by walletSecretRef or credentialsSecretRef",
-             message_expression=(
-                 f"'spec.env: ' + self.filter(e, e.name in {_cel_list(reserved)})[0].name + "
-                 "' is a Secret key name; put it in the Secret referenced by walletSecretRef or "
-                 "credentialsSecretRef instead of spec.env'"),
              reason="FieldValueForbidden"),
         Rule(("spec", "env"), "self.all(e, !e.name.startsWith('BOTFLEET_'))",
              "spec.env: names starting with BOTFLEET_ are set by the operator from the spec; set the "
              "matching spec field instead", reason="FieldValueForbidden"),
         Rule(("spec", "walletSecretRef", "keys"), f"self.all(k, k in {_cel_list(list(WALLET_KEYS))})",
              "spec.walletSecretRef.keys: only " + ", ".join(WALLET_KEYS) + " can be mapped to other "
-             "key names; remove the other entries", reason="FieldValueNotSupported"),
+             "key names; remove the other entries", reason="FieldValueInvalid"),
     ]
 
 
-def _node(schema: JSON, path: tuple[str, ...]) -> JSON:
+def _node(schema: JSON, path: tuple[str, ...]) -> JSON:  # () is the root
     node = schema
     for name in path:
         node = node["properties"][name]

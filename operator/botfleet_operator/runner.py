@@ -153,6 +153,12 @@ def build_registry(ctl: Controller, opts: OperatorOptions) -> kopf.OperatorRegis
         settings.networking.request_timeout = 60
         await ctl.start()
 
+    @kopf.on.login(registry=registry)
+    def _login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+        # A custom registry does not get kopf's default login handlers: same kubeconfig/in-cluster
+        # resolution as the kubernetes client used for writes.
+        return kopf.login_via_client(**kwargs)
+
     @kopf.on.cleanup(registry=registry)
     async def _cleanup(**_: Any) -> None:
         await ctl.stop()

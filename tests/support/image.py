@@ -167,7 +167,9 @@ def host_ca_bundle() -> Path | None:
 
 def build_image(buildah: Buildah, base: str, tag: str, context: Path = REPO) -> str:
     """`buildah bud` of our Dockerfile on `base`; returns the image id."""
-    args = ["bud", "--isolation", "chroot", "--layers", "--build-arg", f"BASE_IMAGE={base}", "-t", tag,
+    # No --layers: with the vfs driver every cached layer is a full copy of the tree (gigabytes,
+    # and minutes of diffing); pip's download cache (a RUN cache mount) makes rebuilds fast instead.
+    args = ["bud", "--isolation", "chroot", "--layers=false", "--build-arg", f"BASE_IMAGE={base}", "-t", tag,
             "-f", str(context / "Dockerfile")]
     ca = host_ca_bundle()
     if ca is not None:
@@ -179,11 +181,28 @@ def build_image(buildah: Buildah, base: str, tag: str, context: Path = REPO) -> 
     return buildah("inspect", "--type", "image", "--format", "{{.FromImageID}}", tag).strip()
 
 
-def run_in_image(buildah: Buildah, image: str, command: Sequence[str], timeout: float = 300) -> str:
-    """Run `command` in a fresh container of `image` (chroot isolation, the image's user); stdout."""
+@dataclass
+class Container:
+    """A working container of an image; `run` executes a command in it as the image's user."""
+
+    buildah: Buildah
+    name: str
+
+    def run(self, *command: str, timeout: float = 300) -> str:
+        return self.buildah("run", "--isolation", "chroot", self.name, "--", *command, timeout=timeout)
+
+
+@contextmanager
+def container(buildah: Buildah, image: str) -> Iterator[Container]:
     ctr = buildah("from", "--pull-never", image).strip()
     try:
-        return buildah("run", "--isolation", "chroot", ctr, "--", *command, timeout=timeout)
+        yield Container(buildah, ctr)
     finally:
         subprocess.run(["buildah", "--root", str(buildah.root), "--runroot", str(buildah.runroot),
                         "--storage-driver", "vfs", "rm", ctr], capture_output=True, check=False)
+
+
+def prune(buildah: Buildah) -> None:
+    """Drop images no tag points to any more (earlier builds); the base and the last build stay."""
+    subprocess.run(["buildah", "--root", str(buildah.root), "--runroot", str(buildah.runroot),
+                    "--storage-driver", "vfs", "rmi", "--prune"], capture_output=True, check=False)

@@ -110,6 +110,8 @@ class RandomWalkScenario:
                               category="politics", neg_risk=True, neg_risk_market_id=nr_id)
             weights = [self.rng.uniform(1, 3) for _ in range(p.negrisk_outcomes)]
             fairs = [max(lo, int(w / sum(weights) * self.n_ticks)) for w in weights]
+            # Fair values of an event's outcomes sum to exactly 1 (no arbitrage until one is injected).
+            fairs[fairs.index(max(fairs))] += self.n_ticks - sum(fairs)
             group = []
             for k in range(p.negrisk_outcomes):
                 spec = self._market(idx, f"ev{e}:o{k}", f"Will candidate {k} win sim election {e}?", "politics",

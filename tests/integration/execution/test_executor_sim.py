@@ -11,6 +11,7 @@ import pytest
 from exec_harness import build, journal_url
 
 from bot_runtime.execution import risk
+from bot_runtime.execution.http_exchange import ClobHttpExchange
 from bot_runtime.execution.journal import SqliteJournal
 from bot_runtime.execution.signing import ApiCreds
 from bot_runtime.types import E6, OrderIntent
@@ -39,10 +40,13 @@ def _my_fills(sim, address: str):  # type: ignore[no-untyped-def]
     return [f for f in sim.ledger if address.lower() in (f.taker.lower(), f.maker.lower())]
 
 
-async def test_fok_fill_matches_ledger_and_journal(static_sim, sim_creds, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+async def test_fok_fill_matches_ledger_and_journal(static_sim, sim_creds, tmp_path: Path, backend: str,  # type: ignore[no-untyped-def]
+                                                   request: pytest.FixtureRequest) -> None:
     from conftest import TEST_PRIVATE_KEY
 
-    ex = build(static_sim.url, TEST_PRIVATE_KEY, _creds(sim_creds), journal_url(tmp_path))
+    url = journal_url(tmp_path) if backend == "sqlite" else request.getfixturevalue("postgres_url")
+    ex = build(static_sim.url, TEST_PRIVATE_KEY, _creds(sim_creds), url)
     await ex.start()
     spec, top = _market(static_sim)
     yes_top, no_top = top, static_sim.engine.top(spec.no_token)
@@ -125,6 +129,7 @@ async def test_cancel_only_503_stops_orders_but_not_cancels(static_sim, sim_cred
     static_sim.faults.set_cancel_only(seconds=None)
     [res] = await ex.submit([_leg(spec, top.best_ask)])
     assert res.status == "rejected" and res.error == "cancel_only"
+    assert isinstance(ex.exchange, ClobHttpExchange)
     assert ex.exchange.cancel_only_until > 0  # placement paused locally: the next try does not hit the wire
     [res] = await ex.submit([_leg(spec, top.best_ask)])
     assert res.error == "cancel_only"
@@ -227,13 +232,13 @@ async def test_sigkill_between_journal_and_send_no_duplicates_no_lost_fills(
 
 async def test_official_client_exchange_against_the_sim(static_sim, sim_creds, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     from conftest import TEST_PRIVATE_KEY
+    from exec_harness import LIMITS
 
     from bot_runtime.execution.executor import Executor
     from bot_runtime.execution.journal import open_journal
     from bot_runtime.execution.pyclob_exchange import PyClobClientExchange
     from bot_runtime.execution.risk import RiskEngine
     from bot_runtime.execution.signing import OrderSigner
-    from exec_harness import LIMITS
 
     creds = _creds(sim_creds)
     exchange = PyClobClientExchange(static_sim.url, TEST_PRIVATE_KEY, lambda: creds)
@@ -250,3 +255,46 @@ async def test_official_client_exchange_against_the_sim(static_sim, sim_creds, t
     assert (await ex.cancel_all("test")).canceled == [resting.order_id]
     await exchange.heartbeat()
     await ex.close()
+
+
+async def test_no_secret_reaches_the_logs(static_sim, sim_creds, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                          capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> None:
+    from conftest import TEST_PRIVATE_KEY
+
+    caplog.set_level("DEBUG")
+    creds = _creds(sim_creds)
+    ex = build(static_sim.url, TEST_PRIVATE_KEY, creds, journal_url(tmp_path))
+    await ex.start()
+    spec, top = _market(static_sim)
+    results = await ex.submit([_leg(spec, top.best_ask)])
+    await ex.submit([_leg(spec, top.best_bid - spec.tick, order_type="GTC")])
+    static_sim.faults.set_errors(seconds=None)
+    await ex.submit([_leg(spec, top.best_ask)])
+    static_sim.faults.clear()
+    await ex.reconcile()
+    await ex.trip("test")
+    out, err = capfd.readouterr()
+    text = out + err + caplog.text + repr(ex.signer) + repr(creds)
+    assert "EXECUTED" in text and "KILL SWITCH TRIPPED" in text
+    row = ex.journal.order(results[0].client_id)
+    assert row is not None
+    signature = __import__("json").loads(row.signed_json)["order"]["signature"]
+    for secret in (TEST_PRIVATE_KEY, TEST_PRIVATE_KEY[2:], creds.secret, creds.passphrase, signature[2:]):
+        assert secret not in text
+    await ex.exchange.close()
+
+
+async def test_batch_reports_each_leg(static_sim, sim_creds, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from conftest import TEST_PRIVATE_KEY
+
+    ex = build(static_sim.url, TEST_PRIVATE_KEY, _creds(sim_creds), journal_url(tmp_path))
+    await ex.start()
+    spec, top = _market(static_sim)
+    no_top = static_sim.engine.top(spec.no_token)
+    results = await ex.submit([_leg(spec, top.best_ask),
+                               _leg(spec, no_top.best_ask - 5 * spec.tick, token=spec.no_token)])  # cannot fill
+    assert [r.status for r in results] == ["matched", "rejected"]
+    assert "FOK" in results[1].error or "fully filled" in results[1].error
+    rows = {r.client_id: r.status for r in ex.journal.orders()}
+    assert rows == {results[0].client_id: "matched", results[1].client_id: "rejected"}
+    await ex.exchange.close()

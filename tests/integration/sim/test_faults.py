@@ -107,3 +107,15 @@ async def test_slow_responses(static_sim: SimExchange) -> None:
     static_sim.faults.set_slow(0.05, seconds=60)
     assert (await req(static_sim, "GET", "/time"))[0] == 200
     assert static_sim.faults.status()["slow"]["delay_ms"] == 50
+
+
+async def test_enforced_rate_limits_answer_429() -> None:
+    sim = await _support.start_sim(seed=1, scenario="static", speed=0, enforce_rate_limits=True,
+                                   rate_limit_scale=0.01)
+    try:
+        token = sim.markets[0].yes_token
+        codes = [(await req(sim, "GET", f"/book?token_id={token}"))[0] for _ in range(20)]
+        assert codes[:15] == [200] * 15 and set(codes[15:]) == {429}
+        assert (await req(sim, "GET", f"/tick-size?token_id={token}"))[0] == 200
+    finally:
+        await sim.stop()

@@ -62,7 +62,7 @@ async def test_rest_book_best_last_with_a_hash_the_sdk_accepts(static_sim: SimEx
             assert r.status == 404 and "error" in await r.json()
 
 
-def apply(book: dict[str, dict[Decimal, Decimal]], frame: Any) -> int:
+def apply(book: dict[str, dict[str, dict[Decimal, Decimal]]], frame: Any) -> int:
     """Apply one market-channel frame to local books (asset -> side -> price -> size)."""
     n = 0
     for ev in frame if isinstance(frame, list) else [frame]:
@@ -154,5 +154,33 @@ async def test_subscribe_operations_and_event_kinds() -> None:
                 await sim.step()
             await ws.send_str("PING")
             assert (await ws.receive(timeout=10)).data == "PONG"  # nothing in between once unsubscribed
+    finally:
+        await sim.stop()
+
+
+async def test_market_resolution_is_announced_and_pays_out() -> None:
+    sim = await start_sim(seed=2, scenario="static", speed=0)
+    try:
+        spec = sim.markets[0]
+        holder = "0x" + "ab" * 20
+        sim.add_wallet(holder, 0, {spec.yes_token: 7, spec.no_token: 3})
+        async with aiohttp.ClientSession() as s, s.ws_connect(sim.ws_url + "/market") as ws:
+            await ws.send_str(json.dumps({"assets_ids": [spec.yes_token], "type": "market",
+                                          "custom_feature_enabled": True}))
+            await ws.receive(timeout=10)
+            payouts = sim.resolve_market(spec.condition_id, spec.yes_token)
+            await sim.flush()
+            await ws.send_str("PING")
+            events = []
+            while (msg := await ws.receive(timeout=10)).data != "PONG":
+                frame = json.loads(msg.data)
+                events.extend(frame if isinstance(frame, list) else [frame])
+        resolved = [e for e in events if e["event_type"] == "market_resolved"]
+        assert resolved and resolved[0]["winning_asset_id"] == spec.yes_token
+        assert sim.balance(holder) == 7 and payouts[holder] == 7_000_000
+        (gm,) = await get(sim.url + "/gamma/markets", condition_ids=spec.condition_id)
+        assert gm["closed"] is True and gm["acceptingOrders"] is False
+        assert await get(sim.url + "/gamma/markets", closed="false") and all(
+            not m["closed"] for m in await get(sim.url + "/gamma/markets", closed="false"))
     finally:
         await sim.stop()

@@ -23,6 +23,12 @@ TEST_PRIVATE_KEY: str = _support.TEST_PRIVATE_KEY
 signed_order_body = _support.signed_order_body
 
 
+def best_ask_of(sim: SimExchange, token: str) -> float:
+    ask = sim.engine.books[token].best_ask()
+    assert ask is not None
+    return ask / 1e6
+
+
 async def call(sim: SimExchange, creds: ApiCreds | None, method: str, path: str, body: Any = None,
                headers: dict[str, str] | None = None) -> tuple[int, Any]:
     text = json.dumps(body, separators=(",", ":")) if body is not None else ""
@@ -35,7 +41,7 @@ async def call(sim: SimExchange, creds: ApiCreds | None, method: str, path: str,
 async def test_post_order_rests_then_fills_and_shows_in_orders_and_trades(static_sim: SimExchange,
                                                                           sim_creds: ApiCreds) -> None:
     spec = static_sim.markets[0]
-    best_ask = static_sim.engine.books[spec.yes_token].best_ask() / 1e6
+    best_ask = best_ask_of(static_sim, spec.yes_token)
     body = signed_order_body(sim_creds, spec.yes_token, "BUY", round(best_ask - 0.05, 2), 10)
     status, res = await call(static_sim, sim_creds, "POST", "/order", body)
     assert status == 200 and res["success"] and res["status"] == "live" and res["orderID"].startswith("0x")
@@ -110,7 +116,7 @@ async def test_order_validation_errors_over_http(static_sim: SimExchange) -> Non
     for body, message in cases:
         status, res = await call(static_sim, creds, "POST", "/order", body)
         assert status == 400 and message in res["error"], res
-    best_ask = static_sim.engine.books[spec.yes_token].best_ask() / 1e6
+    best_ask = best_ask_of(static_sim, spec.yes_token)
     static_sim.add_wallet(poor, 100)
     crossing = signed_order_body(creds, spec.yes_token, "BUY", best_ask, 5, post_only=True)
     status, res = await call(static_sim, creds, "POST", "/order", crossing)
@@ -127,7 +133,7 @@ async def test_order_validation_errors_over_http(static_sim: SimExchange) -> Non
 
 async def test_cancels(static_sim: SimExchange, sim_creds: ApiCreds) -> None:
     a, b = static_sim.markets[0], static_sim.markets[1]
-    ids = []
+    ids: list[str] = []
     for spec in (a, a, b):
         status, res = await call(static_sim, sim_creds, "POST", "/order",
                                  signed_order_body(sim_creds, spec.yes_token, "BUY", 0.03, 5 + len(ids)))
@@ -137,22 +143,22 @@ async def test_cancels(static_sim: SimExchange, sim_creds: ApiCreds) -> None:
     status, res = await call(static_sim, sim_creds, "DELETE", "/orders", [ids[0], "0xnope"])
     assert res["canceled"] == [] and set(res["not_canceled"]) == {ids[0], "0xnope"}
     status, res = await call(static_sim, sim_creds, "DELETE", "/cancel-market-orders", {"market": b.condition_id})
-    assert res["canceled"] == [ids[2]]
+    assert status == 200 and res["canceled"] == [ids[2]]
     status, res = await call(static_sim, sim_creds, "DELETE", "/cancel-all")
-    assert res["canceled"] == [ids[1]]
+    assert status == 200 and res["canceled"] == [ids[1]]
     assert static_sim.engine.open_orders(TEST_ADDRESS.lower()) == []
 
 
 async def test_user_channel_order_and_trade_events(static_sim: SimExchange, sim_creds: ApiCreds) -> None:
     spec = static_sim.markets[0]
-    best_ask = static_sim.engine.books[spec.yes_token].best_ask() / 1e6
+    best_ask = best_ask_of(static_sim, spec.yes_token)
     async with aiohttp.ClientSession() as s, s.ws_connect(static_sim.ws_url + "/user") as ws:
         await ws.send_str(json.dumps({"auth": {"apiKey": sim_creds.api_key, "secret": sim_creds.secret,
                                                "passphrase": sim_creds.passphrase},
                                       "markets": [spec.condition_id], "type": "user"}))
         await ws.send_str("PING")
         assert (await ws.receive(timeout=10)).data == "PONG"
-        status, res = await call(static_sim, sim_creds, "POST", "/order",
+        _status, res = await call(static_sim, sim_creds, "POST", "/order",
                                  signed_order_body(sim_creds, spec.yes_token, "BUY", 0.05, 5))
         await call(static_sim, sim_creds, "POST", "/order",
                    signed_order_body(sim_creds, spec.yes_token, "BUY", best_ask, 5))
@@ -178,11 +184,11 @@ async def test_key_rotation_keeps_the_account(static_sim: SimExchange, sim_creds
     new = static_sim.create_api_key(TEST_ADDRESS)
     assert new.api_key != sim_creds.api_key and new.nonce == 1
     status, keys = await call(static_sim, new, "GET", "/auth/api-keys")
-    assert set(keys["apiKeys"]) == {sim_creds.api_key, new.api_key}
+    assert status == 200 and set(keys["apiKeys"]) == {sim_creds.api_key, new.api_key}
     assert (await call(static_sim, sim_creds, "DELETE", "/auth/api-key"))[0] == 200
     assert (await call(static_sim, sim_creds, "GET", "/data/orders"))[0] == 401
     status, page = await call(static_sim, new, "GET", "/data/orders")
-    assert [o["id"] for o in page["data"]] == [res["orderID"]]
+    assert status == 200 and [o["id"] for o in page["data"]] == [res["orderID"]]
 
 
 async def test_heartbeat_dead_man_switch_cancels() -> None:

@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
+import pytest
+
 _SUPPORT = Path(__file__).resolve().parents[2] / "support"
 
 
@@ -25,3 +27,12 @@ def _load(name: str) -> ModuleType:
 
 evm_support = _load("evm")
 evm = evm_support.evm
+
+
+@pytest.fixture
+def sim_support() -> ModuleType:
+    """tests/support/sim.py (start_sim, signed_order_body, ...)."""
+    return _load("sim")
+
+
+fake_ai = _load("openai_server").fake_ai

@@ -124,3 +124,37 @@ async def test_rpc_failures_resume_without_gap_or_duplicate(evm: Any) -> None:
 
     await asyncio.wait_for(w.run(on_fills, stop, interval_s=0.01, max_backoff_s=0.05), timeout=30)
     assert w.errors >= 2 and len(got) == 3 and len({f.key for f in got}) == 3
+
+
+async def test_chain_fill_of_a_whale_becomes_a_copy_order(evm: Any) -> None:
+    import json
+
+    from bot_runtime.config import BotConfig
+    from bot_runtime.marketdata.models import market_from_gamma
+    from bot_runtime.marketdata.store import BookStore
+    from bot_runtime.strategies import get_strategy
+    from bot_runtime.strategies.base import StrategyContext
+    from bot_runtime.types import OrderResult
+
+    whale, maker = evm.accounts[2], evm.accounts[3]
+    cid, yes, no = "0x" + "33" * 32, "9001", "9002"
+    info = market_from_gamma({"conditionId": cid, "question": "Chain?", "clobTokenIds": json.dumps([yes, no])})
+    cfg = BotConfig.model_validate({"name": "m", "strategy": "elitemimic", "params": {
+        "wallets": [whale], "source": "chain", "minWhaleTradeUsd": 100, "minAiConfidence": 0}})
+    sent: list[Any] = []
+
+    async def submit(intents: list[Any], opp: Any) -> list[OrderResult]:
+        sent.extend(intents)
+        return [OrderResult("c", i, "matched", "o", i.size_e6, i.price_e6) for i in intents]
+
+    ctx = StrategyContext(config=cfg, params=cfg.strategy_params(), books=BookStore(), markets={cid: info},
+                          submit=submit, clock=lambda: 1_700_000_000_000)
+    strat: Any = get_strategy("elitemimic")(ctx)
+    w = OrderFilledWatcher(evm.w3, [evm.exchange], [whale], start_block=int(evm.w3.eth.block_number) + 1)
+    # the whale (taker) buys 1000 YES at 0.40 from one maker: maker SELLs, whale BUYs
+    evm.transact(evm.emitter.functions.matchV2(h(200), whale, 1, int(yes), [h(201)], [maker],
+                                               [1000 * E6], [400 * E6]))
+    strat.on_chain_fills(w.poll_once())
+    await strat.drain()
+    assert [(i.token_id, i.side, i.price_e6) for i in sent] == [(yes, "BUY", 400_000)]  # 0.408 -> tick 0.01, down
+    assert strat.snapshot()["decisions"] == {"copied": 1}

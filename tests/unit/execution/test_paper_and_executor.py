@@ -17,6 +17,7 @@ from bot_runtime.params import Limits
 from bot_runtime.types import E6, OrderIntent
 
 YES, NO, M = "111", "222", "0xmarket"
+DEFAULT_LIMITS = Limits.model_validate({})
 
 
 def _books() -> dict[str, OrderBook]:
@@ -37,7 +38,7 @@ def _executor(tmp_path: Path, books: dict[str, OrderBook], limits: Limits | None
     paper = PaperMatchingExchange(books.get, fee_rate_bps=lambda t: 700, usdc_e6=usdc)
     journal = SqliteJournal(tmp_path / "j.sqlite")
     m = marks if marks is not None else {}
-    ex = Executor(paper, OrderSigner("0x" + "44" * 32), journal, RiskEngine(limits or Limits(), journal),
+    ex = Executor(paper, OrderSigner("0x" + "44" * 32), journal, RiskEngine(limits or DEFAULT_LIMITS, journal),
                   marks=m.get)
     return ex, paper
 
@@ -85,7 +86,7 @@ async def test_gtc_rests_fills_as_maker_and_cancels(tmp_path: Path) -> None:
 
 
 async def test_group_refused_as_a_whole_and_nothing_journaled(tmp_path: Path) -> None:
-    ex, _ = _executor(tmp_path, _books(), limits=Limits(maxOrderUsd=5))
+    ex, _ = _executor(tmp_path, _books(), limits=Limits.model_validate({"maxOrderUsd": 5}))
     await ex.start()
     results = await ex.submit([_leg(YES, 420_000, 10 * E6), _leg(NO, 570_000, 10 * E6)])  # $4.20 ok, $5.70 not
     assert [r.error for r in results] == [risk.MAX_ORDER_USD] * 2
@@ -107,12 +108,17 @@ async def test_paper_balance_and_duplicates(tmp_path: Path) -> None:
     assert r.status == "rejected" and "balance" in r.error
     [s] = await ex.submit([_leg(YES, 400_000, 10 * E6, side="SELL")])
     assert s.status == "rejected" and "balance" in s.error
+    signed = ex.signer.sign(_leg(YES, 420_000, 5 * E6), "dup-1", 1)
+    [first] = await paper.post_orders([signed])
+    [again] = await paper.post_orders([signed])
+    assert first.ok and first.status == "matched"
+    assert not again.ok and "Duplicated" in again.error and len(await paper.trades()) == 1
 
 
 async def test_kill_switch_on_loss_cancels_resting_orders(tmp_path: Path) -> None:
     books = _books()
     marks: dict[str, int] = {}
-    ex, paper = _executor(tmp_path, books, limits=Limits(maxDailyLossUsd=1), marks=marks)
+    ex, paper = _executor(tmp_path, books, limits=Limits.model_validate({"maxDailyLossUsd": 1}), marks=marks)
     await ex.start()
     assert (await ex.submit([_leg(YES, 420_000, 10 * E6)]))[0].status == "matched"
     [rest] = await ex.submit([_leg(NO, 500_000, 10 * E6, order_type="GTC")])
@@ -127,7 +133,7 @@ async def test_stale_data_halts(tmp_path: Path) -> None:
     paper = PaperMatchingExchange(_books().get)
     journal = SqliteJournal(tmp_path / "j.sqlite")
     ages = {M: 10_000}
-    ex = Executor(paper, OrderSigner("0x" + "44" * 32), journal, RiskEngine(Limits(), journal), data_age_ms=ages.get)
+    ex = Executor(paper, OrderSigner("0x" + "44" * 32), journal, RiskEngine(DEFAULT_LIMITS, journal), data_age_ms=ages.get)
     await ex.start()
     assert (await ex.submit([_leg(YES, 420_000, E6)]))[0].error == risk.STALE_DATA
     ages[M] = 50
@@ -148,12 +154,51 @@ async def test_crash_before_send_reconciles_to_unsent(tmp_path: Path, crash_at: 
     books = _books()
     paper = PaperMatchingExchange(books.get)
     journal = SqliteJournal(tmp_path / "j.sqlite")
-    ex = Executor(paper, OrderSigner("0x" + "44" * 32), journal, RiskEngine(Limits(), journal), crash_hook=hook)
+    ex = Executor(paper, OrderSigner("0x" + "44" * 32), journal, RiskEngine(DEFAULT_LIMITS, journal), crash_hook=hook)
     await ex.start()
     with pytest.raises(Crash):
         await ex.submit([_leg(YES, 420_000, E6)])
     assert [r.status for r in journal.orders()] == ["pending"]
-    ex2 = Executor(paper, OrderSigner("0x" + "44" * 32), journal, RiskEngine(Limits(), journal))
+    ex2 = Executor(paper, OrderSigner("0x" + "44" * 32), journal, RiskEngine(DEFAULT_LIMITS, journal))
     report = await ex2.start()
     assert report.unsent == 1 and [r.status for r in journal.orders()] == ["unsent"]
     assert await paper.trades() == []
+
+
+async def test_kill_switch_cancel_is_retried_until_the_exchange_answers(tmp_path: Path) -> None:
+    from bot_runtime.execution.exchange import CancelResult, ExchangeError
+
+    class Flaky(PaperMatchingExchange):
+        failures = 1
+
+        async def cancel_all(self) -> CancelResult:
+            if self.failures:
+                self.failures -= 1
+                raise ExchangeError("DELETE /cancel-all", 502, "bad gateway")
+            return await super().cancel_all()
+
+    books = _books()
+    paper = Flaky(books.get)
+    journal = SqliteJournal(tmp_path / "j.sqlite")
+    ex = Executor(paper, OrderSigner("0x" + "44" * 32), journal, RiskEngine(DEFAULT_LIMITS, journal))
+    await ex.start()
+    [rest] = await ex.submit([_leg(NO, 500_000, 10 * E6, order_type="GTC")])
+    await ex.trip("operator", "test")
+    assert ex.risk.tripped and len(await paper.open_orders()) == 1      # the first cancel failed
+    await ex.check_pnl()
+    assert await paper.open_orders() == []
+    assert journal.order(rest.client_id).status == "canceled"  # type: ignore[union-attr]
+
+
+async def test_restart_with_tripped_switch_cancels_what_still_rests(tmp_path: Path) -> None:
+    books = _books()
+    paper = PaperMatchingExchange(books.get)
+    journal = SqliteJournal(tmp_path / "j.sqlite")
+    ex = Executor(paper, OrderSigner("0x" + "44" * 32), journal, RiskEngine(DEFAULT_LIMITS, journal))
+    await ex.start()
+    await ex.submit([_leg(NO, 500_000, 10 * E6, order_type="GTC")])
+    RiskEngine(DEFAULT_LIMITS, journal).trip("operator")   # tripped by another process, nothing canceled
+    assert len(await paper.open_orders()) == 1
+    ex2 = Executor(paper, OrderSigner("0x" + "44" * 32), journal, RiskEngine(DEFAULT_LIMITS, journal))
+    await ex2.start()
+    assert await paper.open_orders() == []

@@ -86,7 +86,9 @@ def test_taker_fee() -> None:
 
 
 def test_to_gamma_roundtrip() -> None:
-    m = market_from_gamma({**GAMMA_MARKET, "negRisk": True, "negRiskMarketID": "0xg", "groupItemTitle": "BTC"})
+    m = market_from_gamma({**GAMMA_MARKET, "negRisk": True, "negRiskMarketID": "0xg", "groupItemTitle": "BTC",
+                           "events": [{"id": "77", "slug": "btc-event"}]})
+    assert (m.event_id, m.event_slug) == ("77", "btc-event")
     back = market_from_gamma(json.loads(json.dumps(m.to_gamma())))
     assert back == m
 

@@ -4,6 +4,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot_runtime.marketdata.frames import Event, FrameError, LastTradePriceEvent, MarketResolvedEvent
 from bot_runtime.marketdata.models import MarketInfo
@@ -172,3 +174,35 @@ def test_rest_snapshot_older_than_stream_is_skipped() -> None:
     assert s.books["a"].best_ask() == (900_000, 1_000_000) and s.books["a"].best_bid() is None
     with pytest.raises(FrameError):
         s.apply_rest_books([{"asset_id": "a", "bids": "x"}], recv_ms=1)
+
+
+_price = st.sampled_from(["0.01", ".5", "0.99", "0.5", "1", "0", "0.123456", ".48"])
+_size = st.sampled_from(["0", "1", "100.5", ".000001", "0"])
+_change = st.fixed_dictionaries(
+    {"asset_id": st.sampled_from(["a", "b"]), "price": _price, "size": _size, "side": st.sampled_from(["BUY", "SELL"])},
+    optional={"best_bid": _price, "best_ask": _price},
+)
+_level = st.fixed_dictionaries({"price": _price, "size": _size})
+_event = st.one_of(
+    st.builds(lambda cs: {"event_type": "price_change", "market": "m", "price_changes": cs, "timestamp": "5"},
+              st.lists(_change, max_size=4)),
+    st.builds(lambda a, b, k: {"event_type": "book", "asset_id": a, "market": "m", "bids": b, "asks": k},
+              st.sampled_from(["a", "b"]), st.lists(_level, max_size=4), st.lists(_level, max_size=4)),
+    st.builds(lambda a, p: {"event_type": "best_bid_ask", "asset_id": a, "best_bid": p, "best_ask": p},
+              st.sampled_from(["a", "b"]), _price),
+    st.builds(lambda a, p: {"event_type": "tick_size_change", "asset_id": a, "new_tick_size": p},
+              st.sampled_from(["a", "b"]), _price),
+)
+
+
+@settings(max_examples=80)
+@given(st.lists(st.lists(_event, min_size=1, max_size=3), max_size=12))
+def test_random_event_streams_keep_the_books_consistent(frames: list[list[dict[str, object]]]) -> None:
+    s = BookStore()
+    for f in frames:
+        s.apply_raw(json.dumps(f))
+    for b in s.books.values():
+        bids, asks = b.levels()
+        assert b.best_bid() == (bids[0] if bids else None)
+        assert b.best_ask() == (asks[0] if asks else None)
+        assert all(size > 0 for _, size in bids + asks)

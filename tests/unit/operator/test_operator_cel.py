@@ -47,7 +47,7 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any], str]] = [
      "spec.keyRotation.schedule is not a valid cron"),
     ("env-secret-name", {"env": [{"name": "HTTP_PROXY", "value": "x"}]},
      {"env": [{"name": "A", "value": "1"}, {"name": "PRIVATE_KEY", "value": "x"}]},
-     "spec.env: PRIVATE_KEY is a Secret key name"),
+     "spec.env must not set Secret key names"),
     ("env-botfleet-prefix", {"env": [{"name": "TZ", "value": "UTC"}]},
      {"env": [{"name": "BOTFLEET_MODE", "value": "live"}]}, "names starting with BOTFLEET_"),
     ("wallet-key-mapping", {"walletSecretRef": {"name": "w", "keys": {"PRIVATE_KEY": "pk"}}},
@@ -70,6 +70,17 @@ def test_strategy_is_immutable() -> None:
     problems = messages(changed, old)
     assert problems == [".spec.strategy: spec.strategy is immutable; delete the TradingBot and create a new "
                         "one to change strategy"]
+
+
+@pytest.mark.parametrize(("name", "ok"), [("arb-1", True), ("a" * 45, True), ("a" * 46, False), ("1bot", False),
+                                          ("bot.v2", False), ("bot-", False)])
+def test_bot_name_rule(name: str, ok: bool) -> None:
+    b = bot()
+    b["metadata"]["name"] = name
+    problems = messages(b)
+    assert (problems == []) is ok, problems
+    if not ok:
+        assert ": metadata.name must start with a letter" in problems[0]
 
 
 OWN_PARAMS = {"arbhunter": {"minProfitThreshold": 0.004, "tradeSizeUsd": 80},

@@ -7,12 +7,12 @@ import json
 from typing import Any
 
 import pytest
+from botfleet_operator import resources
+from botfleet_operator.resources import Settings, desired_objects
 from tb_fixtures import FAKE_KEY, bot, secret, views
 
 from bot_runtime.config import BotConfig
 from bot_runtime.params import DEFAULT_RESOURCES, PRESETS, RiskProfile, Strategy
-from botfleet_operator import resources
-from botfleet_operator.resources import Settings, desired_objects
 
 SIM = Settings(image="img:1", sim_url="http://sim.botfleet.svc:8000")
 

@@ -29,7 +29,7 @@ def test_sqlite_path() -> None:
     assert sqlite_path("sqlite:///data/journal.sqlite") == Path("data/journal.sqlite")
     assert sqlite_path("sqlite:////data/journal.sqlite") == Path("/data/journal.sqlite")
     assert sqlite_path("postgresql://u:p@h/db") is None
-    with pytest.raises(UsageError, match="journal.url"):
+    with pytest.raises(UsageError, match=r"journal\.url"):
         sqlite_path("sqlite://nope")
 
 

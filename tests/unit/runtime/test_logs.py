@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+from collections.abc import Iterator
 
 import pytest
 import structlog
@@ -19,7 +20,7 @@ CONDITION = "0x" + "1c" * 32
 
 
 @pytest.fixture
-def captured() -> io.StringIO:
+def captured() -> Iterator[io.StringIO]:
     out = io.StringIO()
     configure_logging("debug", stream=out, bot="b1")
     yield out

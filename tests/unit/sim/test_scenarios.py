@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from bot_runtime.sim.scenarios import Ladder, Place, make_scenario
+from bot_runtime.sim.scenarios import Action, Ladder, Place, RandomWalkScenario, make_scenario
 from bot_runtime.sim.units import UNIT
 
 
-def run(name: str, seed: int, steps: int) -> list:
+def run(name: str, seed: int, steps: int) -> tuple[list[list[Action]], RandomWalkScenario]:
     sc = make_scenario(name, seed)
     return [sc.step(1_000 + i * 100) for i in range(steps)], sc
 
@@ -19,7 +19,7 @@ def test_same_seed_same_markets_and_actions() -> None:
     assert a == b
     assert [m.yes_token for m in sa.markets] == [m.yes_token for m in sb.markets]
     assert sa.dislocations == sb.dislocations and sa.dislocations
-    c, sc = run("demo", 6, 50)
+    _c, sc = run("demo", 6, 50)
     assert [m.yes_token for m in sc.markets] != [m.yes_token for m in sa.markets]
 
 
@@ -62,3 +62,17 @@ def test_unknown_scenario_or_parameter_is_a_clear_error() -> None:
         make_scenario("nope", 1)
     with pytest.raises(ValueError, match="binary_marketz"):
         make_scenario("demo", 1, binary_marketz=3)
+
+
+def test_no_arbitrage_in_the_quotes_outside_injected_dislocations() -> None:
+    sc = make_scenario("demo", 11, dislocation_every=(0, 0), whales=0, jump_prob=0.05)
+    for i in range(300):
+        asks: dict[str, int] = {}
+        for a in sc.step(i * 100):
+            if isinstance(a, Ladder) and a.asks:
+                asks[a.token] = min(p for p, _ in a.asks)
+        for m in sc.markets:
+            assert asks[m.yes_token] + asks[m.no_token] > UNIT
+        for e in sc.events:
+            group = [m for m in sc.markets if m.event_id == e.id]
+            assert sum(asks[m.yes_token] for m in group) > UNIT

@@ -1,0 +1,338 @@
+"""PolyAI: periodic stat-arb scans plus LLM analysis of news, trading only clear, confident edges.
+
+Every `scanIntervalMinutes` the books of the selected markets are turned into quotes and checked by
+`statarb`; every `newsIntervalMinutes` a few markets get headlines (NewsAPI, budgeted), related past
+analyses (memory, top 3 by embedding) and an analyzer's forecast. A signal trades (FAK BUY at the ask)
+when its edge >= minEdge and confidence >= minConfidence, at most one position per market.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import itertools
+import os
+import tempfile
+from collections import deque
+from typing import Any
+
+from bot_runtime.ai.accuracy import AccuracyTracker
+from bot_runtime.ai.factory import make_analyzer
+from bot_runtime.ai.memory import MemoryRecord, SQLiteMemory, SupabaseMemory
+from bot_runtime.ai.news import NewsBudgetExceeded, NewsClient
+from bot_runtime.ai.offline import keywords
+from bot_runtime.ai.types import AnalysisError, AnalysisRequest, Headline
+from bot_runtime.config import NEWSAPI_KEY, SUPABASE_KEY, SUPABASE_URL
+from bot_runtime.marketdata.models import MarketInfo
+from bot_runtime.params import PolyAIParams
+from bot_runtime.strategies.base import Strategy, StrategyContext, register
+from bot_runtime.strategies.common import LatencyWindow, Tally, TaskSet
+from bot_runtime.strategies.polyai.statarb import (
+    Quote,
+    RollingStats,
+    Signal,
+    calendar_signals,
+    event_sum_signals,
+    mean_reversion_signal,
+    nested_signals,
+)
+from bot_runtime.types import Opportunity, OrderIntent
+
+E6 = 1_000_000
+LOT_E6 = 10_000
+SAMPLE_MS = 5_000          # rolling statistics sample period
+WINDOW = 60                # samples kept (5 minutes at 5 s)
+DAY_MS = 86_400_000
+
+
+def make_memory(ctx: StrategyContext, backend: str) -> Any:
+    if backend == "supabase":
+        url, key = ctx.secret(SUPABASE_URL), ctx.secret(SUPABASE_KEY)
+        if not url or not key:
+            raise ValueError("spec.params.memoryBackend=supabase needs SUPABASE_URL and SUPABASE_KEY in the "
+                             "credentials secret; add them or use memoryBackend: embedded")
+        return SupabaseMemory(url, key)
+    if ctx.backtest:
+        return SQLiteMemory(":memory:")
+    base = ctx.state_dir or os.path.join(tempfile.gettempdir(), "botfleet")
+    return SQLiteMemory(os.path.join(base, f"{ctx.bot}-polyai-memory.sqlite"))
+
+
+@register
+class PolyAI(Strategy):
+    name = "polyai"
+    params_model = PolyAIParams
+
+    def __init__(self, ctx: StrategyContext) -> None:
+        super().__init__(ctx)
+        self.p: PolyAIParams = ctx.params
+        self.analyzer = make_analyzer(ctx, self.p.llmModel, self.p.llmBaseUrl, self.p.embeddingModel)
+        self.memory = make_memory(ctx, self.p.memoryBackend)
+        news_key = ctx.secret(NEWSAPI_KEY)
+        self.news: NewsClient | None = None
+        if news_key and ctx.http is not None and not ctx.backtest:
+            self.news = NewsClient(ctx.http, news_key, ctx.clock, base_url=ctx.newsapi_url,
+                                   daily_limit=self.p.newsDailyRequestLimit)
+        self.tally = Tally()
+        self.latency = LatencyWindow()
+        self.tasks = TaskSet()
+        self.opportunities: list[Opportunity] = []
+        self.signals: dict[str, int] = {}
+        self.accuracy = AccuracyTracker(metrics=ctx.metrics, labels=(ctx.bot, self.name))
+        self.stats: dict[str, RollingStats] = {}
+        self.markets: list[MarketInfo] = [m for m in ctx.markets.values() if m.tradable]
+        self._stopped = asyncio.Event()
+        self._last_scan = self._last_news = self._last_sample = -(10**15)
+        self._news_rr = 0
+        self._ids = itertools.count(1)
+        self.recent: deque[dict[str, Any]] = deque(maxlen=20)
+        self.errors = 0
+
+    def select_markets(self, markets: list[MarketInfo]) -> list[MarketInfo]:
+        self.markets = [m for m in markets if m.tradable]
+        return self.markets
+
+    # -- quotes ------------------------------------------------------------------------------
+    def _quotes(self) -> list[Quote]:
+        out = []
+        store = self.ctx.books
+        for m in self.markets:
+            yb, nb = store.book(m.yes_token_id), store.book(m.no_token_id)
+            if yb is None or not yb.synced:
+                continue
+            bid, ask = yb.best_bid(), yb.best_ask()
+            no_ask = nb.best_ask() if nb is not None and nb.synced else None
+            out.append(Quote(m, bid[0] if bid else None, ask[0] if ask else None, no_ask[0] if no_ask else None))
+        return out
+
+    def _sample(self, quotes: list[Quote]) -> None:
+        for q in quotes:
+            mid = q.mid
+            if mid is not None:
+                self.stats.setdefault(q.market.yes_token_id, RollingStats(WINDOW)).add(mid)
+
+    # -- scan --------------------------------------------------------------------------------
+    async def scan(self) -> list[Signal]:
+        t0 = self.ctx.perf_ns()
+        quotes = self._quotes()
+        gap = self.p.minEdge
+        sigs = event_sum_signals(quotes) + nested_signals(quotes, gap) + calendar_signals(quotes, gap)
+        for q in quotes:
+            st = self.stats.get(q.market.yes_token_id)
+            if st is not None:
+                s = mean_reversion_signal(q, st)
+                if s is not None:
+                    sigs.append(s)
+        for s in sigs:
+            self.signals[s.kind] = self.signals.get(s.kind, 0) + 1
+        for s in sorted(sigs, key=lambda s: (-s.edge, s.market)):
+            if s.edge >= self.p.minEdge and s.confidence >= self.p.minConfidence:
+                await self._trade(s, t0)
+        return sigs
+
+    # -- news --------------------------------------------------------------------------------
+    def _news_batch(self) -> int:
+        """Markets to analyse this cycle: today's remaining NewsAPI budget spread over the remaining cycles."""
+        if self.news is None:
+            return 1
+        cycle_ms = int(self.p.newsIntervalMinutes * 60_000)
+        left_ms = DAY_MS - self.ctx.clock() % DAY_MS
+        cycles = max(1, left_ms // max(1, cycle_ms))
+        return max(0, min(5, self.news.remaining // cycles or (1 if self.news.remaining else 0)))
+
+    async def _embed(self, text: str) -> list[float]:
+        model = getattr(self.analyzer, "embedding_model", self.analyzer.model)
+        key = hashlib.sha256(f"{model}\0{text}".encode()).hexdigest()
+        persistent = isinstance(self.memory, SQLiteMemory)
+        if persistent:
+            hit = self.memory.get_embedding(key)
+            if hit is not None:
+                if self.ctx.metrics is not None:
+                    self.ctx.metrics.embedding_cache.labels(self.ctx.bot, self.name, "hit").inc()
+                return hit
+        vec: list[float] = await self.analyzer.embed(text)
+        if persistent:
+            self.memory.put_embedding(key, vec)
+        return vec
+
+    async def analyze_market(self, m: MarketInfo, headlines: list[Headline]) -> Signal | None:
+        t0 = self.ctx.perf_ns()
+        q = next((x for x in self._quotes() if x.market.condition_id == m.condition_id), None)
+        if q is None or q.mid is None:
+            return None
+        text = m.question + "\n" + "\n".join(h.title for h in headlines[:10])
+        emb = await self._embed(text)
+        past = await self.memory.search(emb, 3)
+        memories = tuple(f"{r.question}: p={r.probability:.2f} conf={r.confidence} ({r.summary})" for r in past
+                         if r.similarity > 0.2)
+        req = AnalysisRequest(m.condition_id, m.question, q.mid, "news", tuple(headlines), memories)
+        try:
+            a = await self.analyzer.analyze(req)
+        except AnalysisError as e:
+            self.errors += 1
+            self.log.warning("analysis failed", market=m.condition_id, error=str(e))
+            return None
+        await self.memory.add(MemoryRecord(m.condition_id, m.question, a.rationale[:500], a.probability,
+                                           a.confidence, q.mid, self.ctx.clock(), tuple(emb)))
+        if a.confidence > 0:
+            self.accuracy.predict(m.condition_id, a.probability, m.yes_token_id)
+        self.log.info("AI ANALYSIS", market=m.condition_id, probability=a.probability, confidence=a.confidence,
+                      price=round(q.mid, 4), model=a.model, tokens=a.prompt_tokens + a.completion_tokens,
+                      memories=len(memories))
+        why = f"{a.model}: p={a.probability:.3f} vs price {q.mid:.3f}; {a.rationale}"[:300]
+        sig = None
+        if q.yes_ask is not None and a.probability - q.yes_ask / E6 > 0:
+            sig = Signal("news", m.condition_id, m.yes_token_id, q.yes_ask, round(a.probability - q.yes_ask / E6, 6),
+                         a.confidence, why)
+        elif q.no_ask is not None and (1 - a.probability) - q.no_ask / E6 > 0:
+            sig = Signal("news", m.condition_id, m.no_token_id, q.no_ask,
+                         round((1 - a.probability) - q.no_ask / E6, 6), a.confidence, why)
+        if sig is not None:
+            self.signals["news"] = self.signals.get("news", 0) + 1
+            if sig.edge >= self.p.minEdge and sig.confidence >= self.p.minConfidence:
+                await self._trade(sig, t0)
+        return sig
+
+    async def news_cycle(self) -> None:
+        n = self._news_batch()
+        if not self.markets or n <= 0:
+            return
+        for _ in range(n):
+            m = self.markets[self._news_rr % len(self.markets)]
+            self._news_rr += 1
+            headlines: list[Headline] = []
+            if self.news is not None:
+                query = " ".join(sorted(keywords(m.question))[:6])
+                try:
+                    headlines = await self.news.headlines(query)
+                except NewsBudgetExceeded:
+                    return
+                except Exception as e:
+                    self.errors += 1
+                    if self.ctx.metrics is not None:
+                        self.ctx.metrics.api_errors.labels(self.ctx.bot, self.name, "newsapi", type(e).__name__).inc()
+                    continue
+            if not headlines and self.analyzer.model == "offline":
+                continue  # the offline analyzer has nothing to read
+            await self.analyze_market(m, headlines)
+
+    # -- orders ------------------------------------------------------------------------------
+    def _holding(self, market: str) -> bool:
+        info = self.ctx.markets.get(market) or next((m for m in self.markets if m.condition_id == market), None)
+        if info is None:
+            return False
+        pos = self.tally.positions
+        return pos.get(info.yes_token_id, 0) > 0 or pos.get(info.no_token_id, 0) > 0
+
+    async def _trade(self, s: Signal, t0: int) -> None:
+        if self._holding(s.market):
+            return
+        info = next((m for m in self.markets if m.condition_id == s.market), None)
+        if info is None:
+            return
+        book = self.ctx.books.book(s.token_id)
+        tick = book.tick_size_e6 if book is not None else info.tick_size_e6
+        usd = min(self.p.tradeSizeUsd, self.ctx.config.limits.maxOrderUsd)
+        shares = round(usd * E6) * E6 // s.price_e6 // LOT_E6 * LOT_E6
+        if shares < info.min_size_e6 or shares <= 0:
+            return
+        intent = OrderIntent(market=s.market, token_id=s.token_id, side="BUY", price_e6=s.price_e6, size_e6=shares,
+                             order_type="FAK", tick_size_e6=tick, neg_risk=info.neg_risk,
+                             group_id=f"polyai-{next(self._ids)}", reason=f"polyai:{s.kind}")
+        opp = Opportunity(self.ctx.clock(), s.market, s.kind, s.edge, [s.token_id], [intent])
+        self.opportunities.append(opp)
+        self.tally.opportunities += 1
+        m = self.ctx.metrics
+        if m is not None:
+            m.opportunities.labels(self.ctx.bot, self.name, s.kind).inc()
+            m.edge.labels(self.ctx.bot, self.name, s.kind).observe(s.edge)
+        self.log.info("POLYAI SIGNAL", market=s.market, kind=s.kind, edge=s.edge, confidence=s.confidence,
+                      token=s.token_id, price=s.price_e6 / E6, shares=shares / E6, why=s.rationale)
+        lat = self.ctx.perf_ns() - t0
+        results = await self.ctx.submit([intent], opp)
+        self.latency.add_ns(lat)
+        self.tally.record_results(results)
+        filled = sum(r.filled_size_e6 for r in results)
+        self.recent.append({"kind": s.kind, "market": s.market, "edge": s.edge, "confidence": s.confidence,
+                            "filled": filled / E6})
+        if filled:
+            self.log.info("EXECUTED", market=s.market, kind=s.kind, shares=filled / E6, price=s.price_e6 / E6,
+                          latency_us=round(lat / 1000, 1))
+
+    def on_market_resolved(self, market: str, winning_asset_id: str) -> None:
+        self.accuracy.resolve(market, winning_asset_id)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    async def tick(self) -> None:
+        now = self.ctx.clock()
+        if now - self._last_sample >= SAMPLE_MS:
+            self._last_sample = now
+            quotes = self._quotes()
+            if now - self._last_scan >= self.p.scanIntervalMinutes * 60_000:
+                self._last_scan = now
+                await self.scan()  # judged against the history before this sample
+            self._sample(quotes)
+        elif now - self._last_scan >= self.p.scanIntervalMinutes * 60_000:
+            self._last_scan = now
+            await self.scan()
+        if now - self._last_news >= self.p.newsIntervalMinutes * 60_000:
+            self._last_news = now
+            await self.news_cycle()
+
+    async def run(self) -> None:
+        while not self._stopped.is_set():
+            try:
+                await self.tick()
+            except Exception as e:  # one failed cycle must not end the strategy
+                self.errors += 1
+                self.log.error("polyai cycle failed", error=f"{type(e).__name__}: {e}"[:300])
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopped.wait(), timeout=1.0)
+
+    async def stop(self) -> None:
+        self._stopped.set()
+        await self.tasks.drain()
+        close = getattr(self.analyzer, "close", None)
+        if close is not None:
+            with contextlib.suppress(Exception):
+                await close()
+        with contextlib.suppress(Exception):
+            await self.memory.close()
+
+    async def drain(self) -> None:
+        await self.tasks.drain()
+
+    def pnl_e6(self) -> int:
+        value = 0
+        for tok, q in self.tally.positions.items():
+            b = self.ctx.books.book(tok)
+            bb = b.best_bid() if b is not None and q > 0 else None
+            if bb is not None:
+                value += q * bb[0] // E6
+        return self.tally.cash_e6 + value
+
+    def snapshot(self) -> dict[str, Any]:
+        acc = self.accuracy.accuracy
+        snap: dict[str, Any] = {
+            "strategy": self.name,
+            "markets": len(self.markets),
+            "opportunities": self.tally.opportunities,
+            "orders": self.tally.orders,
+            "fills": self.tally.fills,
+            "pnl_usd": round(self.pnl_e6() / E6, 6),
+            "latency_us": self.latency.percentiles(),
+            "signals": dict(sorted(self.signals.items())),
+            "analyzer": self.analyzer.model,
+            "ai_accuracy": round(acc, 4) if acc is not None else None,
+            "ai_resolved": self.accuracy.correct + self.accuracy.wrong,
+            "errors": self.errors,
+            "recent": list(self.recent)[-10:],
+        }
+        tokens = getattr(self.analyzer, "tokens", None)
+        if tokens is not None:
+            snap["llm_tokens"] = dict(tokens)
+            snap["llm_cost_usd"] = round(float(getattr(self.analyzer, "cost", 0.0)), 6)
+        if self.news is not None:
+            snap["news_requests_today"] = self.news.used_today
+        return snap

@@ -1,0 +1,128 @@
+"""`botfleet rotate-credentials`: what the rotation Job runs.
+
+1. create new CLOB API credentials from the wallet (L1-signed `POST /auth/api-key` with a fresh nonce),
+2. write them to the bot's credentials Secret (with ROTATED_AT) — the Secret change rolls the bot,
+3. revoke the previous key (L2-signed `DELETE /auth/api-key` with the old credentials) when asked.
+
+The Job's ServiceAccount may only get/update/patch that one Secret (a Role with resourceNames).
+No credential value is ever printed: errors name the step and the HTTP status only.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import requests
+import typer
+from eth_account import Account
+
+from bot_runtime.apikeys import l1_headers
+from bot_runtime.config import CLOB_API_KEY, CLOB_PASSPHRASE, CLOB_SECRET, WALLET_PRIVATE_KEY, load_config
+from bot_runtime.execution.signing import ApiCreds, l2_headers
+from botfleet_operator.kube import ApiKube, KubeError, object_path
+from botfleet_operator.kube import load_config as load_kube
+
+log = logging.getLogger("botfleet.rotation")
+ROTATED_AT = "ROTATED_AT"
+
+
+class RotationError(RuntimeError):
+    pass
+
+
+def create_key(clob_url: str, private_key: str, chain_id: int, nonce: int, timeout: float = 15) -> ApiCreds:
+    url = clob_url.rstrip("/") + "/auth/api-key"
+    try:
+        r = requests.post(url, headers=l1_headers(private_key, chain_id, nonce), timeout=timeout)
+    except requests.RequestException as exc:
+        raise RotationError(f"POST {url}: {type(exc).__name__}") from None
+    body = r.json() if r.headers.get("content-type", "").startswith("application/json") else {}
+    if r.status_code != 200 or not all(isinstance(body, dict) and body.get(k) for k in ("apiKey", "secret", "passphrase")):
+        detail = str(body.get("error", ""))[:200] if isinstance(body, dict) else ""
+        raise RotationError(f"POST {url} failed: HTTP {r.status_code} {detail}")
+    return ApiCreds(str(body["apiKey"]), str(body["secret"]), str(body["passphrase"]))
+
+
+def revoke_key(clob_url: str, address: str, creds: ApiCreds, timeout: float = 15) -> None:
+    path = "/auth/api-key"
+    headers = l2_headers(address, creds, "DELETE", path, None, int(time.time()))
+    try:
+        r = requests.delete(clob_url.rstrip("/") + path, headers=headers, timeout=timeout)
+    except requests.RequestException as exc:
+        raise RotationError(f"DELETE {path}: {type(exc).__name__}") from None
+    if r.status_code != 200:
+        raise RotationError(f"DELETE {path} failed: HTTP {r.status_code}")
+
+
+def _decode(data: dict[str, str], key: str) -> str | None:
+    value = data.get(key)
+    return base64.b64decode(value).decode() if value else None
+
+
+def read_old(kube: ApiKube, namespace: str, secret: str) -> ApiCreds | None:
+    try:
+        obj = kube._call("GET", object_path("Secret", namespace, secret))
+    except Exception as exc:
+        raise RotationError(f"cannot read Secret {namespace}/{secret}: {type(exc).__name__}") from None
+    data = obj.get("data") or {}
+    key, sec, phrase = (_decode(data, k) for k in (CLOB_API_KEY, CLOB_SECRET, CLOB_PASSPHRASE))
+    return ApiCreds(key, sec, phrase) if key and sec and phrase else None
+
+
+def write_new(kube: ApiKube, namespace: str, secret: str, creds: ApiCreds, now: datetime) -> None:
+    enc = {k: base64.b64encode(v.encode()).decode() for k, v in (
+        (CLOB_API_KEY, creds.api_key), (CLOB_SECRET, creds.secret), (CLOB_PASSPHRASE, creds.passphrase),
+        (ROTATED_AT, now.strftime("%Y-%m-%dT%H:%M:%SZ")))}
+    try:
+        kube._call("PATCH", object_path("Secret", namespace, secret), {"data": enc}, "application/merge-patch+json")
+    except Exception as exc:
+        raise RotationError(f"cannot update Secret {namespace}/{secret}: {type(exc).__name__}") from None
+
+
+def rotate(kube: ApiKube, *, namespace: str, secret: str, clob_url: str, chain_id: int, private_key: str,
+           revoke_old: bool, now: datetime | None = None) -> str:
+    """Run the three steps; returns the new API key id (not secret on its own)."""
+    now = now or datetime.now(UTC)
+    old = read_old(kube, namespace, secret)
+    new = create_key(clob_url, private_key, chain_id, nonce=int(now.timestamp()))
+    write_new(kube, namespace, secret, new, now)
+    if revoke_old and old is not None and old.api_key != new.api_key:
+        revoke_key(clob_url, Account.from_key(private_key).address, old)
+    return new.api_key
+
+
+def _private_key(wallet_dir: str) -> str:
+    path = Path(wallet_dir) / WALLET_PRIVATE_KEY
+    if path.is_file():
+        return path.read_text().strip()
+    if os.environ.get(WALLET_PRIVATE_KEY):
+        return os.environ[WALLET_PRIVATE_KEY].strip()
+    raise RotationError(f"no {WALLET_PRIVATE_KEY} in {wallet_dir} nor in the environment")
+
+
+def rotate_command(
+    secret: str = typer.Option(..., "--secret", help="Credentials Secret to write the new keys to."),
+    namespace: str = typer.Option(..., "--namespace", help="Namespace of the Secret."),
+    config: str = typer.Option(None, "--config", help="Bot config.json (endpoints); default $BOTFLEET_CONFIG."),
+    wallet_dir: str = typer.Option("/var/run/secrets/botfleet/wallet", "--wallet-dir",
+                                   help="Directory with the wallet Secret's files."),
+    revoke_old: bool = typer.Option(False, "--revoke-old", help="Revoke the previous API key afterwards."),
+    kubeconfig: str = typer.Option(None, "--kubeconfig", help="Default: in-cluster or $KUBECONFIG."),
+) -> None:
+    """Rotate a bot's CLOB API credentials (run by the operator's rotation Job)."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        cfg = load_config(config)
+        kube = ApiKube(load_kube(kubeconfig))
+        key_id = rotate(kube, namespace=namespace, secret=secret, clob_url=cfg.endpoints.clobUrl,
+                        chain_id=cfg.endpoints.chainId, private_key=_private_key(wallet_dir), revoke_old=revoke_old)
+    except (RotationError, KubeError, ValueError) as exc:
+        typer.echo(json.dumps({"event": "rotation_failed", "error": str(exc)}), err=True)
+        raise typer.Exit(1) from None
+    typer.echo(json.dumps({"event": "rotated", "secret": f"{namespace}/{secret}", "apiKey": key_id[:8] + "..."}))

@@ -1,0 +1,481 @@
+"""The operator against a real control plane (issue 3 scenarios 1-12).
+
+The operator runs as a subprocess (`python -m botfleet_operator operator`) with the kubeconfig of
+its ServiceAccount, bound to the least-privilege ClusterRole of deploy/rbac/operator.yaml: it is
+never admin. The tests themselves act as admin through kubectl, as a user would.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import importlib.util
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.support.controlplane import Cluster
+from tests.support.controlplane_wait import eventually
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLES = REPO / "examples"
+RBAC = REPO / "deploy" / "rbac" / "operator.yaml"
+OWNED_KINDS = ("serviceaccount", "configmap", "service", "persistentvolumeclaim", "networkpolicy",
+               "deployment", "cronjob")
+TEST_PRIVATE_KEY = "0x" + "11" * 32  # test-only key (tests/support/sim.py)
+
+pytestmark = pytest.mark.timeout(900)
+
+
+# ----------------------------------------------------------------------------------------------
+# helpers
+# ----------------------------------------------------------------------------------------------
+
+def get_json(cluster: Cluster, *args: str, check: bool = True) -> Any:
+    result = cluster.kubectl("get", *args, "-o", "json", check=check)
+    return json.loads(result.stdout) if result.returncode == 0 else None
+
+
+def apply(cluster: Cluster, doc: dict[str, Any] | str, namespace: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    text = doc if isinstance(doc, str) else json.dumps(doc)
+    return cluster.kubectl("apply", "-n", namespace, "-f", "-", input=text, check=check)
+
+
+def example(name: str, **spec: Any) -> dict[str, Any]:
+    doc: dict[str, Any] = yaml.safe_load((EXAMPLES / f"{name}.yaml").read_text())
+    doc["spec"].update(spec)
+    return doc
+
+
+def bot_doc(name: str, **spec: Any) -> dict[str, Any]:
+    return {"apiVersion": "botfleet.io/v1alpha1", "kind": "TradingBot", "metadata": {"name": name},
+            "spec": {"strategy": "arbhunter", **spec}}
+
+
+def conditions(cluster: Cluster, ns: str, name: str) -> dict[str, dict[str, Any]]:
+    bot = get_json(cluster, "tradingbot", name, "-n", ns, check=False) or {}
+    return {c["type"]: c for c in (bot.get("status") or {}).get("conditions") or []}
+
+
+def wait_condition(cluster: Cluster, ns: str, name: str, type_: str, status: str, reason: str | None = None,
+                   timeout: float = 90) -> dict[str, Any]:
+    def probe() -> dict[str, Any] | None:
+        c = conditions(cluster, ns, name).get(type_)
+        if c and c["status"] == status and (reason is None or c["reason"] == reason):
+            return c
+        return None
+    return eventually(probe, f"{ns}/{name} {type_}={status} {reason or ''}", timeout=timeout)
+
+
+def deployment(cluster: Cluster, ns: str, name: str) -> dict[str, Any] | None:
+    return get_json(cluster, "deployment", name, "-n", ns, check=False)  # type: ignore[no-any-return]
+
+
+def template_annotations(cluster: Cluster, ns: str, name: str) -> dict[str, str]:
+    dep = deployment(cluster, ns, name) or {}
+    return ((dep.get("spec") or {}).get("template") or {}).get("metadata", {}).get("annotations") or {}
+
+
+def secret_doc(name: str, **data: str) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name}, "stringData": data}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class OperatorProcess:
+    """`python -m botfleet_operator operator` as the operator's ServiceAccount."""
+
+    def __init__(self, cluster: Cluster, log: Path) -> None:
+        self.cluster = cluster
+        self.log = log
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.metrics_port = 0
+
+    def start(self) -> None:
+        self.metrics_port, health = _free_port(), _free_port()
+        env = {**os.environ, "KUBECONFIG": str(self.cluster.operator_kubeconfig), "PYTHONUNBUFFERED": "1"}
+        env.pop("BOTFLEET_SIM_URL", None)
+        cmd = [sys.executable, "-m", "botfleet_operator", "operator", "--all-namespaces",
+               "--lease-namespace", "botfleet-system", "--identity", "e2e-operator",
+               "--metrics-port", str(self.metrics_port), "--health-port", str(health), "--workers", "16"]
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
+
+        def healthy() -> bool:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise AssertionError(f"operator exited {self.proc.returncode}; log: {self.log}")
+            with contextlib.suppress(OSError):
+                with urllib.request.urlopen(f"http://127.0.0.1:{health}/healthz", timeout=2) as r:
+                    return r.status == 200
+            return False
+        eventually(healthy, "operator liveness endpoint", timeout=60)
+
+    def metrics(self) -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as r:
+            return r.read().decode()  # type: ignore[no-any-return]
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+def _persistent_volumes(cluster: Cluster, count: int) -> None:
+    """Static PVs for the bots' journal claims: the local control plane has no volume provisioner."""
+    docs = [{"apiVersion": "v1", "kind": "PersistentVolume",
+             "metadata": {"name": f"e2e-pv-{i:03d}", "labels": {"botfleet.io/e2e": "true"}},
+             "spec": {"capacity": {"storage": "5Gi"}, "accessModes": ["ReadWriteOnce"],
+                      "persistentVolumeReclaimPolicy": "Retain", "hostPath": {"path": f"/tmp/e2e-pv-{i:03d}"}}}
+            for i in range(count)]
+    cluster.kubectl("apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": docs}))
+
+
+@pytest.fixture(scope="module")
+def operator(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
+    cluster.kubectl("apply", "-f", str(RBAC))
+    _persistent_volumes(cluster, 120)
+    log = tmp_path_factory.mktemp("operator") / "operator.log"
+    op = OperatorProcess(cluster, log)
+    op.start()
+    try:
+        yield op
+    finally:
+        op.stop()
+        text = log.read_text(errors="replace")
+        for leaked in (TEST_PRIVATE_KEY[2:], "REPLACE_ME", base64.b64encode(b"REPLACE_ME").decode()):
+            assert leaked not in text, "a Secret value reached the operator's log"
+
+
+def _apply_example(cluster: Cluster, ns: str, name: str, **spec: Any) -> None:
+    cluster.kubectl("apply", "-n", ns, "-f", str(EXAMPLES / f"{name}-secret.yaml"))
+    apply(cluster, example(name, **spec), ns)
+
+
+# ----------------------------------------------------------------------------------------------
+# scenarios
+# ----------------------------------------------------------------------------------------------
+
+def test_example_becomes_ready_with_owned_objects_and_columns(cluster: Cluster, operator: OperatorProcess,
+                                                              namespace: str) -> None:
+    _apply_example(cluster, namespace, "arbhunter")
+    wait_condition(cluster, namespace, "arbhunter", "Ready", "True", "Available")
+    bot = get_json(cluster, "tradingbot", "arbhunter", "-n", namespace)
+    for kind in OWNED_KINDS:
+        name = "arbhunter-backup" if kind == "cronjob" else "arbhunter"
+        obj = get_json(cluster, kind, name, "-n", namespace)
+        (ref,) = obj["metadata"]["ownerReferences"]
+        assert (ref["kind"], ref["name"], ref["uid"], ref["controller"]) == \
+            ("TradingBot", "arbhunter", bot["metadata"]["uid"], True)
+    pods = get_json(cluster, "pods", "-n", namespace, "-l", "botfleet.io/bot=arbhunter,app.kubernetes.io/component=bot")
+    assert [p["status"]["phase"] for p in pods["items"]] == ["Running"]
+    table = cluster.kubectl("get", "tradingbots", "-n", namespace).stdout.splitlines()
+    assert table[0].split() == ["NAME", "STRATEGY", "MODE", "RISK", "READY", "REASON", "AGE"]
+    assert table[1].split()[:6] == ["arbhunter", "arbhunter", "paper", "balanced", "True", "Available"]
+    assert bot["status"]["observedGeneration"] == bot["metadata"]["generation"]
+    assert len(bot["status"]["credentialsHash"]) == 64
+    events = get_json(cluster, "events", "-n", namespace, "--field-selector", "involvedObject.name=arbhunter")
+    assert any(e["reason"] == "Created" and "Deployment" in e["message"] for e in events["items"])
+    assert "botfleet_operator_reconciles_total" in operator.metrics()
+
+
+def test_spec_change_updates_config_rolls_and_advances_generation(cluster: Cluster, operator: OperatorProcess,
+                                                                  namespace: str) -> None:
+    _apply_example(cluster, namespace, "arbhunter")
+    wait_condition(cluster, namespace, "arbhunter", "Ready", "True")
+    before = template_annotations(cluster, namespace, "arbhunter")["botfleet.io/config-hash"]
+    cluster.kubectl("patch", "tradingbot", "arbhunter", "-n", namespace, "--type", "merge", "-p",
+                    json.dumps({"spec": {"riskProfile": "aggressive", "params": {"maxBookAgeMs": 1500}}}))
+    bot = get_json(cluster, "tradingbot", "arbhunter", "-n", namespace)
+    generation = bot["metadata"]["generation"]
+    assert generation >= 2
+
+    def config_updated() -> bool:
+        cm = get_json(cluster, "configmap", "arbhunter", "-n", namespace)
+        cfg = json.loads(cm["data"]["config.json"])
+        return cfg["riskProfile"] == "aggressive" and cfg["params"]["maxBookAgeMs"] == 1500
+    eventually(config_updated, "ConfigMap with the new spec")
+    eventually(lambda: template_annotations(cluster, namespace, "arbhunter")["botfleet.io/config-hash"] != before,
+               "Deployment rolled")
+    eventually(lambda: get_json(cluster, "tradingbot", "arbhunter", "-n", namespace)["status"].get(
+        "observedGeneration") == generation, "observedGeneration advanced")
+    wait_condition(cluster, namespace, "arbhunter", "Ready", "True")
+
+
+def test_secret_change_rolls_without_two_pods(cluster: Cluster, operator: OperatorProcess, namespace: str) -> None:
+    _apply_example(cluster, namespace, "arbhunter")
+    wait_condition(cluster, namespace, "arbhunter", "Ready", "True")
+    before = template_annotations(cluster, namespace, "arbhunter")["botfleet.io/secrets-hash"]
+    first_pod = get_json(cluster, "pods", "-n", namespace, "-l", "botfleet.io/bot=arbhunter,app.kubernetes.io/component=bot")
+    assert len(first_pod["items"]) == 1
+    watcher = subprocess.Popen(
+        [cluster.kubectl_bin, f"--kubeconfig={cluster.admin_kubeconfig}", "get", "pods", "-n", namespace, "-l",
+         "botfleet.io/bot=arbhunter,app.kubernetes.io/component=bot", "--watch", "-o", "json", "--output-watch-events"],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        apply(cluster, secret_doc("arbhunter-wallet", PRIVATE_KEY="REPLACE_ME_TOO", SIGNATURE_TYPE="0"), namespace)
+        eventually(lambda: template_annotations(cluster, namespace, "arbhunter")["botfleet.io/secrets-hash"] != before,
+                   "secrets-hash annotation changed")
+        assert deployment(cluster, namespace, "arbhunter")["spec"]["strategy"]["type"] == "Recreate"  # type: ignore[index]
+
+        def new_pod_ready() -> bool:
+            pods = get_json(cluster, "pods", "-n", namespace, "-l",
+                            "botfleet.io/bot=arbhunter,app.kubernetes.io/component=bot")["items"]
+            return len(pods) == 1 and pods[0]["metadata"]["uid"] != first_pod["items"][0]["metadata"]["uid"] \
+                and pods[0]["status"].get("phase") == "Running"
+        eventually(new_pod_ready, "replacement pod running")
+        wait_condition(cluster, namespace, "arbhunter", "Ready", "True")
+    finally:
+        watcher.terminate()
+        out, _ = watcher.communicate(timeout=10)
+    # Replay the watch: at no point were two pods alive (not yet deleted) at once.
+    alive: set[str] = set()
+    decoder = json.JSONDecoder()
+    pos, peak = 0, 0
+    while pos < len(out):
+        while pos < len(out) and out[pos].isspace():
+            pos += 1
+        if pos >= len(out):
+            break
+        event, pos = decoder.raw_decode(out, pos)
+        pod = event["object"]
+        uid = pod["metadata"]["uid"]
+        if event["type"] == "DELETED" or pod["status"].get("phase") in ("Succeeded", "Failed") \
+                or pod["metadata"].get("deletionTimestamp"):
+            alive.discard(uid)
+        else:
+            alive.add(uid)
+        peak = max(peak, len(alive))
+    assert peak == 1
+
+
+def test_missing_secret_reports_then_heals(cluster: Cluster, operator: OperatorProcess, namespace: str) -> None:
+    apply(cluster, example("arbhunter"), namespace)  # the Secret is not there yet
+    c = wait_condition(cluster, namespace, "arbhunter", "SecretsReady", "False", "SecretNotFound")
+    assert "arbhunter-wallet" in c["message"]
+    assert conditions(cluster, namespace, "arbhunter")["Ready"]["status"] == "False"
+    assert deployment(cluster, namespace, "arbhunter") is None  # no rollout onto a broken Secret
+    apply(cluster, secret_doc("arbhunter-wallet", SIGNATURE_TYPE="0"), namespace)
+    c = wait_condition(cluster, namespace, "arbhunter", "SecretsReady", "False", "SecretKeyMissing")
+    assert "PRIVATE_KEY" in c["message"]
+    apply(cluster, secret_doc("arbhunter-wallet", PRIVATE_KEY="REPLACE_ME", SIGNATURE_TYPE="0"), namespace)
+    wait_condition(cluster, namespace, "arbhunter", "SecretsReady", "True")
+    wait_condition(cluster, namespace, "arbhunter", "Ready", "True")
+
+
+INVALID: list[tuple[str, dict[str, Any], str]] = [
+    ("unknown-strategy", {"strategy": "scalper"}, "spec.strategy"),
+    ("live-without-wallet", {"mode": "live"}, "spec.walletSecretRef"),
+    ("negative-limit", {"limits": {"maxDailyLossUsd": -5}}, "spec.limits.maxDailyLossUsd"),
+    ("copy-ratio-above-1", {"strategy": "elitemimic", "params": {"copyRatio": 1.5}}, "spec.params.copyRatio"),
+    ("bad-cron", {"backup": {"schedule": "every hour"}}, "spec.backup.schedule"),
+    ("param-of-other-strategy", {"params": {"copyRatio": 0.5}}, "spec.params.copyRatio"),
+    ("unknown-param", {"params": {"nonsense": 1}}, "spec.params.nonsense"),
+    ("bad-mode", {"mode": "yolo"}, "spec.mode"),
+    ("bad-risk", {"riskProfile": "reckless"}, "spec.riskProfile"),
+    ("order-above-position", {"limits": {"maxOrderUsd": 5000, "maxPositionPerMarketUsd": 100}},
+     "spec.limits.maxOrderUsd"),
+    ("env-secret-name", {"env": [{"name": "PRIVATE_KEY", "value": "x"}]}, "spec.env"),
+    ("rotation-without-secrets", {"keyRotation": {"schedule": "@weekly"}}, "spec.keyRotation.schedule"),
+    ("bad-rotation-cron", {"walletSecretRef": {"name": "w"}, "credentialsSecretRef": {"name": "c"},
+                           "keyRotation": {"schedule": "0 3 * *"}}, "spec.keyRotation.schedule"),
+    ("wallet-key-mapping", {"walletSecretRef": {"name": "w", "keys": {"OPENAI_API_KEY": "x"}}},
+     "spec.walletSecretRef.keys"),
+]
+
+
+def test_invalid_resources_are_refused_by_the_api_server(cluster: Cluster, namespace: str) -> None:
+    for case, spec, field in INVALID:
+        result = apply(cluster, bot_doc(f"bad-{case}", **spec), namespace, check=False)
+        assert result.returncode != 0, f"{case} was accepted"
+        assert field in result.stderr, f"{case}: {result.stderr}"
+    bad_name = apply(cluster, bot_doc("1-bad-name"), namespace, check=False)
+    assert bad_name.returncode != 0 and "metadata.name" in bad_name.stderr
+    apply(cluster, bot_doc("immutable"), namespace)
+    changed = apply(cluster, bot_doc("immutable", strategy="polyai"), namespace, check=False)
+    assert changed.returncode != 0 and "spec.strategy is immutable" in changed.stderr
+
+
+def test_deleted_or_scaled_deployment_is_restored(cluster: Cluster, operator: OperatorProcess, namespace: str) -> None:
+    _apply_example(cluster, namespace, "arbhunter")
+    wait_condition(cluster, namespace, "arbhunter", "Ready", "True")
+    cluster.kubectl("scale", "deployment", "arbhunter", "-n", namespace, "--replicas=3")
+    eventually(lambda: (deployment(cluster, namespace, "arbhunter") or {}).get("spec", {}).get("replicas") == 1,
+               "replicas restored to 1")
+    uid = deployment(cluster, namespace, "arbhunter")["metadata"]["uid"]  # type: ignore[index]
+    cluster.kubectl("delete", "deployment", "arbhunter", "-n", namespace, "--wait=false")
+    eventually(lambda: (deployment(cluster, namespace, "arbhunter") or {"metadata": {"uid": uid}})["metadata"]["uid"] != uid,
+               "Deployment recreated")
+    cluster.kubectl("delete", "configmap", "arbhunter", "-n", namespace)
+    eventually(lambda: get_json(cluster, "configmap", "arbhunter", "-n", namespace, check=False), "ConfigMap recreated")
+    wait_condition(cluster, namespace, "arbhunter", "Ready", "True")
+
+
+def test_paused_scales_to_zero_and_back(cluster: Cluster, operator: OperatorProcess, namespace: str) -> None:
+    _apply_example(cluster, namespace, "arbhunter")
+    wait_condition(cluster, namespace, "arbhunter", "Ready", "True")
+    cluster.kubectl("patch", "tradingbot", "arbhunter", "-n", namespace, "--type", "merge", "-p",
+                    '{"spec": {"paused": true}}')
+    wait_condition(cluster, namespace, "arbhunter", "Ready", "False", "Paused")
+    assert deployment(cluster, namespace, "arbhunter")["spec"]["replicas"] == 0  # type: ignore[index]
+    eventually(lambda: not get_json(cluster, "pods", "-n", namespace, "-l",
+                                    "botfleet.io/bot=arbhunter,app.kubernetes.io/component=bot")["items"],
+               "bot pod gone")
+    assert get_json(cluster, "cronjob", "arbhunter-backup", "-n", namespace)["spec"]["suspend"] is True
+    cluster.kubectl("patch", "tradingbot", "arbhunter", "-n", namespace, "--type", "merge", "-p",
+                    '{"spec": {"paused": false}}')
+    wait_condition(cluster, namespace, "arbhunter", "Ready", "True", "Available")
+
+
+def test_backup_job_success_then_failure(cluster: Cluster, operator: OperatorProcess, namespace: str) -> None:
+    _apply_example(cluster, namespace, "arbhunter")
+    wait_condition(cluster, namespace, "arbhunter", "Ready", "True")
+    cluster.kubectl("create", "job", "manual-backup-1", "-n", namespace, "--from=cronjob/arbhunter-backup")
+    wait_condition(cluster, namespace, "arbhunter", "BackupSucceeded", "True", "BackupCompleted", timeout=120)
+    assert get_json(cluster, "tradingbot", "arbhunter", "-n", namespace)["status"]["lastBackupTime"]
+    # A backup that cannot finish: unschedulable pod, 1 s deadline -> the Job fails (DeadlineExceeded).
+    job = json.loads(cluster.kubectl("create", "job", "manual-backup-2", "-n", namespace,
+                                     "--from=cronjob/arbhunter-backup", "--dry-run=client", "-o", "json").stdout)
+    job["spec"]["activeDeadlineSeconds"] = 1
+    job["spec"]["backoffLimit"] = 0
+    job["spec"]["template"]["spec"]["nodeSelector"] = {"botfleet.io/no-such-node": "true"}
+    time.sleep(1.1)  # creationTimestamp has 1 s resolution: make this Job the latest
+    apply(cluster, job, namespace)
+    wait_condition(cluster, namespace, "arbhunter", "BackupSucceeded", "False", "BackupFailed", timeout=120)
+    wait_condition(cluster, namespace, "arbhunter", "Degraded", "True", "BackupFailed")
+
+
+def test_delete_removes_everything_it_owned(cluster: Cluster, operator: OperatorProcess, namespace: str) -> None:
+    _apply_example(cluster, namespace, "elitemimic")
+    wait_condition(cluster, namespace, "elitemimic", "Ready", "True")
+    assert get_json(cluster, "role", "elitemimic-rotator", "-n", namespace)
+    cluster.kubectl("delete", "tradingbot", "elitemimic", "-n", namespace)
+
+    def all_gone() -> bool:
+        left = cluster.kubectl("get", "deployment,configmap,service,serviceaccount,pvc,networkpolicy,cronjob,role,"
+                               "rolebinding", "-n", namespace, "-l", "botfleet.io/bot=elitemimic", "-o", "name").stdout
+        return not left.strip()
+    eventually(all_gone, "garbage collection of the bot's objects", timeout=120)
+
+
+def test_sigkill_mid_reconcile_then_restart_converges(cluster: Cluster, operator: OperatorProcess,
+                                                      namespace: str) -> None:
+    operator.stop()
+    names = [f"fleet-{i:02d}" for i in range(20)]
+    try:
+        items = [bot_doc(n) for n in names]
+        cluster.kubectl("apply", "-n", namespace, "-f", "-",
+                        input=json.dumps({"apiVersion": "v1", "kind": "List", "items": items}))
+        operator.start()
+
+        def some_applied() -> bool:
+            out = cluster.kubectl("get", "deployments", "-n", namespace, "-o", "name").stdout.split()
+            return len(out) >= 1
+        eventually(some_applied, "the operator to start applying", timeout=60, interval=0.05)
+        operator.kill()
+        operator.start()
+        for n in names:
+            wait_condition(cluster, namespace, n, "Ready", "True", timeout=180)
+    finally:
+        if operator.proc is None or operator.proc.poll() is not None:
+            operator.start()
+    bots = {b["metadata"]["uid"]: b["metadata"]["name"]
+            for b in get_json(cluster, "tradingbots", "-n", namespace)["items"]}
+    for kind in OWNED_KINDS:
+        objs = get_json(cluster, kind, "-n", namespace, "-l", "app.kubernetes.io/managed-by=botfleet-operator")["items"]
+        owners = sorted(o["metadata"]["ownerReferences"][0]["uid"] for o in objs)
+        assert sorted(bots) == owners, f"{kind}: one per bot, none orphaned"
+
+
+def test_operator_is_not_admin(cluster: Cluster, operator: OperatorProcess) -> None:
+    def can(*args: str) -> bool:
+        r = cluster.kubectl("auth", "can-i", *args, kubeconfig=cluster.operator_kubeconfig, check=False)
+        return r.stdout.strip() == "yes"
+    assert can("patch", "deployments", "-n", "default")
+    assert can("patch", "tradingbots/status", "-n", "default")
+    assert not can("delete", "deployments", "-n", "default")
+    assert not can("create", "pods", "-n", "default")
+    assert not can("delete", "secrets", "-n", "default")
+    assert not can("create", "clusterrolebindings")
+    assert not can("*", "*")
+    who = cluster.kubectl("auth", "whoami", "-o", "json", kubeconfig=cluster.operator_kubeconfig).stdout
+    assert json.loads(who)["status"]["userInfo"]["username"] == "system:serviceaccount:botfleet-system:botfleet-operator"
+
+
+def _load_sim_support() -> Any:
+    spec = importlib.util.spec_from_file_location("botfleet_tests_support_sim", REPO / "tests" / "support" / "sim.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+async def test_rotation_by_annotation_updates_secret_and_rolls(cluster: Cluster, operator: OperatorProcess,
+                                                               namespace: str) -> None:
+    import asyncio
+
+    from botfleet_operator import rotation
+    from botfleet_operator.kube import ApiKube, load_config
+
+    sim_support = _load_sim_support()
+    sim = await sim_support.start_sim(seed=1, scenario="static", speed=0)
+    try:
+        old = sim.create_api_key(sim_support.TEST_ADDRESS)
+        await asyncio.to_thread(apply, cluster, secret_doc("rot-wallet", PRIVATE_KEY=TEST_PRIVATE_KEY), namespace)
+        await asyncio.to_thread(apply, cluster, secret_doc(
+            "rot-creds", CLOB_API_KEY=old.api_key, CLOB_SECRET=old.secret, CLOB_PASSPHRASE=old.passphrase), namespace)
+        await asyncio.to_thread(apply, cluster, bot_doc(
+            "rot", walletSecretRef={"name": "rot-wallet"}, credentialsSecretRef={"name": "rot-creds"},
+            keyRotation={"maxAgeDays": 30, "schedule": "0 3 * * 0"}), namespace)
+        await asyncio.to_thread(wait_condition, cluster, namespace, "rot", "Ready", "True")
+        assert await asyncio.to_thread(get_json, cluster, "cronjob", "rot-rotate", "-n", namespace)
+        before = (await asyncio.to_thread(template_annotations, cluster, namespace, "rot"))["botfleet.io/secrets-hash"]
+
+        await asyncio.to_thread(cluster.kubectl, "annotate", "tradingbot", "rot", "-n", namespace,
+                                "botfleet.io/rotate-credentials=manual-1", "--overwrite")
+
+        def rotation_job() -> dict[str, Any] | None:
+            jobs = get_json(cluster, "jobs", "-n", namespace, "-l", "botfleet.io/bot=rot,app.kubernetes.io/component=rotation")
+            return jobs["items"][0] if jobs["items"] else None
+        job = await asyncio.to_thread(eventually, rotation_job, "rotation Job")
+        assert job["spec"]["template"]["spec"]["serviceAccountName"] == "rot-rotator"
+        # kwok does not run containers: do what the Job's container does, as the Job's ServiceAccount
+        # (proving its Role is enough), against the simulated exchange.
+        rotator = await asyncio.to_thread(cluster.kubeconfig_for_user, f"system:serviceaccount:{namespace}:rot-rotator",
+                                          ("system:serviceaccounts", f"system:serviceaccounts:{namespace}"))
+        kube = ApiKube(load_config(str(rotator)))
+        new_key = await asyncio.to_thread(
+            rotation.rotate, kube, namespace=namespace, secret="rot-creds", clob_url=sim.url, chain_id=137,
+            private_key=TEST_PRIVATE_KEY, revoke_old=True)
+        assert new_key != old.api_key and sim.keys.get(old.api_key) is None and sim.keys.get(new_key) is not None
+        await asyncio.to_thread(
+            eventually, lambda: template_annotations(cluster, namespace, "rot")["botfleet.io/secrets-hash"] != before,
+            "bot rolled onto the rotated credentials")
+        bot = await asyncio.to_thread(get_json, cluster, "tradingbot", "rot", "-n", namespace)
+        assert bot["status"]["rotationTrigger"] == "manual-1"
+        await asyncio.to_thread(wait_condition, cluster, namespace, "rot", "RotationDue", "False", "WithinMaxAge")
+    finally:
+        await sim.stop()

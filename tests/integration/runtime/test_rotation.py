@@ -1,0 +1,67 @@
+"""A running bot picks up rotated API credentials from its Secret volume without a restart."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+import pytest
+
+from bot_runtime.app import BotApp
+from bot_runtime.config import BotConfig, Endpoints
+from bot_runtime.credentials import CredentialsReader
+from bot_runtime.execution.exchange import ExchangeError
+from bot_runtime.execution.signing import OrderSigner
+
+PRIVATE_KEY = "0x" + "5c" * 32  # test-only
+
+
+def write_secret(folder: Path, data: dict[str, str], stamp: str) -> None:
+    """The kubelet's atomic update: new timestamped dir, then swap `..data`."""
+    target = folder / f"..{stamp}"
+    target.mkdir(parents=True)
+    for k, v in data.items():
+        (target / k).write_text(v + "\n")
+    tmp = folder / "..data_tmp"
+    tmp.symlink_to(target.name)
+    os.replace(tmp, folder / "..data")
+    for k in data:
+        if not (folder / k).is_symlink():
+            (folder / k).symlink_to(f"..data/{k}")
+
+
+def creds_dict(c) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    return {"CLOB_API_KEY": c.api_key, "CLOB_SECRET": c.secret, "CLOB_PASSPHRASE": c.passphrase}
+
+
+async def test_rotated_api_credentials_are_used_without_restart(start_sim, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    sim = await start_sim(seed=3, scenario="static", speed=1.0)
+    address = OrderSigner(PRIVATE_KEY).address
+    first = sim.create_api_key(address, nonce=0)
+    secrets_dir = tmp_path / "secrets"
+    write_secret(secrets_dir / "wallet", {"PRIVATE_KEY": PRIVATE_KEY}, "one")
+    write_secret(secrets_dir / "credentials", creds_dict(first), "one")
+    config = BotConfig.model_validate({
+        "name": "rot", "strategy": "arbhunter", "endpoints": Endpoints.for_sim(sim.url).model_dump(),
+        "journal": {"url": f"sqlite:///{tmp_path / 'journal.sqlite'}"}, "credentialsDir": str(secrets_dir)})
+    reader = CredentialsReader(secrets_dir, env={}, poll_interval=0.05)
+    app = BotApp(config, reader, sync_timeout_s=5)
+    await app.start()
+    try:
+        exchange = app.execution.executor.exchange
+        assert await exchange.open_orders() == []          # authenticated with the first key
+        second = sim.create_api_key(address, nonce=1)
+        sim.keys.delete(first.api_key)                      # the old key stops working at once
+        with pytest.raises(ExchangeError):
+            await exchange.open_orders()
+        write_secret(secrets_dir / "credentials", creds_dict(second), "two")
+        for _ in range(100):                                # the watch polls every 50 ms here
+            if reader.get("CLOB_API_KEY") == second.api_key:
+                break
+            await asyncio.sleep(0.05)
+        assert await exchange.open_orders() == []          # the new key, no restart
+        assert reader.reloads >= 1
+    finally:
+        assert await app.stop() is True
+        await sim.stop()

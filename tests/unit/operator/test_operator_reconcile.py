@@ -1,0 +1,178 @@
+"""reconcile() against a fake API: idempotence, drift repair, secrets gating, rotation trigger, no leaks."""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from botfleet_operator.conditions import condition
+from botfleet_operator.kube import KubeError
+from botfleet_operator.reconcile import Snapshot, is_subset, reconcile
+from botfleet_operator.resources import Settings
+from tb_fixtures import FAKE_KEY, bot, secret, views
+
+NOW = datetime(2026, 3, 1, tzinfo=UTC)
+SETTINGS = Settings(image="img:1")
+
+
+class FakeKube:
+    def __init__(self, fail_kinds: tuple[str, ...] = ()) -> None:
+        self.applied: list[dict[str, Any]] = []
+        self.statuses: list[dict[str, Any]] = []
+        self.events: list[tuple[str, str, str]] = []
+        self.fail_kinds = fail_kinds
+
+    def apply(self, obj: dict[str, Any]) -> dict[str, Any]:
+        if obj["kind"] in self.fail_kinds:
+            raise KubeError(f"apply {obj['kind']}: HTTP 422: invalid", 422)
+        self.applied.append(copy.deepcopy(obj))
+        out = copy.deepcopy(obj)
+        out["metadata"]["generation"] = 1
+        out["status"] = {}
+        return out
+
+    def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
+        self.statuses.append(copy.deepcopy(status))
+
+    def event(self, bot: dict[str, Any], type_: str, reason: str, message: str) -> None:
+        self.events.append((type_, reason, message))
+
+
+def observed_from(kube: FakeKube) -> dict[tuple[str, str], dict[str, Any]]:
+    """What the watch would show after the applies: the objects plus server-side additions."""
+    out = {}
+    for obj in kube.applied:
+        o = copy.deepcopy(obj)
+        o["metadata"]["resourceVersion"] = "1"
+        o["metadata"].setdefault("annotations", {})["deployment.kubernetes.io/revision"] = "1"
+        if o["kind"] == "Deployment":
+            o["spec"]["progressDeadlineSeconds"] = 600
+            o["spec"]["template"]["spec"]["containers"][0]["terminationMessagePath"] = "/dev/termination-log"
+            o["status"] = {"observedGeneration": 1, "availableReplicas": 1, "updatedReplicas": 1, "replicas": 1}
+            o["metadata"]["generation"] = 1
+        out[(o["kind"], o["metadata"]["name"])] = o
+    return out
+
+
+def test_first_reconcile_applies_everything_then_nothing() -> None:
+    b = bot(walletSecretRef={"name": "w"})
+    secrets = views(secret("w", PRIVATE_KEY=FAKE_KEY))
+    kube = FakeKube()
+    result = reconcile(Snapshot(bot=b, secrets=secrets), kube, SETTINGS, NOW)
+    kinds = [k for k, _ in result.applied]
+    assert kinds == ["ServiceAccount", "ConfigMap", "PersistentVolumeClaim", "Service", "NetworkPolicy",
+                     "Deployment", "CronJob"]
+    assert not result.errors and len(kube.statuses) == 1
+    assert ("Normal", "Created", "Created Deployment b1") in kube.events
+
+    b["status"] = kube.statuses[-1]
+    kube2 = FakeKube()
+    result = reconcile(Snapshot(bot=b, secrets=secrets, owned=observed_from(kube)), kube2, SETTINGS, NOW)
+    assert result.applied == [] and kube2.applied == []
+    ready = condition(kube2.statuses[-1], "Ready") if kube2.statuses else condition(b["status"], "Ready")
+    assert ready is not None
+    # Status moved to Ready=True (the Deployment became available): patched once, then stable.
+    b["status"] = kube2.statuses[-1]
+    kube3 = FakeKube()
+    reconcile(Snapshot(bot=b, secrets=secrets, owned=observed_from(kube)), kube3, SETTINGS, NOW)
+    assert kube3.applied == [] and kube3.statuses == [] and kube3.events == []
+
+
+def test_hand_edits_are_reverted() -> None:
+    b = bot()
+    kube = FakeKube()
+    reconcile(Snapshot(bot=b), kube, SETTINGS, NOW)
+    owned = observed_from(kube)
+    owned[("Deployment", "b1")]["spec"]["replicas"] = 5
+    del owned[("ConfigMap", "b1")]
+    kube2 = FakeKube()
+    result = reconcile(Snapshot(bot=b, owned=owned), kube2, SETTINGS, NOW)
+    assert sorted(result.applied) == [("ConfigMap", "b1"), ("Deployment", "b1")]
+    assert [o["spec"]["replicas"] for o in kube2.applied if o["kind"] == "Deployment"] == [1]
+
+
+def test_missing_secret_holds_the_deployment_and_reports_the_key() -> None:
+    b = bot(walletSecretRef={"name": "w"})
+    kube = FakeKube()
+    reconcile(Snapshot(bot=b, secrets=views(secret("w", SIGNATURE_TYPE="0"))), kube, SETTINGS, NOW)
+    assert "Deployment" not in [o["kind"] for o in kube.applied]
+    st = kube.statuses[-1]
+    sr = condition(st, "SecretsReady")
+    assert sr is not None and (sr["status"], sr["reason"]) == ("False", "SecretKeyMissing")
+    assert "PRIVATE_KEY" in sr["message"]
+    assert any(e[0] == "Warning" and e[1] == "SecretKeyMissing" for e in kube.events)
+    # The Secret is fixed: the Deployment is created.
+    b["status"] = st
+    kube2 = FakeKube()
+    reconcile(Snapshot(bot=b, secrets=views(secret("w", PRIVATE_KEY="x")), owned=observed_from(kube)),
+              kube2, SETTINGS, NOW)
+    assert [o["kind"] for o in kube2.applied] == ["Deployment"]
+    assert condition(kube2.statuses[-1], "SecretsReady")["status"] == "True"  # type: ignore[index]
+
+
+def test_apply_error_is_reported_and_generation_not_claimed() -> None:
+    b = bot(generation=3)
+    b["status"] = {"observedGeneration": 2}
+    kube = FakeKube(fail_kinds=("Deployment",))
+    result = reconcile(Snapshot(bot=b), kube, SETTINGS, NOW)
+    assert result.retry and "HTTP 422" in result.errors[0]
+    st = kube.statuses[-1]
+    assert st["observedGeneration"] == 2
+    assert condition(st, "Degraded")["reason"] == "ApplyFailed"  # type: ignore[index]
+
+
+def test_invalid_params_applies_nothing() -> None:
+    b = bot(params={"copyRatio": 0.5})  # bypassed CEL (e.g. CRD not updated): the operator still refuses
+    kube = FakeKube()
+    reconcile(Snapshot(bot=b), kube, SETTINGS, NOW)
+    assert kube.applied == []
+    deg = condition(kube.statuses[-1], "Degraded")
+    assert deg is not None and deg["reason"] == "InvalidParams" and "spec.params.copyRatio" in deg["message"]
+
+
+def test_manual_rotation_trigger_starts_one_job() -> None:
+    b = bot(walletSecretRef={"name": "w"}, credentialsSecretRef={"name": "c"})
+    b["metadata"]["annotations"] = {"botfleet.io/rotate-credentials": "now-1"}
+    secrets = views(secret("w", PRIVATE_KEY="x"), secret("c", OPENAI_API_KEY="y"))
+    kube = FakeKube()
+    reconcile(Snapshot(bot=b, secrets=secrets), kube, SETTINGS, NOW)
+    jobs = [o for o in kube.applied if o["kind"] == "Job"]
+    assert len(jobs) == 1 and jobs[0]["metadata"]["annotations"]["botfleet.io/rotation-trigger"] == "now-1"
+    assert kube.statuses[-1]["rotationTrigger"] == "now-1"
+    b["status"] = kube.statuses[-1]
+    kube2 = FakeKube()
+    reconcile(Snapshot(bot=b, secrets=secrets, owned=observed_from(kube)), kube2, SETTINGS, NOW)
+    assert [o for o in kube2.applied if o["kind"] == "Job"] == []
+
+
+def test_no_secret_value_in_objects_status_events_or_logs(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    b = bot(mode="live", walletSecretRef={"name": "w"}, credentialsSecretRef={"name": "c"},
+            keyRotation={"schedule": "@weekly"})
+    b["metadata"]["annotations"] = {"botfleet.io/rotate-credentials": "1"}
+    secrets = views(secret("w", PRIVATE_KEY=FAKE_KEY),
+                    secret("c", CLOB_API_KEY="key-value-123", CLOB_SECRET="secret-value-456",
+                           CLOB_PASSPHRASE="pass-value-789"))
+    kube = FakeKube(fail_kinds=("Service",))
+    reconcile(Snapshot(bot=b, secrets=secrets), kube, SETTINGS, NOW)
+    everything = json.dumps([kube.applied, kube.statuses, kube.events]) + caplog.text + repr(secrets)
+    for value in (FAKE_KEY, FAKE_KEY[2:], "key-value-123", "secret-value-456", "pass-value-789"):
+        assert value not in everything
+
+
+@pytest.mark.parametrize(("desired", "observed", "expected"), [
+    ({"a": 1}, {"a": 1, "b": 2}, True),
+    ({"a": 1}, {"a": 2}, False),
+    ({"a": [1, 2]}, {"a": [1, 2, 3]}, False),
+    ({"a": [{"x": 1}]}, {"a": [{"x": 1, "y": 0}]}, True),
+    ({"a": 1.0}, {"a": 1}, True),
+    ({"a": True}, {"a": 1}, False),
+    ({"a": {}}, {}, False),
+    ({"a": 1}, None, False),
+])
+def test_is_subset(desired: Any, observed: Any, expected: bool) -> None:
+    assert is_subset(desired, observed) is expected

@@ -1,0 +1,111 @@
+"""PolyAI's shell over a real BookStore with a virtual clock and a fake executor (offline analyzer)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from bot_runtime.config import BotConfig
+from bot_runtime.marketdata.models import market_from_gamma
+from bot_runtime.marketdata.store import BookStore
+from bot_runtime.strategies import get_strategy
+from bot_runtime.strategies.base import StrategyContext
+from bot_runtime.types import Opportunity, OrderIntent, OrderResult
+
+E6 = 1_000_000
+
+
+class FakeExec:
+    def __init__(self) -> None:
+        self.intents: list[OrderIntent] = []
+
+    async def submit(self, intents: list[OrderIntent], opp: Opportunity) -> list[OrderResult]:
+        self.intents += intents
+        return [OrderResult("c", i, "matched", "o", i.size_e6, i.price_e6) for i in intents]
+
+
+def gm(i: int, q: str, **kw: Any) -> dict[str, Any]:
+    return {"conditionId": f"0x{i:064x}", "question": q, "clobTokenIds": json.dumps([f"{i}1", f"{i}0"]),
+            "orderPriceMinTickSize": 0.01, "orderMinSize": 5, "endDate": "2027-01-01", **kw}
+
+
+def setup(markets: list[dict[str, Any]], now: list[int], **params: Any) -> tuple[Any, BookStore, FakeExec]:
+    cfg = BotConfig.model_validate({"name": "p", "strategy": "polyai", "params": params})
+    infos = [market_from_gamma(m) for m in markets]
+    store = BookStore()
+    store.add_markets(infos)
+    exe = FakeExec()
+    ctx = StrategyContext(config=cfg, params=cfg.strategy_params(), books=store,
+                          markets={m.condition_id: m for m in infos}, submit=exe.submit, clock=lambda: now[0],
+                          backtest=True)
+    s = get_strategy("polyai")(ctx)
+    s.select_markets(infos)
+    return s, store, exe
+
+
+def quote(store: BookStore, i: int, bid: float, ask: float, ts: int) -> None:
+    for tok, b, a in ((f"{i}1", bid, ask), (f"{i}0", 1 - ask, 1 - bid)):
+        store.apply_raw(json.dumps({"event_type": "book", "asset_id": tok, "market": f"0x{i:064x}",
+                                    "timestamp": str(ts), "bids": [{"price": f"{b:.2f}", "size": "500"}],
+                                    "asks": [{"price": f"{a:.2f}", "size": "500"}]}), ts)
+
+
+async def test_event_sum_scan_trades_once_per_market() -> None:
+    now = [1_000_000]
+    ev = {"negRisk": True, "negRiskMarketID": "0xev"}
+    s, store, exe = setup([gm(1, "A?", **ev), gm(2, "B?", **ev), gm(3, "C?", **ev)], now,
+                          minConfidence=50, minEdge=0.02, tradeSizeUsd=20)
+    quote(store, 1, 0.49, 0.51, now[0])
+    quote(store, 2, 0.29, 0.31, now[0])
+    quote(store, 3, 0.29, 0.31, now[0])
+    await s.tick()
+    assert len(exe.intents) == 1
+    i = exe.intents[0]
+    assert (i.token_id, i.side, i.price_e6, i.order_type) == ("10", "BUY", 510_000, "FAK")  # NO of A
+    assert i.size_e6 == 39_210_000  # $20 / 0.51 in 0.01 lots
+    snap = s.snapshot()
+    assert snap["opportunities"] == 1 and snap["signals"]["event_sum"] == 1 and snap["analyzer"] == "offline"
+    now[0] += 5 * 60_000  # next scan: the signal is still there but we already hold the market
+    await s.tick()
+    assert len(exe.intents) == 1
+
+
+async def test_confidence_and_edge_bars() -> None:
+    now = [1_000_000]
+    ev = {"negRisk": True, "negRiskMarketID": "0xev"}
+    s, store, exe = setup([gm(1, "A?", **ev), gm(2, "B?", **ev)], now, minConfidence=95, minEdge=0.02)
+    quote(store, 1, 0.50, 0.55, now[0])  # wide spreads: confidence ~50
+    quote(store, 2, 0.60, 0.65, now[0])
+    await s.tick()
+    assert exe.intents == [] and s.snapshot()["signals"]
+    s2, store2, exe2 = setup([gm(1, "A?", **ev), gm(2, "B?", **ev)], now, minConfidence=0, minEdge=0.5)
+    quote(store2, 1, 0.50, 0.51, now[0])
+    quote(store2, 2, 0.60, 0.61, now[0])
+    await s2.tick()
+    assert exe2.intents == []
+
+
+async def test_mean_reversion_after_a_jump_on_the_virtual_clock() -> None:
+    now = [1_000_000]
+    s, store, exe = setup([gm(1, "Rain tomorrow?")], now, minConfidence=40, minEdge=0.02, scanIntervalMinutes=1)
+    for k in range(40):  # 40 samples, 5 s apart, oscillating around 0.50
+        mid_bid = 0.49 if k % 2 else 0.48
+        quote(store, 1, mid_bid, mid_bid + 0.02, now[0])
+        await s.tick()
+        now[0] += 5_000
+    assert exe.intents == []
+    quote(store, 1, 0.62, 0.63, now[0])  # jump far above the rolling mean
+    now[0] += 60_000
+    await s.tick()
+    assert [(i.token_id, i.side) for i in exe.intents] == [("10", "BUY")]  # buy NO: expect reversion
+    assert s.snapshot()["signals"].get("mean_reversion") == 1
+
+
+async def test_accuracy_on_resolved_markets() -> None:
+    now = [1_000_000]
+    s, _store, _exe = setup([gm(1, "A?"), gm(2, "B?")], now)
+    s.accuracy.predict(f"0x{1:064x}", 0.8, "11")
+    s.accuracy.predict(f"0x{2:064x}", 0.3, "21")
+    s.on_market_resolved(f"0x{1:064x}", "11")  # predicted YES, YES won
+    s.on_market_resolved(f"0x{2:064x}", "21")  # predicted NO, YES won
+    assert s.snapshot()["ai_accuracy"] == 0.5 and s.snapshot()["ai_resolved"] == 2
