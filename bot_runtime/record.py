@@ -83,7 +83,10 @@ async def record(
     max_markets: int = 50,
     recv_times: bool = True,
     stop: asyncio.Event | None = None,
+    store: BookStore | None = None,
 ) -> RecordSummary:
+    """Record until `duration_s` passes or `stop` is set. `store`, if given, is kept current
+    while recording (to watch the books)."""
     cids, slugs = split_market_args(markets or [])
     f = MarketFilter(
         condition_ids=cids,
@@ -112,7 +115,8 @@ async def record(
             loop.add_signal_handler(sig, stop.set)
     started = loop.time()
     # verify_best off: the recorder must not add resubscription traffic to the tape
-    store = BookStore(verify_best=False)
+    store = store if store is not None else BookStore(verify_best=False)
+    store.verify_best = False
     with TapeWriter(out, recv_times=recv_times) as writer:
         client = MarketWsClient(store, WsSettings(url=ws_url), _TapeHooks(writer))
 

@@ -20,6 +20,7 @@ OrderStatus = Literal[
     "canceled",
     "rejected",  # refused by the risk engine or the exchange
     "error",     # outcome unknown: reconciled from the exchange on the next pass
+    "unsent",    # journaled but never reached the exchange (found by reconciliation)
 ]
 
 E6 = 1_000_000

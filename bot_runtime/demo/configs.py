@@ -18,8 +18,10 @@ DEMO_ORDER = ("arbhunter", "polyai", "elitemimic")
 def demo_params(strategy: str, whales: Sequence[str]) -> dict[str, Any]:
     """Overrides of the balanced preset that make each strategy act within a minute."""
     if strategy == "polyai":
-        # minutes-scale scans would do nothing in a demo; the offline analyzer needs no key
-        return {"scanIntervalMinutes": 0.1, "newsIntervalMinutes": 0.25, "tradeSizeUsd": 20.0}
+        # minutes-scale cycles would do nothing in a demo; the offline analyzer (no LLM key) is rarely
+        # confident, so the bars are lowered to show its signals trading within a minute
+        return {"scanIntervalMinutes": 0.1, "newsIntervalMinutes": 0.1, "tradeSizeUsd": 20.0,
+                "minConfidence": 40, "minEdge": 0.01}
     if strategy == "elitemimic":
         # the simulator's whales trade $25-$200: the $1,000 production floor would ignore them all;
         # its books move every 100 ms, and the offline analyzer (no LLM key) is rarely confident,

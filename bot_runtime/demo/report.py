@@ -26,6 +26,7 @@ class BotRow:
     data_age_s: float | None = None
     last_opportunity: str = ""
     error: str = ""
+    details: dict[str, Any] = field(default_factory=dict)  # the strategy's own KPIs (signals, win rate, ...)
 
 
 def _num(v: Any, default: float = 0.0) -> float:
@@ -34,6 +35,9 @@ def _num(v: Any, default: float = 0.0) -> float:
     except (TypeError, ValueError):
         return default
     return f if math.isfinite(f) else default
+
+
+_ROW_KEYS = frozenset({"opportunities", "orders", "fills", "pnl_usd", "latency_us", "error", "recent", "strategy"})
 
 
 def row_from(name: str, strategy: str, snapshot: dict[str, Any], status: dict[str, Any] | None = None) -> BotRow:
@@ -50,6 +54,7 @@ def row_from(name: str, strategy: str, snapshot: dict[str, Any], status: dict[st
         kill_switch=bool((st.get("killSwitch") or {}).get("tripped")),
         data_age_s=None if st.get("marketDataAgeSeconds") is None else _num(st.get("marketDataAgeSeconds")),
         error=str(snapshot.get("error") or st.get("error") or ""),
+        details={k: v for k, v in snapshot.items() if k not in _ROW_KEYS},
     )
     lo = st.get("lastOpportunity")
     if isinstance(lo, dict) and lo:

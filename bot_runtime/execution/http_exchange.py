@@ -68,6 +68,7 @@ class ClobHttpExchange:
         self.timeout = aiohttp.ClientTimeout(total=timeout_s)
         self.cancel_only_until = 0.0   # monotonic; no new orders before this
         self.use_batch = use_batch
+        self._strikes: dict[tuple[str, str], int] = {}   # consecutive 429s per endpoint
 
     async def _http(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -84,7 +85,8 @@ class ClobHttpExchange:
     async def _send(self, method: str, path: str, body: str | None = None,
                     params: dict[str, str] | None = None) -> tuple[int, Any, aiohttp.ClientResponse]:
         """One request (rate limited, signed). Returns (status, parsed body, response)."""
-        await self.limiter.acquire(method, path)
+        bucket = "/data/order/" if path.startswith("/data/order/") else path   # one bucket for all ids
+        await self.limiter.acquire(method, bucket)
         creds = self._creds()
         headers = l2_headers(self.address, creds, method, path, body, int(time.time()))
         headers["Content-Type"] = "application/json"
@@ -96,8 +98,13 @@ class ClobHttpExchange:
                 parsed: Any = json.loads(text) if text else None
             except ValueError:
                 parsed = text
-            if resp.status == 429:
-                self.limiter.block(method, path, self.backoff.delay(0, _retry_after(resp)))
+            key = (method, bucket)
+            if resp.status == 429:  # consecutive 429s back off exponentially (or as Retry-After says)
+                strikes = self._strikes.get(key, 0)
+                self._strikes[key] = strikes + 1
+                self.limiter.block(method, bucket, self.backoff.delay(strikes, _retry_after(resp)))
+            elif resp.status < 500:
+                self._strikes.pop(key, None)
             if resp.status >= 400:
                 self.observer.on_api_error(f"{method} {path}", resp.status)
             return resp.status, parsed, resp

@@ -46,6 +46,7 @@ class StoreStats:
     updates_while_unsynced: int = 0  # applied, but the book is not trusted until a snapshot
     desyncs: int = 0  # our best bid/ask disagreed with the exchange's
     stale_snapshots_skipped: int = 0
+    ignored_updates: int = 0  # for assets without a book (never snapshotted, or unsubscribed)
     listener_errors: int = 0
 
 
@@ -78,6 +79,7 @@ class BookStore:
         self._update_listeners: list[UpdateListener] = []
         self._event_listeners: list[EventListener] = []
         self._desync_listeners: list[DesyncListener] = []
+        self._dropped: set[str] = set()
 
     # -- metadata --------------------------------------------------------------------
     def add_market(self, info: MarketInfo) -> None:
@@ -97,8 +99,16 @@ class BookStore:
             self.add_market(i)
 
     def remove_assets(self, asset_ids: Iterable[str]) -> None:
+        """Forget these books (unsubscribed). Frames for them still in flight are ignored until
+        `track()` is called for them again, so a late frame cannot resurrect a book nobody
+        keeps current (it would make `data_age_ms` grow forever)."""
         for a in asset_ids:
             self.books.pop(a, None)
+            self._dropped.add(a)
+
+    def track(self, asset_ids: Iterable[str]) -> None:
+        """Accept frames for these assets again (subscribed anew)."""
+        self._dropped.difference_update(asset_ids)
 
     def market_of(self, asset_id: str) -> MarketInfo | None:
         cid = self.asset_market.get(asset_id)
@@ -171,12 +181,16 @@ class BookStore:
             if t is PriceChangeEvent:
                 self._apply_price_change(ev, recv_ms, touched)  # type: ignore[arg-type]
             elif t is BookEvent:
+                if ev.asset_id in self._dropped:  # type: ignore[union-attr]
+                    stats.ignored_updates += 1
+                    continue
                 self.apply_book(ev, recv_ms)  # type: ignore[arg-type]
                 touched.add(ev.asset_id)  # type: ignore[union-attr]
             elif t is TickSizeChangeEvent:
-                tb = self._ensure_book(ev.asset_id, ev.market)  # type: ignore[union-attr]
-                tb.tick_size_e6 = ev.new_tick_size_e6  # type: ignore[union-attr]
-                touched.add(tb.asset_id)
+                tb = books.get(ev.asset_id)  # type: ignore[union-attr]
+                if tb is not None:
+                    tb.tick_size_e6 = ev.new_tick_size_e6  # type: ignore[union-attr]
+                    touched.add(tb.asset_id)
                 self._call(self._event_listeners, ev)
             else:
                 if t is LastTradePriceEvent:
@@ -202,7 +216,9 @@ class BookStore:
             aid = c.asset_id
             book = books.get(aid)
             if book is None:
-                book = self._ensure_book(aid, ev.market)
+                # no snapshot yet (or unsubscribed): a level alone is not a book
+                self.stats.ignored_updates += 1
+                continue
             book.apply_level(c.side, c.price_e6, c.size_e6)
             book.last_update_ms = ts
             if book.synced:
@@ -213,7 +229,7 @@ class BookStore:
                 book.hash = c.hash
             touched.add(aid)
             last[aid] = (c.best_bid_e6, c.best_ask_e6)
-        self.stats.level_updates += len(ev.changes)
+            self.stats.level_updates += 1
         if self.verify_best:
             # the exchange's best prices describe the book after the whole event
             for aid, (b, a) in last.items():

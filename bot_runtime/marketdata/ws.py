@@ -238,6 +238,7 @@ class MarketWsClient:
         new = [a for a in dict.fromkeys(asset_ids) if a not in self._shard_of]
         if not new:
             return
+        self.store.track(new)
         plan = plan_shards([s.assets for s in self._shards], new, self.settings.max_assets_per_conn)
         for k, chunk in enumerate(plan):
             if not chunk:
@@ -254,7 +255,8 @@ class MarketWsClient:
                 shard.task = asyncio.create_task(self._run_shard(shard), name=f"md-shard-{shard.id}")
             shard.wake.set()
 
-    async def unsubscribe(self, asset_ids: Iterable[str], drop_books: bool = False) -> None:
+    async def unsubscribe(self, asset_ids: Iterable[str], drop_books: bool = True) -> None:
+        """Stop these assets. Their books are dropped (default) or kept, marked not synced."""
         by_shard: dict[int, list[str]] = {}
         for a in dict.fromkeys(asset_ids):
             shard = self._shard_of.pop(a, None)

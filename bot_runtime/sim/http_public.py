@@ -300,6 +300,34 @@ def add_public_routes(app: web.Application, sim: SimExchange) -> None:
                         "negativeRisk": spec.neg_risk})
         return web.json_response(out)
 
+    # ----- NewsAPI-shaped headlines of the scenario's news jumps -----
+    async def news(request: web.Request) -> web.Response:
+        if not (request.headers.get("X-Api-Key") or request.query.get("apiKey")):
+            return web.json_response({"status": "error", "code": "apiKeyMissing",
+                                      "message": "Your API key is missing: send it in the X-Api-Key header."},
+                                     status=401)
+        words = [w.lower() for w in (request.query.get("q") or "").replace('"', " ").split() if len(w) > 2
+                 and w.upper() not in ("AND", "OR", "NOT")]
+        try:
+            size = max(1, min(100, int(request.query.get("pageSize", 20))))
+        except ValueError:
+            size = 20
+        items = []
+        for ev in reversed(sim.scenario.news):
+            text = (ev.headline() + " " + ev.category).lower()
+            if words and not any(w in text for w in words):
+                continue
+            when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ev.ts_ms / 1000))
+            items.append({"source": {"id": None, "name": "Sim Wire"}, "author": "botfleet sim",
+                          "title": ev.headline(),
+                          "description": f"{ev.question} moved {ev.delta:+.2f} to {ev.fair:.2f} on the news.",
+                          "url": f"https://sim.invalid/news/{ev.market}/{ev.ts_ms}", "urlToImage": None,
+                          "publishedAt": when, "content": ev.headline()})
+        return web.json_response({"status": "ok", "totalResults": len(items), "articles": items[:size]})
+
+    r.add_get("/newsapi/v2/everything", news)
+    r.add_get("/newsapi/v2/top-headlines", news)
+
     r.add_get("/data-api/trades", data_trades)
     r.add_get("/data-api/activity", data_activity)
     r.add_get("/data-api/positions", data_positions)

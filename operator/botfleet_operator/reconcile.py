@@ -34,6 +34,7 @@ class Snapshot:
 @dataclass
 class Result:
     applied: list[tuple[str, str]] = field(default_factory=list)  # (kind, name)
+    objects: list[Obj] = field(default_factory=list)  # the API server's answers to the applies
     errors: list[str] = field(default_factory=list)
     status: Obj | None = None          # written status (None: unchanged)
     retry: bool = False
@@ -92,8 +93,10 @@ def reconcile(snapshot: Snapshot, kube: Kube, settings: resources.Settings, now:
     result = Result()
     todo, secrets_check, problem = plan(snapshot, settings)
     deployment = snapshot.owned.get(("Deployment", meta["name"]))
+    created: list[str] = []
+    updated: list[str] = []
     for obj in todo:
-        existed = (obj["kind"], obj["metadata"]["name"]) in snapshot.owned
+        ident = f"{obj['kind']} {obj['metadata']['name']}"
         try:
             applied = kube.apply(obj)
         except KubeError as exc:
@@ -101,10 +104,16 @@ def reconcile(snapshot: Snapshot, kube: Kube, settings: resources.Settings, now:
             result.retry = True
             continue
         result.applied.append((obj["kind"], obj["metadata"]["name"]))
+        if applied.get("metadata"):
+            result.objects.append(applied)
         if obj["kind"] == "Deployment":
             deployment = applied
-        verb = "Updated" if existed else "Created"
-        _event(kube, bot, "Normal", verb, f"{verb} {obj['kind']} {obj['metadata']['name']}")
+        (updated if (obj["kind"], obj["metadata"]["name"]) in snapshot.owned else created).append(ident)
+    # One Event per kind of change, not one per object: at 1,000 bots Events are a real API load.
+    if created:
+        _event(kube, bot, "Normal", "Created", "Created " + ", ".join(created))
+    if updated:
+        _event(kube, bot, "Normal", "Updated", "Updated " + ", ".join(updated))
 
     status_extra: Obj = {}
     trigger = _rotation_request(bot) if not problem else None
@@ -112,6 +121,8 @@ def reconcile(snapshot: Snapshot, kube: Kube, settings: resources.Settings, now:
         try:
             job = kube.apply(resources.rotation_job(bot, settings, trigger))
             snapshot.jobs.append(job)
+            if job.get("metadata"):
+                result.objects.append(job)
             status_extra["rotationTrigger"] = trigger
             _event(kube, bot, "Normal", "RotationStarted",
                    f"credential rotation Job {job.get('metadata', {}).get('name', '')} started "
@@ -159,5 +170,7 @@ def _transition_events(kube: Kube, bot: Obj, old: Obj, new: Obj) -> None:
         bad = (type_ in ("Degraded", "RotationDue") and after["status"] == "True") or \
               (type_ not in ("Degraded", "RotationDue") and after["status"] == "False"
                and after["reason"] not in ("Paused", "DeploymentMissing", "RollingOut", "Scaling"))
+        if before is None and not bad:
+            continue  # a bot's first status: only problems are worth an Event
         _event(kube, bot, "Warning" if bad else "Normal", after["reason"],
                f"{type_}={after['status']}: {after['message']}")

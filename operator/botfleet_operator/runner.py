@@ -111,6 +111,10 @@ class Controller:
                         metrics.ERRORS.inc()
                         log.warning("reconcile %s/%s: %s", key[0], key[1], "; ".join(result.errors))
                     metrics.RECONCILES.labels(result="error" if failed else "success").inc()
+                    for obj in result.objects:
+                        # Our own writes: cache them now, so that a reconcile triggered before their
+                        # watch events arrive does not apply them a second time.
+                        self.cache.put_owned(obj, deleted=False)
                     if result.status is not None and key in self.cache.bots:
                         # Our own write: keep the cache current until the watch event arrives.
                         self.cache.bots[key] = {**self.cache.bots[key], "status": result.status}

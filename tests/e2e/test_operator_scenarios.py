@@ -120,9 +120,9 @@ class OperatorProcess:
             assert self.proc is not None
             if self.proc.poll() is not None:
                 raise AssertionError(f"operator exited {self.proc.returncode}; log: {self.log}")
-            with contextlib.suppress(OSError):
-                with urllib.request.urlopen(f"http://127.0.0.1:{health}/healthz", timeout=2) as r:
-                    return r.status == 200
+            with contextlib.suppress(OSError), \
+                    urllib.request.urlopen(f"http://127.0.0.1:{health}/healthz", timeout=2) as r:
+                return r.status == 200
             return False
         eventually(healthy, "operator liveness endpoint", timeout=60)
 

@@ -19,6 +19,7 @@ import contextlib
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import socket
@@ -218,6 +219,59 @@ def botfleet_demo(timeout: float = 120) -> Iterator[str]:
     with _process([cli, "demo", "--no-ui", "--metrics-port", str(port)], [f"http://127.0.0.1:{port}/metrics"],
                   timeout):
         yield f"127.0.0.1:{port}"
+
+
+# ---- what the dashboards and rules ask Prometheus ----
+
+DASHBOARDS_DIR = REPO / "helm" / "botfleet" / "dashboards"
+RULES_FILE = REPO / "helm" / "botfleet" / "rules" / "botfleet.rules.yaml"
+# Grafana's variables as a test substitutes them: "All" is `.*`; $__rate_interval a few scrapes.
+GRAFANA_VARS = {"$namespace": ".*", "$bot": ".*", "$strategy": ".*", "$__rate_interval": "20s",
+                "$__interval": "5s", "$__range": "1h"}
+METRIC_RE = re.compile(r"\b(botfleet_[a-z0-9_]+|up)\b(?=\s*[{\[)])")
+
+
+@dataclass(frozen=True)
+class PanelQuery:
+    dashboard: str
+    panel: str
+    expr: str  # with Grafana's variables substituted
+
+    @property
+    def metrics(self) -> set[str]:
+        return set(METRIC_RE.findall(self.expr))
+
+
+def substitute(expr: str) -> str:
+    for var, value in sorted(GRAFANA_VARS.items(), key=lambda kv: -len(kv[0])):
+        expr = expr.replace(var, value)
+    return expr
+
+
+def dashboard_queries(directory: Path = DASHBOARDS_DIR) -> list[PanelQuery]:
+    out = []
+    for path in sorted(directory.glob("*.json")):
+        dash = json.loads(path.read_text())
+        for panel in dash["panels"]:
+            for target in panel.get("targets", []):
+                out.append(PanelQuery(path.stem, panel["title"], substitute(target["expr"])))
+    return out
+
+
+def alert_rules(path: Path = RULES_FILE) -> list[dict[str, Any]]:
+    import yaml
+
+    return [r for g in yaml.safe_load(path.read_text())["groups"] for r in g["rules"]]
+
+
+def family_of(series: str, families: set[str]) -> str | None:
+    """The metadata family a series name belongs to (counter `x_total` is family `x`, etc.)."""
+    if series in families:
+        return series
+    for suffix in ("_total", "_bucket", "_sum", "_count", "_info", "_created"):
+        if series.endswith(suffix) and series[: -len(suffix)] in families:
+            return series[: -len(suffix)]
+    return None
 
 
 # ---- the synthetic fleet (runs in its own process) ----

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import fields, replace
 from typing import Any
 
-from .base import Action, Cancel, Dislocation, Ladder, Place, Scenario, WalletSpec
+from .base import Action, Cancel, Dislocation, Ladder, NewsEvent, Place, Scenario, WalletSpec
 from .randomwalk import RandomWalkParams, RandomWalkScenario
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -32,5 +32,5 @@ def make_scenario(name: str, seed: int, **overrides: Any) -> RandomWalkScenario:
     return RandomWalkScenario(seed, params, name=name)
 
 
-__all__ = ["PRESETS", "Action", "Cancel", "Dislocation", "Ladder", "Place", "RandomWalkParams",
+__all__ = ["PRESETS", "Action", "Cancel", "Dislocation", "Ladder", "NewsEvent", "Place", "RandomWalkParams",
            "RandomWalkScenario", "Scenario", "WalletSpec", "make_scenario"]

@@ -68,6 +68,25 @@ class Dislocation:
 
 
 @dataclass
+class NewsEvent:
+    """A news-like jump of a market's fair value (`delta` in price, signed)."""
+
+    ts_ms: int
+    market: str
+    question: str
+    category: str
+    delta: float
+    fair: float
+
+    def headline(self) -> str:
+        move = "surge" if self.delta > 0 else "slump"
+        return f"{self.question} Odds {move} after a new report"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "headline": self.headline()}
+
+
+@dataclass
 class WalletSpec:
     address: str
     usdc: float

@@ -14,7 +14,7 @@ from typing import Literal
 from ..fees import fee_rate_for
 from ..markets import EventSpec, MarketSpec, hex32_for, token_id_for
 from ..units import UNIT
-from .base import Action, Cancel, Dislocation, Ladder, Place, Side, WalletSpec
+from .base import Action, Cancel, Dislocation, Ladder, NewsEvent, Place, Side, WalletSpec
 
 MM = "mm"
 
@@ -73,6 +73,7 @@ class RandomWalkScenario:
         self.events: list[EventSpec] = []
         self.wallets: list[WalletSpec] = []
         self.dislocations: list[Dislocation] = []
+        self.news: list[NewsEvent] = []  # the jumps, as headlines (served NewsAPI-style)
         self.step_no = 0
         self._books: list[_Book] = []
         self._groups: list[list[_Book]] = []  # neg-risk events
@@ -169,7 +170,12 @@ class RandomWalkScenario:
         lo = self.p.depth + 2
         return max(lo, min(self.n_ticks - lo, fair))
 
-    def _walk(self) -> None:
+    def _jumped(self, now_ms: int, book: _Book, delta: int) -> None:
+        self.news.append(NewsEvent(ts_ms=now_ms, market=book.spec.condition_id, question=book.spec.question,
+                                   category=book.spec.category, delta=delta * self.tick / UNIT,
+                                   fair=book.fair * self.tick / UNIT))
+
+    def _walk(self, now_ms: int) -> None:
         p = self.p
         grouped = {id(b) for g in self._groups for b in g}
         for book in self._books:
@@ -177,7 +183,10 @@ class RandomWalkScenario:
                 continue
             r = self.rng.random()
             if r < p.jump_prob:
+                before = book.fair
                 book.fair = self._clamp(book.fair + self.rng.choice((-1, 1)) * self._draw(p.jump_ticks))
+                if book.fair != before:
+                    self._jumped(now_ms, book, book.fair - before)
             elif r < p.jump_prob + p.move_prob:
                 book.fair = self._clamp(book.fair + self.rng.choice((-1, 1)))
             self._noise(book)
@@ -191,6 +200,9 @@ class RandomWalkScenario:
                         self._clamp(group[j].fair + step) == group[j].fair + step:
                     group[i].fair -= step
                     group[j].fair += step
+                    if step > 1:
+                        self._jumped(now_ms, group[j], step)
+                        self._jumped(now_ms, group[i], -step)
             for book in group:
                 self._noise(book)
 
@@ -313,7 +325,7 @@ class RandomWalkScenario:
         self.step_no += 1
         actions: list[Action] = self._expire()
         if self.step_no > 1:
-            self._walk()
+            self._walk(now_ms)
         if self.p.dislocation_every[1] > 0:
             self._next_disloc -= 1
             if self._next_disloc <= 0:

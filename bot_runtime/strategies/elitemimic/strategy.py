@@ -76,15 +76,19 @@ class EliteMimic(Strategy):
         return chosen
 
     # -- inputs ----------------------------------------------------------------------------
-    def feed_whale_trades(self, items: Iterable[dict[str, Any]]) -> None:
-        """Data API items (polled, or replayed by a backtest) -> copy decisions, scheduled as tasks."""
+    def feed_whale_trades(self, items: Iterable[dict[str, Any]], repolled: bool = False) -> None:
+        """Data API items (polled, or replayed by a backtest) -> copy decisions, scheduled as tasks.
+
+        `repolled`: the poll re-reads its cursor's last second, so items seen before are expected
+        and dropped silently; `skipped_duplicate` counts the same trade arriving again otherwise
+        (e.g. from both the chain and the Data API)."""
         for item in items:
             try:
                 t = parse_data_api_trade(item, "backtest" if self.ctx.backtest else "dataapi")
             except (TradeParseError, KeyError, TypeError, ValueError) as e:
                 self.log.warning("bad whale trade item", error=str(e))
                 continue
-            if t is not None:
+            if t is not None and not (repolled and t.key in self._seen):
                 self._accept(t)
 
     def _accept(self, t: WhaleTrade) -> None:
@@ -240,7 +244,7 @@ class EliteMimic(Strategy):
             if items:
                 # re-read the last second next time: same-second trades may still arrive; dedupe drops repeats
                 self._cursor[wallet] = max(start, int(items[-1].get("timestamp") or start))
-            self.feed_whale_trades(items)
+            self.feed_whale_trades(items, repolled=True)
 
     async def _discover_leaderboard(self) -> None:
         if not self.p.leaderboardTop or self.ctx.http is None or self.ctx.backtest:

@@ -41,7 +41,7 @@ from bot_runtime.types import Opportunity, OrderIntent
 
 E6 = 1_000_000
 LOT_E6 = 10_000
-SAMPLE_MS = 5_000          # rolling statistics sample period
+SAMPLE_MS = 5_000          # rolling statistics sample period (shorter when scans are more frequent)
 WINDOW = 60                # samples kept (5 minutes at 5 s)
 DAY_MS = 86_400_000
 
@@ -264,9 +264,13 @@ class PolyAI(Strategy):
         self.accuracy.resolve(market, winning_asset_id)
 
     # -- lifecycle ---------------------------------------------------------------------------
+    def _sample_ms(self) -> int:
+        """Rolling-statistics sample period: 5 s, or a quarter of a shorter scan interval, at least 1 s."""
+        return int(max(1_000, min(SAMPLE_MS, self.p.scanIntervalMinutes * 60_000 / 4)))
+
     async def tick(self) -> None:
         now = self.ctx.clock()
-        if now - self._last_sample >= SAMPLE_MS:
+        if now - self._last_sample >= self._sample_ms():
             self._last_sample = now
             quotes = self._quotes()
             if now - self._last_scan >= self.p.scanIntervalMinutes * 60_000:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -11,6 +15,20 @@ import pytest_asyncio
 from aiohttp import web
 
 from bot_runtime.marketdata.gamma import GammaClient, GammaError, MarketFilter
+
+
+def _support(name: str) -> ModuleType:
+    """tests/support/<name>.py, loaded by path (a `tests` package from site-packages shadows ours)."""
+    key = f"botfleet_tests_support_{name}"
+    if key not in sys.modules:
+        spec = importlib.util.spec_from_file_location(key, Path(__file__).resolve().parents[2] / "support" / f"{name}.py")
+        assert spec and spec.loader
+        sys.modules[key] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(sys.modules[key])
+    return sys.modules[key]
+
+
+md_ws = _support("marketdata_ws")
 
 
 def _market(i: int, **kw: Any) -> dict[str, Any]:
@@ -107,8 +125,6 @@ async def test_event_markets(gamma: tuple[Gamma, str]) -> None:
 async def test_record_keeps_frames_byte_for_byte(gamma: tuple[Gamma, str], tmp_path: Any) -> None:
     """Odd spacing, ".48" prices, arrays and unknown events are taped exactly as sent."""
     import asyncio
-
-    from conftest import md_ws
 
     from bot_runtime.marketdata.tape import iter_tape
     from bot_runtime.record import record

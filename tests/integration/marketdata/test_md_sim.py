@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import aiohttp
 import pytest
 import pytest_asyncio
-from conftest import md_ws, sim_support
 
 from bot_runtime.marketdata.frames import parse_book
 from bot_runtime.marketdata.gamma import GammaClient, MarketFilter
@@ -22,6 +24,20 @@ from bot_runtime.marketdata.ws import MarketDataHooks, MarketWsClient, WsSetting
 from bot_runtime.record import record
 from bot_runtime.sim import SimExchange
 
+
+def _support(name: str) -> ModuleType:
+    """tests/support/<name>.py, loaded by path (a `tests` package from site-packages shadows ours)."""
+    key = f"botfleet_tests_support_{name}"
+    if key not in sys.modules:
+        spec = importlib.util.spec_from_file_location(key, Path(__file__).resolve().parents[2] / "support" / f"{name}.py")
+        assert spec and spec.loader
+        sys.modules[key] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(sys.modules[key])
+    return sys.modules[key]
+
+
+md_ws = _support("marketdata_ws")
+sim_support = _support("sim")
 wait_for = md_ws.wait_for
 
 # busy books: most markets move every step
@@ -226,7 +242,7 @@ async def test_sharding_over_500_assets_and_dynamic_subscriptions() -> None:
 
             # dynamic: drop 10 assets, they stop updating and are not fresh
             gone = tokens[:10]
-            await client.unsubscribe(gone)
+            await client.unsubscribe(gone, drop_books=False)
             assert not any(store.books[t].synced for t in gone)
             # the exchange handles the `operation` message asynchronously: wait until it has
             await wait_for(
@@ -244,6 +260,14 @@ async def test_sharding_over_500_assets_and_dynamic_subscriptions() -> None:
             assert client.shard_count == 2
             assert await client.wait_synced(gone, timeout=10)
             await _assert_books_match_rest(sim, store, tokens)
+
+            # unsubscribing drops the books by default: nothing stale is left behind
+            await client.unsubscribe(gone)
+            for _ in range(3):
+                await sim.step()
+            assert not set(gone) & set(store.books)
+            await _assert_books_match_rest(sim, store, keep)
+            assert client.all_synced()
     finally:
         await sim.stop()
 
@@ -275,17 +299,21 @@ async def test_record_then_replay(busy_sim: SimExchange, tmp_path: Path) -> None
     sim = busy_sim
     tape, markets_file = tmp_path / "tape.jsonl", tmp_path / "markets.json"
     stop = asyncio.Event()
+    live = BookStore()
 
     async def drive() -> None:
+        await wait_for(lambda: len(live.books) == len(_tokens(sim)) and all(b.synced for b in live.books.values()),
+                       15, "the recorder's subscription")
         for _ in range(40):
             await sim.step()
             await asyncio.sleep(0.01)
-        await asyncio.sleep(0.3)
+        # everything sent has been received (and so taped) once the live books equal the exchange's
+        await _assert_books_match_rest(sim, live, _tokens(sim))
         stop.set()
 
     driver = asyncio.create_task(drive())
     summary = await record(tape, markets_out=markets_file, ws_url=sim.ws_url + "/market",
-                           gamma_url=sim.url + "/gamma", duration_s=30, stop=stop)
+                           gamma_url=sim.url + "/gamma", duration_s=60, stop=stop, store=live)
     await driver
     assert summary.frames > 40 and summary.markets == len(sim.markets)
     infos = load_markets_file(markets_file)

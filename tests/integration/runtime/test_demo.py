@@ -13,6 +13,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from bot_runtime.demo.configs import order_strategies
 from bot_runtime.demo.runner import registered_strategies
 
 DEMO = [sys.executable, "-c", "import typer; from bot_runtime.demo import demo_command; typer.run(demo_command)"]
@@ -55,7 +56,7 @@ async def test_demo_report(tmp_path: Path) -> None:
         assert f'botfleet_build_info{{bot="demo-{s}"' in scraped
     report = json.loads(report_path.read_text())
     assert 15 <= report["duration_s"] < 60
-    assert [b["strategy"] for b in report["bots"]] == strategies and strategies
+    assert [b["strategy"] for b in report["bots"]] == order_strategies(strategies) and strategies
     for bot in report["bots"]:
         assert bot["name"] == f"demo-{bot['strategy']}"
         assert isinstance(bot["pnl_usd"], float)

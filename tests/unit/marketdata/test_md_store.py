@@ -138,9 +138,35 @@ def test_freshness_and_data_age() -> None:
 
 def test_updates_on_unsynced_book_are_applied_but_not_trusted() -> None:
     s = BookStore()
-    s.apply_raw(_pc([{"asset_id": "a", "price": "0.4", "size": "1", "side": "BUY"}]), recv_ms=5)
+    s.apply_raw(_book("a", [("0.4", "1")], []), recv_ms=5)
+    s.invalidate(["a"])
+    s.apply_raw(_pc([{"asset_id": "a", "price": "0.41", "size": "1", "side": "BUY"}]), recv_ms=6)
     assert s.stats.updates_while_unsynced == 1
-    assert not s.is_fresh("a", 5, 1000)
+    assert s.books["a"].best_bid() == (410_000, 1_000_000)
+    assert not s.is_fresh("a", 6, 1000)
+    assert s.books["a"].received_ms == 5  # still the time it was last known good
+
+
+def test_levels_for_assets_without_a_book_are_ignored() -> None:
+    s = BookStore()
+    s.apply_raw(_pc([{"asset_id": "x", "price": "0.4", "size": "1", "side": "BUY"}]))
+    s.apply_raw('{"event_type":"tick_size_change","asset_id":"x","new_tick_size":"0.001"}')
+    assert "x" not in s.books and s.stats.ignored_updates == 1
+
+
+def test_removed_assets_stay_removed_until_tracked_again() -> None:
+    s = BookStore()
+    s.apply_raw(_book("a", [("0.4", "1")], []), recv_ms=5)
+    s.apply_raw(_book("b", [("0.4", "1")], []), recv_ms=5)
+    s.remove_assets(["a"])
+    # frames still in flight after the unsubscription
+    s.apply_raw(_book("a", [("0.4", "1")], []), recv_ms=6)
+    s.apply_raw(_pc([{"asset_id": "a", "price": "0.4", "size": "2", "side": "BUY"}]), recv_ms=6)
+    assert "a" not in s.books and s.stats.ignored_updates == 2
+    assert s.data_age_ms(10) == 5  # only the books still kept count
+    s.track(["a"])
+    s.apply_raw(_book("a", [("0.4", "1")], []), recv_ms=7)
+    assert s.books["a"].synced
 
 
 def test_replay_freshness_uses_frame_timestamps() -> None:

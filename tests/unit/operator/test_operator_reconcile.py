@@ -67,7 +67,10 @@ def test_first_reconcile_applies_everything_then_nothing() -> None:
     assert kinds == ["ServiceAccount", "ConfigMap", "PersistentVolumeClaim", "Service", "NetworkPolicy",
                      "Deployment", "CronJob"]
     assert not result.errors and len(kube.statuses) == 1
-    assert ("Normal", "Created", "Created Deployment b1") in kube.events
+    assert [e for e in kube.events if e[1] == "Created"] == [(
+        "Normal", "Created", "Created ServiceAccount b1, ConfigMap b1, PersistentVolumeClaim b1, Service b1, "
+        "NetworkPolicy b1, Deployment b1, CronJob b1-backup")]
+    assert len(kube.events) == 1  # first status: no problem, no transition Events
 
     b["status"] = kube.statuses[-1]
     kube2 = FakeKube()

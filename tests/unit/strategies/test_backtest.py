@@ -89,3 +89,74 @@ async def test_bad_markets_file_is_a_clear_error(tmp_path: Path) -> None:
     bad.write_text('{"not": "a list"}')
     with pytest.raises(BacktestError, match="JSON list"):
         await run_backtest(tape, bad, "arbhunter")
+
+
+def _polyai_tape(tmp_path: Path) -> tuple[Path, Path]:
+    """A neg-risk event of three outcomes whose mids drift to a sum of 1.10, plus a random walk."""
+    import random
+
+    rnd = random.Random(1)
+    nr = "0x" + "ef" * 32
+    markets = [{"conditionId": f"0x{i:064x}", "question": f"Outcome {i}?", "negRisk": True, "negRiskMarketID": nr,
+                "clobTokenIds": json.dumps([f"{i}1", f"{i}0"]), "orderMinSize": 5} for i in range(3)]
+    frames = []
+    ts = 1_760_000_000_000
+    mids = [0.40, 0.30, 0.30]
+    for step in range(400):
+        ts += 1000
+        if step == 200:
+            mids[0] = 0.50  # the favourite is bid up without the others moving
+        i = rnd.randrange(3)
+        m = mids[i] + rnd.choice((-0.005, 0.0, 0.005))
+        frames.append([{"event_type": "book", "asset_id": f"{i}{k}", "market": f"0x{i:064x}", "timestamp": str(ts),
+                        "bids": [{"price": f"{(p - 0.01):.3f}", "size": "300"}],
+                        "asks": [{"price": f"{(p + 0.01):.3f}", "size": "300"}]}
+                       for k, p in ((1, m), (0, 1 - m))])
+    tape = tmp_path / "polyai.jsonl"
+    tape.write_text("".join(json.dumps(f) + "\n" for f in frames))
+    mk = tmp_path / "polyai-markets.json"
+    mk.write_text(json.dumps(markets))
+    return tape, mk
+
+
+async def test_backtest_runs_polyai_deterministically(tmp_path: Path) -> None:
+    tape, markets = _polyai_tape(tmp_path)
+    cfg = BotConfig.model_validate({"name": "bt", "strategy": "polyai",
+                                    "params": {"minConfidence": 50, "minEdge": 0.02, "scanIntervalMinutes": 1}})
+    a = await run_backtest(tape, markets, "polyai", cfg)
+    b = await run_backtest(tape, markets, "polyai", cfg)
+    assert a["strategy"] == "polyai" and a["frames"] == 400
+    # before the jump the mids sum to ~1.00: nothing; after it (~1.10) the event-sum relation sells the favourite
+    kinds = {o["kind"] for o in a["opportunities"]}
+    assert "event_sum" in kinds and a["fills"] >= 1
+    first = min(_iso_to_ms(o["ts"]) for o in a["opportunities"] if o["kind"] == "event_sum")
+    assert first > 1_760_000_000_000 + 200_000
+    for r in (a, b):
+        r.pop("latency_us")
+        r["summary"].pop("latency_us", None)
+    assert a == b
+
+
+async def test_backtest_replays_whale_trades_for_elitemimic(tmp_path: Path) -> None:
+    t = build_tape(seed=5, steps=100)
+    tape, markets = t.write(tmp_path)
+    first = t.markets[0]
+    yes = json.loads(first["clobTokenIds"])[0]
+    start_s = int(t.frames[0][0]["timestamp"]) // 1000
+    whale = "0x" + "ee" * 20
+    trades = [
+        {"proxyWallet": whale, "side": "BUY", "asset": yes, "conditionId": first["conditionId"], "size": 5000,
+         "price": 0.99, "usdcSize": 4950, "timestamp": start_s + 2, "transactionHash": "0x1", "type": "TRADE"},
+        {"proxyWallet": whale, "side": "BUY", "asset": yes, "conditionId": first["conditionId"], "size": 10,
+         "price": 0.5, "usdcSize": 5, "timestamp": start_s + 3, "transactionHash": "0x2", "type": "TRADE"},
+    ]
+    wt = tmp_path / "whales.json"
+    wt.write_text(json.dumps(trades))
+    cfg = BotConfig.model_validate({"name": "bt", "strategy": "elitemimic",
+                                    "params": {"wallets": [whale], "minAiConfidence": 0, "maxSlippage": 0.01}})
+    rep = await run_backtest(tape, markets, "elitemimic", cfg, whale_trades=wt)
+    decisions = rep["summary"]["decisions"]
+    # the big trade is copied (limit 0.99 * 1.01 -> capped at 0.99, crossing the replayed asks); the $5 one is too small
+    assert decisions == {"copied": 1, "skipped_small": 1}
+    assert rep["orders"] == 1 and rep["fills"] == 1 and len(rep["opportunities"]) == 1
+    assert rep["opportunities"][0]["kind"] == "copy"

@@ -184,3 +184,15 @@ async def test_market_resolution_is_announced_and_pays_out() -> None:
             not m["closed"] for m in await get(sim.url + "/gamma/markets", closed="false"))
     finally:
         await sim.stop()
+
+
+async def test_background_stepping_moves_the_books(sim: SimExchange) -> None:
+    tokens = [t for m in sim.markets for t in m.tokens]
+    async with aiohttp.ClientSession() as s, s.ws_connect(sim.ws_url + "/market") as ws:
+        await ws.send_str(json.dumps({"assets_ids": tokens, "type": "market"}))
+        assert isinstance(json.loads((await ws.receive(timeout=10)).data), list)
+        kinds = set()
+        while "price_change" not in kinds:
+            frame = json.loads((await ws.receive(timeout=10)).data)
+            kinds.update(e["event_type"] for e in (frame if isinstance(frame, list) else [frame]))
+    assert sim.scenario.step_no > 1

@@ -1,0 +1,226 @@
+"""The Helm chart without a cluster: lint, render, validate against Kubernetes' schemas, and stay in
+sync with crds/, deploy/rbac/, the dashboards generator and the alert rules."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.support.helm import CHART, REPO, HelmError, KubeSchemas, by_kind, crd_schema, helm, helm_binary, render
+
+needs_helm = pytest.mark.skipif(helm_binary() is None, reason="no helm binary: tests/controlplane/build.sh builds it")
+MONITORING = ("--api-versions", "monitoring.coreos.com/v1")
+EXAMPLE_BOTS: dict[str, Any] = {"bots": [
+    {"name": "arb-paper", "spec": {"strategy": "arbhunter", "mode": "paper", "riskProfile": "conservative"}},
+    {"name": "mimic", "namespace": "traders", "labels": {"team": "a"},
+     "spec": {"strategy": "elitemimic", "params": {"copyRatio": 0.3}}},
+]}
+
+
+def _script(name: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, str(REPO / "scripts" / name), *args], capture_output=True, text=True,
+                          check=False)
+
+
+# ---- kept in sync (no helm needed) ----
+
+def test_chart_crds_are_identical_to_crds_dir() -> None:
+    src = sorted(p.name for p in (REPO / "crds").glob("*.yaml"))
+    assert src, "crds/ is empty: botfleet crd -o crds/tradingbots.botfleet.io.yaml"
+    assert sorted(p.name for p in (CHART / "crds").glob("*.yaml")) == src, "run scripts/sync_chart.py"
+    for name in src:
+        assert (CHART / "crds" / name).read_bytes() == (REPO / "crds" / name).read_bytes(), \
+            f"helm/botfleet/crds/{name} drifted from crds/{name}: run scripts/sync_chart.py"
+
+
+def test_sync_script_check_passes() -> None:
+    proc = _script("sync_chart.py", "--check")
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_dashboards_match_generator() -> None:
+    proc = _script("gen_dashboards.py", "--check")
+    assert proc.returncode == 0, proc.stderr
+
+
+def _deploy_rbac(kind: str) -> dict[str, Any]:
+    for path in sorted((REPO / "deploy" / "rbac").glob("*.y*ml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            if isinstance(doc, dict) and doc.get("kind") == kind:
+                return doc
+    raise AssertionError(f"deploy/rbac/ has no {kind}")
+
+
+# ---- rendering ----
+
+@needs_helm
+def test_helm_lint_strict() -> None:
+    helm("lint", "--strict", str(CHART))
+    values = json.dumps({**EXAMPLE_BOTS, "monitoring": {"serviceMonitor": {"force": True},
+                                                         "prometheusRule": {"force": True}}})
+    proc = subprocess.run([helm_binary() or "helm", "lint", "--strict", str(CHART), "--values", "-"], input=values,
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@needs_helm
+@pytest.mark.parametrize(("values", "needle"), [
+    ({"operator": {"replicas": -1}}, "replicas"),
+    ({"operator": {"replica": 2}}, "replica"),
+    ({"image": {"pullPolicy": "Sometimes"}}, "pullPolicy"),
+    ({"bots": [{"name": "Bad_Name", "spec": {"strategy": "arbhunter"}}]}, "name"),
+    ({"bots": [{"name": "x", "spec": {"strategy": "hodl"}}]}, "strategy"),
+    ({"monitoring": {"serviceMonitor": {"interval": "soon"}}}, "interval"),
+])
+def test_values_schema_rejects_bad_values_naming_the_field(values: dict[str, Any], needle: str) -> None:
+    with pytest.raises(HelmError) as err:
+        render(values=values)
+    assert needle in str(err.value)
+
+
+@needs_helm
+def test_default_render_objects() -> None:
+    objs = render()
+    kinds = sorted({o["kind"] for o in objs})
+    assert kinds == ["ClusterRole", "ClusterRoleBinding", "ConfigMap", "Deployment", "PodDisruptionBudget", "Role",
+                     "RoleBinding", "Service", "ServiceAccount"]
+    # No monitoring.coreos.com objects without that API (nor TradingBots without values).
+    assert not by_kind(objs, "ServiceMonitor") and not by_kind(objs, "PrometheusRule")
+    assert not by_kind(objs, "TradingBot")
+
+
+@needs_helm
+def test_operator_deployment_is_hardened_and_single_acting() -> None:
+    (dep,) = by_kind(render(), "Deployment")
+    spec = dep["spec"]
+    assert spec["replicas"] == 2
+    pod = spec["template"]["spec"]
+    (c,) = pod["containers"]
+    assert c["args"][0] == "operator"
+    assert "--leader-election" in c["args"] and "--all-namespaces" in c["args"]
+    assert "--lease-namespace=botfleet-system" in c["args"]
+    env = {e["name"]: e for e in c["env"]}
+    assert env["POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+    assert env["POD_NAMESPACE"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.namespace"
+    assert env["BOTFLEET_BOT_IMAGE"]["value"] == c["image"]
+    assert pod["serviceAccountName"] == "botfleet-operator"
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] == 65532
+    sc = c["securityContext"]
+    assert sc == {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "capabilities": {"drop": ["ALL"]}}
+    assert c["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert {p["name"]: p["containerPort"] for p in c["ports"]} == {"metrics": 8080, "health": 8081}
+    assert any(v["name"] == "tmp" and "emptyDir" in v for v in pod["volumes"])
+
+
+@needs_helm
+def test_watch_namespaces_and_no_leader_election() -> None:
+    (dep,) = by_kind(render(values={"operator": {"watchNamespaces": ["a", "b"], "leaderElection": False}}),
+                     "Deployment")
+    args = dep["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert "--namespace=a" in args and "--namespace=b" in args
+    assert "--all-namespaces" not in args and "--no-leader-election" in args
+
+
+@needs_helm
+def test_rbac_matches_deploy_rbac() -> None:
+    objs = render()
+    (cr,) = by_kind(objs, "ClusterRole")
+    (role,) = by_kind(objs, "Role")
+    assert cr["rules"] == _deploy_rbac("ClusterRole")["rules"]
+    assert role["rules"] == _deploy_rbac("Role")["rules"]
+    assert role["metadata"]["namespace"] == "botfleet-system"
+    for binding in by_kind(objs, "ClusterRoleBinding") + by_kind(objs, "RoleBinding"):
+        assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "botfleet-operator",
+                                        "namespace": "botfleet-system"}]
+    # Least privilege: nothing cluster-wide may delete, and no wildcard.
+    for rule in cr["rules"]:
+        assert "delete" not in rule["verbs"] and "*" not in rule["verbs"] and "*" not in rule["resources"]
+
+
+@needs_helm
+def test_monitoring_objects_when_api_present_or_forced() -> None:
+    for args, values in ((MONITORING, None),
+                         ((), {"monitoring": {"serviceMonitor": {"force": True}, "prometheusRule": {"force": True}}})):
+        objs = render(*args, values=values)
+        sms = {o["metadata"]["name"]: o for o in by_kind(objs, "ServiceMonitor")}
+        assert set(sms) == {"botfleet-operator", "botfleet-bots"}
+        op_ep = sms["botfleet-operator"]["spec"]["endpoints"][0]
+        assert {"targetLabel": "job", "replacement": "botfleet-operator"} in op_ep["relabelings"]
+        bot_ep = sms["botfleet-bots"]["spec"]["endpoints"][0]
+        assert bot_ep["honorLabels"] is True and bot_ep["port"] == "metrics"
+        assert {"targetLabel": "job", "replacement": "botfleet-bot"} in bot_ep["relabelings"]
+        assert sms["botfleet-bots"]["spec"]["namespaceSelector"] == {"any": True}
+        (rule,) = by_kind(objs, "PrometheusRule")
+        assert rule["spec"] == yaml.safe_load((CHART / "rules" / "botfleet.rules.yaml").read_text())
+    disabled = render(*MONITORING, values={"monitoring": {"serviceMonitor": {"enabled": False},
+                                                          "prometheusRule": {"enabled": False}}})
+    assert not by_kind(disabled, "ServiceMonitor") and not by_kind(disabled, "PrometheusRule")
+
+
+@needs_helm
+def test_dashboard_configmaps_for_grafana_sidecar() -> None:
+    cms = [c for c in by_kind(render(), "ConfigMap") if c["metadata"]["labels"].get("grafana_dashboard") == "1"]
+    files = sorted((CHART / "dashboards").glob("*.json"))
+    assert len(cms) == len(files) == 5
+    rendered = {k: json.loads(v) for c in cms for k, v in c["data"].items()}
+    for f in files:
+        assert rendered[f"botfleet-{f.stem}.json"] == json.loads(f.read_text())
+
+
+@needs_helm
+def test_bots_from_values_validate_against_the_crd() -> None:
+    import jsonschema
+
+    bots = by_kind(render(values=EXAMPLE_BOTS), "TradingBot")
+    assert [(b["metadata"]["namespace"], b["metadata"]["name"]) for b in bots] == [
+        ("botfleet-system", "arb-paper"), ("traders", "mimic")]
+    assert bots[1]["metadata"]["labels"]["team"] == "a"
+    schema = crd_schema(CHART / "crds" / "tradingbots.botfleet.io.yaml")
+    for bot in bots:
+        jsonschema.validate({"spec": bot["spec"]}, {**schema, "required": ["spec"]})
+
+
+@needs_helm
+def test_rendered_objects_validate_against_kubernetes_schemas() -> None:
+    schemas = KubeSchemas.load()
+    if schemas is None:
+        pytest.skip("k8s.io/kubernetes module source (OpenAPI spec) not in the Go module cache: "
+                    "tests/controlplane/build.sh downloads it")
+    objs = render(*MONITORING, values=EXAMPLE_BOTS)
+    builtin = [o for o in objs if schemas.knows(o)]
+    assert {o["kind"] for o in builtin} >= {"Deployment", "Service", "ClusterRole", "ConfigMap", "ServiceAccount"}
+    errors = [e for o in builtin for e in schemas.errors(o)]
+    assert not errors, "\n".join(errors)
+    # Kinds the OpenAPI spec of Kubernetes does not cover are the CRD-backed ones only.
+    assert {o["kind"] for o in objs if not schemas.knows(o)} == {"TradingBot", "ServiceMonitor", "PrometheusRule"}
+
+
+@needs_helm
+def test_schema_validation_catches_a_broken_object() -> None:
+    """The validator itself: a misspelt field and a wrong type are reported."""
+    schemas = KubeSchemas.load()
+    if schemas is None:
+        pytest.skip("k8s.io/kubernetes OpenAPI spec not available")
+    (dep,) = by_kind(render(), "Deployment")
+    dep["spec"]["replicas"] = "two"
+    dep["spec"]["template"]["spec"]["containers"][0]["imagePullPolicyy"] = "Always"
+    errors = "\n".join(schemas.errors(dep))
+    assert "replicas" in errors and "imagePullPolicyy" in errors
+
+
+@needs_helm
+def test_notes_tell_what_to_do_next(tmp_path: Path) -> None:
+    proc = helm("install", "botfleet", str(CHART), "--dry-run=client", "--namespace", "botfleet-system",
+                "--set", "bots[0].name=arb-paper", "--set", "bots[0].spec.strategy=arbhunter")
+    notes = proc.stdout.split("NOTES:", 1)[1]
+    assert "kubectl get tradingbots -A" in notes
+    assert "rollout status deployment/botfleet-operator" in notes
+    assert "botfleet-system/arb-paper (arbhunter, paper)" in notes
+    assert "No ServiceMonitor" in notes

@@ -1,0 +1,50 @@
+"""A running bot honours a persisted kill switch (no orders, gauge 1) and applies an operator reset
+request written by `botfleet kill-switch reset`."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from bot_runtime.app import BotApp
+from bot_runtime.app_execution import KILL_RESET_REQUEST_KEY
+from bot_runtime.config import BotConfig, Endpoints
+from bot_runtime.credentials import CredentialsReader
+from bot_runtime.execution.journal import SqliteJournal
+from bot_runtime.execution.risk import RiskEngine
+from bot_runtime.params import Limits
+from bot_runtime.types import Opportunity, OrderIntent
+
+
+async def test_kill_switch_survives_restart_and_reset_request(start_sim, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    sim = await start_sim(seed=5, scenario="static", speed=1.0)
+    db = tmp_path / "journal.sqlite"
+    j = SqliteJournal(db)
+    RiskEngine(Limits(), j).trip("daily_loss", "test")
+    j.close()
+    config = BotConfig.model_validate({
+        "name": "ks-app", "strategy": "arbhunter", "endpoints": Endpoints.for_sim(sim.url).model_dump(),
+        "journal": {"url": f"sqlite:///{db}"}})
+    app = BotApp(config, CredentialsReader(None, env={}), sync_timeout_s=5)
+    await app.start()
+    labels = {"bot": "ks-app", "strategy": "arbhunter"}
+    try:
+        await asyncio.sleep(1.2)  # one gauge pass
+        assert app.metrics.registry.get_sample_value("botfleet_kill_switch_tripped", labels) == 1
+        spec = sim.markets[0]
+        intent = OrderIntent(market=spec.condition_id, token_id=spec.yes_token, side="BUY", price_e6=20_000,
+                             size_e6=10_000_000)
+        res = await app.submit([intent], Opportunity(ts_ms=0, market=spec.condition_id, kind="test", edge=0.0))
+        assert res[0].status == "rejected" and res[0].error == "kill_switch"
+        await asyncio.to_thread(app.execution.journal.kv_set, KILL_RESET_REQUEST_KEY, {"by": "carol"})
+        for _ in range(60):
+            if not app.execution.executor.risk.tripped:
+                break
+            await asyncio.sleep(0.1)
+        assert not app.execution.executor.risk.tripped
+        await asyncio.sleep(1.2)
+        assert app.metrics.registry.get_sample_value("botfleet_kill_switch_tripped", labels) == 0
+        assert app.status()["killSwitch"] == {"tripped": False, "reason": ""}
+    finally:
+        assert await app.stop() is True
+        await sim.stop()
