@@ -37,6 +37,7 @@ from bot_runtime.marketdata.models import MarketInfo
 from bot_runtime.marketdata.store import BookStore
 from bot_runtime.marketdata.ws import MarketDataHooks, MarketWsClient, WsSettings, wall_ms
 from bot_runtime.telemetry import logs as ev
+from bot_runtime.telemetry.http_metrics import traced_session
 from bot_runtime.telemetry.metrics import BotMetrics
 from bot_runtime.types import Opportunity, OrderIntent, OrderResult
 
@@ -179,7 +180,7 @@ class BotApp:
         self.metrics.build_info.labels(*self.labels).info(
             {"version": __version__, "mode": cfg.mode, "risk_profile": str(cfg.riskProfile)})
         self.metrics.paused.labels(*self.labels).set(1 if self.paused else 0)
-        self.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15))
+        self.http = traced_session(self.metrics, *self.labels, timeout=aiohttp.ClientTimeout(total=15))
         from bot_runtime.app_execution import build_execution
 
         self.execution = await build_execution(self)
@@ -219,11 +220,15 @@ class BotApp:
         ctx = StrategyContext(config=cfg, params=cfg.strategy_params(), books=self.store, markets={},
                               submit=self.submit, metrics=self.metrics, log=self.log, http=self.http,
                               credentials=self.credentials, state_dir=str(state_dir))
+        if self.execution is not None and self.execution.kind == "sim" and hasattr(ctx, "newsapi_url"):
+            # the simulator serves NewsAPI-shaped headlines of its own markets' news
+            ctx.newsapi_url = cfg.endpoints.clobUrl.rstrip("/") + "/newsapi"
         self.strategy = cls(ctx)
         chosen = self.strategy.select_markets(found)
         ctx.markets.update({m.condition_id: m for m in chosen})
         self.markets = ctx.markets
         self.store.add_markets(chosen)
+        ev.register_public([m.condition_id for m in chosen] + [m.neg_risk_market_id for m in chosen])
         self.store.add_update_listener(self._on_books)
         self.store.add_event_listener(self._on_market_event)
         self.metrics.markets_tracked.labels(*self.labels).set(len(chosen))
@@ -389,10 +394,13 @@ class BotApp:
     # -- telemetry sources ---------------------------------------------------------------------
     def readiness(self) -> list[str]:
         ws = self.ws
-        return readiness_reasons(
+        reasons = readiness_reasons(
             started=self.started, stopping=self.stopping, shards=ws.shard_count if ws else 0,
             connected=ws.connected_shards if ws else 0, data_age_s=self.data_age_s() if self.markets else 0.0,
             journal_open=self.execution is not None and self.execution.journal_open, fatal=self.fatal)
+        if self.execution is not None:
+            reasons += self.execution.problems()
+        return reasons
 
     def liveness(self) -> list[str]:
         return [self.fatal] if self.fatal else []

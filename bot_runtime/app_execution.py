@@ -25,6 +25,7 @@ from bot_runtime.config import (
 from bot_runtime.execution.journal import Journal, JournalError, open_journal, redact_url
 from bot_runtime.execution.risk import RiskEngine
 from bot_runtime.execution.signing import ApiCreds, OrderError, OrderSigner
+from bot_runtime.telemetry.http_metrics import traced_session
 from bot_runtime.telemetry.logs import register_secret
 from bot_runtime.telemetry.observer import MetricsObserver
 from bot_runtime.types import E6, Opportunity, OrderIntent, OrderResult
@@ -35,6 +36,8 @@ if TYPE_CHECKING:
 
 KILL_RESET_REQUEST_KEY = "risk.kill_switch_reset_request"
 FILL_SYNC_INTERVAL_S = 2.0
+TRADES_ENDPOINT = "GET /data/trades"
+SYNC_FAILURES_NOT_READY = 5        # 10 s of failed fill syncs / PnL checks
 DEFAULT_MAX_DATA_AGE_MS = 15_000   # PING every 10 s keeps a quiet book current
 
 
@@ -66,16 +69,18 @@ class Execution:
     """What BotApp needs from the execution layer, over one Executor."""
 
     def __init__(self, app: BotApp, kind: str, journal: Journal, executor: Executor, observer: MetricsObserver,
-                 lock_fd: int | None) -> None:
+                 lock_fd: int | None, session: Any = None) -> None:
         self.app = app
         self.kind = kind
         self.journal = journal
         self.executor = executor
         self.observer = observer
         self._lock_fd = lock_fd
+        self._session = session
         self.journal_open = True
         self._task: asyncio.Task[None] | None = None
         self.last_fill_sync_error = ""
+        self.sync_failures = 0          # consecutive failed passes of the loop below
 
     # -- used by BotApp ---------------------------------------------------------------------
     async def submit(self, intents: list[OrderIntent], opportunity: Opportunity) -> list[OrderResult]:
@@ -96,6 +101,8 @@ class Execution:
         await self.executor.close()
         try:
             await self.executor.exchange.close()
+            if self._session is not None:
+                await self._session.close()
         finally:
             if self.journal_open:
                 await asyncio.to_thread(self.journal.close)
@@ -124,7 +131,10 @@ class Execution:
         while True:
             await asyncio.sleep(FILL_SYNC_INTERVAL_S)
             try:
-                await self.executor.sync_fills()
+                before = self.observer.errors_by_endpoint.get(TRADES_ENDPOINT, 0)
+                await self.executor.sync_fills()  # logs and swallows exchange errors itself
+                if self.observer.errors_by_endpoint.get(TRADES_ENDPOINT, 0) > before:
+                    raise RuntimeError(f"{TRADES_ENDPOINT} failed")
                 await self.executor.check_pnl()
                 req = await asyncio.to_thread(self.journal.kv_get, KILL_RESET_REQUEST_KEY)
                 if req:
@@ -133,9 +143,18 @@ class Execution:
                         await self.executor.reset_kill_switch(by)
                     await asyncio.to_thread(self.journal.kv_set, KILL_RESET_REQUEST_KEY, None)
                 self.last_fill_sync_error = ""
+                self.sync_failures = 0
             except Exception as exc:  # keep polling: the exchange may be back next time
+                self.sync_failures += 1
                 self.last_fill_sync_error = f"{type(exc).__name__}: {exc}"[:200]
                 self.app.log.warning("fill sync failed", error=self.last_fill_sync_error)
+
+    def problems(self) -> list[str]:
+        """Readiness reasons of the execution side: an exchange that keeps failing halts the bot."""
+        if self.sync_failures >= SYNC_FAILURES_NOT_READY:
+            return [f"exchange failing for {self.sync_failures * FILL_SYNC_INTERVAL_S:.0f}s: "
+                    f"{self.last_fill_sync_error}"]
+        return []
 
     async def update_gauges(self) -> None:
         m, lab = self.app.metrics, self.app.labels
@@ -175,6 +194,7 @@ async def build_execution(app: BotApp) -> Execution:
 
     cfg = app.config
     creds = app.credentials
+    exchange_session: aiohttp.ClientSession | None = None  # ours to close: the exchange does not own it
     private_key = creds.get(WALLET_PRIVATE_KEY) or ""
     plan = plan_execution(cfg, bool(private_key), _creds_from(creds) is not None)
 
@@ -226,8 +246,12 @@ async def build_execution(app: BotApp) -> Execution:
                 # a rotated credentials Secret wins over what was derived at start
                 return _creds_from(creds) or derived or ApiCreds("", "", "")
 
+            # its own session (connection pool sized for order bursts), counted per endpoint
+            session = traced_session(app.metrics, *app.labels, timeout=aiohttp.ClientTimeout(total=10),
+                                     connector=aiohttp.TCPConnector(limit=64, keepalive_timeout=60))
             exchange = ClobHttpExchange(cfg.endpoints.clobUrl, signer.address, current_creds,
-                                        session=None, observer=observer)
+                                        session=session, observer=observer)
+            exchange_session = session
 
         risk = await asyncio.to_thread(RiskEngine, cfg.limits, journal, DEFAULT_MAX_DATA_AGE_MS)
         executor = Executor(exchange, signer, journal, risk, observer=observer,
@@ -248,13 +272,15 @@ async def build_execution(app: BotApp) -> Execution:
                      ephemeral_wallet=plan.ephemeral_wallet, reconciled=report.checked,
                      open_orders=report.open_orders, kill_switch=risk.tripped)
     except BaseException:
+        if exchange_session is not None:
+            await exchange_session.close()
         await asyncio.to_thread(journal.close)
         if lock_fd is not None:
             os.close(lock_fd)
         raise
     # risk state reads the journal's kill switch at construction: reflect it right away
     observer.on_kill_switch(risk.tripped)
-    execution = Execution(app, plan.kind, journal, executor, observer, lock_fd)
+    execution = Execution(app, plan.kind, journal, executor, observer, lock_fd, exchange_session)
     execution.start_background()
     return execution
 

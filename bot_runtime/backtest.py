@@ -1,9 +1,10 @@
 """`botfleet backtest`: replay a recorded market-channel tape through one strategy in paper mode.
 
 Deterministic and as fast as the CPU allows: the clock is virtual (each frame's own timestamp),
-orders fill in-process against the replayed books (`PaperFiller`: price-time walk of the opposite
-side, Polymarket's taker fee, FOK all-or-nothing, FAK partial), and scheduled work is drained after
-every frame, so the same tape always gives the same report (latency aside, which is measured).
+orders fill in-process against the replayed books through the runtime's paper matching engine
+(`PaperMatchingExchange`: walk of the opposite side up to the limit, Polymarket's taker fee, FOK
+all-or-nothing, FAK partial, liquidity we took stays taken until the tape changes that level), and
+scheduled work is drained after every frame, so the same tape always gives the same report (latency aside, which is measured).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import itertools
 import json
 import logging
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -21,12 +23,13 @@ import structlog
 import typer
 
 from bot_runtime.config import BotConfig, ConfigError, load_config
-from bot_runtime.marketdata.book import OrderBook
+from bot_runtime.execution.paper import PaperMatchingExchange
+from bot_runtime.execution.signing import SignedOrder
 from bot_runtime.marketdata.frames import FrameError, MarketResolvedEvent, parse_frame
 from bot_runtime.marketdata.models import MarketInfo, load_markets_file
 from bot_runtime.marketdata.store import BookStore
 from bot_runtime.marketdata.tape import iter_tape
-from bot_runtime.strategies.arbhunter.logic import E6, fee_e6, rate_ppm_of
+from bot_runtime.strategies.arbhunter.logic import E6, rate_ppm_of
 from bot_runtime.strategies.base import Strategy, StrategyContext, get_strategy
 from bot_runtime.types import Opportunity, OrderIntent, OrderResult, OrderStatus
 
@@ -39,62 +42,75 @@ def iso_ms(ts_ms: int) -> str:
     return datetime.fromtimestamp(ts_ms / 1000, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def fill_against_book(intent: OrderIntent, book: OrderBook | None, rate_ppm: int) -> tuple[int, int, int]:
-    """(filled shares, collateral, fee) for a taker order walking the opposite side up to its limit.
+# A backtest measures the strategy, not a wallet: the paper account starts with ample collateral.
+BACKTEST_COLLATERAL_E6 = 10**9 * E6
 
-    FOK fills all or nothing; FAK/GTC/GTD fill what crosses (the rest of a GTC is not kept: a
-    replayed book cannot react to a resting order, so counting later fills would be invented).
-    """
-    if book is None or not book.synced:
-        return 0, 0, 0
-    buy = intent.side == "BUY"
-    levels = book.asks_asc() if buy else book.bids_desc()
-    left = intent.size_e6
-    filled = cost = fee = 0
-    taken: list[tuple[int, int]] = []
-    for p, s in levels:
-        if (buy and p > intent.price_e6) or (not buy and p < intent.price_e6) or left == 0:
-            break
-        q = s if s < left else left
-        filled += q
-        cost += q * p // E6
-        fee += fee_e6(q, p, rate_ppm)
-        left -= q
-        taken.append((p, s - q))
-    if intent.order_type == "FOK" and left:
-        return 0, 0, 0
-    if intent.post_only and filled:
-        return 0, 0, 0  # a post-only order that would cross is rejected, never filled
-    side = "SELL" if buy else "BUY"  # the book side the liquidity came from
-    for p, rest in taken:  # our fill consumes the liquidity until the tape says otherwise
-        book.apply_level(side, p, rest)
-    return filled, cost, fee
+
+def paper_order(n: int, intent: OrderIntent) -> SignedOrder:
+    """The order as the paper engine reads it (amounts, token, side). Nothing leaves the process, so
+    it is not signed: signing would only cost time and make the replay depend on a key."""
+    if intent.side == "BUY":  # collateral rounded up, so the implied limit is never below the intent's
+        maker, taker = -(-intent.size_e6 * intent.price_e6 // E6), intent.size_e6
+    else:
+        maker, taker = intent.size_e6, intent.size_e6 * intent.price_e6 // E6
+    order = {"tokenId": intent.token_id, "side": intent.side, "makerAmount": str(maker),
+             "takerAmount": str(taker)}
+    return SignedOrder(client_id=f"bt-{n}", order_hash=f"0xbt{n:062x}", order=order,
+                       order_type=intent.order_type, post_only=intent.post_only)
 
 
 class PaperFiller:
-    """The `submit` of a backtest: fills intents against the current books, in-process."""
+    """The `submit` of a backtest: the runtime's in-process paper matching engine
+    (`PaperMatchingExchange`) against the replayed books, with the markets' taker fees."""
 
-    def __init__(self, store: BookStore, markets: dict[str, MarketInfo]) -> None:
-        self.store = store
-        self.markets = markets
+    def __init__(self, store: BookStore, markets: dict[str, MarketInfo], clock: Callable[[], int]) -> None:
+        bps: dict[str, int] = {}
+        for m in markets.values():
+            rate = rate_ppm_of(m.fees_enabled, m.fee_rate) // 100
+            bps[m.yes_token_id] = bps[m.no_token_id] = rate
+        self.engine = PaperMatchingExchange(store.book, fee_rate_bps=lambda t: bps.get(t, 0),
+                                            usdc_e6=BACKTEST_COLLATERAL_E6, clock_ms=clock)
         self._ids = itertools.count(1)
         self.orders = 0
         self.fills = 0
+
+    def _fees(self, trade_ids: tuple[str, ...]) -> int:
+        """Taker fees of this order's fills. PostResult carries no fee, so the engine's fill list is
+        read, then emptied: its duplicate-order check scans that list on every post (quadratic over
+        a long replay), and our order hashes are unique anyway. Nothing else reads it here."""
+        fills = getattr(self.engine, "_fills", None)
+        if fills is None:
+            return 0
+        ids = set(trade_ids)
+        fee = sum(f.fee_e6 for f in fills if f.trade_id in ids)
+        fills.clear()
+        return fee
 
     async def submit(self, intents: list[OrderIntent], opportunity: Opportunity) -> list[OrderResult]:
         out: list[OrderResult] = []
         for it in intents:
             n = next(self._ids)
             self.orders += 1
-            m = self.markets.get(it.market)
-            rate = rate_ppm_of(m.fees_enabled, m.fee_rate) if m is not None else 0
-            filled, cost, fee = fill_against_book(it, self.store.book(it.token_id), rate)
+            [res] = await self.engine.post_orders([paper_order(n, it)])
+            fee = self._fees(res.trade_ids)
+            if it.side == "BUY":
+                filled, paid = res.taking_e6, res.making_e6
+            else:
+                filled, paid = res.making_e6, res.taking_e6
+            if not res.ok:
+                filled = paid = 0
+            status: OrderStatus
             if filled:
                 self.fills += 1
-            status: OrderStatus = ("matched" if filled == it.size_e6 else "partial") if filled else "unmatched"
-            avg = cost * E6 // filled if filled else 0
-            out.append(OrderResult(client_id=f"bt-{n}", intent=it, status=status, order_id=f"0xbt{n:08x}",
-                                   filled_size_e6=filled, avg_price_e6=avg, fee_e6=fee))
+                status = "matched" if filled >= it.size_e6 else "partial"
+            elif res.ok or "match" in res.error or "filled" in res.error:
+                status = "unmatched"  # a killed FOK/FAK: nothing at the limit
+            else:
+                status = "rejected"
+            avg = paid * E6 // filled if filled else 0
+            out.append(OrderResult(client_id=f"bt-{n}", intent=it, status=status, order_id=res.order_id or
+                                   res.order_hash, filled_size_e6=filled, avg_price_e6=avg, fee_e6=fee,
+                                   error="" if res.ok else res.error))
         return out
 
 
@@ -125,10 +141,10 @@ async def run_backtest(
     elif str(config.strategy) != strategy:
         config = config.model_copy(update={"strategy": get_strategy(strategy).name})
     cls: type[Strategy] = get_strategy(strategy)
-    store = BookStore(verify_best=False)  # our paper fills edit the books, the tape's best prices don't know
+    store = BookStore()
     by_id = {m.condition_id: m for m in markets}
-    filler = PaperFiller(store, by_id)
     now = [0]
+    filler = PaperFiller(store, by_id, lambda: now[0])
     # replay logs nothing below CRITICAL: formatting millions of lines would dominate the run time
     logger = structlog.wrap_logger(structlog.ReturnLogger(), processors=[],
                                    wrapper_class=structlog.make_filtering_bound_logger(logging.CRITICAL))

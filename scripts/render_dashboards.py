@@ -86,11 +86,16 @@ def fmt_value(v: float, unit: str) -> str:
         if abs(v) >= 1:
             return f"{v:.1f} s"
         return f"{v * 1e3:.2f} ms" if abs(v) >= 1e-3 else f"{v * 1e6:.0f} µs"
-    return f"{v:,.0f}" if abs(v) >= 100 else f"{v:,.2f}"
+    if float(v).is_integer() or abs(v) >= 100:
+        return f"{v:,.0f}"
+    return f"{v:,.2f}"
 
 
-def scale(unit: str) -> tuple[float, str]:
-    return {"percentunit": (100.0, "%"), "s": (1e3, "ms"), "currencyUSD": (1.0, "$")}.get(unit, (1.0, ""))
+def scale(unit: str, largest: float) -> tuple[float, str]:
+    """Multiplier and axis label: percent for ratios, ms for sub-second durations."""
+    if unit == "s":
+        return (1e3, "ms") if largest < 1 else (1.0, "s")
+    return {"percentunit": (100.0, "%"), "currencyUSD": (1.0, "$")}.get(unit, (1.0, ""))
 
 
 def stat_color(panel: dict[str, Any], v: float) -> str:
@@ -105,16 +110,19 @@ def stat_color(panel: dict[str, Any], v: float) -> str:
 def draw_timeseries(ax: Axes, panel: dict[str, Any], url: str, start: float, end: float, step: float,
                     ri: str) -> None:
     unit = panel["fieldConfig"]["defaults"].get("unit", "short")
-    mult, suffix = scale(unit)
+    results = [(t, series) for t in panel["targets"]
+               for series in _get(f"{url}/api/v1/query_range", {"query": substitute(t["expr"], ri),
+                                                                 "start": str(start), "end": str(end),
+                                                                 "step": str(step)})]
+    largest = max((abs(float(v)) for _, s in results for _, v in s["values"]), default=0.0)
+    mult, suffix = scale(unit, largest)
     n = 0
-    for t in panel["targets"]:
-        for series in _get(f"{url}/api/v1/query_range", {"query": substitute(t["expr"], ri), "start": str(start),
-                                                          "end": str(end), "step": str(step)}):
-            xs = [(float(ts) - end) / 60 for ts, _ in series["values"]]
-            ys = [float(v) * mult for _, v in series["values"]]
-            ax.plot(xs, ys, lw=1.2, color=COLORS[n % len(COLORS)], label=legend(t.get("legendFormat", ""),
-                                                                                   series["metric"]))
-            n += 1
+    for t, series in results:
+        xs = [(float(ts) - end) / 60 for ts, _ in series["values"]]
+        ys = [float(v) * mult for _, v in series["values"]]
+        ax.plot(xs, ys, lw=1.2, color=COLORS[n % len(COLORS)], label=legend(t.get("legendFormat", ""),
+                                                                               series["metric"]))
+        n += 1
     ax.set_facecolor(PANEL)
     ax.grid(color=GRID, lw=0.5)
     ax.tick_params(colors=TEXT, labelsize=6)
@@ -207,6 +215,7 @@ def render_dashboard(path: Path, url: str, out: Path, minutes: float, rate_inter
 @contextlib.contextmanager
 def own_prometheus(source: str, minutes: float) -> Iterator[str]:
     sup = _support()
+    jobs: dict[str, list[tuple[str, dict[str, str]]]]
     with contextlib.ExitStack() as stack:
         if source == "demo":
             bots = stack.enter_context(sup.botfleet_demo())

@@ -13,6 +13,9 @@ from typing import Any
 from bot_runtime.config import BotConfig, Endpoints, JournalConfig, TelemetryConfig
 
 DEMO_ORDER = ("arbhunter", "polyai", "elitemimic")
+# The simulator serves NewsAPI-shaped headlines of its scenario's news at /newsapi and accepts any
+# key: PolyAI's news path runs end to end without a real key (nothing leaves the machine).
+DEMO_NEWSAPI_KEY = "botfleet-demo-news-key"
 
 
 def demo_params(strategy: str, whales: Sequence[str]) -> dict[str, Any]:
@@ -20,8 +23,9 @@ def demo_params(strategy: str, whales: Sequence[str]) -> dict[str, Any]:
     if strategy == "polyai":
         # minutes-scale cycles would do nothing in a demo; the offline analyzer (no LLM key) is rarely
         # confident, so the bars are lowered to show its signals trading within a minute
+        # (the simulator's news feed is free: the daily NewsAPI budget is lifted so every cycle reads)
         return {"scanIntervalMinutes": 0.1, "newsIntervalMinutes": 0.1, "tradeSizeUsd": 20.0,
-                "minConfidence": 40, "minEdge": 0.01}
+                "minConfidence": 30, "minEdge": 0.01, "newsDailyRequestLimit": 50_000}
     if strategy == "elitemimic":
         # the simulator's whales trade $25-$200: the $1,000 production floor would ignore them all;
         # its books move every 100 ms, and the offline analyzer (no LLM key) is rarely confident,

@@ -20,7 +20,7 @@ from typing import Any
 from rich.console import Console
 from rich.live import Live
 
-from bot_runtime.demo.configs import demo_configs, order_strategies
+from bot_runtime.demo.configs import DEMO_NEWSAPI_KEY, demo_configs, order_strategies
 from bot_runtime.demo.report import BotRow, build_report, row_from, write_report
 from bot_runtime.demo.view import bots_table, live_view, plain_lines
 
@@ -39,6 +39,8 @@ class DemoOptions:
     log_file: Path | None = None
     log_level: str = "info"
     scenario: str = "demo"
+    # news jumps every few seconds (the preset's rate gives ~1 a minute): PolyAI reads them as headlines
+    scenario_params: dict[str, Any] = field(default_factory=lambda: {"jump_prob": 0.01})
 
 
 @dataclass
@@ -108,14 +110,16 @@ async def run_demo(opts: DemoOptions, console: Console | None = None) -> tuple[d
     configure_logging(opts.log_level, stream=log_stream, demo=True)
 
     names = order_strategies(registered_strategies())
-    sim = SimExchange(SimConfig(seed=opts.seed, scenario=opts.scenario))
+    sim = SimExchange(SimConfig(seed=opts.seed, scenario=opts.scenario, scenario_params=dict(opts.scenario_params)))
     url = await sim.start("127.0.0.1", 0)
     workdir = tempfile.TemporaryDirectory(prefix="botfleet-demo-")
     metrics = BotMetrics()
     fields = {n: set(getattr(STRATEGIES[n].params_model, "model_fields", {})) for n in names}
     configs = demo_configs(url, names, Path(workdir.name), whales=sim.scenario.whale_wallets,
                            param_model_fields=fields)
-    bots = [_Bot(BotApp(c, CredentialsReader(None, env={}), metrics=metrics, sync_timeout_s=5.0)) for c in configs]
+    # no real credentials: environment variables are ignored; the sim's news feed takes any key
+    bots = [_Bot(BotApp(c, CredentialsReader(None, env={"NEWSAPI_KEY": DEMO_NEWSAPI_KEY}), metrics=metrics,
+                        sync_timeout_s=5.0)) for c in configs]
     server: TelemetryServer | None = None
     metrics_note = "metrics off"
     if opts.metrics_port:

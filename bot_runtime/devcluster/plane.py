@@ -326,7 +326,7 @@ class LocalControlPlane:
         self._spawn("kwok", [
             f"--kubeconfig={k / 'kwok.kubeconfig'}", f"--config={self._kwok_config()}",
             "--manage-all-nodes=false", "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
-            f"--server-address=127.0.0.1:{p.kwok}", "--node-lease-duration-seconds=40",
+            f"--server-address=127.0.0.1:{p.kwok}", "--node-ip=127.0.0.1", "--node-lease-duration-seconds=40",
         ])
         self.kubectl("apply", "-f", "-", input=json.dumps(FAKE_NODE))
 

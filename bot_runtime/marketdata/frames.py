@@ -132,10 +132,23 @@ def _ts(v: Any) -> int:
     """Millisecond timestamp from a string or number; second-resolution values are scaled."""
     if v is None or v == "":
         return 0
-    t = int(v) if isinstance(v, (int, str)) and not isinstance(v, bool) else int(float(v))
+    if isinstance(v, int) and not isinstance(v, bool):
+        t = v
+    elif isinstance(v, str) and v.isdigit():
+        t = int(v)
+    else:  # "1757908890000.0", floats
+        t = int(float(v))
     if t < 100_000_000_000:  # before 1973 in ms: it is in seconds
         t *= 1000
     return t
+
+
+def _lenient_ts(v: Any) -> int:
+    """Unknown events are passed on whatever their fields look like."""
+    try:
+        return _ts(v)
+    except (TypeError, ValueError, OverflowError):
+        return 0
 
 
 def _str(v: Any, name: str) -> str:
@@ -348,7 +361,7 @@ def parse_event(d: Any) -> Event:
     parser = _PARSERS.get(et) if isinstance(et, str) else None
     try:
         if parser is None:
-            return UnknownEvent(str(et or ""), d, _ts(d.get("timestamp")) if "timestamp" in d else 0)
+            return UnknownEvent(str(et or ""), d, _lenient_ts(d.get("timestamp")))
         return parser(d)
     except FrameError:
         raise

@@ -74,6 +74,7 @@ class BookStore:
         self.resolved: dict[str, str] = {}  # condition id -> winning token id
         self.stats = StoreStats()
         self.last_frame_ms = 0  # local time of the last frame or PONG, any connection
+        self.last_data_ms = 0  # local time of the last market-data frame (PONGs excluded)
         # compare our best bid/ask with the ones the exchange attaches to price changes
         self.verify_best = verify_best
         self._update_listeners: list[UpdateListener] = []
@@ -174,35 +175,37 @@ class BookStore:
         stats.events += len(events)
         if recv_ms > self.last_frame_ms:
             self.last_frame_ms = recv_ms
+        if recv_ms > self.last_data_ms:
+            self.last_data_ms = recv_ms
         touched: set[str] = set()
         books = self.books
         for ev in events:
-            t = type(ev)
-            if t is PriceChangeEvent:
-                self._apply_price_change(ev, recv_ms, touched)  # type: ignore[arg-type]
-            elif t is BookEvent:
-                if ev.asset_id in self._dropped:  # type: ignore[union-attr]
+            # exact-type checks: cheaper than isinstance on the hot path
+            if type(ev) is PriceChangeEvent:
+                self._apply_price_change(ev, recv_ms, touched)
+            elif type(ev) is BookEvent:
+                if ev.asset_id in self._dropped:
                     stats.ignored_updates += 1
                     continue
-                self.apply_book(ev, recv_ms)  # type: ignore[arg-type]
-                touched.add(ev.asset_id)  # type: ignore[union-attr]
-            elif t is TickSizeChangeEvent:
-                tb = books.get(ev.asset_id)  # type: ignore[union-attr]
+                self.apply_book(ev, recv_ms)
+                touched.add(ev.asset_id)
+            elif type(ev) is TickSizeChangeEvent:
+                tb = books.get(ev.asset_id)
                 if tb is not None:
-                    tb.tick_size_e6 = ev.new_tick_size_e6  # type: ignore[union-attr]
+                    tb.tick_size_e6 = ev.new_tick_size_e6
                     touched.add(tb.asset_id)
                 self._call(self._event_listeners, ev)
             else:
-                if t is LastTradePriceEvent:
-                    lb = books.get(ev.asset_id)  # type: ignore[union-attr]
+                if type(ev) is LastTradePriceEvent:
+                    lb = books.get(ev.asset_id)
                     if lb is not None:
-                        lb.last_trade_price_e6 = ev.price_e6  # type: ignore[union-attr]
-                elif t is BestBidAskEvent and self.verify_best:
-                    bb = books.get(ev.asset_id)  # type: ignore[union-attr]
+                        lb.last_trade_price_e6 = ev.price_e6
+                elif type(ev) is BestBidAskEvent and self.verify_best:
+                    bb = books.get(ev.asset_id)
                     if bb is not None and bb.synced:
-                        self._verify(bb, ev.best_bid_e6, ev.best_ask_e6)  # type: ignore[union-attr]
-                elif t is MarketResolvedEvent:
-                    self.resolved[ev.market] = ev.winning_asset_id  # type: ignore[union-attr]
+                        self._verify(bb, ev.best_bid_e6, ev.best_ask_e6)
+                elif type(ev) is MarketResolvedEvent:
+                    self.resolved[ev.market] = ev.winning_asset_id
                 self._call(self._event_listeners, ev)
         if touched and self._update_listeners:
             self._call(self._update_listeners, touched)
@@ -318,6 +321,17 @@ class BookStore:
     def stale_assets(self, now_ms: int, max_age_ms: int, asset_ids: Iterable[str] | None = None) -> list[str]:
         ids = self.books.keys() if asset_ids is None else asset_ids
         return [a for a in ids if not self.is_fresh(a, now_ms, max_age_ms)]
+
+    def feed_age_ms(self, now_ms: int) -> int | None:
+        """Time since the last market-data frame on any connection; None before the first.
+
+        A PONG proves the connection, not the data: an exchange whose feed stalls while it
+        still answers PING keeps `data_age_ms` low but makes this grow. On a busy set of
+        markets, a feed age of many seconds means the feed is stale.
+        """
+        if not self.last_data_ms:
+            return None
+        return max(0, now_ms - self.last_data_ms)
 
     def data_age_ms(self, now_ms: int) -> int | None:
         """Age of the oldest book (ms since it was last known current); None without books.

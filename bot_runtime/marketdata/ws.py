@@ -115,6 +115,9 @@ class WsSettings:
     # CLOB REST base for `POST /books` rebuilds after a desync; None: resubscribe instead
     rest_url: str | None = None
     resync_delay_s: float = 0.05  # gathers desyncs of one burst into one request
+    # data resuming after this much silence on a live connection (a stalled feed that kept
+    # answering PING) rebuilds the shard's books: updates may have been lost. None: never
+    resync_after_silence_s: float | None = 30.0
 
     def __post_init__(self) -> None:
         if not 1 <= self.max_assets_per_conn <= MAX_ASSETS_PER_CONNECTION:
@@ -128,7 +131,7 @@ class WsSettings:
 
 
 class _Shard:
-    __slots__ = ("assets", "connected", "data_seen", "id", "last_heard", "sent", "task", "wake", "ws")
+    __slots__ = ("assets", "connected", "data_seen", "id", "last_data", "last_heard", "sent", "task", "wake", "ws")
 
     def __init__(self, shard_id: int) -> None:
         self.id = shard_id
@@ -138,7 +141,8 @@ class _Shard:
         self.task: asyncio.Task[None] | None = None
         self.wake = asyncio.Event()
         self.connected = False
-        self.last_heard = 0.0  # monotonic seconds
+        self.last_heard = 0.0  # monotonic seconds, any frame or PONG
+        self.last_data = 0.0  # monotonic seconds, market data only
         self.data_seen = False  # market data arrived on the current connection
 
 
@@ -309,7 +313,7 @@ class MarketWsClient:
                     open_timeout=st.open_timeout_s,
                     close_timeout=2,
                 ) as ws:
-                    subscribed = list(shard.assets)
+                    subscribed = sorted(shard.assets)  # deterministic messages
                     await ws.send(subscribe_message(subscribed, st.custom_feature_enabled))
                     shard.sent = set(subscribed)
                     shard.ws = ws
@@ -323,6 +327,7 @@ class MarketWsClient:
                         shard.sent.difference_update(extra)
                     shard.connected = True
                     shard.last_heard = time.monotonic()
+                    shard.last_data = shard.last_heard  # the subscription brings fresh snapshots
                     self.connects += 1
                     if ever_connected:
                         self.reconnects += 1
@@ -365,13 +370,19 @@ class MarketWsClient:
         store = self.store
         hooks = self.hooks
         clock = self._clock_ms
+        silence_limit = self.settings.resync_after_silence_s
         while True:
             raw = await ws.recv(decode=False)  # bytes: orjson parses them without a decode step
-            shard.last_heard = time.monotonic()
+            mono = shard.last_heard = time.monotonic()
             now = clock()
             if raw == b"PONG":
                 store.touch(shard.assets, now)
                 continue
+            if silence_limit is not None and mono - shard.last_data > silence_limit:
+                log.warning("market ws shard %d: data resumed after %.1fs of silence; rebuilding its books",
+                            shard.id, mono - shard.last_data)
+                self._request_resync(shard.assets)
+            shard.last_data = mono
             shard.data_seen = True
             hooks.on_frame(len(raw))
             hooks.on_raw_frame(raw, now)
@@ -380,6 +391,9 @@ class MarketWsClient:
             except FrameError as e:
                 log.warning("bad market frame on shard %d: %s", shard.id, e)
                 hooks.on_frame_error(e)
+            # recv() does not suspend while frames are queued: yield, so an order task a
+            # listener just created runs now rather than after the whole backlog (~1 us)
+            await asyncio.sleep(0)
 
     async def _pinger(self, shard: _Shard, ws: ClientConnection) -> None:
         st = self.settings
@@ -398,10 +412,13 @@ class MarketWsClient:
 
     # -- resync after a desync ---------------------------------------------------------
     def _on_desync(self, asset_id: str) -> None:
-        if asset_id not in self._shard_of or self._closing:
+        self._request_resync((asset_id,))
+
+    def _request_resync(self, asset_ids: Iterable[str]) -> None:
+        if self._closing:
             return
-        self._pending_resync.add(asset_id)
-        if self._resync_task is None or self._resync_task.done():
+        self._pending_resync.update(a for a in asset_ids if a in self._shard_of)
+        if self._pending_resync and (self._resync_task is None or self._resync_task.done()):
             with contextlib.suppress(RuntimeError):  # no running loop (store used offline)
                 self._resync_task = asyncio.get_running_loop().create_task(self._resync_soon())
 

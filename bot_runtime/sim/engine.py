@@ -273,7 +273,8 @@ class MatchingEngine:
                 self._events.append(OrderEvent(order, "CANCELLATION", order.created_ms))
                 raise OrderRejected("order couldn't be fully filled. FOK orders are fully filled or killed.",
                                     "FOK_ORDER_NOT_FILLED_ERROR")
-        self.seen_order_ids.add(order.id)
+        if not order.internal:  # scenario traders' ids need no duplicate check
+            self.seen_order_ids.add(order.id)
         self.orders[order.id] = order
         fills = self._match(order, book, spec) if crosses else []
         if order.order_type == "FAK" and not fills:
@@ -292,7 +293,13 @@ class MatchingEngine:
             if fills:
                 self._events.append(OrderEvent(order, "UPDATE", order.created_ms))
             status = "matched" if fills else "unmatched"
+            self._retire(order)
         return SubmitResult(order, fills, status)
+
+    def _retire(self, order: Order) -> None:
+        """Forget finished scenario orders: market makers churn thousands, API orders stay queryable."""
+        if order.internal:
+            self.orders.pop(order.id, None)
 
     def _match(self, taker: Order, book: OrderBook, spec: MarketSpec) -> list[Fill]:
         fills: list[Fill] = []
@@ -350,6 +357,7 @@ class MatchingEngine:
             maker.status = "MATCHED"
             book.remove(maker)
             mw.open_orders.pop(maker.id, None)
+            self._retire(maker)
         self.ledger.append(fill)
         self.last_trade[taker.token] = price
         self._events.append(fill)
@@ -364,6 +372,7 @@ class MatchingEngine:
         order.status = "CANCELED"
         self.wallet(order.maker).open_orders.pop(order.id, None)
         self._events.append(OrderEvent(order, "CANCELLATION", now_ms))
+        self._retire(order)
 
     def cancel(self, order_id: str, account: str | None, now_ms: int) -> str | None:
         """Cancel one order; returns None on success or the reason it was not canceled."""

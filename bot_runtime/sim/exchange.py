@@ -207,6 +207,9 @@ class SimExchange:
                 user.append(("trade", ev))
             elif isinstance(ev, OrderEvent) and not ev.order.internal:
                 user.append(("order", ev))
+        # As on Polymarket, a trade that changes a book is followed by a full `book` snapshot of it.
+        for token in dict.fromkeys(ev.token for ev in events if isinstance(ev, Fill)):
+            market_frames.append((book_event(self.engine, token, ts), {token}, False))
         for token in {c.token for c in changes}:
             book = self.engine.books[token]
             top = (book.best_bid(), book.best_ask())

@@ -60,6 +60,12 @@ def add_admin_routes(app: web.Application, sim: SimExchange) -> None:
     async def dislocations(_: web.Request) -> web.Response:
         return web.json_response([d.as_dict() for d in sim.scenario.dislocations])
 
+    async def mispricings(_: web.Request) -> web.Response:
+        return web.json_response([d.as_dict() for d in sim.scenario.mispricings])
+
+    async def news(_: web.Request) -> web.Response:
+        return web.json_response([n.as_dict() for n in sim.scenario.news])
+
     async def ledger(_: web.Request) -> web.Response:
         return web.json_response([f.as_dict() for f in sim.ledger])
 
@@ -80,6 +86,8 @@ def add_admin_routes(app: web.Application, sim: SimExchange) -> None:
     r.add_get("/_sim/wallets/{address}", wallet_get)
     r.add_post("/_sim/api-keys", api_keys_post)
     r.add_get("/_sim/dislocations", dislocations)
+    r.add_get("/_sim/mispricings", mispricings)
+    r.add_get("/_sim/news", news)
     r.add_get("/_sim/ledger", ledger)
     r.add_post("/_sim/step", step)
     r.add_get("/_sim/state", state)

@@ -9,8 +9,9 @@ libraries, passes through `redact` before it is rendered:
 - fields whose name says secret (private_key, secret, passphrase, api_key, signature, password,
   authorization) are replaced whole;
 - any `0x` + 64-hex (or bare 64-hex) string is replaced, except in fields that carry public
-  identifiers of the same shape (condition ids, order hashes, transaction hashes), because a private
-  key has exactly that shape.
+  identifiers of the same shape (condition ids, order hashes, transaction hashes) and except the
+  condition ids of the bot's own markets (`register_public`), because a private key has exactly
+  that shape.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import logging
 import re
 import sys
 import threading
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Iterable, Mapping, MutableMapping
 from typing import Any, TextIO
 
 import structlog
@@ -53,6 +54,16 @@ PUBLIC_HEX_FIELDS = frozenset({
 _secrets: set[str] = set()
 _secrets_lock = threading.Lock()
 _secret_re: re.Pattern[str] | None = None
+_public: set[str] = set()  # known public 0x+64-hex ids (condition ids of the bot's markets)
+
+
+def register_public(values: Iterable[str]) -> None:
+    """Ids known to be public (market condition ids): kept readable even in free text."""
+    _public.update(v.lower() for v in values if v and v not in _secrets)
+
+
+def _hex_sub(m: re.Match[str]) -> str:
+    return m.group(0) if m.group(0).lower() in _public else REDACTED
 
 
 def register_secret(value: str | None) -> None:
@@ -73,7 +84,7 @@ def _scrub_text(text: str, public: bool) -> str:
     if pattern is not None:
         text = pattern.sub(REDACTED, text)
     if not public:
-        text = _HEX64.sub(REDACTED, text)
+        text = _HEX64.sub(_hex_sub, text)
     return text
 
 

@@ -33,6 +33,7 @@ class MetricsObserver:
         self._fees = metrics.fees_usd.labels(*self.labels)
         self._kill = metrics.kill_switch.labels(*self.labels)
         self.kill_tripped = False
+        self.errors_by_endpoint: dict[str, int] = {}   # for readiness: is the exchange answering?
 
     def on_order(self, result: OrderResult) -> None:
         outcome = order_outcome(result)
@@ -53,6 +54,7 @@ class MetricsObserver:
         self.log.info(ev.ORDER_REJECTED, by="risk", reason=reason)
 
     def on_api_error(self, endpoint: str, status: int) -> None:
+        self.errors_by_endpoint[endpoint] = self.errors_by_endpoint.get(endpoint, 0) + 1
         kind = "rate_limited" if status == 429 else "unavailable" if status == 503 else (
             "network" if status == 0 else "server" if status >= 500 else "client")
         self.m.api_errors.labels(*self.labels, endpoint, kind).inc()

@@ -12,7 +12,17 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.support.helm import CHART, REPO, HelmError, KubeSchemas, by_kind, crd_schema, helm, helm_binary, render
+from tests.support.helm import (
+    CHART,
+    REPO,
+    HelmError,
+    KubeSchemas,
+    by_kind,
+    crd_schema,
+    helm,
+    helm_binary,
+    render,
+)
 
 needs_helm = pytest.mark.skipif(helm_binary() is None, reason="no helm binary: tests/controlplane/build.sh builds it")
 MONITORING = ("--api-versions", "monitoring.coreos.com/v1")

@@ -24,8 +24,9 @@ def _dashboards() -> dict[str, dict[str, Any]]:
 
 def _exported_series() -> set[str]:
     """Every series name the bots and the operator can export (from their registries' families)."""
-    from bot_runtime.telemetry.metrics import BotMetrics
     from botfleet_operator import metrics as op
+
+    from bot_runtime.telemetry.metrics import BotMetrics
 
     names = {"up"}
     registry: CollectorRegistry
@@ -50,7 +51,7 @@ def test_dashboard_is_well_formed(name: str) -> None:
     assert d["templating"]["list"][0]["type"] == "datasource"
     for p in d["panels"]:
         g = p["gridPos"]
-        assert 0 <= g["x"] and g["x"] + g["w"] <= 24, p["title"]
+        assert g["x"] >= 0 and g["x"] + g["w"] <= 24, p["title"]
         if p["type"] == "row":
             continue
         assert p["targets"], p["title"]

@@ -37,7 +37,7 @@ def helm_binary() -> str | None:
         if proc.returncode == 0 and proc.stdout.strip():
             candidates.append(Path(proc.stdout.strip().splitlines()[-1]) / "helm")
     cache = Path(os.environ.get("BOTFLEET_CACHE", REPO / ".cache"))
-    candidates += sorted(cache.glob("controlplane/*/bin/helm")) + [cache / "tools" / "helm"]
+    candidates += [*sorted(cache.glob("controlplane/*/bin/helm")), cache / "tools" / "helm"]
     for c in candidates:
         if c.is_file() and os.access(c, os.X_OK):
             return str(c)

@@ -201,23 +201,36 @@ def botfleet_cli() -> str | None:
     return str(exe) if exe.exists() else shutil.which("botfleet")
 
 
-def demo_available() -> bool:
+# `botfleet demo` before the command is mounted in the CLI: the same function, run by typer.
+DEMO_FALLBACK = "import typer; from bot_runtime.demo import demo_command; typer.run(demo_command)"
+
+
+def demo_argv() -> list[str] | None:
+    """How to start the demo here: `botfleet demo`, else its command function; None if neither exists."""
     cli = botfleet_cli()
-    if cli is None:
-        return False
-    proc = subprocess.run([cli, "demo", "--help"], capture_output=True, text=True, check=False, timeout=60)
-    return proc.returncode == 0 and "--metrics-port" in proc.stdout
+    if cli is not None:
+        proc = subprocess.run([cli, "demo", "--help"], capture_output=True, text=True, check=False, timeout=60)
+        if proc.returncode == 0 and "--metrics-port" in proc.stdout:
+            return [cli, "demo"]
+    proc = subprocess.run([sys.executable, "-c", DEMO_FALLBACK, "--help"], capture_output=True, text=True,
+                          check=False, timeout=60)
+    if proc.returncode == 0 and "--metrics-port" in proc.stdout:
+        return [sys.executable, "-c", DEMO_FALLBACK]
+    return None
+
+
+def demo_available() -> bool:
+    return demo_argv() is not None
 
 
 @contextlib.contextmanager
 def botfleet_demo(timeout: float = 120) -> Iterator[str]:
     """Address of the metrics endpoint of a running `botfleet demo --no-ui`."""
-    cli = botfleet_cli()
-    if cli is None:
-        raise RuntimeError("the botfleet console script is not installed (pip install -e .)")
+    argv = demo_argv()
+    if argv is None:
+        raise RuntimeError("no `botfleet demo` in this checkout")
     port = free_port()
-    with _process([cli, "demo", "--no-ui", "--metrics-port", str(port)], [f"http://127.0.0.1:{port}/metrics"],
-                  timeout):
+    with _process([*argv, "--no-ui", "--metrics-port", str(port)], [f"http://127.0.0.1:{port}/metrics"], timeout):
         yield f"127.0.0.1:{port}"
 
 
@@ -290,6 +303,7 @@ def _serve_synthetic(bot_port: int, operator_port: int, step: float = 0.2) -> No
     start_http_server(operator_port, addr="127.0.0.1", registry=op.REGISTRY)
     rng = random.Random(7)
     pnl = dict.fromkeys(SYNTHETIC_BOTS, 0.0)
+    exposure = dict.fromkeys(SYNTHETIC_BOTS, 400.0)
     for bot, strategy in SYNTHETIC_BOTS:
         m.build_info.labels(bot=bot, strategy=strategy).info({"version": "0.1.0", "mode": "paper"})
         m.paused.labels(bot, strategy).set(0)
@@ -312,7 +326,7 @@ def _serve_synthetic(bot_port: int, operator_port: int, step: float = 0.2) -> No
             m.ws_frames.labels(*lb).inc(rng.randint(5, 40))
             m.market_data_age.labels(*lb).set(90 + elapsed if bot == "arb-1" else rng.uniform(0.05, 1.5))
             m.tick_to_order.labels(*lb).observe(rng.lognormvariate(-7.6, 0.5))  # ~0.5 ms median
-            kind = {"arbhunter": "binary", "polyai": "statarb", "elitemimic": "whale"}[strategy]
+            kind = {"arbhunter": "binary", "polyai": "statarb", "elitemimic": "copy"}[strategy]
             if rng.random() < 0.6:
                 m.opportunities.labels(bot, strategy, kind).inc()
                 m.edge.labels(bot, strategy, kind).observe(rng.uniform(0.002, 0.03))
@@ -327,8 +341,9 @@ def _serve_synthetic(bot_port: int, operator_port: int, step: float = 0.2) -> No
                 m.risk_rejections.labels(bot, strategy, rng.choice(("max_exposure", "max_order"))).inc()
             pnl[lb] += rng.gauss(0.05, 1.0)
             m.pnl_realized.labels(*lb).set(pnl[lb])
-            m.pnl_unrealized.labels(*lb).set(rng.gauss(0, 5))
-            m.exposure.labels(*lb).set(rng.uniform(200, 900))
+            m.pnl_unrealized.labels(*lb).set(rng.gauss(0, 1))
+            exposure[lb] = min(900.0, max(100.0, exposure[lb] + rng.gauss(0, 8)))
+            m.exposure.labels(*lb).set(exposure[lb])
             m.open_orders.labels(*lb).set(rng.randint(0, 6))
             m.api_requests.labels(bot, strategy, "order", "2xx").inc(10)
             if bot == "polyai-1":  # 2 of 12 requests fail: 17%

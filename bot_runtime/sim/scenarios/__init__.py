@@ -10,12 +10,15 @@ from .randomwalk import RandomWalkParams, RandomWalkScenario
 
 PRESETS: dict[str, dict[str, Any]] = {
     # Moving books, an injected arbitrage every few seconds, whales trading.
-    "demo": {},
+    "demo": {"nested_families": 1, "calendar_families": 1},
     # Books that never move and no traders: deterministic fixtures for tests.
     "static": {"move_prob": 0.0, "size_noise_prob": 0.0, "jump_prob": 0.0, "dislocation_every": (0, 0),
                "whales": 0},
     # Frequent dislocations (binary and neg-risk) for strategy tests.
     "arb": {"dislocation_every": (10, 25), "whale_every": (0, 0)},
+    # Related-market mispricings (nested thresholds, calendar deadlines) for stat-arb tests.
+    "statarb": {"nested_families": 2, "calendar_families": 2, "mispricing_every": (15, 40),
+                "dislocation_every": (0, 0), "whale_every": (0, 0)},
     # Busy whales for copy-trading tests.
     "whales": {"whale_every": (3, 10), "dislocation_every": (0, 0)},
 }

@@ -48,14 +48,18 @@ Action = Ladder | Place | Cancel
 
 @dataclass
 class Dislocation:
-    """An injected arbitrage. `edge` = 1 - sum of the legs' asks; `net_edge` subtracts taker fees.
+    """An injected arbitrage (kinds binary, negrisk) or stat-arb mispricing (kinds nested, calendar).
 
+    Arbitrage: `edge` = 1 - sum of the legs' asks, `net_edge` subtracts one share's taker fees;
     `market` is the condition id (binary) or the negRiskMarketID (neg-risk event).
+    Mispricing: `market` is the mispriced (harder / earlier-deadline) market, `edge` how far its mid
+    sits above the easier market's, `net_edge` the profit per $1 of buying the easier market's YES
+    at its ask if the two mids meet halfway, after the fee; assets = [easier YES, harder NO].
     """
 
     ts_ms: int
     market: str
-    kind: Literal["binary", "negrisk"]
+    kind: Literal["binary", "negrisk", "nested", "calendar"]
     edge: float
     net_edge: float
     assets: list[str]

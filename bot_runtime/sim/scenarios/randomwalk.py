@@ -44,6 +44,13 @@ class RandomWalkParams:
     whale_size: tuple[int, int] = (50, 400)
     whale_usdc: float = 1_000_000.0
     whale_shares: float = 10_000.0
+    # Related-market families for stat-arb (PolyAI): nested price thresholds and calendar deadlines whose
+    # prices must stay ordered; a mispricing now and then breaks the order for a while.
+    nested_families: int = 0
+    calendar_families: int = 0
+    mispricing_every: tuple[int, int] = (40, 100)  # steps
+    mispricing_ticks: tuple[int, int] = (3, 8)  # how far the harder market is priced above the easier
+    mispricing_steps: tuple[int, int] = (30, 80)
 
 
 def _address(seed: int, key: str) -> str:
@@ -59,6 +66,19 @@ class _Book:
     sizes: dict[tuple[str, str, int], int] = field(default_factory=dict)  # (token, side, price)
     frozen_until: int = -1  # step number; fair value does not move while a dislocation lives
     overrides: dict[str, tuple[int, int]] = field(default_factory=dict)  # token -> (bid cap, ask floor)
+    rng: random.Random | None = None  # family markets draw from their own RNG (see _Family)
+
+
+@dataclass
+class _Family:
+    """Two markets whose prices are ordered: `easier` is at least as likely as `harder`."""
+
+    kind: Literal["nested", "calendar"]
+    easier: _Book
+    harder: _Book
+    gap: int  # ticks between their fair values when correctly priced
+    violated_until: int = -1
+    end_step: int = -1
 
 
 class RandomWalkScenario:
@@ -81,7 +101,15 @@ class RandomWalkScenario:
         self._next_disloc = self._draw(self.p.dislocation_every)
         self._next_whale = self._draw(self.p.whale_every)
         self._place_seq = 0
+        # Families use their own RNG so adding them leaves every other market's actions unchanged.
+        self.frng = random.Random(seed * 7919 + 17)
+        self._families: list[_Family] = []
+        self.mispricings: list[Dislocation] = []  # injected nested / calendar mispricings
+        self._next_mispricing = 0
         self._build()
+        self._build_families()
+        if self._families:
+            self._next_mispricing = self.frng.randint(*self.p.mispricing_every)
 
     # ----- construction -----
     def _draw(self, lo_hi: tuple[int, int]) -> int:
@@ -129,6 +157,33 @@ class RandomWalkScenario:
         for w in range(p.whales):
             self.wallets.append(WalletSpec(_address(self.seed, f"whale{w}"), p.whale_usdc, role="whale"))
 
+    NESTED = (("BTC", "$100k", "$120k"), ("ETH", "$4,000", "$5,000"), ("SOL", "$200", "$300"))
+    CALENDAR = ("the Fed cut rates", "a ceasefire be signed", "the bill pass the Senate")
+
+    def _build_families(self) -> None:
+        p, lo = self.p, self.p.depth + 2
+        idx = len(self.markets)
+        specs: list[tuple[Literal["nested", "calendar"], tuple[str, str, str], tuple[str, str, str]]] = []
+        for i in range(p.nested_families):
+            asset, low, high = self.NESTED[i % len(self.NESTED)]
+            end = "2027-12-31T00:00:00Z"
+            specs.append(("nested", (f"Will {asset} be above {low} on December 31?", end, "crypto"),
+                          (f"Will {asset} be above {high} on December 31?", end, "crypto")))
+        for i in range(p.calendar_families):
+            subject = self.CALENDAR[i % len(self.CALENDAR)]
+            specs.append(("calendar", (f"Will {subject} by December 31?", "2027-12-31T00:00:00Z", "economics"),
+                          (f"Will {subject} by June 30?", "2027-06-30T00:00:00Z", "economics")))
+        for n, (kind, easy, hard) in enumerate(specs):
+            books = []
+            for role, (question, end, cat) in (("easy", easy), ("hard", hard)):
+                spec = self._market(idx, f"fam{n}:{role}", question, cat, end_date=end)
+                idx += 1
+                books.append(_Book(spec, 0, rng=self.frng))
+            gap = self.frng.randint(5, 15)
+            books[0].fair = self.frng.randint(lo + gap + 5, self.n_ticks - lo - 5)
+            books[1].fair = books[0].fair - gap
+            self._families.append(_Family(kind, books[0], books[1], gap))
+
     @property
     def mm_wallet(self) -> str:
         return self.wallets[0].address
@@ -146,7 +201,7 @@ class RandomWalkScenario:
     def _size(self, book: _Book, token: str, side: str, price: int) -> int:
         key = (token, side, price)
         if key not in book.sizes:
-            book.sizes[key] = self.rng.randint(*self.p.level_size) * UNIT
+            book.sizes[key] = (book.rng or self.rng).randint(*self.p.level_size) * UNIT
         return book.sizes[key]
 
     def _ladder(self, book: _Book, token: str, fair: int) -> Ladder:
@@ -207,9 +262,43 @@ class RandomWalkScenario:
                 self._noise(book)
 
     def _noise(self, book: _Book) -> None:
-        if book.sizes and self.rng.random() < self.p.size_noise_prob:
-            key = self.rng.choice(sorted(book.sizes))
-            book.sizes[key] = self.rng.randint(*self.p.level_size) * UNIT
+        rng = book.rng or self.rng
+        if book.sizes and rng.random() < self.p.size_noise_prob:
+            key = rng.choice(sorted(book.sizes))
+            book.sizes[key] = rng.randint(*self.p.level_size) * UNIT
+
+    def _walk_families(self, now_ms: int) -> None:
+        for fam in self._families:
+            if self.frng.random() < self.p.move_prob:
+                d = self.frng.choice((-1, 1))
+                if all(self._clamp(b.fair + d) == b.fair + d for b in (fam.easier, fam.harder)):
+                    fam.easier.fair += d
+                    fam.harder.fair += d
+            if fam.violated_until >= 0 and fam.violated_until < self.step_no:
+                fam.violated_until = -1
+                fam.harder.fair = self._clamp(fam.easier.fair - fam.gap)
+            self._noise(fam.easier)
+            self._noise(fam.harder)
+
+    def _mispricing(self, now_ms: int) -> None:
+        free = [f for f in self._families if f.violated_until < 0]
+        if not free:
+            return
+        fam = self.frng.choice(free)
+        ticks = self.frng.randint(*self.p.mispricing_ticks)
+        steps = self.frng.randint(*self.p.mispricing_steps)
+        fam.harder.fair = self._clamp(fam.easier.fair + ticks)
+        fam.violated_until = self.step_no + steps
+        h, t = self.p.half_spread_ticks, self.tick / UNIT
+        gap = (fam.harder.fair - fam.easier.fair) * t
+        yes_ask = fam.easier.fair + h
+        no_ask = self.n_ticks - fam.harder.fair + h
+        # Buying the cheap side (YES of the easier market) at its ask, if both prices meet in the middle.
+        net = gap / 2 - h * t - self._fee(fam.easier.spec, yes_ask)
+        self.mispricings.append(Dislocation(
+            ts_ms=now_ms, market=fam.harder.spec.condition_id, kind=fam.kind, edge=round(gap, 6),
+            net_edge=round(net, 6), assets=[fam.easier.spec.yes_token, fam.harder.spec.no_token],
+            prices=[yes_ask * t, no_ask * t], size=0.0, duration_ms=steps * 100))
 
     def _new_key(self, label: str) -> str:
         self._place_seq += 1
@@ -331,9 +420,19 @@ class RandomWalkScenario:
             if self._next_disloc <= 0:
                 self._next_disloc = self._draw(self.p.dislocation_every)
                 actions.extend(self._inject(now_ms))
+        if self._families:
+            if self.step_no > 1:
+                self._walk_families(now_ms)
+            self._next_mispricing -= 1
+            if self._next_mispricing <= 0:
+                self._next_mispricing = self.frng.randint(*self.p.mispricing_every)
+                self._mispricing(now_ms)
         quotes: list[Action] = []
         for book in self._books:
             quotes.extend(self._quotes(book))
+        for fam in self._families:
+            quotes.extend(self._quotes(fam.easier))
+            quotes.extend(self._quotes(fam.harder))
         # Ladders first (they make room), then one-shot orders, then whales hit the fresh book.
         ordered = [a for a in actions if isinstance(a, Cancel)] + quotes + [a for a in actions if isinstance(a, Place)]
         if self.p.whales and self.p.whale_every[1] > 0:

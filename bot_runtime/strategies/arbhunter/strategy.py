@@ -17,6 +17,8 @@ from bot_runtime.marketdata.models import MarketInfo
 from bot_runtime.params import ArbHunterParams
 from bot_runtime.strategies.arbhunter.logic import (
     E6,
+    E12,
+    E18,
     ArbPlan,
     LegFill,
     plan_repair,
@@ -24,7 +26,6 @@ from bot_runtime.strategies.arbhunter.logic import (
     rate_ppm_of,
     round_down_to_tick,
     round_up_to_tick,
-    top_of_book_clears,
     valid_price,
 )
 from bot_runtime.strategies.base import Strategy, StrategyContext, register
@@ -84,6 +85,9 @@ class ArbHunter(Strategy):
         p: ArbHunterParams = ctx.params
         self.p = p
         self.threshold_ppm = round(p.minProfitThreshold * E6)
+        self._threshold_e18 = self.threshold_ppm * E12
+        # the BookStore's dict, read directly on the hot path (one lookup per leg)
+        self._books_by_id: Any = getattr(ctx.books, "books", None) or _BookLookup(ctx.books)
         budget = min(p.tradeSizeUsd, ctx.config.limits.maxOrderUsd)
         self.budget_e6 = round(budget * E6)
         self.tally = Tally()
@@ -132,21 +136,27 @@ class ArbHunter(Strategy):
     def _check(self, s: ArbSet, now: int, t0: int) -> None:
         if s.busy:
             return
-        store = self.ctx.books
+        books_by_id = self._books_by_id
         max_age = self.p.maxBookAgeMs
         books = []
-        best: list[int] = []
         for tok in s.tokens:
-            b = store.book(tok)
+            b = books_by_id.get(tok)
             # stale or unsynced books never trade: the price may be gone
-            if b is None or not store.is_fresh(tok, now, max_age):
+            if b is None or not b.synced or now - b.received_ms > max_age:
                 s.in_episode = False
                 return
-            ba = b.best_ask()
             books.append(b)
-            best.append(ba[0] if ba is not None else 0)
+        # integer pre-check on the best asks (e18 fixed point), before any level is walked
         plan: ArbPlan | None = None
-        if 0 not in best and top_of_book_clears(best, s.rates_ppm, self.threshold_ppm):
+        total = 0
+        for b, r in zip(books, s.rates_ppm, strict=True):
+            ba = b.best_ask()
+            if ba is None:
+                total = -1
+                break
+            p = ba[0]
+            total += p * E12 + p * (E6 - p) * r
+        if total >= 0 and E18 - total > self._threshold_e18:
             plan = plan_set("BUY", s.tokens, [b.asks_asc() for b in books], s.rates_ppm,
                             [b.tick_size_e6 for b in books], self.threshold_ppm, self.budget_e6, s.min_size_e6)
         if plan is None:
@@ -173,16 +183,19 @@ class ArbHunter(Strategy):
     def _sell_plan(self, s: ArbSet, books: list[Any]) -> ArbPlan | None:
         """Sell a set we hold when its bids sum above $1 + threshold (fees included)."""
         pos = self.tally.positions
-        held = min(pos.get(t, 0) for t in s.tokens)
+        if not pos:
+            return None
+        held = min([pos.get(t, 0) for t in s.tokens])
         if held <= 0:
             return None
-        best = []
-        for b in books:
+        total = 0
+        for b, r in zip(books, s.rates_ppm, strict=True):
             bb = b.best_bid()
             if bb is None:
                 return None
-            best.append(bb[0])
-        if not top_of_book_clears(best, s.rates_ppm, self.threshold_ppm, buy=False):
+            p = bb[0]
+            total += p * E12 - p * (E6 - p) * r
+        if total - E18 <= self._threshold_e18:
             return None
         return plan_set("SELL", s.tokens, [b.bids_desc() for b in books], s.rates_ppm,
                         [b.tick_size_e6 for b in books], self.threshold_ppm, self.budget_e6,
@@ -238,16 +251,18 @@ class ArbHunter(Strategy):
             s.busy = False
 
     async def _settle(self, s: ArbSet, plan: ArbPlan, results: list[OrderResult]) -> str:
-        """won: every leg filled alike; failed: nothing filled; else hedge or unwind the excess."""
+        """won: every leg filled alike (or hedged to it); failed: nothing filled; lost: unwound."""
         filled = [r.filled_size_e6 for r in results]
         if len(results) == len(plan.legs) and min(filled) == max(filled):
             return "won" if filled[0] > 0 else "failed"
-        by_tok = {r.intent.token_id: r for r in results}
-        fills = [LegFill(t, by_tok[t].filled_size_e6 if t in by_tok else 0,
-                         by_tok[t].avg_price_e6 if t in by_tok else 0) for t in s.tokens]
         if plan.side == "SELL":
             # a partly sold set leaves inventory that a later set or resolution settles: no loss taken
             return "won" if any(filled) else "failed"
+        if not any(filled):
+            return "failed"
+        by_tok = {r.intent.token_id: r for r in results}
+        held = {t: (by_tok[t].filled_size_e6, by_tok[t].avg_price_e6) if t in by_tok else (0, 0) for t in s.tokens}
+        fills = [LegFill(t, q, p) for t, (q, p) in held.items()]
         store = self.ctx.books
         asks = []
         for t in s.tokens:
@@ -259,34 +274,51 @@ class ArbHunter(Strategy):
         self.log.warning("ARB UNBALANCED", market=s.key, action=repair.action,
                          fills=[f.filled_e6 / E6 for f in fills],
                          orders=[(t, q / E6) for t, q in repair.orders])
+        group = plan_group(results)
+        orders = repair.orders
+        if repair.action == "hedge":
+            for r in await self._repair(s, "hedge", orders, group):
+                q = held[r.intent.token_id][0] + r.filled_size_e6
+                held[r.intent.token_id] = (q, 0)
+            top = max(q for q, _ in held.values())
+            low = min(q for q, _ in held.values())
+            if top == low:
+                return "won"
+            # the hedge fell short: unwind what is still in excess
+            orders = tuple((t, q - low) for t, (q, _) in held.items() if q > low)
+        await self._repair(s, "unwind", orders, group)
+        return "lost"
+
+    async def _repair(self, s: ArbSet, action: str, orders: tuple[tuple[str, int], ...],
+                      group: str) -> list[OrderResult]:
+        """FAK orders at the current best price: BUY the missing legs (hedge) or SELL the excess (unwind)."""
+        store = self.ctx.books
+        side = "BUY" if action == "hedge" else "SELL"
         intents: list[OrderIntent] = []
-        side = "BUY" if repair.action == "hedge" else "SELL"
-        for tok, qty in repair.orders:
+        for tok, qty in orders:
             b = store.book(tok)
-            if b is None:
+            lv = None if b is None else (b.best_ask() if side == "BUY" else b.best_bid())
+            if b is None or lv is None or qty <= 0:
                 continue
             tick = b.tick_size_e6
-            lv = b.best_ask() if side == "BUY" else b.best_bid()
-            if lv is None:
-                continue
             price = round_up_to_tick(lv[0], tick) if side == "BUY" else round_down_to_tick(lv[0], tick)
             if not valid_price(price, tick):
                 continue
-            mkt = s.markets[s.tokens.index(tok)]
-            intents.append(OrderIntent(market=mkt, token_id=tok, side=side,  # type: ignore[arg-type]
+            intents.append(OrderIntent(market=s.markets[s.tokens.index(tok)], token_id=tok,
+                                       side=side,  # type: ignore[arg-type]
                                        price_e6=price, size_e6=qty, order_type="FAK", tick_size_e6=tick,
-                                       neg_risk=s.neg_risk, group_id=plan_group(results),
-                                       reason=f"arb:{repair.action}"))
-        if intents:
-            opp = Opportunity(ts_ms=self.ctx.clock(), market=s.key, kind=f"{s.kind}_{repair.action}",
-                              edge=0.0, assets=[i.token_id for i in intents], intents=intents)
-            fixes = await self.ctx.submit(intents, opp)
-            self.tally.record_results(fixes)
-            self.log.info("ARB REPAIRED", market=s.key, action=repair.action,
-                          filled=[r.filled_size_e6 / E6 for r in fixes], statuses=[r.status for r in fixes])
-            if repair.action == "hedge" and all(r.filled_size_e6 == r.intent.size_e6 for r in fixes):
-                return "won"
-        return "lost" if any(filled) else "failed"
+                                       neg_risk=s.neg_risk, group_id=group, reason=f"arb:{action}"))
+        if not intents:
+            self.log.error("ARB UNREPAIRED", market=s.key, action=action, orders=[(t, q / E6) for t, q in orders],
+                           reason="no price to trade at")
+            return []
+        opp = Opportunity(ts_ms=self.ctx.clock(), market=s.key, kind=f"{s.kind}_{action}", edge=0.0,
+                          assets=[i.token_id for i in intents], intents=intents)
+        fixes = await self.ctx.submit(intents, opp)
+        self.tally.record_results(fixes)
+        self.log.info("ARB REPAIRED", market=s.key, action=action,
+                      filled=[r.filled_size_e6 / E6 for r in fixes], statuses=[r.status for r in fixes])
+        return fixes
 
     # -- lifecycle -----------------------------------------------------------------------
     async def run(self) -> None:
@@ -335,6 +367,16 @@ class ArbHunter(Strategy):
             "recent": [{"ts": o.ts_ms, "market": o.market, "kind": o.kind, "edge": round(o.edge, 6)}
                        for o in self.opportunities[-10:]],
         }
+
+
+class _BookLookup:
+    """dict-like `.get` over a store that only offers `.book(asset_id)`."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+
+    def get(self, asset_id: str) -> Any:
+        return self.store.book(asset_id)
 
 
 def plan_group(results: list[OrderResult]) -> str:

@@ -379,3 +379,33 @@ async def test_record_command_names_the_problem_when_nothing_matches(busy_sim: S
     _, err = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode == 2
     assert "no tradable market matched" in err.decode() and "--market" in err.decode()
+
+
+async def test_stale_feed_shows_in_feed_age_not_in_book_age(busy_sim: SimExchange) -> None:
+    """The exchange answers PING but sends no data: books stay 'current' by PONG, the feed ages."""
+    sim = busy_sim
+    tokens = _tokens(sim)
+    store = BookStore()
+    clock = [1_800_000_000_000]  # a test clock: ages are exact, whatever the machine's load
+    settings = _fast(sim.ws_url + "/market", ping_interval_s=0.05, pong_timeout_s=30, resync_after_silence_s=0.3)
+    async with MarketWsClient(store, settings, clock_ms=lambda: clock[0]) as client:
+        await client.start(tokens)
+        assert await client.wait_synced(timeout=10)
+        await sim.step()
+        await _assert_books_match_rest(sim, store, tokens)
+        sim.faults.set_stale_feed()
+        for _ in range(20):
+            await sim.step()
+        clock[0] += 10_000
+        before = store.last_frame_ms
+        await wait_for(lambda: store.last_frame_ms > before, 10, "a PONG at the new time")
+        assert store.data_age_ms(clock[0]) == 0  # PONGs keep the books current...
+        assert store.feed_age_ms(clock[0]) == 10_000  # ...but no data came for 10 s
+        await asyncio.sleep(0.4)  # longer than resync_after_silence_s
+        assert any(store.books[t].levels() != lv for t, lv in (await _rest_levels(sim, tokens)).items())
+        sim.faults.clear()
+        # updates lost while the feed stalled are repaired when data resumes
+        while store.feed_age_ms(clock[0]) != 0:
+            await sim.step()
+            await asyncio.sleep(0.01)
+        await _assert_books_match_rest(sim, store, tokens)

@@ -20,7 +20,7 @@ async def test_kill_switch_survives_restart_and_reset_request(start_sim, tmp_pat
     sim = await start_sim(seed=5, scenario="static", speed=1.0)
     db = tmp_path / "journal.sqlite"
     j = SqliteJournal(db)
-    RiskEngine(Limits(), j).trip("daily_loss", "test")
+    RiskEngine(Limits.model_validate({}), j).trip("daily_loss", "test")
     j.close()
     config = BotConfig.model_validate({
         "name": "ks-app", "strategy": "arbhunter", "endpoints": Endpoints.for_sim(sim.url).model_dump(),

@@ -19,7 +19,7 @@ from bot_runtime.run import kill_switch_app
 def setup(tmp_path: Path) -> tuple[Path, Path]:
     db = tmp_path / "journal.sqlite"
     j = SqliteJournal(db)
-    RiskEngine(Limits(), j).trip("daily_loss", "daily PnL -$250.00")
+    RiskEngine(Limits.model_validate({}), j).trip("daily_loss", "daily PnL -$250.00")
     j.close()
     cfg = tmp_path / "config.json"
     cfg.write_text(json.dumps({"name": "ks", "strategy": "arbhunter", "journal": {"url": f"sqlite:///{db}"}}))

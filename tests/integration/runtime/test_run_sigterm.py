@@ -106,6 +106,9 @@ async def _scenario(sim, tmp_path: Path) -> None:  # type: ignore[no-untyped-def
         assert [ln for ln in metrics.splitlines() if ln.startswith("botfleet_open_orders{")] == [
             'botfleet_open_orders{bot="sigterm-bot",strategy="arbhunter"} 2.0']
         assert "botfleet_credential_age_seconds" in metrics
+        # every HTTP request is counted by endpoint and status class (reconcile listed the open orders)
+        assert ('botfleet_api_requests_total{bot="sigterm-bot",code="2xx",endpoint="GET /data/orders",'
+                'strategy="arbhunter"}') in metrics
         proc.send_signal(signal.SIGTERM)
         out, err = await asyncio.wait_for(proc.communicate(), 60)
     finally:

@@ -191,7 +191,7 @@ async def test_background_stepping_moves_the_books(sim: SimExchange) -> None:
     async with aiohttp.ClientSession() as s, s.ws_connect(sim.ws_url + "/market") as ws:
         await ws.send_str(json.dumps({"assets_ids": tokens, "type": "market"}))
         assert isinstance(json.loads((await ws.receive(timeout=10)).data), list)
-        kinds = set()
+        kinds: set[str] = set()
         while "price_change" not in kinds:
             frame = json.loads((await ws.receive(timeout=10)).data)
             kinds.update(e["event_type"] for e in (frame if isinstance(frame, list) else [frame]))

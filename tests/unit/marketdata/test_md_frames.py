@@ -98,11 +98,20 @@ def test_array_of_mixed_events_keeps_order_and_tolerates_unknowns() -> None:
     assert isinstance(evs[3], NewMarketEvent) and evs[3].asset_ids == ["c", "d"]
     assert event_timestamp_ms(evs) == 1700000000001
     assert parse_frame("[]") == []
+    odd = parse_frame('{"event_type":"future","timestamp":{"nested":true}}')[0]
+    assert isinstance(odd, UnknownEvent) and odd.timestamp_ms == 0
+    err = parse_frame('{"error":"invalid message"}')[0]  # what a server answers to a bad subscription
+    assert isinstance(err, UnknownEvent) and err.raw == {"error": "invalid message"}
 
 
-def test_seconds_timestamps_are_scaled_to_ms() -> None:
-    ev = parse_frame('{"event_type":"best_bid_ask","asset_id":"a","timestamp":"1757908895"}')[0]
-    assert ev.timestamp_ms == 1757908895000
+@pytest.mark.parametrize(
+    ("ts", "ms"),
+    [('"1757908895"', 1757908895000), ('"1757908895123"', 1757908895123), ("1757908895123", 1757908895123),
+     ('"1757908895123.0"', 1757908895123), ("1757908895.5", 1757908895000), ('""', 0), ("null", 0)],
+)
+def test_timestamps_in_ms_or_seconds(ts: str, ms: int) -> None:
+    ev = parse_frame('{"event_type":"best_bid_ask","asset_id":"a","timestamp":' + ts + "}")[0]
+    assert ev.timestamp_ms == ms
 
 
 def test_rest_book_shape_with_metadata() -> None:

@@ -134,6 +134,9 @@ def test_freshness_and_data_age() -> None:
     s.touch(["b"], 20_000)  # a PONG does not make an unsynced book fresh
     assert s.data_age_ms(20_000) == 4_000
     assert BookStore().data_age_ms(1) is None
+    # PONGs keep books current but not the feed: a stalled feed shows in feed_age_ms
+    assert s.feed_age_ms(20_000) == 8_000
+    assert BookStore().feed_age_ms(1) is None
 
 
 def test_updates_on_unsynced_book_are_applied_but_not_trusted() -> None:

@@ -80,3 +80,13 @@ def test_level_filter(captured: io.StringIO) -> None:
     structlog.get_logger("t").info("hidden")
     structlog.get_logger("t").warning("shown")
     assert [r["event"] for r in lines(captured)] == ["shown"]
+
+
+def test_registered_public_ids_stay_readable_in_text(captured: io.StringIO) -> None:
+    from bot_runtime.telemetry.logs import register_public
+
+    market = "0x" + "3d" * 32
+    register_public([market])
+    structlog.get_logger("t").info("x", detail=f"{market}: book age 2077 ms", other="0x" + "3e" * 32)
+    rec = lines(captured)[0]
+    assert rec["detail"] == f"{market}: book age 2077 ms" and rec["other"] == REDACTED

@@ -76,3 +76,41 @@ def test_no_arbitrage_in_the_quotes_outside_injected_dislocations() -> None:
         for e in sc.events:
             group = [m for m in sc.markets if m.event_id == e.id]
             assert sum(asks[m.yes_token] for m in group) > UNIT
+
+
+async def test_long_runs_keep_only_live_scenario_orders() -> None:
+    from bot_runtime.sim import SimConfig, SimExchange
+
+    sim = SimExchange(SimConfig(seed=4, scenario="demo", speed=0))  # not started: no server, no sockets
+    for i in range(400):
+        await sim.step(1_000_000 + i * 100)
+    live = sim.engine.open_orders()
+    assert sim.engine.ledger and len(sim.engine.orders) == len(live)
+    assert sim.engine.seen_order_ids == set()
+
+
+def test_related_families_stay_ordered_except_during_injected_mispricings() -> None:
+    sc = make_scenario("statarb", 3)
+    fams = sc._families
+    assert {f.kind for f in fams} == {"nested", "calendar"}
+    violations = 0
+    for i in range(400):
+        now = i * 100
+        mids: dict[str, float] = {}
+        for a in sc.step(now):
+            if isinstance(a, Ladder) and a.bids and a.asks:
+                mids[a.token] = (max(p for p, _ in a.bids) + min(p for p, _ in a.asks)) / 2
+        for f in fams:
+            easy, hard = mids[f.easier.spec.yes_token], mids[f.harder.spec.yes_token]
+            if f.violated_until >= sc.step_no:
+                assert hard > easy
+                violations += 1
+            else:
+                assert hard < easy
+    assert violations and sc.mispricings and sc.dislocations == []
+    for m in sc.mispricings:
+        assert m.kind in ("nested", "calendar") and m.edge > 0 and m.market in {f.harder.spec.condition_id for f in fams}
+    nested = [f for f in fams if f.kind == "nested"][0]
+    assert nested.easier.spec.end_date == nested.harder.spec.end_date
+    calendar = [f for f in fams if f.kind == "calendar"][0]
+    assert calendar.harder.spec.end_date < calendar.easier.spec.end_date

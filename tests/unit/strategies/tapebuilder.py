@@ -61,9 +61,15 @@ class Tape:
         return tape, mk
 
 
+def _size(ts: int, i: int) -> str:
+    """Level sizes that change with every snapshot (200-299), as refreshed liquidity does: a paper
+    engine that remembers what it took from a level sees the level as new."""
+    return str(200 + (ts // 100 + 7 * i) % 100)
+
+
 def _book(m: Mkt, token: str, best_ask: int, best_bid: int, ts: int, reverse: bool) -> dict[str, Any]:
-    asks = [{"price": p(best_ask + i * 10_000), "size": "200"} for i in range(3) if best_ask + i * 10_000 < E6]
-    bids = [{"price": p(best_bid - i * 10_000), "size": "200"} for i in range(3) if best_bid - i * 10_000 > 0]
+    asks = [{"price": p(best_ask + i * 10_000), "size": _size(ts, i)} for i in range(3) if best_ask + i * 10_000 < E6]
+    bids = [{"price": p(best_bid - i * 10_000), "size": _size(ts, i)} for i in range(3) if best_bid - i * 10_000 > 0]
     # wire order: bids ascending, asks descending (best last); `reverse` sends the opposite order
     asks.sort(key=lambda x: float(x["price"]), reverse=not reverse)
     bids.sort(key=lambda x: float(x["price"]), reverse=reverse)
@@ -123,19 +129,21 @@ def build_tape(seed: int = 7, n_binary: int = 4, steps: int = 400, threshold: fl
         elif r < 0.85:  # binary dislocation: a cheap YES ask appears, then is removed by size "0"
             m = rnd.choice(mk)
             no_ask = E6 - m.yes_mid + 10_000
-            # on a 7% fee market 4% gross beats the fees even at p = 0.5 (<= 1.75%)
-            gross = 0.04 if m.fee > 0 else rnd.choice((0.01, 0.02, 0.03))
+            # on a 7% fee market 5% gross beats the two legs' fees even at p = 0.5 (<= 3.5%)
+            gross = 0.05 if m.fee > 0 else rnd.choice((0.01, 0.02, 0.03))
             cheap = E6 - no_ask - round(gross * E6)
             if cheap < 10_000:
                 continue
             start = tick()
             t.frames.append({"event_type": "price_change", "market": m.cid, "timestamp": str(start),
-                             "price_changes": [{"asset_id": m.yes, "price": p(cheap), "size": "50", "side": "SELL",
-                                                "hash": "d"}]})
+                             "price_changes": [{"asset_id": m.yes, "price": p(cheap), "size": f"{rnd.randint(30, 80)}.{len(t.expected) % 100:02d}",
+                                                "side": "SELL", "hash": "d"}]})
             t.expected.append((start, m.cid, "binary"))
             t.frames.append({"event_type": "price_change", "market": m.cid, "timestamp": str(tick()),
                              "price_changes": [{"asset_id": m.yes, "price": p(cheap), "size": "0", "side": "SELL",
                                                 "hash": "e"}]})
+            # liquidity comes back (our paper fills consumed some of the NO side): a fresh quote
+            t.frames.append(_quote(m, tick(), reverse=rnd.random() < 0.5))
         elif r < 0.93:  # near miss: gross edge 1% on a 7% fee market near p = 0.5 -> not an arbitrage
             fee_mk = [m for m in mk if m.fee > 0 and 300_000 <= m.yes_mid <= 700_000]
             if not fee_mk:
@@ -157,8 +165,8 @@ def build_tape(seed: int = 7, n_binary: int = 4, steps: int = 400, threshold: fl
             cheap = yes_asks[j] - 80_000
             start = tick()
             t.frames.append({"event_type": "price_change", "market": o.cid, "timestamp": str(start),
-                             "price_changes": [{"asset_id": o.yes, "price": p(cheap), "size": "40", "side": "SELL",
-                                                "hash": "x"}]})
+                             "price_changes": [{"asset_id": o.yes, "price": p(cheap), "size": f"{rnd.randint(20, 60)}.{len(t.expected) % 100:02d}",
+                                                "side": "SELL", "hash": "x"}]})
             t.expected.append((start, nr_id, "negrisk"))
             t.frames.append({"event_type": "price_change", "market": o.cid, "timestamp": str(tick()),
                              "price_changes": [{"asset_id": o.yes, "price": p(cheap), "size": "0", "side": "SELL",

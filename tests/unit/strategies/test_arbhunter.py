@@ -248,3 +248,19 @@ async def test_sell_side_when_holding_the_set_and_bids_sum_above_one() -> None:
     intents, opp = exe.calls[0]
     assert opp.kind == "binary_sell"
     assert [(i.side, i.price_e6, i.size_e6) for i in intents] == [("SELL", 550_000, 20 * E6), ("SELL", 500_000, 20 * E6)]
+
+
+async def test_hedge_that_fails_falls_back_to_unwinding() -> None:
+    def fill(i: OrderIntent) -> int:
+        return i.size_e6 if i.token_id == YES else 0  # NO never fills: neither the leg nor its hedge
+
+    exe, now = FakeExec(fill), [1000]
+    strat, store = make([gamma()], exe, now, orderType="FAK")
+    store.apply_raw(book(YES, [("0.40", "50")], [("0.39", "100")]), 1000)
+    store.apply_raw(book(NO, [("0.50", "50")], [("0.30", "10")]), 1000)
+    await strat.drain()
+    kinds = [opp.kind for _, opp in exe.calls]
+    assert kinds == ["binary", "binary_hedge", "binary_unwind"]
+    assert [(i.token_id, i.side, i.price_e6, i.size_e6) for i in exe.calls[2][0]] == [(YES, "SELL", 390_000, 50 * E6)]
+    assert strat.snapshot()["executions"] == {"won": 0, "lost": 1, "failed": 0}
+    assert strat.tally.positions == {YES: 0}  # flat again

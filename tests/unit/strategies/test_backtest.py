@@ -7,11 +7,11 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from tapebuilder import build_tape  # beside this file (pytest puts the folder on sys.path)
 from typer.testing import CliRunner
 
 from bot_runtime.backtest import BacktestError, run_backtest
 from bot_runtime.config import BotConfig
+from tests.unit.strategies.tapebuilder import build_tape
 
 
 def _iso_to_ms(s: str) -> int:
