@@ -12,7 +12,21 @@ from typer.core import TyperGroup
 
 # name -> ("module:attribute", one-line help). The attribute is a typer.Typer (a group of
 # subcommands) or a function with typer parameters (one command).
-LAZY: dict[str, tuple[str, str]] = {}
+LAZY: dict[str, tuple[str, str]] = {
+    "demo": ("bot_runtime.demo:demo_command", "Simulator + every strategy in paper mode, with a live view."),
+    "run": ("bot_runtime.run:run_command", "Run one trading bot (the pod's entrypoint)."),
+    "sim": ("bot_runtime.sim.cli:sim_command", "Run the simulated Polymarket exchange."),
+    "record": ("bot_runtime.record:record_command", "Record market-channel frames to a tape."),
+    "backtest": ("bot_runtime.backtest:backtest_command", "Replay a tape through a strategy in paper mode."),
+    "backup": ("bot_runtime.backup:backup_command", "Snapshot the order journal while the bot trades."),
+    "restore": ("bot_runtime.backup:restore_command", "Replace the journal with a verified backup."),
+    "kill-switch": ("bot_runtime.run:kill_switch_app", "Show or reset the daily-loss kill switch."),
+    "operator": ("botfleet_operator.cli:operator_command", "Run the Kubernetes operator (kopf)."),
+    "crd": ("botfleet_operator.cli:crd_command", "Print the TradingBot CustomResourceDefinition."),
+    "rotate-credentials": ("botfleet_operator.rotation:rotate_command",
+                           "Rotate a bot's CLOB API credentials (the rotation Job)."),
+    "dev": ("bot_runtime.devcluster.cli:dev_app", "Developer tools: a local Kubernetes control plane."),
+}
 
 
 def _load(name: str) -> click.Command:

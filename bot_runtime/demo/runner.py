@@ -40,7 +40,7 @@ class DemoOptions:
     log_level: str = "info"
     scenario: str = "demo"
     # news jumps every few seconds (the preset's rate gives ~1 a minute): PolyAI reads them as headlines
-    scenario_params: dict[str, Any] = field(default_factory=lambda: {"jump_prob": 0.01})
+    scenario_params: dict[str, Any] = field(default_factory=lambda: {"jump_prob": 0.005})
 
 
 @dataclass

@@ -142,3 +142,7 @@ def status(workdir: Path = typer.Option(None, "--dir", help=_DIR_HELP)) -> None:
     if len(owned) != len(COMPONENTS):
         raise typer.Exit(1)
 
+
+# `botfleet dev cluster ...`: mounted by bot_runtime.commands.
+dev_app = typer.Typer(help="Developer tools.", no_args_is_help=True, add_completion=False)
+dev_app.add_typer(app, name="cluster")

@@ -175,7 +175,11 @@ class MarketWsClient:
 
     # -- lifecycle -------------------------------------------------------------------
     async def start(self, asset_ids: Iterable[str] = ()) -> None:
+        """Connect (again, after stop()) and subscribe to `asset_ids` as well."""
         self._closing = False
+        for s in self._shards:
+            if s.assets and (s.task is None or s.task.done()):
+                s.task = asyncio.create_task(self._run_shard(s), name=f"md-shard-{s.id}")
         await self.subscribe(asset_ids)
 
     async def stop(self) -> None:

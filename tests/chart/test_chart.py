@@ -4,6 +4,7 @@ sync with crds/, deploy/rbac/, the dashboards generator and the alert rules."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -192,9 +193,14 @@ def test_bots_from_values_validate_against_the_crd() -> None:
     assert [(b["metadata"]["namespace"], b["metadata"]["name"]) for b in bots] == [
         ("botfleet-system", "arb-paper"), ("traders", "mimic")]
     assert bots[1]["metadata"]["labels"]["team"] == "a"
-    schema = crd_schema(CHART / "crds" / "tradingbots.botfleet.io.yaml")
+    # OpenAPI v3.0 schemas use draft-4 semantics (boolean exclusiveMinimum); CEL rules are checked
+    # server-side in tests/e2e/test_helm.py.
+    validator = jsonschema.Draft4Validator({**crd_schema(CHART / "crds" / "tradingbots.botfleet.io.yaml"),
+                                            "required": ["spec"]})
     for bot in bots:
-        jsonschema.validate({"spec": bot["spec"]}, {**schema, "required": ["spec"]})
+        validator.validate({"spec": bot["spec"]})
+    bad = {"spec": {**bots[0]["spec"], "riskProfile": "yolo"}}
+    assert any("yolo" in e.message for e in validator.iter_errors(bad))
 
 
 @needs_helm
@@ -226,11 +232,25 @@ def test_schema_validation_catches_a_broken_object() -> None:
 
 
 @needs_helm
+def _notes(tmp_path: Path, *args: str, values: dict[str, Any] | None = None) -> str:
+    """NOTES.txt rendered offline: a copy of the chart with a template that includes it in a ConfigMap
+    (`helm install --dry-run` would need a cluster)."""
+    chart = tmp_path / "botfleet"
+    shutil.copytree(CHART, chart, dirs_exist_ok=True)
+    (chart / "templates" / "zz-notes.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: notes}\ndata:\n  notes: |\n"
+        '{{ include (print $.Template.BasePath "/NOTES.txt") . | indent 4 }}\n')
+    (cm,) = render("--show-only", "templates/zz-notes.yaml", *args, chart=chart, values=values)
+    return str(cm["data"]["notes"])
+
+
+@needs_helm
 def test_notes_tell_what_to_do_next(tmp_path: Path) -> None:
-    proc = helm("install", "botfleet", str(CHART), "--dry-run=client", "--namespace", "botfleet-system",
-                "--set", "bots[0].name=arb-paper", "--set", "bots[0].spec.strategy=arbhunter")
-    notes = proc.stdout.split("NOTES:", 1)[1]
+    notes = _notes(tmp_path, values={"bots": [{"name": "arb-paper", "spec": {"strategy": "arbhunter"}}]})
     assert "kubectl get tradingbots -A" in notes
     assert "rollout status deployment/botfleet-operator" in notes
     assert "botfleet-system/arb-paper (arbhunter, paper)" in notes
-    assert "No ServiceMonitor" in notes
+    assert "No ServiceMonitor" in notes and "rule_files" in notes
+    with_monitoring = _notes(tmp_path, *MONITORING)
+    assert "ServiceMonitors for the operator and the bots are installed" in with_monitoring
+    assert "Alerts: PrometheusRule botfleet (2 groups)" in with_monitoring

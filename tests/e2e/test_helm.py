@@ -26,7 +26,7 @@ import pytest
 
 from tests.support.controlplane import OPERATOR_NAMESPACE, OPERATOR_SERVICE_ACCOUNT, Cluster
 from tests.support.controlplane_wait import eventually
-from tests.support.helm import CHART, helm_binary
+from tests.support.helm import CHART, KUBE_VERSION, helm_binary
 
 pytestmark = pytest.mark.skipif(helm_binary() is None, reason="no helm binary: tests/controlplane/build.sh builds it")
 
@@ -135,17 +135,19 @@ def test_everything_rendered_passes_server_side_validation(cluster: Cluster, rel
                         "spec": {"strategy": "arbhunter", "mode": "paper", "riskProfile": "conservative"}},
                        {"name": "mimic-dry", "namespace": namespace,
                         "spec": {"strategy": "elitemimic", "params": {"copyRatio": 0.3}}}]}
-    rendered = helm(cluster, "template", RELEASE, str(CHART), "-n", OPERATOR_NAMESPACE, "--values", "-",
+    rendered = helm(cluster, "template", RELEASE, str(CHART), "-n", OPERATOR_NAMESPACE, "--kube-version", KUBE_VERSION,
+                    "--values", "-",
                     input=json.dumps(values)).stdout
-    out = cluster.kubectl("apply", "--dry-run=server", "-n", OPERATOR_NAMESPACE, "-f", "-", input=rendered)
+    out = cluster.kubectl("apply", "--dry-run=server", "-f", "-", input=rendered)
     kinds = {line.split("/")[0] for line in out.stdout.splitlines()}
     assert {"deployment.apps", "clusterrole.rbac.authorization.k8s.io", "configmap",
             "tradingbot.botfleet.io"} <= kinds, out.stdout
     # The CRD's own validation (CEL) runs server-side too: a live bot without a wallet is refused.
     bad = {"bots": [{"name": "live-nowallet", "namespace": namespace, "spec": {"strategy": "arbhunter", "mode": "live"}}]}
-    rendered = helm(cluster, "template", RELEASE, str(CHART), "-n", OPERATOR_NAMESPACE, "--values", "-",
+    rendered = helm(cluster, "template", RELEASE, str(CHART), "-n", OPERATOR_NAMESPACE, "--kube-version", KUBE_VERSION,
+                    "--values", "-",
                     input=json.dumps(bad)).stdout
-    refused = cluster.kubectl("apply", "--dry-run=server", "-n", OPERATOR_NAMESPACE, "-f", "-", input=rendered,
+    refused = cluster.kubectl("apply", "--dry-run=server", "-f", "-", input=rendered,
                               check=False)
     assert refused.returncode != 0 and "walletSecretRef" in refused.stderr
 

@@ -23,6 +23,9 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "helm" / "botfleet"
+# Offline rendering needs a Kubernetes version: helm built from source without its release
+# ldflags assumes v1.20, below the chart's kubeVersion (>= 1.28, for CEL validation rules).
+KUBE_VERSION = "1.36.3"
 CONTROLPLANE = REPO / "tests" / "controlplane"
 
 
@@ -69,7 +72,7 @@ def render(*args: str, chart: Path = CHART, release: str = "botfleet", namespace
     extra: list[str] = []
     if values is not None:
         extra += ["--values", "-"]
-    cmd = ["template", release, str(chart), "--namespace", namespace, *extra, *args]
+    cmd = ["template", release, str(chart), "--namespace", namespace, "--kube-version", KUBE_VERSION, *extra, *args]
     exe = helm_binary()
     if exe is None:
         raise HelmError("no helm binary (tests/controlplane/build.sh builds one)")

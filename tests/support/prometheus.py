@@ -364,7 +364,7 @@ def _serve_synthetic(bot_port: int, operator_port: int, step: float = 0.2) -> No
         m.whale_signals.labels("mimic-1", "elitemimic", rng.choice(("chain", "dataapi"))).inc()
         m.copies.labels("mimic-1", "elitemimic", rng.choice(("copied", "copied", "skipped_ai", "skipped_size"))).inc()
         m.copy_outcomes.labels("mimic-1", "elitemimic", rng.choice(("win", "win", "loss"))).inc()
-        op.RECONCILES.labels(result=rng.choice(("ok", "ok", "ok", "error"))).inc()
+        op.RECONCILES.labels(result=rng.choice(("success", "success", "success", "error"))).inc()
         op.DURATION.observe(rng.lognormvariate(-3.5, 0.6))
         if rng.random() < 0.3:
             op.ERRORS.inc()

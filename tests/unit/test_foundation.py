@@ -81,3 +81,13 @@ def test_unknown_param_lists_the_valid_keys() -> None:
 def test_out_of_range_param_names_the_field() -> None:
     with pytest.raises(ParamsError, match=r"spec.params.copyRatio"):
         resolve_params("elitemimic", "balanced", {"copyRatio": 1.5})
+
+
+@pytest.mark.parametrize("name", sorted(__import__("bot_runtime.commands", fromlist=["LAZY"]).LAZY))
+def test_every_subcommand_loads(name: str) -> None:
+    # A typo in the registry or an import error in a command module must fail here, not in a pod.
+    from bot_runtime.commands import _load
+
+    cmd = _load(name)
+    assert cmd.name == name
+    assert cmd.help

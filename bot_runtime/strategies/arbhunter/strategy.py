@@ -172,6 +172,8 @@ class ArbHunter(Strategy):
             opp = self._opportunity(s, plan, now, ticks, True)
         # within one dislocation: execute once; retry only if nothing filled (after the cooldown)
         if (s.executed and not s.last_failed) or now - s.last_exec_ms < self.p.cooldownMs:
+            if opp is not None:
+                self._log_opportunity(opp, plan, False)
             return
         if opp is None:
             opp = self._opportunity(s, plan, now, ticks, False)
@@ -221,16 +223,21 @@ class ArbHunter(Strategy):
             if m is not None:
                 m.opportunities.labels(self.ctx.bot, self.name, kind).inc()
                 m.edge.labels(self.ctx.bot, self.name, kind).observe(plan.edge)
-        self.log.info("ARB OPPORTUNITY", market=s.key, kind=kind, edge=round(plan.edge, 6),
-                      shares=plan.shares_e6 / E6, prices=[leg.limit_price_e6 / E6 for leg in plan.legs],
-                      profit_usd=plan.profit_e6 / E6, group=gid)
         return opp
+
+    def _log_opportunity(self, opp: Opportunity, plan: ArbPlan, executing: bool) -> None:
+        self.log.info("ARB OPPORTUNITY", market=opp.market, kind=opp.kind, edge=round(plan.edge, 6),
+                      shares=plan.shares_e6 / E6, prices=[leg.limit_price_e6 / E6 for leg in plan.legs],
+                      profit_usd=plan.profit_e6 / E6, group=opp.intents[0].group_id, ts_ms=opp.ts_ms,
+                      executing=executing)
 
     # -- execution -----------------------------------------------------------------------
     async def _execute(self, s: ArbSet, plan: ArbPlan, opp: Opportunity, t0: int) -> None:
         try:
             lat_ns = self.ctx.perf_ns() - t0
             results = await self.ctx.submit(opp.intents, opp)
+            # logged after the orders went out: formatting a log line is not worth a delay on the wire
+            self._log_opportunity(opp, plan, True)
             self.latency.add_ns(lat_ns)
             if self.ctx.metrics is not None:
                 self.ctx.metrics.tick_to_order.labels(self.ctx.bot, self.name).observe(lat_ns / 1e9)

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from bot_runtime.ai.factory import make_analyzer
+from bot_runtime.ai.resolution import fetch_resolutions
 from bot_runtime.ai.types import AnalysisError, AnalysisRequest
 from bot_runtime.config import POLYGON_RPC_URL
 from bot_runtime.marketdata.models import MarketInfo, market_from_gamma
@@ -33,6 +34,7 @@ from bot_runtime.strategies.elitemimic.logic import (
 from bot_runtime.types import Opportunity, OrderIntent
 
 POLL_INTERVAL_MS = 5_000
+RESOLUTION_CHECK_MS = 10 * 60_000  # Gamma poll for resolved markets we copied into
 
 
 @register
@@ -60,6 +62,7 @@ class EliteMimic(Strategy):
         self._index_markets(ctx.markets.values())
         self._stopped = asyncio.Event()
         self._last_poll_ms = -(10**15)
+        self._last_resolution_ms = -(10**15)
         self._ids = itertools.count(1)
         self._chain_task: asyncio.Task[Any] | None = None
         self.api_errors = 0
@@ -228,6 +231,9 @@ class EliteMimic(Strategy):
                 async with http.get(f"{self.ctx.data_api_url}/activity",
                                     params={"user": wallet, "type": "TRADE", "start": str(start),
                                             "limit": "100"}) as r:
+                    if self.ctx.metrics is not None:
+                        self.ctx.metrics.api_requests.labels(self.ctx.bot, self.name, "data-api/activity",
+                                                             f"{r.status // 100}xx").inc()
                     if r.status != 200:
                         raise RuntimeError(f"HTTP {r.status}")
                     items = await r.json(content_type=None)
@@ -295,6 +301,23 @@ class EliteMimic(Strategy):
         self._last_poll_ms = now
         if self.p.source in ("dataapi", "both") and not self.ctx.backtest:
             await self._poll_data_api()
+        if now - self._last_resolution_ms >= RESOLUTION_CHECK_MS:
+            self._last_resolution_ms = now
+            await self.check_resolutions()
+
+    async def check_resolutions(self) -> None:
+        """Settle copies in markets Gamma reports closed (a missed `market_resolved`)."""
+        pending = set(self.copies) | set(self._whale_trades)
+        if not pending or self.ctx.http is None or self.ctx.backtest:
+            return
+        try:
+            winners = await fetch_resolutions(self.ctx.http, self.ctx.gamma_url, pending)
+        except Exception as e:
+            self.api_errors += 1
+            self.log.warning("resolution check failed", error=type(e).__name__)
+            return
+        for cid, token in winners.items():
+            self.on_market_resolved(cid, token)
 
     async def run(self) -> None:
         await self._discover_leaderboard()

@@ -22,6 +22,7 @@ from bot_runtime.ai.factory import make_analyzer
 from bot_runtime.ai.memory import MemoryRecord, SQLiteMemory, SupabaseMemory
 from bot_runtime.ai.news import NewsBudgetExceeded, NewsClient
 from bot_runtime.ai.offline import keywords
+from bot_runtime.ai.resolution import fetch_resolutions
 from bot_runtime.ai.types import AnalysisError, AnalysisRequest, Headline
 from bot_runtime.config import NEWSAPI_KEY, SUPABASE_KEY, SUPABASE_URL
 from bot_runtime.marketdata.models import MarketInfo
@@ -44,6 +45,7 @@ LOT_E6 = 10_000
 SAMPLE_MS = 5_000          # rolling statistics sample period (shorter when scans are more frequent)
 WINDOW = 60                # samples kept (5 minutes at 5 s)
 DAY_MS = 86_400_000
+RESOLUTION_CHECK_MS = 10 * 60_000  # Gamma poll for resolved markets with open predictions
 
 
 def make_memory(ctx: StrategyContext, backend: str) -> Any:
@@ -83,7 +85,7 @@ class PolyAI(Strategy):
         self.stats: dict[str, RollingStats] = {}
         self.markets: list[MarketInfo] = [m for m in ctx.markets.values() if m.tradable]
         self._stopped = asyncio.Event()
-        self._last_scan = self._last_news = self._last_sample = -(10**15)
+        self._last_scan = self._last_news = self._last_sample = self._last_resolution = -(10**15)
         self._news_rr = 0
         self._ids = itertools.count(1)
         self.recent: deque[dict[str, Any]] = deque(maxlen=20)
@@ -204,18 +206,26 @@ class PolyAI(Strategy):
             headlines: list[Headline] = []
             if self.news is not None:
                 query = " ".join(sorted(keywords(m.question))[:6])
+                before = self.news.requests
                 try:
                     headlines = await self.news.headlines(query)
                 except NewsBudgetExceeded:
                     return
                 except Exception as e:
                     self.errors += 1
+                    self._count_request("newsapi", "error")
                     if self.ctx.metrics is not None:
                         self.ctx.metrics.api_errors.labels(self.ctx.bot, self.name, "newsapi", type(e).__name__).inc()
                     continue
+                if self.news.requests > before:
+                    self._count_request("newsapi", "2xx")
             if not headlines and self.analyzer.model == "offline":
                 continue  # the offline analyzer has nothing to read
             await self.analyze_market(m, headlines)
+
+    def _count_request(self, endpoint: str, code: str) -> None:
+        if self.ctx.metrics is not None:
+            self.ctx.metrics.api_requests.labels(self.ctx.bot, self.name, endpoint, code).inc()
 
     # -- orders ------------------------------------------------------------------------------
     def _holding(self, market: str) -> bool:
@@ -283,6 +293,25 @@ class PolyAI(Strategy):
         if now - self._last_news >= self.p.newsIntervalMinutes * 60_000:
             self._last_news = now
             await self.news_cycle()
+        if now - self._last_resolution >= RESOLUTION_CHECK_MS:
+            self._last_resolution = now
+            await self.check_resolutions()
+
+    async def check_resolutions(self) -> None:
+        """Score predictions of markets Gamma reports closed (a missed `market_resolved`)."""
+        pending = list(self.accuracy.predictions)
+        if not pending or self.ctx.http is None or self.ctx.backtest:
+            return
+        try:
+            winners = await fetch_resolutions(self.ctx.http, self.ctx.gamma_url, pending)
+        except Exception as e:
+            self.errors += 1
+            self._count_request("gamma/markets", "error")
+            self.log.warning("resolution check failed", error=type(e).__name__)
+            return
+        self._count_request("gamma/markets", "2xx")
+        for cid, token in winners.items():
+            self.on_market_resolved(cid, token)
 
     async def run(self) -> None:
         while not self._stopped.is_set():

@@ -176,6 +176,13 @@ async def test_reconnect_resubscribe_and_rebuild_after_drops(busy_sim: SimExchan
                 await sim.step()
             await _assert_books_match_rest(sim, store, tokens)
     assert client.reconnects >= 3 and hooks.reconnects == client.reconnects
+    # a stopped client starts again with its subscriptions
+    await client.start()
+    try:
+        assert await client.wait_synced(timeout=10)
+        await _assert_books_match_rest(sim, store, tokens)
+    finally:
+        await client.stop()
     # every (re)connection subscribed again: one snapshot per token per connection
     assert store.stats.snapshots >= 4 * len(tokens)
 

@@ -55,7 +55,7 @@ async def test_demo_report(tmp_path: Path) -> None:
     for s in strategies:  # one port, every bot
         assert f'botfleet_build_info{{bot="demo-{s}"' in scraped
     report = json.loads(report_path.read_text())
-    assert 15 <= report["duration_s"] < 60
+    assert report["duration_s"] >= 15
     assert [b["strategy"] for b in report["bots"]] == order_strategies(strategies) and strategies
     for bot in report["bots"]:
         assert bot["name"] == f"demo-{bot['strategy']}"

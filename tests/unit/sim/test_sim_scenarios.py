@@ -110,7 +110,7 @@ def test_related_families_stay_ordered_except_during_injected_mispricings() -> N
     assert violations and sc.mispricings and sc.dislocations == []
     for m in sc.mispricings:
         assert m.kind in ("nested", "calendar") and m.edge > 0 and m.market in {f.harder.spec.condition_id for f in fams}
-    nested = [f for f in fams if f.kind == "nested"][0]
+    nested = next(f for f in fams if f.kind == "nested")
     assert nested.easier.spec.end_date == nested.harder.spec.end_date
-    calendar = [f for f in fams if f.kind == "calendar"][0]
+    calendar = next(f for f in fams if f.kind == "calendar")
     assert calendar.harder.spec.end_date < calendar.easier.spec.end_date

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
@@ -56,7 +56,7 @@ def make(markets: list[dict[str, Any]], exe: FakeExec, now: list[int], **params:
     return strat, store
 
 
-def book(asset: str, asks: list[tuple[str, str]], bids: list[tuple[str, str]] = (), ts: int = 1000,
+def book(asset: str, asks: list[tuple[str, str]], bids: Sequence[tuple[str, str]] = (), ts: int = 1000,
          market: str = CID) -> str:
     return json.dumps({"event_type": "book", "asset_id": asset, "market": market, "timestamp": str(ts),
                        "asks": [{"price": p, "size": s} for p, s in asks],

@@ -42,7 +42,7 @@ def trade(**kw: Any) -> WhaleTrade:
     return t
 
 
-KW = dict(copy_ratio=0.5, max_copy_usd=500.0, max_order_usd=250.0, max_slippage=0.02, max_age_s=120,
+KW: dict[str, Any] = dict(copy_ratio=0.5, max_copy_usd=500.0, max_order_usd=250.0, max_slippage=0.02, max_age_s=120,
           min_whale_usd=1000.0, tick_e6=10_000, min_size_e6=5 * E6)
 NOW = 1_700_000_010_000
 

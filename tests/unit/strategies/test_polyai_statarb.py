@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from bot_runtime.marketdata.models import MarketInfo, market_from_gamma
 from bot_runtime.strategies.polyai.statarb import (
@@ -17,7 +18,7 @@ from bot_runtime.strategies.polyai.statarb import (
 E6 = 1_000_000
 
 
-def mk(i: int, question: str, end: str = "2027-01-01", **kw: object) -> MarketInfo:
+def mk(i: int, question: str, end: str = "2027-01-01", **kw: Any) -> MarketInfo:
     return market_from_gamma({"conditionId": f"0x{i:064x}", "question": question, "endDate": end,
                               "clobTokenIds": json.dumps([f"{i}1", f"{i}0"]), **kw})
 
@@ -27,7 +28,7 @@ def q(m: MarketInfo, bid: float, ask: float) -> Quote:
 
 
 def test_event_sum_buys_the_cheapest_relative_to_fair() -> None:
-    ev = {"negRisk": True, "negRiskMarketID": "0xev"}
+    ev: dict[str, Any] = {"negRisk": True, "negRiskMarketID": "0xev"}
     a, b, c = mk(1, "A wins?", **ev), mk(2, "B wins?", **ev), mk(3, "C wins?", **ev)
     # mids 0.50 + 0.30 + 0.30 = 1.10: every outcome is rich; NO of the richest is the buy
     sigs = event_sum_signals([q(a, 0.49, 0.51), q(b, 0.29, 0.31), q(c, 0.29, 0.31)])

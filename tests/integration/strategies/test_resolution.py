@@ -1,0 +1,93 @@
+"""Resolved markets read from Gamma (a missed `market_resolved`): predictions and copies get scored."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from bot_runtime.ai.resolution import fetch_resolutions, winner_from_gamma
+
+
+def gamma(cid: str, closed: bool, prices: list[str]) -> dict[str, Any]:
+    return {"conditionId": cid, "closed": closed, "outcomePrices": json.dumps(prices),
+            "clobTokenIds": json.dumps([cid + "-yes", cid + "-no"])}
+
+
+def test_winner_from_gamma() -> None:
+    assert winner_from_gamma(gamma("a", True, ["1", "0"])) == "a-yes"
+    assert winner_from_gamma(gamma("a", True, ["0", "1"])) == "a-no"
+    assert winner_from_gamma(gamma("a", False, ["1", "0"])) is None  # not closed yet
+    assert winner_from_gamma(gamma("a", True, ["0.5", "0.5"])) is None  # closed, not decided (e.g. 50-50)
+    assert winner_from_gamma({"closed": True, "outcomePrices": "oops", "clobTokenIds": "[]"}) is None
+
+
+async def test_fetch_resolutions_queries_gamma_by_condition_id() -> None:
+    seen: list[list[tuple[str, str]]] = []
+
+    async def markets(request: web.Request) -> web.Response:
+        seen.append(list(request.query.items()))
+        ids = request.query.getall("condition_ids")
+        data = {"m1": gamma("m1", True, ["0", "1"]), "m2": gamma("m2", False, ["0.6", "0.4"])}
+        return web.json_response([data[i] for i in ids if i in data])
+
+    app = web.Application()
+    app.router.add_get("/markets", markets)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        async with aiohttp.ClientSession() as http:
+            got = await fetch_resolutions(http, f"http://127.0.0.1:{port}", ["m2", "m1", "m3"], batch=2)
+    finally:
+        await runner.cleanup()
+    assert got == {"m1": "m1-no"}
+    assert seen[0] == [("condition_ids", "m1"), ("condition_ids", "m2"), ("closed", "true")]
+    assert seen[1] == [("condition_ids", "m3"), ("closed", "true")]
+
+
+async def test_polyai_and_elitemimic_score_markets_gamma_reports_closed(tmp_path: Any) -> None:
+    from bot_runtime.config import BotConfig
+    from bot_runtime.marketdata.store import BookStore
+    from bot_runtime.strategies import get_strategy
+    from bot_runtime.strategies.base import StrategyContext
+
+    async def markets(request: web.Request) -> web.Response:
+        return web.json_response([gamma(i, True, ["1", "0"]) for i in request.query.getall("condition_ids")])
+
+    app = web.Application()
+    app.router.add_get("/markets", markets)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
+
+    async def submit(intents: Any, opp: Any) -> list[Any]:
+        return []
+
+    try:
+        async with aiohttp.ClientSession() as http:
+            strategies = []
+            for name in ("polyai", "elitemimic"):
+                cfg = BotConfig.model_validate({"name": "r", "strategy": name})
+                ctx = StrategyContext(config=cfg, params=cfg.strategy_params(), books=BookStore(), markets={},
+                                      submit=submit, clock=lambda: 0, http=http, gamma_url=url,
+                                      state_dir=str(tmp_path))
+                strategies.append(get_strategy(name)(ctx))
+            ai: Any
+            ai, mimic = strategies
+            ai.accuracy.predict("m1", 0.9, "m1-yes")   # right
+            ai.accuracy.predict("m2", 0.2, "m2-yes")   # wrong: YES won
+            await ai.check_resolutions()
+            assert (ai.accuracy.correct, ai.accuracy.wrong) == (1, 1) and ai.accuracy.predictions == {}
+            mimic.copies["m3"] = [("BUY", "m3-yes"), ("BUY", "m3-no")]
+            await mimic.check_resolutions()
+            assert mimic.outcomes == {"win": 1, "loss": 1}
+            await ai.stop()
+    finally:
+        await runner.cleanup()
