@@ -25,7 +25,13 @@ import typer
 from bot_runtime.config import BotConfig, ConfigError, load_config
 from bot_runtime.execution.paper import PaperMatchingExchange
 from bot_runtime.execution.signing import SignedOrder
-from bot_runtime.marketdata.frames import FrameError, MarketResolvedEvent, parse_frame
+from bot_runtime.marketdata.frames import (
+    BookEvent,
+    FrameError,
+    MarketResolvedEvent,
+    PriceChangeEvent,
+    parse_frame,
+)
 from bot_runtime.marketdata.models import MarketInfo, load_markets_file
 from bot_runtime.marketdata.store import BookStore
 from bot_runtime.marketdata.tape import iter_tape
@@ -85,6 +91,22 @@ class PaperFiller:
         fee = sum(f.fee_e6 for f in fills if f.trade_id in ids)
         fills.clear()
         return fee
+
+    def levels_changed(self, events: list[Any]) -> None:
+        """The tape changed these levels: what we took from them before is history, the level as now
+        shown is fresh liquidity. (The engine alone cannot tell a level re-added with the same size
+        from the one it consumed, and would refuse fills the tape offers.)"""
+        consumed = getattr(self.engine, "_consumed", None)
+        if not consumed:
+            return
+        for ev in events:
+            t = type(ev)
+            if t is PriceChangeEvent:
+                for c in ev.changes:
+                    consumed.pop((c.asset_id, c.side, c.price_e6), None)
+            elif t is BookEvent:
+                for key in [k for k in consumed if k[0] == ev.asset_id]:
+                    del consumed[key]
 
     async def submit(self, intents: list[OrderIntent], opportunity: Opportunity) -> list[OrderResult]:
         out: list[OrderResult] = []
@@ -180,6 +202,7 @@ async def run_backtest(
             store.touch(all_assets, now[0])  # replay: the feed is alive between frames
             last_touch = now[0]
         touched = store.apply_events(events, now[0])
+        filler.levels_changed(events)
         frames += 1
         while pending and int(pending[0].get("timestamp") or 0) * 1000 <= now[0]:
             strat.feed_whale_trades([pending.pop(0)])  # type: ignore[attr-defined]

@@ -146,3 +146,8 @@ def status(workdir: Path = typer.Option(None, "--dir", help=_DIR_HELP)) -> None:
 # `botfleet dev cluster ...`: mounted by bot_runtime.commands.
 dev_app = typer.Typer(help="Developer tools.", no_args_is_help=True, add_completion=False)
 dev_app.add_typer(app, name="cluster")
+
+
+# `botfleet dev` (mounted by bot_runtime.commands): `botfleet dev cluster up|down|status`.
+dev_app = typer.Typer(help="Developer tools.", no_args_is_help=True, add_completion=False)
+dev_app.add_typer(app, name="cluster")

@@ -27,6 +27,7 @@ import pytest
 from tests.support.controlplane import OPERATOR_NAMESPACE, OPERATOR_SERVICE_ACCOUNT, Cluster
 from tests.support.controlplane_wait import eventually
 from tests.support.helm import CHART, KUBE_VERSION, helm_binary
+from tests.support.prometheus import OPERATOR_JOB, dashboard_queries, prometheus_binary, running_prometheus
 
 pytestmark = pytest.mark.skipif(helm_binary() is None, reason="no helm binary: tests/controlplane/build.sh builds it")
 
@@ -169,11 +170,25 @@ def test_install_then_operator_reconciles_under_chart_rbac(cluster: Cluster, rel
     eventually(lambda: ready_status(cluster, namespace, "arb") == "True", "TradingBot arb Ready=True", timeout=180)
     lease = get_json(cluster, "lease", "-n", OPERATOR_NAMESPACE, "botfleet-operator")
     assert lease["spec"]["holderIdentity"] == "e2e-helm-operator"
+    release["metrics_port"] = metrics_port
     with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as r:
         text = r.read().decode()
     assert "botfleet_operator_reconciles_total" in text
     # Nothing was refused by RBAC on the way.
     assert "forbidden" not in release["log"].read_text(errors="replace").lower()
+
+
+@pytest.mark.skipif(prometheus_binary() is None, reason="prometheus missing (apt-get install prometheus)")
+def test_operator_dashboard_against_the_real_operator(release: dict[str, Any]) -> None:
+    """Prometheus scrapes the operator that just reconciled; every operator panel has data."""
+    if "metrics_port" not in release:
+        pytest.skip("install failed")
+    target = f"127.0.0.1:{release['metrics_port']}"
+    with running_prometheus({OPERATOR_JOB: [(target, {"namespace": OPERATOR_NAMESPACE})]}) as prom:
+        assert prom.wait_until('botfleet_operator_bots{condition="Ready", status="True"} > 0', timeout=60)
+        empty = [q.panel for q in dashboard_queries() if q.dashboard == "operator"
+                 if not prom.wait_until(q.expr, timeout=30)]
+        assert not empty
 
 
 def test_upgrade_changes_the_operator_and_adds_bots_from_values(cluster: Cluster, release: dict[str, Any]) -> None:

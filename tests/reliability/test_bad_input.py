@@ -29,7 +29,7 @@ from bot_runtime.marketdata.store import BookStore
 
 SAMPLES = Path("/work/shared/polymarket/market-channel-samples.jsonl")
 REPO = Path(__file__).resolve().parents[2]
-FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 # Values that break naive parsers: wrong types, huge and negative numbers, NaN/inf spellings,
 # deep nesting, control characters, very long strings.

@@ -150,7 +150,9 @@ def plan_set(
         total += q
         exhausted = False
         for i in range(n):
-            spent[i] += q * prices[i] // E6
+            # Ceiling: a floor here under-counts spend, and once the budget binds each pass would
+            # buy a few units for free and walk the level unit by unit (a hang, not a bound).
+            spent[i] += -(-q * prices[i] // E6)
             rem[i] -= q
             if rem[i] == 0:
                 lv = next(its[i], None)
