@@ -80,33 +80,17 @@ class PaperFiller:
         self.orders = 0
         self.fills = 0
 
-    def _fees(self, trade_ids: tuple[str, ...]) -> int:
-        """Taker fees of this order's fills. PostResult carries no fee, so the engine's fill list is
-        read, then emptied: its duplicate-order check scans that list on every post (quadratic over
-        a long replay), and our order hashes are unique anyway. Nothing else reads it here."""
-        fills = getattr(self.engine, "_fills", None)
-        if fills is None:
-            return 0
-        ids = set(trade_ids)
-        fee = sum(f.fee_e6 for f in fills if f.trade_id in ids)
-        fills.clear()
-        return fee
-
     def levels_changed(self, events: list[Any]) -> None:
         """The tape changed these levels: what we took from them before is history, the level as now
         shown is fresh liquidity. (The engine alone cannot tell a level re-added with the same size
         from the one it consumed, and would refuse fills the tape offers.)"""
-        consumed = getattr(self.engine, "_consumed", None)
-        if not consumed:
-            return
         for ev in events:
             t = type(ev)
             if t is PriceChangeEvent:
                 for c in ev.changes:
-                    consumed.pop((c.asset_id, c.side, c.price_e6), None)
+                    self.engine.level_changed(c.asset_id, c.side, c.price_e6)
             elif t is BookEvent:
-                for key in [k for k in consumed if k[0] == ev.asset_id]:
-                    del consumed[key]
+                self.engine.book_replaced(ev.asset_id)
 
     async def submit(self, intents: list[OrderIntent], opportunity: Opportunity) -> list[OrderResult]:
         out: list[OrderResult] = []
@@ -114,7 +98,7 @@ class PaperFiller:
             n = next(self._ids)
             self.orders += 1
             [res] = await self.engine.post_orders([paper_order(n, it)])
-            fee = self._fees(res.trade_ids)
+            fee = res.fee_e6
             if it.side == "BUY":
                 filled, paid = res.taking_e6, res.making_e6
             else:
@@ -160,8 +144,9 @@ async def run_backtest(
     if config is None:
         config = BotConfig.model_validate({"name": f"backtest-{strategy}", "strategy": get_strategy(strategy).name,
                                            "mode": "paper"})
-    elif str(config.strategy) != strategy:
-        config = config.model_copy(update={"strategy": get_strategy(strategy).name})
+    elif str(config.strategy) != get_strategy(strategy).name:
+        raise BacktestError(f"the config's strategy is {config.strategy} but --strategy is {strategy}: "
+                            "make them agree (the config's params belong to its strategy)")
     cls: type[Strategy] = get_strategy(strategy)
     store = BookStore()
     by_id = {m.condition_id: m for m in markets}

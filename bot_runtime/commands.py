@@ -6,7 +6,6 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -29,7 +28,8 @@ LAZY: dict[str, tuple[str, str]] = {
 }
 
 
-def _load(name: str) -> click.Command:
+# typer vendors its own click; its types are private, so contexts and commands are typed loosely.
+def _load(name: str) -> Any:
     target, help_text = LAZY[name]
     module, _, attr = target.partition(":")
     obj: Any = getattr(importlib.import_module(module), attr)
@@ -45,16 +45,10 @@ def _load(name: str) -> click.Command:
 
 
 class LazyGroup(TyperGroup):
-    def list_commands(self, ctx: click.Context) -> list[str]:
+    def list_commands(self, ctx: Any) -> list[str]:
         return sorted({*super().list_commands(ctx), *LAZY})
 
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
         if cmd_name in LAZY:
             return _load(cmd_name)
         return super().get_command(ctx, cmd_name)
-
-    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        rows = [(name, LAZY[name][1]) for name in sorted(LAZY)]
-        if rows:
-            with formatter.section("Commands"):
-                formatter.write_dl(rows)

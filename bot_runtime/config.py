@@ -86,11 +86,11 @@ class BotConfig(_Model):
     mode: Mode = "paper"
     riskProfile: RiskProfile = RiskProfile.BALANCED
     params: dict[str, Any] = Field(default_factory=dict, description="Overrides of the preset.")
-    limits: Limits = Field(default_factory=Limits)
-    markets: MarketSelector = Field(default_factory=MarketSelector)
-    endpoints: Endpoints = Field(default_factory=Endpoints)
-    journal: JournalConfig = Field(default_factory=JournalConfig)
-    telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
+    limits: Limits = Field(default_factory=lambda: Limits())
+    markets: MarketSelector = Field(default_factory=lambda: MarketSelector())
+    endpoints: Endpoints = Field(default_factory=lambda: Endpoints())
+    journal: JournalConfig = Field(default_factory=lambda: JournalConfig())
+    telemetry: TelemetryConfig = Field(default_factory=lambda: TelemetryConfig())
     paused: bool = False
     credentialsDir: str = Field("/var/run/secrets/botfleet",
                                 description="Secrets are mounted at <dir>/wallet/ and <dir>/credentials/.")

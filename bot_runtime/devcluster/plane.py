@@ -70,6 +70,17 @@ class ControlPlaneError(RuntimeError):
     pass
 
 
+def _die_with_parent() -> None:
+    """Child-side (preexec): die with the parent, so a killed pytest leaves no orphans. SIGKILL, as
+    a graceful API server shutdown can hang once etcd is gone, and the data is throwaway anyway."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+    except OSError:
+        pass  # not Linux/glibc: orphans are then stopped by hand
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -205,6 +216,7 @@ class LocalControlPlane:
                 [self.binaries.path(name.split(":")[0]), *args],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 cwd=self.workdir, start_new_session=self.detach,
+                preexec_fn=None if self.detach else _die_with_parent,
             )
         finally:
             log.close()

@@ -44,6 +44,7 @@ class PostResult:
     http_status: int = 200
     trade_ids: tuple[str, ...] = ()
     definite: bool = True       # False: we do not know whether the exchange has the order
+    fee_e6: int = 0             # taker fee of the immediate fills, where the exchange reports it
 
 
 @dataclass(frozen=True, slots=True)

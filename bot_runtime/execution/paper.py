@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -55,7 +56,9 @@ class PaperMatchingExchange:
         self.shares: dict[str, int] = {}
         self._clock = clock_ms or (lambda: time.time_ns() // 1_000_000)
         self._orders: dict[str, _Resting] = {}
-        self._fills: list[Fill] = []
+        # Bounded: a paper bot runs for weeks; duplicates are checked against the id set instead.
+        self._fills: deque[Fill] = deque(maxlen=100_000)
+        self._ids_with_fills: set[str] = set()
         # (token, side, price) -> (displayed size when we took from it, size taken): what we took stays
         # taken until the level changes on the feed
         self._consumed: dict[tuple[str, str, int], tuple[int, int]] = {}
@@ -102,6 +105,7 @@ class PaperMatchingExchange:
             self.usdc_e6 += notional - fee
             self.shares[token] = self.shares.get(token, 0) - size
         self._fills.append(fill)
+        self._ids_with_fills.add(order_id)
         return fill
 
     async def post_orders(self, orders: Sequence[SignedOrder]) -> list[PostResult]:
@@ -110,7 +114,7 @@ class PaperMatchingExchange:
     def _post(self, so: SignedOrder) -> PostResult:
         o = so.order
         oid = so.order_hash
-        if oid in self._orders or any(f.order_id == oid for f in self._fills):
+        if oid in self._orders or oid in self._ids_with_fills:
             return PostResult(oid, False, error=f"order {oid} is invalid. Duplicated.", http_status=400)
         token, side = str(o["tokenId"]), str(o["side"])
         maker_amt, taker_amt = int(o["makerAmount"]), int(o["takerAmount"])
@@ -136,14 +140,26 @@ class PaperMatchingExchange:
         got = sum(s for _, s in taken)
         paid = sum(s * p // E6 for p, s in taken)
         making, taking = (paid, got) if side == "BUY" else (got, paid)
+        trade_ids = tuple(f.trade_id for f in fills)
+        fee = sum(f.fee_e6 for f in fills)
         if market_order:
             if not fills:
                 return PostResult(oid, False, error="no orders found to match with FAK order", http_status=400)
-            return PostResult(oid, True, oid, "matched", making, taking, trade_ids=tuple(f.trade_id for f in fills))
+            return PostResult(oid, True, oid, "matched", making, taking, trade_ids=trade_ids, fee_e6=fee)
         if got >= shares:
-            return PostResult(oid, True, oid, "matched", making, taking, trade_ids=tuple(f.trade_id for f in fills))
+            return PostResult(oid, True, oid, "matched", making, taking, trade_ids=trade_ids, fee_e6=fee)
         self._orders[oid] = _Resting(oid, market, token, side, limit, shares, got)
-        return PostResult(oid, True, oid, "live", making, taking, trade_ids=tuple(f.trade_id for f in fills))
+        return PostResult(oid, True, oid, "live", making, taking, trade_ids=trade_ids, fee_e6=fee)
+
+    def level_changed(self, token: str, side: str, price_e6: int) -> None:
+        """The feed changed this level: what we took from it is history, the size now shown is
+        fresh liquidity (a level re-added with the same size is otherwise indistinguishable)."""
+        self._consumed.pop((token, side, price_e6), None)
+
+    def book_replaced(self, token: str) -> None:
+        """A snapshot replaced the whole book of `token`."""
+        for key in [k for k in self._consumed if k[0] == token]:
+            del self._consumed[key]
 
     def _crosses(self, token: str, side: str, limit: int) -> bool:
         book = self.books(token)

@@ -29,6 +29,7 @@ class Cache:
         self.jobs: dict[BotKey, dict[str, Obj]] = defaultdict(dict)
         self._secret_users: dict[BotKey, set[BotKey]] = defaultdict(set)  # secret -> bots using it
         self._bot_secrets: dict[BotKey, set[BotKey]] = {}
+        self._changed_secrets: set[BotKey] = set()
 
     # TradingBots --------------------------------------------------------------------------
     def put_bot(self, body: Obj) -> BotKey:
@@ -50,14 +51,23 @@ class Cache:
 
     # Secrets: only their views are kept ---------------------------------------------------
     def put_secret(self, body: Obj) -> set[BotKey]:
+        """Store the view; the bots using the Secret when its data changed (since `take_changed`)."""
         key = (body["metadata"]["namespace"], body["metadata"]["name"])
         view = view_of(body)
-        changed = self.secrets.get(key) != view
+        if self.secrets.get(key) != view:
+            self._changed_secrets.add(key)
         self.secrets[key] = view
-        return set(self._secret_users.get(key, ())) if changed else set()
+        return set(self._secret_users.get(key, ())) if key in self._changed_secrets else set()
+
+    def take_changed(self, key: BotKey) -> set[BotKey]:
+        if key not in self._changed_secrets:
+            return set()
+        self._changed_secrets.discard(key)
+        return set(self._secret_users.get(key, ()))
 
     def drop_secret(self, key: BotKey) -> set[BotKey]:
         self.secrets.pop(key, None)
+        self._changed_secrets.discard(key)
         return set(self._secret_users.get(key, ()))
 
     # Owned objects, pods and jobs ----------------------------------------------------------

@@ -100,6 +100,8 @@ def reconcile(snapshot: Snapshot, kube: Kube, settings: resources.Settings, now:
         try:
             applied = kube.apply(obj)
         except KubeError as exc:
+            if exc.status == 403 and "being terminated" in str(exc):
+                return result  # the namespace is going away, and the bot with it: nothing to converge
             result.errors.append(str(exc))
             result.retry = True
             continue

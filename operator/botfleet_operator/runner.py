@@ -169,11 +169,11 @@ def build_registry(ctl: Controller, opts: OperatorOptions) -> kopf.OperatorRegis
 
     # TradingBots ----------------------------------------------------------------------------
     @kopf.index(api.GROUP, api.VERSION, api.PLURAL, registry=registry)
-    def _bot_index(body: kopf.Body, **_: Any) -> None:
+    async def _bot_index(body: kopf.Body, **_: Any) -> None:
         ctl.cache.put_bot(dict(body))
 
     @kopf.on.event(api.GROUP, api.VERSION, api.PLURAL, registry=registry)
-    def _bot_event(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
+    async def _bot_event(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
         key = (body["metadata"]["namespace"], body["metadata"]["name"])
         if event.get("type") == "DELETED":
             ctl.cache.drop_bot(key)
@@ -183,13 +183,15 @@ def build_registry(ctl: Controller, opts: OperatorOptions) -> kopf.OperatorRegis
 
     # Secrets: reduced to key names + digest on arrival -------------------------------------------
     @kopf.index("", "v1", "secrets", registry=registry)
-    def _secret_index(body: kopf.Body, **_: Any) -> None:
+    async def _secret_index(body: kopf.Body, **_: Any) -> None:
+        # Index handlers run first for every event: the change is remembered and picked up by the
+        # event handler below (which kopf holds until every initial listing is cached).
         ctl.cache.put_secret(dict(body))
 
     @kopf.on.event("", "v1", "secrets", registry=registry)
-    def _secret_event(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
+    async def _secret_event(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
         key = (body["metadata"]["namespace"], body["metadata"]["name"])
-        users = ctl.cache.drop_secret(key) if event.get("type") == "DELETED" else ctl.cache.put_secret(dict(body))
+        users = ctl.cache.drop_secret(key) if event.get("type") == "DELETED" else ctl.cache.take_changed(key)
         for bot in users:
             ctl.enqueue(bot)
 
@@ -199,15 +201,17 @@ def build_registry(ctl: Controller, opts: OperatorOptions) -> kopf.OperatorRegis
     return registry
 
 
+# All handlers are `async`: kopf runs sync handlers on worker threads, and the cache and the work
+# queue (an asyncio.Queue) must only be touched from the event loop.
 def _register_owned(registry: kopf.OperatorRegistry, ctl: Controller, group: str, version: str, plural: str) -> None:
     selector = {LABEL_MANAGED_BY: MANAGER}
 
     @kopf.index(group, version, plural, labels=selector, registry=registry, id=f"index-{plural}")
-    def _index(body: kopf.Body, **_: Any) -> None:
+    async def _index(body: kopf.Body, **_: Any) -> None:
         ctl.cache.put_owned(dict(body), deleted=False)
 
     @kopf.on.event(group, version, plural, labels=selector, registry=registry, id=f"event-{plural}")
-    def _event(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
+    async def _event(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
         owner = ctl.cache.put_owned(dict(body), deleted=event.get("type") == "DELETED")
         ctl.enqueue(owner)
 

@@ -36,6 +36,9 @@ key() {
     } | sha256sum | cut -c1-16
 }
 
+if ! command -v go >/dev/null 2>&1 && [ -x /usr/local/go/bin/go ]; then
+    export PATH="/usr/local/go/bin:$PATH"
+fi
 if ! command -v go >/dev/null 2>&1; then
     echo "build.sh: 'go' is not on PATH; install Go >= 1.26 (the Kubernetes ${K8S_VERSION} modules need it)" >&2
     exit 2
@@ -88,13 +91,19 @@ build() {
         return
     fi
     local start=$SECONDS
-    log "$name: building $pkg (first build of the Kubernetes binaries takes 10-20 min on 2 cores)"
+    log "$name: building $pkg"
     (cd "$HERE/$dir" && go build -trimpath -p "$JOBS" -ldflags "$ldflags" -o "$BIN/.$name.tmp" "$pkg")
     mv "$BIN/.$name.tmp" "$BIN/$name"
     log "$name: done in $((SECONDS - start))s"
 }
 
 TOTAL_START=$SECONDS
+missing=0
+for b in "${BINARIES[@]}"; do [ -x "$BIN/$b" ] || missing=$((missing + 1)); done
+if [ "$missing" -gt 0 ]; then
+    log "building $missing binaries into $BIN with $JOBS jobs. On 2 cores a first build (modules downloaded, empty"
+    log "Go build cache) takes ~15-25 min when idle, ~45 min on a busy machine; with a warm Go build cache ~2 min."
+fi
 build etcd etcd . "-s -w"
 build kube-apiserver kubernetes k8s.io/kubernetes/cmd/kube-apiserver "$(k8s_ldflags)"
 build kube-controller-manager kubernetes k8s.io/kubernetes/cmd/kube-controller-manager "$(k8s_ldflags)"

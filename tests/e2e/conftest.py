@@ -29,9 +29,14 @@ def _use_repo_tests_package() -> None:
 
 _use_repo_tests_package()
 
-from tests.support.controlplane import Cluster, cluster  # noqa: E402
+from tests.support.controlplane import Cluster, cluster, prebuild  # noqa: E402
 
 __all__ = ["cluster"]
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    if any("tests/e2e/" in str(item.fspath).replace("\\", "/") for item in session.items):
+        prebuild(session)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

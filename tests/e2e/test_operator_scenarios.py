@@ -155,10 +155,12 @@ def _persistent_volumes(cluster: Cluster, count: int) -> None:
 
 
 @pytest.fixture(scope="module")
-def operator(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
+def operator(cluster: Cluster) -> Iterator[OperatorProcess]:
     cluster.kubectl("apply", "-f", str(RBAC))
     _persistent_volumes(cluster, 120)
-    log = tmp_path_factory.mktemp("operator") / "operator.log"
+    logs = REPO / ".cache" / "e2e-operator"
+    logs.mkdir(parents=True, exist_ok=True)
+    log = logs / f"operator-{time.strftime('%Y%m%dT%H%M%S')}.log"
     op = OperatorProcess(cluster, log)
     op.start()
     try:
@@ -415,7 +417,8 @@ def test_operator_is_not_admin(cluster: Cluster, operator: OperatorProcess) -> N
         r = cluster.kubectl("auth", "can-i", *args, kubeconfig=cluster.operator_kubeconfig, check=False)
         return r.stdout.strip() == "yes"
     assert can("patch", "deployments", "-n", "default")
-    assert can("patch", "tradingbots/status", "-n", "default")
+    assert can("patch", "tradingbots", "--subresource=status", "-n", "default")
+    assert not can("patch", "tradingbots", "-n", "default")
     assert not can("delete", "deployments", "-n", "default")
     assert not can("create", "pods", "-n", "default")
     assert not can("delete", "secrets", "-n", "default")

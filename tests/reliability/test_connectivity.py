@@ -71,9 +71,8 @@ class Rejects:
         return lambda *a, **k: None
 
 
-async def test_books_rebuild_after_every_drop_and_no_order_on_stale_data(test_key, tmp_path: Path) -> None:
-    from conftest import start_sim  # type: ignore[import-not-found]
-
+async def test_books_rebuild_after_every_drop_and_no_order_on_stale_data(start_sim, test_key,  # type: ignore[no-untyped-def]
+                                                                         tmp_path: Path) -> None:
     sim = await start_sim(seed=5, scenario="demo", speed=0, scenario_params=BUSY)
     store = BookStore()
     hooks = Hooks()

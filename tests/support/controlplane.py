@@ -27,10 +27,10 @@ from pathlib import Path
 
 import pytest
 
-from bot_runtime.devcluster.binaries import ensure_binaries
+from bot_runtime.devcluster.binaries import Binaries, ensure_binaries
 from bot_runtime.devcluster.manifests import install_crds
 from bot_runtime.devcluster.modes import choose_mode, kind_available
-from bot_runtime.devcluster.plane import LocalControlPlane
+from bot_runtime.devcluster.plane import ControlPlaneError, LocalControlPlane
 from tests.support.controlplane_csr import kubeconfig_via_csr
 from tests.support.controlplane_kind import KindCluster
 
@@ -82,9 +82,11 @@ def _kubectl_binary() -> str:
 
 
 def _keep_logs(logs: Path) -> Path:
-    dest = REPO / ".cache" / "controlplane-logs" / dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copytree(logs, dest, dirs_exist_ok=True)
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    dest = REPO / ".cache" / "controlplane-logs" / f"{stamp}-{os.getpid()}"
+    dest.mkdir(parents=True, exist_ok=True)
+    if logs.is_dir():
+        shutil.copytree(logs, dest, dirs_exist_ok=True)
     return dest
 
 
@@ -103,15 +105,42 @@ def _say(msg: str) -> None:
     print(f"[{dt.datetime.now(dt.UTC):%H:%M:%S}] controlplane: {msg}", file=sys.stderr, flush=True)
 
 
+def prebuild(session: pytest.Session) -> None:
+    """Build missing binaries after collection, before the first test: a first build takes far
+    longer than pytest-timeout allows a test (its fixture setup included)."""
+    if session.config.option.collectonly or not session.items:
+        return
+    if choose_mode(os.environ, kind_available) != "local":
+        return
+    with _visible_output(session.config):
+        ensure_binaries(build=True)
+
+
+def _start_plane(binaries: Binaries, config: pytest.Config, attempts: int = 2) -> LocalControlPlane:
+    """Start on fresh loopback ports; one retry covers a port taken between probe and bind."""
+    for attempt in range(1, attempts + 1):
+        plane = LocalControlPlane(binaries, Path(tempfile.mkdtemp(prefix="botfleet-cp-")))
+        try:
+            plane.start()
+            return plane
+        except ControlPlaneError as exc:
+            kept = _keep_logs(plane.logs_dir)
+            shutil.rmtree(plane.workdir, ignore_errors=True)
+            if attempt == attempts:
+                raise ControlPlaneError(f"{exc}\n(component logs kept in {kept})") from exc
+            with _visible_output(config):
+                _say(f"start-up failed ({str(exc).splitlines()[0]}); logs in {kept}; retrying")
+    raise AssertionError("unreachable")
+
+
 @contextlib.contextmanager
 def local_cluster(config: pytest.Config) -> Iterator[tuple[Cluster, LocalControlPlane]]:
     with _visible_output(config):
         binaries = ensure_binaries(build=True)
-    workdir = Path(tempfile.mkdtemp(prefix="botfleet-cp-"))
-    plane = LocalControlPlane(binaries, workdir)
     start = time.monotonic()
+    plane = _start_plane(binaries, config)
+    workdir = plane.workdir
     try:
-        plane.start()
         operator = plane.kubeconfig_for_user(OPERATOR_USER, OPERATOR_GROUPS)
         startup = time.monotonic() - start
         with _visible_output(config):

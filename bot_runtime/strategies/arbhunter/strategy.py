@@ -87,7 +87,8 @@ class ArbHunter(Strategy):
         self.threshold_ppm = round(p.minProfitThreshold * E6)
         self._threshold_e18 = self.threshold_ppm * E12
         # the BookStore's dict, read directly on the hot path (one lookup per leg)
-        self._books_by_id: Any = getattr(ctx.books, "books", None) or _BookLookup(ctx.books)
+        books = getattr(ctx.books, "books", None)  # may still be empty: the same dict fills up later
+        self._books_by_id: Any = books if isinstance(books, dict) else _BookLookup(ctx.books)
         budget = min(p.tradeSizeUsd, ctx.config.limits.maxOrderUsd)
         self.budget_e6 = round(budget * E6)
         self.tally = Tally()

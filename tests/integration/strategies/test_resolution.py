@@ -72,15 +72,15 @@ async def test_polyai_and_elitemimic_score_markets_gamma_reports_closed(tmp_path
 
     try:
         async with aiohttp.ClientSession() as http:
-            strategies = []
+            strategies: list[Any] = []
             for name in ("polyai", "elitemimic"):
                 cfg = BotConfig.model_validate({"name": "r", "strategy": name})
                 ctx = StrategyContext(config=cfg, params=cfg.strategy_params(), books=BookStore(), markets={},
                                       submit=submit, clock=lambda: 0, http=http, gamma_url=url,
                                       state_dir=str(tmp_path))
                 strategies.append(get_strategy(name)(ctx))
-            ai: Any
-            ai, mimic = strategies
+            ai: Any = strategies[0]
+            mimic: Any = strategies[1]
             ai.accuracy.predict("m1", 0.9, "m1-yes")   # right
             ai.accuracy.predict("m2", 0.2, "m2-yes")   # wrong: YES won
             await ai.check_resolutions()

@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 from botfleet_operator.cache import Cache, WorkQueue
 from botfleet_operator.leader import can_take
 from botfleet_operator.metrics import condition_counts
-from tb_fixtures import FAKE_KEY, bot, secret
+
+from tests.unit.operator.tb_fixtures import FAKE_KEY, bot, secret
 
 
 async def test_queue_deduplicates_and_requeues_dirty_keys() -> None:
@@ -42,11 +43,16 @@ def test_secret_change_finds_every_bot_using_it() -> None:
     c.put_bot(bot("a", walletSecretRef={"name": "shared"}))
     c.put_bot(bot("b", credentialsSecretRef={"name": "shared"}))
     c.put_bot(bot("c"))
+    shared = ("ns", "shared")
     assert c.put_secret(secret("shared", PRIVATE_KEY="1")) == {("ns", "a"), ("ns", "b")}
-    assert c.put_secret(secret("shared", PRIVATE_KEY="1")) == set()  # unchanged data: nothing to do
-    assert c.put_secret(secret("shared", PRIVATE_KEY="2")) == {("ns", "a"), ("ns", "b")}
+    assert c.take_changed(shared) == {("ns", "a"), ("ns", "b")}
+    assert c.take_changed(shared) == set()
+    c.put_secret(secret("shared", PRIVATE_KEY="1"))  # unchanged data (e.g. a label edit): nothing to do
+    assert c.take_changed(shared) == set()
+    c.put_secret(secret("shared", PRIVATE_KEY="2"))
+    assert c.take_changed(shared) == {("ns", "a"), ("ns", "b")}
     c.put_bot(bot("b"))  # no longer references it
-    assert c.drop_secret(("ns", "shared")) == {("ns", "a")}
+    assert c.drop_secret(shared) == {("ns", "a")}
     assert FAKE_KEY not in repr(c.secrets)
 
 
@@ -85,3 +91,45 @@ def test_condition_counts() -> None:
     counts = condition_counts([b1, bot("b")])
     assert counts[("Ready", "True")] == 1 and counts[("Ready", "Unknown")] == 1
     assert counts[("Degraded", "False")] == 0 and counts[("Degraded", "Unknown")] == 2
+
+
+class _RecordingKube:
+    def __init__(self) -> None:
+        self.applied: list[str] = []
+        self.statuses: list[dict[str, object]] = []
+
+    def apply(self, obj: dict[str, object]) -> dict[str, object]:
+        self.applied.append(f"{obj['kind']}/{obj['metadata']['name']}")  # type: ignore[index]
+        return obj
+
+    def patch_status(self, namespace: str, name: str, status: dict[str, object]) -> None:
+        self.statuses.append(status)
+
+    def event(self, bot: dict[str, object], type_: str, reason: str, message: str) -> None:
+        pass
+
+
+async def test_controller_workers_reconcile_queued_bots_and_cache_their_writes() -> None:
+    from botfleet_operator.resources import Settings
+    from botfleet_operator.runner import Controller
+
+    kube = _RecordingKube()
+    ctl = Controller(kube, Settings(image="img"), workers=2, resync_seconds=3600)
+    await ctl.start()
+    try:
+        ctl.cache.put_bot(bot("a"))
+        ctl.enqueue(("ns", "a"))
+        ctl.enqueue(("ns", "unknown"))  # not a cached bot: ignored
+        for _ in range(200):
+            if kube.statuses:
+                break
+            await asyncio.sleep(0.01)
+        assert "Deployment/a" in kube.applied and len(kube.statuses) == 1
+        # The writes are in the cache: reconciling again applies nothing and writes no status.
+        assert ctl.cache.bots[("ns", "a")]["status"] == kube.statuses[0]
+        count = len(kube.applied)
+        ctl.enqueue(("ns", "a"))
+        await asyncio.sleep(0.3)
+        assert len(kube.applied) == count and len(kube.statuses) == 1
+    finally:
+        await ctl.stop()

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 from botfleet_operator import crd
 from botfleet_operator.crd import CRON_REGEX
-from tb_schemacheck import validate
+
+from tests.unit.operator.tb_schemacheck import validate
 
 SCHEMA = crd.openapi_schema()
 
@@ -144,7 +145,7 @@ def test_cron_regex_refuses(schedule: str) -> None:
 
 
 def test_defaults_are_applied_like_the_api_server() -> None:
-    from tb_schemacheck import default
+    from tests.unit.operator.tb_schemacheck import default
 
     out = default(SCHEMA, bot(limits={}, backup={}))
     assert out["spec"]["mode"] == "paper" and out["spec"]["riskProfile"] == "balanced"

@@ -9,7 +9,8 @@ import pytest
 from botfleet_operator import conditions
 from botfleet_operator.conditions import Observed, compute_status, condition, merge_conditions
 from botfleet_operator.secrets import check, secrets_hash, view_of
-from tb_fixtures import FAKE_KEY, bot, secret, views
+
+from tests.unit.operator.tb_fixtures import FAKE_KEY, bot, secret, views
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
 

@@ -9,9 +9,9 @@ import pytest
 import yaml
 from botfleet_operator import crd
 from botfleet_operator.api import TradingBotSpec
-from tb_schemacheck import validate
 
 from bot_runtime.config import ALL_SECRET_KEYS, BotConfig
+from tests.unit.operator.tb_schemacheck import validate
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 BOTS = ["arbhunter", "polyai", "elitemimic"]

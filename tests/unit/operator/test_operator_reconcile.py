@@ -13,7 +13,8 @@ from botfleet_operator.conditions import condition
 from botfleet_operator.kube import KubeError
 from botfleet_operator.reconcile import Snapshot, is_subset, reconcile
 from botfleet_operator.resources import Settings
-from tb_fixtures import FAKE_KEY, bot, secret, views
+
+from tests.unit.operator.tb_fixtures import FAKE_KEY, bot, secret, views
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
 SETTINGS = Settings(image="img:1")

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from botfleet_operator import resources
 from botfleet_operator.resources import Settings, desired_objects
-from tb_fixtures import FAKE_KEY, bot, secret, views
 
 from bot_runtime.config import BotConfig
 from bot_runtime.params import DEFAULT_RESOURCES, PRESETS, RiskProfile, Strategy
+from tests.unit.operator.tb_fixtures import FAKE_KEY, bot, secret, views
 
 SIM = Settings(image="img:1", sim_url="http://sim.botfleet.svc:8000")
 

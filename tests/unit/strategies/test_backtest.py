@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from bot_runtime.backtest import BacktestError, run_backtest
+from bot_runtime.backtest import BacktestError, iso_ms, run_backtest
 from bot_runtime.config import BotConfig
 from tests.unit.strategies.tapebuilder import build_tape
 
@@ -160,3 +160,39 @@ async def test_backtest_replays_whale_trades_for_elitemimic(tmp_path: Path) -> N
     assert decisions == {"copied": 1, "skipped_small": 1}
     assert rep["orders"] == 1 and rep["fills"] == 1 and len(rep["opportunities"]) == 1
     assert rep["opportunities"][0]["kind"] == "copy"
+
+
+async def test_replayed_liquidity_is_taken_once_and_refreshed_by_the_tape(tmp_path: Path) -> None:
+    cid, yes, no = "0x" + "5" * 64, "51", "50"
+    markets = [{"conditionId": cid, "question": "Q?", "clobTokenIds": json.dumps([yes, no]), "orderMinSize": 5}]
+
+    def frame(ts: int, asset: str, price: str, size: str) -> dict[str, object]:
+        return {"event_type": "price_change", "market": cid, "timestamp": str(1_760_000_000_000 + ts),
+                "price_changes": [{"asset_id": asset, "price": price, "size": size, "side": "SELL"}]}
+
+    frames = [
+        {"event_type": "book", "asset_id": yes, "market": cid, "timestamp": "1760000001000", "bids": [],
+         "asks": [{"price": "0.6", "size": "500"}]},
+        {"event_type": "book", "asset_id": no, "market": cid, "timestamp": "1760000001000",
+         "bids": [{"price": "0.45", "size": "500"}], "asks": [{"price": "0.5", "size": "100"}]},
+        frame(2000, yes, "0.4", "50"), frame(2100, yes, "0.4", "0"),   # dislocation 1: taken
+        frame(3000, yes, "0.4", "50"), frame(3100, yes, "0.4", "0"),   # the same level again: fresh, taken
+        frame(4000, yes, "0.4", "50"), frame(4100, yes, "0.4", "0"),   # NO's 100 at 0.50 are used up now
+    ]
+    tape = tmp_path / "t.jsonl"
+    tape.write_text("".join(json.dumps(f) + "\n" for f in frames))
+    mk = tmp_path / "m.json"
+    mk.write_text(json.dumps(markets))
+    rep = await run_backtest(tape, mk, "arbhunter")
+    base = 1_760_000_000_000
+    assert [o["ts"] for o in rep["opportunities"]] == [iso_ms(base + 2000), iso_ms(base + 3000), iso_ms(base + 4000)]
+    ex = rep["summary"]["executions"]
+    # 1 and 2 fill both legs; in 3 the NO leg finds nothing left (FOK killed) and YES is unwound
+    assert ex == {"won": 2, "lost": 1, "failed": 0}
+
+
+async def test_config_of_another_strategy_is_refused(tmp_path: Path) -> None:
+    tape, markets = build_tape(seed=3, steps=10).write(tmp_path)
+    cfg = BotConfig.model_validate({"name": "bt", "strategy": "polyai"})
+    with pytest.raises(BacktestError, match="--strategy is arbhunter"):
+        await run_backtest(tape, markets, "arbhunter", cfg)
