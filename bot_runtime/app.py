@@ -2,9 +2,11 @@
 
 start():  journal (locked) -> exchange -> executor + risk engine (reconcile with the exchange)
           -> market discovery (Gamma) -> strategy.select_markets -> books over the market websocket
-          -> strategy.run(), the gauges loop, the credentials watch.
-stop():   no new orders -> strategy stopped and drained -> open orders canceled -> market data
-          closed -> journal flushed and closed -> lock released.
+          -> the first exchange heartbeat -> strategy.run(), the gauges loop, the exchange
+          heartbeat loop (dead-man switch), the credentials watch.
+stop():   no new orders -> strategy stopped and drained -> open orders canceled -> heartbeats
+          stop (the exchange's dead-man switch is the backstop if the cancel failed) -> market
+          data closed -> journal flushed and closed -> lock released.
 
 Mode rules (decided in `plan_execution`, a pure function):
 - live: needs `mode: live` AND a wallet key (`PRIVATE_KEY`); orders go to the configured CLOB;
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import tempfile
 import time
 from collections.abc import Callable, Mapping
@@ -42,7 +45,8 @@ from bot_runtime.telemetry.metrics import BotMetrics
 from bot_runtime.types import Opportunity, OrderIntent, OrderResult
 
 PRODUCTION_CLOB = Endpoints().clobUrl
-READY_MAX_DATA_AGE_S = 30.0     # PING every 10 s refreshes a quiet book; 3 missed = not ready
+READY_MAX_DATA_AGE_S = 30.0     # a live connection keeps its books < ~1.5 s old: 30 s is a dead one
+FEED_STALL_ENV = "BOTFLEET_FEED_STALL_SECONDS"  # override of WsSettings.stall_after_s ("off" disables)
 GAUGE_INTERVAL_S = 1.0
 HEARTBEAT_INTERVAL_S = 10.0
 STOP_TIMEOUT_S = 20.0           # inside Kubernetes' default 30 s grace period
@@ -79,8 +83,26 @@ def plan_execution(config: BotConfig, has_wallet: bool, has_api_creds: bool) -> 
     return ExecutionPlan("sim", ephemeral_wallet=not has_wallet, derive_api_creds=not has_api_creds)
 
 
+def feed_stall_limit(env: Mapping[str, str], default: float | None) -> float | None:
+    """Seconds of PONG-only silence after which a trading feed is stale, from the environment."""
+    raw = env.get(FEED_STALL_ENV, "").strip()
+    if not raw:
+        return default
+    if raw.lower() in ("off", "none", "0"):
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise StartupError(f"{FEED_STALL_ENV} must be a number of seconds > 0 or 'off', got {raw!r}",
+                           config_error=True)
+    return value
+
+
 def readiness_reasons(*, started: bool, stopping: bool, shards: int, connected: int, data_age_s: float | None,
-                      journal_open: bool, fatal: str, max_age_s: float = READY_MAX_DATA_AGE_S) -> list[str]:
+                      journal_open: bool, fatal: str, max_age_s: float = READY_MAX_DATA_AGE_S,
+                      stalled: int = 0) -> list[str]:
     """Why a bot is not ready (empty = ready). Pure, for tests."""
     reasons: list[str] = []
     if fatal:
@@ -94,6 +116,9 @@ def readiness_reasons(*, started: bool, stopping: bool, shards: int, connected: 
         reasons.append("journal closed")
     if shards and connected < shards:
         reasons.append(f"market data: {shards - connected} of {shards} connections down")
+    if stalled:
+        reasons.append(f"market data stalled: {stalled} of {shards} connections answer PING but deliver no "
+                       "data while the exchange trades")
     if data_age_s is None:
         reasons.append("market data: no books yet")
     elif data_age_s > max_age_s:
@@ -187,6 +212,9 @@ class BotApp:
         await self._discover_and_subscribe()
         self._spawn(self._gauges(), "gauges")
         self._spawn(self._heartbeat(), "heartbeat")
+        # the dead-man switch is armed before the strategy can place an order
+        await self.execution.exchange_heartbeat()
+        self._spawn(self._exchange_heartbeat(), "exchange-heartbeat")
         watch = getattr(self.credentials, "watch", None)
         if callable(watch):
             on_change = getattr(self.credentials, "on_change", None)
@@ -233,8 +261,11 @@ class BotApp:
         self.store.add_event_listener(self._on_market_event)
         self.metrics.markets_tracked.labels(*self.labels).set(len(chosen))
         assets = [t for m in chosen for t in m.token_ids]
-        settings = (self._ws_settings(cfg) if self._ws_settings else
-                    WsSettings(url=cfg.endpoints.wsMarketUrl, rest_url=cfg.endpoints.clobUrl))
+        if self._ws_settings:
+            settings = self._ws_settings(cfg)
+        else:
+            settings = WsSettings(url=cfg.endpoints.wsMarketUrl, rest_url=cfg.endpoints.clobUrl)
+            settings.stall_after_s = feed_stall_limit(os.environ, settings.stall_after_s)
         self.ws = MarketWsClient(self.store, settings, self.hooks)
         await self.ws.start(assets)
         if assets and not await self.ws.wait_synced(timeout=self.sync_timeout_s):
@@ -358,7 +389,9 @@ class BotApp:
 
     # -- periodic work ------------------------------------------------------------------------
     def data_age_s(self) -> float | None:
-        age = self.store.data_age_ms(wall_ms())
+        """Age of the oldest book by the runtime's one freshness rule (`BookStore.book_age_ms`);
+        a stalled feed counts from its last data frame. Feeds /readyz, /status and the gauge."""
+        age = self.store.oldest_age_ms(wall_ms())
         return None if age is None else age / 1000
 
     async def _gauges(self) -> None:
@@ -391,13 +424,29 @@ class BotApp:
                     await self.execution.heartbeat()
             await asyncio.sleep(HEARTBEAT_INTERVAL_S)
 
+    async def _exchange_heartbeat(self) -> None:
+        """Polymarket's dead-man switch: a bot that stops beating (hung, SIGKILLed, partitioned)
+        has its resting orders canceled by the exchange within 10 s. Always on, live and paper:
+        one request per 5 s, and no window where an order rests unprotected."""
+        from bot_runtime.app_execution import EXCHANGE_HEARTBEAT_INTERVAL_S
+
+        loop = asyncio.get_running_loop()
+        due = loop.time()
+        while True:
+            due += EXCHANGE_HEARTBEAT_INTERVAL_S  # a fixed cadence: a slow beat does not delay the next
+            await asyncio.sleep(max(0.0, due - loop.time()))
+            due = max(due, loop.time() - EXCHANGE_HEARTBEAT_INTERVAL_S)
+            if self.execution is not None:
+                await self.execution.exchange_heartbeat()
+
     # -- telemetry sources ---------------------------------------------------------------------
     def readiness(self) -> list[str]:
         ws = self.ws
         reasons = readiness_reasons(
             started=self.started, stopping=self.stopping, shards=ws.shard_count if ws else 0,
             connected=ws.connected_shards if ws else 0, data_age_s=self.data_age_s() if self.markets else 0.0,
-            journal_open=self.execution is not None and self.execution.journal_open, fatal=self.fatal)
+            journal_open=self.execution is not None and self.execution.journal_open, fatal=self.fatal,
+            stalled=ws.stalled_shards if ws else 0)
         if self.execution is not None:
             reasons += self.execution.problems()
         return reasons

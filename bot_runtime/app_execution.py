@@ -38,7 +38,15 @@ KILL_RESET_REQUEST_KEY = "risk.kill_switch_reset_request"
 FILL_SYNC_INTERVAL_S = 2.0
 TRADES_ENDPOINT = "GET /data/trades"
 SYNC_FAILURES_NOT_READY = 5        # 10 s of failed fill syncs / PnL checks
-DEFAULT_MAX_DATA_AGE_MS = 15_000   # PING every 10 s keeps a quiet book current
+# the risk engine's stale-data halt: a quiet connection is PINGed after 1 s of silence, so a live
+# book is never older than ~1.5 s; 5 s means the connection is in trouble (or its feed stalled:
+# then the age is None and every order is refused at once)
+DEFAULT_MAX_DATA_AGE_MS = 5_000
+# Polymarket's dead-man switch (`POST /v1/heartbeats`): once started, 10 s without a heartbeat
+# cancels every order of the account. Beat twice per window so one lost request costs nothing.
+EXCHANGE_HEARTBEAT_INTERVAL_S = 5.0
+DEAD_MAN_TIMEOUT_S = 10.0
+HEARTBEAT_ENDPOINT = "heartbeat"   # the endpoint label of botfleet_api_errors_total
 
 
 def _creds_from(credentials: Any) -> ApiCreds | None:
@@ -81,6 +89,10 @@ class Execution:
         self._task: asyncio.Task[None] | None = None
         self.last_fill_sync_error = ""
         self.sync_failures = 0          # consecutive failed passes of the loop below
+        self.heartbeat_ok_at = 0.0      # monotonic time of the last acknowledged exchange heartbeat
+        self.heartbeat_started_at = 0.0
+        self.heartbeat_failures = 0     # consecutive
+        self.last_heartbeat_error = ""
 
     # -- used by BotApp ---------------------------------------------------------------------
     async def submit(self, intents: list[OrderIntent], opportunity: Opportunity) -> list[OrderResult]:
@@ -123,6 +135,52 @@ class Execution:
                 "bot": self.app.name}
         await asyncio.to_thread(self.journal.kv_set, HEARTBEAT_KEY, beat)
 
+    async def exchange_heartbeat(self) -> bool:
+        """One dead-man-switch heartbeat; False (counted, logged) when it failed.
+
+        After a gap longer than the exchange's timeout the exchange has canceled every order of
+        the account: the executor's open orders are refreshed from the exchange."""
+        from bot_runtime.execution.exchange import ExchangeError
+
+        now = time.monotonic()
+        if not self.heartbeat_started_at:
+            self.heartbeat_started_at = now
+        try:
+            # a beat slower than the interval is as good as lost: the next one must not wait for it
+            await asyncio.wait_for(self.executor.exchange.heartbeat(), EXCHANGE_HEARTBEAT_INTERVAL_S)
+        except Exception as exc:
+            status = exc.status if isinstance(exc, ExchangeError) else 0
+            self.observer.on_api_error(HEARTBEAT_ENDPOINT, status)
+            self.heartbeat_failures += 1
+            self.last_heartbeat_error = f"{type(exc).__name__}: {exc}"[:200]
+            self.app.log.warning("HEARTBEAT FAILED", failures=self.heartbeat_failures,
+                                 error=self.last_heartbeat_error)
+            return False
+        lapsed = self.heartbeat_ok_at and time.monotonic() - self.heartbeat_ok_at > DEAD_MAN_TIMEOUT_S
+        self.heartbeat_ok_at = time.monotonic()
+        self.heartbeat_failures = 0
+        self.last_heartbeat_error = ""
+        if lapsed:
+            self.app.log.error("HEARTBEAT LAPSED: the exchange canceled our resting orders",
+                               timeout_s=DEAD_MAN_TIMEOUT_S)
+            try:
+                await self.executor.refresh_open_orders("heartbeat_lapsed")
+            except Exception as exc:  # the fill-sync loop and the next restart reconcile anyway
+                self.app.log.warning("open-order refresh after heartbeat lapse failed",
+                                     error=f"{type(exc).__name__}: {exc}")
+        return True
+
+    def heartbeat_problem(self, now: float | None = None) -> str:
+        """A readiness reason while heartbeats fail long enough for the exchange to cancel orders."""
+        if not self.heartbeat_started_at:
+            return ""
+        now = time.monotonic() if now is None else now
+        since = now - (self.heartbeat_ok_at or self.heartbeat_started_at)
+        if self.heartbeat_failures and since > DEAD_MAN_TIMEOUT_S:
+            return (f"exchange heartbeat failing for {since:.0f}s (dead-man switch: the exchange cancels "
+                    f"our orders): {self.last_heartbeat_error}")
+        return ""
+
     def start_background(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._loop(), name=f"{self.app.name}:fills")
 
@@ -151,10 +209,14 @@ class Execution:
 
     def problems(self) -> list[str]:
         """Readiness reasons of the execution side: an exchange that keeps failing halts the bot."""
+        out: list[str] = []
         if self.sync_failures >= SYNC_FAILURES_NOT_READY:
-            return [f"exchange failing for {self.sync_failures * FILL_SYNC_INTERVAL_S:.0f}s: "
-                    f"{self.last_fill_sync_error}"]
-        return []
+            out.append(f"exchange failing for {self.sync_failures * FILL_SYNC_INTERVAL_S:.0f}s: "
+                       f"{self.last_fill_sync_error}")
+        hb = self.heartbeat_problem()
+        if hb:
+            out.append(hb)
+        return out
 
     async def update_gauges(self) -> None:
         m, lab = self.app.metrics, self.app.labels
@@ -289,27 +351,20 @@ def _client_prefix(name: str) -> str:
     return "".join(c for c in name if c.isalnum())[:12] or "bf"
 
 
-def _market_age(app: BotApp) -> Any:
-    """market -> age (ms) of its freshest synced book; None when none is synced.
+def _market_age(app: Any) -> Any:
+    """market -> age (ms) of its stalest outcome book (`BookStore.market_age_ms`); None when any
+    of them is not tradable (unsynced, or its feed stalled).
 
     The risk engine's stale-data halt is the backstop against dead market data (a dropped
     connection, a stalled feed); each strategy checks the exact books it trades against its own
-    tighter limit (ArbHunter: maxBookAgeMs).
+    tighter limit (ArbHunter: maxBookAgeMs), with the same `BookStore.book_age_ms` rule.
     """
     from bot_runtime.marketdata.ws import wall_ms
 
+    store = app.store
+
     def age(market: str) -> int | None:
-        info = app.store.markets.get(market)
-        if info is None:
-            return None
-        now = wall_ms()
-        best: int | None = None
-        for tok in info.token_ids:
-            b = app.store.books.get(tok)
-            if b is not None and b.synced:
-                a = now - b.received_ms
-                best = a if best is None else min(best, a)
-        return best
+        return store.market_age_ms(market, wall_ms())  # type: ignore[no-any-return]
 
     return age
 

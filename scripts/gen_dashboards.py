@@ -406,6 +406,10 @@ def operator() -> dict[str, Any]:
             unit="s"),
         Panel("Bots by condition", [Target("max by (condition, status) (botfleet_operator_bots)",
                                            "{{condition}}={{status}}")], "bargauge"),
+        Panel("Work queue depth", [Target("max(botfleet_operator_queue_depth)", "queued bots")],
+              description="Bots waiting for a reconcile worker; grows when operator.workers is too small."),
+        Panel("Leader", [Target("botfleet_operator_leader", "{{instance}}")], stack=True,
+              description="1 on the replica holding the Lease; exactly one should be 1."),
     ]
     return dashboard("botfleet-operator", "botfleet / Operator",
                      "The botfleet operator: reconciles, errors, durations and TradingBots by condition.",

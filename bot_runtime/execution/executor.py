@@ -352,6 +352,23 @@ class Executor:
             self._open.pop(oid.lower(), None)
         return res
 
+    async def refresh_open_orders(self, reason: str = "") -> list[str]:
+        """Forget open orders the exchange no longer has (canceled behind our back, e.g. by the
+        dead-man switch after missed heartbeats); returns their ids. Fills are synced first so a
+        filled order is recorded as such; orders sent while the list was fetched are kept."""
+        await self.sync_fills()
+        in_flight = f"{self.client_prefix}-{self._run}-"  # orders still being sent are keyed by client id
+        before = {k for k in self._open if not k.startswith(in_flight)}
+        remote = {o.id.lower() for o in await self.exchange.open_orders()}
+        gone = [k for k in before if k not in remote and k in self._open]
+        if gone:
+            await self._io(self._mark_canceled, gone)
+            for k in gone:
+                self._open.pop(k, None)
+            await self._io(self.journal.add_event, "orders_gone", {"reason": reason, "count": len(gone)})
+            log.warning("OPEN ORDERS GONE", reason=reason, count=len(gone))
+        return gone
+
     def _mark_canceled(self, order_ids: Sequence[str]) -> None:
         for oid in order_ids:
             row = self.journal.order_by_hash(oid)

@@ -149,7 +149,10 @@ class RiskEngine:
             if leg.size_e6 <= 0 or not 0 < leg.price_e6 < E6:
                 return Decision(False, INVALID_INTENT, f"price_e6={leg.price_e6} size_e6={leg.size_e6}", i)
             age = state.data_age_ms.get(leg.market)
-            if age is None or age > self.max_data_age_ms:
+            if age is None:
+                return Decision(False, STALE_DATA, f"{leg.market}: no tradable book (not synced, or its feed "
+                                "stalled)", i)
+            if age > self.max_data_age_ms:
                 return Decision(False, STALE_DATA, f"{leg.market}: book age {age} ms > {self.max_data_age_ms}", i)
             notional = leg.notional_e6
             if notional > self.max_order_e6:

@@ -4,6 +4,13 @@ Freshness is judged on the local clock (`recv_ms`: when the frame or a PONG arri
 not on exchange timestamps, so clock skew cannot make stale data look fresh. In replay
 no local clock exists, so `recv_ms` defaults to the frame's own timestamp, which keeps
 backtests deterministic.
+
+`book_age_ms` is THE answer to "may I trade on this book?" (risk engine, strategies, readiness,
+the age gauge all derive from it). A book attached to a `FeedLink` (its websocket connection) is
+as fresh as the last frame of any kind on that connection: frames on one connection are ordered,
+so a PONG or another asset's update proves every earlier update of every book on it arrived. A
+link the websocket client declared `stalled` (PONGs but no data while the exchange is known to be
+trading) makes its books untradable until data resumes and they are rebuilt.
 """
 
 from __future__ import annotations
@@ -50,6 +57,20 @@ class StoreStats:
     listener_errors: int = 0
 
 
+class FeedLink:
+    """Liveness of one websocket connection, shared by the books it carries (times: local ms).
+
+    Written by the websocket client (O(1) per frame), read by `BookStore.book_age_ms`.
+    """
+
+    __slots__ = ("data_ms", "heard_ms", "stalled")
+
+    def __init__(self) -> None:
+        self.heard_ms = 0  # last frame of any kind (data or PONG)
+        self.data_ms = 0  # last market-data frame
+        self.stalled = False  # PONGs but no data while the exchange trades: nothing here is current
+
+
 def _bid_matches(ours: tuple[int, int] | None, theirs: int | None) -> bool:
     if theirs is None:
         return True
@@ -81,6 +102,7 @@ class BookStore:
         self._event_listeners: list[EventListener] = []
         self._desync_listeners: list[DesyncListener] = []
         self._dropped: set[str] = set()
+        self._links: dict[str, FeedLink] = {}  # token id -> the connection carrying it
 
     # -- metadata --------------------------------------------------------------------
     def add_market(self, info: MarketInfo) -> None:
@@ -105,6 +127,7 @@ class BookStore:
         keeps current (it would make `data_age_ms` grow forever)."""
         for a in asset_ids:
             self.books.pop(a, None)
+            self._links.pop(a, None)
             self._dropped.add(a)
 
     def track(self, asset_ids: Iterable[str]) -> None:
@@ -295,6 +318,69 @@ class BookStore:
         return touched
 
     # -- liveness --------------------------------------------------------------------
+    def attach(self, asset_ids: Iterable[str], link: FeedLink) -> None:
+        """These assets arrive over `link` (subscribed on that connection)."""
+        for a in asset_ids:
+            self._links[a] = link
+
+    def detach(self, asset_ids: Iterable[str]) -> None:
+        for a in asset_ids:
+            self._links.pop(a, None)
+
+    def link_of(self, asset_id: str) -> FeedLink | None:
+        return self._links.get(asset_id)
+
+    def book_age_ms(self, asset_id: str, now_ms: int) -> int | None:
+        """Age of what we know of this book; None: do not trade on it (no book, not synced since
+        a disconnect or desync, or its feed is stalled). The one freshness rule of the runtime."""
+        b = self.books.get(asset_id)
+        if b is None or not b.synced:
+            return None
+        good = b.received_ms
+        link = self._links.get(asset_id)
+        if link is not None:
+            if link.stalled:
+                return None
+            if link.heard_ms > good:
+                good = link.heard_ms
+        return max(0, now_ms - good)
+
+    def market_age_ms(self, market: str, now_ms: int) -> int | None:
+        """Age of a market's stalest outcome book; None when any of them is untradable.
+
+        The stalest, not the freshest: an order on a token whose book is being rebuilt must not
+        pass because the other outcome's book is already current."""
+        info = self.markets.get(market)
+        if info is None or not info.token_ids:
+            return None
+        worst = 0
+        for tok in info.token_ids:
+            a = self.book_age_ms(tok, now_ms)
+            if a is None:
+                return None
+            if a > worst:
+                worst = a
+        return worst
+
+    def oldest_age_ms(self, now_ms: int) -> int | None:
+        """For readiness and the age gauge: the oldest book's age, counting an untradable book
+        from its last good data (a stalled feed from its last data frame). None without books."""
+        if not self.books:
+            return None
+        oldest: int | None = None
+        for a, b in self.books.items():
+            good = b.received_ms
+            link = self._links.get(a)
+            if link is not None:
+                if link.stalled:
+                    good = min(good, link.data_ms) if link.data_ms else good
+                elif b.synced and link.heard_ms > good:
+                    good = link.heard_ms
+            if oldest is None or good < oldest:
+                oldest = good
+        assert oldest is not None
+        return max(0, now_ms - oldest)
+
     def touch(self, asset_ids: Iterable[str], now_ms: int) -> None:
         """The connection carrying these assets is alive (PONG received): their synced books are
         current. `received_ms` therefore always means "last time this book was known good"."""

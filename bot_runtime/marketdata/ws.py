@@ -1,10 +1,16 @@
 """CLOB market-channel websocket client: sharded connections feeding a BookStore.
 
 Each shard is one connection carrying at most `max_assets_per_conn` assets (Polymarket
-allows 500). A shard keeps itself alive with a text `PING` every 10 s, declares the
-connection dead after 30 s without a PONG (or any frame), reconnects with jittered
-exponential backoff and resubscribes; its books are marked not-synced from the drop
-until their next `book` snapshot.
+allows 500). A shard keeps itself alive with a text `PING` every 10 s (and after 1 s of
+silence, so a quiet connection still proves its books current well within a strategy's
+book-age limit), declares the connection dead after 30 s without a PONG (or any frame),
+reconnects with jittered exponential backoff and resubscribes; its books are marked
+not-synced from the drop until their next `book` snapshot.
+
+Stalled feeds: a connection that answers PING but delivers no data for `stall_after_s`
+while the exchange is known to be trading (another connection got data meanwhile, or the
+exchange's REST books differ from ours) is marked stalled: its books are untradable
+(`BookStore.book_age_ms` is None) until data resumes and they are rebuilt.
 """
 
 from __future__ import annotations
@@ -23,8 +29,8 @@ import orjson
 import websockets
 from websockets.asyncio.client import ClientConnection, connect
 
-from bot_runtime.marketdata.frames import FrameError
-from bot_runtime.marketdata.store import BookStore
+from bot_runtime.marketdata.frames import FrameError, parse_book
+from bot_runtime.marketdata.store import BookStore, FeedLink
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +124,13 @@ class WsSettings:
     # data resuming after this much silence on a live connection (a stalled feed that kept
     # answering PING) rebuilds the shard's books: updates may have been lost. None: never
     resync_after_silence_s: float | None = 30.0
+    # PING as soon as a connection was silent this long (a PONG proves its books current);
+    # None: only the keep-alive PING every ping_interval_s
+    idle_ping_s: float | None = 1.0
+    # PONGs but no data for this long while the exchange trades: the connection's books are
+    # stale. None: never declared stalled
+    stall_after_s: float | None = 5.0
+    stall_probe_assets: int = 50  # books compared over REST to tell "quiet" from "stalled"
 
     def __post_init__(self) -> None:
         if not 1 <= self.max_assets_per_conn <= MAX_ASSETS_PER_CONNECTION:
@@ -128,10 +141,17 @@ class WsSettings:
             raise ValueError("backoff_min_s must be > 0 and backoff_max_s >= backoff_min_s")
         if self.ping_interval_s <= 0 or self.pong_timeout_s <= self.ping_interval_s:
             raise ValueError("ping_interval_s must be > 0 and pong_timeout_s > ping_interval_s")
+        if self.idle_ping_s is not None and self.idle_ping_s <= 0:
+            raise ValueError(f"idle_ping_s must be > 0 or None, got {self.idle_ping_s}")
+        if self.stall_after_s is not None and self.stall_after_s <= 0:
+            raise ValueError(f"stall_after_s must be > 0 or None (off), got {self.stall_after_s}")
+        if self.stall_probe_assets < 1:
+            raise ValueError(f"stall_probe_assets must be >= 1, got {self.stall_probe_assets}")
 
 
 class _Shard:
-    __slots__ = ("assets", "connected", "data_seen", "id", "last_data", "last_heard", "sent", "task", "wake", "ws")
+    __slots__ = ("assets", "connected", "data_seen", "id", "last_data", "last_heard", "link", "next_probe_ms",
+                 "probing", "sent", "task", "wake", "ws")
 
     def __init__(self, shard_id: int) -> None:
         self.id = shard_id
@@ -144,6 +164,9 @@ class _Shard:
         self.last_heard = 0.0  # monotonic seconds, any frame or PONG
         self.last_data = 0.0  # monotonic seconds, market data only
         self.data_seen = False  # market data arrived on the current connection
+        self.link = FeedLink()  # shared with the store: liveness of this connection's books
+        self.probing = False  # a stall probe is in flight
+        self.next_probe_ms = 0  # found quiet (not stalled): no new probe before this time
 
 
 class MarketWsClient:
@@ -221,6 +244,11 @@ class MarketWsClient:
     def connected_shards(self) -> int:
         return sum(1 for s in self._shards if s.connected)
 
+    @property
+    def stalled_shards(self) -> int:
+        """Connections that answer PING but deliver no data while the exchange trades."""
+        return sum(1 for s in self._shards if s.connected and s.link.stalled)
+
     def all_synced(self, asset_ids: Iterable[str] | None = None) -> bool:
         books = self.store.books
         ids = self._shard_of.keys() if asset_ids is None else asset_ids
@@ -257,6 +285,7 @@ class MarketWsClient:
             shard.assets.update(chunk)
             for a in chunk:
                 self._shard_of[a] = shard
+            self.store.attach(chunk, shard.link)
             if shard.ws is not None:
                 await self._send_op(shard, chunk, "subscribe")
             if shard.task is None or shard.task.done():
@@ -275,6 +304,7 @@ class MarketWsClient:
         for sid, chunk in by_shard.items():
             shard = self._shards[sid]
             self.store.invalidate(chunk)
+            self.store.detach(chunk)
             if shard.ws is not None:
                 if shard.assets:
                     await self._send_op(shard, chunk, "unsubscribe")
@@ -332,6 +362,9 @@ class MarketWsClient:
                     shard.connected = True
                     shard.last_heard = time.monotonic()
                     shard.last_data = shard.last_heard  # the subscription brings fresh snapshots
+                    shard.link.heard_ms = shard.link.data_ms = self._clock_ms()
+                    shard.link.stalled = False
+                    shard.next_probe_ms = 0
                     self.connects += 1
                     if ever_connected:
                         self.reconnects += 1
@@ -356,6 +389,7 @@ class MarketWsClient:
             finally:
                 shard.ws = None
                 shard.sent = set()
+                shard.link.stalled = False  # the books are unsynced until the next snapshot anyway
                 self.store.invalidate(shard.assets)
                 if shard.connected:
                     shard.connected = False
@@ -375,17 +409,26 @@ class MarketWsClient:
         hooks = self.hooks
         clock = self._clock_ms
         silence_limit = self.settings.resync_after_silence_s
+        link = shard.link
         while True:
             raw = await ws.recv(decode=False)  # bytes: orjson parses them without a decode step
             mono = shard.last_heard = time.monotonic()
             now = clock()
+            link.heard_ms = now  # any frame proves every earlier update on this connection arrived
             if raw == b"PONG":
                 store.touch(shard.assets, now)
                 continue
-            if silence_limit is not None and mono - shard.last_data > silence_limit:
+            if link.stalled:
+                # updates were lost while the feed stalled: untrusted until rebuilt
+                link.stalled = False
+                log.warning("market ws shard %d: data resumed after a stall; rebuilding its books", shard.id)
+                store.invalidate(shard.assets)
+                self._request_resync(shard.assets)
+            elif silence_limit is not None and mono - shard.last_data > silence_limit:
                 log.warning("market ws shard %d: data resumed after %.1fs of silence; rebuilding its books",
                             shard.id, mono - shard.last_data)
                 self._request_resync(shard.assets)
+            link.data_ms = now
             shard.last_data = mono
             shard.data_seen = True
             hooks.on_frame(len(raw))
@@ -401,18 +444,88 @@ class MarketWsClient:
 
     async def _pinger(self, shard: _Shard, ws: ClientConnection) -> None:
         st = self.settings
-        while True:
-            await asyncio.sleep(st.ping_interval_s)
-            silent = time.monotonic() - shard.last_heard
-            if silent > st.pong_timeout_s:
-                log.warning("market ws shard %d: no PONG for %.1fs, dropping it", shard.id, silent)
-                ws.transport.abort()  # a dead peer would stall a closing handshake
-                return
-            try:
-                await asyncio.wait_for(ws.send("PING"), st.ping_interval_s)
-            except (websockets.ConnectionClosed, TimeoutError):
-                ws.transport.abort()
-                return
+        idle = st.idle_ping_s
+        tick = st.ping_interval_s if idle is None else min(st.ping_interval_s, idle / 4)
+        last_ping = time.monotonic()
+        probe: asyncio.Task[None] | None = None
+        try:
+            while True:
+                await asyncio.sleep(tick)
+                mono = time.monotonic()
+                silent = mono - shard.last_heard
+                if silent > st.pong_timeout_s:
+                    log.warning("market ws shard %d: no PONG for %.1fs, dropping it", shard.id, silent)
+                    ws.transport.abort()  # a dead peer would stall a closing handshake
+                    return
+                since_ping = mono - last_ping
+                due = since_ping >= st.ping_interval_s - tick / 2 or (
+                    idle is not None and silent >= idle and since_ping >= idle)
+                if due:
+                    last_ping = mono
+                    try:
+                        await asyncio.wait_for(ws.send("PING"), st.ping_interval_s)
+                    except (websockets.ConnectionClosed, TimeoutError):
+                        ws.transport.abort()
+                        return
+                if self._stall_suspected(shard) and not shard.probing:
+                    shard.probing = True
+                    probe = asyncio.create_task(self._probe_stall(shard))
+        finally:
+            if probe is not None and not probe.done():
+                probe.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await probe
+
+    # -- stalled feeds -------------------------------------------------------------------
+    def _stall_suspected(self, shard: _Shard) -> bool:
+        limit = self.settings.stall_after_s
+        if limit is None or shard.link.stalled or not shard.connected or not shard.assets:
+            return False
+        now = self._clock_ms()
+        return now >= shard.next_probe_ms and feed_silent(now, shard.link.data_ms, limit)
+
+    async def _probe_stall(self, shard: _Shard) -> None:
+        """Silent past the limit: stalled if the exchange is known to be trading, quiet otherwise."""
+        try:
+            limit = self.settings.stall_after_s
+            assert limit is not None
+            now = self._clock_ms()
+            others_busy = any(s is not shard and s.connected and not feed_silent(now, s.link.data_ms, limit)
+                              for s in self._shards)
+            trading: bool | None = True if others_busy else await self._books_moved(shard)
+            if trading is None:
+                trading = True  # cannot tell: money safety says stale
+            if trading and self._stall_suspected(shard):  # still silent after the probe
+                shard.link.stalled = True
+                log.warning("market ws shard %d: no market data for %.1fs while the exchange trades; "
+                            "its %d books are stale", shard.id, (self._clock_ms() - shard.link.data_ms) / 1000,
+                            len(shard.assets))
+            elif not trading:
+                # quiet, not stalled: look again after another full limit of silence
+                shard.next_probe_ms = now + round(limit * 1000)
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:  # a failed probe must not take the connection down
+            log.warning("market ws shard %d: stall probe failed: %s", shard.id, e)
+        finally:
+            shard.probing = False
+
+    async def _books_moved(self, shard: _Shard) -> bool | None:
+        """Do the exchange's REST books differ from ours? None: no REST endpoint or no answer."""
+        if not self.settings.rest_url:
+            return None
+        books = self.store.books
+        ids = sorted(a for a in shard.assets if a in books and books[a].synced)[: self.settings.stall_probe_assets]
+        if not ids:
+            return None
+        if self._http is None:
+            self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
+        try:
+            items = await fetch_books(self._http, self.settings.rest_url, ids)
+        except (aiohttp.ClientError, TimeoutError, FrameError, ValueError) as e:
+            log.warning("market ws shard %d: stall probe over REST failed: %s", shard.id, e)
+            return None
+        return books_differ(self.store, items)
 
     # -- resync after a desync ---------------------------------------------------------
     def _on_desync(self, asset_id: str) -> None:
@@ -466,6 +579,31 @@ class MarketWsClient:
         touched = await fetch_and_apply_books(self._http, base, asset_ids, self.store, self._clock_ms)
         self.hooks.on_resync(list(asset_ids), "rest")
         return touched
+
+
+def feed_silent(now_ms: int, data_ms: int, limit_s: float) -> bool:
+    """No market data on a connection for longer than the stall limit (pure)."""
+    return now_ms - data_ms > limit_s * 1000
+
+
+def books_differ(store: BookStore, items: Iterable[Any]) -> bool:
+    """Whether any REST book (`POST /books` item) has levels other than ours: the exchange moved
+    while our feed said nothing. Unparseable items are ignored (pure)."""
+    for d in items:
+        if not isinstance(d, dict):
+            continue
+        try:
+            ev = parse_book(d)
+        except (FrameError, KeyError, TypeError, ValueError, AttributeError):
+            continue
+        b = store.books.get(ev.asset_id)
+        if b is None:
+            continue
+        bids = sorted(ev.bids, key=lambda lv: -lv[0])
+        asks = sorted(ev.asks, key=lambda lv: lv[0])
+        if b.levels() != ([lv for lv in bids if lv[1]], [lv for lv in asks if lv[1]]):
+            return True
+    return False
 
 
 async def fetch_books(session: aiohttp.ClientSession, base_url: str, asset_ids: Sequence[str]) -> list[Any]:

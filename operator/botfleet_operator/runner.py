@@ -232,6 +232,10 @@ def run(opts: OperatorOptions) -> None:
     from botfleet_operator.leader import LeaderElector
 
     _configure_logging(opts.verbose)
+    import faulthandler
+    import signal
+
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # `kill -USR1 <pid>`: dump every stack
     kube = ApiKube(load_config(), identity=opts.identity or MANAGER)
     if opts.metrics_port:
         start_http_server(opts.metrics_port, registry=metrics.REGISTRY)

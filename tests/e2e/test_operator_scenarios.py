@@ -112,7 +112,8 @@ class OperatorProcess:
         env.pop("BOTFLEET_SIM_URL", None)
         cmd = [sys.executable, "-m", "botfleet_operator", "operator", "--all-namespaces",
                "--lease-namespace", "botfleet-system", "--identity", "e2e-operator",
-               "--metrics-port", str(self.metrics_port), "--health-port", str(health), "--workers", "16"]
+               "--metrics-port", str(self.metrics_port), "--health-port", str(health), "--workers", "16",
+               *(["--verbose"] if os.environ.get("BOTFLEET_E2E_VERBOSE") else [])]
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
 

@@ -223,9 +223,10 @@ def test_no_secret_in_logs_events_status_configmaps_or_metrics(plane: Plane, tmp
                               bot("s-missing", walletSecretRef={"name": "nope"})], ns)
         _converged_subset = {"s-arb", "s-ai", "s-live"}
         try:
-            eventually(lambda: _converged_subset <= ready_names(p.kubectl, ns), "bots with Secrets Ready", timeout=180)
+            eventually(lambda: _converged_subset <= ready_names(p.kubectl, ns), "bots with Secrets Ready", timeout=300)
         except AssertionError:
-            raise AssertionError(p.kubectl("get", "tradingbots", "-n", ns, "-o", "yaml").stdout[-4000:]) from None
+            raise AssertionError("\n".join(p.kubectl(*a, "-n", ns, check=False).stdout for a in (
+                ("get", "tradingbots"), ("get", "pods", "-o", "wide"), ("get", "pvc"), ("get", "deploy")))) from None
         before = _annotations(p, ns, "s-arb")
         # rotate every value: the bots roll, and the new values must not leak either
         apply_all(p.kubectl, [_secret("w", {"PRIVATE_KEY": ROTATED["PRIVATE_KEY"], "SIGNATURE_TYPE": "0"}),

@@ -168,7 +168,9 @@ def host_ca_bundle() -> Path | None:
 def build_image(buildah: Buildah, base: str, tag: str, context: Path = REPO) -> str:
     """`buildah bud` of our Dockerfile on `base`; returns the image id."""
     # No --layers: with the vfs driver every cached layer is a full copy of the tree (gigabytes,
-    # and minutes of diffing); pip's download cache (a RUN cache mount) makes rebuilds fast instead.
+    # and minutes of diffing). What is cached between runs is the base (debootstrap) and pip's
+    # download cache (a RUN cache mount; it stays empty behind a proxy that marks responses
+    # uncacheable, as this sandbox's does).
     args = ["bud", "--isolation", "chroot", "--layers=false", "--build-arg", f"BASE_IMAGE={base}", "-t", tag,
             "-f", str(context / "Dockerfile")]
     ca = host_ca_bundle()

@@ -366,6 +366,7 @@ def _serve_synthetic(bot_port: int, operator_port: int, step: float = 0.2) -> No
         m.copy_outcomes.labels("mimic-1", "elitemimic", rng.choice(("win", "win", "loss"))).inc()
         op.RECONCILES.labels(result=rng.choice(("success", "success", "success", "error"))).inc()
         op.DURATION.observe(rng.lognormvariate(-3.5, 0.6))
+        op.QUEUE.set(rng.randint(0, 4))
         if rng.random() < 0.3:
             op.ERRORS.inc()
         time.sleep(step)

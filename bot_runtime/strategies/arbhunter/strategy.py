@@ -89,6 +89,10 @@ class ArbHunter(Strategy):
         # the BookStore's dict, read directly on the hot path (one lookup per leg)
         books = getattr(ctx.books, "books", None)  # may still be empty: the same dict fills up later
         self._books_by_id: Any = books if isinstance(books, dict) else _BookLookup(ctx.books)
+        # the runtime's one freshness rule (BookStore.book_age_ms: a live connection keeps a quiet
+        # book current, a stalled feed makes it untradable); stores without it: the book's own age
+        age_fn = getattr(ctx.books, "book_age_ms", None)
+        self._book_age: Any = age_fn if callable(age_fn) else None
         budget = min(p.tradeSizeUsd, ctx.config.limits.maxOrderUsd)
         self.budget_e6 = round(budget * E6)
         self.tally = Tally()
@@ -138,12 +142,17 @@ class ArbHunter(Strategy):
         if s.busy:
             return
         books_by_id = self._books_by_id
+        book_age = self._book_age
         max_age = self.p.maxBookAgeMs
         books = []
         for tok in s.tokens:
             b = books_by_id.get(tok)
             # stale or unsynced books never trade: the price may be gone
-            if b is None or not b.synced or now - b.received_ms > max_age:
+            if b is None or not b.synced:
+                s.in_episode = False
+                return
+            age = book_age(tok, now) if book_age is not None else now - b.received_ms
+            if age is None or age > max_age:
                 s.in_episode = False
                 return
             books.append(b)
