@@ -108,7 +108,7 @@ async def run(n: int, signer_mode: str) -> dict[str, Any]:
     from bot_runtime.config import BotConfig, Endpoints
     from bot_runtime.credentials import CredentialsReader
 
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR))
     logging.getLogger().setLevel(logging.WARNING)
     port = _free_port()
     sim = subprocess.Popen([sys.executable, "-m", "bot_runtime.cli", "sim", "--scenario", "static", "--speed", "0",
@@ -228,8 +228,8 @@ async def run(n: int, signer_mode: str) -> dict[str, Any]:
                     parts["journal_write"].append(stamps["journal_out"] - stamps["journal_in"])
                     parts["journal_to_wire"].append(stamps["t1"] - stamps["journal_out"])
             await feed.conn.send(feed.frame("0.55", "0.45"))
-            for _ in range(200):                          # the bot settles the result (no order)
-                await asyncio.sleep(0)
+            for _ in range(2000):                         # the bot settles the result (no order)
+                await asyncio.sleep(0 if _ < 100 else 0.001)
                 if not any(s.busy for s in app.strategy.sets):
                     break
         journal_orders = ex.journal.count_orders()

@@ -68,6 +68,7 @@ class ClobHttpExchange:
         self.timeout = aiohttp.ClientTimeout(total=timeout_s)
         self.cancel_only_until = 0.0   # monotonic; no new orders before this
         self.use_batch = use_batch
+        self._heartbeat_id = ""         # the chain of POST /v1/heartbeats
         self._strikes: dict[tuple[str, str], int] = {}   # consecutive 429s per endpoint
 
     async def _http(self) -> aiohttp.ClientSession:
@@ -235,7 +236,20 @@ class ClobHttpExchange:
         return fills
 
     async def heartbeat(self) -> None:
-        await self._idempotent("POST", "/v1/heartbeats", json.dumps({"heartbeat_id": ""}, separators=(",", ":")))
+        """Chain heartbeats: each one sends the id the previous answer returned. A 400 means the
+        exchange does not know our id (expired, or the exchange restarted): start a new chain."""
+        hb_id = self._heartbeat_id
+        for attempt in range(2):
+            body = json.dumps({"heartbeat_id": hb_id}, separators=(",", ":"))
+            try:
+                parsed = await self._idempotent("POST", "/v1/heartbeats", body)
+            except ExchangeError as exc:
+                if exc.status != 400 or attempt or not hb_id:
+                    raise
+                hb_id = ""
+                continue
+            self._heartbeat_id = str(parsed.get("heartbeat_id") or "") if isinstance(parsed, dict) else ""
+            return
 
 
 def _cancel_result(d: Any) -> CancelResult:

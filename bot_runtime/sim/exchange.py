@@ -62,6 +62,8 @@ class SimExchange:
         self.trade_status: dict[str, tuple[str, int]] = {}  # fill id -> (status, last update s)
         self._pending_trades: list[Fill] = []  # not yet CONFIRMED
         self.heartbeats: dict[str, float] = {}  # account -> monotonic time of the last heartbeat
+        self.heartbeat_ids: dict[str, str] = {}  # account -> the id the next heartbeat must send
+        self.heartbeat_chain: dict[str, int] = {}  # account -> heartbeats in the current chain
         self.url = ""
         self.port = 0
         self._mm: dict[tuple[str, str], dict[tuple[str, int], Order]] = {}  # (owner, token) -> (side, price) -> order
@@ -306,6 +308,7 @@ class SimExchange:
             for account, last in list(self.heartbeats.items()):
                 if last < deadline:
                     del self.heartbeats[account]
+                    self.heartbeat_ids.pop(account, None)
                     canceled = self.engine.cancel_where(account, ts)
                     log.info("heartbeat timeout: canceled %d orders of %s", len(canceled), account)
             self._emit(ts)

@@ -316,8 +316,16 @@ def add_trading_routes(app: web.Application, sim: SimExchange) -> None:
     async def heartbeat(request: web.Request) -> web.Response:
         creds, body = await l2(request)
         data = _json(body) or {}
-        sim.heartbeats[creds.address.lower()] = time.monotonic()
-        hb_id = (data.get("heartbeat_id") if isinstance(data, dict) else None) or str(uuid.uuid4())
+        account = creds.address.lower()
+        sent = (data.get("heartbeat_id") if isinstance(data, dict) else None) or ""
+        current = sim.heartbeat_ids.get(account, "")
+        # A chain: each heartbeat sends the id the previous answer gave; an empty id starts a new
+        # chain, an unknown one is refused with the id the exchange expects.
+        if sent and sent != current:
+            return web.json_response({"error": "Invalid Heartbeat ID", "heartbeat_id": current}, status=400)
+        sim.heartbeats[account] = time.monotonic()
+        sim.heartbeat_chain[account] = sim.heartbeat_chain.get(account, 0) + 1 if sent else 1
+        sim.heartbeat_ids[account] = hb_id = str(uuid.uuid4())
         return web.json_response({"heartbeat_id": hb_id, "status": "ok"})
 
     r.add_get("/data/orders", get_orders)

@@ -76,7 +76,7 @@ class Cache:
         bot = (body["metadata"].get("labels") or {}).get(LABEL_BOT)
         return (body["metadata"]["namespace"], bot) if bot else None
 
-    def put_owned(self, body: Obj, deleted: bool) -> BotKey | None:
+    def put_owned(self, body: Obj, deleted: bool, only_if_absent: bool = False) -> BotKey | None:
         bot = self.owner_of(body)
         if bot is None:
             return None
@@ -91,7 +91,7 @@ class Cache:
             table, ident = self.owned[bot], (kind, name)
         if deleted:
             table.pop(ident, None)
-        else:
+        elif not (only_if_absent and ident in table):
             table[ident] = body
         return bot
 

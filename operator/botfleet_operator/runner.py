@@ -112,9 +112,10 @@ class Controller:
                         log.warning("reconcile %s/%s: %s", key[0], key[1], "; ".join(result.errors))
                     metrics.RECONCILES.labels(result="error" if failed else "success").inc()
                     for obj in result.objects:
-                        # Our own writes: cache them now, so that a reconcile triggered before their
-                        # watch events arrive does not apply them a second time.
-                        self.cache.put_owned(obj, deleted=False)
+                        # Objects we just created: cache them now, so that a reconcile triggered before
+                        # their watch events arrive does not create them again. Never overwrite what
+                        # the watch delivered: it may already be newer than our write's answer.
+                        self.cache.put_owned(obj, deleted=False, only_if_absent=True)
                     if result.status is not None and key in self.cache.bots:
                         # Our own write: keep the cache current until the watch event arrives.
                         self.cache.bots[key] = {**self.cache.bots[key], "status": result.status}

@@ -91,3 +91,13 @@ def test_every_subcommand_loads(name: str) -> None:
     cmd = _load(name)
     assert cmd.name == name
     assert cmd.help
+
+
+def test_test_module_names_are_unique() -> None:
+    # Test folders are not packages: two test modules of one name would shadow each other.
+    seen: dict[str, Path] = {}
+    for path in (REPO / "tests").rglob("*.py"):
+        if path.name in ("__init__.py", "conftest.py") or "support" in path.parts:
+            continue
+        assert path.name not in seen, f"{path} and {seen[path.name]} share a module name; rename one"
+        seen[path.name] = path

@@ -43,7 +43,7 @@ def _my_fills(sim, address: str):  # type: ignore[no-untyped-def]
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 async def test_fok_fill_matches_ledger_and_journal(static_sim, sim_creds, tmp_path: Path, backend: str,  # type: ignore[no-untyped-def]
                                                    request: pytest.FixtureRequest) -> None:
-    from conftest import TEST_PRIVATE_KEY
+    from tests.support.sim import TEST_PRIVATE_KEY
 
     url = journal_url(tmp_path) if backend == "sqlite" else request.getfixturevalue("postgres_url")
     ex = build(static_sim.url, TEST_PRIVATE_KEY, _creds(sim_creds), url)
@@ -67,7 +67,7 @@ async def test_fok_fill_matches_ledger_and_journal(static_sim, sim_creds, tmp_pa
 
 
 async def test_gtc_rests_then_cancel_all(static_sim, sim_creds, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    from conftest import TEST_PRIVATE_KEY
+    from tests.support.sim import TEST_PRIVATE_KEY
 
     ex = build(static_sim.url, TEST_PRIVATE_KEY, _creds(sim_creds), journal_url(tmp_path))
     await ex.start()
@@ -86,7 +86,7 @@ async def test_gtc_rests_then_cancel_all(static_sim, sim_creds, tmp_path: Path) 
 
 
 async def test_risk_rejects_before_anything_is_journaled(static_sim, sim_creds, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    from conftest import TEST_PRIVATE_KEY
+    from tests.support.sim import TEST_PRIVATE_KEY
 
     ex = build(static_sim.url, TEST_PRIVATE_KEY, _creds(sim_creds), journal_url(tmp_path))
     await ex.start()
@@ -98,7 +98,7 @@ async def test_risk_rejects_before_anything_is_journaled(static_sim, sim_creds, 
 
 
 async def test_rate_limited_post_is_resent_once_accepted(static_sim, sim_creds, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    from conftest import TEST_PRIVATE_KEY
+    from tests.support.sim import TEST_PRIVATE_KEY
 
     ex = build(static_sim.url, TEST_PRIVATE_KEY, _creds(sim_creds), journal_url(tmp_path))
     await ex.start()
@@ -119,7 +119,7 @@ async def test_rate_limited_post_is_resent_once_accepted(static_sim, sim_creds, 
 
 
 async def test_cancel_only_503_stops_orders_but_not_cancels(static_sim, sim_creds, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    from conftest import TEST_PRIVATE_KEY
+    from tests.support.sim import TEST_PRIVATE_KEY
 
     ex = build(static_sim.url, TEST_PRIVATE_KEY, _creds(sim_creds), journal_url(tmp_path))
     await ex.start()
@@ -142,7 +142,7 @@ async def test_cancel_only_503_stops_orders_but_not_cancels(static_sim, sim_cred
 
 
 async def test_5xx_on_post_is_not_retried_and_reconciles_to_unsent(static_sim, sim_creds, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    from conftest import TEST_PRIVATE_KEY
+    from tests.support.sim import TEST_PRIVATE_KEY
 
     ex = build(static_sim.url, TEST_PRIVATE_KEY, _creds(sim_creds), journal_url(tmp_path))
     await ex.start()
@@ -158,7 +158,7 @@ async def test_5xx_on_post_is_not_retried_and_reconciles_to_unsent(static_sim, s
 
 
 async def test_kill_switch_trips_cancels_and_survives_restart(static_sim, sim_creds, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    from conftest import TEST_PRIVATE_KEY
+    from tests.support.sim import TEST_PRIVATE_KEY
 
     marks: dict[str, int] = {}
     ex = build(static_sim.url, TEST_PRIVATE_KEY, _creds(sim_creds), journal_url(tmp_path), marks=marks)
@@ -190,7 +190,7 @@ async def test_kill_switch_trips_cancels_and_survives_restart(static_sim, sim_cr
 @pytest.mark.parametrize("point", ["after_journal", "after_send"])
 async def test_sigkill_between_journal_and_send_no_duplicates_no_lost_fills(
         static_sim, sim_creds, tmp_path: Path, point: str) -> None:  # type: ignore[no-untyped-def]
-    from conftest import TEST_PRIVATE_KEY
+    from tests.support.sim import TEST_PRIVATE_KEY
 
     spec, top = _market(static_sim)
     env = {**os.environ, "T_API_KEY": sim_creds.api_key, "T_SECRET": sim_creds.secret,
@@ -231,7 +231,7 @@ async def test_sigkill_between_journal_and_send_no_duplicates_no_lost_fills(
 
 
 async def test_official_client_exchange_against_the_sim(static_sim, sim_creds, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    from conftest import TEST_PRIVATE_KEY
+    from tests.support.sim import TEST_PRIVATE_KEY
     from exec_harness import LIMITS
 
     from bot_runtime.execution.executor import Executor
@@ -259,7 +259,7 @@ async def test_official_client_exchange_against_the_sim(static_sim, sim_creds, t
 
 async def test_no_secret_reaches_the_logs(static_sim, sim_creds, tmp_path: Path,  # type: ignore[no-untyped-def]
                                           capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> None:
-    from conftest import TEST_PRIVATE_KEY
+    from tests.support.sim import TEST_PRIVATE_KEY
 
     caplog.set_level("DEBUG")
     creds = _creds(sim_creds)
@@ -285,7 +285,7 @@ async def test_no_secret_reaches_the_logs(static_sim, sim_creds, tmp_path: Path,
 
 
 async def test_batch_reports_each_leg(static_sim, sim_creds, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    from conftest import TEST_PRIVATE_KEY
+    from tests.support.sim import TEST_PRIVATE_KEY
 
     ex = build(static_sim.url, TEST_PRIVATE_KEY, _creds(sim_creds), journal_url(tmp_path))
     await ex.start()

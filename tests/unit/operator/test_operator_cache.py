@@ -133,3 +133,14 @@ async def test_controller_workers_reconcile_queued_bots_and_cache_their_writes()
         assert len(kube.applied) == count and len(kube.statuses) == 1
     finally:
         await ctl.stop()
+
+
+def test_own_write_never_overwrites_a_newer_watched_object() -> None:
+    c = Cache()
+    labels = {"botfleet.io/bot": "a"}
+    newer = {"kind": "Deployment", "metadata": {"name": "a", "namespace": "ns", "labels": labels},
+             "status": {"availableReplicas": 1}}
+    c.put_owned(newer, False)
+    c.put_owned({"kind": "Deployment", "metadata": {"name": "a", "namespace": "ns", "labels": labels}}, False,
+                only_if_absent=True)
+    assert c.owned[("ns", "a")][("Deployment", "a")] is newer
