@@ -123,7 +123,7 @@ def run(n: int, workers: int, timeout_s: float) -> dict[str, Any]:
         for i in range(0, n, 500):
             _kubectl(plane, "apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List",
                                                                   "items": pvs[i:i + 500]}))
-        secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "shared-wallet"},
+        secret: dict[str, Any] = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "shared-wallet"},
                   "stringData": {"PRIVATE_KEY": "0x" + "5a" * 32, "SIGNATURE_TYPE": "0"}}
         _kubectl(plane, "apply", "-n", ns, "-f", "-", input=json.dumps(secret))
 
@@ -141,7 +141,7 @@ def run(n: int, workers: int, timeout_s: float) -> dict[str, Any]:
         idle_rss = watch.peak_rss_mb
 
         names = [f"bot-{i:05d}" for i in range(n)]
-        docs = [{"apiVersion": "botfleet.io/v1alpha1", "kind": "TradingBot", "metadata": {"name": nm},
+        docs: list[dict[str, Any]] = [{"apiVersion": "botfleet.io/v1alpha1", "kind": "TradingBot", "metadata": {"name": nm},
                  "spec": {"strategy": "arbhunter", "mode": "paper", "walletSecretRef": {"name": "shared-wallet"}}}
                 for nm in names]
         applied: dict[str, float] = {}

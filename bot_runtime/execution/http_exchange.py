@@ -111,10 +111,10 @@ class ClobHttpExchange:
             return resp.status, parsed, resp
 
     async def _idempotent(self, method: str, path: str, body: str | None = None,
-                          params: dict[str, str] | None = None) -> Any:
+                          params: dict[str, str] | None = None, attempts: int | None = None) -> Any:
         """GET / DELETE: retried on 429, 5xx and network errors (but not on 503 for cancels)."""
         last: ExchangeError | None = None
-        for attempt in range(self.max_attempts):
+        for attempt in range(attempts or self.max_attempts):
             try:
                 status, parsed, resp = await self._send(method, path, body, params)
             except (TimeoutError, aiohttp.ClientError) as exc:
@@ -242,7 +242,8 @@ class ClobHttpExchange:
         for attempt in range(2):
             body = json.dumps({"heartbeat_id": hb_id}, separators=(",", ":"))
             try:
-                parsed = await self._idempotent("POST", "/v1/heartbeats", body)
+                # One attempt: the next beat is the retry, and a beat must not outlast its period.
+                parsed = await self._idempotent("POST", "/v1/heartbeats", body, attempts=1)
             except ExchangeError as exc:
                 if exc.status != 400 or attempt or not hb_id:
                     raise

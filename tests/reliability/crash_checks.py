@@ -69,9 +69,9 @@ def compare(rows: Iterable[OrderRow], journal_fills: Iterable[Fill], exchange_or
     for f in ours.values():
         journal_pos[f.token_id] = journal_pos.get(f.token_id, 0) + (f.size_e6 if f.side == "BUY" else -f.size_e6)
     for token in set(journal_pos) | set(exchange_positions):
-        a, b = journal_pos.get(token, 0), exchange_positions.get(token, 0)
-        if a != b:
-            out.position_diffs[token] = (a, b)
+        ours_n, theirs_n = journal_pos.get(token, 0), exchange_positions.get(token, 0)
+        if ours_n != theirs_n:
+            out.position_diffs[token] = (ours_n, theirs_n)
     out.stuck_pending = [r.client_id for r in rows if r.status == "pending"]
     return out
 

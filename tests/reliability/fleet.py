@@ -3,7 +3,6 @@ it exits, as Kubernetes restarts a pod), fleet creation, and the convergence / o
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
