@@ -99,10 +99,15 @@ def _ready(b: dict[str, Any]) -> bool:
 
 
 def run(n: int, workers: int, timeout_s: float) -> dict[str, Any]:
+    from bot_runtime.devcluster import plane as plane_module
     from bot_runtime.devcluster.binaries import ensure_binaries
     from bot_runtime.devcluster.manifests import install_crds
-    from bot_runtime.devcluster.plane import LocalControlPlane
+    from bot_runtime.devcluster.plane import FAKE_NODE, LocalControlPlane
 
+    # The local plane's defaults fit the e2e suite, not 1,000 bots: its Service range is a /24
+    # (254 ClusterIPs, one Service per bot) and its one fake node takes 110 pods. Widen the range
+    # and add fake nodes (kwok runs every node annotated kwok.x-k8s.io/node=fake).
+    plane_module.SERVICE_CIDR = "10.96.0.0/16"
     workdir = Path(tempfile.mkdtemp(prefix="bench-op-"))
     plane = LocalControlPlane(ensure_binaries(build=False), workdir)
     t_plane = time.monotonic()
@@ -114,6 +119,16 @@ def run(n: int, workers: int, timeout_s: float) -> dict[str, Any]:
     try:
         install_crds(lambda *a, **k: plane.kubectl(*a, **k), REPO / "crds")
         _kubectl(plane, "apply", "-f", str(REPO / "deploy" / "rbac" / "operator.yaml"))
+        nodes = []
+        for i in range(1, (n + 99) // 100 + 1):
+            node = json.loads(json.dumps(FAKE_NODE))
+            name = f"kwok-bench-{i}"
+            node["metadata"]["name"] = name
+            node["metadata"]["labels"]["kubernetes.io/hostname"] = name
+            nodes.append(node)
+        _kubectl(plane, "apply", "--validate=false", "-f", "-",
+                 input=json.dumps({"apiVersion": "v1", "kind": "List", "items": nodes}))
+        result["fake_nodes"] = len(nodes) + 1
         ns = "bench"
         _kubectl(plane, "create", "namespace", ns)
         pvs = [{"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": f"bench-pv-{i:05d}"},

@@ -28,7 +28,7 @@ CREDENTIALS_DIR = "/var/run/secrets/botfleet"
 DATA_DIR = "/data"
 BACKUP_DIR = "/backups"
 JOURNAL_URL = f"sqlite:///{DATA_DIR}/journal.sqlite"
-RUN_AS = 10001
+RUN_AS = 65532  # the image's numeric user (Dockerfile), so file ownership in the image matches
 
 LABEL_BOT = "botfleet.io/bot"
 LABEL_COMPONENT = "app.kubernetes.io/component"
@@ -254,7 +254,9 @@ def deployment(bot: Obj, settings: Settings, secrets: dict[str, SecretView]) -> 
 def service(bot: Obj) -> Obj:
     name = bot["metadata"]["name"]
     return {"apiVersion": "v1", "kind": "Service", "metadata": _meta(bot, name),
-            "spec": {"type": "ClusterIP", "selector": {LABEL_BOT: name},
+            # Headless: Prometheus scrapes the pod endpoints anyway, and 1,000 bots must not use up
+            # the cluster's Service IP range.
+            "spec": {"type": "ClusterIP", "clusterIP": "None", "selector": {LABEL_BOT: name},
                      "ports": [{"name": "metrics", "port": METRICS_PORT, "targetPort": "metrics", "protocol": "TCP"}]}}
 
 

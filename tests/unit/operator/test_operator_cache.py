@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 from botfleet_operator.cache import Cache, WorkQueue
 from botfleet_operator.leader import can_take
 from botfleet_operator.metrics import condition_counts
-
 from tests.unit.operator.tb_fixtures import FAKE_KEY, bot, secret
 
 

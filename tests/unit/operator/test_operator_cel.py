@@ -9,9 +9,9 @@ import copy
 from typing import Any
 
 import pytest
+
 from botfleet_operator import crd
 from botfleet_operator.crd import CRON_REGEX
-
 from tests.unit.operator.tb_schemacheck import validate
 
 SCHEMA = crd.openapi_schema()

@@ -6,10 +6,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+
 from botfleet_operator import conditions
 from botfleet_operator.conditions import Observed, compute_status, condition, merge_conditions
 from botfleet_operator.secrets import check, secrets_hash, view_of
-
 from tests.unit.operator.tb_fixtures import FAKE_KEY, bot, secret, views
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)

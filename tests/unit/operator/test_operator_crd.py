@@ -6,10 +6,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from typer.testing import CliRunner
+
 from botfleet_operator import crd
 from botfleet_operator.api import TradingBotSpec
 from botfleet_operator.cli import crd_command
-from typer.testing import CliRunner
 
 ROOT = Path(__file__).resolve().parents[3]
 

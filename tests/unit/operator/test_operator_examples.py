@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from botfleet_operator import crd
-from botfleet_operator.api import TradingBotSpec
 
 from bot_runtime.config import ALL_SECRET_KEYS, BotConfig
+from botfleet_operator import crd
+from botfleet_operator.api import TradingBotSpec
 from tests.unit.operator.tb_schemacheck import validate
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"

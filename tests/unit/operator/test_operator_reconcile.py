@@ -9,11 +9,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+
 from botfleet_operator.conditions import condition
 from botfleet_operator.kube import KubeError
 from botfleet_operator.reconcile import Snapshot, is_subset, reconcile
 from botfleet_operator.resources import Settings
-
 from tests.unit.operator.tb_fixtures import FAKE_KEY, bot, secret, views
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)

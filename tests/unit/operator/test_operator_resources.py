@@ -7,11 +7,11 @@ import json
 from typing import Any
 
 import pytest
-from botfleet_operator import resources
-from botfleet_operator.resources import Settings, desired_objects
 
 from bot_runtime.config import BotConfig
 from bot_runtime.params import DEFAULT_RESOURCES, PRESETS, RiskProfile, Strategy
+from botfleet_operator import resources
+from botfleet_operator.resources import Settings, desired_objects
 from tests.unit.operator.tb_fixtures import FAKE_KEY, bot, secret, views
 
 SIM = Settings(image="img:1", sim_url="http://sim.botfleet.svc:8000")
@@ -130,6 +130,12 @@ def test_placement_is_passed_through() -> None:
     pod = resources.deployment(b, SIM, {})["spec"]["template"]["spec"]
     assert pod["nodeSelector"] == {"pool": "bots"} and pod["tolerations"] == [{"key": "k", "operator": "Exists"}]
     assert pod["affinity"] == {"nodeAffinity": {}}
+
+
+def test_metrics_service_is_headless() -> None:
+    svc = resources.service(bot())["spec"]
+    assert svc["clusterIP"] == "None" and svc["ports"] == [
+        {"name": "metrics", "port": 9100, "targetPort": "metrics", "protocol": "TCP"}]
 
 
 def test_network_policy_allows_dns_443_sim_and_metrics_ingress() -> None:

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+
 from botfleet_operator import rotation
 
 WALLET = "0x" + "11" * 32  # test-only key
