@@ -231,7 +231,6 @@ async def test_sigkill_between_journal_and_send_no_duplicates_no_lost_fills(
 
 
 async def test_official_client_exchange_against_the_sim(static_sim, sim_creds, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    from tests.support.sim import TEST_PRIVATE_KEY
     from exec_harness import LIMITS
 
     from bot_runtime.execution.executor import Executor
@@ -239,6 +238,7 @@ async def test_official_client_exchange_against_the_sim(static_sim, sim_creds, t
     from bot_runtime.execution.pyclob_exchange import PyClobClientExchange
     from bot_runtime.execution.risk import RiskEngine
     from bot_runtime.execution.signing import OrderSigner
+    from tests.support.sim import TEST_PRIVATE_KEY
 
     creds = _creds(sim_creds)
     exchange = PyClobClientExchange(static_sim.url, TEST_PRIVATE_KEY, lambda: creds)
