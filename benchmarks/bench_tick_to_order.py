@@ -178,15 +178,23 @@ async def run(n: int, signer_mode: str) -> dict[str, Any]:
             from py_clob_client_v2.signer import Signer
 
             stock = OrderBuilder(Signer("0x" + "5a" * 32, 137))
-            ours_sign = ex.signer.sign
 
-            def sign(intent, client_id, ts):  # type: ignore[no-untyped-def]
-                stock.build_order(OrderArgsV2(token_id=intent.token_id, price=intent.price_e6 / 1e6,
-                                              size=intent.size_e6 / 1e6, side=intent.side),
-                                  CreateOrderOptions(tick_size="0.01", neg_risk=intent.neg_risk))
-                return ours_sign(intent, client_id, ts)
+            class StockSigningCost:
+                """Our signer, plus the stock SDK's build + sign of the same order (result dropped)."""
 
-            ex.signer.sign = sign  # type: ignore[method-assign]
+                def __init__(self, inner: Any) -> None:
+                    self._inner = inner
+
+                def __getattr__(self, name: str) -> Any:
+                    return getattr(self._inner, name)
+
+                def sign(self, intent: Any, client_id: str, ts: int) -> Any:
+                    stock.build_order(OrderArgsV2(token_id=intent.token_id, price=intent.price_e6 / 1e6,
+                                                  size=intent.size_e6 / 1e6, side=intent.side),
+                                      CreateOrderOptions(tick_size="0.01", neg_risk=intent.neg_risk))
+                    return self._inner.sign(intent, client_id, ts)
+
+            ex.signer = StockSigningCost(ex.signer)
 
         # breakdown stamps: the executor entered, the journal's durable write began / ended
         real_submit, real_pending = ex.submit, ex.journal.record_pending

@@ -62,6 +62,7 @@ class Panel:
     min: float | None = None
     max: float | None = None
     stack: bool = False
+    transformations: list[dict[str, Any]] = field(default_factory=list)  # Grafana's, applied in order
 
 
 def row(title: str) -> Panel:
@@ -126,6 +127,8 @@ def _layout(panels: list[Panel]) -> list[dict[str, Any]]:
         }
         if p.description:
             panel["description"] = p.description
+        if p.transformations:
+            panel["transformations"] = p.transformations
         out.append(panel)
         x += p.width
         row_h = max(row_h, p.height)
@@ -385,6 +388,12 @@ def elitemimic() -> dict[str, Any]:
                      panels, strategy="elitemimic")
 
 
+# The status (True/False/Unknown) of every condition of every TradingBot, one row per bot: the
+# series whose value is 1 is the current status; `bot` = namespace/name keeps same-named bots apart.
+BOT_CONDITIONS = ('label_join(max by (namespace, name, strategy, condition, status) '
+                  '(botfleet_operator_bot_condition) == 1, "bot", "/", "namespace", "name")')
+
+
 def operator() -> dict[str, Any]:
     panels = [
         row("Operator"),
@@ -410,9 +419,24 @@ def operator() -> dict[str, Any]:
               description="Bots waiting for a reconcile worker; grows when operator.workers is too small."),
         Panel("Leader", [Target("botfleet_operator_leader", "{{instance}}")], stack=True,
               description="1 on the replica holding the Lease; exactly one should be 1."),
+        row("TradingBots"),
+        Panel("Conditions per bot", [Target(BOT_CONDITIONS, instant=True)], "table", width=24, height=10,
+              description="One row per TradingBot (namespace/name), one column per condition, each cell the "
+                          "condition's current status (botfleet_operator_bot_condition, exported by the leader). "
+                          "`kubectl describe tradingbot` gives the reason and message.",
+              transformations=[
+                  {"id": "groupingToMatrix",
+                   "options": {"columnField": "condition", "rowField": "bot", "valueField": "status"}},
+                  {"id": "organize", "options": {"renameByName": {"bot\\condition": "TradingBot"},
+                                                 "indexByName": {"bot\\condition": 0, "Ready": 1,
+                                                                 "Degraded": 2, "Progressing": 3,
+                                                                 "SecretsReady": 4, "BackupSucceeded": 5,
+                                                                 "RotationDue": 6}}},
+                  {"id": "sortBy", "options": {"sort": [{"field": "TradingBot"}]}}]),
     ]
     return dashboard("botfleet-operator", "botfleet / Operator",
-                     "The botfleet operator: reconciles, errors, durations and TradingBots by condition.",
+                     "The botfleet operator: reconciles, errors, durations, TradingBots by condition and the "
+                     "conditions of each TradingBot.",
                      panels, bots=False)
 
 

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from bot_runtime.params import ParamsError, resolve_params
-from botfleet_operator import api, conditions, resources
+from botfleet_operator import api, conditions, metrics, resources
 from botfleet_operator.kube import Kube, KubeError
 from botfleet_operator.secrets import SecretsCheck, SecretView, check, secrets_hash
 
@@ -153,6 +153,8 @@ def reconcile(snapshot: Snapshot, kube: Kube, settings: resources.Settings, now:
         except KubeError as exc:
             result.errors.append(str(exc))
             result.retry = True
+    # The per-bot series follow what this reconcile observed, written or not (the leader's view).
+    metrics.observe_bot({**bot, "status": status})
     return result
 
 

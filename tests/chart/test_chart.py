@@ -176,6 +176,18 @@ def test_monitoring_objects_when_api_present_or_forced() -> None:
 
 
 @needs_helm
+@pytest.mark.xfail(strict=True, reason="templates/servicemonitor.yaml: the operator endpoint needs `honorLabels: true` "
+                   "(owned by the chart's engineer; see the metrics report). Remove this marker once it is set.")
+def test_operator_servicemonitor_keeps_the_per_bot_labels() -> None:
+    """The operator's per-bot series carry the TradingBot's `namespace`; without honorLabels the
+    Prometheus Operator renames it to `exported_namespace` (the target's namespace wins) and the
+    per-bot alerts and the conditions table lose the bot's namespace."""
+    objs = render(*MONITORING)
+    sms = {o["metadata"]["name"]: o for o in by_kind(objs, "ServiceMonitor")}
+    assert sms["botfleet-operator"]["spec"]["endpoints"][0].get("honorLabels") is True
+
+
+@needs_helm
 def test_dashboard_configmaps_for_grafana_sidecar() -> None:
     cms = [c for c in by_kind(render(), "ConfigMap") if c["metadata"]["labels"].get("grafana_dashboard") == "1"]
     files = sorted((CHART / "dashboards").glob("*.json"))

@@ -24,9 +24,8 @@ def _dashboards() -> dict[str, dict[str, Any]]:
 
 def _exported_series() -> set[str]:
     """Every series name the bots and the operator can export (from their registries' families)."""
-    from botfleet_operator import metrics as op
-
     from bot_runtime.telemetry.metrics import BotMetrics
+    from botfleet_operator import metrics as op
 
     names = {"up"}
     registry: CollectorRegistry
@@ -98,3 +97,14 @@ def test_every_expression_parses(tmp_path: Path) -> None:
                           check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert f"SUCCESS: {len(queries)} rules found" in proc.stdout
+
+
+def test_operator_dashboard_has_the_per_bot_conditions_table() -> None:
+    panels = {p["title"]: p for p in _dashboards()["operator"]["panels"]}
+    table = panels["Conditions per bot"]
+    assert table["type"] == "table"
+    (target,) = table["targets"]
+    assert "botfleet_operator_bot_condition" in target["expr"] and target["instant"] is True
+    assert target["format"] == "table"
+    matrix = [t for t in table["transformations"] if t["id"] == "groupingToMatrix"]
+    assert matrix and matrix[0]["options"] == {"columnField": "condition", "rowField": "bot", "valueField": "status"}

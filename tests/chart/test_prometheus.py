@@ -19,6 +19,7 @@ import pytest
 from tests.support.prometheus import (
     BOT_JOB,
     DASHBOARDS_DIR,
+    GONE_BOT,
     OPERATOR_JOB,
     REPO,
     RULES_FILE,
@@ -33,6 +34,7 @@ from tests.support.prometheus import (
     prometheus_binary,
     running_prometheus,
     synthetic_fleet,
+    synthetic_tradingbots,
 )
 
 pytestmark = [pytest.mark.skipif(prometheus_binary() is None, reason="prometheus missing (apt-get install prometheus)"),
@@ -106,6 +108,66 @@ def test_alerts_name_the_right_bot(synthetic: Prometheus) -> None:
     assert by_alert["BotfleetMarketDataStale"] == {"arb-1"}
     assert by_alert["BotfleetApiErrorRateHigh"] == {"polyai-1"}
     assert by_alert["BotfleetCredentialsOld"] == {"polyai-1"}
+
+
+def test_operator_alerts_name_the_right_bot(synthetic: Prometheus) -> None:
+    """The operator's per-bot alerts carry the TradingBot's namespace and name (not a count)."""
+    by_alert: dict[str, set[tuple[str, str]]] = {}
+    for rule in alert_rules():
+        if "botfleet_operator_bot_" in rule["expr"]:
+            for sample in synthetic.wait_until(rule["expr"], timeout=20):
+                by_alert.setdefault(rule["alert"], set()).add(
+                    (sample["metric"].get("namespace", ""), sample["metric"].get("name", "")))
+    assert by_alert == {
+        "BotfleetBotNotReady": {("trading", "polyai-1")},
+        "BotfleetBackupFailed": {("trading", "polyai-1")},
+        "BotfleetBackupStale": {("trading", "polyai-1")},
+        "BotfleetBackupMissing": {("trading", "mimic-1")},
+        "BotfleetCredentialRotationOverdue": {("trading", "polyai-1")},
+    }
+
+
+LIVE = f'name!="{GONE_BOT}"'  # every synthetic TradingBot but the one deleted during the test
+PER_BOT_FAMILIES = {"botfleet_operator_bot_condition", "botfleet_operator_bot_last_backup_timestamp_seconds",
+                    "botfleet_operator_bot_credential_rotation_due", "botfleet_operator_bot_info"}
+
+
+def test_operator_per_bot_series_are_scraped(synthetic: Prometheus) -> None:
+    meta = synthetic.metadata()
+    assert {name: meta[name][0]["type"] for name in PER_BOT_FAMILIES} == dict.fromkeys(PER_BOT_FAMILIES, "gauge")
+    live = [b for b in synthetic_tradingbots(0) if b["metadata"]["name"] != GONE_BOT]
+    names = {b["metadata"]["name"] for b in live}
+    # Exactly one status is 1 for every (bot, condition), and it is the bot's status (Unknown if unset).
+    ones = synthetic.query('botfleet_operator_bot_condition{' + LIVE + '} == 1')
+    got = {(s["metric"]["name"], s["metric"]["strategy"], s["metric"]["condition"]): s["metric"]["status"]
+           for s in ones}
+    assert len(got) == len(ones) == len(names) * 6
+    for b in live:
+        conds = {c["type"]: c["status"] for c in b["status"]["conditions"]}
+        for t in ("Ready", "Progressing", "Degraded", "SecretsReady", "BackupSucceeded", "RotationDue"):
+            assert got[(b["metadata"]["name"], b["spec"]["strategy"], t)] == conds.get(t, "Unknown")
+    info = {(s["metric"]["name"], s["metric"]["strategy"], s["metric"]["mode"], s["metric"]["risk_profile"])
+            for s in synthetic.query('botfleet_operator_bot_info{' + LIVE + '} == 1')}
+    assert info == {(b["metadata"]["name"], b["spec"]["strategy"], b["spec"]["mode"], "balanced") for b in live}
+    due = {s["metric"]["name"]: float(s["value"][1])
+           for s in synthetic.query('botfleet_operator_bot_credential_rotation_due{' + LIVE + '}')}
+    assert due == {"arb-1": 0.0, "polyai-1": 1.0, "mimic-1": 0.0}
+    age = {s["metric"]["name"]: float(s["value"][1]) for s in synthetic.query(
+        'time() - botfleet_operator_bot_last_backup_timestamp_seconds{' + LIVE + '}')}
+    assert set(age) == {"arb-1", "polyai-1"}  # mimic-1 was never backed up: no timestamp
+    assert 2 * 3600 < age["arb-1"] < 6 * 3600 and 1.9 * 86400 < age["polyai-1"] < 2.1 * 86400
+    # The operator's namespace label is the TradingBot's, not the scrape target's.
+    assert {s["metric"]["namespace"] for s in ones} == {"trading"}
+
+
+def test_deleted_bot_leaves_no_series(synthetic: Prometheus) -> None:
+    """The synthetic operator drops GONE_BOT a while after start: it was scraped, and is gone now."""
+    seen = "|".join(sorted(PER_BOT_FAMILIES))
+    assert synthetic.wait_until(f'count(last_over_time({{__name__=~"{seen}", name="{GONE_BOT}"}}[1h])) > 0',
+                                timeout=60), "the deleted bot's series were never scraped"
+    deadline_expr = f'absent({{__name__=~"{seen}", name="{GONE_BOT}"}})'
+    assert synthetic.wait_until(deadline_expr, timeout=90), "series of the deleted bot are still exported"
+    assert synthetic.query(f'{{__name__=~"{seen}", name="{GONE_BOT}"}}') == []
 
 
 @pytest.fixture(scope="module")

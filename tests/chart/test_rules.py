@@ -70,3 +70,28 @@ def _anchor(heading: str) -> str:
     """GitHub's anchor of a Markdown heading."""
     text = heading.lstrip("#").strip().lower()
     return "".join(ch for ch in text.replace(" ", "-") if ch.isalnum() or ch in "-_")
+
+
+# Alerts on the operator's per-bot series: each must name the TradingBot (namespace and name).
+PER_BOT_OPERATOR_ALERTS = {"BotfleetBotNotReady", "BotfleetBackupFailed", "BotfleetBackupMissing",
+                           "BotfleetBackupStale", "BotfleetCredentialRotationOverdue"}
+
+
+def test_operator_bot_alerts_name_the_bot() -> None:
+    alerts = {a["alert"]: a for a in _alerts()}
+    for name in PER_BOT_OPERATOR_ALERTS:
+        rule = alerts[name]
+        assert "botfleet_operator_bot_" in rule["expr"], name
+        assert "by (namespace, name" in rule["expr"], f"{name}: must keep the bot's namespace and name"
+        assert "botfleet_operator_bots{" not in rule["expr"], f"{name}: fleet-wide counts cannot name a bot"
+        summary = rule["annotations"]["summary"]
+        assert "$labels.namespace" in summary and "$labels.name" in summary, name
+
+
+def test_operator_bot_alert_cases_expect_the_bot_labels() -> None:
+    """The promtool cases that fire these alerts check which bot they name."""
+    fired = [a for t in yaml.safe_load(TESTS.read_text())["tests"] for c in t.get("alert_rule_test", [])
+             if c["alertname"] in PER_BOT_OPERATOR_ALERTS for a in c.get("exp_alerts") or []]
+    assert fired
+    for alert in fired:
+        assert alert["exp_labels"].get("namespace") and alert["exp_labels"].get("name"), alert

@@ -6,7 +6,9 @@
   and the operator's (``botfleet_operator.metrics``) from this file run as a script, filled by a
   simulated fleet with one bot per strategy, where every problem the alerts look for is present
   (a tripped kill switch, stale market data, failing API calls, old credentials, a not-ready bot,
-  a failed backup, reconcile errors), so every panel and alert expression has data.
+  a failed, a stale and a missing backup, an overdue rotation, reconcile errors), so every panel and
+  alert expression has data. The operator's per-bot series (``botfleet_operator_bot_*``) name the
+  same three bots, plus one (``GONE_BOT``) that is deleted ``GONE_BOT_AFTER`` seconds in.
 - :func:`botfleet_demo` runs ``botfleet demo --no-ui --metrics-port P`` when the CLI has it.
 
 Run as a script (``python tests/support/prometheus.py --bot-port P --operator-port Q``) it is
@@ -292,11 +294,40 @@ def family_of(series: str, families: set[str]) -> str | None:
 SYNTHETIC_BOTS = (("arb-1", "arbhunter"), ("polyai-1", "polyai"), ("mimic-1", "elitemimic"))
 
 
+SYNTHETIC_NAMESPACE = "trading"
+GONE_BOT = "deleted-1"      # a TradingBot the synthetic operator sees at first, then deleted ...
+GONE_BOT_AFTER = 30.0       # ... this many seconds after the exporter started
+
+
+def _iso(t: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+
+
+def synthetic_tradingbots(now: float) -> list[dict[str, Any]]:
+    """The TradingBots (metadata, spec, status) the synthetic operator exports per-bot series for."""
+    def tb(name: str, strategy: str, conditions: dict[str, str], mode: str = "paper",
+           last_backup: float | None = None) -> dict[str, Any]:
+        status: dict[str, Any] = {"conditions": [{"type": t, "status": v} for t, v in conditions.items()]}
+        if last_backup is not None:
+            status["lastBackupTime"] = _iso(last_backup)
+        return {"metadata": {"namespace": SYNTHETIC_NAMESPACE, "name": name},
+                "spec": {"strategy": strategy, "mode": mode, "riskProfile": "balanced"}, "status": status}
+
+    return [
+        tb("arb-1", "arbhunter", {"Ready": "True", "Degraded": "False", "BackupSucceeded": "True",
+                                  "RotationDue": "False"}, last_backup=now - 3 * 3600),
+        tb("polyai-1", "polyai", {"Ready": "False", "Degraded": "True", "BackupSucceeded": "False",
+                                  "RotationDue": "True"}, mode="live", last_backup=now - 2 * 86400),
+        tb("mimic-1", "elitemimic", {"Ready": "True", "Degraded": "False", "RotationDue": "False"}),
+        tb(GONE_BOT, "arbhunter", {"Ready": "True", "BackupSucceeded": "True"}, last_backup=now - 3600),
+    ]
+
+
 def _serve_synthetic(bot_port: int, operator_port: int, step: float = 0.2) -> None:  # pragma: no cover - subprocess
-    from botfleet_operator import metrics as op
     from prometheus_client import start_http_server
 
     from bot_runtime.telemetry.metrics import BotMetrics
+    from botfleet_operator import metrics as op
 
     m = BotMetrics()
     start_http_server(bot_port, addr="127.0.0.1", registry=m.registry)
@@ -311,12 +342,12 @@ def _serve_synthetic(bot_port: int, operator_port: int, step: float = 0.2) -> No
         # Problems the alerts look for: mimic-1's kill switch, arb-1's stale book, polyai-1's old keys.
         m.kill_switch.labels(bot, strategy).set(1 if bot == "mimic-1" else 0)
         m.credential_age.labels(bot, strategy).set(40 * 86400 if bot == "polyai-1" else 3 * 86400)
-    op.update_bot_gauge([
-        {"status": {"conditions": [{"type": "Ready", "status": "True"}, {"type": "BackupSucceeded", "status": "True"}]}},
-        {"status": {"conditions": [{"type": "Ready", "status": "False"}, {"type": "BackupSucceeded", "status": "False"},
-                                   {"type": "RotationDue", "status": "True"}]}},
-        {"status": {"conditions": [{"type": "Ready", "status": "True"}]}},
-    ])
+    # The operator's view of the same bots: arb-1 healthy; polyai-1 not ready, its backups failing
+    # for two days and its rotation due; mimic-1 never backed up. GONE_BOT exists at first and is
+    # deleted a while later (its series must disappear from Prometheus).
+    now = time.time()
+    tradingbots = synthetic_tradingbots(now)
+    op.update_bot_gauge(tradingbots)
     op.LEADER.set(1)
     started = time.monotonic()
     while True:
@@ -369,6 +400,10 @@ def _serve_synthetic(bot_port: int, operator_port: int, step: float = 0.2) -> No
         op.QUEUE.set(rng.randint(0, 4))
         if rng.random() < 0.3:
             op.ERRORS.inc()
+        if elapsed > GONE_BOT_AFTER and len(tradingbots) > len(SYNTHETIC_BOTS):
+            # The operator's gauge loop after the bot's deletion: only the remaining bots.
+            tradingbots = [b for b in tradingbots if b["metadata"]["name"] != GONE_BOT]
+            op.update_bot_gauge(tradingbots)
         time.sleep(step)
 
 
