@@ -53,8 +53,9 @@ def update_bot_gauge(bots: list[dict[str, Any]]) -> None:
 # ---- per-bot series --------------------------------------------------------------------------
 # Alerts must say WHICH bot, so the leader also exports a few series per TradingBot. They are set on
 # every reconcile (from the status it just computed) and re-synced from the watch cache by the
-# operator's gauge loop, which removes the series of bots that no longer exist: a deleted bot leaves
-# no stale series behind (at worst one gauge period late when its DELETED event was missed).
+# operator's gauge loop (`update_bot_gauge`, every 15 s), which removes the series of bots that are
+# no longer cached: a deleted bot leaves no stale series behind, even when its DELETED event was
+# missed or a reconcile still in flight re-set them. `forget_bot` removes them at once.
 STATUSES = ("True", "False", "Unknown")
 
 BOT_CONDITION = Gauge("botfleet_operator_bot_condition",

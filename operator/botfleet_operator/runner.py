@@ -178,6 +178,7 @@ def build_registry(ctl: Controller, opts: OperatorOptions) -> kopf.OperatorRegis
         key = (body["metadata"]["namespace"], body["metadata"]["name"])
         if event.get("type") == "DELETED":
             ctl.cache.drop_bot(key)
+            metrics.forget_bot(*key)
             return
         ctl.cache.put_bot(dict(event["object"]))
         ctl.enqueue(key)

@@ -176,8 +176,6 @@ def test_monitoring_objects_when_api_present_or_forced() -> None:
 
 
 @needs_helm
-@pytest.mark.xfail(strict=True, reason="templates/servicemonitor.yaml: the operator endpoint needs `honorLabels: true` "
-                   "(owned by the chart's engineer; see the metrics report). Remove this marker once it is set.")
 def test_operator_servicemonitor_keeps_the_per_bot_labels() -> None:
     """The operator's per-bot series carry the TradingBot's `namespace`; without honorLabels the
     Prometheus Operator renames it to `exported_namespace` (the target's namespace wins) and the
