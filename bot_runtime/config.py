@@ -122,8 +122,13 @@ def load_config(path: str | Path | None = None, env: dict[str, str] | None = Non
             data = json.loads(Path(path).read_text())
         except FileNotFoundError:
             raise ConfigError(f"config file {path} not found; set BOTFLEET_CONFIG to the rendered config.json") from None
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"config file {path} is not valid JSON: {exc}") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"config file {path} is not valid UTF-8 JSON: {exc}") from None
+        except OSError as exc:
+            raise ConfigError(f"config file {path} cannot be read: {exc.strerror}; point BOTFLEET_CONFIG "
+                              "at the rendered config.json") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"config file {path} must hold a JSON object, not {type(data).__name__}")
     for var, key in (("BOTFLEET_NAME", "name"), ("BOTFLEET_STRATEGY", "strategy"), ("BOTFLEET_MODE", "mode"),
                      ("BOTFLEET_RISK_PROFILE", "riskProfile"), ("BOTFLEET_JOURNAL_URL", "journal.url"),
                      ("BOTFLEET_METRICS_PORT", "telemetry.port"), ("BOTFLEET_CREDENTIALS_DIR", "credentialsDir")):

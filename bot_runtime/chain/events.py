@@ -99,7 +99,10 @@ def _data_bytes(v: Any) -> bytes:
 
 def decode_order_filled(log: Mapping[str, Any]) -> ChainFill | None:
     """A V1/V2 OrderFilled log -> ChainFill; None for other events. Raises LogDecodeError."""
-    topics = [_hex(t) for t in log.get("topics", [])]
+    try:
+        topics = [_hex(t) for t in log.get("topics") or []]
+    except Exception as e:
+        raise LogDecodeError(f"log topics are not hex: {type(e).__name__}: {e}"[:300]) from None
     if not topics:
         return None
     t0 = topics[0].lower()
@@ -127,26 +130,27 @@ def decode_order_filled(log: Mapping[str, Any]) -> ChainFill | None:
             else:
                 raise LogDecodeError(f"OrderFilled side {side_n} is neither 0 (BUY) nor 1 (SELL)")
             version = 2
+        # Built inside the guard: a hostile log (logIndex null, a bad address) is a decode error too.
+        return ChainFill(
+            tx_hash=_hex(log.get("transactionHash", "")).lower(),
+            log_index=int(log.get("logIndex", 0)),
+            block_number=int(log.get("blockNumber", 0)),
+            block_hash=_hex(log.get("blockHash", "")).lower(),
+            exchange=to_checksum_address(_hex(log.get("address", "0x" + "0" * 40))),
+            version=version,
+            order_hash=topics[1].lower(),
+            maker=maker,
+            taker=taker,
+            side=side,
+            token_id=str(token),
+            shares_e6=int(shares),
+            usdc_e6=int(usdc),
+            fee_e6=int(fee),
+        )
     except LogDecodeError:
         raise
     except Exception as e:
         raise LogDecodeError(f"undecodable OrderFilled log: {type(e).__name__}: {e}"[:300]) from None
-    return ChainFill(
-        tx_hash=_hex(log.get("transactionHash", "")).lower(),
-        log_index=int(log.get("logIndex", 0)),
-        block_number=int(log.get("blockNumber", 0)),
-        block_hash=_hex(log.get("blockHash", "")).lower(),
-        exchange=to_checksum_address(_hex(log.get("address", "0x" + "0" * 40))),
-        version=version,
-        order_hash=topics[1].lower(),
-        maker=maker,
-        taker=taker,
-        side=side,
-        token_id=str(token),
-        shares_e6=int(shares),
-        usdc_e6=int(usdc),
-        fee_e6=int(fee),
-    )
 
 
 def is_taker_aggregate(fill: ChainFill) -> bool:

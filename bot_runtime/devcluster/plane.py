@@ -24,7 +24,7 @@ from pathlib import Path
 from bot_runtime.devcluster import pki
 from bot_runtime.devcluster.binaries import Binaries
 
-SERVICE_CIDR = "10.0.0.0/24"
+SERVICE_CIDR = "10.0.0.0/16"  # virtual ClusterIPs only; room for a fleet of 1,000+ bots
 SERVICE_IP = "10.0.0.1"  # first address of SERVICE_CIDR: the `kubernetes` Service
 NODE_NAME = "kwok-node-0"
 CLUSTER_NAME = "botfleet-local"

@@ -100,7 +100,9 @@ class ClobHttpExchange:
             except ValueError:
                 parsed = text
             key = (method, bucket)
-            if resp.status == 429:  # consecutive 429s back off exponentially (or as Retry-After says)
+            # Consecutive 429s and server errors back off exponentially (or as Retry-After says): a
+            # failing exchange must not see one POST /order per opportunity (503 has its own pause).
+            if resp.status == 429 or (resp.status >= 500 and resp.status != 503):
                 strikes = self._strikes.get(key, 0)
                 self._strikes[key] = strikes + 1
                 self.limiter.block(method, bucket, self.backoff.delay(strikes, _retry_after(resp)))

@@ -2,34 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-import types
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.support.controlplane import Cluster, cluster, prebuild
+
 _REPO = Path(__file__).resolve().parents[2]
-
-
-def _use_repo_tests_package() -> None:
-    """Make `tests.support` resolve to this repo even though a dependency (py_order_utils) installs
-    a top-level `tests` package into site-packages, which beats our namespace package."""
-    if str(_REPO) not in sys.path:
-        sys.path.insert(0, str(_REPO))
-    ours = str(_REPO / "tests")
-    spec = importlib.util.find_spec("tests")
-    if spec is None or ours not in list(spec.submodule_search_locations or []):
-        pkg = types.ModuleType("tests")
-        pkg.__path__ = [ours]
-        sys.modules["tests"] = pkg
-
-
-_use_repo_tests_package()
-
-from tests.support.controlplane import Cluster, cluster, prebuild  # noqa: E402
 
 __all__ = ["cluster"]
 

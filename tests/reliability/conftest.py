@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import importlib.util
 import sys
-import types
 from pathlib import Path
 from types import ModuleType
 
@@ -39,20 +38,6 @@ sim_creds = _sim.sim_creds
 def test_key() -> str:
     """The fixed test wallet key of tests/support/sim.py (never used anywhere real)."""
     return str(_sim.TEST_PRIVATE_KEY)
-
-
-def use_repo_tests_package() -> None:
-    """Make `tests.support` resolve to this repository (py-order-utils installs a top-level `tests`
-    package into site-packages that would win): needed by the control-plane support modules."""
-    repo = Path(__file__).resolve().parents[2]
-    if str(repo) not in sys.path:
-        sys.path.insert(0, str(repo))
-    ours = str(repo / "tests")
-    spec = importlib.util.find_spec("tests")
-    if spec is None or ours not in list(spec.submodule_search_locations or []):
-        pkg = types.ModuleType("tests")
-        pkg.__path__ = [ours]
-        sys.modules["tests"] = pkg
 
 
 @pytest.fixture

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import pytest
 from eth_abi import encode as abi_encode
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
@@ -193,10 +192,6 @@ def chain_logs(draw: st.DrawFn) -> Any:
     return log
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "runtime bug, reported to the lead: bot_runtime/chain/events.py:133-150 builds the ChainFill outside "
-    "the try block, so a log with a bad logIndex / blockNumber / transactionHash / address (None, '', "
-    "'abc') raises TypeError/ValueError instead of LogDecodeError and can stop the watcher"))
 @FAST
 @given(st.one_of(chain_logs(), hostile_json.filter(lambda x: isinstance(x, dict))))
 @example({**_v2_log(), "logIndex": None})
@@ -223,10 +218,6 @@ def test_config_files(doc: Any, truncate: bool) -> None:
             assert str(exc)   # a message, naming what is wrong
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "runtime bug, reported to the lead: bot_runtime/config.py:121-126 (load_config) reads the file with "
-    "read_text() and catches only FileNotFoundError/JSONDecodeError: a non-UTF-8 config file raises "
-    "UnicodeDecodeError, not ConfigError (and a directory: IsADirectoryError)"))
 @FAST
 @given(st.binary(max_size=200))
 @example(b"\x80")

@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import use_repo_tests_package  # type: ignore[import-not-found]
 from fleet import (
     RBAC,
     Operator,
@@ -65,7 +64,6 @@ class Plane:
 
 @pytest.fixture(scope="module")
 def plane(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Plane]:
-    use_repo_tests_package()
     try:
         from bot_runtime.devcluster.manifests import install_crds
         from tests.support.controlplane import CRDS_DIR, local_cluster  # type: ignore[import-not-found]

@@ -101,3 +101,10 @@ def test_test_module_names_are_unique() -> None:
             continue
         assert path.name not in seen, f"{path} and {seen[path.name]} share a module name; rename one"
         seen[path.name] = path
+
+
+def test_tests_support_is_this_repository() -> None:
+    # py-order-utils installs a top-level `tests` package; ours must win (pythonpath in pyproject).
+    import tests.support.sim
+
+    assert Path(tests.support.sim.__file__).resolve().is_relative_to(REPO / "tests")
