@@ -123,7 +123,7 @@ def load_config(path: str | Path | None = None, env: dict[str, str] | None = Non
         except FileNotFoundError:
             raise ConfigError(f"config file {path} not found; set BOTFLEET_CONFIG to the rendered config.json") from None
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"config file {path} is not valid UTF-8 JSON: {exc}") from None
+            raise ConfigError(f"config file {path} is not valid JSON (UTF-8): {exc}") from None
         except OSError as exc:
             raise ConfigError(f"config file {path} cannot be read: {exc.strerror}; point BOTFLEET_CONFIG "
                               "at the rendered config.json") from None
