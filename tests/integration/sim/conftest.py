@@ -1,32 +1,15 @@
-"""Fixtures of the simulator tests, loaded by file path (see tests/support/sim.py)."""
+"""Fixtures of the simulator tests (see tests/support/sim.py)."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-from types import ModuleType
+from tests.support.sim import (
+    TEST_ADDRESS,
+    TEST_PRIVATE_KEY,
+    signed_order_body,
+    sim,
+    sim_creds,
+    start_sim,
+    static_sim,
+)
 
-_SUPPORT = Path(__file__).resolve().parents[2] / "support"
-
-
-def _load(name: str) -> ModuleType:
-    key = f"botfleet_tests_support_{name}"
-    if key in sys.modules:
-        return sys.modules[key]
-    spec = importlib.util.spec_from_file_location(key, _SUPPORT / f"{name}.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[key] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-_sim = _load("sim")
-sim = _sim.sim
-static_sim = _sim.static_sim
-sim_creds = _sim.sim_creds
-TEST_PRIVATE_KEY = _sim.TEST_PRIVATE_KEY
-TEST_ADDRESS = _sim.TEST_ADDRESS
-signed_order_body = _sim.signed_order_body
-start_sim = _sim.start_sim
+__all__ = ["TEST_ADDRESS", "TEST_PRIVATE_KEY", "signed_order_body", "sim", "sim_creds", "start_sim", "static_sim"]

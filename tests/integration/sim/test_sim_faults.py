@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-import sys
 from typing import Any
 
 import aiohttp
 
+import tests.support.sim as _support
 from bot_runtime.sim import ApiCreds, SimExchange
 from bot_runtime.sim.auth import l2_headers
 
-_support = sys.modules["botfleet_tests_support_sim"]
 signed_order_body = _support.signed_order_body
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from decimal import Decimal
 from typing import Any
 
@@ -13,7 +12,7 @@ from py_clob_client_v2.utilities import generate_orderbook_summary_hash, parse_r
 from bot_runtime.sim import SimExchange
 
 # Loaded by path in conftest.py (the `tests` package name is shadowed by a dependency).
-start_sim = sys.modules["botfleet_tests_support_sim"].start_sim
+from tests.support.sim import start_sim
 
 
 async def get(url: str, **params: str) -> Any:

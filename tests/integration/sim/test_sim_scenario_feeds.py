@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 from typing import Any
 
 import aiohttp
 
+import tests.support.sim as _support
 from bot_runtime.sim.cli import run_sim
 from bot_runtime.sim.units import UNIT
-
-_support = sys.modules["botfleet_tests_support_sim"]
 
 
 async def get(url: str, **params: str) -> Any:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 from typing import Any
 
 import aiohttp
@@ -14,10 +13,10 @@ from py_clob_client_v2 import ClobClient
 from py_clob_client_v2.clob_types import MarketOrderArgsV2, OrderArgsV2, OrderPayload, OrderType
 from py_clob_client_v2.exceptions import PolyApiException
 
+import tests.support.sim as _support
 from bot_runtime.sim import ApiCreds, SimExchange
 from bot_runtime.sim.auth import l2_headers
 
-_support = sys.modules["botfleet_tests_support_sim"]
 TEST_ADDRESS: str = _support.TEST_ADDRESS
 TEST_PRIVATE_KEY: str = _support.TEST_PRIVATE_KEY
 signed_order_body = _support.signed_order_body
