@@ -14,9 +14,10 @@ from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_utils import to_checksum_address
 
+from bot_runtime.apikeys import clob_auth_typed_data  # one definition of ClobAuth
+
 from .markets import CHAIN_ID
 
-CLOB_AUTH_MESSAGE = "This message attests that I control the given wallet"
 L1_HEADERS = ("POLY_ADDRESS", "POLY_SIGNATURE", "POLY_TIMESTAMP")
 L2_HEADERS = ("POLY_ADDRESS", "POLY_SIGNATURE", "POLY_TIMESTAMP", "POLY_API_KEY", "POLY_PASSPHRASE")
 
@@ -84,20 +85,6 @@ def _header(headers: Mapping[str, str], name: str) -> str:
     if not value:
         raise AuthError(f"missing header {name}")
     return value
-
-
-def clob_auth_typed_data(address: str, timestamp: str, nonce: int, chain_id: int = CHAIN_ID) -> dict:
-    return {
-        "primaryType": "ClobAuth",
-        "types": {
-            "EIP712Domain": [{"name": "name", "type": "string"}, {"name": "version", "type": "string"},
-                             {"name": "chainId", "type": "uint256"}],
-            "ClobAuth": [{"name": "address", "type": "address"}, {"name": "timestamp", "type": "string"},
-                         {"name": "nonce", "type": "uint256"}, {"name": "message", "type": "string"}],
-        },
-        "domain": {"name": "ClobAuthDomain", "version": "1", "chainId": chain_id},
-        "message": {"address": address, "timestamp": timestamp, "nonce": nonce, "message": CLOB_AUTH_MESSAGE},
-    }
 
 
 def verify_l1(headers: Mapping[str, str], chain_id: int = CHAIN_ID) -> tuple[str, int]:

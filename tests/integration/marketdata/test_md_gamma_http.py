@@ -2,33 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from collections.abc import AsyncIterator
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 import pytest_asyncio
 from aiohttp import web
 
+import tests.support.marketdata_ws as md_ws
 from bot_runtime.marketdata.gamma import GammaClient, GammaError, MarketFilter
-
-
-def _support(name: str) -> ModuleType:
-    """tests/support/<name>.py, loaded by path (a `tests` package from site-packages shadows ours)."""
-    key = f"botfleet_tests_support_{name}"
-    if key not in sys.modules:
-        spec = importlib.util.spec_from_file_location(key, Path(__file__).resolve().parents[2] / "support" / f"{name}.py")
-        assert spec and spec.loader
-        sys.modules[key] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules[key])
-    return sys.modules[key]
-
-
-md_ws = _support("marketdata_ws")
 
 
 def _market(i: int, **kw: Any) -> dict[str, Any]:

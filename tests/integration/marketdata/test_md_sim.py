@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import aiohttp
 import pytest
 import pytest_asyncio
 
+import tests.support.marketdata_ws as md_ws
+import tests.support.sim as sim_support
 from bot_runtime.marketdata.frames import parse_book
 from bot_runtime.marketdata.gamma import GammaClient, MarketFilter
 from bot_runtime.marketdata.models import load_markets_file
@@ -24,20 +24,6 @@ from bot_runtime.marketdata.ws import MarketDataHooks, MarketWsClient, WsSetting
 from bot_runtime.record import record
 from bot_runtime.sim import SimExchange
 
-
-def _support(name: str) -> ModuleType:
-    """tests/support/<name>.py, loaded by path (a `tests` package from site-packages shadows ours)."""
-    key = f"botfleet_tests_support_{name}"
-    if key not in sys.modules:
-        spec = importlib.util.spec_from_file_location(key, Path(__file__).resolve().parents[2] / "support" / f"{name}.py")
-        assert spec and spec.loader
-        sys.modules[key] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules[key])
-    return sys.modules[key]
-
-
-md_ws = _support("marketdata_ws")
-sim_support = _support("sim")
 wait_for = md_ws.wait_for
 
 # busy books: most markets move every step
@@ -344,7 +330,6 @@ async def test_record_then_replay(busy_sim: SimExchange, tmp_path: Path) -> None
 
 async def test_record_command_as_a_process(busy_sim: SimExchange, tmp_path: Path) -> None:
     """`record` as the CLI runs it: a separate process, real sockets, exit 0, JSON summary."""
-    import sys
 
     sim = busy_sim
     tape, markets_file = tmp_path / "t.jsonl", tmp_path / "m.json"
@@ -376,7 +361,6 @@ async def test_record_command_as_a_process(busy_sim: SimExchange, tmp_path: Path
 
 
 async def test_record_command_names_the_problem_when_nothing_matches(busy_sim: SimExchange, tmp_path: Path) -> None:
-    import sys
 
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bot_runtime.record", "--out", str(tmp_path / "t.jsonl"),
