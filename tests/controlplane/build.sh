@@ -46,7 +46,7 @@ fi
 
 OUT="$CACHE/controlplane/$(key)"
 BIN="$OUT/bin"
-BINARIES=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok kubectl helm)
+BINARIES=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok kubectl helm kubelet kube-proxy)
 
 case "${1:-}" in
 --print-dir)
@@ -111,6 +111,9 @@ build kube-scheduler kubernetes k8s.io/kubernetes/cmd/kube-scheduler "$(k8s_ldfl
 build kwok kwok sigs.k8s.io/kwok/cmd/kwok \
     "-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=$KWOK_VERSION -X sigs.k8s.io/kwok/pkg/consts.KubeVersion=$K8S_VERSION"
 build kubectl kubernetes k8s.io/kubernetes/cmd/kubectl "$(k8s_ldflags)"
+# The real node (tests marked realnode, `botfleet dev cluster up --real-node`).
+build kubelet kubernetes k8s.io/kubernetes/cmd/kubelet "$(k8s_ldflags)"
+build kube-proxy kubernetes k8s.io/kubernetes/cmd/kube-proxy "$(k8s_ldflags)"
 build helm helm helm.sh/helm/v3/cmd/helm \
     "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION -X helm.sh/helm/v3/internal/version.gitTreeState=clean"
 
