@@ -105,7 +105,7 @@ class Feed:
 
 async def run(n: int, signer_mode: str) -> dict[str, Any]:
     from bot_runtime.app import BotApp
-    from bot_runtime.config import BotConfig, Endpoints
+    from bot_runtime.contract.config import BotConfig, Endpoints
     from bot_runtime.credentials import CredentialsReader
 
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR))

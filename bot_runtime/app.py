@@ -33,7 +33,7 @@ import aiohttp
 import structlog
 
 from bot_runtime import __version__
-from bot_runtime.config import BotConfig, Endpoints
+from bot_runtime.contract.config import BotConfig, Endpoints
 from bot_runtime.marketdata.frames import FrameError, MarketResolvedEvent
 from bot_runtime.marketdata.gamma import GammaClient, MarketFilter
 from bot_runtime.marketdata.models import MarketInfo

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bot_runtime.backup import HEARTBEAT_KEY, BackupError, acquire_journal_lock, sqlite_path
-from bot_runtime.config import (
+from bot_runtime.contract.config import (
     CLOB_API_KEY,
     CLOB_PASSPHRASE,
     CLOB_SECRET,

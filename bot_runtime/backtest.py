@@ -22,7 +22,7 @@ from typing import Annotated, Any
 import structlog
 import typer
 
-from bot_runtime.config import BotConfig, ConfigError, load_config
+from bot_runtime.contract.config import BotConfig, ConfigError, load_config
 from bot_runtime.execution.paper import PaperMatchingExchange
 from bot_runtime.execution.signing import SignedOrder
 from bot_runtime.marketdata.frames import (

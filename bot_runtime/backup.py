@@ -336,7 +336,7 @@ def upload_s3(target: S3Target, files: list[Path]) -> list[str]:
 # -- typer commands -------------------------------------------------------------------
 def _journal_from_args(config: str | None, journal_url: str | None) -> tuple[str, str]:
     """(journal URL, bot name) from --journal or the bot's config."""
-    from bot_runtime.config import ConfigError, load_config
+    from bot_runtime.contract.config import ConfigError, load_config
 
     if journal_url:
         sqlite_path(journal_url)  # validates the scheme

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import structlog
 
-from bot_runtime.config import ALL_SECRET_KEYS, CREDENTIAL_KEYS, WALLET_KEYS
+from bot_runtime.contract.config import ALL_SECRET_KEYS, CREDENTIAL_KEYS, WALLET_KEYS
 from bot_runtime.telemetry.logs import register_secret
 
 log = structlog.get_logger("botfleet.credentials")

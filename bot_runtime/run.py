@@ -24,7 +24,7 @@ import structlog
 import typer
 
 from bot_runtime import __version__
-from bot_runtime.config import BotConfig, ConfigError, load_config
+from bot_runtime.contract.config import BotConfig, ConfigError, load_config
 
 EXIT_OK = 0
 EXIT_FAILED = 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot_runtime.ai.offline import OfflineAnalyzer
-from bot_runtime.config import OPENAI_API_KEY
+from bot_runtime.contract.config import OPENAI_API_KEY
 
 
 def make_analyzer(ctx: Any, model: str = "gpt-4o-mini", base_url: str | None = None,

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bot_runtime.config import BotConfig, Endpoints, JournalConfig, TelemetryConfig
+from bot_runtime.contract.config import BotConfig, Endpoints, JournalConfig, TelemetryConfig
 
 DEMO_ORDER = ("arbhunter", "polyai", "elitemimic")
 # The simulator serves NewsAPI-shaped headlines of its scenario's news at /newsapi and accepts any

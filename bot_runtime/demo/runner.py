@@ -55,7 +55,7 @@ def registered_strategies() -> list[str]:
     """The built-in strategies that exist in this build (the demo runs whichever are registered)."""
     import importlib
 
-    from bot_runtime.params import Strategy as StrategyName
+    from bot_runtime.contract.params import Strategy as StrategyName
     from bot_runtime.strategies.base import STRATEGIES
 
     for s in StrategyName:

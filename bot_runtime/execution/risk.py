@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 import structlog
 
-from bot_runtime.params import Limits
+from bot_runtime.contract.params import Limits
 from bot_runtime.types import E6, OrderIntent
 
 log = structlog.get_logger()

@@ -21,7 +21,7 @@ from bot_runtime.types import Opportunity, OrderIntent, OrderResult
 if TYPE_CHECKING:  # imported for types only: keeps `import bot_runtime.strategies` light
     import aiohttp
 
-    from bot_runtime.config import BotConfig
+    from bot_runtime.contract.config import BotConfig
     from bot_runtime.marketdata.models import MarketInfo
     from bot_runtime.telemetry.metrics import BotMetrics
 

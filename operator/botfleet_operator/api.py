@@ -11,8 +11,8 @@ from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from bot_runtime.config import MarketSelector
-from bot_runtime.params import PARAM_MODELS, Limits, RiskProfile, Strategy
+from bot_runtime.contract.config import MarketSelector
+from bot_runtime.contract.params import PARAM_MODELS, Limits, RiskProfile, Strategy
 
 GROUP = "botfleet.io"
 VERSION = "v1alpha1"
@@ -133,7 +133,7 @@ class TradingBotSpec(_Model):
     mode: Literal["paper", "live"] = Field(
         "paper", description="paper: simulated fills, no money moves. live: real orders, needs walletSecretRef.")
     riskProfile: RiskProfile = Field(
-        RiskProfile.BALANCED, description="Preset of the strategy's parameters (see bot_runtime/params.py PRESETS).")
+        RiskProfile.BALANCED, description="Preset of the strategy's parameters (see operator/botfleet_operator/presets.py PRESETS).")
     params: dict[str, Any] | None = Field(
         None, description="Overrides of the strategy's parameters (camelCase keys of that strategy only).")
     limits: Limits | None = Field(None, description="Money limits enforced by the runtime's risk engine.")

@@ -13,8 +13,8 @@ from typing import Any
 
 import yaml
 
-from bot_runtime.config import ALL_SECRET_KEYS, WALLET_KEYS
-from bot_runtime.params import PARAM_MODELS, Strategy
+from bot_runtime.contract.config import ALL_SECRET_KEYS, WALLET_KEYS
+from bot_runtime.contract.params import PARAM_MODELS, Strategy
 from botfleet_operator import api
 from botfleet_operator.schema import JSON, model_schema, strip_defaults
 

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from bot_runtime.params import ParamsError, resolve_params
 from botfleet_operator import api, conditions, metrics, resources
 from botfleet_operator.kube import Kube, KubeError
+from botfleet_operator.presets import ParamsError, resolve_params
 from botfleet_operator.secrets import SecretsCheck, SecretView, check, secrets_hash
 
 log = logging.getLogger("botfleet.operator")

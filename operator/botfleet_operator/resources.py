@@ -14,9 +14,10 @@ from typing import Any
 from urllib.parse import urlparse
 
 from bot_runtime import __version__
-from bot_runtime.config import BotConfig, Endpoints, JournalConfig, MarketSelector, TelemetryConfig
-from bot_runtime.params import DEFAULT_RESOURCES, Limits, Strategy
+from bot_runtime.contract.config import BotConfig, Endpoints, JournalConfig, MarketSelector, TelemetryConfig
+from bot_runtime.contract.params import Limits, Strategy
 from botfleet_operator import api
+from botfleet_operator.presets import DEFAULT_RESOURCES, resolve_params
 from botfleet_operator.secrets import SecretView, secrets_hash
 
 Obj = dict[str, Any]
@@ -99,7 +100,10 @@ def bot_config(bot: Obj, settings: Settings) -> BotConfig:
     return BotConfig(
         name=bot["metadata"]["name"], namespace=bot["metadata"]["namespace"], strategy=spec["strategy"],
         mode=spec.get("mode", "paper"), riskProfile=spec.get("riskProfile", "balanced"),
-        params=spec.get("params") or {}, limits=Limits.model_validate(spec.get("limits") or {}),
+        # The preset is applied here: the bot reads concrete parameters.
+        params=resolve_params(spec["strategy"], spec.get("riskProfile", "balanced"),
+                              spec.get("params") or {}).model_dump(mode="json"),
+        limits=Limits.model_validate(spec.get("limits") or {}),
         markets=MarketSelector.model_validate(spec.get("markets") or {}), endpoints=endpoints, journal=JournalConfig(url=JOURNAL_URL),
         telemetry=TelemetryConfig(port=METRICS_PORT), paused=bool(spec.get("paused")),
         credentialsDir=CREDENTIALS_DIR,

@@ -23,7 +23,13 @@ import typer
 from eth_account import Account
 
 from bot_runtime.apikeys import l1_headers
-from bot_runtime.config import CLOB_API_KEY, CLOB_PASSPHRASE, CLOB_SECRET, WALLET_PRIVATE_KEY, load_config
+from bot_runtime.contract.config import (
+    CLOB_API_KEY,
+    CLOB_PASSPHRASE,
+    CLOB_SECRET,
+    WALLET_PRIVATE_KEY,
+    load_config,
+)
 from bot_runtime.execution.signing import ApiCreds, l2_headers
 from botfleet_operator.kube import ApiKube, KubeError, object_path
 from botfleet_operator.kube import load_config as load_kube

@@ -11,7 +11,7 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot_runtime.config import (
+from bot_runtime.contract.config import (
     CLOB_API_KEY,
     CLOB_PASSPHRASE,
     CLOB_SECRET,
@@ -19,7 +19,7 @@ from bot_runtime.config import (
     OPENAI_API_KEY,
     WALLET_PRIVATE_KEY,
 )
-from bot_runtime.params import Strategy
+from bot_runtime.contract.params import Strategy
 
 ROTATED_AT = "ROTATED_AT"  # public key written by the rotation Job (see bot_runtime/credentials.py)
 S3_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")

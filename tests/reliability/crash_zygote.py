@@ -22,13 +22,13 @@ import sys
 import threading
 from typing import Any
 
+from bot_runtime.contract.params import Limits
 from bot_runtime.execution.executor import Executor
 from bot_runtime.execution.http_exchange import ClobHttpExchange
 from bot_runtime.execution.journal import open_journal
 from bot_runtime.execution.ratelimit import Backoff
 from bot_runtime.execution.risk import RiskEngine
 from bot_runtime.execution.signing import ApiCreds, OrderSigner
-from bot_runtime.params import Limits
 from bot_runtime.types import E6, OrderIntent
 
 # Wide money limits: the test is about crash safety, not about the risk engine saying no.

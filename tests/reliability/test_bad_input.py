@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from bot_runtime.chain.events import V1_TOPIC, V2_TOPIC, LogDecodeError, decode_order_filled
-from bot_runtime.config import ConfigError, load_config
+from bot_runtime.contract.config import ConfigError, load_config
 from bot_runtime.marketdata.frames import FrameError, parse_frame
 from bot_runtime.marketdata.models import MarketParseError, market_from_gamma, markets_from_event
 from bot_runtime.marketdata.store import BookStore

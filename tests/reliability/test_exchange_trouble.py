@@ -15,13 +15,13 @@ import pytest
 from crash_checks import compare
 from request_log import RequestLog
 
+from bot_runtime.contract.params import Limits
 from bot_runtime.execution.executor import Executor
 from bot_runtime.execution.http_exchange import ClobHttpExchange
 from bot_runtime.execution.journal import open_journal
 from bot_runtime.execution.ratelimit import Backoff, RateLimiter
 from bot_runtime.execution.risk import RiskEngine
 from bot_runtime.execution.signing import ApiCreds, OrderSigner
-from bot_runtime.params import Limits
 from bot_runtime.sim.units import UNIT
 from bot_runtime.types import E6, OrderIntent
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from bot_runtime.config import Endpoints
+from bot_runtime.contract.config import Endpoints
 from bot_runtime.execution.signing import OrderSigner
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.slow]

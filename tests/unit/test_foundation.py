@@ -8,14 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bot_runtime.params import (
-    PRESETS,
-    ArbHunterParams,
-    ParamsError,
-    RiskProfile,
-    Strategy,
-    resolve_params,
-)
+from bot_runtime.contract.params import ArbHunterParams, RiskProfile, Strategy
+from botfleet_operator.presets import PRESETS, ParamsError, resolve_params
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -83,14 +77,47 @@ def test_out_of_range_param_names_the_field() -> None:
         resolve_params("elitemimic", "balanced", {"copyRatio": 1.5})
 
 
-@pytest.mark.parametrize("name", sorted(__import__("bot_runtime.commands", fromlist=["LAZY"]).LAZY))
-def test_every_subcommand_loads(name: str) -> None:
-    # A typo in the registry or an import error in a command module must fail here, not in a pod.
-    from bot_runtime.commands import _load
+COMMANDS = {"run", "backup", "restore", "kill-switch", "rotate-credentials",   # the bot
+            "operator", "crd",                                                 # the operator
+            "sim", "demo", "record", "backtest", "dev"}                        # the developer tools
 
-    cmd = _load(name)
+
+def test_every_command_is_declared() -> None:
+    from bot_runtime.commands import available
+
+    assert set(available()) == COMMANDS
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_every_subcommand_loads(name: str) -> None:
+    # A typo in an entry point or an import error in a command module must fail here, not in a pod.
+    from bot_runtime.commands import _load, available
+
+    cmd = _load(name, available()[name])
     assert cmd.name == name
     assert cmd.help
+
+
+def test_command_of_an_absent_package_is_hidden(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The image ships no botfleet_tools: its commands must vanish, not break `botfleet --help`."""
+    from importlib.metadata import EntryPoint
+
+    from typer.testing import CliRunner
+
+    import bot_runtime.commands as commands
+    from bot_runtime.cli import app
+
+    eps = [EntryPoint("run", "bot_runtime.run:run_command", commands.GROUP),
+           EntryPoint("sim", "botfleet_no_such_package.sim:sim_command", commands.GROUP)]
+    monkeypatch.setattr(commands, "entry_points", lambda group: [e for e in eps if e.group == group])
+    commands.available.cache_clear()
+    try:
+        assert set(commands.available()) == {"run"}
+        result = CliRunner().invoke(app, ["--help"])
+        assert result.exit_code == 0, result.output
+        assert " run " in result.output and " sim " not in result.output
+    finally:
+        commands.available.cache_clear()
 
 
 def test_test_module_names_are_unique() -> None:

@@ -13,8 +13,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from bot_runtime.contract.params import ArbHunterParams
 from bot_runtime.marketdata.models import MarketInfo
-from bot_runtime.params import ArbHunterParams
 from bot_runtime.strategies.arbhunter.logic import (
     E6,
     E12,

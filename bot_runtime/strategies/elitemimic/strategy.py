@@ -17,9 +17,9 @@ from typing import Any
 from bot_runtime.ai.factory import make_analyzer
 from bot_runtime.ai.resolution import fetch_resolutions
 from bot_runtime.ai.types import AnalysisError, AnalysisRequest
-from bot_runtime.config import POLYGON_RPC_URL
+from bot_runtime.contract.config import POLYGON_RPC_URL
+from bot_runtime.contract.params import EliteMimicParams
 from bot_runtime.marketdata.models import MarketInfo, market_from_gamma
-from bot_runtime.params import EliteMimicParams
 from bot_runtime.strategies.base import Strategy, StrategyContext, register
 from bot_runtime.strategies.common import LatencyWindow, Tally, TaskSet
 from bot_runtime.strategies.elitemimic.logic import (

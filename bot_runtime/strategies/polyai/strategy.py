@@ -24,9 +24,9 @@ from bot_runtime.ai.news import NewsBudgetExceeded, NewsClient
 from bot_runtime.ai.offline import keywords
 from bot_runtime.ai.resolution import fetch_resolutions
 from bot_runtime.ai.types import AnalysisError, AnalysisRequest, Headline
-from bot_runtime.config import NEWSAPI_KEY, SUPABASE_KEY, SUPABASE_URL
+from bot_runtime.contract.config import NEWSAPI_KEY, SUPABASE_KEY, SUPABASE_URL
+from bot_runtime.contract.params import PolyAIParams
 from bot_runtime.marketdata.models import MarketInfo
-from bot_runtime.params import PolyAIParams
 from bot_runtime.strategies.base import Strategy, StrategyContext, register
 from bot_runtime.strategies.common import LatencyWindow, Tally, TaskSet
 from bot_runtime.strategies.polyai.statarb import (

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bot_runtime.contract.params import Limits
 from bot_runtime.execution.executor import Executor
 from bot_runtime.execution.http_exchange import ClobHttpExchange
 from bot_runtime.execution.journal import open_journal
 from bot_runtime.execution.ratelimit import Backoff
 from bot_runtime.execution.risk import RiskEngine
 from bot_runtime.execution.signing import ApiCreds, OrderSigner
-from bot_runtime.params import Limits
 
 LIMITS = Limits(maxOrderUsd=100, maxPositionPerMarketUsd=400, maxTotalExposureUsd=1000, maxDailyLossUsd=20,
                 maxOpenOrders=10)

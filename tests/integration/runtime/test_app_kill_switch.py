@@ -8,11 +8,11 @@ from pathlib import Path
 
 from bot_runtime.app import BotApp
 from bot_runtime.app_execution import KILL_RESET_REQUEST_KEY
-from bot_runtime.config import BotConfig, Endpoints
+from bot_runtime.contract.config import BotConfig, Endpoints
+from bot_runtime.contract.params import Limits
 from bot_runtime.credentials import CredentialsReader
 from bot_runtime.execution.journal import SqliteJournal
 from bot_runtime.execution.risk import RiskEngine
-from bot_runtime.params import Limits
 from bot_runtime.types import Opportunity, OrderIntent
 
 

@@ -9,7 +9,7 @@ import pytest
 
 import bot_runtime.app_execution as app_execution
 from bot_runtime.app import BotApp
-from bot_runtime.config import BotConfig, Endpoints
+from bot_runtime.contract.config import BotConfig, Endpoints
 from bot_runtime.credentials import CredentialsReader
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import aiohttp
 
 from bot_runtime.app import BotApp
-from bot_runtime.config import BotConfig, Endpoints
+from bot_runtime.contract.config import BotConfig, Endpoints
 from bot_runtime.credentials import CredentialsReader
 from bot_runtime.marketdata.ws import WsSettings, wall_ms
 from bot_runtime.telemetry.server import TelemetryServer

@@ -10,9 +10,9 @@ from typer.testing import CliRunner
 
 from bot_runtime.app_execution import KILL_RESET_REQUEST_KEY
 from bot_runtime.backup import acquire_journal_lock
+from bot_runtime.contract.params import Limits
 from bot_runtime.execution.journal import SqliteJournal
 from bot_runtime.execution.risk import KILL_SWITCH_KEY, RiskEngine
-from bot_runtime.params import Limits
 from bot_runtime.run import kill_switch_app
 
 

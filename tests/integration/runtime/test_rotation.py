@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot_runtime.app import BotApp
-from bot_runtime.config import BotConfig, Endpoints
+from bot_runtime.contract.config import BotConfig, Endpoints
 from bot_runtime.credentials import CredentialsReader
 from bot_runtime.execution.exchange import ExchangeError
 from bot_runtime.execution.signing import OrderSigner

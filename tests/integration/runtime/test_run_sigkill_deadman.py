@@ -14,7 +14,7 @@ from pathlib import Path
 
 import aiohttp
 
-from bot_runtime.config import Endpoints
+from bot_runtime.contract.config import Endpoints
 from bot_runtime.execution.http_exchange import ClobHttpExchange
 from bot_runtime.execution.signing import ApiCreds, OrderSigner
 from bot_runtime.types import OrderIntent

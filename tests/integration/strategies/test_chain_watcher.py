@@ -129,7 +129,7 @@ async def test_rpc_failures_resume_without_gap_or_duplicate(evm: Any) -> None:
 async def test_chain_fill_of_a_whale_becomes_a_copy_order(evm: Any) -> None:
     import json
 
-    from bot_runtime.config import BotConfig
+    from bot_runtime.contract.config import BotConfig
     from bot_runtime.marketdata.models import market_from_gamma
     from bot_runtime.marketdata.store import BookStore
     from bot_runtime.strategies import get_strategy

@@ -7,7 +7,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from bot_runtime.config import BotConfig
+from bot_runtime.contract.config import BotConfig
 from bot_runtime.marketdata.store import BookStore
 from bot_runtime.strategies import get_strategy
 from bot_runtime.strategies.base import StrategyContext

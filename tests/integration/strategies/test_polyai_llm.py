@@ -8,7 +8,7 @@ from typing import Any
 
 import aiohttp
 
-from bot_runtime.config import BotConfig
+from bot_runtime.contract.config import BotConfig
 from bot_runtime.marketdata.models import market_from_gamma
 from bot_runtime.marketdata.store import BookStore
 from bot_runtime.strategies import get_strategy

@@ -51,7 +51,7 @@ async def test_fetch_resolutions_queries_gamma_by_condition_id() -> None:
 
 
 async def test_polyai_and_elitemimic_score_markets_gamma_reports_closed(tmp_path: Any) -> None:
-    from bot_runtime.config import BotConfig
+    from bot_runtime.contract.config import BotConfig
     from bot_runtime.marketdata.store import BookStore
     from bot_runtime.strategies import get_strategy
     from bot_runtime.strategies.base import StrategyContext

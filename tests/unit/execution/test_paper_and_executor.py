@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from bot_runtime.contract.params import Limits
 from bot_runtime.execution import risk
 from bot_runtime.execution.executor import Executor
 from bot_runtime.execution.journal import SqliteJournal
@@ -13,7 +14,6 @@ from bot_runtime.execution.paper import PaperMatchingExchange
 from bot_runtime.execution.risk import RiskEngine
 from bot_runtime.execution.signing import OrderSigner
 from bot_runtime.marketdata.book import OrderBook
-from bot_runtime.params import Limits
 from bot_runtime.types import E6, OrderIntent
 
 YES, NO, M = "111", "222", "0xmarket"

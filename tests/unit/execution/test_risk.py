@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from bot_runtime.contract.params import Limits
 from bot_runtime.execution import risk
 from bot_runtime.execution.journal import SqliteJournal
 from bot_runtime.execution.risk import Decision, RiskEngine, RiskState, daily_pnl_e6, utc_midnight_ms
-from bot_runtime.params import Limits
 from bot_runtime.types import E6, OrderIntent
 
 LIMITS = Limits(maxOrderUsd=100, maxPositionPerMarketUsd=300, maxTotalExposureUsd=500, maxDailyLossUsd=50,

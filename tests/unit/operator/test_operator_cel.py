@@ -106,7 +106,7 @@ def test_params_of_another_strategy_are_refused_naming_the_key(strategy: str, ke
 
 
 def test_one_owner_rule_per_param_not_shared_by_all_strategies() -> None:
-    from bot_runtime.params import PARAM_MODELS
+    from bot_runtime.contract.params import PARAM_MODELS
 
     names = set().union(*(m.model_fields for m in PARAM_MODELS.values()))
     ruled = {r.field_path.removeprefix(".params.") for r in crd.param_owner_rules() if r.field_path}

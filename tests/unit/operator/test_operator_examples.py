@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot_runtime.config import ALL_SECRET_KEYS, BotConfig
+from bot_runtime.contract.config import ALL_SECRET_KEYS, BotConfig
 from botfleet_operator import crd
 from botfleet_operator.api import TradingBotSpec
 from tests.unit.operator.tb_schemacheck import validate

@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
-from bot_runtime.config import BotConfig
-from bot_runtime.params import DEFAULT_RESOURCES, PRESETS, RiskProfile, Strategy
+from bot_runtime.contract.config import BotConfig
+from bot_runtime.contract.params import RiskProfile, Strategy
 from botfleet_operator import resources
+from botfleet_operator.presets import DEFAULT_RESOURCES, PRESETS
 from botfleet_operator.resources import Settings, desired_objects
 from tests.unit.operator.tb_fixtures import FAKE_KEY, bot, secret, views
 

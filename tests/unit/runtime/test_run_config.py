@@ -10,7 +10,7 @@ import typer
 from typer.testing import CliRunner
 
 from bot_runtime.app import StartupError, plan_execution, readiness_reasons
-from bot_runtime.config import BotConfig, Endpoints
+from bot_runtime.contract.config import BotConfig, Endpoints
 from bot_runtime.run import run_command
 
 

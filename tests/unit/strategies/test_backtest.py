@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from bot_runtime.backtest import BacktestError, iso_ms, run_backtest
-from bot_runtime.config import BotConfig
+from bot_runtime.contract.config import BotConfig
 from tests.unit.strategies.tapebuilder import build_tape
 
 
@@ -53,7 +53,7 @@ async def test_higher_threshold_finds_a_subset(tmp_path: Path) -> None:
     tape, markets = build_tape(seed=11, steps=500).write(tmp_path)
     cfg = tmp_path / "config.json"
     cfg.write_text(json.dumps({"name": "bt", "strategy": "arbhunter", "params": {"minProfitThreshold": 0.025}}))
-    from bot_runtime.config import load_config
+    from bot_runtime.contract.config import load_config
 
     strict = await run_backtest(tape, markets, "arbhunter", load_config(cfg, env={}))
     loose = await run_backtest(tape, markets, "arbhunter")

@@ -9,7 +9,7 @@ import pytest
 
 from bot_runtime.ai.offline import OfflineAnalyzer
 from bot_runtime.ai.types import AnalysisRequest
-from bot_runtime.config import BotConfig
+from bot_runtime.contract.config import BotConfig
 from bot_runtime.marketdata.models import market_from_gamma
 from bot_runtime.marketdata.store import BookStore
 from bot_runtime.strategies import get_strategy

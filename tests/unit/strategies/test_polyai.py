@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from bot_runtime.config import BotConfig
+from bot_runtime.contract.config import BotConfig
 from bot_runtime.marketdata.models import market_from_gamma
 from bot_runtime.marketdata.store import BookStore
 from bot_runtime.strategies import get_strategy

@@ -1,11 +1,14 @@
-"""Strategy parameters, risk-profile presets and money limits: the one place they are defined.
+"""Strategy parameters and money limits: what the bot reads, defined once.
 
 The TradingBot CRD (operator) and the runtime configuration both build on these models, so a
 parameter is declared once. Field names are camelCase because they are the Kubernetes API.
+Risk-profile presets belong to the operator (botfleet_operator.presets): it renders concrete
+parameters into the bot's configuration.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -82,30 +85,6 @@ PARAM_MODELS: dict[Strategy, type[_Params]] = {
     Strategy.ELITEMIMIC: EliteMimicParams,
 }
 
-# The operations guide's tuning tables, keyed by risk profile.
-# ArbHunter: the guide keys its table by market volatility (high 0.7% $200-500, medium 0.5% $100-200,
-# low 0.3% $50-100). A risk profile is about how much capital is put at risk per opportunity, so
-# conservative demands the largest edge with the smallest size, aggressive accepts thin edges at a
-# larger size; balanced is the guide's default row (0.5%, $100).
-PRESETS: dict[Strategy, dict[RiskProfile, dict[str, Any]]] = {
-    Strategy.ARBHUNTER: {
-        RiskProfile.CONSERVATIVE: {"minProfitThreshold": 0.007, "tradeSizeUsd": 50.0},
-        RiskProfile.BALANCED: {"minProfitThreshold": 0.005, "tradeSizeUsd": 100.0},
-        RiskProfile.AGGRESSIVE: {"minProfitThreshold": 0.003, "tradeSizeUsd": 200.0},
-    },
-    Strategy.POLYAI: {
-        RiskProfile.CONSERVATIVE: {"scanIntervalMinutes": 10, "newsIntervalMinutes": 15, "minConfidence": 80},
-        RiskProfile.BALANCED: {"scanIntervalMinutes": 5, "newsIntervalMinutes": 10, "minConfidence": 70},
-        RiskProfile.AGGRESSIVE: {"scanIntervalMinutes": 3, "newsIntervalMinutes": 5, "minConfidence": 60},
-    },
-    Strategy.ELITEMIMIC: {
-        RiskProfile.CONSERVATIVE: {"minAiConfidence": 80, "maxCopySizeUsd": 200.0, "copyRatio": 0.3},
-        RiskProfile.BALANCED: {"minAiConfidence": 70, "maxCopySizeUsd": 500.0, "copyRatio": 0.5},
-        RiskProfile.AGGRESSIVE: {"minAiConfidence": 60, "maxCopySizeUsd": 1000.0, "copyRatio": 0.7},
-    },
-}
-
-
 class ParamsError(ValueError):
     """Bad `params`: the message names the field under `spec.params` and what to do."""
 
@@ -114,16 +93,10 @@ def param_names(strategy: Strategy) -> frozenset[str]:
     return frozenset(PARAM_MODELS[strategy].model_fields)
 
 
-def resolve_params(
-    strategy: Strategy | str, profile: RiskProfile | str = RiskProfile.BALANCED,
-    overrides: dict[str, Any] | None = None,
-) -> _Params:
-    """Preset of the risk profile, then explicit overrides; unknown or foreign keys are refused."""
-    strategy = Strategy(strategy)
-    profile = RiskProfile(profile)
-    overrides = dict(overrides or {})
+def check_param_keys(strategy: Strategy, keys: Iterable[str]) -> None:
+    """Unknown or foreign keys are refused by name: a typo must not fall back to a default."""
     own = param_names(strategy)
-    for key in overrides:
+    for key in keys:
         if key in own:
             continue
         owners = [s.value for s in Strategy if s != strategy and key in param_names(s)]
@@ -132,9 +105,16 @@ def resolve_params(
                 f"spec.params.{key} belongs to strategy {owners[0]}, not {strategy.value}; remove it")
         raise ParamsError(
             f"spec.params.{key} is not a parameter of {strategy.value}; valid keys: {', '.join(sorted(own))}")
-    merged = {**PRESETS[strategy][profile], **overrides}
+
+
+def validate_params(strategy: Strategy | str, values: dict[str, Any] | None = None) -> _Params:
+    """Concrete parameters of `strategy` (the operator has already applied the risk-profile preset);
+    a missing key takes the model default."""
+    strategy = Strategy(strategy)
+    values = dict(values or {})
+    check_param_keys(strategy, values)
     try:
-        return PARAM_MODELS[strategy].model_validate(merged)
+        return PARAM_MODELS[strategy].model_validate(values)
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = ".".join(str(p) for p in first["loc"])
@@ -152,11 +132,3 @@ class Limits(BaseModel):
     maxDailyLossUsd: float = Field(
         200.0, gt=0, description="Realised+unrealised loss since UTC midnight that trips the kill switch.")
     maxOpenOrders: int = Field(20, ge=1, le=10_000, description="Open orders at once.")
-
-
-# Per-strategy container resources, from the guide (ArbHunter 512Mi, PolyAI 1Gi, EliteMimic 512Mi).
-DEFAULT_RESOURCES: dict[Strategy, dict[str, dict[str, str]]] = {
-    Strategy.ARBHUNTER: {"requests": {"cpu": "250m", "memory": "256Mi"}, "limits": {"cpu": "1", "memory": "512Mi"}},
-    Strategy.POLYAI: {"requests": {"cpu": "250m", "memory": "512Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}},
-    Strategy.ELITEMIMIC: {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"cpu": "500m", "memory": "512Mi"}},
-}

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from bot_runtime.params import Limits, RiskProfile, Strategy, resolve_params
+from bot_runtime.contract.params import Limits, RiskProfile, Strategy, validate_params
 
 Mode = Literal["paper", "live"]
 
@@ -84,8 +84,11 @@ class BotConfig(_Model):
     namespace: str = "default"
     strategy: Strategy
     mode: Mode = "paper"
+    # The operator applies the risk-profile preset and renders concrete `params`; the profile is
+    # carried for status and metrics labels only.
     riskProfile: RiskProfile = RiskProfile.BALANCED
-    params: dict[str, Any] = Field(default_factory=dict, description="Overrides of the preset.")
+    params: dict[str, Any] = Field(
+        default_factory=dict, description="Concrete strategy parameters; a missing key takes the model default.")
     limits: Limits = Field(default_factory=lambda: Limits())
     markets: MarketSelector = Field(default_factory=lambda: MarketSelector())
     endpoints: Endpoints = Field(default_factory=lambda: Endpoints())
@@ -98,11 +101,11 @@ class BotConfig(_Model):
 
     @model_validator(mode="after")
     def _params_belong(self) -> BotConfig:
-        resolve_params(self.strategy, self.riskProfile, self.params)  # raises ParamsError naming the key
+        validate_params(self.strategy, self.params)  # raises ParamsError naming the key
         return self
 
     def strategy_params(self) -> Any:
-        return resolve_params(self.strategy, self.riskProfile, self.params)
+        return validate_params(self.strategy, self.params)
 
 
 class ConfigError(ValueError):
