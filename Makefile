@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DURATION ?= 60
 
-.PHONY: install demo test lint typecheck unit controlplane clean
+.PHONY: install demo test lint typecheck unit controlplane generate clean
 
 $(BIN)/botfleet: pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "botfleet needs Python >= 3.11"'
@@ -25,7 +25,15 @@ typecheck: install
 	$(BIN)/mypy
 
 controlplane:
-	bash tests/controlplane/build.sh
+	bash tools/controlplane/build.sh
+
+# Every checked-in generated file, in dependency order (the chart copies the CRD). tests/ fail on
+# drift; the dashboard pictures (docs/images) need Prometheus: tools/botfleet_tools/generate/render_dashboards.py.
+generate: install
+	$(BIN)/botfleet crd -o crds/tradingbots.botfleet.io.yaml
+	$(BIN)/python -m botfleet_operator.apidocs > docs/api-reference.md
+	$(BIN)/python -m botfleet_tools.generate.sync_chart
+	$(BIN)/python -m botfleet_tools.generate.gen_dashboards
 
 unit: install
 	$(BIN)/pytest tests/unit -q

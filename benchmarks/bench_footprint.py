@@ -4,7 +4,7 @@ One command, prints JSON:
     .venv/bin/python benchmarks/bench_footprint.py [--minutes 10]
 
 Each bot runs as its own `botfleet run` process (as in its pod), in paper mode with the demo's
-parameters (bot_runtime/demo/configs.py), against one `botfleet sim --scenario demo` subprocess.
+parameters (tools/botfleet_tools/demo/configs.py), against one `botfleet sim --scenario demo` subprocess.
 RSS (VmRSS now, VmHWM peak) and CPU seconds (utime+stime) come from /proc; CPU % is CPU seconds
 over wall seconds since the bot became ready. Bots trade from /status counts are included.
 """
@@ -25,8 +25,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from bot_runtime.demo.configs import DEMO_NEWSAPI_KEY, demo_configs
-from bot_runtime.sim.scenarios import make_scenario
+from botfleet_tools.demo.configs import DEMO_NEWSAPI_KEY, demo_configs
+from botfleet_tools.sim.scenarios import make_scenario
 
 
 def _free_port() -> int:

@@ -99,10 +99,10 @@ def _ready(b: dict[str, Any]) -> bool:
 
 
 def run(n: int, workers: int, timeout_s: float) -> dict[str, Any]:
-    from bot_runtime.devcluster import plane as plane_module
-    from bot_runtime.devcluster.binaries import ensure_binaries
-    from bot_runtime.devcluster.manifests import install_crds
-    from bot_runtime.devcluster.plane import FAKE_NODE, LocalControlPlane
+    from botfleet_tools.devcluster import plane as plane_module
+    from botfleet_tools.devcluster.binaries import ensure_binaries
+    from botfleet_tools.devcluster.manifests import install_crds
+    from botfleet_tools.devcluster.plane import FAKE_NODE, LocalControlPlane
 
     # The local plane's defaults fit the e2e suite, not 1,000 bots: its Service range is a /24
     # (254 ClusterIPs, one Service per bot) and its one fake node takes 110 pods. Widen the range

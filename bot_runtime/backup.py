@@ -357,7 +357,7 @@ def backup_command(
     config: str = typer.Option(None, "--config", help="Bot config.json (default: $BOTFLEET_CONFIG)."),
     journal: str = typer.Option(None, "--journal", help="Journal URL instead of the config's (sqlite:///PATH)."),
 ) -> None:
-    """Snapshot the order journal consistently while the bot trades."""
+    """Snapshot the order journal while the bot trades."""
     try:
         url, bot = _journal_from_args(config, journal)
         s3 = S3Target.from_env(dict(os.environ))
@@ -382,7 +382,7 @@ def restore_command(
     force: bool = typer.Option(False, "--force", help="Restore even though the bot holds the journal."),
     no_verify: bool = typer.Option(False, "--no-verify", help="Skip the manifest checksum (not recommended)."),
 ) -> None:
-    """Replace the order journal with a verified backup."""
+    """Replace the journal with a verified backup."""
     try:
         url, _ = _journal_from_args(config, journal)
         kept = restore(from_, url, force=force, check_sum=not no_verify)

@@ -1,54 +1,57 @@
-"""The subcommands of `botfleet`, loaded lazily: only the module of the command being run is
-imported, so a bot pod never loads the operator's dependencies and `botfleet --help` is fast."""
+"""The subcommands of `botfleet`, discovered through the `botfleet.commands` entry-point group and
+loaded lazily: only the module of the command being run is imported, so a bot pod never loads the
+operator's dependencies and `botfleet --help` is fast.
+
+Each package declares its own commands in pyproject.toml (`[project.entry-points."botfleet.commands"]`):
+the bot (run, backup, restore, kill-switch, rotate-credentials), the operator (operator, crd) and the
+developer tools (sim, demo, record, backtest, dev). A command whose package is not installed (the image
+ships no tools) is hidden, so this module names no package but its own."""
 
 from __future__ import annotations
 
-import importlib
+import functools
+import importlib.util
+from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
 import typer
 from typer.core import TyperGroup
 
-# name -> ("module:attribute", one-line help). The attribute is a typer.Typer (a group of
-# subcommands) or a function with typer parameters (one command).
-LAZY: dict[str, tuple[str, str]] = {
-    "demo": ("bot_runtime.demo:demo_command", "Simulator + every strategy in paper mode, with a live view."),
-    "run": ("bot_runtime.run:run_command", "Run one trading bot (the pod's entrypoint)."),
-    "sim": ("bot_runtime.sim.cli:sim_command", "Run the simulated Polymarket exchange."),
-    "record": ("bot_runtime.record:record_command", "Record market-channel frames to a tape."),
-    "backtest": ("bot_runtime.backtest:backtest_command", "Replay a tape through a strategy in paper mode."),
-    "backup": ("bot_runtime.backup:backup_command", "Snapshot the order journal while the bot trades."),
-    "restore": ("bot_runtime.backup:restore_command", "Replace the journal with a verified backup."),
-    "kill-switch": ("bot_runtime.run:kill_switch_app", "Show or reset the daily-loss kill switch."),
-    "operator": ("botfleet_operator.cli:operator_command", "Run the Kubernetes operator (kopf)."),
-    "crd": ("botfleet_operator.cli:crd_command", "Print the TradingBot CustomResourceDefinition."),
-    "rotate-credentials": ("botfleet_operator.rotation:rotate_command",
-                           "Rotate a bot's CLOB API credentials (the rotation Job)."),
-    "dev": ("bot_runtime.devcluster.cli:dev_app", "Developer tools: a local Kubernetes control plane."),
-}
+GROUP = "botfleet.commands"
+
+
+@functools.cache
+def available() -> dict[str, EntryPoint]:
+    """Command name -> its entry point, for the commands whose top-level package is importable.
+    `find_spec` on a top-level name imports nothing."""
+    found: dict[str, EntryPoint] = {}
+    for ep in entry_points(group=GROUP):
+        if importlib.util.find_spec(ep.module.partition(".")[0]) is not None:
+            found.setdefault(ep.name, ep)
+    return found
 
 
 # typer vendors its own click; its types are private, so contexts and commands are typed loosely.
-def _load(name: str) -> Any:
-    target, help_text = LAZY[name]
-    module, _, attr = target.partition(":")
-    obj: Any = getattr(importlib.import_module(module), attr)
+def _load(name: str, ep: EntryPoint) -> Any:
+    """The entry point's object is a typer.Typer (a group of subcommands) or a function with typer
+    parameters (one command, whose docstring is its help)."""
+    obj: Any = ep.load()
     if isinstance(obj, typer.Typer):
         cmd = typer.main.get_command(obj)
     else:
         single = typer.Typer(add_completion=False)
-        single.command(name=name, help=help_text)(obj)
+        single.command(name=name)(obj)
         cmd = typer.main.get_command(single)
     cmd.name = name
-    cmd.help = cmd.help or help_text
     return cmd
 
 
 class LazyGroup(TyperGroup):
     def list_commands(self, ctx: Any) -> list[str]:
-        return sorted({*super().list_commands(ctx), *LAZY})
+        return sorted({*super().list_commands(ctx), *available()})
 
     def get_command(self, ctx: Any, cmd_name: str) -> Any:
-        if cmd_name in LAZY:
-            return _load(cmd_name)
+        ep = available().get(cmd_name)
+        if ep is not None:
+            return _load(cmd_name, ep)
         return super().get_command(ctx, cmd_name)

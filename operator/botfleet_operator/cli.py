@@ -1,4 +1,4 @@
-"""`botfleet operator` and `botfleet crd`: typer command functions mounted by bot_runtime/commands.py."""
+"""`botfleet operator` and `botfleet crd`: typer command functions entry points of the `botfleet.commands` group (pyproject.toml)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import typer
 def crd_command(
     output: str = typer.Option("-", "--output", "-o", help="File to write; '-' prints to stdout."),
 ) -> None:
-    """Print the TradingBot CRD (generated from the API models)."""
+    """Print the TradingBot CustomResourceDefinition."""  # generated from the API models
     from botfleet_operator.crd import crd_yaml
 
     text = crd_yaml()
@@ -39,7 +39,7 @@ def operator_command(
                                 help="Bots reconciled concurrently."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logs."),
 ) -> None:
-    """Run the TradingBot operator (kopf) against the current kubeconfig or in-cluster config."""
+    """Run the Kubernetes operator (kopf)."""  # against the current kubeconfig or in-cluster config
     from botfleet_operator.runner import OperatorOptions, run
 
     if namespace and all_namespaces:

@@ -121,7 +121,7 @@ def rotate_command(
     revoke_old: bool = typer.Option(False, "--revoke-old", help="Revoke the previous API key afterwards."),
     kubeconfig: str = typer.Option(None, "--kubeconfig", help="Default: in-cluster or $KUBECONFIG."),
 ) -> None:
-    """Rotate a bot's CLOB API credentials (run by the operator's rotation Job)."""
+    """Rotate a bot's CLOB API credentials (the rotation Job)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         cfg = load_config(config)

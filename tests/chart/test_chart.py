@@ -35,8 +35,8 @@ EXAMPLE_BOTS: dict[str, Any] = {"bots": [
 
 
 def _script(name: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, str(REPO / "scripts" / name), *args], capture_output=True, text=True,
-                          check=False)
+    return subprocess.run([sys.executable, "-m", f"botfleet_tools.generate.{name}", *args], capture_output=True,
+                          text=True, check=False, cwd=REPO)
 
 
 # ---- kept in sync (no helm needed) ----
@@ -44,19 +44,19 @@ def _script(name: str, *args: str) -> subprocess.CompletedProcess[str]:
 def test_chart_crds_are_identical_to_crds_dir() -> None:
     src = sorted(p.name for p in (REPO / "crds").glob("*.yaml"))
     assert src, "crds/ is empty: botfleet crd -o crds/tradingbots.botfleet.io.yaml"
-    assert sorted(p.name for p in (CHART / "crds").glob("*.yaml")) == src, "run scripts/sync_chart.py"
+    assert sorted(p.name for p in (CHART / "crds").glob("*.yaml")) == src, "run `make generate`"
     for name in src:
         assert (CHART / "crds" / name).read_bytes() == (REPO / "crds" / name).read_bytes(), \
-            f"helm/botfleet/crds/{name} drifted from crds/{name}: run scripts/sync_chart.py"
+            f"helm/botfleet/crds/{name} drifted from crds/{name}: run `make generate`"
 
 
 def test_sync_script_check_passes() -> None:
-    proc = _script("sync_chart.py", "--check")
+    proc = _script("sync_chart", "--check")
     assert proc.returncode == 0, proc.stderr
 
 
 def test_dashboards_match_generator() -> None:
-    proc = _script("gen_dashboards.py", "--check")
+    proc = _script("gen_dashboards", "--check")
     assert proc.returncode == 0, proc.stderr
 
 

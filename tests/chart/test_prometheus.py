@@ -10,7 +10,6 @@ Two sources are scraped with the chart's job names (botfleet-bot, botfleet-opera
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,7 +20,6 @@ from tests.support.prometheus import (
     DASHBOARDS_DIR,
     GONE_BOT,
     OPERATOR_JOB,
-    REPO,
     RULES_FILE,
     Prometheus,
     PromQLError,
@@ -204,11 +202,9 @@ def test_demo_panels_return_data_where_the_demo_has_the_series(demo: Prometheus)
 
 
 def test_render_script_draws_every_panel(synthetic: Prometheus, tmp_path: Path) -> None:
-    """scripts/render_dashboards.py (the docs' pictures) against the same Prometheus."""
-    spec = importlib.util.spec_from_file_location("render_dashboards", REPO / "scripts" / "render_dashboards.py")
-    assert spec is not None and spec.loader is not None
-    render = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(render)
+    """tools/botfleet_tools/generate/render_dashboards.py (the docs' pictures) against the same Prometheus."""
+    from botfleet_tools.generate import render_dashboards as render
+
     for name in ("fleet-overview", "operator"):
         png = render.render_dashboard(DASHBOARDS_DIR / f"{name}.json", synthetic.url, tmp_path, 0.5, "20s")
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from bot_runtime.devcluster.manifests import crd_names, manifest_files
+from botfleet_tools.devcluster.manifests import crd_names, manifest_files
 from tests.support.controlplane import CRDS_DIR, OPERATOR_NAMESPACE, OPERATOR_SERVICE_ACCOUNT, Cluster
 from tests.support.controlplane_wait import eventually
 

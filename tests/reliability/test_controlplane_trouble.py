@@ -65,7 +65,7 @@ class Plane:
 @pytest.fixture(scope="module")
 def plane(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Plane]:
     try:
-        from bot_runtime.devcluster.manifests import install_crds
+        from botfleet_tools.devcluster.manifests import install_crds
         from tests.support.controlplane import CRDS_DIR, local_cluster  # type: ignore[import-not-found]
     except ImportError as exc:
         pytest.skip(f"control-plane support unavailable: {exc}")

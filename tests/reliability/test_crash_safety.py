@@ -20,7 +20,7 @@ import pytest
 from crash_checks import compare
 from crash_zygote import build
 
-from bot_runtime.sim.units import UNIT
+from botfleet_tools.sim.units import UNIT
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.slow]
 

@@ -22,8 +22,8 @@ from bot_runtime.execution.journal import open_journal
 from bot_runtime.execution.ratelimit import Backoff, RateLimiter
 from bot_runtime.execution.risk import RiskEngine
 from bot_runtime.execution.signing import ApiCreds, OrderSigner
-from bot_runtime.sim.units import UNIT
 from bot_runtime.types import E6, OrderIntent
+from botfleet_tools.sim.units import UNIT
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.slow]
 

@@ -27,10 +27,10 @@ from pathlib import Path
 
 import pytest
 
-from bot_runtime.devcluster.binaries import Binaries, ensure_binaries
-from bot_runtime.devcluster.manifests import install_crds
-from bot_runtime.devcluster.modes import choose_mode, kind_available
-from bot_runtime.devcluster.plane import ControlPlaneError, LocalControlPlane
+from botfleet_tools.devcluster.binaries import Binaries, ensure_binaries
+from botfleet_tools.devcluster.manifests import install_crds
+from botfleet_tools.devcluster.modes import choose_mode, kind_available
+from botfleet_tools.devcluster.plane import ControlPlaneError, LocalControlPlane
 from tests.support.controlplane_csr import kubeconfig_via_csr
 from tests.support.controlplane_kind import KindCluster
 

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from bot_runtime.devcluster import pki
+from botfleet_tools.devcluster import pki
 
 Kubectl = Callable[..., subprocess.CompletedProcess[str]]
 

@@ -1,4 +1,4 @@
-"""The `kind` path of the e2e fixture (see bot_runtime.devcluster.modes for when it is used)."""
+"""The `kind` path of the e2e fixture (see botfleet_tools.devcluster.modes for when it is used)."""
 
 from __future__ import annotations
 

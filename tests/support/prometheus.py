@@ -204,7 +204,7 @@ def botfleet_cli() -> str | None:
 
 
 # `botfleet demo` before the command is mounted in the CLI: the same function, run by typer.
-DEMO_FALLBACK = "import typer; from bot_runtime.demo import demo_command; typer.run(demo_command)"
+DEMO_FALLBACK = "import typer; from botfleet_tools.demo import demo_command; typer.run(demo_command)"
 
 
 def demo_argv() -> list[str] | None:

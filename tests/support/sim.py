@@ -1,4 +1,4 @@
-"""Pytest fixtures for the simulated exchange (bot_runtime.sim) on a free loopback port.
+"""Pytest fixtures for the simulated exchange (botfleet_tools.sim) on a free loopback port.
 
 Load it by file path from a conftest (py-order-utils installs a top-level `tests` package that
 shadows this repository's, so `import tests.support.sim` is not reliable), then re-export the
@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 import pytest_asyncio
 from eth_account import Account
 
-from bot_runtime.sim import ApiCreds, SimConfig, SimExchange
+from botfleet_tools.sim import ApiCreds, SimConfig, SimExchange
 
 # A fixed test key (never used anywhere real): tests sign orders with it.
 TEST_PRIVATE_KEY = "0x" + "11" * 32

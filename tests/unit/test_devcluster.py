@@ -10,9 +10,9 @@ import yaml
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from bot_runtime.devcluster import pki
-from bot_runtime.devcluster.manifests import crd_names, manifest_files
-from bot_runtime.devcluster.modes import choose_mode
+from botfleet_tools.devcluster import pki
+from botfleet_tools.devcluster.manifests import crd_names, manifest_files
+from botfleet_tools.devcluster.modes import choose_mode
 
 
 def test_client_cert_carries_user_and_groups_and_chains_to_the_ca() -> None:

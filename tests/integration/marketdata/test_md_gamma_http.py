@@ -110,7 +110,7 @@ async def test_record_keeps_frames_byte_for_byte(gamma: tuple[Gamma, str], tmp_p
     import asyncio
 
     from bot_runtime.marketdata.tape import iter_tape
-    from bot_runtime.record import record
+    from botfleet_tools.record import record
 
     g, url = gamma
     g.markets = [_market(1)]

@@ -21,8 +21,8 @@ from bot_runtime.marketdata.models import load_markets_file
 from bot_runtime.marketdata.store import BookStore
 from bot_runtime.marketdata.tape import iter_tape, replay
 from bot_runtime.marketdata.ws import MarketDataHooks, MarketWsClient, WsSettings, fetch_books
-from bot_runtime.record import record
-from bot_runtime.sim import SimExchange
+from botfleet_tools.record import record
+from botfleet_tools.sim import SimExchange
 
 wait_for = md_ws.wait_for
 
@@ -335,7 +335,7 @@ async def test_record_command_as_a_process(busy_sim: SimExchange, tmp_path: Path
     tape, markets_file = tmp_path / "t.jsonl", tmp_path / "m.json"
     one = sim.markets[0]
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot_runtime.record", "--out", str(tape), "--markets-out", str(markets_file),
+        sys.executable, "-m", "botfleet_tools.record", "--out", str(tape), "--markets-out", str(markets_file),
         "--ws-url", sim.ws_url + "/market", "--gamma-url", sim.url + "/gamma", "--duration", "2",
         "--market", one.condition_id, "--market", sim.markets[1].slug,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
@@ -363,7 +363,7 @@ async def test_record_command_as_a_process(busy_sim: SimExchange, tmp_path: Path
 async def test_record_command_names_the_problem_when_nothing_matches(busy_sim: SimExchange, tmp_path: Path) -> None:
 
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot_runtime.record", "--out", str(tmp_path / "t.jsonl"),
+        sys.executable, "-m", "botfleet_tools.record", "--out", str(tmp_path / "t.jsonl"),
         "--gamma-url", busy_sim.url + "/gamma", "--ws-url", busy_sim.ws_url + "/market", "--market", "no-such-slug",
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )

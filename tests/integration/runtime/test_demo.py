@@ -13,10 +13,10 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from bot_runtime.demo.configs import order_strategies
-from bot_runtime.demo.runner import registered_strategies
+from botfleet_tools.demo.configs import order_strategies
+from botfleet_tools.demo.runner import registered_strategies
 
-DEMO = [sys.executable, "-c", "import typer; from bot_runtime.demo import demo_command; typer.run(demo_command)"]
+DEMO = [sys.executable, "-c", "import typer; from botfleet_tools.demo import demo_command; typer.run(demo_command)"]
 
 
 def free_port() -> int:

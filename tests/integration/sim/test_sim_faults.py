@@ -8,8 +8,8 @@ from typing import Any
 import aiohttp
 
 import tests.support.sim as _support
-from bot_runtime.sim import ApiCreds, SimExchange
-from bot_runtime.sim.auth import l2_headers
+from botfleet_tools.sim import ApiCreds, SimExchange
+from botfleet_tools.sim.auth import l2_headers
 
 signed_order_body = _support.signed_order_body
 

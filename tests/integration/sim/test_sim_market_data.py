@@ -9,7 +9,7 @@ from typing import Any
 import aiohttp
 from py_clob_client_v2.utilities import generate_orderbook_summary_hash, parse_raw_orderbook_summary
 
-from bot_runtime.sim import SimExchange
+from botfleet_tools.sim import SimExchange
 
 # Loaded by path in conftest.py (the `tests` package name is shadowed by a dependency).
 from tests.support.sim import start_sim

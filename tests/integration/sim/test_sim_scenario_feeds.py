@@ -9,8 +9,8 @@ from typing import Any
 import aiohttp
 
 import tests.support.sim as _support
-from bot_runtime.sim.cli import run_sim
-from bot_runtime.sim.units import UNIT
+from botfleet_tools.sim.cli import run_sim
+from botfleet_tools.sim.units import UNIT
 
 
 async def get(url: str, **params: str) -> Any:

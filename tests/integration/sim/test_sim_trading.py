@@ -14,8 +14,8 @@ from py_clob_client_v2.clob_types import MarketOrderArgsV2, OrderArgsV2, OrderPa
 from py_clob_client_v2.exceptions import PolyApiException
 
 import tests.support.sim as _support
-from bot_runtime.sim import ApiCreds, SimExchange
-from bot_runtime.sim.auth import l2_headers
+from botfleet_tools.sim import ApiCreds, SimExchange
+from botfleet_tools.sim.auth import l2_headers
 
 TEST_ADDRESS: str = _support.TEST_ADDRESS
 TEST_PRIVATE_KEY: str = _support.TEST_PRIVATE_KEY

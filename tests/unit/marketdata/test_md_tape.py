@@ -4,7 +4,7 @@ from pathlib import Path
 
 from bot_runtime.marketdata.store import BookStore
 from bot_runtime.marketdata.tape import TapeWriter, iter_tape, replay, sidecar_path
-from bot_runtime.record import split_market_args
+from botfleet_tools.record import split_market_args
 
 SAMPLES = Path(__file__).parent / "data" / "market-channel-samples.jsonl"
 

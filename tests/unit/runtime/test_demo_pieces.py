@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot_runtime.demo.configs import demo_configs, order_strategies
-from bot_runtime.demo.report import build_report, row_from
-from bot_runtime.demo.view import plain_lines
 from bot_runtime.telemetry.metrics import BotMetrics
 from bot_runtime.telemetry.observer import MetricsObserver, order_outcome
 from bot_runtime.types import OrderIntent, OrderResult
+from botfleet_tools.demo.configs import demo_configs, order_strategies
+from botfleet_tools.demo.report import build_report, row_from
+from botfleet_tools.demo.view import plain_lines
 
 WHALE = "0x" + "ab" * 20
 

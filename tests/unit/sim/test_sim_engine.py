@@ -6,10 +6,10 @@ import itertools
 
 import pytest
 
-from bot_runtime.sim.book import Order
-from bot_runtime.sim.engine import Fill, MatchingEngine, OrderRejected
-from bot_runtime.sim.markets import MarketSpec
-from bot_runtime.sim.units import UNIT, to_units
+from botfleet_tools.sim.book import Order
+from botfleet_tools.sim.engine import Fill, MatchingEngine, OrderRejected
+from botfleet_tools.sim.markets import MarketSpec
+from botfleet_tools.sim.units import UNIT, to_units
 
 YES, NO, CID = "111", "222", "0xc0"
 _ids = itertools.count()

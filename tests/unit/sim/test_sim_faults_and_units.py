@@ -6,10 +6,10 @@ import random
 
 import pytest
 
-from bot_runtime.sim.config import SimConfig
-from bot_runtime.sim.faults import Faults
-from bot_runtime.sim.fees import fee_rate_for, taker_fee_units
-from bot_runtime.sim.units import fmt, mul_units, to_units
+from botfleet_tools.sim.config import SimConfig
+from botfleet_tools.sim.faults import Faults
+from botfleet_tools.sim.fees import fee_rate_for, taker_fee_units
+from botfleet_tools.sim.units import fmt, mul_units, to_units
 
 
 def test_units_round_trip_polymarket_strings() -> None:
@@ -59,7 +59,7 @@ def test_sim_config_rejects_bad_values_by_name() -> None:
 
 
 def test_documented_rate_limits_per_client_and_endpoint() -> None:
-    from bot_runtime.sim.ratelimits import RateLimiter, limit_for
+    from botfleet_tools.sim.ratelimits import RateLimiter, limit_for
 
     assert limit_for("GET", "/book") == ("GET /book", 1500)
     assert limit_for("GET", "/gamma/markets")[1] == 300 and limit_for("GET", "/gamma/events/3")[1] == 4000

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot_runtime.sim.scenarios import Action, Ladder, Place, RandomWalkScenario, make_scenario
-from bot_runtime.sim.units import UNIT
+from botfleet_tools.sim.scenarios import Action, Ladder, Place, RandomWalkScenario, make_scenario
+from botfleet_tools.sim.units import UNIT
 
 
 def run(name: str, seed: int, steps: int) -> tuple[list[list[Action]], RandomWalkScenario]:
@@ -79,7 +79,7 @@ def test_no_arbitrage_in_the_quotes_outside_injected_dislocations() -> None:
 
 
 async def test_long_runs_keep_only_live_scenario_orders() -> None:
-    from bot_runtime.sim import SimConfig, SimExchange
+    from botfleet_tools.sim import SimConfig, SimExchange
 
     sim = SimExchange(SimConfig(seed=4, scenario="demo", speed=0))  # not started: no server, no sockets
     for i in range(400):

@@ -10,9 +10,9 @@ from py_clob_client_v2.order_utils import ExchangeOrderBuilderV2, Side
 from py_clob_client_v2.order_utils.model.order_data_v2 import OrderDataV2, order_to_json_v2
 from py_clob_client_v2.signer import Signer
 
-from bot_runtime.sim.auth import ApiKeyStore, AuthError, l2_headers, verify_l1, verify_l2
-from bot_runtime.sim.markets import V2_EXCHANGE, V2_NEG_RISK_EXCHANGE
-from bot_runtime.sim.orders import OrderPayloadError, parse_order
+from botfleet_tools.sim.auth import ApiKeyStore, AuthError, l2_headers, verify_l1, verify_l2
+from botfleet_tools.sim.markets import V2_EXCHANGE, V2_NEG_RISK_EXCHANGE
+from botfleet_tools.sim.orders import OrderPayloadError, parse_order
 
 KEY = "0x" + "22" * 32
 SIGNER = Signer(KEY, 137)

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from bot_runtime.backtest import BacktestError, iso_ms, run_backtest
 from bot_runtime.contract.config import BotConfig
+from botfleet_tools.backtest import BacktestError, iso_ms, run_backtest
 from tests.unit.strategies.tapebuilder import build_tape
 
 
@@ -64,7 +64,7 @@ async def test_higher_threshold_finds_a_subset(tmp_path: Path) -> None:
 def test_cli_writes_the_report_and_names_bad_input(tmp_path: Path) -> None:
     import typer
 
-    from bot_runtime.backtest import backtest_command
+    from botfleet_tools.backtest import backtest_command
 
     app = typer.Typer()
     app.command()(backtest_command)

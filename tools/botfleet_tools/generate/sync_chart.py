@@ -5,8 +5,8 @@
 - deploy/rbac/ ClusterRole -> helm/botfleet/files/rbac/clusterrole.yaml (the operator's rules)
 - deploy/rbac/ Role        -> helm/botfleet/files/rbac/role.yaml        (the leader-election Lease)
 
-    scripts/sync_chart.py           # copy
-    scripts/sync_chart.py --check   # exit 1 and name what differs (tests/chart runs this)
+    python -m botfleet_tools.generate.sync_chart           # copy
+    python -m botfleet_tools.generate.sync_chart --check   # exit 1 and name what differs (tests/chart runs this)
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from pathlib import Path
 
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[3]
 CHART = REPO / "helm" / "botfleet"
-HEADER = "# Copied from deploy/rbac/ by scripts/sync_chart.py: edit deploy/rbac/, then run it.\n"
+HEADER = "# Copied from deploy/rbac/ by botfleet_tools.generate.sync_chart: edit deploy/rbac/, then run `make generate`.\n"
 
 
 def rbac_objects(rbac_dir: Path) -> dict[str, dict]:
@@ -57,9 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     extra = [p for p in sorted((CHART / "crds").glob("*.yaml")) if p not in files]
     if args.check:
         for p in stale:
-            print(f"{p.relative_to(REPO)}: differs from its source; run scripts/sync_chart.py", file=sys.stderr)
+            print(f"{p.relative_to(REPO)}: differs from its source; run `make generate`", file=sys.stderr)
         for p in extra:
-            print(f"{p.relative_to(REPO)}: no such CRD in crds/; run scripts/sync_chart.py", file=sys.stderr)
+            print(f"{p.relative_to(REPO)}: no such CRD in crds/; run `make generate`", file=sys.stderr)
         return 1 if stale or extra else 0
     for p in stale:
         p.parent.mkdir(parents=True, exist_ok=True)

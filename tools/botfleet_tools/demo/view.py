@@ -7,7 +7,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from bot_runtime.demo.report import BotRow
+from botfleet_tools.demo.report import BotRow
 
 _STATE_STYLE = {"trading": "green", "KILLED": "bold red", "error": "red", "paused": "yellow"}
 

@@ -6,9 +6,9 @@ same PromQL, so docs/ shows what a user gets. Data comes from a Prometheus you n
 script starts (Debian's `prometheus`) scraping `botfleet demo` or the synthetic fleet of
 tests/support/prometheus.py for a few minutes.
 
-    scripts/render_dashboards.py --source synthetic --minutes 4        # self-contained
-    scripts/render_dashboards.py --source demo --minutes 4
-    scripts/render_dashboards.py --prometheus http://127.0.0.1:9090 --minutes 30
+    python -m botfleet_tools.generate.render_dashboards --source synthetic --minutes 4        # self-contained
+    python -m botfleet_tools.generate.render_dashboards --source demo --minutes 4
+    python -m botfleet_tools.generate.render_dashboards --prometheus http://127.0.0.1:9090 --minutes 30
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[3]
 DASHBOARDS = REPO / "helm" / "botfleet" / "dashboards"
 OUT = REPO / "docs" / "images"
 BG, PANEL, TEXT, GRID = "#111217", "#181b1f", "#d8d9da", "#2c3235"

@@ -21,8 +21,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot_runtime.devcluster import pki
-from bot_runtime.devcluster.binaries import Binaries
+from botfleet_tools.devcluster import pki
+from botfleet_tools.devcluster.binaries import Binaries
 
 SERVICE_CIDR = "10.0.0.0/16"  # virtual ClusterIPs only; room for a fleet of 1,000+ bots
 SERVICE_IP = "10.0.0.1"  # first address of SERVICE_CIDR: the `kubernetes` Service

@@ -17,8 +17,8 @@ def demo_command(
     log_file: Path = typer.Option(None, "--log-file", help="Where the bots' JSON logs go (default: a temp file)."),
     log_level: str = typer.Option("info", "--log-level", help="debug, info, warning or error."),
 ) -> None:
-    """Run the simulated exchange and every strategy in paper mode, in one process."""
-    from bot_runtime.demo.runner import DemoOptions, main
+    """Simulator + every strategy in paper mode, with a live view."""  # in one process
+    from botfleet_tools.demo.runner import DemoOptions, main
 
     code = main(DemoOptions(duration_s=duration, report=report, seed=seed, ui=not no_ui,
                             metrics_port=metrics_port, log_file=log_file, log_level=log_level))

@@ -20,9 +20,9 @@ from typing import Any
 from rich.console import Console
 from rich.live import Live
 
-from bot_runtime.demo.configs import DEMO_NEWSAPI_KEY, demo_configs, order_strategies
-from bot_runtime.demo.report import BotRow, build_report, row_from, write_report
-from bot_runtime.demo.view import bots_table, live_view, plain_lines
+from botfleet_tools.demo.configs import DEMO_NEWSAPI_KEY, demo_configs, order_strategies
+from botfleet_tools.demo.report import BotRow, build_report, row_from, write_report
+from botfleet_tools.demo.view import bots_table, live_view, plain_lines
 
 PLAIN_EVERY_S = 5.0
 UI_REFRESH_S = 0.5
@@ -96,12 +96,12 @@ async def run_demo(opts: DemoOptions, console: Console | None = None) -> tuple[d
     """Run the demo; returns (report, every bot started)."""
     from bot_runtime.app import BotApp
     from bot_runtime.credentials import CredentialsReader
-    from bot_runtime.sim.config import SimConfig
-    from bot_runtime.sim.exchange import SimExchange
     from bot_runtime.strategies.base import STRATEGIES
     from bot_runtime.telemetry.logs import configure_logging
     from bot_runtime.telemetry.metrics import BotMetrics
     from bot_runtime.telemetry.server import TelemetryServer
+    from botfleet_tools.sim.config import SimConfig
+    from botfleet_tools.sim.exchange import SimExchange
 
     console = console or Console()
     log_path = opts.log_file or Path(tempfile.gettempdir()) / f"botfleet-demo-{time.strftime('%Y%m%dT%H%M%S')}.log"

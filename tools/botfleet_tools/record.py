@@ -176,7 +176,7 @@ def record_command(
         bool, typer.Option("--recv-times/--no-recv-times", help="Write receive times to <out>.recv_ms.")
     ] = True,
 ) -> None:
-    """Record market-channel frames exactly as received, plus the markets' Gamma JSON."""
+    """Record market-channel frames to a tape."""  # exactly as received, plus the markets' Gamma JSON
     try:
         summary = asyncio.run(
             record(
@@ -204,5 +204,5 @@ app = typer.Typer(add_completion=False)
 app.command(name="record")(record_command)
 
 
-if __name__ == "__main__":  # `python -m bot_runtime.record --out tape.jsonl ...`
+if __name__ == "__main__":  # `python -m botfleet_tools.record --out tape.jsonl ...`
     app()

@@ -3,6 +3,6 @@
 ``app`` is the typer sub-app; importing it needs neither the Go binaries nor a cluster.
 """
 
-from bot_runtime.devcluster.cli import app
+from botfleet_tools.devcluster.cli import app
 
 __all__ = ["app"]

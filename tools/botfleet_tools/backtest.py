@@ -228,7 +228,7 @@ def backtest_command(
     whale_trades: Annotated[Path | None, typer.Option(
         "--whale-trades", help="EliteMimic: Data API /activity JSON list to replay.")] = None,
 ) -> None:
-    """Replay a tape through a strategy in paper mode and write a report."""
+    """Replay a tape through a strategy in paper mode."""  # and write a report
     logging.getLogger("bot_runtime.marketdata").setLevel(logging.ERROR)
     try:
         cfg = load_config(config, env={}) if config is not None else None

@@ -16,7 +16,7 @@ _DIR_HELP = "Where the cluster keeps its state, certificates and logs."
 
 
 def default_dir() -> Path:
-    from bot_runtime.devcluster.binaries import repo_root
+    from botfleet_tools.devcluster.binaries import repo_root
 
     if os.environ.get("BOTFLEET_CACHE"):
         return Path(os.environ["BOTFLEET_CACHE"]) / "devcluster"
@@ -36,7 +36,7 @@ def _read_state(workdir: Path) -> dict[str, object] | None:
 
 def _owned_pids(state: dict[str, object]) -> dict[str, int]:
     """The recorded pids that still run one of our binaries (a recycled pid is left alone)."""
-    from bot_runtime.devcluster.plane import pid_alive
+    from botfleet_tools.devcluster.plane import pid_alive
 
     bin_dir = str(state.get("bin_dir", ""))
     pids = state.get("pids", {})
@@ -70,9 +70,9 @@ def up(
     timeout: float = typer.Option(240.0, help="Seconds to wait for every component."),
 ) -> None:
     """Start the control plane in the background and print the KUBECONFIG to export."""
-    from bot_runtime.devcluster.binaries import ensure_binaries, repo_root
-    from bot_runtime.devcluster.manifests import install_crds
-    from bot_runtime.devcluster.plane import ControlPlaneError, LocalControlPlane
+    from botfleet_tools.devcluster.binaries import ensure_binaries, repo_root
+    from botfleet_tools.devcluster.manifests import install_crds
+    from botfleet_tools.devcluster.plane import ControlPlaneError, LocalControlPlane
 
     workdir = (workdir or default_dir()).resolve()
     state = _read_state(workdir)
@@ -109,7 +109,7 @@ def down(
     keep: bool = typer.Option(False, help="Keep the state directory (logs, certificates)."),
 ) -> None:
     """Stop the control plane started by `up` and delete its state."""
-    from bot_runtime.devcluster.plane import COMPONENTS, stop_pids
+    from botfleet_tools.devcluster.plane import COMPONENTS, stop_pids
 
     workdir = (workdir or default_dir()).resolve()
     state = _read_state(workdir)
@@ -127,7 +127,7 @@ def down(
 @app.command()
 def status(workdir: Path = typer.Option(None, "--dir", help=_DIR_HELP)) -> None:
     """Show which components run; exit 1 when the cluster is not fully up."""
-    from bot_runtime.devcluster.plane import COMPONENTS
+    from botfleet_tools.devcluster.plane import COMPONENTS
 
     workdir = (workdir or default_dir()).resolve()
     state = _read_state(workdir)
@@ -143,11 +143,6 @@ def status(workdir: Path = typer.Option(None, "--dir", help=_DIR_HELP)) -> None:
         raise typer.Exit(1)
 
 
-# `botfleet dev cluster ...`: mounted by bot_runtime.commands.
-dev_app = typer.Typer(help="Developer tools.", no_args_is_help=True, add_completion=False)
-dev_app.add_typer(app, name="cluster")
-
-
-# `botfleet dev` (mounted by bot_runtime.commands): `botfleet dev cluster up|down|status`.
+# `botfleet dev` (entry point `dev` of the `botfleet.commands` group): `botfleet dev cluster up|down|status`.
 dev_app = typer.Typer(help="Developer tools.", no_args_is_help=True, add_completion=False)
 dev_app.add_typer(app, name="cluster")

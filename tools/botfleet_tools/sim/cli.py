@@ -1,6 +1,6 @@
 """`botfleet sim`: run the simulated exchange in the foreground until Ctrl-C / SIGTERM.
 
-Mount with: LAZY["sim"] = ("bot_runtime.sim.cli:sim_command", "Run the simulated Polymarket exchange.")
+Mounted as `botfleet sim` by the entry point `sim` of the `botfleet.commands` group (pyproject.toml).
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def sim_command(
     default_usdc: float = typer.Option(10_000.0, "--default-usdc", help="pUSD credited to each new API wallet."),
     log_level: str = typer.Option("INFO", "--log-level", help="Python log level."),
 ) -> None:
-    """Run the simulated Polymarket exchange (CLOB REST, websockets, Gamma, Data API) on one port."""
+    """Run the simulated Polymarket exchange."""  # CLOB REST, websockets, Gamma, Data API on one port
     if scenario not in PRESETS:
         raise typer.BadParameter(f"unknown scenario {scenario!r}: choose one of {', '.join(sorted(PRESETS))}",
                                  param_hint="--scenario")
