@@ -273,7 +273,7 @@ class BotApp:
 
     def _state_dir(self) -> Path:
         if self.state_dir is None:
-            from bot_runtime.backup import sqlite_path
+            from bot_runtime.execution.journal_lock import sqlite_path
 
             path = sqlite_path(self.config.journal.url)
             if path is not None:

@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bot_runtime.backup import HEARTBEAT_KEY, BackupError, acquire_journal_lock, sqlite_path
 from bot_runtime.contract.config import (
     CLOB_API_KEY,
     CLOB_PASSPHRASE,
@@ -23,6 +22,7 @@ from bot_runtime.contract.config import (
     WALLET_SIGNATURE_TYPE,
 )
 from bot_runtime.execution.journal import Journal, JournalError, open_journal, redact_url
+from bot_runtime.execution.journal_lock import HEARTBEAT_KEY, JournalLocked, acquire_journal_lock, sqlite_path
 from bot_runtime.execution.risk import RiskEngine
 from bot_runtime.execution.signing import ApiCreds, OrderError, OrderSigner
 from bot_runtime.telemetry.http_metrics import traced_session
@@ -266,7 +266,7 @@ async def build_execution(app: BotApp) -> Execution:
     if path is not None:
         try:
             lock_fd = acquire_journal_lock(Path(path))
-        except BackupError as exc:
+        except JournalLocked as exc:
             raise StartupError(str(exc), config_error=True) from None
     try:
         journal = await asyncio.to_thread(open_journal, cfg.journal.url)

@@ -21,8 +21,6 @@ Exit codes: 0 ok; 1 the backup/restore failed (I/O, checksum mismatch, corrupt f
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import gzip
 import hashlib
 import json
@@ -32,7 +30,6 @@ import shutil
 import sqlite3
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,12 +38,19 @@ from typing import Any
 import typer
 
 from bot_runtime.execution.journal import Journal, JournalError, open_journal, redact_url
+from bot_runtime.execution.journal_lock import (
+    HEARTBEAT_FRESH_S,
+    HEARTBEAT_KEY,
+    JournalLocked,
+    JournalUrlError,
+    heartbeat_fresh,
+    journal_in_use,
+    sqlite_path,
+)
 
 PREFIX = "journal-"
 SUFFIXES = (".sqlite", ".json.gz")
 _STAMP_RE = re.compile(r"^journal-(?:(?P<bot>.+)-)?(?P<stamp>\d{8}T\d{6}\d*Z)(?:\.sqlite|\.json\.gz)$")
-HEARTBEAT_KEY = "runtime.heartbeat"
-HEARTBEAT_FRESH_S = 30.0
 
 
 class BackupError(RuntimeError):
@@ -54,7 +58,7 @@ class BackupError(RuntimeError):
 
 
 class UsageError(ValueError):
-    """Bad arguments (exit code 2)."""
+    """Bad arguments (exit code 2); so is a bad journal URL (JournalUrlError)."""
 
 
 @dataclass(frozen=True)
@@ -73,57 +77,6 @@ class Manifest:
         os.replace(tmp, path)
 
 
-# -- locating the journal ---------------------------------------------------------------
-def sqlite_path(url: str) -> Path | None:
-    """The file of a `sqlite:///relative` or `sqlite:////absolute` journal URL (the journal's own
-    convention); None for PostgreSQL; UsageError for anything else."""
-    if url.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
-        return None
-    if url.startswith("sqlite:///"):
-        return Path(url[len("sqlite:///"):])
-    raise UsageError(f"journal.url {redact_url(url)!r} is not sqlite:///PATH or postgresql://...")
-
-
-def lock_path(journal: Path) -> Path:
-    return journal.with_name(journal.name + ".lock")
-
-
-@contextlib.contextmanager
-def journal_lock(journal: Path, blocking: bool = False) -> Iterator[int]:
-    """Exclusive advisory lock held by a running bot on its journal (see BotApp)."""
-    journal.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock_path(journal), os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
-        except BlockingIOError:
-            raise BackupError(f"journal {journal} is in use by a running bot") from None
-        yield fd
-    finally:
-        os.close(fd)  # closing releases the lock
-
-
-def acquire_journal_lock(journal: Path) -> int:
-    """For the bot: take the lock for the process lifetime; returns the fd (close it to release)."""
-    journal.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock_path(journal), os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        raise BackupError(f"journal {journal} is locked by another bot process; two bots must never "
-                          "share a journal") from None
-    return fd
-
-
-def journal_in_use(journal: Path) -> bool:
-    try:
-        with journal_lock(journal):
-            return False
-    except BackupError:
-        return True
-
-
 # -- pure helpers ---------------------------------------------------------------------
 def backup_name(bot: str, now: datetime, suffix: str) -> str:
     stamp = now.astimezone(UTC).strftime("%Y%m%dT%H%M%S%fZ")
@@ -140,13 +93,6 @@ def to_prune(names: list[str], retain: int) -> list[str]:
     """Backups beyond the newest `retain` (by the timestamp in the name), oldest first."""
     dated = sorted((s, n) for n in names if (s := backup_stamp(n)))
     return [n for _, n in dated[: max(0, len(dated) - retain)]]
-
-
-def heartbeat_fresh(beat: Any, now_ms: int, fresh_s: float = HEARTBEAT_FRESH_S) -> bool:
-    """True when a bot wrote its heartbeat recently (it is running against this journal)."""
-    if not isinstance(beat, dict) or not isinstance(beat.get("ts_ms"), int):
-        return False
-    return 0 <= now_ms - beat["ts_ms"] <= fresh_s * 1000
 
 
 def sha256_file(path: Path) -> str:
@@ -363,10 +309,10 @@ def backup_command(
         s3 = S3Target.from_env(dict(os.environ))
         manifest = backup(url, to, bot=bot, retain=retain or None)
         uploaded = upload_s3(s3, [to / manifest.file, to / (manifest.file + ".json")]) if s3 else []
-    except UsageError as exc:
+    except (UsageError, JournalUrlError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
-    except (BackupError, OSError, sqlite3.Error) as exc:
+    except (BackupError, JournalLocked, OSError, sqlite3.Error) as exc:
         typer.echo(f"backup failed: {exc}", err=True)
         raise typer.Exit(1) from None
     out: dict[str, Any] = {"backup": str(to / manifest.file), **asdict(manifest)}
@@ -386,10 +332,10 @@ def restore_command(
     try:
         url, _ = _journal_from_args(config, journal)
         kept = restore(from_, url, force=force, check_sum=not no_verify)
-    except UsageError as exc:
+    except (UsageError, JournalUrlError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
-    except (BackupError, OSError, sqlite3.Error) as exc:
+    except (BackupError, JournalLocked, OSError, sqlite3.Error) as exc:
         typer.echo(f"restore failed: {exc}", err=True)
         raise typer.Exit(1) from None
     out: dict[str, Any] = {"restored": redact_url(url), "from": str(from_)}

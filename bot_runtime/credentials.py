@@ -23,14 +23,13 @@ from pathlib import Path
 
 import structlog
 
-from bot_runtime.contract.config import ALL_SECRET_KEYS, CREDENTIAL_KEYS, WALLET_KEYS
+from bot_runtime.contract.config import ALL_SECRET_KEYS, CREDENTIAL_KEYS, ROTATED_AT, WALLET_KEYS
 from bot_runtime.telemetry.logs import register_secret
 
 log = structlog.get_logger("botfleet.credentials")
 
-# Optional key in either Secret: when the credential was last rotated (RFC 3339 or epoch seconds).
-# The operator's rotation Job writes it; without it, the age is measured from the files' mtime.
-ROTATED_AT = "ROTATED_AT"
+# ROTATED_AT (either Secret, RFC 3339 or epoch seconds) is written by the rotation Job; without it,
+# the age is measured from the files' mtime.
 # Public values (an address, a small enum) are not worth redacting and would garble logs.
 NOT_SECRET = frozenset({"FUNDER_ADDRESS", "SIGNATURE_TYPE", ROTATED_AT})
 SUBDIRS: tuple[tuple[str, tuple[str, ...]], ...] = (

@@ -140,7 +140,7 @@ def kill_switch_reset(
     import time
 
     from bot_runtime.app_execution import KILL_RESET_REQUEST_KEY
-    from bot_runtime.backup import HEARTBEAT_KEY, heartbeat_fresh, journal_in_use, sqlite_path
+    from bot_runtime.execution.journal_lock import HEARTBEAT_KEY, heartbeat_fresh, journal_in_use, sqlite_path
     from bot_runtime.execution.risk import KILL_SWITCH_KEY, RiskEngine
 
     cfg, j = _journal_for(config)

@@ -17,11 +17,11 @@ from bot_runtime.contract.config import (
     CLOB_SECRET,
     NEWSAPI_KEY,
     OPENAI_API_KEY,
+    ROTATED_AT,
     WALLET_PRIVATE_KEY,
 )
 from bot_runtime.contract.params import Strategy
 
-ROTATED_AT = "ROTATED_AT"  # public key written by the rotation Job (see bot_runtime/credentials.py)
 S3_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
 CLOB_KEYS = (CLOB_API_KEY, CLOB_SECRET, CLOB_PASSPHRASE)
 STRATEGY_CREDENTIALS: dict[Strategy, tuple[str, ...]] = {

@@ -441,8 +441,7 @@ async def test_rotation_by_annotation_updates_secret_and_rolls(cluster: Cluster,
                                                                namespace: str) -> None:
     import asyncio
 
-    from botfleet_operator import rotation
-    from botfleet_operator.kube import ApiKube, load_config
+    from bot_runtime import rotation
 
     sim_support = _load_sim_support()
     sim = await sim_support.start_sim(seed=1, scenario="static", speed=0)
@@ -470,7 +469,7 @@ async def test_rotation_by_annotation_updates_secret_and_rolls(cluster: Cluster,
         # (proving its Role is enough), against the simulated exchange.
         rotator = await asyncio.to_thread(cluster.kubeconfig_for_user, f"system:serviceaccount:{namespace}:rot-rotator",
                                           ("system:serviceaccounts", f"system:serviceaccounts:{namespace}"))
-        kube = ApiKube(load_config(str(rotator)))
+        kube = rotation.KubeSecrets(str(rotator))
         new_key = await asyncio.to_thread(
             rotation.rotate, kube, namespace=namespace, secret="rot-creds", clob_url=sim.url, chain_id=137,
             private_key=TEST_PRIVATE_KEY, revoke_old=True)

@@ -235,9 +235,9 @@ async def test_official_client_exchange_against_the_sim(static_sim, sim_creds, t
 
     from bot_runtime.execution.executor import Executor
     from bot_runtime.execution.journal import open_journal
-    from bot_runtime.execution.pyclob_exchange import PyClobClientExchange
     from bot_runtime.execution.risk import RiskEngine
     from bot_runtime.execution.signing import OrderSigner
+    from tests.support.pyclob_exchange import PyClobClientExchange
     from tests.support.sim import TEST_PRIVATE_KEY
 
     creds = _creds(sim_creds)

@@ -10,8 +10,9 @@ from pathlib import Path
 import typer
 from typer.testing import CliRunner
 
-from bot_runtime.backup import HEARTBEAT_KEY, backup_command, restore_command
+from bot_runtime.backup import backup_command, restore_command
 from bot_runtime.execution.journal import open_journal, redact_url
+from bot_runtime.execution.journal_lock import HEARTBEAT_KEY
 from bot_runtime.types import Fill
 
 

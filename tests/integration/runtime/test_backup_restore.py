@@ -10,8 +10,9 @@ from pathlib import Path
 import typer
 from typer.testing import CliRunner
 
-from bot_runtime.backup import acquire_journal_lock, backup_command, restore_command
+from bot_runtime.backup import backup_command, restore_command
 from bot_runtime.execution.journal import SqliteJournal
+from bot_runtime.execution.journal_lock import acquire_journal_lock
 from bot_runtime.types import Fill
 
 

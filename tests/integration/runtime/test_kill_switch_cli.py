@@ -9,9 +9,9 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from bot_runtime.app_execution import KILL_RESET_REQUEST_KEY
-from bot_runtime.backup import acquire_journal_lock
 from bot_runtime.contract.params import Limits
 from bot_runtime.execution.journal import SqliteJournal
+from bot_runtime.execution.journal_lock import acquire_journal_lock
 from bot_runtime.execution.risk import KILL_SWITCH_KEY, RiskEngine
 from bot_runtime.run import kill_switch_app
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bot_runtime.backup import UsageError, backup_name, backup_stamp, heartbeat_fresh, sqlite_path, to_prune
+from bot_runtime.backup import backup_name, backup_stamp, to_prune
+from bot_runtime.execution.journal_lock import JournalUrlError, heartbeat_fresh, sqlite_path
 
 
 def test_name_sorts_by_time_and_round_trips() -> None:
@@ -29,7 +30,7 @@ def test_sqlite_path() -> None:
     assert sqlite_path("sqlite:///data/journal.sqlite") == Path("data/journal.sqlite")
     assert sqlite_path("sqlite:////data/journal.sqlite") == Path("/data/journal.sqlite")
     assert sqlite_path("postgresql://u:p@h/db") is None
-    with pytest.raises(UsageError, match=r"journal\.url"):
+    with pytest.raises(JournalUrlError, match=r"journal\.url"):
         sqlite_path("sqlite://nope")
 
 

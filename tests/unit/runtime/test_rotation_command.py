@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from botfleet_operator import rotation
+from bot_runtime import rotation
 
 WALLET = "0x" + "11" * 32  # test-only key
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
@@ -29,12 +29,14 @@ class FakeKube:
         self.data = {k: base64.b64encode(v.encode()).decode() for k, v in data.items()}
         self.patches: list[dict[str, Any]] = []
 
-    def _call(self, method: str, path: str, body: Any = None, content_type: str = "") -> dict[str, Any]:
-        assert path == "/api/v1/namespaces/ns/secrets/creds"
-        if method == "PATCH":
-            self.patches.append(body)
-            self.data.update(body["data"])
-        return {"data": dict(self.data)}
+    def read(self, namespace: str, name: str) -> dict[str, str]:
+        assert (namespace, name) == ("ns", "creds")
+        return dict(self.data)
+
+    def patch(self, namespace: str, name: str, data: dict[str, str]) -> None:
+        assert (namespace, name) == ("ns", "creds")
+        self.patches.append({"data": data})
+        self.data.update(data)
 
 
 @pytest.fixture
@@ -59,7 +61,7 @@ def test_rotate_writes_new_keys_and_revokes_the_old(http: list[tuple[str, str, d
     old_secret = base64.urlsafe_b64encode(b"o" * 32).decode()
     kube = FakeKube({"CLOB_API_KEY": "old-key", "CLOB_SECRET": old_secret, "CLOB_PASSPHRASE": "old-pass",
                      "OPENAI_API_KEY": "keep"})
-    key = rotation.rotate(kube, namespace="ns", secret="creds", clob_url="http://sim/", chain_id=137,  # type: ignore[arg-type]
+    key = rotation.rotate(kube, namespace="ns", secret="creds", clob_url="http://sim/", chain_id=137,
                           private_key=WALLET, revoke_old=True, now=NOW)
     assert key == "new-key"
     (patch,) = kube.patches
@@ -73,7 +75,7 @@ def test_rotate_writes_new_keys_and_revokes_the_old(http: list[tuple[str, str, d
 
 def test_no_revoke_without_old_keys(http: list[tuple[str, str, dict[str, str]]]) -> None:
     kube = FakeKube({})
-    rotation.rotate(kube, namespace="ns", secret="creds", clob_url="http://sim", chain_id=137,  # type: ignore[arg-type]
+    rotation.rotate(kube, namespace="ns", secret="creds", clob_url="http://sim", chain_id=137,
                     private_key=WALLET, revoke_old=True, now=NOW)
     assert [c[0] for c in http] == ["POST"]
 
@@ -81,6 +83,6 @@ def test_no_revoke_without_old_keys(http: list[tuple[str, str, dict[str, str]]])
 def test_failure_message_names_the_step_not_the_secret(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(rotation.requests, "post", lambda *a, **k: Resp(401, {"error": "bad signature"}))
     with pytest.raises(rotation.RotationError) as exc:
-        rotation.rotate(FakeKube({}), namespace="ns", secret="creds", clob_url="http://sim", chain_id=137,  # type: ignore[arg-type]
+        rotation.rotate(FakeKube({}), namespace="ns", secret="creds", clob_url="http://sim", chain_id=137,
                         private_key=WALLET, revoke_old=False, now=NOW)
     assert "HTTP 401" in str(exc.value) and WALLET[2:] not in str(exc.value)

@@ -4,7 +4,8 @@
 2. write them to the bot's credentials Secret (with ROTATED_AT) — the Secret change rolls the bot,
 3. revoke the previous key (L2-signed `DELETE /auth/api-key` with the old credentials) when asked.
 
-The Job's ServiceAccount may only get/update/patch that one Secret (a Role with resourceNames).
+It runs in the bot image (the operator only renders the Job). The Job's ServiceAccount may only
+get/update/patch that one Secret (a Role with resourceNames).
 No credential value is ever printed: errors name the step and the HTTP status only.
 """
 
@@ -17,6 +18,7 @@ import os
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, Protocol
 
 import requests
 import typer
@@ -27,19 +29,45 @@ from bot_runtime.contract.config import (
     CLOB_API_KEY,
     CLOB_PASSPHRASE,
     CLOB_SECRET,
+    ROTATED_AT,
     WALLET_PRIVATE_KEY,
     load_config,
 )
 from bot_runtime.execution.signing import ApiCreds, l2_headers
-from botfleet_operator.kube import ApiKube, KubeError, object_path
-from botfleet_operator.kube import load_config as load_kube
 
 log = logging.getLogger("botfleet.rotation")
-ROTATED_AT = "ROTATED_AT"
 
 
 class RotationError(RuntimeError):
     pass
+
+
+class SecretStore(Protocol):
+    """The one Secret the Job may touch: read its base64 `data`, merge-patch new keys into it."""
+
+    def read(self, namespace: str, name: str) -> dict[str, str]: ...
+    def patch(self, namespace: str, name: str, data: dict[str, str]) -> None: ...
+
+
+class KubeSecrets:
+    """SecretStore over the Kubernetes API (kubeconfig, else in-cluster config)."""
+
+    def __init__(self, kubeconfig: str | None = None) -> None:
+        from kubernetes import client, config
+
+        cfg = client.Configuration()
+        try:
+            config.load_kube_config(config_file=kubeconfig, client_configuration=cfg)
+        except (config.ConfigException, TypeError, FileNotFoundError):
+            config.load_incluster_config(client_configuration=cfg)
+        self._core = client.CoreV1Api(client.ApiClient(cfg))
+
+    def read(self, namespace: str, name: str) -> dict[str, str]:
+        secret: Any = self._core.read_namespaced_secret(name, namespace, _request_timeout=30)
+        return dict(secret.data or {})
+
+    def patch(self, namespace: str, name: str, data: dict[str, str]) -> None:
+        self._core.patch_namespaced_secret(name, namespace, {"data": data}, _request_timeout=30)
 
 
 def create_key(clob_url: str, private_key: str, chain_id: int, nonce: int, timeout: float = 15) -> ApiCreds:
@@ -71,27 +99,26 @@ def _decode(data: dict[str, str], key: str) -> str | None:
     return base64.b64decode(value).decode() if value else None
 
 
-def read_old(kube: ApiKube, namespace: str, secret: str) -> ApiCreds | None:
+def read_old(kube: SecretStore, namespace: str, secret: str) -> ApiCreds | None:
     try:
-        obj = kube._call("GET", object_path("Secret", namespace, secret))
+        data = kube.read(namespace, secret)
     except Exception as exc:
         raise RotationError(f"cannot read Secret {namespace}/{secret}: {type(exc).__name__}") from None
-    data = obj.get("data") or {}
     key, sec, phrase = (_decode(data, k) for k in (CLOB_API_KEY, CLOB_SECRET, CLOB_PASSPHRASE))
     return ApiCreds(key, sec, phrase) if key and sec and phrase else None
 
 
-def write_new(kube: ApiKube, namespace: str, secret: str, creds: ApiCreds, now: datetime) -> None:
+def write_new(kube: SecretStore, namespace: str, secret: str, creds: ApiCreds, now: datetime) -> None:
     enc = {k: base64.b64encode(v.encode()).decode() for k, v in (
         (CLOB_API_KEY, creds.api_key), (CLOB_SECRET, creds.secret), (CLOB_PASSPHRASE, creds.passphrase),
         (ROTATED_AT, now.strftime("%Y-%m-%dT%H:%M:%SZ")))}
     try:
-        kube._call("PATCH", object_path("Secret", namespace, secret), {"data": enc}, "application/merge-patch+json")
+        kube.patch(namespace, secret, enc)
     except Exception as exc:
         raise RotationError(f"cannot update Secret {namespace}/{secret}: {type(exc).__name__}") from None
 
 
-def rotate(kube: ApiKube, *, namespace: str, secret: str, clob_url: str, chain_id: int, private_key: str,
+def rotate(kube: SecretStore, *, namespace: str, secret: str, clob_url: str, chain_id: int, private_key: str,
            revoke_old: bool, now: datetime | None = None) -> str:
     """Run the three steps; returns the new API key id (not secret on its own)."""
     now = now or datetime.now(UTC)
@@ -125,10 +152,12 @@ def rotate_command(
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         cfg = load_config(config)
-        kube = ApiKube(load_kube(kubeconfig))
+        kube = KubeSecrets(kubeconfig)
         key_id = rotate(kube, namespace=namespace, secret=secret, clob_url=cfg.endpoints.clobUrl,
                         chain_id=cfg.endpoints.chainId, private_key=_private_key(wallet_dir), revoke_old=revoke_old)
-    except (RotationError, KubeError, ValueError) as exc:
+    except Exception as exc:  # RotationError, ValueError, a kubeconfig error: one JSON line, no secret
+        if not isinstance(exc, (RotationError, ValueError)):
+            exc = RotationError(f"kubernetes client: {type(exc).__name__}")
         typer.echo(json.dumps({"event": "rotation_failed", "error": str(exc)}), err=True)
         raise typer.Exit(1) from None
     typer.echo(json.dumps({"event": "rotated", "secret": f"{namespace}/{secret}", "apiKey": key_id[:8] + "..."}))
