@@ -7,9 +7,11 @@ the operator re-checks what CEL cannot (e.g. `resolve_params`) and reports it in
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bot_runtime.contract.config import MarketSelector
 from bot_runtime.contract.params import PARAM_MODELS, Limits, RiskProfile, Strategy
@@ -29,6 +31,11 @@ DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?
 QUANTITY = r"^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$"
 ENV_NAME = r"^[-._a-zA-Z][-._a-zA-Z0-9]*$"
 Quantity = int | str
+
+# Defaults of the spec, stated here only (the models, the metrics and the docs read them).
+Mode = Literal["paper", "live"]
+DEFAULT_MODE: Mode = "paper"
+DEFAULT_RISK_PROFILE = RiskProfile.BALANCED
 
 
 class _Model(BaseModel):
@@ -130,10 +137,10 @@ class TradingBotSpec(_Model):
     """Desired state of one trading bot."""
 
     strategy: Strategy = Field(description="arbhunter | polyai | elitemimic. Immutable: create a new bot to change it.")
-    mode: Literal["paper", "live"] = Field(
-        "paper", description="paper: simulated fills, no money moves. live: real orders, needs walletSecretRef.")
+    mode: Mode = Field(
+        DEFAULT_MODE, description="paper: simulated fills, no money moves. live: real orders, needs walletSecretRef.")
     riskProfile: RiskProfile = Field(
-        RiskProfile.BALANCED, description="Preset of the strategy's parameters (see operator/botfleet_operator/presets.py PRESETS).")
+        DEFAULT_RISK_PROFILE, description="Preset of the strategy's parameters (see operator/botfleet_operator/presets.py PRESETS).")
     params: dict[str, Any] | None = Field(
         None, description="Overrides of the strategy's parameters (camelCase keys of that strategy only).")
     limits: Limits | None = Field(None, description="Money limits enforced by the runtime's risk engine.")
@@ -178,3 +185,38 @@ class TradingBotStatus(_Model):
 
 
 PARAMS_MODEL = _params_model()
+
+
+class SpecError(ValueError):
+    """A TradingBot whose spec does not parse (a CRD older than the operator); names the fields."""
+
+
+def spec_error(exc: ValidationError) -> SpecError:
+    problems = ["spec." + ".".join(str(p) for p in err["loc"]) + ": " + err["msg"] for err in exc.errors()]
+    return SpecError("; ".join(problems) + " (fix the TradingBot, or update the CRD to this operator's)")
+
+
+@dataclass(frozen=True)
+class TradingBot:
+    """One TradingBot as the operator reconciles it: the object's identity and its spec, parsed once
+    into `TradingBotSpec` (defaults applied) so that nothing downstream reads raw dictionaries."""
+
+    name: str
+    namespace: str
+    uid: str
+    spec: TradingBotSpec
+    generation: int | None = None
+    annotations: Mapping[str, str] = field(default_factory=dict)
+    status: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, obj: Mapping[str, Any]) -> TradingBot:
+        """Raises SpecError naming the offending fields."""
+        meta = obj["metadata"]
+        try:
+            spec = TradingBotSpec.model_validate(obj.get("spec") or {})
+        except ValidationError as exc:
+            raise spec_error(exc) from None
+        return cls(name=meta["name"], namespace=meta["namespace"], uid=meta.get("uid", ""), spec=spec,
+                   generation=meta.get("generation"), annotations=dict(meta.get("annotations") or {}),
+                   status=dict(obj.get("status") or {}))

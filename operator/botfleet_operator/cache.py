@@ -12,12 +12,22 @@ import copy
 from collections import defaultdict
 from typing import Any
 
+from botfleet_operator.api import SpecError, TradingBot
 from botfleet_operator.reconcile import Snapshot
 from botfleet_operator.resources import LABEL_BOT
 from botfleet_operator.secrets import SecretView, referenced_secrets, view_of
 
 Obj = dict[str, Any]
 BotKey = tuple[str, str]  # (namespace, name)
+
+
+
+def _referenced_secrets(body: Obj) -> set[str]:
+    """The Secrets a TradingBot references; none while its spec does not parse (reconcile reports it)."""
+    try:
+        return referenced_secrets(TradingBot.parse(body).spec)
+    except SpecError:
+        return set()
 
 
 class Cache:
@@ -35,7 +45,7 @@ class Cache:
     def put_bot(self, body: Obj) -> BotKey:
         key = (body["metadata"]["namespace"], body["metadata"]["name"])
         self.bots[key] = body
-        self._index_secrets(key, {(key[0], s) for s in referenced_secrets(body.get("spec") or {})})
+        self._index_secrets(key, {(key[0], s) for s in _referenced_secrets(body)})
         return key
 
     def drop_bot(self, key: BotKey) -> None:
@@ -100,8 +110,7 @@ class Cache:
         if body is None or body["metadata"].get("deletionTimestamp"):
             return None
         ns = key[0]
-        spec = body.get("spec") or {}
-        secrets = {name: self.secrets[(ns, name)] for name in referenced_secrets(spec) if (ns, name) in self.secrets}
+        secrets = {name: self.secrets[(ns, name)] for name in _referenced_secrets(body) if (ns, name) in self.secrets}
         return Snapshot(
             bot=copy.deepcopy(body), secrets=secrets, owned=dict(self.owned.get(key, {})),
             pods=list(self.pods.get(key, {}).values()), jobs=list(self.jobs.get(key, {}).values()))

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from botfleet_operator.api import TradingBot
 from botfleet_operator.resources import ANN_KILL_SWITCH, LABEL_COMPONENT
 from botfleet_operator.secrets import SecretsCheck, SecretView
 
@@ -55,9 +56,9 @@ def _cond(type_: str, ok: bool | None, reason: str, message: str) -> Obj:
             "reason": reason, "message": message[:1000]}
 
 
-def deployment_state(bot: Obj, dep: Obj | None) -> tuple[bool, bool, str, str]:
+def deployment_state(bot: TradingBot, dep: Obj | None) -> tuple[bool, bool, str, str]:
     """(ready, progressing, reason, message) from the Deployment."""
-    paused = bool(bot["spec"].get("paused"))
+    paused = bot.spec.paused
     if dep is None:
         return False, not paused, "DeploymentMissing", "the bot's Deployment does not exist yet"
     want = 0 if paused else 1
@@ -128,24 +129,24 @@ def backup_state(jobs: list[Obj], previous_last: str | None) -> tuple[bool | Non
     return False, "BackupFailed", f"backup Job {job['metadata']['name']} failed; see its pod's logs", last
 
 
-def rotation_state(bot: Obj, obs: Observed, previous_last: str | None, now: datetime) -> tuple[bool, str, str, str | None]:
+def rotation_state(bot: TradingBot, obs: Observed, previous_last: str | None, now: datetime) -> tuple[bool, str, str, str | None]:
     """(due, reason, message, lastRotationTime)."""
     last = previous_last
     for job in _jobs_of(obs.jobs, "rotation"):
         done = _job_finished(job)
         if done and done[0] == "Complete" and done[1] and (last is None or done[1] > last):
             last = done[1]
-    rotation = bot["spec"].get("keyRotation")
-    creds_ref = bot["spec"].get("credentialsSecretRef")
+    rotation = bot.spec.keyRotation
+    creds_ref = bot.spec.credentialsSecretRef
     if not rotation:
         return False, "NotConfigured", "spec.keyRotation is not set", last
-    view = obs.secrets.get(creds_ref["name"]) if creds_ref else None
+    view = obs.secrets.get(creds_ref.name) if creds_ref else None
     candidates = [parse_time(last), parse_time(view.rotated_at) if view else None,
                   parse_time(view.created) if view else None]
     since = max((c for c in candidates if c), default=None)
     if since is None:
         return False, "Unknown", "no credentials Secret to measure the age of", last
-    max_age = timedelta(days=int(rotation.get("maxAgeDays", 30)))
+    max_age = timedelta(days=rotation.maxAgeDays)
     age = now - since
     if age > max_age:
         return True, "MaxAgeExceeded", f"credentials are {age.days} days old (max {max_age.days}); rotate them " \
@@ -153,9 +154,9 @@ def rotation_state(bot: Obj, obs: Observed, previous_last: str | None, now: date
     return False, "WithinMaxAge", f"credentials are {age.days} days old (max {max_age.days})", last
 
 
-def compute_status(bot: Obj, obs: Observed, now: datetime, credentials_hash: str) -> Obj:
+def compute_status(bot: TradingBot, obs: Observed, now: datetime, credentials_hash: str) -> Obj:
     """The full status (without lastTransitionTime merging: see `merge_conditions`)."""
-    prev = bot.get("status") or {}
+    prev = bot.status
     check = obs.secrets_check
     conds: list[Obj] = []
     if check is None:
@@ -187,7 +188,7 @@ def compute_status(bot: Obj, obs: Observed, now: datetime, credentials_hash: str
     else:
         conds.append(_cond("Degraded", False, "AsExpected", "no problem detected"))
 
-    generation = bot["metadata"].get("generation")
+    generation = bot.generation
     for c in conds:
         c["observedGeneration"] = generation
     status: Obj = {"observedGeneration": generation, "conditions": conds, "credentialsHash": credentials_hash,
@@ -198,6 +199,16 @@ def compute_status(bot: Obj, obs: Observed, now: datetime, credentials_hash: str
         status["lastRotationTime"] = last_rotation
     if prev.get("rotationTrigger"):
         status["rotationTrigger"] = prev["rotationTrigger"]
+    return status
+
+
+def invalid_spec_status(obj: Obj, message: str) -> Obj:
+    """The status of a TradingBot whose spec does not parse: Degraded, nothing else is known; the
+    earlier conditions are kept (their lastTransitionTime too, via `merge_conditions`)."""
+    prev = obj.get("status") or {}
+    kept = [c for c in prev.get("conditions") or [] if c.get("type") != "Degraded"]
+    status: Obj = {**prev, "conditions": [*kept, {**_cond("Degraded", True, "InvalidSpec", message),
+                                                  "observedGeneration": obj["metadata"].get("generation")}]}
     return status
 
 

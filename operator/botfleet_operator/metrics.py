@@ -10,6 +10,8 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
 
+from botfleet_operator.api import DEFAULT_MODE, DEFAULT_RISK_PROFILE
+
 disable_created_metrics()  # *_created series are noise for these counters
 
 REGISTRY = CollectorRegistry()
@@ -105,8 +107,8 @@ def bot_series(bot: dict[str, Any]) -> dict[SeriesKey, float]:
     backup = _timestamp(status.get("lastBackupTime"))
     if backup is not None:
         out[(BOT_LAST_BACKUP, (ns, name))] = backup
-    out[(BOT_INFO, (ns, name, strategy, str(spec.get("mode", "paper")),
-                    str(spec.get("riskProfile", "balanced"))))] = 1.0
+    out[(BOT_INFO, (ns, name, strategy, str(spec.get("mode", DEFAULT_MODE)),
+                    str(spec.get("riskProfile", DEFAULT_RISK_PROFILE))))] = 1.0
     return out
 
 

@@ -2,8 +2,9 @@
 
 `reconcile(snapshot, kube, settings, now)` applies what differs from the observed objects, starts a
 manual rotation Job when the annotation has a new value, then writes the status if it changed.
-`Snapshot` is what the watch caches held for this bot when the work started; the function itself is
-synchronous and runs on a worker thread.
+`Snapshot` is what the watch caches held for this bot when the work started; its TradingBot is
+parsed once into `api.TradingBot` here, and everything downstream works on the typed spec. The
+function itself is synchronous and runs on a worker thread.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from botfleet_operator import api, conditions, metrics, resources
+from botfleet_operator.api import SpecError, TradingBot
 from botfleet_operator.kube import Kube, KubeError
 from botfleet_operator.presets import ParamsError, resolve_params
 from botfleet_operator.secrets import SecretsCheck, SecretView, check, secrets_hash
@@ -60,19 +62,18 @@ def is_subset(desired: Any, observed: Any) -> bool:
     return bool(desired == observed)
 
 
-def params_problem(spec: Obj) -> str | None:
+def params_problem(spec: api.TradingBotSpec) -> str | None:
     try:
-        resolve_params(spec["strategy"], spec.get("riskProfile", "balanced"), spec.get("params") or {})
+        resolve_params(spec.strategy, spec.riskProfile, spec.params or {})
     except (ParamsError, ValueError) as exc:
         return str(exc)
     return None
 
 
-def plan(snapshot: Snapshot, settings: resources.Settings) -> tuple[list[Obj], SecretsCheck, str | None]:
+def plan(bot: TradingBot, snapshot: Snapshot, settings: resources.Settings) -> tuple[list[Obj], SecretsCheck, str | None]:
     """(objects to apply, secrets check, params problem). Pure."""
-    bot = snapshot.bot
-    secrets_check = check(bot["spec"], snapshot.secrets)
-    problem = params_problem(bot["spec"])
+    secrets_check = check(bot.spec, snapshot.secrets)
+    problem = params_problem(bot.spec)
     if problem:
         return [], secrets_check, problem
     desired = resources.desired_objects(bot, settings, snapshot.secrets, include_deployment=secrets_check.ok)
@@ -80,19 +81,40 @@ def plan(snapshot: Snapshot, settings: resources.Settings) -> tuple[list[Obj], S
     return todo, secrets_check, None
 
 
-def _rotation_request(bot: Obj) -> str | None:
-    value = (bot["metadata"].get("annotations") or {}).get(api.ROTATE_ANNOTATION)
-    if value and value != (bot.get("status") or {}).get("rotationTrigger") and resources.wants_rotation_rbac(bot):
+def _rotation_request(bot: TradingBot) -> str | None:
+    value = bot.annotations.get(api.ROTATE_ANNOTATION)
+    if value and value != bot.status.get("rotationTrigger") and resources.wants_rotation_rbac(bot):
         return str(value)
     return None
 
 
-def reconcile(snapshot: Snapshot, kube: Kube, settings: resources.Settings, now: datetime) -> Result:
-    bot = snapshot.bot
-    meta = bot["metadata"]
+def _reconcile_invalid_spec(obj: Obj, kube: Kube, error: SpecError, now: datetime) -> Result:
+    """A spec that does not parse: apply nothing, say why in status (Degraded=InvalidSpec)."""
     result = Result()
-    todo, secrets_check, problem = plan(snapshot, settings)
-    deployment = snapshot.owned.get(("Deployment", meta["name"]))
+    old = obj.get("status") or {}
+    status = conditions.invalid_spec_status(obj, str(error))
+    status["conditions"] = conditions.merge_conditions(status["conditions"], old.get("conditions"), now)
+    if conditions.status_changed(old, status):
+        _transition_events(kube, obj, old, status)
+        try:
+            kube.patch_status(obj["metadata"]["namespace"], obj["metadata"]["name"], status)
+            result.status = status
+        except KubeError as exc:
+            result.errors.append(str(exc))
+            result.retry = True
+    metrics.observe_bot({**obj, "status": status})
+    return result
+
+
+def reconcile(snapshot: Snapshot, kube: Kube, settings: resources.Settings, now: datetime) -> Result:
+    body = snapshot.bot
+    try:
+        bot = TradingBot.parse(body)
+    except SpecError as exc:
+        return _reconcile_invalid_spec(body, kube, exc, now)
+    result = Result()
+    todo, secrets_check, problem = plan(bot, snapshot, settings)
+    deployment = snapshot.owned.get(("Deployment", bot.name))
     created: list[str] = []
     updated: list[str] = []
     for obj in todo:
@@ -113,9 +135,9 @@ def reconcile(snapshot: Snapshot, kube: Kube, settings: resources.Settings, now:
         (updated if (obj["kind"], obj["metadata"]["name"]) in snapshot.owned else created).append(ident)
     # One Event per kind of change, not one per object: at 1,000 bots Events are a real API load.
     if created:
-        _event(kube, bot, "Normal", "Created", "Created " + ", ".join(created))
+        _event(kube, body, "Normal", "Created", "Created " + ", ".join(created))
     if updated:
-        _event(kube, bot, "Normal", "Updated", "Updated " + ", ".join(updated))
+        _event(kube, body, "Normal", "Updated", "Updated " + ", ".join(updated))
 
     status_extra: Obj = {}
     trigger = _rotation_request(bot) if not problem else None
@@ -126,7 +148,7 @@ def reconcile(snapshot: Snapshot, kube: Kube, settings: resources.Settings, now:
             if job.get("metadata"):
                 result.objects.append(job)
             status_extra["rotationTrigger"] = trigger
-            _event(kube, bot, "Normal", "RotationStarted",
+            _event(kube, body, "Normal", "RotationStarted",
                    f"credential rotation Job {job.get('metadata', {}).get('name', '')} started "
                    f"({api.ROTATE_ANNOTATION})")
         except KubeError as exc:
@@ -136,9 +158,9 @@ def reconcile(snapshot: Snapshot, kube: Kube, settings: resources.Settings, now:
     observed = conditions.Observed(
         deployment=deployment, pods=snapshot.pods, jobs=snapshot.jobs, secrets=snapshot.secrets,
         secrets_check=secrets_check, apply_error="; ".join(result.errors) or None, params_error=problem)
-    status = conditions.compute_status(bot, observed, now, secrets_hash(bot["spec"], snapshot.secrets))
+    status = conditions.compute_status(bot, observed, now, secrets_hash(bot.spec, snapshot.secrets))
     status.update(status_extra)
-    old = bot.get("status") or {}
+    old = dict(bot.status)
     if result.errors or problem:
         # The spec was not (fully) applied: do not claim this generation.
         status["observedGeneration"] = old.get("observedGeneration")
@@ -146,15 +168,15 @@ def reconcile(snapshot: Snapshot, kube: Kube, settings: resources.Settings, now:
             status.pop("observedGeneration")
     status["conditions"] = conditions.merge_conditions(status["conditions"], old.get("conditions"), now)
     if conditions.status_changed(old, status):
-        _transition_events(kube, bot, old, status)
+        _transition_events(kube, body, old, status)
         try:
-            kube.patch_status(meta["namespace"], meta["name"], status)
+            kube.patch_status(bot.namespace, bot.name, status)
             result.status = status
         except KubeError as exc:
             result.errors.append(str(exc))
             result.retry = True
     # The per-bot series follow what this reconcile observed, written or not (the leader's view).
-    metrics.observe_bot({**bot, "status": status})
+    metrics.observe_bot({**body, "status": status})
     return result
 
 

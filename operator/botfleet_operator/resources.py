@@ -1,7 +1,8 @@
 """Spec -> the Kubernetes objects a bot consists of. Pure functions: no I/O, no clock.
 
 `desired_objects` returns every object the operator server-side-applies for one TradingBot, each
-with an owner reference to it, so garbage collection removes them with the bot.
+with an owner reference to it, so garbage collection removes them with the bot. The bot arrives
+parsed (`api.TradingBot`): its spec's defaults come from the API models, never from here.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from urllib.parse import urlparse
 
 from bot_runtime import __version__
 from bot_runtime.contract.config import BotConfig, Endpoints, JournalConfig, MarketSelector, TelemetryConfig
-from bot_runtime.contract.params import Limits, Strategy
+from bot_runtime.contract.params import Limits
 from botfleet_operator import api
+from botfleet_operator.api import Backup, KeyRotation, PVCStorage, TradingBot
 from botfleet_operator.presets import DEFAULT_RESOURCES, resolve_params
 from botfleet_operator.secrets import SecretView, secrets_hash
 
@@ -80,68 +82,77 @@ def labels(name: str, strategy: str, component: str = "bot") -> dict[str, str]:
     }
 
 
-def owner_reference(bot: Obj) -> Obj:
-    meta = bot["metadata"]
-    return {"apiVersion": api.API_VERSION, "kind": api.KIND, "name": meta["name"], "uid": meta["uid"],
+def owner_reference(bot: TradingBot) -> Obj:
+    return {"apiVersion": api.API_VERSION, "kind": api.KIND, "name": bot.name, "uid": bot.uid,
             "controller": True, "blockOwnerDeletion": True}
 
 
-def _meta(bot: Obj, name: str, component: str = "bot", **extra: Any) -> Obj:
-    meta = bot["metadata"]
-    return {"name": name, "namespace": meta["namespace"],
-            "labels": labels(meta["name"], bot["spec"]["strategy"], component),
+def _meta(bot: TradingBot, name: str, component: str = "bot", **extra: Any) -> Obj:
+    return {"name": name, "namespace": bot.namespace,
+            "labels": labels(bot.name, bot.spec.strategy.value, component),
             "ownerReferences": [owner_reference(bot)], **extra}
 
 
-def bot_config(bot: Obj, settings: Settings) -> BotConfig:
-    spec = bot["spec"]
-    endpoints = Endpoints.for_sim(settings.sim_url) if spec.get("mode", "paper") == "paper" and settings.sim_url \
-        else Endpoints()
+def _uses_sim(bot: TradingBot, settings: Settings) -> bool:
+    return bot.spec.mode == "paper" and bool(settings.sim_url)
+
+
+def bot_config(bot: TradingBot, settings: Settings) -> BotConfig:
+    spec = bot.spec
+    endpoints = Endpoints.for_sim(settings.sim_url) if _uses_sim(bot, settings) and settings.sim_url else Endpoints()
     return BotConfig(
-        name=bot["metadata"]["name"], namespace=bot["metadata"]["namespace"], strategy=spec["strategy"],
-        mode=spec.get("mode", "paper"), riskProfile=spec.get("riskProfile", "balanced"),
+        name=bot.name, namespace=bot.namespace, strategy=spec.strategy, mode=spec.mode,
+        riskProfile=spec.riskProfile,
         # The preset is applied here: the bot reads concrete parameters.
-        params=resolve_params(spec["strategy"], spec.get("riskProfile", "balanced"),
-                              spec.get("params") or {}).model_dump(mode="json"),
-        limits=Limits.model_validate(spec.get("limits") or {}),
-        markets=MarketSelector.model_validate(spec.get("markets") or {}), endpoints=endpoints, journal=JournalConfig(url=JOURNAL_URL),
-        telemetry=TelemetryConfig(port=METRICS_PORT), paused=bool(spec.get("paused")),
+        params=resolve_params(spec.strategy, spec.riskProfile, spec.params or {}).model_dump(mode="json"),
+        limits=spec.limits or Limits(),
+        markets=spec.markets or MarketSelector(), endpoints=endpoints, journal=JournalConfig(url=JOURNAL_URL),
+        telemetry=TelemetryConfig(port=METRICS_PORT), paused=spec.paused,
         credentialsDir=CREDENTIALS_DIR,
-        maxCredentialAgeDays=(spec.get("keyRotation") or {}).get("maxAgeDays"),
+        maxCredentialAgeDays=spec.keyRotation.maxAgeDays if spec.keyRotation else None,
     )
 
 
-def config_json(bot: Obj, settings: Settings) -> str:
+def config_json(bot: TradingBot, settings: Settings) -> str:
     return json.dumps(bot_config(bot, settings).model_dump(mode="json"), sort_keys=True, indent=2) + "\n"
 
 
-def service_account(bot: Obj) -> Obj:
-    return {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta(bot, bot["metadata"]["name"]),
+def service_account(bot: TradingBot) -> Obj:
+    return {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta(bot, bot.name),
             "automountServiceAccountToken": False}
 
 
-def config_map(bot: Obj, settings: Settings) -> Obj:
-    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": _meta(bot, bot["metadata"]["name"]),
+def config_map(bot: TradingBot, settings: Settings) -> Obj:
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": _meta(bot, bot.name),
             "data": {"config.json": config_json(bot, settings)}}
 
 
-def journal_pvc(bot: Obj, settings: Settings) -> Obj:
+def journal_pvc(bot: TradingBot, settings: Settings) -> Obj:
     spec: Obj = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": settings.journal_size}}}
     if settings.journal_storage_class:
         spec["storageClassName"] = settings.journal_storage_class
     return {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
-            "metadata": _meta(bot, bot["metadata"]["name"]), "spec": spec}
+            "metadata": _meta(bot, bot.name), "spec": spec}
 
 
-def backup_pvc(bot: Obj) -> Obj | None:
-    pvc = ((bot["spec"].get("backup") or {}).get("storage") or {}).get("pvc")
-    if not pvc:
+def _backup(bot: TradingBot) -> Backup:
+    return bot.spec.backup or Backup()
+
+
+def _backup_pvc_storage(bot: TradingBot) -> PVCStorage | None:
+    storage = _backup(bot).storage
+    return storage.pvc if storage else None
+
+
+def backup_pvc(bot: TradingBot) -> Obj | None:
+    pvc = _backup_pvc_storage(bot)
+    if pvc is None:
         return None
-    spec: Obj = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": pvc.get("size", "1Gi")}}}
-    if pvc.get("storageClassName"):
-        spec["storageClassName"] = pvc["storageClassName"]
+    spec: Obj = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": pvc.size}}}
+    if pvc.storageClassName:
+        spec["storageClassName"] = pvc.storageClassName
     return {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
-            "metadata": _meta(bot, f"{bot['metadata']['name']}-backups", "backup"), "spec": spec}
+            "metadata": _meta(bot, f"{bot.name}-backups", "backup"), "spec": spec}
 
 
 def _secret_volume(name: str, secret: str, mapping: dict[str, str] | None, present: SecretView | None) -> Obj:
@@ -164,26 +175,29 @@ def _pod_security_context() -> Obj:
             "seccompProfile": {"type": "RuntimeDefault"}}
 
 
-def _resources(spec: Obj) -> Obj:
-    res = spec.get("resources") or {}
-    default = DEFAULT_RESOURCES[Strategy(spec["strategy"])]
-    return {"requests": {k: str(v) for k, v in (res.get("requests") or default["requests"]).items()},
-            "limits": {k: str(v) for k, v in (res.get("limits") or default["limits"]).items()}}
+def _resources(bot: TradingBot) -> Obj:
+    res = bot.spec.resources
+    default = DEFAULT_RESOURCES[bot.spec.strategy]
+    requests = (res.requests if res else None) or default["requests"]
+    limits = (res.limits if res else None) or default["limits"]
+    return {"requests": {k: str(v) for k, v in requests.items()},
+            "limits": {k: str(v) for k, v in limits.items()}}
 
 
-def _placement(spec: Obj) -> Obj:
+def _placement(bot: TradingBot) -> Obj:
+    spec = bot.spec
     out: Obj = {}
-    if spec.get("nodeSelector"):
-        out["nodeSelector"] = dict(spec["nodeSelector"])
-    if spec.get("tolerations"):
-        out["tolerations"] = [dict(t) for t in spec["tolerations"]]
-    if spec.get("affinity"):
-        out["affinity"] = spec["affinity"]
+    if spec.nodeSelector:
+        out["nodeSelector"] = dict(spec.nodeSelector)
+    if spec.tolerations:
+        out["tolerations"] = [t.model_dump(exclude_unset=True) for t in spec.tolerations]
+    if spec.affinity:
+        out["affinity"] = spec.affinity
     return out
 
 
-def _config_volumes(bot: Obj) -> tuple[list[Obj], list[Obj]]:
-    name = bot["metadata"]["name"]
+def _config_volumes(bot: TradingBot) -> tuple[list[Obj], list[Obj]]:
+    name = bot.name
     volumes: list[Obj] = [{"name": "config", "configMap": {"name": name}},
                {"name": "data", "persistentVolumeClaim": {"claimName": name}},
                {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}]
@@ -193,29 +207,33 @@ def _config_volumes(bot: Obj) -> tuple[list[Obj], list[Obj]]:
     return volumes, mounts
 
 
-def deployment(bot: Obj, settings: Settings, secrets: dict[str, SecretView]) -> Obj:
-    meta, spec = bot["metadata"], bot["spec"]
-    name = meta["name"]
+def _image(bot: TradingBot, settings: Settings) -> str:
+    return bot.spec.image or settings.image
+
+
+def deployment(bot: TradingBot, settings: Settings, secrets: dict[str, SecretView]) -> Obj:
+    spec = bot.spec
+    name = bot.name
     volumes, mounts = _config_volumes(bot)
-    wallet, creds = spec.get("walletSecretRef"), spec.get("credentialsSecretRef")
+    wallet, creds = spec.walletSecretRef, spec.credentialsSecretRef
     if wallet:
-        volumes.append(_secret_volume("wallet", wallet["name"], wallet.get("keys"), secrets.get(wallet["name"])))
+        volumes.append(_secret_volume("wallet", wallet.name, wallet.keys, secrets.get(wallet.name)))
         mounts.append({"name": "wallet", "mountPath": f"{CREDENTIALS_DIR}/wallet", "readOnly": True})
     if creds:
-        volumes.append(_secret_volume("credentials", creds["name"], None, secrets.get(creds["name"])))
+        volumes.append(_secret_volume("credentials", creds.name, None, secrets.get(creds.name)))
         mounts.append({"name": "credentials", "mountPath": f"{CREDENTIALS_DIR}/credentials", "readOnly": True})
     env = [{"name": "BOTFLEET_CONFIG", "value": CONFIG_PATH},
            {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
-           *({"name": e["name"], "value": e.get("value", "")} for e in spec.get("env") or [])]
-    pod_labels = labels(name, spec["strategy"])
+           *({"name": e.name, "value": e.value} for e in spec.env or [])]
+    pod_labels = labels(name, spec.strategy.value)
     container = {
         "name": "bot",
-        "image": spec.get("image") or settings.image,
+        "image": _image(bot, settings),
         "imagePullPolicy": settings.image_pull_policy,
         "args": ["run", "--config", CONFIG_PATH],
         "ports": [{"name": "metrics", "containerPort": METRICS_PORT, "protocol": "TCP"}],
         "env": env,
-        "resources": _resources(spec),
+        "resources": _resources(bot),
         "volumeMounts": mounts,
         "securityContext": _security_context(),
         "livenessProbe": {"httpGet": {"path": "/healthz", "port": "metrics"}, "initialDelaySeconds": 10,
@@ -226,7 +244,7 @@ def deployment(bot: Obj, settings: Settings, secrets: dict[str, SecretView]) -> 
     return {
         "apiVersion": "apps/v1", "kind": "Deployment", "metadata": _meta(bot, name),
         "spec": {
-            "replicas": 0 if spec.get("paused") else 1,
+            "replicas": 0 if spec.paused else 1,
             # Recreate: the old pod is gone before the new one starts, two copies never trade one wallet.
             "strategy": {"type": "Recreate"},
             "revisionHistoryLimit": 3,
@@ -248,15 +266,15 @@ def deployment(bot: Obj, settings: Settings, secrets: dict[str, SecretView]) -> 
                     "securityContext": _pod_security_context(),
                     "containers": [container],
                     "volumes": volumes,
-                    **_placement(spec),
+                    **_placement(bot),
                 },
             },
         },
     }
 
 
-def service(bot: Obj) -> Obj:
-    name = bot["metadata"]["name"]
+def service(bot: TradingBot) -> Obj:
+    name = bot.name
     return {"apiVersion": "v1", "kind": "Service", "metadata": _meta(bot, name),
             # Headless: Prometheus scrapes the pod endpoints anyway, and 1,000 bots must not use up
             # the cluster's Service IP range.
@@ -264,10 +282,10 @@ def service(bot: Obj) -> Obj:
                      "ports": [{"name": "metrics", "port": METRICS_PORT, "targetPort": "metrics", "protocol": "TCP"}]}}
 
 
-def network_policy(bot: Obj, settings: Settings) -> Obj:
-    name = bot["metadata"]["name"]
+def network_policy(bot: TradingBot, settings: Settings) -> Obj:
+    name = bot.name
     egress_ports = {443, *settings.extra_egress_ports}
-    if settings.sim_url and bot["spec"].get("mode", "paper") == "paper":
+    if _uses_sim(bot, settings) and settings.sim_url:
         parsed = urlparse(settings.sim_url)
         egress_ports.add(parsed.port or (443 if parsed.scheme in ("https", "wss") else 80))
     return {
@@ -284,60 +302,59 @@ def network_policy(bot: Obj, settings: Settings) -> Obj:
     }
 
 
-def _job_pod(bot: Obj, settings: Settings, component: str, args: list[str], mounts: list[Obj],
+def _job_pod(bot: TradingBot, settings: Settings, component: str, args: list[str], mounts: list[Obj],
              volumes: list[Obj], env: list[Obj], service_account: str | None = None) -> Obj:
-    name, spec = bot["metadata"]["name"], bot["spec"]
     pod: Obj = {
-        "metadata": {"labels": labels(name, spec["strategy"], component)},
+        "metadata": {"labels": labels(bot.name, bot.spec.strategy.value, component)},
         "spec": {
             "restartPolicy": "Never",
             "automountServiceAccountToken": service_account is not None,
-            "serviceAccountName": service_account or name,
+            "serviceAccountName": service_account or bot.name,
             "enableServiceLinks": False,
             "securityContext": _pod_security_context(),
             "containers": [{
-                "name": component, "image": spec.get("image") or settings.image,
+                "name": component, "image": _image(bot, settings),
                 "imagePullPolicy": settings.image_pull_policy, "args": args, "env": env,
                 "volumeMounts": mounts, "securityContext": _security_context(),
                 "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}},
             }],
             "volumes": volumes,
-            **_placement(spec),
+            **_placement(bot),
         },
     }
     return pod
 
 
-def backup_cronjob(bot: Obj, settings: Settings) -> Obj:
-    name, spec = bot["metadata"]["name"], bot["spec"]
-    backup = spec.get("backup") or {}
+def backup_cronjob(bot: TradingBot, settings: Settings) -> Obj:
+    name = bot.name
+    backup = _backup(bot)
     volumes, mounts = _config_volumes(bot)
-    if (backup.get("storage") or {}).get("pvc"):
+    if _backup_pvc_storage(bot) is not None:
         volumes.append({"name": "backups", "persistentVolumeClaim": {"claimName": f"{name}-backups"}})
         mounts.append({"name": "backups", "mountPath": BACKUP_DIR})
     else:
         mounts.append({"name": "data", "mountPath": BACKUP_DIR, "subPath": "backups"})
     env: list[Obj] = [{"name": "BOTFLEET_CONFIG", "value": CONFIG_PATH}]
-    s3 = backup.get("s3")
+    s3 = backup.s3
     if s3:
-        env += [{"name": "BOTFLEET_BACKUP_S3_ENDPOINT", "value": s3["endpoint"]},
-                {"name": "BOTFLEET_BACKUP_S3_BUCKET", "value": s3["bucket"]},
-                {"name": "BOTFLEET_BACKUP_S3_PREFIX", "value": s3.get("prefix") or f"{bot['metadata']['namespace']}/{name}/"}]
-        env += [{"name": k, "valueFrom": {"secretKeyRef": {"name": s3["secretRef"]["name"], "key": k}}}
+        env += [{"name": "BOTFLEET_BACKUP_S3_ENDPOINT", "value": s3.endpoint},
+                {"name": "BOTFLEET_BACKUP_S3_BUCKET", "value": s3.bucket},
+                {"name": "BOTFLEET_BACKUP_S3_PREFIX", "value": s3.prefix or f"{bot.namespace}/{name}/"}]
+        env += [{"name": k, "valueFrom": {"secretKeyRef": {"name": s3.secretRef.name, "key": k}}}
                 for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")]
     pod = _job_pod(bot, settings, "backup",
-                   ["backup", "--to", BACKUP_DIR, "--retain", str(backup.get("retain", 7)), "--config", CONFIG_PATH],
+                   ["backup", "--to", BACKUP_DIR, "--retain", str(backup.retain), "--config", CONFIG_PATH],
                    mounts, volumes, env)
     # The journal volume is ReadWriteOnce: run next to the bot so both pods can mount it.
     pod["spec"]["affinity"] = {"podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [{
         "labelSelector": {"matchLabels": {LABEL_BOT: name, LABEL_COMPONENT: "bot"}},
         "topologyKey": "kubernetes.io/hostname"}]}}
-    job_labels = labels(name, spec["strategy"], "backup")
+    job_labels = labels(name, bot.spec.strategy.value, "backup")
     return {
         "apiVersion": "batch/v1", "kind": "CronJob", "metadata": _meta(bot, f"{name}-backup", "backup"),
         "spec": {
-            "schedule": backup.get("schedule", "0 */6 * * *"),
-            "suspend": bool(backup.get("suspend")) or bool(spec.get("paused")),
+            "schedule": backup.schedule,
+            "suspend": backup.suspend or bot.spec.paused,
             "concurrencyPolicy": "Forbid",
             "successfulJobsHistoryLimit": 3,
             "failedJobsHistoryLimit": 3,
@@ -347,73 +364,77 @@ def backup_cronjob(bot: Obj, settings: Settings) -> Obj:
     }
 
 
-def rotator_name(bot: Obj) -> str:
-    return f"{bot['metadata']['name']}-rotator"
+def rotator_name(bot: TradingBot) -> str:
+    return f"{bot.name}-rotator"
 
 
-def rotation_rbac(bot: Obj) -> list[Obj]:
+def _rotation_secrets(bot: TradingBot) -> tuple[api.WalletSecretRef, api.CredentialsSecretRef]:
+    wallet, creds = bot.spec.walletSecretRef, bot.spec.credentialsSecretRef
+    if wallet is None or creds is None:  # callers check wants_rotation_rbac first
+        raise ValueError(f"TradingBot {bot.namespace}/{bot.name}: rotation needs spec.walletSecretRef "
+                         "and spec.credentialsSecretRef")
+    return wallet, creds
+
+
+def rotation_rbac(bot: TradingBot) -> list[Obj]:
     """ServiceAccount + Role (this bot's credentials Secret only) + RoleBinding for rotation Jobs."""
     sa = rotator_name(bot)
-    secret = bot["spec"]["credentialsSecretRef"]["name"]
+    _, creds = _rotation_secrets(bot)
     return [
         {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta(bot, sa, "rotation")},
         {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": _meta(bot, sa, "rotation"),
-         "rules": [{"apiGroups": [""], "resources": ["secrets"], "resourceNames": [secret],
+         "rules": [{"apiGroups": [""], "resources": ["secrets"], "resourceNames": [creds.name],
                     "verbs": ["get", "update", "patch"]}]},
         {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": _meta(bot, sa, "rotation"),
          "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": sa},
-         "subjects": [{"kind": "ServiceAccount", "name": sa, "namespace": bot["metadata"]["namespace"]}]},
+         "subjects": [{"kind": "ServiceAccount", "name": sa, "namespace": bot.namespace}]},
     ]
 
 
-def _rotation_pod(bot: Obj, settings: Settings) -> Obj:
-    spec = bot["spec"]
-    rotation = spec.get("keyRotation") or {}
-    wallet = spec["walletSecretRef"]
-    volumes: list[Obj] = [{"name": "config", "configMap": {"name": bot["metadata"]["name"]}},
-               _secret_volume("wallet", wallet["name"], wallet.get("keys"), None),
+def _rotation_pod(bot: TradingBot, settings: Settings) -> Obj:
+    rotation = bot.spec.keyRotation or KeyRotation()
+    wallet, creds = _rotation_secrets(bot)
+    volumes: list[Obj] = [{"name": "config", "configMap": {"name": bot.name}},
+               _secret_volume("wallet", wallet.name, wallet.keys, None),
                {"name": "tmp", "emptyDir": {"sizeLimit": "16Mi"}}]
     mounts: list[Obj] = [{"name": "config", "mountPath": CONFIG_DIR, "readOnly": True},
               {"name": "wallet", "mountPath": f"{CREDENTIALS_DIR}/wallet", "readOnly": True},
               {"name": "tmp", "mountPath": "/tmp"}]
-    args = ["rotate-credentials", "--config", CONFIG_PATH, "--secret", spec["credentialsSecretRef"]["name"],
-            "--namespace", bot["metadata"]["namespace"]]
-    if rotation.get("revokeOld", True):
+    args = ["rotate-credentials", "--config", CONFIG_PATH, "--secret", creds.name, "--namespace", bot.namespace]
+    if rotation.revokeOld:
         args.append("--revoke-old")
     return _job_pod(bot, settings, "rotation", args, mounts, volumes,
                     [{"name": "BOTFLEET_CONFIG", "value": CONFIG_PATH}], service_account=rotator_name(bot))
 
 
-def rotation_cronjob(bot: Obj, settings: Settings) -> Obj | None:
-    schedule = (bot["spec"].get("keyRotation") or {}).get("schedule")
+def rotation_cronjob(bot: TradingBot, settings: Settings) -> Obj | None:
+    schedule = bot.spec.keyRotation.schedule if bot.spec.keyRotation else None
     if not schedule:
         return None
-    name = bot["metadata"]["name"]
+    name = bot.name
     return {
         "apiVersion": "batch/v1", "kind": "CronJob", "metadata": _meta(bot, f"{name}-rotate", "rotation"),
-        "spec": {"schedule": schedule, "concurrencyPolicy": "Forbid", "suspend": bool(bot["spec"].get("paused")),
+        "spec": {"schedule": schedule, "concurrencyPolicy": "Forbid", "suspend": bot.spec.paused,
                  "successfulJobsHistoryLimit": 3, "failedJobsHistoryLimit": 3,
-                 "jobTemplate": {"metadata": {"labels": labels(name, bot["spec"]["strategy"], "rotation")},
+                 "jobTemplate": {"metadata": {"labels": labels(name, bot.spec.strategy.value, "rotation")},
                                  "spec": {"backoffLimit": 1, "template": _rotation_pod(bot, settings)}}},
     }
 
 
-def rotation_job(bot: Obj, settings: Settings, trigger: str) -> Obj:
+def rotation_job(bot: TradingBot, settings: Settings, trigger: str) -> Obj:
     """A one-off rotation for the manual trigger annotation; its name is derived from the value,
     so re-applying it is idempotent and a new value makes a new Job."""
-    name = bot["metadata"]["name"]
-    job_meta = _meta(bot, f"{name}-rotate-{short_hash(trigger)[:8]}", "rotation",
+    job_meta = _meta(bot, f"{bot.name}-rotate-{short_hash(trigger)[:8]}", "rotation",
                      annotations={ANN_ROTATION_TRIGGER: trigger})
     return {"apiVersion": "batch/v1", "kind": "Job", "metadata": job_meta,
             "spec": {"backoffLimit": 1, "ttlSecondsAfterFinished": 86400, "template": _rotation_pod(bot, settings)}}
 
 
-def wants_rotation_rbac(bot: Obj) -> bool:
-    spec = bot["spec"]
-    return bool(spec.get("walletSecretRef") and spec.get("credentialsSecretRef"))
+def wants_rotation_rbac(bot: TradingBot) -> bool:
+    return bool(bot.spec.walletSecretRef and bot.spec.credentialsSecretRef)
 
 
-def desired_objects(bot: Obj, settings: Settings, secrets: dict[str, SecretView], *,
+def desired_objects(bot: TradingBot, settings: Settings, secrets: dict[str, SecretView], *,
                     include_deployment: bool = True) -> list[Obj]:
     """Every object of the bot, in apply order (dependencies first).
 

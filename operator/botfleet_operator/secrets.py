@@ -21,6 +21,7 @@ from bot_runtime.contract.config import (
     WALLET_PRIVATE_KEY,
 )
 from bot_runtime.contract.params import Strategy
+from botfleet_operator.api import TradingBotSpec
 
 S3_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
 CLOB_KEYS = (CLOB_API_KEY, CLOB_SECRET, CLOB_PASSPHRASE)
@@ -66,24 +67,23 @@ class Requirement:
     blocking: bool = True  # False: only the backup needs it, the bot itself can run
 
 
-def requirements(spec: dict[str, Any]) -> list[Requirement]:
+def requirements(spec: TradingBotSpec) -> list[Requirement]:
     out: list[Requirement] = []
-    wallet = spec.get("walletSecretRef")
+    wallet = spec.walletSecretRef
     if wallet:
-        mapping = wallet.get("keys") or {}
-        out.append(Requirement(wallet["name"], "spec.walletSecretRef",
+        mapping = wallet.keys or {}
+        out.append(Requirement(wallet.name, "spec.walletSecretRef",
                                (mapping.get(WALLET_PRIVATE_KEY, WALLET_PRIVATE_KEY),)))
-    creds = spec.get("credentialsSecretRef")
+    creds = spec.credentialsSecretRef
     if creds:
-        out.append(Requirement(creds["name"], "spec.credentialsSecretRef",
-                               STRATEGY_CREDENTIALS[Strategy(spec["strategy"])]))
-    s3 = (spec.get("backup") or {}).get("s3")
+        out.append(Requirement(creds.name, "spec.credentialsSecretRef", STRATEGY_CREDENTIALS[spec.strategy]))
+    s3 = spec.backup.s3 if spec.backup else None
     if s3:
-        out.append(Requirement(s3["secretRef"]["name"], "spec.backup.s3.secretRef", S3_KEYS, blocking=False))
+        out.append(Requirement(s3.secretRef.name, "spec.backup.s3.secretRef", S3_KEYS, blocking=False))
     return out
 
 
-def referenced_secrets(spec: dict[str, Any]) -> set[str]:
+def referenced_secrets(spec: TradingBotSpec) -> set[str]:
     return {r.secret for r in requirements(spec)}
 
 
@@ -96,7 +96,7 @@ class SecretsCheck:
     problems: list[str] = field(default_factory=list)
 
 
-def check(spec: dict[str, Any], secrets: dict[str, SecretView]) -> SecretsCheck:
+def check(spec: TradingBotSpec, secrets: dict[str, SecretView]) -> SecretsCheck:
     """Are the referenced Secrets there with the keys this bot needs?"""
     problems: list[tuple[str, str, bool]] = []  # (reason, message, blocking)
     for req in requirements(spec):
@@ -123,7 +123,7 @@ def check(spec: dict[str, Any], secrets: dict[str, SecretView]) -> SecretsCheck:
                         [p[1] for p in problems])
 
 
-def secrets_hash(spec: dict[str, Any], secrets: dict[str, SecretView]) -> str:
+def secrets_hash(spec: TradingBotSpec, secrets: dict[str, SecretView]) -> str:
     """sha256 over the digests of the referenced Secrets: changes when any of their data changes."""
     h = hashlib.sha256()
     for name in sorted(referenced_secrets(spec)):

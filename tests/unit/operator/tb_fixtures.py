@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 from typing import Any
 
+from botfleet_operator.api import TradingBot, TradingBotSpec
 from botfleet_operator.secrets import SecretView, view_of
 
 FAKE_KEY = "0x" + "ab" * 32  # test-only value, scanned for in every output
@@ -15,6 +16,15 @@ def bot(name: str = "b1", namespace: str = "ns", generation: int = 1, **spec: An
             "metadata": {"name": name, "namespace": namespace, "uid": f"uid-{name}", "generation": generation,
                          "creationTimestamp": "2026-01-01T00:00:00Z"},
             "spec": {"strategy": "arbhunter", "mode": "paper", "riskProfile": "balanced", **spec}}
+
+
+def tb(name: str = "b1", namespace: str = "ns", generation: int = 1, **spec: Any) -> TradingBot:
+    """`bot(...)` parsed the way the operator parses it (once, at the start of a reconcile)."""
+    return TradingBot.parse(bot(name, namespace, generation, **spec))
+
+
+def spec_of(**spec: Any) -> TradingBotSpec:
+    return TradingBotSpec.model_validate(spec)
 
 
 def secret(name: str, namespace: str = "ns", **data: str) -> dict[str, Any]:

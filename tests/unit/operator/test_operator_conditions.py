@@ -8,9 +8,10 @@ from typing import Any
 import pytest
 
 from botfleet_operator import conditions
+from botfleet_operator.api import TradingBot
 from botfleet_operator.conditions import Observed, compute_status, condition, merge_conditions
 from botfleet_operator.secrets import check, secrets_hash, view_of
-from tests.unit.operator.tb_fixtures import FAKE_KEY, bot, secret, views
+from tests.unit.operator.tb_fixtures import FAKE_KEY, bot, secret, spec_of, views
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
 
@@ -32,9 +33,10 @@ def job(name: str, component: str, outcome: str | None, created: str, done: str 
 
 def status_of(b: dict[str, Any], **obs: Any) -> dict[str, Any]:
     o = Observed(**obs)
+    parsed = TradingBot.parse(b)
     if o.secrets_check is None:
-        o.secrets_check = check(b["spec"], o.secrets)
-    return compute_status(b, o, NOW, "h")
+        o.secrets_check = check(parsed.spec, o.secrets)
+    return compute_status(parsed, o, NOW, "h")
 
 
 def cond(status: dict[str, Any], type_: str) -> tuple[str, str]:
@@ -157,17 +159,17 @@ def test_secret_view_keeps_no_value() -> None:
     ({"credentialsSecretRef": {"name": "c"}}, [secret("c", CLOB_API_KEY="x")], False, "SecretKeyMissing",
      "add CLOB_SECRET, CLOB_PASSPHRASE"),
     ({"credentialsSecretRef": {"name": "c"}}, [secret("c", OPENAI_API_KEY="x")], True, "AllSecretsPresent", ""),
-    ({"backup": {"s3": {"endpoint": "https://s3", "bucket": "b", "secretRef": {"name": "s3"}}}}, [], True,
+    ({"backup": {"s3": {"endpoint": "https://s3", "bucket": "bkt", "secretRef": {"name": "s3"}}}}, [], True,
      "AllSecretsPresent", "Secret s3 (spec.backup.s3.secretRef) not found"),
 ])
 def test_secrets_check(spec: dict[str, Any], present: list[dict[str, Any]], ok: bool, reason: str, text: str) -> None:
-    result = check({"strategy": "arbhunter", **spec}, views(*present))
+    result = check(spec_of(**{"strategy": "arbhunter", **spec}), views(*present))
     assert (result.ok, result.reason) == (ok, reason)
     assert text in result.message
 
 
 def test_secrets_hash_changes_with_data_only() -> None:
-    spec = {"strategy": "arbhunter", "walletSecretRef": {"name": "w"}}
+    spec = spec_of(strategy="arbhunter", walletSecretRef={"name": "w"})
     a = secrets_hash(spec, views(secret("w", PRIVATE_KEY="1")))
     assert a == secrets_hash(spec, views(secret("w", PRIVATE_KEY="1")))
     assert a != secrets_hash(spec, views(secret("w", PRIVATE_KEY="2")))

@@ -180,3 +180,15 @@ def test_no_secret_value_in_objects_status_events_or_logs(caplog: pytest.LogCapt
 ])
 def test_is_subset(desired: Any, observed: Any, expected: bool) -> None:
     assert is_subset(desired, observed) is expected
+
+
+def test_spec_that_does_not_parse_applies_nothing_and_says_why() -> None:
+    """A TradingBot stored under an older CRD: the typed spec refuses it, status names the field."""
+    b = bot(backup={"retain": 0})
+    kube = FakeKube()
+    result = reconcile(Snapshot(bot=b), kube, SETTINGS, NOW)
+    assert not kube.applied and result.status is not None
+    degraded = condition(result.status, "Degraded")
+    assert degraded is not None and degraded["status"] == "True" and degraded["reason"] == "InvalidSpec"
+    assert "spec.backup.retain" in degraded["message"] and degraded["lastTransitionTime"]
+    assert "observedGeneration" not in result.status  # this generation was not reconciled

@@ -13,7 +13,7 @@ from bot_runtime.contract.params import RiskProfile, Strategy
 from botfleet_operator import resources
 from botfleet_operator.presets import DEFAULT_RESOURCES, PRESETS
 from botfleet_operator.resources import Settings, desired_objects
-from tests.unit.operator.tb_fixtures import FAKE_KEY, bot, secret, views
+from tests.unit.operator.tb_fixtures import FAKE_KEY, secret, tb, views
 
 SIM = Settings(image="img:1", sim_url="http://sim.botfleet.svc:8000")
 
@@ -25,7 +25,7 @@ def by_kind(objs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 @pytest.mark.parametrize(("strategy", "mode", "risk"),
                          list(itertools.product(list(Strategy), ["paper", "live"], list(RiskProfile))))
 def test_desired_objects_for_every_strategy_mode_and_risk(strategy: Strategy, mode: str, risk: RiskProfile) -> None:
-    b = bot(strategy=strategy.value, mode=mode, riskProfile=risk.value, walletSecretRef={"name": "w"})
+    b = tb(strategy=strategy.value, mode=mode, riskProfile=risk.value, walletSecretRef={"name": "w"})
     secrets = views(secret("w", PRIVATE_KEY=FAKE_KEY))
     objs = by_kind(desired_objects(b, SIM, secrets))
     assert set(objs) == {"ServiceAccount/b1", "ConfigMap/b1", "PersistentVolumeClaim/b1", "Service/b1",
@@ -71,20 +71,20 @@ def test_desired_objects_for_every_strategy_mode_and_risk(strategy: Strategy, mo
 
 
 def test_memory_limits_follow_the_guide() -> None:
-    limits = {s: resources.deployment(bot(strategy=s.value), SIM, {})["spec"]["template"]["spec"]["containers"][0]
+    limits = {s: resources.deployment(tb(strategy=s.value), SIM, {})["spec"]["template"]["spec"]["containers"][0]
               ["resources"]["limits"]["memory"] for s in Strategy}
     assert limits == {Strategy.ARBHUNTER: "512Mi", Strategy.POLYAI: "1Gi", Strategy.ELITEMIMIC: "512Mi"}
 
 
 def test_spec_resources_override_defaults_as_strings() -> None:
-    dep = resources.deployment(bot(resources={"limits": {"cpu": 2, "memory": "2Gi"}}), SIM, {})
+    dep = resources.deployment(tb(resources={"limits": {"cpu": 2, "memory": "2Gi"}}), SIM, {})
     res = dep["spec"]["template"]["spec"]["containers"][0]["resources"]
     assert res["limits"] == {"cpu": "2", "memory": "2Gi"}
     assert res["requests"] == DEFAULT_RESOURCES[Strategy.ARBHUNTER]["requests"]
 
 
 def test_paused_scales_to_zero_and_suspends_cronjobs() -> None:
-    b = bot(paused=True)
+    b = tb(paused=True)
     objs = by_kind(desired_objects(b, SIM, {}))
     assert objs["Deployment/b1"]["spec"]["replicas"] == 0
     assert objs["CronJob/b1-backup"]["spec"]["suspend"] is True
@@ -96,22 +96,22 @@ def test_config_hash_changes_with_spec_and_secret_hash_with_data() -> None:
         d = resources.deployment(b, SIM, s)
         return d["spec"]["template"]["metadata"]["annotations"]  # type: ignore[no-any-return]
 
-    base = bot(walletSecretRef={"name": "w"})
+    base = tb(walletSecretRef={"name": "w"})
     s1, s2 = views(secret("w", PRIVATE_KEY="a")), views(secret("w", PRIVATE_KEY="b"))
     assert ann(base, s1) == ann(base, s1)
     assert ann(base, s1)["botfleet.io/secrets-hash"] != ann(base, s2)["botfleet.io/secrets-hash"]
     assert ann(base, s1)["botfleet.io/config-hash"] == ann(base, s2)["botfleet.io/config-hash"]
-    changed = bot(walletSecretRef={"name": "w"}, riskProfile="aggressive")
+    changed = tb(walletSecretRef={"name": "w"}, riskProfile="aggressive")
     assert ann(base, s1)["botfleet.io/config-hash"] != ann(changed, s1)["botfleet.io/config-hash"]
 
 
 def test_sim_url_only_for_paper_and_production_without_it() -> None:
-    cfg = json.loads(resources.config_json(bot(), Settings()))
+    cfg = json.loads(resources.config_json(tb(), Settings()))
     assert cfg["endpoints"]["clobUrl"] == "https://clob.polymarket.com"
 
 
 def test_secret_volumes_and_key_mapping() -> None:
-    b = bot(walletSecretRef={"name": "w", "keys": {"PRIVATE_KEY": "pk"}}, credentialsSecretRef={"name": "c"})
+    b = tb(walletSecretRef={"name": "w", "keys": {"PRIVATE_KEY": "pk"}}, credentialsSecretRef={"name": "c"})
     dep = resources.deployment(b, SIM, views(secret("w", pk="x", SIGNATURE_TYPE="0"), secret("c", CLOB_API_KEY="k")))
     vols = {v["name"]: v for v in dep["spec"]["template"]["spec"]["volumes"]}
     assert vols["wallet"]["secret"]["items"] == [{"key": "SIGNATURE_TYPE", "path": "SIGNATURE_TYPE"},
@@ -120,13 +120,13 @@ def test_secret_volumes_and_key_mapping() -> None:
 
 
 def test_env_extras_are_added_after_the_operators() -> None:
-    dep = resources.deployment(bot(env=[{"name": "TZ", "value": "UTC"}]), SIM, {})
+    dep = resources.deployment(tb(env=[{"name": "TZ", "value": "UTC"}]), SIM, {})
     env = dep["spec"]["template"]["spec"]["containers"][0]["env"]
     assert [e["name"] for e in env] == ["BOTFLEET_CONFIG", "POD_NAME", "TZ"]
 
 
 def test_placement_is_passed_through() -> None:
-    b = bot(nodeSelector={"pool": "bots"}, tolerations=[{"key": "k", "operator": "Exists"}],
+    b = tb(nodeSelector={"pool": "bots"}, tolerations=[{"key": "k", "operator": "Exists"}],
             affinity={"nodeAffinity": {}})
     pod = resources.deployment(b, SIM, {})["spec"]["template"]["spec"]
     assert pod["nodeSelector"] == {"pool": "bots"} and pod["tolerations"] == [{"key": "k", "operator": "Exists"}]
@@ -134,23 +134,23 @@ def test_placement_is_passed_through() -> None:
 
 
 def test_metrics_service_is_headless() -> None:
-    svc = resources.service(bot())["spec"]
+    svc = resources.service(tb())["spec"]
     assert svc["clusterIP"] == "None" and svc["ports"] == [
         {"name": "metrics", "port": 9100, "targetPort": "metrics", "protocol": "TCP"}]
 
 
 def test_network_policy_allows_dns_443_sim_and_metrics_ingress() -> None:
-    np = resources.network_policy(bot(), SIM)["spec"]
+    np = resources.network_policy(tb(), SIM)["spec"]
     assert np["policyTypes"] == ["Ingress", "Egress"]
     assert np["ingress"] == [{"ports": [{"protocol": "TCP", "port": 9100}]}]
     ports = [(p["protocol"], p["port"]) for rule in np["egress"] for p in rule["ports"]]
     assert ports == [("UDP", 53), ("TCP", 53), ("TCP", 443), ("TCP", 8000)]
-    live = resources.network_policy(bot(mode="live", walletSecretRef={"name": "w"}), SIM)["spec"]
+    live = resources.network_policy(tb(mode="live", walletSecretRef={"name": "w"}), SIM)["spec"]
     assert [p["port"] for p in live["egress"][1]["ports"]] == [443]
 
 
 def test_backup_cronjob_runs_backup_on_the_journal_volume() -> None:
-    cj = resources.backup_cronjob(bot(backup={"schedule": "@daily", "retain": 3}), SIM)
+    cj = resources.backup_cronjob(tb(backup={"schedule": "@daily", "retain": 3}), SIM)
     assert cj["spec"]["schedule"] == "@daily" and cj["spec"]["concurrencyPolicy"] == "Forbid"
     pod = cj["spec"]["jobTemplate"]["spec"]["template"]
     assert pod["metadata"]["labels"]["app.kubernetes.io/component"] == "backup"
@@ -160,7 +160,7 @@ def test_backup_cronjob_runs_backup_on_the_journal_volume() -> None:
 
 
 def test_backup_pvc_and_s3() -> None:
-    b = bot(backup={"storage": {"pvc": {"size": "5Gi", "storageClassName": "fast"}},
+    b = tb(backup={"storage": {"pvc": {"size": "5Gi", "storageClassName": "fast"}},
                     "s3": {"endpoint": "https://s3", "bucket": "bkt", "secretRef": {"name": "s3"}}})
     objs = by_kind(desired_objects(b, SIM, {}))
     assert objs["PersistentVolumeClaim/b1-backups"]["spec"]["storageClassName"] == "fast"
@@ -171,7 +171,7 @@ def test_backup_pvc_and_s3() -> None:
 
 
 def test_rotation_objects_only_with_both_secrets_and_cronjob_with_schedule() -> None:
-    b = bot(walletSecretRef={"name": "w"}, credentialsSecretRef={"name": "c"},
+    b = tb(walletSecretRef={"name": "w"}, credentialsSecretRef={"name": "c"},
             keyRotation={"schedule": "0 3 * * 0", "maxAgeDays": 30})
     objs = by_kind(desired_objects(b, SIM, {}))
     role = objs["Role/b1-rotator"]
@@ -184,11 +184,11 @@ def test_rotation_objects_only_with_both_secrets_and_cronjob_with_schedule() -> 
     job = resources.rotation_job(b, SIM, "2026-05-01")
     assert job["metadata"]["name"] == resources.rotation_job(b, SIM, "2026-05-01")["metadata"]["name"]
     assert job["metadata"]["name"] != resources.rotation_job(b, SIM, "again")["metadata"]["name"]
-    assert "CronJob/b1-rotate" not in by_kind(desired_objects(bot(walletSecretRef={"name": "w"}), SIM, {}))
+    assert "CronJob/b1-rotate" not in by_kind(desired_objects(tb(walletSecretRef={"name": "w"}), SIM, {}))
 
 
 def test_without_deployment_when_secrets_are_broken() -> None:
-    objs = by_kind(desired_objects(bot(), SIM, {}, include_deployment=False))
+    objs = by_kind(desired_objects(tb(), SIM, {}, include_deployment=False))
     assert "Deployment/b1" not in objs and "ConfigMap/b1" in objs
 
 
