@@ -8,14 +8,19 @@ reason otherwise. Times are printed, not asserted (benchmarks/ holds performance
 from __future__ import annotations
 
 import json
+import socket
+import subprocess
 import sys
 import time
-from collections.abc import Iterator
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
+from bot_runtime.contract.config import Endpoints
 from tests.support import image
-from tests.support.prometheus import DEMO_FALLBACK
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]
 
@@ -85,13 +90,75 @@ def test_bytecode_is_precompiled(ctr: image.Container) -> None:
     assert ctr.run("python3", "-c", script).strip() == "True"
 
 
-def test_short_paper_run(ctr: image.Container) -> None:
-    """A bot trades in paper mode inside the image: `botfleet demo` (simulated exchange in-process)."""
-    args = ["--duration", "5", "--no-ui", "--metrics-port", "0"]
-    if "demo" in ctr.run("botfleet", "--help"):
-        out = ctr.run("botfleet", "demo", *args, timeout=300)
-    else:  # the demo exists but is not mounted in the CLI yet: run its command function
-        out = ctr.run("python3", "-c", DEMO_FALLBACK, *args, timeout=300)
-    assert "summary:" in out, out
-    for strategy in ("arbhunter", "polyai", "elitemimic"):
-        assert f"demo-{strategy}" in out, out
+def test_image_has_the_bot_and_operator_commands_only(ctr: image.Container) -> None:
+    """The image ships bot_runtime and botfleet_operator; the developer tools (botfleet_tools) stay out,
+    and their commands are hidden rather than broken."""
+    help_text = ctr.run("botfleet", "--help")
+    for command in ("run", "backup", "restore", "kill-switch", "rotate-credentials", "operator", "crd"):
+        assert f" {command} " in help_text, help_text
+    for command in ("sim", "demo", "record", "backtest", "dev"):
+        assert f" {command} " not in help_text, help_text
+    assert ctr.run("python3", "-c", "import importlib.util as u; print(u.find_spec('botfleet_tools'))").strip() == "None"
+
+
+def test_short_paper_run(ctr: image.Container, tmp_path: Path) -> None:
+    """A bot trades in paper mode inside the image: `botfleet run` against the simulated exchange,
+    which runs on the host (the image has no simulator); chroot isolation shares the host's network."""
+    sim_port, metrics_port = free_port(), free_port()
+    sim_log = (tmp_path / "sim.log").open("w")
+    sim = subprocess.Popen([sys.executable, "-m", "bot_runtime.cli", "sim", "--port", str(sim_port),
+                            "--scenario", "demo"], stdout=sim_log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{sim_port}"
+    config = {"name": "image-paper", "namespace": "test", "strategy": "arbhunter", "mode": "paper",
+              "endpoints": Endpoints.for_sim(url).model_dump(mode="json"),
+              "journal": {"url": "sqlite:////tmp/journal.sqlite"}, "telemetry": {"port": metrics_port}}
+    script = 'printf %s "$1" > /tmp/config.json && exec timeout 300 botfleet run --config /tmp/config.json'
+    bot_log = (tmp_path / "bot.log").open("w")
+    bot = None
+    try:
+        assert wait_for(lambda: sim_state(url) is not None, 60), "simulator did not start"
+        bot = subprocess.Popen(ctr.command("sh", "-c", script, "sh", json.dumps(config)), stdout=bot_log,
+                               stderr=subprocess.STDOUT, env=ctr.buildah.env())
+        # The bot's own log says it sent orders (the simulator's books also hold its market makers' orders).
+        traded = wait_for(lambda: bot.poll() is None and _sent_orders(tmp_path / "bot.log"), 240)
+        assert traded, (tmp_path / "bot.log").read_text()[-3000:]
+        assert "BOT STARTING" in (tmp_path / "bot.log").read_text()
+    finally:
+        for proc in (bot, sim):
+            if proc is not None and proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=60)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+        sim_log.close()
+        bot_log.close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def sim_state(url: str) -> dict[str, Any] | None:
+    try:
+        with urllib.request.urlopen(f"{url}/_sim/state", timeout=5) as resp:  # loopback simulator
+            return json.load(resp)  # type: ignore[no-any-return]
+    except OSError:
+        return None
+
+
+def _sent_orders(log: Path) -> bool:
+    text = log.read_text()
+    return "ORDERS SENT" in text or "EXECUTED" in text
+
+
+def wait_for(condition: Callable[[], bool], limit_s: float) -> bool:
+    """Poll a condition with a generous limit (no fixed sleeps in assertions)."""
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.5)
+    return condition()

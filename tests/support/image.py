@@ -193,6 +193,11 @@ class Container:
     def run(self, *command: str, timeout: float = 300) -> str:
         return self.buildah("run", "--isolation", "chroot", self.name, "--", *command, timeout=timeout)
 
+    def command(self, *command: str) -> list[str]:
+        """The argv of `run`, for a process the caller starts (and stops) itself; env: `buildah.env()`."""
+        return ["buildah", "--root", str(self.buildah.root), "--runroot", str(self.buildah.runroot),
+                "--storage-driver", "vfs", "run", "--isolation", "chroot", self.name, "--", *command]
+
 
 @contextmanager
 def container(buildah: Buildah, image: str) -> Iterator[Container]:
