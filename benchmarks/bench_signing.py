@@ -20,7 +20,8 @@ from py_clob_client_v2.signer import Signer
 
 from bot_runtime.execution import signing
 from bot_runtime.execution.signing import OrderSigner
-from bot_runtime.types import E6, OrderIntent
+from bot_runtime.types import OrderIntent
+from bot_runtime.venue.polymarket.constants import CHAIN_ID, E6
 
 KEY = "0x" + "5a" * 32
 
@@ -55,7 +56,7 @@ def main() -> None:
         so.body_json("api-key")
         ours_ns.append(time.perf_counter_ns() - t0)
 
-    builder = OrderBuilder(Signer(KEY, 137))
+    builder = OrderBuilder(Signer(KEY, CHAIN_ID))
     client_ns: list[int] = []
     for token, price, size, side, neg in orders:
         args = OrderArgsV2(token_id=token, price=price / E6, size=size / E6, side=side)

@@ -177,7 +177,9 @@ async def run(n: int, signer_mode: str) -> dict[str, Any]:
             from py_clob_client_v2.order_builder.builder import OrderBuilder
             from py_clob_client_v2.signer import Signer
 
-            stock = OrderBuilder(Signer("0x" + "5a" * 32, 137))
+            from bot_runtime.venue.polymarket.constants import CHAIN_ID
+
+            stock = OrderBuilder(Signer("0x" + "5a" * 32, CHAIN_ID))
 
             class StockSigningCost:
                 """Our signer, plus the stock SDK's build + sign of the same order (result dropped)."""

@@ -28,7 +28,9 @@ from bot_runtime.execution.signing import ApiCreds, OrderError, OrderSigner
 from bot_runtime.telemetry.http_metrics import traced_session
 from bot_runtime.telemetry.logs import register_secret
 from bot_runtime.telemetry.observer import MetricsObserver
-from bot_runtime.types import E6, Opportunity, OrderIntent, OrderResult
+from bot_runtime.types import Opportunity, OrderIntent, OrderResult
+from bot_runtime.venue.polymarket.constants import E6
+from bot_runtime.venue.polymarket.fees import rate_ppm
 
 if TYPE_CHECKING:
     from bot_runtime.app import BotApp
@@ -285,7 +287,7 @@ async def build_execution(app: BotApp) -> Execution:
             key = Account.create().key.hex()  # signs orders nobody receives: keeps the code path identical
             register_secret(key)
             signer = _signer(app, key)
-            exchange: Any = PaperMatchingExchange(app.store.books.get, fee_rate_bps=_fee_bps(app))
+            exchange: Any = PaperMatchingExchange(app.store.books.get, fee_rate_ppm=_fee_ppm(app))
         else:
             if plan.ephemeral_wallet:
                 from eth_account import Account
@@ -369,14 +371,14 @@ def _market_age(app: Any) -> Any:
     return age
 
 
-def _fee_bps(app: BotApp) -> Any:
-    def bps(token: str) -> int:
+def _fee_ppm(app: BotApp) -> Any:
+    def ppm(token: str) -> int:
         info = app.store.market_of(token)
         if info is None or not info.fees_enabled or not info.fee_rate:
             return 0
-        return round(info.fee_rate * 10_000)
+        return rate_ppm(info.fee_rate)
 
-    return bps
+    return ppm
 
 
 def _marks(app: BotApp) -> Any:

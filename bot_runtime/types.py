@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from bot_runtime.venue.polymarket.constants import E6
+
 Side = Literal["BUY", "SELL"]
 OrderType = Literal["GTC", "GTD", "FOK", "FAK"]
 OrderStatus = Literal[
@@ -22,8 +24,6 @@ OrderStatus = Literal[
     "error",     # outcome unknown: reconciled from the exchange on the next pass
     "unsent",    # journaled but never reached the exchange (found by reconciliation)
 ]
-
-E6 = 1_000_000
 
 
 @dataclass(frozen=True, slots=True)

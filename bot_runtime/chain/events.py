@@ -13,7 +13,8 @@ from typing import Any
 from eth_abi import decode as abi_decode
 from eth_utils import keccak, to_checksum_address
 
-E6 = 1_000_000
+# Polymarket exchanges on Polygon: V2 first, V1 for history.
+from bot_runtime.venue.polymarket.constants import E6
 
 V1_SIGNATURE = "OrderFilled(bytes32,address,address,uint256,uint256,uint256,uint256,uint256)"
 V2_SIGNATURE = "OrderFilled(bytes32,address,address,uint8,uint256,uint256,uint256,uint256,bytes32,bytes32)"
@@ -30,9 +31,6 @@ MATCHED_TOPIC = topic(MATCHED_SIGNATURE)
 _V1_DATA = ["uint256"] * 5
 _V2_DATA = ["uint8", "uint256", "uint256", "uint256", "uint256", "bytes32", "bytes32"]
 
-# Polymarket exchanges on Polygon (PROTOCOL.md): V2 first, V1 for history.
-EXCHANGES_V2 = ("0xE111180000d2663C0091e4f400237545B87B996B", "0xe2222d279d744050d28e00520010520000310F59")
-EXCHANGES_V1 = ("0x4bFb41d5B3570DeFd03C39a9A4D8dE6Bd8B8982E", "0xC5d563A36AE78145C45a50134d48A1215220f80a")
 
 
 class LogDecodeError(ValueError):

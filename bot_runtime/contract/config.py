@@ -13,6 +13,14 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from bot_runtime.contract.params import Limits, RiskProfile, Strategy, validate_params
+from bot_runtime.venue.polymarket.constants import (
+    CHAIN_ID,
+    CLOB_URL,
+    DATA_API_URL,
+    GAMMA_URL,
+    WS_MARKET_URL,
+    WS_USER_URL,
+)
 
 Mode = Literal["paper", "live"]
 
@@ -53,12 +61,12 @@ class MarketSelector(_Model):
 class Endpoints(_Model):
     """Where Polymarket is. Defaults are production; paper mode against `botfleet sim` overrides them."""
 
-    clobUrl: str = "https://clob.polymarket.com"
-    gammaUrl: str = "https://gamma-api.polymarket.com"
-    dataApiUrl: str = "https://data-api.polymarket.com"
-    wsMarketUrl: str = "wss://ws-subscriptions-clob.polymarket.com/ws/market"
-    wsUserUrl: str = "wss://ws-subscriptions-clob.polymarket.com/ws/user"
-    chainId: int = 137
+    clobUrl: str = CLOB_URL
+    gammaUrl: str = GAMMA_URL
+    dataApiUrl: str = DATA_API_URL
+    wsMarketUrl: str = WS_MARKET_URL
+    wsUserUrl: str = WS_USER_URL
+    chainId: int = CHAIN_ID
 
     @classmethod
     def for_sim(cls, base_url: str) -> Endpoints:

@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from bot_runtime.execution.signing import SignedOrder
-from bot_runtime.types import E6, Fill
+from bot_runtime.types import Fill
+from bot_runtime.venue.polymarket.constants import E6
+from bot_runtime.venue.polymarket.fees import rate_ppm_from_bps, taker_fee_e6
 
 
 def parse_e6(value: Any) -> int:
@@ -113,14 +115,6 @@ class Exchange(Protocol):
     async def close(self) -> None: ...
 
 
-def taker_fee_e6(size_e6: int, price_e6: int, fee_rate_bps: int) -> int:
-    """fee = shares * feeRate * p * (1 - p), rounded half up to the micro-dollar."""
-    num = size_e6 * fee_rate_bps * price_e6 * (E6 - price_e6)
-    den = 10_000 * E6 * E6
-    q, r = divmod(num, den)
-    return q + (1 if 2 * r >= den else 0)
-
-
 def fills_from_trade(trade: dict[str, Any], owner: str, address: str = "") -> list[Fill]:
     """Our fills in one `/data/trades` item or user-channel `trade` event.
 
@@ -141,7 +135,7 @@ def fills_from_trade(trade: dict[str, Any], owner: str, address: str = "") -> li
         if "fee" in trade and trade["fee"] not in (None, ""):
             fee = parse_e6(trade["fee"])
         else:
-            fee = taker_fee_e6(size, price, int(float(trade.get("fee_rate_bps") or 0)))
+            fee = taker_fee_e6(size, price, rate_ppm_from_bps(trade.get("fee_rate_bps") or 0))
         out.append(Fill(tid, str(trade["taker_order_id"]), market, str(trade["asset_id"]), trade["side"],
                         price, size, fee, ts_ms))
         return out

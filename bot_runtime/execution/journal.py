@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
-from bot_runtime.types import E6, Fill, OrderIntent
+from bot_runtime.types import Fill, OrderIntent
+from bot_runtime.venue.polymarket.constants import E6
 
 OPEN_STATUSES = ("pending", "live", "partial", "error")     # may still change on the exchange
 TERMINAL_STATUSES = ("matched", "unmatched", "canceled", "rejected", "unsent")

@@ -16,9 +16,11 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from bot_runtime.execution.exchange import CancelResult, OpenOrder, PostResult, taker_fee_e6
+from bot_runtime.execution.exchange import CancelResult, OpenOrder, PostResult
 from bot_runtime.execution.signing import SignedOrder
-from bot_runtime.types import E6, Fill
+from bot_runtime.types import Fill
+from bot_runtime.venue.polymarket.constants import E6
+from bot_runtime.venue.polymarket.fees import taker_fee_e6
 
 
 class BookView(Protocol):
@@ -48,10 +50,10 @@ class _Resting:
 
 
 class PaperMatchingExchange:
-    def __init__(self, books: Callable[[str], BookView | None], *, fee_rate_bps: Callable[[str], int] | None = None,
+    def __init__(self, books: Callable[[str], BookView | None], *, fee_rate_ppm: Callable[[str], int] | None = None,
                  usdc_e6: int = 10_000 * E6, clock_ms: Callable[[], int] | None = None) -> None:
         self.books = books
-        self.fee_rate_bps = fee_rate_bps or (lambda token: 0)
+        self.fee_rate_ppm = fee_rate_ppm or (lambda token: 0)
         self.usdc_e6 = usdc_e6
         self.shares: dict[str, int] = {}
         self._clock = clock_ms or (lambda: time.time_ns() // 1_000_000)
@@ -94,7 +96,7 @@ class PaperMatchingExchange:
         return [(price, take) for price, _, take in out]
 
     def _fill(self, order_id: str, market: str, token: str, side: str, price: int, size: int, taker: bool) -> Fill:
-        fee = taker_fee_e6(size, price, self.fee_rate_bps(token)) if taker else 0
+        fee = taker_fee_e6(size, price, self.fee_rate_ppm(token)) if taker else 0
         fill = Fill(f"paper-{next(self._seq)}", order_id, market, token, side, price, size, fee,  # type: ignore[arg-type]
                     self._clock())
         notional = size * price // E6

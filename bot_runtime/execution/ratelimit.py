@@ -14,6 +14,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+# Polymarket's documented limits; Gamma and the Data API have their own tables there, for
+# `RateLimiter(limits=GAMMA_LIMITS, general=GAMMA_GENERAL)`.
+from bot_runtime.venue.polymarket.constants import CLOB_GENERAL, CLOB_LIMITS
+
 
 class TokenBucket:
     """`capacity` tokens refilled continuously at `capacity / period_s` per second."""
@@ -42,28 +46,6 @@ class TokenBucket:
         self._tokens -= n
 
 
-# (method, path) -> [(requests, period_s)], from PROTOCOL.md ("per 10 s unless stated").
-CLOB_LIMITS: dict[tuple[str, str], list[tuple[int, float]]] = {
-    ("POST", "/order"): [(3_500, 10.0), (36_000, 600.0)],
-    ("POST", "/orders"): [(1_000, 10.0), (15_000, 600.0)],
-    ("DELETE", "/order"): [(3_000, 10.0)],
-    ("DELETE", "/orders"): [(1_000, 10.0)],
-    ("DELETE", "/cancel-all"): [(250, 10.0)],
-    ("DELETE", "/cancel-market-orders"): [(1_000, 10.0)],
-    ("GET", "/book"): [(1_500, 10.0)],
-    ("POST", "/books"): [(500, 10.0)],
-    ("GET", "/price"): [(1_500, 10.0)],
-    ("GET", "/midpoint"): [(1_500, 10.0)],
-}
-GENERAL_LIMIT = (9_000, 10.0)
-# Gamma (market metadata) and the Data API, for `RateLimiter(limits=..., general=...)`.
-GAMMA_LIMITS: dict[tuple[str, str], list[tuple[int, float]]] = {("GET", "/markets"): [(300, 10.0)]}
-GAMMA_GENERAL = (4_000, 10.0)
-DATA_API_LIMITS: dict[tuple[str, str], list[tuple[int, float]]] = {
-    ("GET", "/trades"): [(200, 10.0)], ("GET", "/positions"): [(150, 10.0)]}
-DATA_API_GENERAL = (1_000, 10.0)
-
-
 @dataclass
 class Backoff:
     """Exponential backoff with full jitter: base * 2^attempt, capped."""
@@ -82,7 +64,7 @@ class RateLimiter:
     """Token buckets per endpoint plus a general one; `blocked_until` after a 429."""
 
     def __init__(self, limits: dict[tuple[str, str], list[tuple[int, float]]] | None = None,
-                 general: tuple[int, float] = GENERAL_LIMIT, clock: Callable[[], float] = time.monotonic) -> None:
+                 general: tuple[int, float] = CLOB_GENERAL, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._limits = CLOB_LIMITS if limits is None else limits
         self._buckets: dict[tuple[str, str], list[TokenBucket]] = {}

@@ -16,7 +16,8 @@ from typing import Any, Protocol
 import structlog
 
 from bot_runtime.contract.params import Limits
-from bot_runtime.types import E6, OrderIntent
+from bot_runtime.types import OrderIntent
+from bot_runtime.venue.polymarket.constants import E6
 
 log = structlog.get_logger()
 

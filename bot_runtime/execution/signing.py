@@ -26,7 +26,8 @@ from typing import Any
 import orjson
 from eth_utils import to_checksum_address
 
-from bot_runtime.types import E6, OrderIntent
+from bot_runtime.types import OrderIntent
+from bot_runtime.venue.polymarket.constants import CHAIN_ID, E6, EXCHANGE_V2, NEG_RISK_EXCHANGE_V2
 
 keccak: Callable[[bytes], bytes]
 try:  # safe-pysha3: C keccak, ~5 us per order struct (eth_hash's default path is ~8x slower)
@@ -43,9 +44,6 @@ try:  # libsecp256k1 bindings: much faster than eth_keys' pure-Python fallback
 except ImportError:  # pragma: no cover - exercised only where coincurve is missing
     _coincurve = None
 
-# Contract addresses (Polygon mainnet; PROTOCOL.md).
-EXCHANGE_V2 = "0xE111180000d2663C0091e4f400237545B87B996B"
-NEG_RISK_EXCHANGE_V2 = "0xe2222d279d744050d28e00520010520000310F59"
 BYTES32_ZERO = "0x" + "00" * 32
 
 SIG_EOA, SIG_POLY_PROXY, SIG_POLY_GNOSIS_SAFE, SIG_POLY_1271 = 0, 1, 2, 3
@@ -220,7 +218,7 @@ class OrderSigner:
     """Signs V2 orders for one wallet. Holds the private key: never log or repr it."""
 
     private_key: str = field(repr=False)
-    chain_id: int = 137
+    chain_id: int = CHAIN_ID
     signature_type: int = SIG_EOA
     funder: str | None = None
     exchange: str = EXCHANGE_V2

@@ -15,10 +15,11 @@ Numbers are exact ints in millionths ("e6"): 0.48 -> 480_000, 10 shares -> 10_00
 - tape: TapeWriter / iter_tape / replay for recording and backtests.
 """
 
-from bot_runtime.marketdata.book import BUY, E6, SELL, OrderBook, format_e6, parse_e6
+from bot_runtime.marketdata.book import BUY, SELL, OrderBook, format_e6, parse_e6
 from bot_runtime.marketdata.frames import FrameError, parse_frame
 from bot_runtime.marketdata.models import MarketInfo, load_markets_file, market_from_gamma
 from bot_runtime.marketdata.store import BookStore
+from bot_runtime.venue.polymarket.constants import E6
 
 __all__ = [
     "BUY",

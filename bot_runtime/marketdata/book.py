@@ -11,7 +11,8 @@ from collections.abc import Iterable, Iterator
 
 from sortedcontainers import SortedDict
 
-E6 = 1_000_000
+from bot_runtime.venue.polymarket.constants import E6
+
 BUY = "BUY"  # bid side
 SELL = "SELL"  # ask side
 

@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 
 from bot_runtime.marketdata.book import _MEMO, BUY, SELL, Level, parse_e6
+from bot_runtime.venue.polymarket.constants import E6
 
 _MEMO_GET = _MEMO.get
 
@@ -162,10 +163,10 @@ def _num(v: Any) -> int:
         r = _MEMO_GET(v)
         return parse_e6(v) if r is None else r
     if isinstance(v, int) and not isinstance(v, bool) and v >= 0:
-        return v * 1_000_000
+        return v * E6
     if isinstance(v, float) and v >= 0 and v == v and v != float("inf"):
         # numbers are strings on the wire; tolerate a float but round it to the grid
-        return round(v * 1_000_000)
+        return round(v * E6)
     raise FrameError(f"expected a decimal string, got {v!r}")
 
 

@@ -12,10 +12,11 @@ import aiohttp
 import orjson
 
 from bot_runtime.marketdata.models import MarketInfo, MarketParseError, market_from_gamma, tag_names
+from bot_runtime.venue.polymarket.constants import E6, GAMMA_URL
+from bot_runtime.venue.polymarket.fees import rate_ppm_from_bps
 
 log = logging.getLogger(__name__)
 
-DEFAULT_GAMMA_URL = "https://gamma-api.polymarket.com"
 _IDS_PER_REQUEST = 50  # keeps query strings well under URL length limits
 _EVENT_FIELDS = ("negRisk", "negRiskMarketID", "feesEnabled", "category")
 
@@ -100,7 +101,7 @@ def parse_markets(raws: Iterable[Mapping[str, Any]], *, skip_bad: bool = True) -
 class GammaClient:
     def __init__(
         self,
-        base_url: str = DEFAULT_GAMMA_URL,
+        base_url: str = GAMMA_URL,
         session: aiohttp.ClientSession | None = None,
         *,
         page_size: int = 100,
@@ -244,7 +245,7 @@ class GammaClient:
             raise GammaError("GET /fee-rate returned a non-object")
         bps = data.get("base_fee", data.get("fee_rate_bps", 0)) or 0
         try:
-            return float(bps) / 10_000
+            return rate_ppm_from_bps(bps) / E6
         except (TypeError, ValueError):
             raise GammaError(f"GET /fee-rate: field 'base_fee' is not a number: {bps!r}") from None
 

@@ -8,26 +8,14 @@ id is Yes.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bot_runtime.marketdata.book import format_e6, parse_e6
-
-# Taker fee rate by category (PROTOCOL.md "Fees"): fee = shares * rate * p * (1 - p).
-CATEGORY_FEE_RATES: dict[str, float] = {
-    "crypto": 0.07,
-    "sports": 0.03,
-    "finance": 0.04,
-    "politics": 0.04,
-    "economics": 0.05,
-    "economy": 0.05,
-    "culture": 0.05,
-    "pop-culture": 0.05,
-    "weather": 0.05,
-    "geopolitics": 0.0,
-}
+from bot_runtime.venue.polymarket.constants import E6
+from bot_runtime.venue.polymarket.fees import category_fee_rate, rate_ppm, taker_fee_e6
 
 
 class MarketParseError(ValueError):
@@ -70,13 +58,9 @@ class MarketInfo:
 
     def taker_fee_e6(self, shares_e6: int, price_e6: int) -> int:
         """Taker fee in collateral micro units, rounded up (never underestimate a cost)."""
-        rate = self.fee_rate or 0.0
-        if not self.fees_enabled or rate <= 0:
+        if not self.fees_enabled or not self.fee_rate:
             return 0
-        # shares * rate * p * (1-p): four e6 factors = fee * 1e24; the result is in e6
-        rate_ppm = round(rate * 1_000_000)
-        total = shares_e6 * price_e6 * (1_000_000 - price_e6) * rate_ppm
-        return -(-total // 10**18)
+        return taker_fee_e6(shares_e6, price_e6, rate_ppm(self.fee_rate))
 
     def to_gamma(self) -> dict[str, Any]:
         """Gamma `/markets` JSON for this market (the simulator serves this shape)."""
@@ -127,9 +111,9 @@ def _num_e6(v: Any, name: str, default: int) -> int:
         if isinstance(v, bool):
             raise ValueError(v)
         if isinstance(v, int):
-            return v * 1_000_000
+            return v * E6
         if isinstance(v, float):
-            return round(v * 1_000_000)
+            return round(v * E6)
     except ValueError:
         pass
     raise MarketParseError(f"field {name!r} must be a non-negative decimal, got {v!r}")
@@ -154,15 +138,6 @@ def tag_names(raw_tags: Any) -> list[str]:
             elif isinstance(t, str):
                 out.append(t.lower())
     return out
-
-
-def category_fee_rate(category: str, tags: Iterable[str]) -> float | None:
-    """Fee rate from the category, else from the first tag that names one; None if unknown."""
-    for name in (category.lower(), *tags):
-        key = name.strip().lower().replace(" ", "-")
-        if key in CATEGORY_FEE_RATES:
-            return CATEGORY_FEE_RATES[key]
-    return None
 
 
 def _pick(raw: Mapping[str, Any], ev: Mapping[str, Any], key: str) -> Any:

@@ -31,11 +31,10 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from bot_runtime.marketdata.frames import FrameError, parse_book
 from bot_runtime.marketdata.store import BookStore, FeedLink
+from bot_runtime.venue.polymarket.constants import WS_MARKET_URL
 
 log = logging.getLogger(__name__)
 
-DEFAULT_WS_URL = "wss://ws-subscriptions-clob.polymarket.com/ws/market"
-DEFAULT_CLOB_URL = "https://clob.polymarket.com"
 MAX_ASSETS_PER_CONNECTION = 500
 MAX_BOOKS_PER_REQUEST = 500  # POST /books limit
 
@@ -110,7 +109,7 @@ class MarketDataHooks:
 
 @dataclass(slots=True)
 class WsSettings:
-    url: str = DEFAULT_WS_URL
+    url: str = WS_MARKET_URL
     max_assets_per_conn: int = MAX_ASSETS_PER_CONNECTION
     ping_interval_s: float = 10.0
     pong_timeout_s: float = 30.0

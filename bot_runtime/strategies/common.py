@@ -9,7 +9,8 @@ from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot_runtime.types import E6, OrderResult
+from bot_runtime.types import OrderResult
+from bot_runtime.venue.polymarket.constants import E6
 
 
 class LatencyWindow:

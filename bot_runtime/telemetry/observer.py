@@ -9,7 +9,8 @@ import structlog
 
 from bot_runtime.telemetry import logs as ev
 from bot_runtime.telemetry.metrics import BotMetrics
-from bot_runtime.types import E6, Fill, OrderResult
+from bot_runtime.types import Fill, OrderResult
+from bot_runtime.venue.polymarket.constants import E6
 
 _STATUS_OUTCOME = {"matched": "filled", "partial": "partial", "unmatched": "unmatched", "live": "live",
                    "canceled": "canceled", "error": "error", "pending": "error"}

@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot_runtime.execution.journal import OrderRow
-from bot_runtime.types import E6, Fill
+from bot_runtime.types import Fill
+from bot_runtime.venue.polymarket.constants import E6
 
 
 @dataclass

@@ -27,7 +27,8 @@ from bot_runtime.execution.signing import ApiCreds, OrderSigner
 from bot_runtime.marketdata.frames import parse_book
 from bot_runtime.marketdata.store import BookStore
 from bot_runtime.marketdata.ws import MarketDataHooks, MarketWsClient, WsSettings, fetch_books, wall_ms
-from bot_runtime.types import E6, OrderIntent
+from bot_runtime.types import OrderIntent
+from bot_runtime.venue.polymarket.constants import E6
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.slow]
 

@@ -35,9 +35,10 @@ from bot_runtime.marketdata.frames import (
 from bot_runtime.marketdata.models import MarketInfo, load_markets_file
 from bot_runtime.marketdata.store import BookStore
 from bot_runtime.marketdata.tape import iter_tape
-from bot_runtime.strategies.arbhunter.logic import E6, rate_ppm_of
 from bot_runtime.strategies.base import Strategy, StrategyContext, get_strategy
 from bot_runtime.types import Opportunity, OrderIntent, OrderResult, OrderStatus
+from bot_runtime.venue.polymarket.constants import E6
+from bot_runtime.venue.polymarket.fees import rate_ppm_of
 
 
 class BacktestError(ValueError):
@@ -70,11 +71,10 @@ class PaperFiller:
     (`PaperMatchingExchange`) against the replayed books, with the markets' taker fees."""
 
     def __init__(self, store: BookStore, markets: dict[str, MarketInfo], clock: Callable[[], int]) -> None:
-        bps: dict[str, int] = {}
+        ppm: dict[str, int] = {}
         for m in markets.values():
-            rate = rate_ppm_of(m.fees_enabled, m.fee_rate) // 100
-            bps[m.yes_token_id] = bps[m.no_token_id] = rate
-        self.engine = PaperMatchingExchange(store.book, fee_rate_bps=lambda t: bps.get(t, 0),
+            ppm[m.yes_token_id] = ppm[m.no_token_id] = rate_ppm_of(m.fees_enabled, m.fee_rate)
+        self.engine = PaperMatchingExchange(store.book, fee_rate_ppm=lambda t: ppm.get(t, 0),
                                             usdc_e6=BACKTEST_COLLATERAL_E6, clock_ms=clock)
         self._ids = itertools.count(1)
         self.orders = 0

@@ -20,7 +20,6 @@ import aiohttp
 import typer
 
 from bot_runtime.marketdata.gamma import (
-    DEFAULT_GAMMA_URL,
     GammaClient,
     GammaError,
     MarketFilter,
@@ -28,7 +27,8 @@ from bot_runtime.marketdata.gamma import (
 )
 from bot_runtime.marketdata.store import BookStore
 from bot_runtime.marketdata.tape import TapeWriter
-from bot_runtime.marketdata.ws import DEFAULT_WS_URL, MarketDataHooks, MarketWsClient, WsSettings
+from bot_runtime.marketdata.ws import MarketDataHooks, MarketWsClient, WsSettings
+from bot_runtime.venue.polymarket.constants import GAMMA_URL, WS_MARKET_URL
 
 
 class RecordError(RuntimeError):
@@ -75,8 +75,8 @@ async def record(
     out: Path,
     *,
     markets_out: Path | None = None,
-    ws_url: str = DEFAULT_WS_URL,
-    gamma_url: str = DEFAULT_GAMMA_URL,
+    ws_url: str = WS_MARKET_URL,
+    gamma_url: str = GAMMA_URL,
     duration_s: float | None = None,
     markets: list[str] | None = None,
     categories: list[str] | None = None,
@@ -156,10 +156,10 @@ def record_command(
     ] = None,
     ws_url: Annotated[
         str, typer.Option("--ws-url", envvar="BOTFLEET_WS_URL", help="CLOB market websocket URL.")
-    ] = DEFAULT_WS_URL,
+    ] = WS_MARKET_URL,
     gamma_url: Annotated[
         str, typer.Option("--gamma-url", envvar="BOTFLEET_GAMMA_URL", help="Gamma API base URL.")
-    ] = DEFAULT_GAMMA_URL,
+    ] = GAMMA_URL,
     duration: Annotated[
         float | None, typer.Option("--duration", help="Stop after this many seconds (default: Ctrl-C).")
     ] = None,

@@ -12,30 +12,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
-E6 = 1_000_000
+from bot_runtime.venue.polymarket.constants import E6, LOT_E6
+from bot_runtime.venue.polymarket.fees import taker_fee_e6
+
 E12 = E6 * E6
 E18 = E12 * E6
-# Order sizes are rounded down to 0.01 share: the CLOB's size precision for every tick size.
-LOT_E6 = 10_000
 
 Level = tuple[int, int]  # (price_e6, size_e6)
-
-
-def fee_e6(shares_e6: int, price_e6: int, rate_ppm: int) -> int:
-    """Taker fee in e6 USD, rounded up: shares * rate * p * (1 - p). rate_ppm = rate * 1e6."""
-    if rate_ppm <= 0 or shares_e6 <= 0:
-        return 0
-    total = shares_e6 * price_e6 * (E6 - price_e6) * rate_ppm
-    return -(-total // E18)
-
-
-def rate_ppm_of(fees_enabled: bool, fee_rate: float | None) -> int:
-    """Fee rate in parts per million; an unknown rate on a fee market is taken as the highest (7%)."""
-    if not fees_enabled:
-        return 0
-    if fee_rate is None:
-        return 70_000
-    return max(0, round(fee_rate * E6))
 
 
 def round_up_to_tick(price_e6: int, tick_e6: int) -> int:
@@ -86,7 +69,7 @@ def _walk_cost(levels: Iterable[Level], shares_e6: int, rate_ppm: int) -> tuple[
     for p, s in levels:
         q = s if s < left else left
         cost += q * p // E6
-        fee += fee_e6(q, p, rate_ppm)
+        fee += taker_fee_e6(q, p, rate_ppm)
         worst = p
         left -= q
         if left == 0:
@@ -231,7 +214,7 @@ def plan_repair(
             if ask is None:
                 hedgeable = False
             else:
-                hedge_cost += need * ask // E6 + fee_e6(need, ask, r)
+                hedge_cost += need * ask // E6 + taker_fee_e6(need, ask, r)
     if hedgeable and paid + hedge_cost <= excess + max_loss_e6:
         return Repair("hedge", tuple(missing))
     return Repair("unwind", tuple((f.token_id, f.filled_e6 - low) for f in fills if f.filled_e6 > low))

@@ -16,14 +16,12 @@ from typing import Any
 from bot_runtime.contract.params import ArbHunterParams
 from bot_runtime.marketdata.models import MarketInfo
 from bot_runtime.strategies.arbhunter.logic import (
-    E6,
     E12,
     E18,
     ArbPlan,
     LegFill,
     plan_repair,
     plan_set,
-    rate_ppm_of,
     round_down_to_tick,
     round_up_to_tick,
     valid_price,
@@ -31,6 +29,8 @@ from bot_runtime.strategies.arbhunter.logic import (
 from bot_runtime.strategies.base import Strategy, StrategyContext, register
 from bot_runtime.strategies.common import LatencyWindow, Tally, TaskSet
 from bot_runtime.types import Opportunity, OrderIntent, OrderResult
+from bot_runtime.venue.polymarket.constants import E6
+from bot_runtime.venue.polymarket.fees import rate_ppm_of
 
 
 @dataclass(slots=True, eq=False)  # identity: sets are compared by object in the hot path

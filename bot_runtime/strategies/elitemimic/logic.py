@@ -13,9 +13,7 @@ from typing import Any
 
 from bot_runtime.chain.events import ChainFill
 from bot_runtime.marketdata.book import parse_e6
-
-E6 = 1_000_000
-LOT_E6 = 10_000  # 0.01 share
+from bot_runtime.venue.polymarket.constants import E6, LOT_E6
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,7 +23,6 @@ from bot_runtime.marketdata.models import MarketInfo, market_from_gamma
 from bot_runtime.strategies.base import Strategy, StrategyContext, register
 from bot_runtime.strategies.common import LatencyWindow, Tally, TaskSet
 from bot_runtime.strategies.elitemimic.logic import (
-    E6,
     TradeParseError,
     WhaleTrade,
     copy_won,
@@ -32,6 +31,7 @@ from bot_runtime.strategies.elitemimic.logic import (
     plan_copy,
 )
 from bot_runtime.types import Opportunity, OrderIntent
+from bot_runtime.venue.polymarket.constants import E6
 
 POLL_INTERVAL_MS = 5_000
 RESOLUTION_CHECK_MS = 10 * 60_000  # Gamma poll for resolved markets we copied into
@@ -277,8 +277,8 @@ class EliteMimic(Strategy):
             return
         from web3 import HTTPProvider, Web3
 
-        from bot_runtime.chain.events import EXCHANGES_V1, EXCHANGES_V2
         from bot_runtime.chain.watcher import OrderFilledWatcher
+        from bot_runtime.venue.polymarket.constants import EXCHANGES_V1, EXCHANGES_V2
 
         watcher = OrderFilledWatcher(Web3(HTTPProvider(rpc)), EXCHANGES_V2 + EXCHANGES_V1, self.wallets,
                                      confirmations=2, reorg_window=8)

@@ -19,8 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from bot_runtime.marketdata.models import MarketInfo
-
-E6 = 1_000_000
+from bot_runtime.venue.polymarket.constants import E6
 
 
 @dataclass(frozen=True, slots=True)

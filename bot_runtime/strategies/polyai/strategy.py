@@ -39,9 +39,8 @@ from bot_runtime.strategies.polyai.statarb import (
     nested_signals,
 )
 from bot_runtime.types import Opportunity, OrderIntent
+from bot_runtime.venue.polymarket.constants import E6, LOT_E6
 
-E6 = 1_000_000
-LOT_E6 = 10_000
 SAMPLE_MS = 5_000          # rolling statistics sample period (shorter when scans are more frequent)
 WINDOW = 60                # samples kept (5 minutes at 5 s)
 DAY_MS = 86_400_000

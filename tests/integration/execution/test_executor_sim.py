@@ -14,7 +14,8 @@ from bot_runtime.execution import risk
 from bot_runtime.execution.http_exchange import ClobHttpExchange
 from bot_runtime.execution.journal import SqliteJournal
 from bot_runtime.execution.signing import ApiCreds
-from bot_runtime.types import E6, OrderIntent
+from bot_runtime.types import OrderIntent
+from bot_runtime.venue.polymarket.constants import E6
 
 pytestmark = pytest.mark.asyncio
 

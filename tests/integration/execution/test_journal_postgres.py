@@ -13,7 +13,8 @@ from bot_runtime.execution.journal import (
     SqliteJournal,
     open_journal,
 )
-from bot_runtime.types import E6, Fill, OrderIntent
+from bot_runtime.types import Fill, OrderIntent
+from bot_runtime.venue.polymarket.constants import E6
 
 
 def _pending(i: int) -> PendingOrder:

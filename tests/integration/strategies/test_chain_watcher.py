@@ -7,8 +7,8 @@ from typing import Any
 
 from bot_runtime.chain.events import MATCHED_TOPIC, V1_TOPIC, V2_TOPIC, decode_order_filled
 from bot_runtime.chain.watcher import OrderFilledWatcher
+from bot_runtime.venue.polymarket.constants import E6
 
-E6 = 1_000_000
 H = bytes.fromhex("aa" * 32)
 
 

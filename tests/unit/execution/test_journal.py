@@ -16,7 +16,8 @@ from bot_runtime.execution.journal import (
     open_journal,
     redact_url,
 )
-from bot_runtime.types import E6, Fill, OrderIntent
+from bot_runtime.types import Fill, OrderIntent
+from bot_runtime.venue.polymarket.constants import E6
 
 
 def _pending(i: int, group: str = "g") -> PendingOrder:

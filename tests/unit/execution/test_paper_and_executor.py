@@ -14,7 +14,8 @@ from bot_runtime.execution.paper import PaperMatchingExchange
 from bot_runtime.execution.risk import RiskEngine
 from bot_runtime.execution.signing import OrderSigner
 from bot_runtime.marketdata.book import OrderBook
-from bot_runtime.types import E6, OrderIntent
+from bot_runtime.types import OrderIntent
+from bot_runtime.venue.polymarket.constants import E6
 
 YES, NO, M = "111", "222", "0xmarket"
 DEFAULT_LIMITS = Limits.model_validate({})
@@ -35,7 +36,7 @@ def _leg(token: str, price: int, size: int, order_type: str = "FOK", side: str =
 
 def _executor(tmp_path: Path, books: dict[str, OrderBook], limits: Limits | None = None,
               usdc: int = 1000 * E6, marks: dict[str, int] | None = None) -> tuple[Executor, PaperMatchingExchange]:
-    paper = PaperMatchingExchange(books.get, fee_rate_bps=lambda t: 700, usdc_e6=usdc)
+    paper = PaperMatchingExchange(books.get, fee_rate_ppm=lambda t: 70_000, usdc_e6=usdc)
     journal = SqliteJournal(tmp_path / "j.sqlite")
     m = marks if marks is not None else {}
     ex = Executor(paper, OrderSigner("0x" + "44" * 32), journal, RiskEngine(limits or DEFAULT_LIMITS, journal),

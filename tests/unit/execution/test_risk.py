@@ -11,7 +11,8 @@ from bot_runtime.contract.params import Limits
 from bot_runtime.execution import risk
 from bot_runtime.execution.journal import SqliteJournal
 from bot_runtime.execution.risk import Decision, RiskEngine, RiskState, daily_pnl_e6, utc_midnight_ms
-from bot_runtime.types import E6, OrderIntent
+from bot_runtime.types import OrderIntent
+from bot_runtime.venue.polymarket.constants import E6
 
 LIMITS = Limits(maxOrderUsd=100, maxPositionPerMarketUsd=300, maxTotalExposureUsd=500, maxDailyLossUsd=50,
                 maxOpenOrders=4)

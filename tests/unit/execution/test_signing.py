@@ -30,7 +30,8 @@ from bot_runtime.execution.signing import (
     limit_amounts,
     market_amounts,
 )
-from bot_runtime.types import E6, OrderIntent
+from bot_runtime.types import OrderIntent
+from bot_runtime.venue.polymarket.constants import E6
 
 TICKS = {100_000: "0.1", 10_000: "0.01", 1_000: "0.001", 100: "0.0001", 5_000: "0.005", 2_500: "0.0025"}
 FUNDER = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"

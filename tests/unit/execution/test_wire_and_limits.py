@@ -9,10 +9,10 @@ from bot_runtime.execution.exchange import (
     open_order_from_json,
     parse_e6,
     post_result_from_json,
-    taker_fee_e6,
 )
-from bot_runtime.execution.ratelimit import CLOB_LIMITS, Backoff, RateLimiter, TokenBucket
-from bot_runtime.types import E6
+from bot_runtime.execution.ratelimit import Backoff, RateLimiter, TokenBucket
+from bot_runtime.venue.polymarket.constants import CLOB_LIMITS, E6
+from bot_runtime.venue.polymarket.fees import taker_fee_e6
 
 TRADE = {
     "id": "t1", "taker_order_id": "0xtaker", "market": "0xm", "asset_id": "9", "side": "BUY", "size": "10",
@@ -35,7 +35,7 @@ def test_parse_e6() -> None:
 def test_taker_fill_with_computed_fee() -> None:
     [f] = fills_from_trade(TRADE, "key-a")
     assert (f.trade_id, f.order_id, f.side, f.price_e6, f.size_e6) == ("t1", "0xtaker", "BUY", 500_000, 10 * E6)
-    assert f.fee_e6 == taker_fee_e6(10 * E6, 500_000, 700) == 175_000   # 10 * 0.07 * 0.25
+    assert f.fee_e6 == taker_fee_e6(10 * E6, 500_000, 70_000) == 175_000   # 10 * 0.07 * 0.25
     assert f.ts_ms == 1_700_000_000_000
 
 

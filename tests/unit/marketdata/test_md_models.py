@@ -9,11 +9,11 @@ from bot_runtime.marketdata.gamma import flatten_event_markets, is_tradable, mat
 from bot_runtime.marketdata.models import (
     MarketInfo,
     MarketParseError,
-    category_fee_rate,
     load_markets_file,
     market_from_gamma,
     markets_from_event,
 )
+from bot_runtime.venue.polymarket.fees import category_fee_rate
 
 GAMMA_MARKET = {
     "id": "516710",
@@ -78,9 +78,9 @@ def test_taker_fee() -> None:
     m = market_from_gamma(GAMMA_MARKET)  # rate 0.07
     # 100 shares at 0.50: 100 * 0.07 * 0.25 = 1.75 USD
     assert m.taker_fee_e6(100_000_000, 500_000) == 1_750_000
-    # rounding goes up, never down: 1 share at 0.01 = 0.000693 USD exactly
+    # the venue's one rule, half up to the micro-dollar: 1 share at 0.01 = 0.000693 USD exactly
     assert m.taker_fee_e6(1_000_000, 10_000) == 693
-    assert m.taker_fee_e6(1_000_001, 10_000) == 694
+    assert m.taker_fee_e6(1_000_001, 10_000) == 693  # 0.000693000693
     free = market_from_gamma({**GAMMA_MARKET, "feesEnabled": False})
     assert free.taker_fee_e6(100_000_000, 500_000) == 0
 

@@ -6,9 +6,9 @@ import random
 
 import pytest
 
+from bot_runtime.venue.polymarket.fees import fee_rate_for, rate_ppm, taker_fee_e6
 from botfleet_tools.sim.config import SimConfig
 from botfleet_tools.sim.faults import Faults
-from botfleet_tools.sim.fees import fee_rate_for, taker_fee_units
 from botfleet_tools.sim.units import fmt, mul_units, to_units
 
 
@@ -22,8 +22,8 @@ def test_units_round_trip_polymarket_strings() -> None:
 
 def test_fee_schedule() -> None:
     assert fee_rate_for("Crypto") == 0.07 and fee_rate_for("geopolitics") == 0.0 and fee_rate_for("x") == 0.05
-    assert taker_fee_units(to_units("100"), to_units("0.5"), 0.04) == to_units("1")
-    assert taker_fee_units(to_units("100"), to_units("0.5"), 0.0) == 0
+    assert taker_fee_e6(to_units("100"), to_units("0.5"), rate_ppm(0.04)) == to_units("1")
+    assert taker_fee_e6(to_units("100"), to_units("0.5"), rate_ppm(0.0)) == 0
 
 
 def test_fault_windows_expire_and_fractions_sample() -> None:

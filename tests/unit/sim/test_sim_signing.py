@@ -10,8 +10,9 @@ from py_clob_client_v2.order_utils import ExchangeOrderBuilderV2, Side
 from py_clob_client_v2.order_utils.model.order_data_v2 import OrderDataV2, order_to_json_v2
 from py_clob_client_v2.signer import Signer
 
+from bot_runtime.venue.polymarket.constants import EXCHANGE_V2 as V2_EXCHANGE
+from bot_runtime.venue.polymarket.constants import NEG_RISK_EXCHANGE_V2 as V2_NEG_RISK_EXCHANGE
 from botfleet_tools.sim.auth import ApiKeyStore, AuthError, l2_headers, verify_l1, verify_l2
-from botfleet_tools.sim.markets import V2_EXCHANGE, V2_NEG_RISK_EXCHANGE
 from botfleet_tools.sim.orders import OrderPayloadError, parse_order
 
 KEY = "0x" + "22" * 32

@@ -14,8 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bot_runtime.marketdata.book import format_e6
-
-E6 = 1_000_000
+from bot_runtime.venue.polymarket.constants import E6
 
 
 def p(v_e6: int) -> str:

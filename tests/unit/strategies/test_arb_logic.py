@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 from bot_runtime.strategies.arbhunter.logic import (
-    E6,
     LegFill,
-    fee_e6,
     plan_repair,
     plan_set,
-    rate_ppm_of,
     round_up_to_tick,
     valid_price,
 )
+from bot_runtime.venue.polymarket.constants import E6
 
 
 def lv(*pairs: tuple[float, float]) -> list[tuple[int, int]]:
@@ -21,19 +19,6 @@ def lv(*pairs: tuple[float, float]) -> list[tuple[int, int]]:
 def buy(yes, no, *, rate=0, threshold=0.005, budget=1000.0, min_size=5.0, ticks=(10_000, 10_000)):
     return plan_set("BUY", ("Y", "N"), (lv(*yes), lv(*no)), (rate, rate), ticks,
                     round(threshold * E6), round(budget * E6), round(min_size * E6))
-
-
-def test_fee_formula_near_zero_and_one_is_symmetric_and_exact() -> None:
-    # 100 shares at 1 cent, 7%: 100 * 0.07 * 0.01 * 0.99 = 0.0693
-    assert fee_e6(100 * E6, 10_000, 70_000) == 69_300
-    assert fee_e6(100 * E6, 990_000, 70_000) == 69_300
-    # tick 0.001 at the edge: 100 * 0.07 * 0.001 * 0.999 = 0.006993
-    assert fee_e6(100 * E6, 1_000, 70_000) == 6_993
-    # a fraction of a micro-dollar is rounded up, never down
-    assert fee_e6(1, 500_000, 70_000) == 1
-    assert fee_e6(100 * E6, 500_000, 0) == 0
-    assert rate_ppm_of(False, 0.07) == 0
-    assert rate_ppm_of(True, None) == 70_000  # unknown rate on a fee market: assume the highest
 
 
 def test_binary_complement_found_and_sized_by_depth() -> None:

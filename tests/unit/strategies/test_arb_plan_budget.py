@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from bot_runtime.strategies.arbhunter.logic import plan_set
-
-E6 = 1_000_000
+from bot_runtime.venue.polymarket.constants import E6
 
 
 def test_budget_binding_mid_level_terminates_and_respects_the_budget() -> None:

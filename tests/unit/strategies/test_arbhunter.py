@@ -15,10 +15,10 @@ from bot_runtime.strategies import get_strategy
 from bot_runtime.strategies.arbhunter import ArbHunter
 from bot_runtime.strategies.base import StrategyContext
 from bot_runtime.types import Opportunity, OrderIntent, OrderResult
+from bot_runtime.venue.polymarket.constants import E6
 
 CID = "0x" + "11" * 32
 YES, NO = "1001", "1002"
-E6 = 1_000_000
 
 
 def gamma(cid: str = CID, yes: str = YES, no: str = NO, fee: float = 0.0, **kw: Any) -> dict[str, Any]:

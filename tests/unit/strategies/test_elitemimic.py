@@ -22,8 +22,8 @@ from bot_runtime.strategies.elitemimic.logic import (
     plan_copy,
 )
 from bot_runtime.types import Opportunity, OrderIntent, OrderResult
+from bot_runtime.venue.polymarket.constants import E6
 
-E6 = 1_000_000
 CID = "0x" + "22" * 32
 YES, NO = "501", "502"
 WHALE = "0x" + "ab" * 20

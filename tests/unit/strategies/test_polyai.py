@@ -12,8 +12,6 @@ from bot_runtime.strategies import get_strategy
 from bot_runtime.strategies.base import StrategyContext
 from bot_runtime.types import Opportunity, OrderIntent, OrderResult
 
-E6 = 1_000_000
-
 
 class FakeExec:
     def __init__(self) -> None:

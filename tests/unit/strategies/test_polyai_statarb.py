@@ -14,8 +14,7 @@ from bot_runtime.strategies.polyai.statarb import (
     mean_reversion_signal,
     nested_signals,
 )
-
-E6 = 1_000_000
+from bot_runtime.venue.polymarket.constants import E6
 
 
 def mk(i: int, question: str, end: str = "2027-01-01", **kw: Any) -> MarketInfo:

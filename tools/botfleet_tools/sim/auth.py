@@ -15,8 +15,7 @@ from eth_account.messages import encode_typed_data
 from eth_utils import to_checksum_address
 
 from bot_runtime.apikeys import clob_auth_typed_data  # one definition of ClobAuth
-
-from .markets import CHAIN_ID
+from bot_runtime.venue.polymarket.constants import CHAIN_ID
 
 L1_HEADERS = ("POLY_ADDRESS", "POLY_SIGNATURE", "POLY_TIMESTAMP")
 L2_HEADERS = ("POLY_ADDRESS", "POLY_SIGNATURE", "POLY_TIMESTAMP", "POLY_API_KEY", "POLY_PASSPHRASE")

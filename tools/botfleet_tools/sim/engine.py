@@ -11,8 +11,9 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot_runtime.venue.polymarket.fees import rate_ppm, taker_fee_e6
+
 from .book import Order, OrderBook, Side
-from .fees import taker_fee_units
 from .markets import MarketSpec, TopOfBook
 from .units import UNIT, fmt, mul_units
 
@@ -227,7 +228,7 @@ class MatchingEngine:
             return
         if order.side == "BUY":
             cost = order.max_cost if order.max_cost is not None else mul_units(order.size, order.price)
-            need = cost + taker_fee_units(order.size, order.price, spec.fee_rate)
+            need = cost + taker_fee_e6(order.size, order.price, rate_ppm(spec.fee_rate))
             if w.usdc - w.reserved_usdc() < need:
                 raise OrderRejected(
                     f"not enough balance / allowance: need {fmt(need)} pUSD, available "
@@ -327,7 +328,7 @@ class MatchingEngine:
     def _execute(self, taker: Order, maker: Order, book: OrderBook, price: int, shares: int,
                  spec: MarketSpec, now: int) -> Fill:
         notional = mul_units(shares, price)
-        fee = taker_fee_units(shares, price, spec.fee_rate)
+        fee = taker_fee_e6(shares, price, rate_ppm(spec.fee_rate))
         book.reduce(maker, shares)
         self._touch(maker)
         for o in (taker, maker):

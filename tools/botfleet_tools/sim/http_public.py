@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from bot_runtime.venue.polymarket.fees import rate_bps
+
 from .markets import MarketSpec, clob_market, clob_market_info, gamma_event, gamma_market
 from .units import fmt, to_float
 from .wire import book_json, data_api_item
@@ -124,7 +126,7 @@ def add_public_routes(app: web.Application, sim: SimExchange) -> None:
 
     async def fee_rate(request: web.Request) -> web.Response:
         spec = eng.market_of(_token(request, sim))
-        return web.json_response({"base_fee": round(spec.fee_rate * 10_000)})
+        return web.json_response({"base_fee": rate_bps(spec.fee_rate)})
 
     def _by_condition(request: web.Request) -> MarketSpec:
         cid = request.match_info["condition_id"]

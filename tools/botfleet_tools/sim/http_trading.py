@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from bot_runtime.venue.polymarket.constants import TRADING_DISABLED_MESSAGE
+
 from .auth import ApiCreds, AuthError, verify_l1, verify_l2
 from .book import Order
 from .engine import MARKET_TYPES, OrderRejected
@@ -27,7 +29,6 @@ ORDER_PATHS = {("POST", "/order"), ("POST", "/orders")}
 CANCEL_PATHS = {("DELETE", "/order"), ("DELETE", "/orders"), ("DELETE", "/cancel-all"),
                 ("DELETE", "/cancel-market-orders")}
 CANCEL_ONLY_MSG = "Trading is currently cancel-only. New orders are not accepted, but cancels are allowed."
-DISABLED_MSG = "Trading is currently disabled. Check polymarket.com for updates"
 
 
 def err(status: int, message: str, **extra: Any) -> web.Response:
@@ -52,7 +53,7 @@ def fault_middleware(sim: SimExchange) -> Any:
             return err(500, "Internal Server Error")
         key = (request.method, request.path)
         if (key in ORDER_PATHS or key in CANCEL_PATHS) and f.hit(f.trading_disabled):
-            return err(503, DISABLED_MSG)
+            return err(503, TRADING_DISABLED_MESSAGE)
         if key in ORDER_PATHS and f.hit(f.cancel_only):
             return err(503, CANCEL_ONLY_MSG)
         return await handler(request)

@@ -7,12 +7,10 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from .units import fmt, to_float
+from bot_runtime.venue.polymarket.constants import EXCHANGE_V2, NEG_RISK_EXCHANGE_V2
+from bot_runtime.venue.polymarket.fees import rate_bps
 
-# Polygon V2 exchanges: the EIP-712 verifyingContract of signed orders.
-CHAIN_ID = 137
-V2_EXCHANGE = "0xE111180000d2663C0091e4f400237545B87B996B"
-V2_NEG_RISK_EXCHANGE = "0xe2222d279d744050d28e00520010520000310F59"
+from .units import fmt, to_float
 
 
 def token_id_for(seed: int, key: str) -> str:
@@ -54,7 +52,7 @@ class MarketSpec:
 
     @property
     def exchange(self) -> str:
-        return V2_NEG_RISK_EXCHANGE if self.neg_risk else V2_EXCHANGE
+        return NEG_RISK_EXCHANGE_V2 if self.neg_risk else EXCHANGE_V2
 
     def outcome_of(self, token_id: str) -> tuple[str, int]:
         idx = 0 if token_id == self.yes_token else 1
@@ -163,7 +161,7 @@ def clob_market(m: MarketSpec, tops: tuple[TopOfBook, TopOfBook]) -> dict[str, A
         "enable_order_book": True,
         "end_date_iso": m.end_date,
         "maker_base_fee": 0,
-        "taker_base_fee": round(m.fee_rate * 10_000),
+        "taker_base_fee": rate_bps(m.fee_rate),
         "tags": [m.category],
     }
 
@@ -176,6 +174,6 @@ def clob_market_info(m: MarketSpec) -> dict[str, Any]:
         "mts": to_float(m.tick),
         "nr": m.neg_risk,
         "mbf": 0,
-        "tbf": round(m.fee_rate * 10_000),
+        "tbf": rate_bps(m.fee_rate),
         "fd": {"r": m.fee_rate, "e": 1, "to": True},
     }

@@ -13,7 +13,7 @@ from typing import Any
 from eth_keys import keys
 from eth_utils import keccak
 
-from .markets import CHAIN_ID
+from bot_runtime.venue.polymarket.constants import CHAIN_ID
 
 ORDER_TYPE_STRING = (
     "Order(uint256 salt,address maker,address signer,uint256 tokenId,uint256 makerAmount,"

@@ -9,17 +9,29 @@ from __future__ import annotations
 import time
 from collections import deque
 
-WINDOW_S = 10.0
+from bot_runtime.venue.polymarket.constants import (
+    CLOB_GENERAL,
+    CLOB_LIMITS,
+    DATA_API_GENERAL,
+    DATA_API_LIMITS,
+    GAMMA_GENERAL,
+    GAMMA_LIMITS,
+    RATE_WINDOW_S,
+)
 
-# (method, path) or path prefix -> requests per 10 s
+WINDOW_S = RATE_WINDOW_S
+
+
+def _per_window(table: dict[tuple[str, str], list[tuple[int, float]]], prefix: str) -> dict[tuple[str, str], int]:
+    """The venue's per-10 s limit of each endpoint, at the simulator's path for that API."""
+    return {(method, prefix + path): next(n for n, period in limits if period == RATE_WINDOW_S)
+            for (method, path), limits in table.items()}
+
+
+# (method, path) or path prefix -> requests per 10 s; Gamma is served under /gamma, the Data API under /data-api.
 EXACT: dict[tuple[str, str], int] = {
-    ("GET", "/book"): 1500, ("POST", "/books"): 500, ("GET", "/price"): 1500, ("GET", "/midpoint"): 1500,
-    ("POST", "/order"): 3500, ("POST", "/orders"): 1000, ("DELETE", "/order"): 3000,
-    ("DELETE", "/orders"): 1000, ("DELETE", "/cancel-all"): 250, ("DELETE", "/cancel-market-orders"): 1000,
-    ("GET", "/gamma/markets"): 300, ("GET", "/gamma/events"): 500,
-    ("GET", "/data-api/trades"): 200, ("GET", "/data-api/positions"): 150,
-}
-PREFIX: list[tuple[str, int]] = [("/gamma/", 4000), ("/data-api/", 1000), ("/", 9000)]
+    **_per_window(CLOB_LIMITS, ""), **_per_window(GAMMA_LIMITS, "/gamma"), **_per_window(DATA_API_LIMITS, "/data-api")}
+PREFIX: list[tuple[str, int]] = [("/gamma/", GAMMA_GENERAL[0]), ("/data-api/", DATA_API_GENERAL[0]), ("/", CLOB_GENERAL[0])]
 
 
 def limit_for(method: str, path: str) -> tuple[str, int]:
@@ -29,7 +41,7 @@ def limit_for(method: str, path: str) -> tuple[str, int]:
     for prefix, limit in PREFIX:
         if path.startswith(prefix):
             return prefix, limit
-    return "/", 9000
+    return "/", CLOB_GENERAL[0]
 
 
 class RateLimiter:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
-UNIT = 1_000_000
+from bot_runtime.venue.polymarket.constants import E6 as UNIT
 
 
 def to_units(value: str | float | int | Decimal) -> int:

@@ -6,6 +6,8 @@ import hashlib
 import json
 from typing import Any
 
+from bot_runtime.venue.polymarket.fees import rate_bps
+
 from .book import Order
 from .engine import Fill, LevelChange, MatchingEngine
 from .units import fmt, to_float
@@ -67,7 +69,7 @@ def price_change_events(engine: MatchingEngine, changes: list[LevelChange], ts_m
 
 def last_trade_event(fill: Fill) -> dict[str, Any]:
     return {"asset_id": fill.token, "event_type": "last_trade_price",
-            "fee_rate_bps": str(round(fill.fee_rate * 10_000)), "market": fill.market,
+            "fee_rate_bps": str(rate_bps(fill.fee_rate)), "market": fill.market,
             "price": fmt(fill.price), "side": fill.taker_side, "size": fmt(fill.size),
             "timestamp": str(fill.ts_ms)}
 
@@ -110,7 +112,7 @@ def trade_json(fill: Fill, status: str, view_owner: str | None, last_update_s: i
     }
     return {
         "id": fill.id, "taker_order_id": fill.taker_order_id, "market": fill.market, "asset_id": fill.token,
-        "side": fill.taker_side, "size": fmt(fill.size), "fee_rate_bps": str(round(fill.fee_rate * 10_000)),
+        "side": fill.taker_side, "size": fmt(fill.size), "fee_rate_bps": str(rate_bps(fill.fee_rate)),
         "fee": fmt(fill.fee), "price": fmt(fill.price), "status": status, "match_time": str(fill.ts_ms // 1000),
         "last_update": str(last_update_s), "outcome": fill.outcome, "bucket_index": 0,
         "owner": view_owner or fill.taker_owner, "maker_address": fill.maker if is_maker_view else fill.taker,

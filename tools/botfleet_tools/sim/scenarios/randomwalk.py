@@ -11,7 +11,8 @@ import random
 from dataclasses import dataclass, field
 from typing import Literal
 
-from ..fees import fee_rate_for
+from bot_runtime.venue.polymarket.fees import fee_rate_for
+
 from ..markets import EventSpec, MarketSpec, hex32_for, token_id_for
 from ..units import UNIT
 from .base import Action, Cancel, Dislocation, Ladder, NewsEvent, Place, Side, WalletSpec
