@@ -18,8 +18,12 @@ install: $(BIN)/botfleet
 demo: install
 	$(BIN)/botfleet demo --duration $(DURATION)
 
+# Style, then the import arrows of docs/architecture.md (pyproject [tool.importlinter]), then the
+# declared dependencies (pyproject [tool.deptry]).
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+	$(BIN)/deptry .
 
 typecheck: install
 	$(BIN)/mypy
