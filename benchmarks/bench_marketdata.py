@@ -23,10 +23,10 @@ from typing import Any
 
 import orjson
 
-from bot_runtime.marketdata import book as book_mod
-from bot_runtime.marketdata.book import BUY, SELL, OrderBook, parse_e6
-from bot_runtime.marketdata.frames import parse_frame
+from bot_runtime.marketdata.book import OrderBook
 from bot_runtime.marketdata.store import BookStore
+from bot_runtime.venue.polymarket import frames as wire
+from bot_runtime.venue.polymarket.frames import BUY, SELL, parse_e6, parse_frame
 
 LEVELS = 30
 MARKET = "0x" + "ab" * 32
@@ -157,9 +157,9 @@ def main() -> None:
     # memory: 1,000 books of 30 levels a side, as the store holds them (the parse memo is
     # kept out of this figure, and measured on its own at its size cap)
     frames_1k = [book_frame(_asset(10_000 + i), rng, i) for i in range(1000)]
-    memo_max = book_mod._MEMO_MAX
-    book_mod._MEMO.clear()
-    book_mod._MEMO_MAX = 1
+    memo_max = wire._MEMO_MAX
+    wire._MEMO.clear()
+    wire._MEMO_MAX = 1
     gc.collect()
     tracemalloc.start()
     base = tracemalloc.get_traced_memory()[0]
@@ -168,8 +168,8 @@ def main() -> None:
         mem_store.apply_raw(f)
     gc.collect()
     used = tracemalloc.get_traced_memory()[0] - base
-    book_mod._MEMO.clear()
-    book_mod._MEMO_MAX = memo_max
+    wire._MEMO.clear()
+    wire._MEMO_MAX = memo_max
     gc.collect()
     base = tracemalloc.get_traced_memory()[0]
     for i in range(memo_max):

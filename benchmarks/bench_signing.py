@@ -18,10 +18,10 @@ from py_clob_client_v2.clob_types import CreateOrderOptions, OrderArgsV2
 from py_clob_client_v2.order_builder.builder import OrderBuilder
 from py_clob_client_v2.signer import Signer
 
-from bot_runtime.execution import signing
-from bot_runtime.execution.signing import OrderSigner
 from bot_runtime.types import OrderIntent
+from bot_runtime.venue.polymarket import signing
 from bot_runtime.venue.polymarket.constants import CHAIN_ID, E6
+from bot_runtime.venue.polymarket.signing import OrderSigner
 
 KEY = "0x" + "5a" * 32
 

@@ -34,7 +34,6 @@ import structlog
 
 from bot_runtime import __version__
 from bot_runtime.contract.config import BotConfig, Endpoints
-from bot_runtime.marketdata.frames import FrameError, MarketResolvedEvent
 from bot_runtime.marketdata.gamma import GammaClient, MarketFilter
 from bot_runtime.marketdata.models import MarketInfo
 from bot_runtime.marketdata.store import BookStore
@@ -43,6 +42,7 @@ from bot_runtime.telemetry import logs as ev
 from bot_runtime.telemetry.http_metrics import traced_session
 from bot_runtime.telemetry.metrics import BotMetrics
 from bot_runtime.types import Opportunity, OrderIntent, OrderResult
+from bot_runtime.venue.polymarket.frames import FrameError, MarketResolvedEvent
 
 PRODUCTION_CLOB = Endpoints().clobUrl
 READY_MAX_DATA_AGE_S = 30.0     # a live connection keeps its books < ~1.5 s old: 30 s is a dead one

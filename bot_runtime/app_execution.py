@@ -24,13 +24,14 @@ from bot_runtime.contract.config import (
 from bot_runtime.execution.journal import Journal, JournalError, open_journal, redact_url
 from bot_runtime.execution.journal_lock import HEARTBEAT_KEY, JournalLocked, acquire_journal_lock, sqlite_path
 from bot_runtime.execution.risk import RiskEngine
-from bot_runtime.execution.signing import ApiCreds, OrderError, OrderSigner
 from bot_runtime.telemetry.http_metrics import traced_session
 from bot_runtime.telemetry.logs import register_secret
 from bot_runtime.telemetry.observer import MetricsObserver
 from bot_runtime.types import Opportunity, OrderIntent, OrderResult
+from bot_runtime.venue.polymarket.auth import ApiCreds
 from bot_runtime.venue.polymarket.constants import E6
 from bot_runtime.venue.polymarket.fees import rate_ppm
+from bot_runtime.venue.polymarket.signing import OrderError, OrderSigner
 
 if TYPE_CHECKING:
     from bot_runtime.app import BotApp
@@ -251,10 +252,10 @@ async def build_execution(app: BotApp) -> Execution:
     """Open the journal, pick and authenticate the exchange, reconcile; raises StartupError."""
     import aiohttp
 
-    from bot_runtime.apikeys import ApiKeyError, create_or_derive_api_creds
     from bot_runtime.app import StartupError, plan_execution
     from bot_runtime.execution.executor import Executor
     from bot_runtime.execution.http_exchange import ClobHttpExchange
+    from bot_runtime.venue.polymarket.auth import ApiKeyError, create_or_derive_api_creds
 
     cfg = app.config
     creds = app.credentials

@@ -24,7 +24,6 @@ import requests
 import typer
 from eth_account import Account
 
-from bot_runtime.apikeys import l1_headers
 from bot_runtime.contract.config import (
     CLOB_API_KEY,
     CLOB_PASSPHRASE,
@@ -33,7 +32,7 @@ from bot_runtime.contract.config import (
     WALLET_PRIVATE_KEY,
     load_config,
 )
-from bot_runtime.execution.signing import ApiCreds, l2_headers
+from bot_runtime.venue.polymarket.auth import ApiCreds, l1_headers, l2_headers
 
 log = logging.getLogger("botfleet.rotation")
 

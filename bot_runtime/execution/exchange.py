@@ -11,10 +11,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from bot_runtime.execution.signing import SignedOrder
 from bot_runtime.types import Fill
 from bot_runtime.venue.polymarket.constants import E6
 from bot_runtime.venue.polymarket.fees import rate_ppm_from_bps, taker_fee_e6
+from bot_runtime.venue.polymarket.signing import SignedOrder
 
 
 def parse_e6(value: Any) -> int:

@@ -31,9 +31,9 @@ from bot_runtime.execution.exchange import (
 from bot_runtime.execution.journal import OPEN_STATUSES, Journal, OrderRow, PendingOrder, Position
 from bot_runtime.execution.observer import ExecutionObserver, NullObserver
 from bot_runtime.execution.risk import INVALID_INTENT, RiskEngine, RiskState, daily_pnl_e6, utc_midnight_ms
-from bot_runtime.execution.signing import OrderError, OrderSigner, SignedOrder
 from bot_runtime.types import Fill, Opportunity, OrderIntent, OrderResult
 from bot_runtime.venue.polymarket.constants import E6
+from bot_runtime.venue.polymarket.signing import OrderError, OrderSigner, SignedOrder
 
 log = structlog.get_logger()
 T = TypeVar("T")

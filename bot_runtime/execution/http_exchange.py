@@ -31,8 +31,9 @@ from bot_runtime.execution.exchange import (
 )
 from bot_runtime.execution.observer import ExecutionObserver, NullObserver
 from bot_runtime.execution.ratelimit import Backoff, RateLimiter
-from bot_runtime.execution.signing import ApiCreds, SignedOrder, l2_headers
 from bot_runtime.types import Fill
+from bot_runtime.venue.polymarket.auth import ApiCreds, l2_headers
+from bot_runtime.venue.polymarket.signing import SignedOrder
 
 log = structlog.get_logger()
 

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from bot_runtime.execution.exchange import CancelResult, OpenOrder, PostResult
-from bot_runtime.execution.signing import SignedOrder
 from bot_runtime.types import Fill
 from bot_runtime.venue.polymarket.constants import E6
 from bot_runtime.venue.polymarket.fees import taker_fee_e6
+from bot_runtime.venue.polymarket.signing import SignedOrder
 
 
 class BookView(Protocol):

@@ -11,71 +11,7 @@ from collections.abc import Iterable, Iterator
 
 from sortedcontainers import SortedDict
 
-from bot_runtime.venue.polymarket.constants import E6
-
-BUY = "BUY"  # bid side
-SELL = "SELL"  # ask side
-
-Level = tuple[int, int]  # (price_e6, size_e6)
-
-# scale for n digits after the dot: n=2 -> 10**4
-_SCALE = (1_000_000, 100_000, 10_000, 1_000, 100, 10, 1)
-_DIGITS = frozenset("0123456789")
-
-
-# Wire prices repeat constantly (at most a few thousand distinct values) and many sizes
-# do too: a bounded memo makes the common case one dict lookup (~10x faster). 16k
-# entries cost about 2 MB.
-_MEMO: dict[str, int] = {}
-_MEMO_MAX = 16_384
-
-
-def parse_e6(s: str) -> int:
-    """Parse a non-negative decimal string into millionths, exactly (memoised)."""
-    v = _MEMO.get(s)
-    if v is None:
-        v = parse_e6_uncached(s)
-        if len(_MEMO) >= _MEMO_MAX:
-            _MEMO.clear()
-        _MEMO[s] = v
-    return v
-
-
-def parse_e6_uncached(s: str) -> int:
-    """Parse a non-negative decimal string into millionths, exactly.
-
-    Accepts "0.48", ".48", "48", "5.", "219.217767"; more than 6 decimals only
-    if the extra digits are zeros. Raises ValueError for anything else (signs,
-    exponents, spaces, underscores, non-ASCII digits) so bad wire data never
-    turns into a silently wrong price.
-    """
-    i = s.find(".")
-    if i < 0:
-        # str.isdigit() alone accepts non-ASCII digits such as "²"; isascii() rules them out
-        if s.isascii() and s.isdigit():
-            return int(s) * E6
-        raise ValueError(f"not a decimal number: {s!r}")
-    whole = s[:i]
-    frac = s[i + 1 :]
-    n = len(frac)
-    if n > 6:
-        if frac[6:].strip("0"):
-            raise ValueError(f"more than 6 decimals: {s!r}")
-        frac = frac[:6]
-        n = 6
-    digits = whole + frac
-    if not digits or not (digits.isascii() and digits.isdigit()):
-        raise ValueError(f"not a decimal number: {s!r}")
-    return int(digits) * _SCALE[n]
-
-
-def format_e6(v: int) -> str:
-    """Inverse of parse_e6 for display and for wire bodies ("0.48", "5")."""
-    sign = "-" if v < 0 else ""
-    q, r = divmod(abs(v), E6)
-    if not r:
-        return f"{sign}{q}"
-    return f"{sign}{q}.{r:06d}".rstrip("0")
+from bot_runtime.venue.polymarket.frames import BUY, SELL, Level
 
 
 class OrderBook:

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bot_runtime.marketdata.book import format_e6, parse_e6
 from bot_runtime.venue.polymarket.constants import E6
 from bot_runtime.venue.polymarket.fees import category_fee_rate, rate_ppm, taker_fee_e6
+from bot_runtime.venue.polymarket.frames import format_e6, parse_e6
 
 
 class MarketParseError(ValueError):

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot_runtime.marketdata.book import OrderBook
-from bot_runtime.marketdata.frames import (
+from bot_runtime.marketdata.models import MarketInfo
+from bot_runtime.venue.polymarket.frames import (
     BestBidAskEvent,
     BookEvent,
     Event,
@@ -34,7 +35,6 @@ from bot_runtime.marketdata.frames import (
     parse_book,
     parse_frame,
 )
-from bot_runtime.marketdata.models import MarketInfo
 
 log = logging.getLogger(__name__)
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from bot_runtime.marketdata.frames import Event, FrameError, event_timestamp_ms, parse_frame
 from bot_runtime.marketdata.store import BookStore
+from bot_runtime.venue.polymarket.frames import Event, FrameError, event_timestamp_ms, parse_frame
 
 SIDECAR_SUFFIX = ".recv_ms"
 

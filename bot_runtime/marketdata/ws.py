@@ -29,9 +29,9 @@ import orjson
 import websockets
 from websockets.asyncio.client import ClientConnection, connect
 
-from bot_runtime.marketdata.frames import FrameError, parse_book
 from bot_runtime.marketdata.store import BookStore, FeedLink
 from bot_runtime.venue.polymarket.constants import WS_MARKET_URL
+from bot_runtime.venue.polymarket.frames import FrameError, parse_book
 
 log = logging.getLogger(__name__)
 

@@ -23,12 +23,13 @@ from bot_runtime.execution.executor import Executor
 from bot_runtime.execution.http_exchange import ClobHttpExchange
 from bot_runtime.execution.journal import open_journal
 from bot_runtime.execution.risk import STALE_DATA, RiskEngine
-from bot_runtime.execution.signing import ApiCreds, OrderSigner
-from bot_runtime.marketdata.frames import parse_book
 from bot_runtime.marketdata.store import BookStore
 from bot_runtime.marketdata.ws import MarketDataHooks, MarketWsClient, WsSettings, fetch_books, wall_ms
 from bot_runtime.types import OrderIntent
+from bot_runtime.venue.polymarket.auth import ApiCreds
 from bot_runtime.venue.polymarket.constants import E6
+from bot_runtime.venue.polymarket.frames import parse_book
+from bot_runtime.venue.polymarket.signing import OrderSigner
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.slow]
 

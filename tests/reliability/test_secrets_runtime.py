@@ -19,7 +19,7 @@ import aiohttp
 import pytest
 
 from bot_runtime.contract.config import Endpoints
-from bot_runtime.execution.signing import OrderSigner
+from bot_runtime.venue.polymarket.signing import OrderSigner
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.slow]
 

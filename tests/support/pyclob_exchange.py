@@ -30,8 +30,9 @@ from bot_runtime.execution.exchange import (
     post_result_from_json,
 )
 from bot_runtime.execution.observer import ExecutionObserver, NullObserver
-from bot_runtime.execution.signing import ApiCreds, SignedOrder
 from bot_runtime.types import Fill
+from bot_runtime.venue.polymarket.auth import ApiCreds
+from bot_runtime.venue.polymarket.signing import SignedOrder
 
 log = structlog.get_logger()
 T = TypeVar("T")

@@ -24,14 +24,6 @@ import typer
 
 from bot_runtime.contract.config import BotConfig, ConfigError, load_config
 from bot_runtime.execution.paper import PaperMatchingExchange
-from bot_runtime.execution.signing import SignedOrder
-from bot_runtime.marketdata.frames import (
-    BookEvent,
-    FrameError,
-    MarketResolvedEvent,
-    PriceChangeEvent,
-    parse_frame,
-)
 from bot_runtime.marketdata.models import MarketInfo, load_markets_file
 from bot_runtime.marketdata.store import BookStore
 from bot_runtime.marketdata.tape import iter_tape
@@ -39,6 +31,14 @@ from bot_runtime.strategies.base import Strategy, StrategyContext, get_strategy
 from bot_runtime.types import Opportunity, OrderIntent, OrderResult, OrderStatus
 from bot_runtime.venue.polymarket.constants import E6
 from bot_runtime.venue.polymarket.fees import rate_ppm_of
+from bot_runtime.venue.polymarket.frames import (
+    BookEvent,
+    FrameError,
+    MarketResolvedEvent,
+    PriceChangeEvent,
+    parse_frame,
+)
+from bot_runtime.venue.polymarket.signing import SignedOrder
 
 
 class BacktestError(ValueError):

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot_runtime.chain.events import ChainFill
-from bot_runtime.marketdata.book import parse_e6
 from bot_runtime.venue.polymarket.constants import E6, LOT_E6
+from bot_runtime.venue.polymarket.frames import parse_e6
 
 
 @dataclass(frozen=True, slots=True)

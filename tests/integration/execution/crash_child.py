@@ -14,8 +14,8 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 from exec_harness import build
 
-from bot_runtime.execution.signing import ApiCreds
 from bot_runtime.types import OrderIntent
+from bot_runtime.venue.polymarket.auth import ApiCreds
 
 
 async def main() -> None:

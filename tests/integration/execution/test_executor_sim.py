@@ -13,8 +13,8 @@ from exec_harness import build, journal_url
 from bot_runtime.execution import risk
 from bot_runtime.execution.http_exchange import ClobHttpExchange
 from bot_runtime.execution.journal import SqliteJournal
-from bot_runtime.execution.signing import ApiCreds
 from bot_runtime.types import OrderIntent
+from bot_runtime.venue.polymarket.auth import ApiCreds
 from bot_runtime.venue.polymarket.constants import E6
 
 pytestmark = pytest.mark.asyncio
@@ -221,7 +221,7 @@ async def test_sigkill_between_journal_and_send_no_duplicates_no_lost_fills(
         assert report.filled == 1 and report.resent == 0 and report.new_fills == len(fills) >= 1
         assert {f.taker_order_id for f in fills} == {row.order_hash}
         # And re-sending the journaled order would be refused as a duplicate by the exchange.
-        from bot_runtime.execution.signing import SignedOrder
+        from bot_runtime.venue.polymarket.signing import SignedOrder
 
         [dup] = await ex.exchange.post_orders([SignedOrder.from_json(row.signed_json)])
         assert not dup.ok and "uplicat" in dup.error
@@ -237,7 +237,7 @@ async def test_official_client_exchange_against_the_sim(static_sim, sim_creds, t
     from bot_runtime.execution.executor import Executor
     from bot_runtime.execution.journal import open_journal
     from bot_runtime.execution.risk import RiskEngine
-    from bot_runtime.execution.signing import OrderSigner
+    from bot_runtime.venue.polymarket.signing import OrderSigner
     from tests.support.pyclob_exchange import PyClobClientExchange
     from tests.support.sim import TEST_PRIVATE_KEY
 

@@ -12,7 +12,7 @@ from bot_runtime.app import BotApp
 from bot_runtime.contract.config import BotConfig, Endpoints
 from bot_runtime.credentials import CredentialsReader
 from bot_runtime.execution.exchange import ExchangeError
-from bot_runtime.execution.signing import OrderSigner
+from bot_runtime.venue.polymarket.signing import OrderSigner
 
 PRIVATE_KEY = "0x" + "5c" * 32  # test-only
 

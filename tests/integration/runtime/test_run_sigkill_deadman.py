@@ -16,8 +16,9 @@ import aiohttp
 
 from bot_runtime.contract.config import Endpoints
 from bot_runtime.execution.http_exchange import ClobHttpExchange
-from bot_runtime.execution.signing import ApiCreds, OrderSigner
 from bot_runtime.types import OrderIntent
+from bot_runtime.venue.polymarket.auth import ApiCreds
+from bot_runtime.venue.polymarket.signing import OrderSigner
 
 PRIVATE_KEY = "0x" + "5c" * 32  # test-only key
 RUN = [sys.executable, "-c", "import typer; from bot_runtime.run import run_command; typer.run(run_command)"]

@@ -16,8 +16,9 @@ import aiohttp
 
 from bot_runtime.contract.config import Endpoints
 from bot_runtime.execution.http_exchange import ClobHttpExchange
-from bot_runtime.execution.signing import ApiCreds, OrderSigner
 from bot_runtime.types import OrderIntent
+from bot_runtime.venue.polymarket.auth import ApiCreds
+from bot_runtime.venue.polymarket.signing import OrderSigner
 
 # Test-only key (never used anywhere real).
 PRIVATE_KEY = "0x" + "4b" * 32

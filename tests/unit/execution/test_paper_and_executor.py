@@ -12,10 +12,10 @@ from bot_runtime.execution.executor import Executor
 from bot_runtime.execution.journal import SqliteJournal
 from bot_runtime.execution.paper import PaperMatchingExchange
 from bot_runtime.execution.risk import RiskEngine
-from bot_runtime.execution.signing import OrderSigner
 from bot_runtime.marketdata.book import OrderBook
 from bot_runtime.types import OrderIntent
 from bot_runtime.venue.polymarket.constants import E6
+from bot_runtime.venue.polymarket.signing import OrderSigner
 
 YES, NO, M = "111", "222", "0xmarket"
 DEFAULT_LIMITS = Limits.model_validate({})

@@ -6,7 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot_runtime.marketdata.book import BUY, SELL, OrderBook, format_e6, parse_e6
+from bot_runtime.marketdata.book import OrderBook
+from bot_runtime.venue.polymarket.frames import BUY, SELL, format_e6, parse_e6
 
 
 @pytest.mark.parametrize(

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bot_runtime.marketdata.book import format_e6
 from bot_runtime.venue.polymarket.constants import E6
+from bot_runtime.venue.polymarket.frames import format_e6
 
 
 def p(v_e6: int) -> str:

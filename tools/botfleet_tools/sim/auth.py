@@ -14,7 +14,7 @@ from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_utils import to_checksum_address
 
-from bot_runtime.apikeys import clob_auth_typed_data  # one definition of ClobAuth
+from bot_runtime.venue.polymarket.auth import clob_auth_typed_data  # one definition of ClobAuth
 from bot_runtime.venue.polymarket.constants import CHAIN_ID
 
 L1_HEADERS = ("POLY_ADDRESS", "POLY_SIGNATURE", "POLY_TIMESTAMP")

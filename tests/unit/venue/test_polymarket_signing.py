@@ -19,19 +19,17 @@ from py_clob_client_v2.order_utils.model.signature_type_v2 import SignatureTypeV
 from py_clob_client_v2.signer import Signer
 from py_clob_client_v2.signing.hmac import build_hmac_signature
 
-from bot_runtime.execution.signing import (
-    ApiCreds,
+from bot_runtime.types import OrderIntent
+from bot_runtime.venue.polymarket.auth import ApiCreds, hmac_signature, l2_headers
+from bot_runtime.venue.polymarket.constants import E6
+from bot_runtime.venue.polymarket.signing import (
     OrderError,
     OrderSigner,
     SignedOrder,
     derive_salt,
-    hmac_signature,
-    l2_headers,
     limit_amounts,
     market_amounts,
 )
-from bot_runtime.types import OrderIntent
-from bot_runtime.venue.polymarket.constants import E6
 
 TICKS = {100_000: "0.1", 10_000: "0.01", 1_000: "0.001", 100: "0.0001", 5_000: "0.005", 2_500: "0.0025"}
 FUNDER = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"

@@ -14,9 +14,7 @@ same order hash (= the exchange's orderID), and the exchange rejects a resend as
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import hmac
 import importlib
 import json
 from collections.abc import Callable
@@ -305,35 +303,3 @@ class OrderSigner:
             + self.chain_id.to_bytes(32, "big") + _addr_word(self.signer_field) + b"\0" * 32)
         inner = self._sign_digest(keccak(b"\x19\x01" + domain + struct))
         return "0x" + inner.hex() + domain.hex() + contents.hex() + _1271_SUFFIX
-
-
-# ---------------------------------------------------------------------------------------------
-# L2 authentication
-# ---------------------------------------------------------------------------------------------
-
-@dataclass(frozen=True, slots=True)
-class ApiCreds:
-    api_key: str
-    secret: str = field(repr=False)
-    passphrase: str = field(repr=False)
-
-
-def hmac_signature(secret: str, timestamp: int | str, method: str, path: str, body: str | None = None) -> str:
-    """urlsafe-base64(HMAC-SHA256(urlsafe-b64decode(secret), ts + METHOD + path + body))."""
-    message = f"{timestamp}{method}{path}"
-    if body:
-        message += body.replace("'", '"')  # as the official client does
-    digest = hmac.new(base64.urlsafe_b64decode(secret), message.encode(), hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(digest).decode()
-
-
-def l2_headers(address: str, creds: ApiCreds, method: str, path: str, body: str | None,
-               timestamp: int) -> dict[str, str]:
-    """POLY_* headers of an authenticated CLOB request; `path` excludes the query string."""
-    return {
-        "POLY_ADDRESS": address,
-        "POLY_SIGNATURE": hmac_signature(creds.secret, timestamp, method, path, body),
-        "POLY_TIMESTAMP": str(timestamp),
-        "POLY_API_KEY": creds.api_key,
-        "POLY_PASSPHRASE": creds.passphrase,
-    }

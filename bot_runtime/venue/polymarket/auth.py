@@ -1,24 +1,65 @@
-"""CLOB API credentials from a wallet key: L1-authenticated `GET /auth/derive-api-key`, else
-`POST /auth/api-key` (PROTOCOL.md "Auth L1"). Used when no credentials Secret is mounted: paper mode
-against `botfleet sim` (with an ephemeral wallet) and, live, a wallet whose keys were never created.
+"""CLOB authentication (PROTOCOL.md "Auth"): L1 headers (a wallet's EIP-712 ClobAuth signature),
+L2 headers (API key + HMAC of the request), and API credentials from a wallet key: L1-authenticated
+`GET /auth/derive-api-key`, else `POST /auth/api-key`. Deriving is used when no credentials Secret is
+mounted: paper mode against `botfleet sim` (with an ephemeral wallet) and, live, a wallet whose keys
+were never created.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 from eth_account import Account
 from eth_account.messages import encode_typed_data
 
-from bot_runtime.execution.signing import ApiCreds
+from bot_runtime.venue.polymarket.constants import (
+    POLY_ADDRESS,
+    POLY_API_KEY,
+    POLY_NONCE,
+    POLY_PASSPHRASE,
+    POLY_SIGNATURE,
+    POLY_TIMESTAMP,
+)
 
 CLOB_AUTH_MESSAGE = "This message attests that I control the given wallet"
 
 
 class ApiKeyError(RuntimeError):
     pass
+
+
+@dataclass(frozen=True, slots=True)
+class ApiCreds:
+    api_key: str
+    secret: str = field(repr=False)
+    passphrase: str = field(repr=False)
+
+
+def hmac_signature(secret: str, timestamp: int | str, method: str, path: str, body: str | None = None) -> str:
+    """urlsafe-base64(HMAC-SHA256(urlsafe-b64decode(secret), ts + METHOD + path + body))."""
+    message = f"{timestamp}{method}{path}"
+    if body:
+        message += body.replace("'", '"')  # as the official client does
+    digest = hmac.new(base64.urlsafe_b64decode(secret), message.encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).decode()
+
+
+def l2_headers(address: str, creds: ApiCreds, method: str, path: str, body: str | None,
+               timestamp: int) -> dict[str, str]:
+    """POLY_* headers of an authenticated CLOB request; `path` excludes the query string."""
+    return {
+        POLY_ADDRESS: address,
+        POLY_SIGNATURE: hmac_signature(creds.secret, timestamp, method, path, body),
+        POLY_TIMESTAMP: str(timestamp),
+        POLY_API_KEY: creds.api_key,
+        POLY_PASSPHRASE: creds.passphrase,
+    }
 
 
 def clob_auth_typed_data(address: str, timestamp: str, nonce: int, chain_id: int) -> dict[str, Any]:
@@ -40,8 +81,8 @@ def l1_headers(private_key: str, chain_id: int, nonce: int = 0, timestamp: int |
     ts = str(int(time.time()) if timestamp is None else timestamp)
     signed = acct.sign_message(encode_typed_data(full_message=clob_auth_typed_data(acct.address, ts, nonce, chain_id)))
     sig = signed.signature.hex()
-    return {"POLY_ADDRESS": acct.address, "POLY_SIGNATURE": sig if sig.startswith("0x") else "0x" + sig,
-            "POLY_TIMESTAMP": ts, "POLY_NONCE": str(nonce)}
+    return {POLY_ADDRESS: acct.address, POLY_SIGNATURE: sig if sig.startswith("0x") else "0x" + sig,
+            POLY_TIMESTAMP: ts, POLY_NONCE: str(nonce)}
 
 
 def _creds(body: Any) -> ApiCreds | None:
