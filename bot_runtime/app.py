@@ -25,15 +25,16 @@ import os
 import tempfile
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import structlog
 
-from bot_runtime import __version__
-from bot_runtime.contract.config import BotConfig, Endpoints
+from bot_runtime import __version__, app_execution
+from bot_runtime.app_execution import Execution, ExecutionDeps, build_execution
+from bot_runtime.contract.config import BotConfig
+from bot_runtime.errors import StartupError
 from bot_runtime.marketdata.gamma import GammaClient, MarketFilter
 from bot_runtime.marketdata.models import MarketInfo
 from bot_runtime.marketdata.store import BookStore
@@ -44,43 +45,12 @@ from bot_runtime.telemetry.metrics import BotMetrics
 from bot_runtime.types import Opportunity, OrderIntent, OrderResult
 from bot_runtime.venue.polymarket.frames import FrameError, MarketResolvedEvent
 
-PRODUCTION_CLOB = Endpoints().clobUrl
 READY_MAX_DATA_AGE_S = 30.0     # a live connection keeps its books < ~1.5 s old: 30 s is a dead one
 FEED_STALL_ENV = "BOTFLEET_FEED_STALL_SECONDS"  # override of WsSettings.stall_after_s ("off" disables)
 GAUGE_INTERVAL_S = 1.0
 HEARTBEAT_INTERVAL_S = 10.0
 STOP_TIMEOUT_S = 20.0           # inside Kubernetes' default 30 s grace period
 SYNC_TIMEOUT_S = 15.0
-
-
-class StartupError(RuntimeError):
-    """The bot cannot start; `config_error` means fixing the configuration/Secrets is the cure."""
-
-    def __init__(self, message: str, config_error: bool = False) -> None:
-        super().__init__(message)
-        self.config_error = config_error
-
-
-@dataclass(frozen=True)
-class ExecutionPlan:
-    """How orders are executed, decided from the configuration and which credentials exist."""
-
-    kind: str                 # "live" | "sim" | "paper-local"
-    ephemeral_wallet: bool    # generate a throwaway key (paper against a sim without a wallet Secret)
-    derive_api_creds: bool    # ask the exchange's L1 endpoint for API credentials
-
-
-def plan_execution(config: BotConfig, has_wallet: bool, has_api_creds: bool) -> ExecutionPlan:
-    """Pure decision of the execution path; raises StartupError(config_error=True) when refused."""
-    production = config.endpoints.clobUrl.rstrip("/") == PRODUCTION_CLOB
-    if config.mode == "live":
-        if not has_wallet:
-            raise StartupError("mode is live but no wallet key was found: mount the wallet Secret with "
-                               "PRIVATE_KEY (spec.walletSecretRef) or set mode: paper", config_error=True)
-        return ExecutionPlan("live", ephemeral_wallet=False, derive_api_creds=not has_api_creds)
-    if production:
-        return ExecutionPlan("paper-local", ephemeral_wallet=False, derive_api_creds=False)
-    return ExecutionPlan("sim", ephemeral_wallet=not has_wallet, derive_api_creds=not has_api_creds)
 
 
 def feed_stall_limit(env: Mapping[str, str], default: float | None) -> float | None:
@@ -181,7 +151,7 @@ class BotApp:
         self.hooks = _Hooks(self)
         self.ws: MarketWsClient | None = None
         self.http: aiohttp.ClientSession | None = None
-        self.execution: Any = None          # bot_runtime.app_execution.Execution
+        self.execution: Execution | None = None
         self.strategy: Any = None
         self.last_opportunity: dict[str, Any] | None = None
         self._tasks: list[asyncio.Task[Any]] = []
@@ -206,9 +176,10 @@ class BotApp:
             {"version": __version__, "mode": cfg.mode, "risk_profile": str(cfg.riskProfile)})
         self.metrics.paused.labels(*self.labels).set(1 if self.paused else 0)
         self.http = traced_session(self.metrics, *self.labels, timeout=aiohttp.ClientTimeout(total=15))
-        from bot_runtime.app_execution import build_execution
-
-        self.execution = await build_execution(self)
+        # the execution side gets what it needs passed in: it never reaches back into the app
+        self.execution = await build_execution(ExecutionDeps(
+            config=cfg, credentials=self.credentials, metrics=self.metrics, labels=self.labels, log=self.log,
+            store=self.store, http=self.http, paused=lambda: self.paused))
         await self._discover_and_subscribe()
         self._spawn(self._gauges(), "gauges")
         self._spawn(self._heartbeat(), "heartbeat")
@@ -377,7 +348,7 @@ class BotApp:
         if self.stopping or self.execution is None:
             return [OrderResult(client_id="", intent=i, status="rejected", error="bot is shutting down")
                     for i in intents]
-        return await self.execution.submit(intents, opportunity)  # type: ignore[no-any-return]
+        return await self.execution.submit(intents, opportunity)
 
     def set_paused(self, paused: bool) -> None:
         self.paused = paused
@@ -428,14 +399,13 @@ class BotApp:
         """Polymarket's dead-man switch: a bot that stops beating (hung, SIGKILLed, partitioned)
         has its resting orders canceled by the exchange within 10 s. Always on, live and paper:
         one request per 5 s, and no window where an order rests unprotected."""
-        from bot_runtime.app_execution import EXCHANGE_HEARTBEAT_INTERVAL_S
-
         loop = asyncio.get_running_loop()
         due = loop.time()
         while True:
-            due += EXCHANGE_HEARTBEAT_INTERVAL_S  # a fixed cadence: a slow beat does not delay the next
+            interval = app_execution.EXCHANGE_HEARTBEAT_INTERVAL_S  # read each time: tests shorten it
+            due += interval  # a fixed cadence: a slow beat does not delay the next
             await asyncio.sleep(max(0.0, due - loop.time()))
-            due = max(due, loop.time() - EXCHANGE_HEARTBEAT_INTERVAL_S)
+            due = max(due, loop.time() - interval)
             if self.execution is not None:
                 await self.execution.exchange_heartbeat()
 

@@ -1,7 +1,8 @@
-"""The execution side of a BotApp: journal (locked), exchange, signer, risk engine, executor, and
+"""The execution side of a bot: journal (locked), exchange, signer, risk engine, executor, and
 the periodic work around them (fill sync, PnL, gauges, heartbeat, kill-switch reset requests).
 
-Kept apart from app.py so the lifecycle reads on its own; `build_execution(app)` is the only entry.
+Kept apart from app.py so the lifecycle reads on its own. `build_execution(deps)` is the only entry;
+everything it needs from the bot comes in `ExecutionDeps`, so this module never imports app.py.
 """
 
 from __future__ import annotations
@@ -10,8 +11,12 @@ import asyncio
 import os
 import socket
 import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import aiohttp
 
 from bot_runtime.contract.config import (
     CLOB_API_KEY,
@@ -20,21 +25,24 @@ from bot_runtime.contract.config import (
     WALLET_FUNDER_ADDRESS,
     WALLET_PRIVATE_KEY,
     WALLET_SIGNATURE_TYPE,
+    BotConfig,
 )
+from bot_runtime.errors import StartupError
 from bot_runtime.execution.journal import Journal, JournalError, open_journal, redact_url
 from bot_runtime.execution.journal_lock import HEARTBEAT_KEY, JournalLocked, acquire_journal_lock, sqlite_path
 from bot_runtime.execution.risk import RiskEngine
+from bot_runtime.marketdata.store import BookStore
 from bot_runtime.telemetry.http_metrics import traced_session
 from bot_runtime.telemetry.logs import register_secret
+from bot_runtime.telemetry.metrics import BotMetrics
 from bot_runtime.telemetry.observer import MetricsObserver
 from bot_runtime.types import Opportunity, OrderIntent, OrderResult
 from bot_runtime.venue.polymarket.auth import ApiCreds
-from bot_runtime.venue.polymarket.constants import E6
+from bot_runtime.venue.polymarket.constants import CLOB_URL, E6
 from bot_runtime.venue.polymarket.fees import rate_ppm
 from bot_runtime.venue.polymarket.signing import OrderError, OrderSigner
 
 if TYPE_CHECKING:
-    from bot_runtime.app import BotApp
     from bot_runtime.execution.executor import Executor
 
 KILL_RESET_REQUEST_KEY = "risk.kill_switch_reset_request"
@@ -50,6 +58,43 @@ DEFAULT_MAX_DATA_AGE_MS = 5_000
 EXCHANGE_HEARTBEAT_INTERVAL_S = 5.0
 DEAD_MAN_TIMEOUT_S = 10.0
 HEARTBEAT_ENDPOINT = "heartbeat"   # the endpoint label of botfleet_api_errors_total
+PRODUCTION_CLOB = CLOB_URL
+
+
+@dataclass(frozen=True)
+class ExecutionDeps:
+    """What the execution side uses of the bot, passed in by BotApp (no reference back to it)."""
+
+    config: BotConfig
+    credentials: Mapping[str, str]
+    metrics: BotMetrics
+    labels: tuple[str, str]
+    log: Any                                # the bot's bound structlog logger
+    store: BookStore                        # books: paper fills, marks, market-data age
+    http: aiohttp.ClientSession | None      # the bot's shared session (API-key derivation)
+    paused: Callable[[], bool]              # the bot's current pause flag
+
+
+@dataclass(frozen=True)
+class ExecutionPlan:
+    """How orders are executed, decided from the configuration and which credentials exist."""
+
+    kind: str                 # "live" | "sim" | "paper-local"
+    ephemeral_wallet: bool    # generate a throwaway key (paper against a sim without a wallet Secret)
+    derive_api_creds: bool    # ask the exchange's L1 endpoint for API credentials
+
+
+def plan_execution(config: BotConfig, has_wallet: bool, has_api_creds: bool) -> ExecutionPlan:
+    """Pure decision of the execution path; raises StartupError(config_error=True) when refused."""
+    production = config.endpoints.clobUrl.rstrip("/") == PRODUCTION_CLOB
+    if config.mode == "live":
+        if not has_wallet:
+            raise StartupError("mode is live but no wallet key was found: mount the wallet Secret with "
+                               "PRIVATE_KEY (spec.walletSecretRef) or set mode: paper", config_error=True)
+        return ExecutionPlan("live", ephemeral_wallet=False, derive_api_creds=not has_api_creds)
+    if production:
+        return ExecutionPlan("paper-local", ephemeral_wallet=False, derive_api_creds=False)
+    return ExecutionPlan("sim", ephemeral_wallet=not has_wallet, derive_api_creds=not has_api_creds)
 
 
 def _creds_from(credentials: Any) -> ApiCreds | None:
@@ -59,10 +104,8 @@ def _creds_from(credentials: Any) -> ApiCreds | None:
     return None
 
 
-def _signer(app: BotApp, private_key: str) -> OrderSigner:
-    from bot_runtime.app import StartupError
-
-    creds = app.credentials
+def _signer(deps: ExecutionDeps, private_key: str) -> OrderSigner:
+    creds = deps.credentials
     sig_type_text = (creds.get(WALLET_SIGNATURE_TYPE) or "0").strip()
     try:
         sig_type = int(sig_type_text)
@@ -70,7 +113,7 @@ def _signer(app: BotApp, private_key: str) -> OrderSigner:
         raise StartupError(f"wallet Secret key {WALLET_SIGNATURE_TYPE} must be 0, 1, 2 or 3, got a non-number",
                            config_error=True) from None
     try:
-        return OrderSigner(private_key, chain_id=app.config.endpoints.chainId, signature_type=sig_type,
+        return OrderSigner(private_key, chain_id=deps.config.endpoints.chainId, signature_type=sig_type,
                            funder=creds.get(WALLET_FUNDER_ADDRESS) or None)
     except OrderError as exc:  # the message names the key, never its value
         raise StartupError(f"wallet Secret: {exc}", config_error=True) from None
@@ -79,9 +122,10 @@ def _signer(app: BotApp, private_key: str) -> OrderSigner:
 class Execution:
     """What BotApp needs from the execution layer, over one Executor."""
 
-    def __init__(self, app: BotApp, kind: str, journal: Journal, executor: Executor, observer: MetricsObserver,
-                 lock_fd: int | None, session: Any = None) -> None:
-        self.app = app
+    def __init__(self, deps: ExecutionDeps, kind: str, journal: Journal, executor: Executor,
+                 observer: MetricsObserver, lock_fd: int | None, session: Any = None) -> None:
+        self.deps = deps
+        self.log = deps.log
         self.kind = kind
         self.journal = journal
         self.executor = executor
@@ -99,7 +143,7 @@ class Execution:
 
     # -- used by BotApp ---------------------------------------------------------------------
     async def submit(self, intents: list[OrderIntent], opportunity: Opportunity) -> list[OrderResult]:
-        self.executor.paused = self.app.paused
+        self.executor.paused = self.deps.paused()
         return await self.executor.submit(intents, opportunity)
 
     async def cancel_all(self) -> int:
@@ -129,13 +173,13 @@ class Execution:
     async def credentials_changed(self, keys: set[str]) -> None:
         if WALLET_PRIVATE_KEY in keys:
             # positions and open orders belong to the old wallet: a new key needs a restart
-            self.app.log.warning("wallet key changed: restart the bot to trade with the new wallet")
+            self.log.warning("wallet key changed: restart the bot to trade with the new wallet")
         if keys & {CLOB_API_KEY, CLOB_SECRET, CLOB_PASSPHRASE}:
-            self.app.log.info("API credentials rotated: used from the next request")
+            self.log.info("API credentials rotated: used from the next request")
 
     async def heartbeat(self) -> None:
         beat = {"ts_ms": time.time_ns() // 1_000_000, "pid": os.getpid(), "host": socket.gethostname(),
-                "bot": self.app.name}
+                "bot": self.deps.config.name}
         await asyncio.to_thread(self.journal.kv_set, HEARTBEAT_KEY, beat)
 
     async def exchange_heartbeat(self) -> bool:
@@ -156,7 +200,7 @@ class Execution:
             self.observer.on_api_error(HEARTBEAT_ENDPOINT, status)
             self.heartbeat_failures += 1
             self.last_heartbeat_error = f"{type(exc).__name__}: {exc}"[:200]
-            self.app.log.warning("HEARTBEAT FAILED", failures=self.heartbeat_failures,
+            self.log.warning("HEARTBEAT FAILED", failures=self.heartbeat_failures,
                                  error=self.last_heartbeat_error)
             return False
         lapsed = self.heartbeat_ok_at and time.monotonic() - self.heartbeat_ok_at > DEAD_MAN_TIMEOUT_S
@@ -164,12 +208,12 @@ class Execution:
         self.heartbeat_failures = 0
         self.last_heartbeat_error = ""
         if lapsed:
-            self.app.log.error("HEARTBEAT LAPSED: the exchange canceled our resting orders",
+            self.log.error("HEARTBEAT LAPSED: the exchange canceled our resting orders",
                                timeout_s=DEAD_MAN_TIMEOUT_S)
             try:
                 await self.executor.refresh_open_orders("heartbeat_lapsed")
             except Exception as exc:  # the fill-sync loop and the next restart reconcile anyway
-                self.app.log.warning("open-order refresh after heartbeat lapse failed",
+                self.log.warning("open-order refresh after heartbeat lapse failed",
                                      error=f"{type(exc).__name__}: {exc}")
         return True
 
@@ -185,7 +229,7 @@ class Execution:
         return ""
 
     def start_background(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._loop(), name=f"{self.app.name}:fills")
+        self._task = asyncio.get_running_loop().create_task(self._loop(), name=f"{self.deps.config.name}:fills")
 
     async def _loop(self) -> None:
         """Fills of resting orders, PnL for the kill switch, operator reset requests."""
@@ -208,7 +252,7 @@ class Execution:
             except Exception as exc:  # keep polling: the exchange may be back next time
                 self.sync_failures += 1
                 self.last_fill_sync_error = f"{type(exc).__name__}: {exc}"[:200]
-                self.app.log.warning("fill sync failed", error=self.last_fill_sync_error)
+                self.log.warning("fill sync failed", error=self.last_fill_sync_error)
 
     def problems(self) -> list[str]:
         """Readiness reasons of the execution side: an exchange that keeps failing halts the bot."""
@@ -222,14 +266,14 @@ class Execution:
         return out
 
     async def update_gauges(self) -> None:
-        m, lab = self.app.metrics, self.app.labels
+        m, lab = self.deps.metrics, self.deps.labels
         s = self.summary()
         m.exposure.labels(*lab).set(s["exposureUsd"])
         m.open_orders.labels(*lab).set(s["openOrders"])
         m.pnl_realized.labels(*lab).set(s["pnlRealizedUsd"])
         m.pnl_unrealized.labels(*lab).set(s["pnlUnrealizedUsd"])
         m.kill_switch.labels(*lab).set(1 if s["killSwitch"]["tripped"] else 0)
-        m.paused.labels(*lab).set(1 if self.app.paused else 0)
+        m.paused.labels(*lab).set(1 if self.deps.paused() else 0)
 
     def summary(self) -> dict[str, Any]:
         ex = self.executor
@@ -248,17 +292,14 @@ class Execution:
         }
 
 
-async def build_execution(app: BotApp) -> Execution:
+async def build_execution(deps: ExecutionDeps) -> Execution:
     """Open the journal, pick and authenticate the exchange, reconcile; raises StartupError."""
-    import aiohttp
-
-    from bot_runtime.app import StartupError, plan_execution
     from bot_runtime.execution.executor import Executor
     from bot_runtime.execution.http_exchange import ClobHttpExchange
     from bot_runtime.venue.polymarket.auth import ApiKeyError, create_or_derive_api_creds
 
-    cfg = app.config
-    creds = app.credentials
+    cfg = deps.config
+    creds = deps.credentials
     exchange_session: aiohttp.ClientSession | None = None  # ours to close: the exchange does not own it
     private_key = creds.get(WALLET_PRIVATE_KEY) or ""
     plan = plan_execution(cfg, bool(private_key), _creds_from(creds) is not None)
@@ -279,7 +320,7 @@ async def build_execution(app: BotApp) -> Execution:
         raise StartupError(f"journal {redact_url(cfg.journal.url)} cannot be opened: {exc}") from None
 
     try:
-        observer = MetricsObserver(app.metrics, *app.labels, log=app.log)
+        observer = MetricsObserver(deps.metrics, *deps.labels, log=deps.log)
         if plan.kind == "paper-local":
             from eth_account import Account
 
@@ -287,20 +328,20 @@ async def build_execution(app: BotApp) -> Execution:
 
             key = Account.create().key.hex()  # signs orders nobody receives: keeps the code path identical
             register_secret(key)
-            signer = _signer(app, key)
-            exchange: Any = PaperMatchingExchange(app.store.books.get, fee_rate_ppm=_fee_ppm(app))
+            signer = _signer(deps, key)
+            exchange: Any = PaperMatchingExchange(deps.store.books.get, fee_rate_ppm=_fee_ppm(deps.store))
         else:
             if plan.ephemeral_wallet:
                 from eth_account import Account
 
                 private_key = Account.create().key.hex()  # in memory only; the sim funds new wallets
                 register_secret(private_key)
-            signer = _signer(app, private_key)
+            signer = _signer(deps, private_key)
             derived: ApiCreds | None = None
             if plan.derive_api_creds:
-                assert app.http is not None
+                assert deps.http is not None
                 try:
-                    derived = await create_or_derive_api_creds(app.http, cfg.endpoints.clobUrl, private_key,
+                    derived = await create_or_derive_api_creds(deps.http, cfg.endpoints.clobUrl, private_key,
                                                                cfg.endpoints.chainId)
                 except ApiKeyError as exc:
                     raise StartupError(str(exc)) from None
@@ -312,7 +353,7 @@ async def build_execution(app: BotApp) -> Execution:
                 return _creds_from(creds) or derived or ApiCreds("", "", "")
 
             # its own session (connection pool sized for order bursts), counted per endpoint
-            session = traced_session(app.metrics, *app.labels, timeout=aiohttp.ClientTimeout(total=10),
+            session = traced_session(deps.metrics, *deps.labels, timeout=aiohttp.ClientTimeout(total=10),
                                      connector=aiohttp.TCPConnector(limit=64, keepalive_timeout=60))
             exchange = ClobHttpExchange(cfg.endpoints.clobUrl, signer.address, current_creds,
                                         session=session, observer=observer)
@@ -320,9 +361,9 @@ async def build_execution(app: BotApp) -> Execution:
 
         risk = await asyncio.to_thread(RiskEngine, cfg.limits, journal, DEFAULT_MAX_DATA_AGE_MS)
         executor = Executor(exchange, signer, journal, risk, observer=observer,
-                            client_prefix=_client_prefix(cfg.name), data_age_ms=_market_age(app),
-                            marks=_marks(app))
-        executor.paused = app.paused
+                            client_prefix=_client_prefix(cfg.name), data_age_ms=_market_age(deps.store),
+                            marks=_marks(deps.store))
+        executor.paused = deps.paused()
         try:
             report = await executor.start()
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
@@ -333,7 +374,7 @@ async def build_execution(app: BotApp) -> Execution:
             if isinstance(exc, ExchangeError):
                 raise StartupError(f"reconcile with {cfg.endpoints.clobUrl} failed: {exc}") from None
             raise
-        app.log.info("EXECUTION READY", execution=plan.kind, address=signer.address,
+        deps.log.info("EXECUTION READY", execution=plan.kind, address=signer.address,
                      ephemeral_wallet=plan.ephemeral_wallet, reconciled=report.checked,
                      open_orders=report.open_orders, kill_switch=risk.tripped)
     except BaseException:
@@ -345,7 +386,7 @@ async def build_execution(app: BotApp) -> Execution:
         raise
     # risk state reads the journal's kill switch at construction: reflect it right away
     observer.on_kill_switch(risk.tripped)
-    execution = Execution(app, plan.kind, journal, executor, observer, lock_fd, exchange_session)
+    execution = Execution(deps, plan.kind, journal, executor, observer, lock_fd, exchange_session)
     execution.start_background()
     return execution
 
@@ -354,7 +395,7 @@ def _client_prefix(name: str) -> str:
     return "".join(c for c in name if c.isalnum())[:12] or "bf"
 
 
-def _market_age(app: Any) -> Any:
+def _market_age(store: BookStore) -> Any:
     """market -> age (ms) of its stalest outcome book (`BookStore.market_age_ms`); None when any
     of them is not tradable (unsynced, or its feed stalled).
 
@@ -364,17 +405,15 @@ def _market_age(app: Any) -> Any:
     """
     from bot_runtime.marketdata.ws import wall_ms
 
-    store = app.store
-
     def age(market: str) -> int | None:
-        return store.market_age_ms(market, wall_ms())  # type: ignore[no-any-return]
+        return store.market_age_ms(market, wall_ms())
 
     return age
 
 
-def _fee_ppm(app: BotApp) -> Any:
+def _fee_ppm(store: BookStore) -> Any:
     def ppm(token: str) -> int:
-        info = app.store.market_of(token)
+        info = store.market_of(token)
         if info is None or not info.fees_enabled or not info.fee_rate:
             return 0
         return rate_ppm(info.fee_rate)
@@ -382,9 +421,9 @@ def _fee_ppm(app: BotApp) -> Any:
     return ppm
 
 
-def _marks(app: BotApp) -> Any:
+def _marks(store: BookStore) -> Any:
     def mark(token: str) -> int | None:
-        b = app.store.books.get(token)
+        b = store.books.get(token)
         if b is None:
             return None
         mid = b.mid_e6()

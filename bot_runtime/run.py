@@ -35,8 +35,9 @@ log = structlog.get_logger("botfleet.run")
 
 async def serve(config: BotConfig, stop_after_s: float | None = None) -> int:
     """Run one bot with its telemetry server until a signal (or `stop_after_s`); returns the exit code."""
-    from bot_runtime.app import BotApp, StartupError
+    from bot_runtime.app import BotApp
     from bot_runtime.credentials import CredentialsReader
+    from bot_runtime.errors import StartupError
     from bot_runtime.telemetry.metrics import BotMetrics
     from bot_runtime.telemetry.server import TelemetryServer
 

@@ -11,7 +11,6 @@ import os
 import random
 import time
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import aiohttp
@@ -93,7 +92,7 @@ async def test_books_rebuild_after_every_drop_and_no_order_on_stale_data(start_s
     rejects = Rejects()
     ex = Executor(ClobHttpExchange(sim.url, signer.address, lambda: c), signer, journal,
                   RiskEngine(LIMITS, journal, max_data_age_ms=2000), observer=rejects,  # type: ignore[arg-type]
-                  data_age_ms=_market_age(SimpleNamespace(store=store)))  # the runtime's own
+                  data_age_ms=_market_age(store))  # the runtime's own
     # At every approved decision, per leg: (token, its book synced, its age ms, the market has a
     # synced book, market age ms). Orders are decided on this data; they leave a few ms later.
     decided_on: list[tuple[str, bool, int, bool, int]] = []
@@ -219,7 +218,7 @@ async def test_stale_data_halt_is_per_token(static_sim, sim_creds, test_key, tmp
     c = ApiCreds(sim_creds.api_key, sim_creds.secret, sim_creds.passphrase)
     journal = open_journal(f"sqlite:///{tmp_path}/journal.sqlite")
     ex = Executor(ClobHttpExchange(sim.url, signer.address, lambda: c), signer, journal,
-                  RiskEngine(LIMITS, journal, max_data_age_ms=2000), data_age_ms=_market_age(SimpleNamespace(store=store)))
+                  RiskEngine(LIMITS, journal, max_data_age_ms=2000), data_age_ms=_market_age(store))
     await ex.start()
     no_top = sim.engine.top(spec.no_token)
     [res] = await ex.submit([OrderIntent(market=spec.condition_id, token_id=spec.no_token, side="BUY",

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-from types import SimpleNamespace
 
 import pytest
 
-from bot_runtime.app import FEED_STALL_ENV, StartupError, feed_stall_limit, readiness_reasons
+from bot_runtime.app import FEED_STALL_ENV, feed_stall_limit, readiness_reasons
 from bot_runtime.app_execution import _market_age
+from bot_runtime.errors import StartupError
 from bot_runtime.marketdata.models import MarketInfo
 from bot_runtime.marketdata.store import BookStore, FeedLink
 from bot_runtime.marketdata.ws import wall_ms
@@ -47,7 +47,7 @@ def test_risk_age_source_uses_the_stalest_book_and_the_stall_flag() -> None:
     link = FeedLink()
     link.heard_ms = link.data_ms = now
     store.attach(["yes", "no"], link)
-    age = _market_age(SimpleNamespace(store=store))
+    age = _market_age(store)
     first = age("0xm")
     assert first is not None and first >= 0
     store.invalidate(["no"])

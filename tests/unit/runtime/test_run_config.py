@@ -9,8 +9,10 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from bot_runtime.app import StartupError, plan_execution, readiness_reasons
+from bot_runtime.app import readiness_reasons
+from bot_runtime.app_execution import plan_execution
 from bot_runtime.contract.config import BotConfig, Endpoints
+from bot_runtime.errors import StartupError
 from bot_runtime.run import run_command
 
 
