@@ -25,7 +25,7 @@ from tests.support.helm import (
     render,
 )
 
-needs_helm = pytest.mark.skipif(helm_binary() is None, reason="no helm binary: tests/controlplane/build.sh builds it")
+needs_helm = pytest.mark.skipif(helm_binary() is None, reason="no helm binary: tools/controlplane/build.sh builds it")
 MONITORING = ("--api-versions", "monitoring.coreos.com/v1")
 EXAMPLE_BOTS: dict[str, Any] = {"bots": [
     {"name": "arb-paper", "spec": {"strategy": "arbhunter", "mode": "paper", "riskProfile": "conservative"}},
@@ -218,7 +218,7 @@ def test_rendered_objects_validate_against_kubernetes_schemas() -> None:
     schemas = KubeSchemas.load()
     if schemas is None:
         pytest.skip("k8s.io/kubernetes module source (OpenAPI spec) not in the Go module cache: "
-                    "tests/controlplane/build.sh downloads it")
+                    "tools/controlplane/build.sh downloads it")
     objs = render(*MONITORING, values=EXAMPLE_BOTS)
     builtin = [o for o in objs if schemas.knows(o)]
     assert {o["kind"] for o in builtin} >= {"Deployment", "Service", "ClusterRole", "ConfigMap", "ServiceAccount"}

@@ -29,7 +29,7 @@ from tests.support.controlplane_wait import eventually
 from tests.support.helm import CHART, KUBE_VERSION, helm_binary
 from tests.support.prometheus import OPERATOR_JOB, dashboard_queries, prometheus_binary, running_prometheus
 
-pytestmark = pytest.mark.skipif(helm_binary() is None, reason="no helm binary: tests/controlplane/build.sh builds it")
+pytestmark = pytest.mark.skipif(helm_binary() is None, reason="no helm binary: tools/controlplane/build.sh builds it")
 
 RELEASE = "botfleet"  # -> ServiceAccount botfleet-operator, the identity of cluster.operator_kubeconfig
 REPO = Path(__file__).resolve().parents[2]

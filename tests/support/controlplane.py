@@ -4,7 +4,7 @@ Which cluster (first match wins):
 1. ``BOTFLEET_KUBECONFIG=/path`` — an existing cluster, used as is (nothing is started or stopped);
 2. ``BOTFLEET_E2E_CLUSTER=local|kind`` forces one of the two below;
 3. ``kind`` and a working ``docker info`` on the PATH — a throwaway kind cluster;
-4. otherwise the local control plane built from Go modules (tests/controlplane/build.sh; built on
+4. otherwise the local control plane built from Go modules (tools/controlplane/build.sh; built on
    first use), on loopback: etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok.
 
 In every mode the CRDs under ``crds/`` are installed first. Component logs of a failed session are

@@ -1,6 +1,6 @@
 """Helm for the chart tests: the binary, rendering, and offline validation against Kubernetes' schemas.
 
-- :func:`helm_binary`: ``BOTFLEET_HELM``, else the control plane's build (tests/controlplane/build.sh,
+- :func:`helm_binary`: ``BOTFLEET_HELM``, else the control plane's build (tools/controlplane/build.sh,
   which builds helm from its Go module), else ``.cache/tools/helm``, else ``helm`` on PATH.
 - :class:`KubeSchemas`: the OpenAPI (swagger 2.0) definitions of the Kubernetes version the control
   plane is built from, read from the Go module cache (``k8s.io/kubernetes/api/openapi-spec``), as
@@ -26,7 +26,7 @@ CHART = REPO / "helm" / "botfleet"
 # Offline rendering needs a Kubernetes version: helm built from source without its release
 # ldflags assumes v1.20, below the chart's kubeVersion (>= 1.28, for CEL validation rules).
 KUBE_VERSION = "1.36.3"
-CONTROLPLANE = REPO / "tests" / "controlplane"
+CONTROLPLANE = REPO / "tools" / "controlplane"
 
 
 def helm_binary() -> str | None:
@@ -55,7 +55,7 @@ def helm(*args: str, binary: str | None = None, check: bool = True,
          env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     exe = binary or helm_binary()
     if exe is None:
-        raise HelmError("no helm binary (tests/controlplane/build.sh builds one)")
+        raise HelmError("no helm binary (tools/controlplane/build.sh builds one)")
     # A private HOME-like config so no user repositories or plugins take part.
     base = Path(os.environ.get("BOTFLEET_CACHE", REPO / ".cache")) / "helm-home"
     full_env = {**os.environ, "HELM_CONFIG_HOME": str(base / "config"), "HELM_CACHE_HOME": str(base / "cache"),
@@ -75,7 +75,7 @@ def render(*args: str, chart: Path = CHART, release: str = "botfleet", namespace
     cmd = ["template", release, str(chart), "--namespace", namespace, "--kube-version", KUBE_VERSION, *extra, *args]
     exe = helm_binary()
     if exe is None:
-        raise HelmError("no helm binary (tests/controlplane/build.sh builds one)")
+        raise HelmError("no helm binary (tools/controlplane/build.sh builds one)")
     proc = subprocess.run([exe, *cmd], input=json.dumps(values) if values is not None else None,
                           capture_output=True, text=True, check=False, timeout=300)
     if proc.returncode != 0:

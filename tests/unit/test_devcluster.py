@@ -87,3 +87,20 @@ def test_crd_names_reads_multi_document_files(tmp_path: Path) -> None:
     assert [f.name for f in files] == ["a.yaml"]
     assert crd_names(files) == ["bots.b.io"]
     assert manifest_files(tmp_path / "absent") == []
+
+
+def test_dev_cluster_builds_from_tools_and_never_reads_tests() -> None:
+    """The Go modules of the control plane live in tools/controlplane/; nothing of the dev cluster
+    names a path under tests/ (imports are checked by lint-imports; this covers file paths)."""
+    import ast
+
+    import botfleet_tools.devcluster as devcluster
+    from botfleet_tools.devcluster.binaries import build_script, controlplane_dir, repo_root
+
+    root = repo_root()
+    assert root is not None and controlplane_dir() == root / "tools" / "controlplane"
+    assert build_script() == root / "tools" / "controlplane" / "build.sh"
+    for source in Path(devcluster.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(source.read_text())):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                assert node.value != "tests" and "tests/" not in node.value, f"{source.name}: {node.value!r}"

@@ -1,4 +1,4 @@
-"""Finds (and if needed builds) the control-plane binaries made by tests/controlplane/build.sh."""
+"""Finds (and if needed builds) the control-plane binaries made by tools/controlplane/build.sh."""
 
 from __future__ import annotations
 
@@ -31,21 +31,28 @@ class Binaries:
         return absent
 
 
+def controlplane_dir() -> Path | None:
+    """tools/controlplane/ of the source checkout this package runs from (editable install), if any:
+    the Go modules live beside this package, not in the test tree."""
+    folder = Path(__file__).resolve().parents[2] / "controlplane"
+    return folder if (folder / "build.sh").is_file() else None
+
+
 def repo_root() -> Path | None:
     """The source checkout this package runs from (editable install), if any."""
-    root = Path(__file__).resolve().parents[2]
-    return root if (root / "tests" / "controlplane" / "build.sh").is_file() else None
+    folder = controlplane_dir()
+    return folder.parents[1] if folder is not None else None
 
 
 def build_script() -> Path:
-    root = repo_root()
-    if root is None:
+    folder = controlplane_dir()
+    if folder is None:
         raise RuntimeError(
             "the control-plane binaries are built from a botfleet source checkout "
-            "(tests/controlplane/build.sh); run from one, or set "
+            "(tools/controlplane/build.sh); run from one, or set "
             f"{BIN_ENV} to a directory holding {', '.join(REQUIRED)}"
         )
-    return root / "tests" / "controlplane" / "build.sh"
+    return folder / "build.sh"
 
 
 def ensure_binaries(*, build: bool = True) -> Binaries:

@@ -270,7 +270,7 @@ class LocalControlPlane:
         for rel in KWOK_STAGE_FILES:
             path = self.binaries.kwok_stages / rel
             if not path.is_file():
-                raise ControlPlaneError(f"kwok stage file missing: {path} (re-run tests/controlplane/build.sh)")
+                raise ControlPlaneError(f"kwok stage file missing: {path} (re-run tools/controlplane/build.sh)")
             docs.append(path.read_text().strip())
         out = self.workdir / "kwok-stages.yaml"
         out.write_text("\n---\n".join(docs) + "\n")
