@@ -29,6 +29,8 @@ RUN --mount=type=cache,target=/root/.cache/pip \
     && /opt/botfleet/bin/pip uninstall --yes botfleet \
     && rm -rf bot_runtime operator build ./*.egg-info
 
+# The bot and the operator only: the developer tools (tools/, package botfleet_tools) stay out, and
+# `botfleet --help` hides their commands (sim, demo, record, backtest, dev).
 COPY bot_runtime ./bot_runtime
 COPY operator ./operator
 # Byte-compiled at build time: the runtime root filesystem is read-only.
