@@ -9,13 +9,14 @@ parameters into the bot's configuration.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 
-class Strategy(StrEnum):
+class Strategy(StrEnum):  # the API's strategy names; each has one STRATEGY_REGISTRY entry below
     ARBHUNTER = "arbhunter"
     POLYAI = "polyai"
     ELITEMIMIC = "elitemimic"
@@ -79,11 +80,24 @@ class EliteMimicParams(_Params):
     minWhaleTradeUsd: float = Field(1000.0, ge=0, description="Whale trades smaller than this are ignored.")
 
 
-PARAM_MODELS: dict[Strategy, type[_Params]] = {
-    Strategy.ARBHUNTER: ArbHunterParams,
-    Strategy.POLYAI: PolyAIParams,
-    Strategy.ELITEMIMIC: EliteMimicParams,
+@dataclass(frozen=True)
+class StrategyEntry:
+    """One strategy as the contract knows it: its parameter model and the bot package that runs it
+    (imported by name, only by the bot, only when that strategy is chosen)."""
+
+    params: type[_Params]
+    package: str
+
+
+# The one registry. Adding a strategy = its package under bot_runtime/strategies/ (a @register-ed
+# Strategy subclass) + its Strategy member and entry here. The operator's risk presets and default
+# resources are optional tuning (the model defaults and generic resources apply without them).
+STRATEGY_REGISTRY: dict[Strategy, StrategyEntry] = {
+    Strategy.ARBHUNTER: StrategyEntry(ArbHunterParams, "bot_runtime.strategies.arbhunter"),
+    Strategy.POLYAI: StrategyEntry(PolyAIParams, "bot_runtime.strategies.polyai"),
+    Strategy.ELITEMIMIC: StrategyEntry(EliteMimicParams, "bot_runtime.strategies.elitemimic"),
 }
+PARAM_MODELS: dict[Strategy, type[_Params]] = {s: e.params for s, e in STRATEGY_REGISTRY.items()}
 
 class ParamsError(ValueError):
     """Bad `params`: the message names the field under `spec.params` and what to do."""

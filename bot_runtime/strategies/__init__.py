@@ -1,9 +1,11 @@
-"""Trading strategies, registered by name (`strategy: arbhunter` in a TradingBot)."""
+"""Trading strategies, registered by name (`strategy: arbhunter` in a TradingBot).
+
+Each strategy is a package here, listed once in bot_runtime.contract.params.STRATEGY_REGISTRY;
+`get_strategy(name)` imports only the package of the strategy that runs.
+"""
 
 from __future__ import annotations
 
-# built-in strategies register themselves on import
-from bot_runtime.strategies import arbhunter, elitemimic, polyai
 from bot_runtime.strategies.base import (
     STRATEGIES,
     Strategy,
@@ -12,4 +14,4 @@ from bot_runtime.strategies.base import (
     register,
 )
 
-__all__ = ["STRATEGIES", "Strategy", "StrategyContext", "arbhunter", "elitemimic", "get_strategy", "polyai", "register"]
+__all__ = ["STRATEGIES", "Strategy", "StrategyContext", "get_strategy", "register"]

@@ -5,7 +5,8 @@ market metadata (`ctx.markets`) and the clock (`ctx.clock`), and hands `OrderInt
 `ctx.submit` (the executor: risk checks, journal, send). The same code therefore runs live, in
 paper mode and in backtests (where the clock is virtual and `submit` fills in-process).
 
-Adding a strategy = one module with a `@register`-ed `Strategy` subclass + its parameter model.
+Adding a strategy = one package with a `@register`-ed `Strategy` subclass + its entry in
+`bot_runtime.contract.params.STRATEGY_REGISTRY` (parameter model, package name).
 """
 
 from __future__ import annotations
@@ -140,9 +141,14 @@ def register(cls: _S) -> _S:
 
 
 def get_strategy(name: str) -> type[Strategy]:
-    """The class registered under `name`; imports the built-in strategies on first use."""
-    import bot_runtime.strategies  # noqa: F401  (registers the built-ins)
+    """The class registered under `name`; imports its package (from the contract's registry) on first use."""
+    import importlib
 
+    from bot_runtime.contract.params import STRATEGY_REGISTRY
+    from bot_runtime.contract.params import Strategy as StrategyName
+
+    if str(name) not in STRATEGIES and str(name) in set(StrategyName):
+        importlib.import_module(STRATEGY_REGISTRY[StrategyName(str(name))].package)  # registers it
     try:
         return STRATEGIES[str(name)]
     except KeyError:

@@ -16,7 +16,7 @@ from bot_runtime.contract.params import (
     validate_params,
 )
 
-__all__ = ["DEFAULT_RESOURCES", "PRESETS", "ParamsError", "resolve_params"]
+__all__ = ["DEFAULT_RESOURCES", "GENERIC_RESOURCES", "PRESETS", "ParamsError", "default_resources", "resolve_params"]
 
 # The operations guide's tuning tables, keyed by risk profile.
 # ArbHunter: the guide keys its table by market volatility (high 0.7% $200-500, medium 0.5% $100-200,
@@ -51,7 +51,8 @@ def resolve_params(
     profile = RiskProfile(profile)
     overrides = dict(overrides or {})
     check_param_keys(strategy, overrides)
-    return validate_params(strategy, {**PRESETS[strategy][profile], **overrides})
+    # a strategy without presets runs its model defaults in every profile
+    return validate_params(strategy, {**PRESETS.get(strategy, {}).get(profile, {}), **overrides})
 
 
 # Per-strategy container resources, from the guide (ArbHunter 512Mi, PolyAI 1Gi, EliteMimic 512Mi).
@@ -60,3 +61,10 @@ DEFAULT_RESOURCES: dict[Strategy, dict[str, dict[str, str]]] = {
     Strategy.POLYAI: {"requests": {"cpu": "250m", "memory": "512Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}},
     Strategy.ELITEMIMIC: {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"cpu": "500m", "memory": "512Mi"}},
 }
+# For a strategy the table does not name (a new one): the guide's smallest footprint.
+GENERIC_RESOURCES: dict[str, dict[str, str]] = {
+    "requests": {"cpu": "250m", "memory": "256Mi"}, "limits": {"cpu": "1", "memory": "512Mi"}}
+
+
+def default_resources(strategy: Strategy) -> dict[str, dict[str, str]]:
+    return DEFAULT_RESOURCES.get(strategy, GENERIC_RESOURCES)

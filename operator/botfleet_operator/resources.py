@@ -19,7 +19,7 @@ from bot_runtime.contract.config import BotConfig, Endpoints, JournalConfig, Mar
 from bot_runtime.contract.params import Limits
 from botfleet_operator import api
 from botfleet_operator.api import Backup, KeyRotation, PVCStorage, TradingBot
-from botfleet_operator.presets import DEFAULT_RESOURCES, resolve_params
+from botfleet_operator.presets import default_resources, resolve_params
 from botfleet_operator.secrets import SecretView, secrets_hash
 
 Obj = dict[str, Any]
@@ -177,7 +177,7 @@ def _pod_security_context() -> Obj:
 
 def _resources(bot: TradingBot) -> Obj:
     res = bot.spec.resources
-    default = DEFAULT_RESOURCES[bot.spec.strategy]
+    default = default_resources(bot.spec.strategy)
     requests = (res.requests if res else None) or default["requests"]
     limits = (res.limits if res else None) or default["limits"]
     return {"requests": {k: str(v) for k, v in requests.items()},

@@ -76,7 +76,7 @@ def requirements(spec: TradingBotSpec) -> list[Requirement]:
                                (mapping.get(WALLET_PRIVATE_KEY, WALLET_PRIVATE_KEY),)))
     creds = spec.credentialsSecretRef
     if creds:
-        out.append(Requirement(creds.name, "spec.credentialsSecretRef", STRATEGY_CREDENTIALS[spec.strategy]))
+        out.append(Requirement(creds.name, "spec.credentialsSecretRef", STRATEGY_CREDENTIALS.get(spec.strategy, ())))
     s3 = spec.backup.s3 if spec.backup else None
     if s3:
         out.append(Requirement(s3.secretRef.name, "spec.backup.s3.secretRef", S3_KEYS, blocking=False))
