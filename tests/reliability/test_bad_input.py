@@ -25,6 +25,7 @@ from bot_runtime.chain.events import V1_TOPIC, V2_TOPIC, LogDecodeError, decode_
 from bot_runtime.contract.config import ConfigError, load_config
 from bot_runtime.marketdata.models import MarketParseError, market_from_gamma, markets_from_event
 from bot_runtime.marketdata.store import BookStore
+from bot_runtime.venue.polymarket.constants import EXCHANGE_V2
 from bot_runtime.venue.polymarket.frames import FrameError, parse_frame
 
 SAMPLES = Path("/work/shared/polymarket/market-channel-samples.jsonl")
@@ -170,7 +171,7 @@ def _v2_log() -> dict[str, Any]:
     data = abi_encode(["uint8", "uint256", "uint256", "uint256", "uint256", "bytes32", "bytes32"],
                       [0, 123, 500_000, 1_000_000, 0, b"\x00" * 32, b"\x00" * 32])
     addr = "0x" + "00" * 12 + "11" * 20
-    return {"address": "0xE111180000d2663C0091e4f400237545B87B996B", "topics": [V2_TOPIC, "0x" + "22" * 32, addr, addr],
+    return {"address": EXCHANGE_V2, "topics": [V2_TOPIC, "0x" + "22" * 32, addr, addr],
             "data": "0x" + data.hex(), "blockNumber": 5, "transactionHash": "0x" + "33" * 32, "logIndex": 1,
             "blockHash": "0x" + "44" * 32}
 

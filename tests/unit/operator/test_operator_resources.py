@@ -10,6 +10,7 @@ import pytest
 
 from bot_runtime.contract.config import BotConfig
 from bot_runtime.contract.params import RiskProfile, Strategy
+from bot_runtime.venue.polymarket.constants import CLOB_URL
 from botfleet_operator import resources
 from botfleet_operator.presets import DEFAULT_RESOURCES, PRESETS
 from botfleet_operator.resources import Settings, desired_objects
@@ -46,7 +47,7 @@ def test_desired_objects_for_every_strategy_mode_and_risk(strategy: Strategy, mo
     if mode == "paper":
         assert config.endpoints.clobUrl == "http://sim.botfleet.svc:8000"
     else:
-        assert config.endpoints.clobUrl == "https://clob.polymarket.com"
+        assert config.endpoints.clobUrl == CLOB_URL
     assert config.journal.url == "sqlite:////data/journal.sqlite" and config.telemetry.port == 9100
 
     dep = objs["Deployment/b1"]["spec"]
@@ -107,7 +108,7 @@ def test_config_hash_changes_with_spec_and_secret_hash_with_data() -> None:
 
 def test_sim_url_only_for_paper_and_production_without_it() -> None:
     cfg = json.loads(resources.config_json(tb(), Settings()))
-    assert cfg["endpoints"]["clobUrl"] == "https://clob.polymarket.com"
+    assert cfg["endpoints"]["clobUrl"] == CLOB_URL
 
 
 def test_secret_volumes_and_key_mapping() -> None:
