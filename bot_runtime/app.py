@@ -35,8 +35,6 @@ from bot_runtime import __version__, app_execution
 from bot_runtime.app_execution import Execution, ExecutionDeps, build_execution
 from bot_runtime.contract.config import BotConfig
 from bot_runtime.errors import StartupError
-from bot_runtime.marketdata.gamma import GammaClient, MarketFilter
-from bot_runtime.marketdata.models import MarketInfo
 from bot_runtime.marketdata.store import BookStore
 from bot_runtime.marketdata.ws import MarketDataHooks, MarketWsClient, WsSettings, wall_ms
 from bot_runtime.telemetry import logs as ev
@@ -44,6 +42,7 @@ from bot_runtime.telemetry.http_metrics import traced_session
 from bot_runtime.telemetry.metrics import BotMetrics
 from bot_runtime.types import Opportunity, OrderIntent, OrderResult
 from bot_runtime.venue.polymarket.frames import FrameError, MarketResolvedEvent
+from bot_runtime.venue.polymarket.gamma import GammaClient, MarketFilter, MarketInfo
 
 READY_MAX_DATA_AGE_S = 30.0     # a live connection keeps its books < ~1.5 s old: 30 s is a dead one
 FEED_STALL_ENV = "BOTFLEET_FEED_STALL_SECONDS"  # override of WsSettings.stall_after_s ("off" disables)

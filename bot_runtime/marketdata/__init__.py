@@ -11,15 +11,15 @@ Numbers are exact ints in millionths ("e6"): 0.48 -> 480_000, 10 shares -> 10_00
 - ws.MarketWsClient(store, WsSettings(url=..., rest_url=...), hooks): sharded (<= 500 assets per
   connection), PING every 10 s, reconnect with jittered backoff, resubscribe, desync repair.
   MarketDataHooks: on_connect/on_disconnect/on_reconnect/on_frame/on_raw_frame/on_frame_error/on_resync.
-- gamma.GammaClient + MarketFilter: discovery; models.MarketInfo is what strategies import.
+- venue.polymarket.gamma: GammaClient + MarketFilter (discovery) and MarketInfo (what strategies import).
 - tape: TapeWriter / iter_tape / replay for recording and backtests.
 """
 
 from bot_runtime.marketdata.book import OrderBook
-from bot_runtime.marketdata.models import MarketInfo, load_markets_file, market_from_gamma
 from bot_runtime.marketdata.store import BookStore
 from bot_runtime.venue.polymarket.constants import E6
 from bot_runtime.venue.polymarket.frames import BUY, SELL, FrameError, format_e6, parse_e6, parse_frame
+from bot_runtime.venue.polymarket.gamma import MarketInfo, load_markets_file, market_from_gamma
 
 __all__ = [
     "BUY",

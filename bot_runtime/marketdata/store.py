@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot_runtime.marketdata.book import OrderBook
-from bot_runtime.marketdata.models import MarketInfo
 from bot_runtime.venue.polymarket.frames import (
     BestBidAskEvent,
     BookEvent,
@@ -35,6 +34,7 @@ from bot_runtime.venue.polymarket.frames import (
     parse_book,
     parse_frame,
 )
+from bot_runtime.venue.polymarket.gamma import MarketInfo
 
 log = logging.getLogger(__name__)
 

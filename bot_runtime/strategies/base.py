@@ -23,8 +23,8 @@ if TYPE_CHECKING:  # imported for types only: keeps `import bot_runtime.strategi
     import aiohttp
 
     from bot_runtime.contract.config import BotConfig
-    from bot_runtime.marketdata.models import MarketInfo
     from bot_runtime.telemetry.metrics import BotMetrics
+    from bot_runtime.venue.polymarket.gamma import MarketInfo
 
 SubmitFn = Callable[[list[OrderIntent], Opportunity], Awaitable[list[OrderResult]]]
 ClockFn = Callable[[], int]

@@ -23,10 +23,10 @@ from hypothesis import strategies as st
 
 from bot_runtime.chain.events import V1_TOPIC, V2_TOPIC, LogDecodeError, decode_order_filled
 from bot_runtime.contract.config import ConfigError, load_config
-from bot_runtime.marketdata.models import MarketParseError, market_from_gamma, markets_from_event
 from bot_runtime.marketdata.store import BookStore
 from bot_runtime.venue.polymarket.constants import EXCHANGE_V2
 from bot_runtime.venue.polymarket.frames import FrameError, parse_frame
+from bot_runtime.venue.polymarket.gamma import MarketParseError, market_from_gamma, markets_from_event
 
 SAMPLES = Path("/work/shared/polymarket/market-channel-samples.jsonl")
 REPO = Path(__file__).resolve().parents[2]

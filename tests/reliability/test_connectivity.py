@@ -80,7 +80,7 @@ async def test_books_rebuild_after_every_drop_and_no_order_on_stale_data(start_s
     http = aiohttp.ClientSession()
     client = MarketWsClient(store, WsSettings(url=sim.ws_url + "/market", backoff_min_s=0.05, backoff_max_s=0.5),
                             hooks)
-    from bot_runtime.marketdata.gamma import GammaClient
+    from bot_runtime.venue.polymarket.gamma import GammaClient
 
     async with GammaClient(sim.url + "/gamma") as g:
         store.add_markets(await g.markets())
@@ -203,8 +203,8 @@ async def test_stale_data_halt_is_per_token(static_sim, sim_creds, test_key, tmp
     """Right after a reconnect one outcome's book may be rebuilt before the other's: an order on
     the one not rebuilt yet must be refused (found by this suite: the market's age used to be its
     freshest book's; bot_runtime/app_execution.py `_market_age` now takes the stalest)."""
-    from bot_runtime.marketdata.gamma import GammaClient
     from bot_runtime.marketdata.ws import fetch_and_apply_books
+    from bot_runtime.venue.polymarket.gamma import GammaClient
 
     sim = static_sim
     store = BookStore()

@@ -24,7 +24,6 @@ import typer
 
 from bot_runtime.contract.config import BotConfig, ConfigError, load_config
 from bot_runtime.execution.paper import PaperMatchingExchange
-from bot_runtime.marketdata.models import MarketInfo, load_markets_file
 from bot_runtime.marketdata.store import BookStore
 from bot_runtime.marketdata.tape import iter_tape
 from bot_runtime.strategies.base import Strategy, StrategyContext, get_strategy
@@ -38,6 +37,7 @@ from bot_runtime.venue.polymarket.frames import (
     PriceChangeEvent,
     parse_frame,
 )
+from bot_runtime.venue.polymarket.gamma import MarketInfo, load_markets_file
 from bot_runtime.venue.polymarket.signing import SignedOrder
 
 

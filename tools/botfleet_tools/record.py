@@ -19,16 +19,16 @@ from typing import Annotated
 import aiohttp
 import typer
 
-from bot_runtime.marketdata.gamma import (
+from bot_runtime.marketdata.store import BookStore
+from bot_runtime.marketdata.tape import TapeWriter
+from bot_runtime.marketdata.ws import MarketDataHooks, MarketWsClient, WsSettings
+from bot_runtime.venue.polymarket.constants import GAMMA_URL, WS_MARKET_URL
+from bot_runtime.venue.polymarket.gamma import (
     GammaClient,
     GammaError,
     MarketFilter,
     parse_markets,
 )
-from bot_runtime.marketdata.store import BookStore
-from bot_runtime.marketdata.tape import TapeWriter
-from bot_runtime.marketdata.ws import MarketDataHooks, MarketWsClient, WsSettings
-from bot_runtime.venue.polymarket.constants import GAMMA_URL, WS_MARKET_URL
 
 
 class RecordError(RuntimeError):

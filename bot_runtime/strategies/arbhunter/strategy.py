@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot_runtime.contract.params import ArbHunterParams
-from bot_runtime.marketdata.models import MarketInfo
 from bot_runtime.strategies.arbhunter.logic import (
     E12,
     E18,
@@ -31,6 +30,7 @@ from bot_runtime.strategies.common import LatencyWindow, Tally, TaskSet
 from bot_runtime.types import Opportunity, OrderIntent, OrderResult
 from bot_runtime.venue.polymarket.constants import E6
 from bot_runtime.venue.polymarket.fees import rate_ppm_of
+from bot_runtime.venue.polymarket.gamma import MarketInfo
 
 
 @dataclass(slots=True, eq=False)  # identity: sets are compared by object in the hot path

@@ -19,7 +19,6 @@ from bot_runtime.ai.resolution import fetch_resolutions
 from bot_runtime.ai.types import AnalysisError, AnalysisRequest
 from bot_runtime.contract.config import POLYGON_RPC_URL
 from bot_runtime.contract.params import EliteMimicParams
-from bot_runtime.marketdata.models import MarketInfo, market_from_gamma
 from bot_runtime.strategies.base import Strategy, StrategyContext, register
 from bot_runtime.strategies.common import LatencyWindow, Tally, TaskSet
 from bot_runtime.strategies.elitemimic.logic import (
@@ -32,6 +31,7 @@ from bot_runtime.strategies.elitemimic.logic import (
 )
 from bot_runtime.types import Opportunity, OrderIntent
 from bot_runtime.venue.polymarket.constants import E6
+from bot_runtime.venue.polymarket.gamma import MarketInfo, market_from_gamma
 
 POLL_INTERVAL_MS = 5_000
 RESOLUTION_CHECK_MS = 10 * 60_000  # Gamma poll for resolved markets we copied into

@@ -18,8 +18,8 @@ from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from bot_runtime.marketdata.models import MarketInfo
 from bot_runtime.venue.polymarket.constants import E6
+from bot_runtime.venue.polymarket.gamma import MarketInfo
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,7 +26,6 @@ from bot_runtime.ai.resolution import fetch_resolutions
 from bot_runtime.ai.types import AnalysisError, AnalysisRequest, Headline
 from bot_runtime.contract.config import NEWSAPI_KEY, SUPABASE_KEY, SUPABASE_URL
 from bot_runtime.contract.params import PolyAIParams
-from bot_runtime.marketdata.models import MarketInfo
 from bot_runtime.strategies.base import Strategy, StrategyContext, register
 from bot_runtime.strategies.common import LatencyWindow, Tally, TaskSet
 from bot_runtime.strategies.polyai.statarb import (
@@ -40,6 +39,7 @@ from bot_runtime.strategies.polyai.statarb import (
 )
 from bot_runtime.types import Opportunity, OrderIntent
 from bot_runtime.venue.polymarket.constants import E6, LOT_E6
+from bot_runtime.venue.polymarket.gamma import MarketInfo
 
 SAMPLE_MS = 5_000          # rolling statistics sample period (shorter when scans are more frequent)
 WINDOW = 60                # samples kept (5 minutes at 5 s)

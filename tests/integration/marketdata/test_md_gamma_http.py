@@ -11,7 +11,7 @@ import pytest_asyncio
 from aiohttp import web
 
 import tests.support.marketdata_ws as md_ws
-from bot_runtime.marketdata.gamma import GammaClient, GammaError, MarketFilter
+from bot_runtime.venue.polymarket.gamma import GammaClient, GammaError, MarketFilter
 
 
 def _market(i: int, **kw: Any) -> dict[str, Any]:

@@ -130,11 +130,11 @@ async def test_chain_fill_of_a_whale_becomes_a_copy_order(evm: Any) -> None:
     import json
 
     from bot_runtime.contract.config import BotConfig
-    from bot_runtime.marketdata.models import market_from_gamma
     from bot_runtime.marketdata.store import BookStore
     from bot_runtime.strategies import get_strategy
     from bot_runtime.strategies.base import StrategyContext
     from bot_runtime.types import OrderResult
+    from bot_runtime.venue.polymarket.gamma import market_from_gamma
 
     whale, maker = evm.accounts[2], evm.accounts[3]
     cid, yes, no = "0x" + "33" * 32, "9001", "9002"

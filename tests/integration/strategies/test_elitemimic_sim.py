@@ -7,11 +7,11 @@ from typing import Any
 import aiohttp
 
 from bot_runtime.contract.config import BotConfig, Endpoints
-from bot_runtime.marketdata.models import market_from_gamma
 from bot_runtime.marketdata.store import BookStore
 from bot_runtime.strategies import get_strategy
 from bot_runtime.strategies.base import StrategyContext
 from bot_runtime.types import Opportunity, OrderIntent, OrderResult
+from bot_runtime.venue.polymarket.gamma import market_from_gamma
 
 
 async def test_copies_whale_trades_polled_from_the_data_api(sim_support: Any) -> None:

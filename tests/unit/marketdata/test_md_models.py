@@ -5,15 +5,18 @@ from pathlib import Path
 
 import pytest
 
-from bot_runtime.marketdata.gamma import flatten_event_markets, is_tradable, matches_categories, parse_markets
-from bot_runtime.marketdata.models import (
+from bot_runtime.venue.polymarket.fees import category_fee_rate
+from bot_runtime.venue.polymarket.gamma import (
     MarketInfo,
     MarketParseError,
+    flatten_event_markets,
+    is_tradable,
     load_markets_file,
     market_from_gamma,
     markets_from_event,
+    matches_categories,
+    parse_markets,
 )
-from bot_runtime.venue.polymarket.fees import category_fee_rate
 
 GAMMA_MARKET = {
     "id": "516710",

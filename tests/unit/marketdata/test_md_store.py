@@ -7,9 +7,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot_runtime.marketdata.models import MarketInfo
 from bot_runtime.marketdata.store import BookStore
 from bot_runtime.venue.polymarket.frames import Event, FrameError, LastTradePriceEvent, MarketResolvedEvent
+from bot_runtime.venue.polymarket.gamma import MarketInfo
 
 SAMPLES = Path(__file__).parent / "data" / "market-channel-samples.jsonl"
 ASSET = "65818619657568813474341868652308942079804919287380422192892211131408793125422"

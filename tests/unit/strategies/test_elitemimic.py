@@ -10,7 +10,6 @@ import pytest
 from bot_runtime.ai.offline import OfflineAnalyzer
 from bot_runtime.ai.types import AnalysisRequest
 from bot_runtime.contract.config import BotConfig
-from bot_runtime.marketdata.models import market_from_gamma
 from bot_runtime.marketdata.store import BookStore
 from bot_runtime.strategies import get_strategy
 from bot_runtime.strategies.base import StrategyContext
@@ -23,6 +22,7 @@ from bot_runtime.strategies.elitemimic.logic import (
 )
 from bot_runtime.types import Opportunity, OrderIntent, OrderResult
 from bot_runtime.venue.polymarket.constants import E6
+from bot_runtime.venue.polymarket.gamma import market_from_gamma
 
 CID = "0x" + "22" * 32
 YES, NO = "501", "502"

@@ -6,11 +6,11 @@ import json
 from typing import Any
 
 from bot_runtime.contract.config import BotConfig
-from bot_runtime.marketdata.models import market_from_gamma
 from bot_runtime.marketdata.store import BookStore
 from bot_runtime.strategies import get_strategy
 from bot_runtime.strategies.base import StrategyContext
 from bot_runtime.types import Opportunity, OrderIntent, OrderResult
+from bot_runtime.venue.polymarket.gamma import market_from_gamma
 
 
 class FakeExec:

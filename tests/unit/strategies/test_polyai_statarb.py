@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from bot_runtime.marketdata.models import MarketInfo, market_from_gamma
 from bot_runtime.strategies.polyai.statarb import (
     Quote,
     RollingStats,
@@ -15,6 +14,7 @@ from bot_runtime.strategies.polyai.statarb import (
     nested_signals,
 )
 from bot_runtime.venue.polymarket.constants import E6
+from bot_runtime.venue.polymarket.gamma import MarketInfo, market_from_gamma
 
 
 def mk(i: int, question: str, end: str = "2027-01-01", **kw: Any) -> MarketInfo:
