@@ -36,13 +36,13 @@ from bot_runtime.app_execution import Execution, ExecutionDeps, build_execution
 from bot_runtime.contract.config import BotConfig
 from bot_runtime.errors import StartupError
 from bot_runtime.marketdata.store import BookStore
-from bot_runtime.marketdata.ws import MarketDataHooks, MarketWsClient, WsSettings, wall_ms
 from bot_runtime.telemetry import logs as ev
 from bot_runtime.telemetry.http_metrics import traced_session
 from bot_runtime.telemetry.metrics import BotMetrics
 from bot_runtime.types import Opportunity, OrderIntent, OrderResult
 from bot_runtime.venue.polymarket.frames import FrameError, MarketResolvedEvent
 from bot_runtime.venue.polymarket.gamma import GammaClient, MarketFilter, MarketInfo
+from bot_runtime.venue.polymarket.ws import MarketDataHooks, MarketWsClient, WsSettings, wall_ms
 
 READY_MAX_DATA_AGE_S = 30.0     # a live connection keeps its books < ~1.5 s old: 30 s is a dead one
 FEED_STALL_ENV = "BOTFLEET_FEED_STALL_SECONDS"  # override of WsSettings.stall_after_s ("off" disables)

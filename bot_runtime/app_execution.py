@@ -403,7 +403,7 @@ def _market_age(store: BookStore) -> Any:
     connection, a stalled feed); each strategy checks the exact books it trades against its own
     tighter limit (ArbHunter: maxBookAgeMs), with the same `BookStore.book_age_ms` rule.
     """
-    from bot_runtime.marketdata.ws import wall_ms
+    from bot_runtime.venue.polymarket.ws import wall_ms
 
     def age(market: str) -> int | None:
         return store.market_age_ms(market, wall_ms())

@@ -35,6 +35,7 @@ from bot_runtime.venue.polymarket.frames import (
     parse_frame,
 )
 from bot_runtime.venue.polymarket.gamma import MarketInfo
+from bot_runtime.venue.polymarket.ws import FeedLink
 
 log = logging.getLogger(__name__)
 
@@ -55,20 +56,6 @@ class StoreStats:
     stale_snapshots_skipped: int = 0
     ignored_updates: int = 0  # for assets without a book (never snapshotted, or unsubscribed)
     listener_errors: int = 0
-
-
-class FeedLink:
-    """Liveness of one websocket connection, shared by the books it carries (times: local ms).
-
-    Written by the websocket client (O(1) per frame), read by `BookStore.book_age_ms`.
-    """
-
-    __slots__ = ("data_ms", "heard_ms", "stalled")
-
-    def __init__(self) -> None:
-        self.heard_ms = 0  # last frame of any kind (data or PONG)
-        self.data_ms = 0  # last market-data frame
-        self.stalled = False  # PONGs but no data while the exchange trades: nothing here is current
 
 
 def _bid_matches(ours: tuple[int, int] | None, theirs: int | None) -> bool:

@@ -23,12 +23,12 @@ from bot_runtime.execution.http_exchange import ClobHttpExchange
 from bot_runtime.execution.journal import open_journal
 from bot_runtime.execution.risk import STALE_DATA, RiskEngine
 from bot_runtime.marketdata.store import BookStore
-from bot_runtime.marketdata.ws import MarketDataHooks, MarketWsClient, WsSettings, fetch_books, wall_ms
 from bot_runtime.types import OrderIntent
 from bot_runtime.venue.polymarket.auth import ApiCreds
 from bot_runtime.venue.polymarket.constants import E6
 from bot_runtime.venue.polymarket.frames import parse_book
 from bot_runtime.venue.polymarket.signing import OrderSigner
+from bot_runtime.venue.polymarket.ws import MarketDataHooks, MarketWsClient, WsSettings, fetch_books, wall_ms
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.slow]
 
@@ -203,8 +203,8 @@ async def test_stale_data_halt_is_per_token(static_sim, sim_creds, test_key, tmp
     """Right after a reconnect one outcome's book may be rebuilt before the other's: an order on
     the one not rebuilt yet must be refused (found by this suite: the market's age used to be its
     freshest book's; bot_runtime/app_execution.py `_market_age` now takes the stalest)."""
-    from bot_runtime.marketdata.ws import fetch_and_apply_books
     from bot_runtime.venue.polymarket.gamma import GammaClient
+    from bot_runtime.venue.polymarket.ws import fetch_and_apply_books
 
     sim = static_sim
     store = BookStore()

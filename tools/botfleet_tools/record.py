@@ -21,7 +21,6 @@ import typer
 
 from bot_runtime.marketdata.store import BookStore
 from bot_runtime.marketdata.tape import TapeWriter
-from bot_runtime.marketdata.ws import MarketDataHooks, MarketWsClient, WsSettings
 from bot_runtime.venue.polymarket.constants import GAMMA_URL, WS_MARKET_URL
 from bot_runtime.venue.polymarket.gamma import (
     GammaClient,
@@ -29,6 +28,7 @@ from bot_runtime.venue.polymarket.gamma import (
     MarketFilter,
     parse_markets,
 )
+from bot_runtime.venue.polymarket.ws import MarketDataHooks, MarketWsClient, WsSettings
 
 
 class RecordError(RuntimeError):

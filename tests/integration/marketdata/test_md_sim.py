@@ -17,9 +17,9 @@ import tests.support.marketdata_ws as md_ws
 import tests.support.sim as sim_support
 from bot_runtime.marketdata.store import BookStore
 from bot_runtime.marketdata.tape import iter_tape, replay
-from bot_runtime.marketdata.ws import MarketDataHooks, MarketWsClient, WsSettings, fetch_books
 from bot_runtime.venue.polymarket.frames import parse_book
 from bot_runtime.venue.polymarket.gamma import GammaClient, MarketFilter, load_markets_file
+from bot_runtime.venue.polymarket.ws import MarketDataHooks, MarketWsClient, WsSettings, fetch_books
 from botfleet_tools.record import record
 from botfleet_tools.sim import SimExchange
 

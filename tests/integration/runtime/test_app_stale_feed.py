@@ -19,9 +19,9 @@ import aiohttp
 from bot_runtime.app import BotApp
 from bot_runtime.contract.config import BotConfig, Endpoints
 from bot_runtime.credentials import CredentialsReader
-from bot_runtime.marketdata.ws import WsSettings, wall_ms
 from bot_runtime.telemetry.server import TelemetryServer
 from bot_runtime.types import Opportunity, OrderIntent
+from bot_runtime.venue.polymarket.ws import WsSettings, wall_ms
 
 STALL_S = 1.0
 MOVING = {"move_prob": 0.9, "size_noise_prob": 0.9, "jump_prob": 0.0, "whales": 0, "dislocation_every": (0, 0)}

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from bot_runtime.marketdata.store import BookStore, FeedLink
-from bot_runtime.marketdata.ws import WsSettings, books_differ, feed_silent
+from bot_runtime.marketdata.store import BookStore
 from bot_runtime.venue.polymarket.gamma import MarketInfo
+from bot_runtime.venue.polymarket.ws import FeedLink, WsSettings, books_differ, feed_silent
 
 
 def _book(asset: str, bids: list[tuple[str, str]], asks: list[tuple[str, str]], ts: int = 1_000) -> str:

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot_runtime.marketdata.ws import (
+from bot_runtime.venue.polymarket.ws import (
     WsSettings,
     backoff_delay,
     operation_message,

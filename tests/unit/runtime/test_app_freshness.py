@@ -9,9 +9,9 @@ import pytest
 from bot_runtime.app import FEED_STALL_ENV, feed_stall_limit, readiness_reasons
 from bot_runtime.app_execution import _market_age
 from bot_runtime.errors import StartupError
-from bot_runtime.marketdata.store import BookStore, FeedLink
-from bot_runtime.marketdata.ws import wall_ms
+from bot_runtime.marketdata.store import BookStore
 from bot_runtime.venue.polymarket.gamma import MarketInfo
+from bot_runtime.venue.polymarket.ws import FeedLink, wall_ms
 
 
 def _ready(**kw: object) -> list[str]:

@@ -7,11 +7,12 @@ import json
 from typing import Any
 
 from bot_runtime.contract.config import BotConfig
-from bot_runtime.marketdata.store import BookStore, FeedLink
+from bot_runtime.marketdata.store import BookStore
 from bot_runtime.strategies import get_strategy
 from bot_runtime.strategies.base import StrategyContext
 from bot_runtime.types import Opportunity, OrderIntent, OrderResult
 from bot_runtime.venue.polymarket.gamma import market_from_gamma
+from bot_runtime.venue.polymarket.ws import FeedLink
 
 CID = "0x" + "22" * 32
 YES, NO = "2001", "2002"

@@ -1,4 +1,4 @@
-"""CLOB market-channel websocket client: sharded connections feeding a BookStore.
+"""CLOB market-channel websocket client: sharded connections feeding a BookSink.
 
 Each shard is one connection carrying at most `max_assets_per_conn` assets (Polymarket
 allows 500). A shard keeps itself alive with a text `PING` every 10 s (and after 1 s of
@@ -10,7 +10,7 @@ not-synced from the drop until their next `book` snapshot.
 Stalled feeds: a connection that answers PING but delivers no data for `stall_after_s`
 while the exchange is known to be trading (another connection got data meanwhile, or the
 exchange's REST books differ from ours) is marked stalled: its books are untradable
-(`BookStore.book_age_ms` is None) until data resumes and they are rebuilt.
+(`BookSink.book_age_ms` is None) until data resumes and they are rebuilt.
 """
 
 from __future__ import annotations
@@ -20,16 +20,15 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 import orjson
 import websockets
 from websockets.asyncio.client import ClientConnection, connect
 
-from bot_runtime.marketdata.store import BookStore, FeedLink
 from bot_runtime.venue.polymarket.constants import WS_MARKET_URL
 from bot_runtime.venue.polymarket.frames import FrameError, parse_book
 
@@ -38,6 +37,43 @@ log = logging.getLogger(__name__)
 MAX_ASSETS_PER_CONNECTION = 500
 MAX_BOOKS_PER_REQUEST = 500  # POST /books limit
 
+
+
+class FeedLink:
+    """Liveness of one websocket connection, shared by the books it carries (times: local ms).
+
+    Written by the websocket client (O(1) per frame), read by the book store (`BookStore.book_age_ms`).
+    """
+
+    __slots__ = ("data_ms", "heard_ms", "stalled")
+
+    def __init__(self) -> None:
+        self.heard_ms = 0  # last frame of any kind (data or PONG)
+        self.data_ms = 0  # last market-data frame
+        self.stalled = False  # PONGs but no data while the exchange trades: nothing here is current
+
+
+class _SyncedBook(Protocol):
+    synced: bool
+
+    def levels(self) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]: ...
+
+
+class BookSink(Protocol):
+    """What the market websocket client needs of the bot's book store (BookStore implements it);
+    the venue does not import the store."""
+
+    @property
+    def books(self) -> Mapping[str, _SyncedBook]: ...
+    def add_desync_listener(self, fn: Callable[[str], None]) -> None: ...
+    def apply_raw(self, raw: str | bytes, recv_ms: int | None = None) -> set[str]: ...
+    def apply_rest_books(self, items: Iterable[Any], recv_ms: int) -> set[str]: ...
+    def attach(self, asset_ids: Iterable[str], link: FeedLink) -> None: ...
+    def detach(self, asset_ids: Iterable[str]) -> None: ...
+    def invalidate(self, asset_ids: Iterable[str]) -> None: ...
+    def remove_assets(self, asset_ids: Iterable[str]) -> None: ...
+    def touch(self, asset_ids: Iterable[str], now_ms: int) -> None: ...
+    def track(self, asset_ids: Iterable[str]) -> None: ...
 
 def wall_ms() -> int:
     """The clock the store's freshness is measured on: pass the same to `is_fresh`."""
@@ -173,7 +209,7 @@ class MarketWsClient:
 
     def __init__(
         self,
-        store: BookStore,
+        store: BookSink,
         settings: WsSettings | None = None,
         hooks: MarketDataHooks | None = None,
         *,
@@ -585,7 +621,7 @@ def feed_silent(now_ms: int, data_ms: int, limit_s: float) -> bool:
     return now_ms - data_ms > limit_s * 1000
 
 
-def books_differ(store: BookStore, items: Iterable[Any]) -> bool:
+def books_differ(store: BookSink, items: Iterable[Any]) -> bool:
     """Whether any REST book (`POST /books` item) has levels other than ours: the exchange moved
     while our feed said nothing. Unparseable items are ignored (pure)."""
     for d in items:
@@ -624,7 +660,7 @@ async def fetch_and_apply_books(
     session: aiohttp.ClientSession,
     base_url: str,
     asset_ids: Sequence[str],
-    store: BookStore,
+    store: BookSink,
     clock_ms: Callable[[], int] = wall_ms,
 ) -> set[str]:
     items = await fetch_books(session, base_url, asset_ids)
