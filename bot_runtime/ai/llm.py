@@ -12,18 +12,69 @@ import json
 from collections import OrderedDict
 from typing import Any
 
+import structlog
+
 from bot_runtime.ai.types import Analysis, AnalysisError, AnalysisRequest
 
-# USD per 1M tokens (input, output): public list prices; unknown models are costed at 0 and logged.
+# USD per 1M tokens (input, output): OpenAI's public list prices (standard tier). A model missing
+# here is "unpriced": its calls are counted by `botfleet_llm_unpriced_calls_total` and logged once,
+# never silently costed at $0.
 PRICES: dict[str, tuple[float, float]] = {
     "gpt-4o-mini": (0.15, 0.60),
     "gpt-4o": (2.50, 10.00),
     "gpt-4.1": (2.00, 8.00),
     "gpt-4.1-mini": (0.40, 1.60),
     "gpt-4.1-nano": (0.10, 0.40),
+    "gpt-5": (1.25, 10.00),
+    "gpt-5-mini": (0.25, 2.00),
+    "gpt-5-nano": (0.05, 0.40),
+    "o1": (15.00, 60.00),
+    "o1-mini": (1.10, 4.40),
+    "o3": (2.00, 8.00),
+    "o3-mini": (1.10, 4.40),
+    "o4-mini": (1.10, 4.40),
     "text-embedding-3-small": (0.02, 0.0),
     "text-embedding-3-large": (0.13, 0.0),
 }
+
+# Reasoning models (o-series, gpt-5) refuse `temperature` other than the default and `max_tokens`;
+# they take `max_completion_tokens`, which also bounds the hidden reasoning tokens, hence the larger cap.
+REASONING_PREFIXES = ("o1", "o3", "o4", "gpt-5")
+ANSWER_TOKENS = 400
+REASONING_TOKENS = 4000
+
+
+def _base_name(model: str) -> str:
+    """`openai/o3-mini-2025-01-31` -> `o3-mini-2025-01-31`: routers prefix a provider."""
+    return model.rsplit("/", 1)[-1].lower()
+
+
+def is_reasoning_model(model: str) -> bool:
+    name = _base_name(model)
+    return any(name == p or name.startswith(p + "-") for p in REASONING_PREFIXES)
+
+
+def completion_params(model: str) -> dict[str, Any]:
+    """The sampling parameters this model family accepts."""
+    if is_reasoning_model(model):
+        return {"max_completion_tokens": REASONING_TOKENS}
+    return {"temperature": 0.2, "max_tokens": ANSWER_TOKENS}
+
+
+def price_of(model: str) -> tuple[float, float] | None:
+    """List price of a model, also for dated snapshots (`gpt-4o-2024-08-06` is priced as `gpt-4o`)."""
+    name = _base_name(model)
+    while name:
+        if name in PRICES:
+            return PRICES[name]
+        head, sep, _ = name.rpartition("-")
+        if not sep:
+            return None
+        name = head
+    return None
+
+
+log = structlog.get_logger("botfleet.ai")
 
 SYSTEM_PROMPT = (
     "You are a careful forecaster for prediction markets. Given a market question, its current YES price, "
@@ -50,8 +101,12 @@ RESPONSE_FORMAT: dict[str, Any] = {
 }
 
 
-def cost_usd(model: str, prompt_tokens: int, completion_tokens: int) -> float:
-    p_in, p_out = PRICES.get(model, (0.0, 0.0))
+def cost_usd(model: str, prompt_tokens: int, completion_tokens: int) -> float | None:
+    """Estimated cost in USD, or None for a model without a known price."""
+    price = price_of(model)
+    if price is None:
+        return None
+    p_in, p_out = price
     return (prompt_tokens * p_in + completion_tokens * p_out) / 1_000_000
 
 
@@ -120,9 +175,15 @@ class LLMAnalyzer:
         self.tokens = {"prompt": 0, "completion": 0}
         self.cost = 0.0
         self.calls = {"ok": 0, "error": 0}
+        self.unpriced: set[str] = set()
 
     def _count(self, model: str, result: str, pt: int = 0, ct: int = 0) -> float:
-        c = cost_usd(model, pt, ct)
+        priced = cost_usd(model, pt, ct)
+        c = priced or 0.0
+        if priced is None and model not in self.unpriced:
+            self.unpriced.add(model)
+            log.warning("llm_model_unpriced", model=model,
+                        fix="its cost is not estimated: add the model's price to bot_runtime/ai/llm.py PRICES")
         self.tokens["prompt"] += pt
         self.tokens["completion"] += ct
         self.cost += c
@@ -136,6 +197,8 @@ class LLMAnalyzer:
                 m.llm_tokens.labels(b, s, model, "completion").inc(ct)
             if c:
                 m.llm_cost.labels(b, s, model).inc(c)
+            if priced is None:
+                m.llm_unpriced.labels(b, s, model).inc()
         return c
 
     async def analyze(self, req: AnalysisRequest) -> Analysis:
@@ -144,7 +207,7 @@ class LLMAnalyzer:
         try:
             resp = await self.client.chat.completions.create(  # type: ignore[call-overload]
                 model=self.model, messages=build_messages(req), response_format=RESPONSE_FORMAT,
-                temperature=0.2, max_tokens=400)
+                **completion_params(self.model))
         except OpenAIError as e:
             self.calls["error"] += 1
             self._count(self.model, "error")

@@ -2,7 +2,7 @@
 
 Two stores with one interface: `SQLiteMemory` (embedded default: one file, vectors searched in
 process) and `SupabaseMemory` (production: a table plus a pgvector match function called over
-PostgREST with the `supabase` client; the SQL to create them is in docs/strategies.md).
+PostgREST with the `supabase` client; the SQL is the migration `migrations/0001_polyai_memory.sql`).
 """
 
 from __future__ import annotations
@@ -154,17 +154,6 @@ class SupabaseMemory:
         return None
 
 
-SUPABASE_SQL = """
-create extension if not exists vector;
-create table if not exists polyai_memory (
-  id bigserial primary key, market text not null, question text not null, summary text not null,
-  probability double precision not null, confidence int not null, yes_price double precision not null,
-  created_ms bigint not null, embedding vector(1536) not null);
-create or replace function match_polyai_memory(query_embedding vector(1536), match_count int)
-returns table (market text, question text, summary text, probability double precision, confidence int,
-               yes_price double precision, created_ms bigint, similarity double precision)
-language sql stable as $$
-  select market, question, summary, probability, confidence, yes_price, created_ms,
-         1 - (embedding <=> query_embedding) as similarity
-  from polyai_memory order by embedding <=> query_embedding limit match_count $$;
-"""
+# The SQL SupabaseMemory relies on, shipped as a migration (one copy; docs/strategies.md shows how to apply it).
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+SUPABASE_SQL = (MIGRATIONS_DIR / "0001_polyai_memory.sql").read_text()

@@ -61,6 +61,9 @@ class BotMetrics:
         self.llm_requests = Counter("botfleet_llm_requests_total", "LLM calls.", (*L, "model", "result"), registry=r)
         self.llm_tokens = Counter("botfleet_llm_tokens_total", "LLM tokens.", (*L, "model", "kind"), registry=r)
         self.llm_cost = Counter("botfleet_llm_cost_usd_total", "Estimated LLM cost, USD.", (*L, "model"), registry=r)
+        self.llm_unpriced = Counter("botfleet_llm_unpriced_calls_total", "LLM calls to a model without a known "
+                                    "price: their cost is missing from botfleet_llm_cost_usd_total.",
+                                    (*L, "model"), registry=r)
         self.embedding_cache = Counter("botfleet_embedding_cache_total", "Embedding cache lookups (hit, miss).",
                                        (*L, "result"), registry=r)
         self.whale_signals = Counter("botfleet_whale_signals_total", "Whale trades seen.", (*L, "source"), registry=r)

