@@ -1,9 +1,9 @@
 """The AI layer over real HTTP on loopback: the `openai` client against a local OpenAI-compatible
 server, NewsAPI budget/cache, and the Supabase store's PostgREST requests.
 
-Supabase's HTTP API (PostgREST) cannot run on this machine (no PostgREST/pgvector packages), so the
-Supabase store is tested for the requests it sends (table insert, RPC vector match) and for how it
-reads the answers, against a local server that records them.
+Here the Supabase store is tested for the requests it sends (table insert, RPC vector match) and how
+it reads the answers; test_supabase_sql.py runs the same calls against its shipped SQL on a real
+PostgreSQL with pgvector.
 """
 
 from __future__ import annotations
