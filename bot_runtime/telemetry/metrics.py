@@ -7,7 +7,7 @@ a dashboard can group by bot without relabelling.
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, ProcessCollector
 
 # Tick-to-order latency is sub-millisecond when healthy: buckets from 50 µs to 1 s.
 LATENCY_BUCKETS = (5e-5, 1e-4, 2e-4, 3e-4, 5e-4, 7.5e-4, 1e-3, 2e-3, 5e-3, 1e-2, 2.5e-2, 0.1, 0.25, 1.0)
@@ -21,6 +21,9 @@ class BotMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         r = self.registry
+        # process_resident_memory_bytes, process_cpu_seconds_total, ...: the memory and CPU columns of
+        # `botfleet fleet status` and the guide's memory check (there is no metrics-server to ask).
+        ProcessCollector(registry=r)
         self.build_info = Info("botfleet_build", "Version, mode and strategy of the bot.", L, registry=r)
         self.opportunities = Counter("botfleet_opportunities_total", "Opportunities found.", (*L, "kind"), registry=r)
         self.orders = Counter("botfleet_orders_total", "Orders by outcome (filled, partial, unmatched, live, "

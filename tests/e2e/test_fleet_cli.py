@@ -1,0 +1,105 @@
+"""`botfleet fleet …` against the local control plane with the operator running, as a person uses it
+(their kubeconfig, no access to the bots' ports): status, pause/resume by label, restart, check and
+health. kwok runs no container, so the bots' own metrics are unreachable here: the tests assert what
+the API server alone tells, and that the missing metrics are reported, never invented."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from test_operator_scenarios import (  # type: ignore[import-not-found]
+    OperatorProcess,
+    apply,
+    example,
+    get_json,
+    operator,
+    secret_doc,
+    template_annotations,
+    wait_condition,
+)
+from typer.testing import CliRunner
+
+from botfleet_tools.fleet.cli import fleet_app
+from tests.support.controlplane import Cluster
+from tests.support.controlplane_wait import eventually
+
+__all__ = ["operator"]  # the operator fixture of the scenarios, module-scoped here too
+
+
+@pytest.fixture(scope="module")
+def fleet(cluster: Cluster, operator: OperatorProcess) -> Iterator[str]:
+    ns = "fleet-e2e"
+    cluster.kubectl("create", "namespace", ns, check=False)
+    cluster.kubectl("apply", "-n", ns, "-f", "examples/arbhunter-secret.yaml")
+    for name, team in (("fleet-a", "red"), ("fleet-b", "blue")):
+        doc = example("arbhunter")
+        doc["metadata"] = {"name": name, "labels": {"team": team}}
+        apply(cluster, doc, ns)
+    for name in ("fleet-a", "fleet-b"):
+        wait_condition(cluster, ns, name, "Ready", "True")
+    yield ns
+    cluster.kubectl("delete", "namespace", ns, "--wait=false", check=False)
+
+
+def run(cluster: Cluster, *args: str) -> Any:
+    return CliRunner().invoke(fleet_app, [*args, "--kubeconfig", str(cluster.admin_kubeconfig)])
+
+
+def test_status_lists_every_bot_with_what_the_api_knows(cluster: Cluster, fleet: str) -> None:
+    res = run(cluster, "status", "--once", "-n", fleet)
+    assert res.exit_code == 0, res.output
+    assert "fleet-a" in res.output and "fleet-b" in res.output and "paper" in res.output
+    rows = {r["name"]: r for r in json.loads(run(cluster, "status", "--json", "-n", fleet).output)}
+    assert set(rows) == {"fleet-a", "fleet-b"}
+    a = rows["fleet-a"]
+    assert (a["state"], a["mode"], a["strategy"], a["max_daily_loss_usd"]) == ("ready", "paper", "arbhunter", 100)
+    assert a["reached"] is False and a["pnl_today_usd"] is None  # no container behind a kwok pod: nothing invented
+    only_red = json.loads(run(cluster, "status", "--json", "-n", fleet, "-l", "team=red").output)
+    assert [r["name"] for r in only_red] == ["fleet-a"]
+
+
+def test_health_reports_unreadable_metrics_and_exits_non_zero(cluster: Cluster, fleet: str) -> None:
+    res = run(cluster, "health", "-n", fleet)
+    assert res.exit_code == 1, res.output
+    assert "fleet-e2e/fleet-a running" in res.output and "/metrics could not be read" in res.output
+
+
+def test_pause_and_resume_by_label_touch_only_the_selected_bots(cluster: Cluster, fleet: str) -> None:
+    res = run(cluster, "pause", "-n", fleet, "-l", "team=blue")
+    assert res.exit_code == 0 and "fleet-e2e/fleet-b paused" in res.output, res.output
+    assert get_json(cluster, "tradingbot", "fleet-b", "-n", fleet)["spec"]["paused"] is True
+    assert not get_json(cluster, "tradingbot", "fleet-a", "-n", fleet)["spec"].get("paused")
+    eventually(lambda: (get_json(cluster, "deployment", "fleet-b", "-n", fleet)["spec"]["replicas"] == 0) or None,
+               "paused bot scaled to zero")
+    rows = {r["name"]: r for r in json.loads(run(cluster, "status", "--json", "-n", fleet).output)}
+    assert rows["fleet-b"]["state"] == "paused"
+    assert run(cluster, "resume", "-n", fleet, "-l", "team=blue").exit_code == 0
+    assert get_json(cluster, "tradingbot", "fleet-b", "-n", fleet)["spec"]["paused"] is False
+    assert run(cluster, "pause", "-n", fleet, "-l", "team=nobody").exit_code == 1
+
+
+def test_restart_rolls_the_deployment_and_keeps_it_through_reconciles(cluster: Cluster, fleet: str) -> None:
+    res = run(cluster, "restart", "-n", fleet, "-l", "team=red")
+    assert res.exit_code == 0, res.output
+    stamp = template_annotations(cluster, fleet, "fleet-a").get("kubectl.kubernetes.io/restartedAt")
+    assert stamp
+    # The operator's next reconcile (a spec change) must not undo the restart request.
+    cluster.kubectl("patch", "tradingbot", "fleet-a", "-n", fleet, "--type", "merge",
+                    "-p", '{"spec":{"limits":{"maxOpenOrders":19}}}')
+    wait_condition(cluster, fleet, "fleet-a", "Ready", "True")
+    assert template_annotations(cluster, fleet, "fleet-a").get("kubectl.kubernetes.io/restartedAt") == stamp
+
+
+def test_check_names_the_missing_key_of_a_live_bot(cluster: Cluster, fleet: str) -> None:
+    ok = run(cluster, "check", "-n", fleet, "-l", "team=red")
+    assert ok.exit_code == 0, ok.output
+    apply(cluster, secret_doc("live-wallet", SIGNATURE_TYPE="0"), fleet)
+    doc = example("arbhunter", mode="live", walletSecretRef={"name": "live-wallet"})
+    doc["metadata"] = {"name": "fleet-live", "labels": {"team": "green"}}
+    apply(cluster, doc, fleet)
+    res = run(cluster, "check", "-n", fleet, "-l", "team=green")
+    assert res.exit_code == 1, res.output
+    assert "PRIVATE_KEY" in res.output and "live-wallet" in res.output and "fix the Secrets first" in res.output
