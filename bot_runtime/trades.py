@@ -11,7 +11,8 @@ from datetime import UTC, datetime
 
 import typer
 
-from bot_runtime.types import E6, Fill
+from bot_runtime.types import Fill
+from bot_runtime.venue.polymarket.constants import E6
 
 COLUMNS = ("time", "bot", "strategy", "mode", "market", "token_id", "side", "price", "shares", "usd", "fee_usd",
            "trade_id", "order_id")

@@ -71,7 +71,7 @@ async def test_supabase_memory_finds_the_nearest_analyses_through_the_shipped_sq
 
 async def test_rows_the_sql_refuses_are_errors_not_silent_losses(postgrest: PostgREST) -> None:
     m = SupabaseMemory(postgrest.url, "service-role-key")
-    with pytest.raises(Exception, match="dimensions|check constraint"):
+    with pytest.raises(Exception, match=r"dimensions|check constraint"):
         await m.add(_rec("wrong size", (0.1, 0.2)))  # the embedding model and the column disagree
     bad = MemoryRecord("0xm", "p>1", "s", 1.5, 70, 0.5, 1, _vec((0, 1.0)))
     with pytest.raises(Exception, match="check constraint"):

@@ -9,9 +9,8 @@ import time
 import requests
 from eth_account import Account
 
-from bot_runtime.apikeys import l1_headers
 from bot_runtime.contract.config import CLOB_API_KEY, CLOB_PASSPHRASE, CLOB_SECRET, WALLET_PRIVATE_KEY
-from bot_runtime.execution.signing import ApiCreds, l2_headers
+from bot_runtime.venue.polymarket.auth import ApiCreds, l1_headers, l2_headers
 
 
 def auth_check(clob_url: str, chain_id: int, wallet: dict[str, str], creds: dict[str, str],
