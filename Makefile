@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DURATION ?= 60
 
-.PHONY: install demo test lint typecheck unit controlplane generate clean
+.PHONY: install deps demo test lint typecheck unit controlplane generate clean
 
 $(BIN)/botfleet: pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "botfleet needs Python >= 3.11"'
@@ -28,6 +28,10 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
+# Debian packages of the image, chart, journal and real-node tests: installed when root, else named.
+deps:
+	bash tools/install-debian-deps.sh
+
 controlplane:
 	bash tools/controlplane/build.sh
 
@@ -42,7 +46,7 @@ generate: install
 unit: install
 	$(BIN)/pytest tests/unit -q
 
-test: install lint typecheck controlplane
+test: install deps lint typecheck controlplane
 	$(BIN)/pytest -q -ra
 
 clean:
