@@ -44,10 +44,11 @@ def _script(name: str, *args: str) -> subprocess.CompletedProcess[str]:
 def test_chart_crds_are_identical_to_crds_dir() -> None:
     src = sorted(p.name for p in (REPO / "crds").glob("*.yaml"))
     assert src, "crds/ is empty: botfleet crd -o crds/tradingbots.botfleet.io.yaml"
-    assert sorted(p.name for p in (CHART / "crds").glob("*.yaml")) == src, "run `make generate`"
+    assert sorted(p.name for p in (CHART / "files" / "crds").glob("*.yaml")) == src, "run `make generate`"
+    assert not (CHART / "crds").exists(), "Helm never upgrades a chart's crds/: the CRD is templates/crds.yaml"
     for name in src:
-        assert (CHART / "crds" / name).read_bytes() == (REPO / "crds" / name).read_bytes(), \
-            f"helm/botfleet/crds/{name} drifted from crds/{name}: run `make generate`"
+        assert (CHART / "files" / "crds" / name).read_bytes() == (REPO / "crds" / name).read_bytes(), \
+            f"helm/botfleet/files/crds/{name} drifted from crds/{name}: run `make generate`"
 
 
 def test_sync_script_check_passes() -> None:
@@ -99,8 +100,10 @@ def test_values_schema_rejects_bad_values_naming_the_field(values: dict[str, Any
 def test_default_render_objects() -> None:
     objs = render()
     kinds = sorted({o["kind"] for o in objs})
-    assert kinds == ["ClusterRole", "ClusterRoleBinding", "ConfigMap", "Deployment", "PodDisruptionBudget", "Role",
-                     "RoleBinding", "Service", "ServiceAccount"]
+    assert kinds == ["ClusterRole", "ClusterRoleBinding", "ConfigMap", "CustomResourceDefinition", "Deployment",
+                     "Pod", "PodDisruptionBudget", "Role", "RoleBinding", "Service", "ServiceAccount"]
+    (test_pod,) = by_kind(objs, "Pod")
+    assert test_pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
     # No monitoring.coreos.com objects without that API (nor TradingBots without values).
     assert not by_kind(objs, "ServiceMonitor") and not by_kind(objs, "PrometheusRule")
     assert not by_kind(objs, "TradingBot")
@@ -169,6 +172,7 @@ def test_monitoring_objects_when_api_present_or_forced() -> None:
         assert {"targetLabel": "job", "replacement": "botfleet-bot"} in bot_ep["relabelings"]
         assert sms["botfleet-bots"]["spec"]["namespaceSelector"] == {"any": True}
         (rule,) = by_kind(objs, "PrometheusRule")
+        # With default values the PrometheusRule is the rules file a plain Prometheus loads.
         assert rule["spec"] == yaml.safe_load((CHART / "rules" / "botfleet.rules.yaml").read_text())
     disabled = render(*MONITORING, values={"monitoring": {"serviceMonitor": {"enabled": False},
                                                           "prometheusRule": {"enabled": False}}})
@@ -205,7 +209,7 @@ def test_bots_from_values_validate_against_the_crd() -> None:
     assert bots[1]["metadata"]["labels"]["team"] == "a"
     # OpenAPI v3.0 schemas use draft-4 semantics (boolean exclusiveMinimum); CEL rules are checked
     # server-side in tests/e2e/test_helm.py.
-    validator = jsonschema.Draft4Validator({**crd_schema(CHART / "crds" / "tradingbots.botfleet.io.yaml"),
+    validator = jsonschema.Draft4Validator({**crd_schema(CHART / "files" / "crds" / "tradingbots.botfleet.io.yaml"),
                                             "required": ["spec"]})
     for bot in bots:
         validator.validate({"spec": bot["spec"]})
@@ -264,3 +268,53 @@ def test_notes_tell_what_to_do_next(tmp_path: Path) -> None:
     with_monitoring = _notes(tmp_path, *MONITORING)
     assert "ServiceMonitors for the operator and the bots are installed" in with_monitoring
     assert "Alerts: PrometheusRule botfleet (2 groups)" in with_monitoring
+
+
+# ---- chart conventions: CRD upgrades, helm test, security contexts, extras, alerts as values ----
+
+@needs_helm
+def test_the_crd_is_a_template_kept_on_uninstall_and_identical_to_crds_dir() -> None:
+    (crd,) = by_kind(render(), "CustomResourceDefinition")
+    assert crd["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    source = yaml.safe_load((REPO / "crds" / "tradingbots.botfleet.io.yaml").read_text())
+    assert crd["spec"] == source["spec"] and crd["metadata"]["name"] == source["metadata"]["name"]
+    assert not by_kind(render(values={"crds": {"enabled": False}}), "CustomResourceDefinition")
+
+
+@needs_helm
+def test_security_contexts_extras_and_topology_come_from_values() -> None:
+    values = {"operator": {
+        "podSecurityContext": {"runAsNonRoot": True, "runAsUser": None, "runAsGroup": None},
+        "extraArgs": ["--verbose"], "extraVolumes": [{"name": "ca", "configMap": {"name": "corp-ca"}}],
+        "extraVolumeMounts": [{"name": "ca", "mountPath": "/etc/corp-ca", "readOnly": True}],
+        "topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone",
+                                       "whenUnsatisfiable": "ScheduleAnyway"}]}}
+    (dep,) = by_kind(render(values=values), "Deployment")
+    pod = dep["spec"]["template"]["spec"]
+    (c,) = pod["containers"]
+    assert pod["securityContext"] == {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}  # OpenShift
+    assert c["args"][-1] == "--verbose"
+    assert {"name": "ca", "configMap": {"name": "corp-ca"}} in pod["volumes"]
+    assert {"name": "ca", "mountPath": "/etc/corp-ca", "readOnly": True} in c["volumeMounts"]
+    (tsc,) = pod["topologySpreadConstraints"]
+    assert tsc["labelSelector"]["matchLabels"]["app.kubernetes.io/component"] == "operator"
+    assert c["resources"]["requests"]["ephemeral-storage"] and c["resources"]["limits"]["ephemeral-storage"]
+
+
+@needs_helm
+def test_alert_thresholds_durations_severities_and_runbooks_are_values() -> None:
+    values = {"monitoring": {"prometheusRule": {"force": True}, "alerts": {
+        "apiErrorRate": 0.1, "marketDataStaleSeconds": 30, "credentialMaxAgeDays": 50,
+        "runbookBaseUrl": "https://wiki.example.com/botfleet",
+        "overrides": {"BotfleetBotNotReady": {"for": "30m", "severity": "critical"}}}}}
+    (rule,) = by_kind(render(values=values), "PrometheusRule")
+    rules = {r["alert"]: r for g in rule["spec"]["groups"] for r in g["rules"]}
+    assert rules["BotfleetApiErrorRateHigh"]["expr"].rstrip().endswith(") > 0.1")
+    assert "(botfleet_market_data_age_seconds) > 30" in rules["BotfleetMarketDataStale"]["expr"]
+    assert "> 50 * 86400" in rules["BotfleetCredentialsOld"]["expr"]
+    assert (rules["BotfleetBotNotReady"]["for"], rules["BotfleetBotNotReady"]["labels"]["severity"]) == ("30m", "critical")
+    assert all(r["annotations"]["runbook_url"].startswith("https://wiki.example.com/botfleet/") for r in rules.values())
+    # The file itself: absolute links, and the kill-switch hint works from any namespace.
+    text = (CHART / "rules" / "botfleet.rules.yaml").read_text()
+    assert 'runbook_url: "docs/' not in text
+    assert "kubectl exec -n {{ $labels.namespace }} deploy/{{ $labels.bot }}" in text

@@ -60,10 +60,15 @@ def test_alerts_are_documented() -> None:
     for a in _alerts():
         assert a["labels"]["severity"] in ("critical", "warning"), a["alert"]
         assert a["annotations"]["summary"], a["alert"]
-        doc, _, anchor = a["annotations"]["runbook_url"].partition("#")
+        url, _, anchor = a["annotations"]["runbook_url"].partition("#")
+        assert url.startswith(RUNBOOK_BASE), f"{a['alert']}: runbook links are absolute ({RUNBOOK_BASE}...)"
+        doc = "docs/" + url.removeprefix(RUNBOOK_BASE)
         text = (REPO / doc).read_text()
         headings = {_anchor(line) for line in text.splitlines() if line.startswith("#")}
         assert anchor in headings, f"{a['alert']}: no heading #{anchor} in {doc}"
+
+
+RUNBOOK_BASE = "https://github.com/botfleet/botfleet/blob/main/docs/"  # the chart's monitoring.alerts.runbookBaseUrl
 
 
 def _anchor(heading: str) -> str:

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Copies what the Helm chart must share with the rest of the repository into helm/botfleet/:
 
-- crds/*.yaml              -> helm/botfleet/crds/        (the CRDs, byte for byte)
+- crds/*.yaml              -> helm/botfleet/files/crds/  (the CRDs, byte for byte; templates/crds.yaml
+                              renders them so `helm upgrade` upgrades them)
 - deploy/rbac/ ClusterRole -> helm/botfleet/files/rbac/clusterrole.yaml (the operator's rules)
 - deploy/rbac/ Role        -> helm/botfleet/files/rbac/role.yaml        (the leader-election Lease)
 
@@ -36,7 +37,7 @@ def expected_files() -> dict[Path, str]:
     """Chart path -> the content it must have."""
     out: dict[Path, str] = {}
     for crd in sorted((REPO / "crds").glob("*.yaml")):
-        out[CHART / "crds" / crd.name] = crd.read_text()
+        out[CHART / "files" / "crds" / crd.name] = crd.read_text()
     rbac_dir = REPO / "deploy" / "rbac"
     if rbac_dir.is_dir():
         objs = rbac_objects(rbac_dir)
@@ -51,10 +52,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="Do not write; exit 1 when something differs.")
     args = parser.parse_args(argv)
     files = expected_files()
-    if not any(p.parent.name == "crds" for p in files):
+    if not any(p.parent == CHART / "files" / "crds" for p in files):
         print("crds/ has no CRD yet (botfleet crd -o crds/tradingbots.botfleet.io.yaml)", file=sys.stderr)
     stale = [p for p, text in files.items() if not p.exists() or p.read_text() != text]
-    extra = [p for p in sorted((CHART / "crds").glob("*.yaml")) if p not in files]
+    extra = [p for p in sorted((CHART / "files" / "crds").glob("*.yaml")) if p not in files]
     if args.check:
         for p in stale:
             print(f"{p.relative_to(REPO)}: differs from its source; run `make generate`", file=sys.stderr)
