@@ -155,7 +155,17 @@ def test_everything_rendered_passes_server_side_validation(cluster: Cluster, rel
 
 def test_install_then_operator_reconciles_under_chart_rbac(cluster: Cluster, release: dict[str, Any]) -> None:
     namespace = release["ns"]
+    crd = "tradingbots.botfleet.io"
+    # The cluster fixture applied crds/ with kubectl, as a cluster installed before the CRD became a
+    # chart template would have it: Helm refuses to take it over until it is adopted as documented
+    # (docs/operations.md#upgrades).
+    refused = helm(cluster, "install", RELEASE, str(CHART), "-n", OPERATOR_NAMESPACE, "--dry-run=server", check=False)
+    assert refused.returncode != 0 and crd in refused.stderr
+    cluster.kubectl("label", "crd", crd, "app.kubernetes.io/managed-by=Helm", "--overwrite")
+    cluster.kubectl("annotate", "crd", crd, f"meta.helm.sh/release-name={RELEASE}",
+                    f"meta.helm.sh/release-namespace={OPERATOR_NAMESPACE}", "--overwrite")
     proc = helm(cluster, "install", RELEASE, str(CHART), "-n", OPERATOR_NAMESPACE, "--wait", "--timeout", "5m")
+    assert get_json(cluster, "crd", crd)["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
     assert "kubectl get tradingbots -A" in proc.stdout  # NOTES
     dep = get_json(cluster, "deployment", "-n", OPERATOR_NAMESPACE, "botfleet-operator")
     assert dep["status"].get("availableReplicas") == 2
@@ -226,6 +236,6 @@ def test_uninstall_removes_everything_of_the_release(cluster: Cluster, release: 
                    "TradingBot arb-values deleted", timeout=60)
         eventually(lambda: get_json(cluster, "deployment", "-n", ns, "arb-values") is None,
                    "Deployment arb-values garbage-collected", timeout=120)
-    # CRDs stay (Helm never deletes them): bots created with kubectl survive an uninstall.
+    # The CRD stays (resource-policy keep): bots created with kubectl survive an uninstall.
     assert get_json(cluster, "crd", "tradingbots.botfleet.io") is not None
     assert get_json(cluster, "tradingbot", "-n", ns, "arb") is not None
