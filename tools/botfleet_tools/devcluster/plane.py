@@ -58,8 +58,8 @@ FAKE_NODE = {
     # No taint: ordinary pods (the operator's bots) schedule here without tolerations.
     "spec": {},
     "status": {
-        "allocatable": {"cpu": "32", "memory": "256Gi", "pods": "110"},
-        "capacity": {"cpu": "32", "memory": "256Gi", "pods": "110"},
+        "allocatable": {"cpu": "32", "memory": "256Gi", "ephemeral-storage": "100Gi", "pods": "110"},
+        "capacity": {"cpu": "32", "memory": "256Gi", "ephemeral-storage": "100Gi", "pods": "110"},
         "nodeInfo": {"architecture": "amd64", "operatingSystem": "linux", "kubeletVersion": "fake"},
         "phase": "Running",
     },
