@@ -35,6 +35,11 @@ class BotMetrics:
         self.fees_usd = Counter("botfleet_fees_usd_total", "Taker fees paid, USD.", L, registry=r)
         self.pnl_realized = Gauge("botfleet_pnl_realized_usd", "Realised PnL since start of journal, USD.", L, registry=r)
         self.pnl_unrealized = Gauge("botfleet_pnl_unrealized_usd", "Unrealised PnL marked to mid, USD.", L, registry=r)
+        self.pnl_today = Gauge("botfleet_pnl_today_usd", "PnL since UTC midnight (realised + unrealised change), "
+                               "USD: what the daily-loss kill switch compares with maxDailyLossUsd.", L, registry=r)
+        self.limit = Gauge("botfleet_limit_usd", "The money limits the risk engine enforces, USD (limit: "
+                           "maxOrderUsd, maxPositionPerMarketUsd, maxTotalExposureUsd, maxDailyLossUsd).",
+                           (*L, "limit"), registry=r)
         self.exposure = Gauge("botfleet_exposure_usd", "Positions at cost plus open orders, USD.", L, registry=r)
         self.open_orders = Gauge("botfleet_open_orders", "Orders resting on the book.", L, registry=r)
         self.tick_to_order = Histogram("botfleet_tick_to_order_seconds", "From market-data frame received to "

@@ -74,15 +74,37 @@ def test_strategy_dashboards_filter_on_their_strategy() -> None:
 
 def test_required_panels() -> None:
     titles = {name: {p["title"] for p in d["panels"]} for name, d in _dashboards().items()}
-    assert {"Bots up", "Bots ready", "PnL per bot (realised + unrealised)", "Exposure per bot", "Trades per minute",
-            "Opportunities per minute", "API error rate", "Tick-to-order latency p50 / p99", "Kill switches tripped",
-            "Market-data age"} <= titles["fleet-overview"]
+    assert {"Bots up", "Bots ready", "PnL per bot, realised + unrealised ($mode)", "Exposure per bot ($mode)",
+            "Trades per minute", "Opportunities per minute", "API error rate", "Tick-to-order latency p50 / p99",
+            "Kill switches tripped", "Market-data age", "Bots: money against limits, health, resources",
+            "Memory per bot", "CPU per bot", "Uptime (7d)", "Uptime (30d)", "Arbitrage win rate (30d)",
+            "AI prediction accuracy (30d)", "Copy-trade success (30d)"} <= titles["fleet-overview"]
     assert {"Edge after fees p50 / p90", "Tick-to-order p50 / p90 / p99"} <= titles["arbhunter"]
     assert {"LLM calls per minute", "Tokens per minute", "LLM cost per hour", "Prediction accuracy (24h)"} <= \
         titles["polyai"]
     assert {"Whale signals per minute", "Copy decisions per minute", "Copy success (24h)"} <= titles["elitemimic"]
     assert {"Reconciles per minute by result", "Reconcile errors per minute", "Reconcile duration p50 / p99",
             "Bots by condition"} <= titles["operator"]
+
+
+MONEY_METRICS = ("botfleet_pnl_realized_usd", "botfleet_pnl_unrealized_usd", "botfleet_exposure_usd",
+                 "botfleet_filled_usd_total", "botfleet_fees_usd_total")
+
+
+def test_money_panels_show_one_mode_never_the_sum_of_paper_and_live() -> None:
+    """`mode` is a label of botfleet_build_info only: every time series or stat of money joins it on
+    `mode="$mode"` (the per-bot table lists both modes with a mode column instead)."""
+    for name, dash in _dashboards().items():
+        for panel in dash["panels"]:
+            if panel.get("type") in ("row", "table"):
+                continue
+            for t in panel.get("targets", []):
+                if any(m in t["expr"] for m in MONEY_METRICS):
+                    assert 'mode="$mode"' in t["expr"], f"{name} / {panel['title']}: money without the mode join"
+                    assert "$mode" in panel["title"], f"{name} / {panel['title']}: say which mode in the title"
+        if name != "operator":
+            (mode,) = [v for v in dash["templating"]["list"] if v["name"] == "mode"]
+            assert mode["includeAll"] is False and mode["multi"] is False
 
 
 @pytest.mark.skipif(PROMTOOL is None, reason="promtool missing (apt-get install prometheus)")

@@ -10,6 +10,8 @@ Two sources are scraped with the chart's job names (botfleet-bot, botfleet-opera
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +23,8 @@ from tests.support.prometheus import (
     GONE_BOT,
     OPERATOR_JOB,
     RULES_FILE,
+    SYNTHETIC_BOTS,
+    SYNTHETIC_LIVE_BOT,
     Prometheus,
     PromQLError,
     alert_rules,
@@ -59,13 +63,31 @@ def synthetic() -> Iterator[Prometheus]:
 def test_every_dashboard_query_returns_data(synthetic: Prometheus) -> None:
     empty = []
     for q in dashboard_queries():
+        # Money panels show one mode: a strategy with only live bots has data in the live view.
+        exprs = [q.expr] + ([q.expr.replace('mode="paper"', 'mode="live"')] if 'mode="paper"' in q.expr else [])
         try:
-            result = synthetic.wait_until(q.expr, timeout=20)
+            result = any(synthetic.wait_until(e, timeout=20 if i == 0 else 5) for i, e in enumerate(exprs))
         except PromQLError as exc:
             pytest.fail(f"{q.dashboard} / {q.panel}: {exc}")
         if not result:
             empty.append(f"{q.dashboard} / {q.panel}: {q.expr}")
     assert not empty, "panels without data:\n" + "\n".join(empty)
+
+
+def test_paper_and_live_money_are_shown_apart_never_summed(synthetic: Prometheus) -> None:
+    """A live bot beside two paper bots: each mode's money panels show exactly that mode's bots."""
+    (q,) = [q for q in dashboard_queries() if q.panel == "PnL per bot, realised + unrealised ($mode)"]
+    bots = {mode: {r["metric"]["bot"] for r in synthetic.wait_until(q.expr.replace('mode="paper"', f'mode="{mode}"'),
+                                                                   timeout=20)}
+            for mode in ("paper", "live")}
+    assert bots == {"live": {SYNTHETIC_LIVE_BOT}, "paper": {b for b, _ in SYNTHETIC_BOTS} - {SYNTHETIC_LIVE_BOT}}
+    (total,) = [q for q in dashboard_queries() if q.panel == "Total PnL ($mode)"]
+    # One instant query, so both sides read the same samples: the live total is the live bot's PnL.
+    live_total = total.expr.replace('mode="paper"', 'mode="live"')
+    diff = synthetic.wait_until(f'({live_total})'
+                                f' - sum(botfleet_pnl_realized_usd{{bot="{SYNTHETIC_LIVE_BOT}"}}'
+                                f' + botfleet_pnl_unrealized_usd{{bot="{SYNTHETIC_LIVE_BOT}"}})', timeout=20)
+    assert abs(float(diff[0]["value"][1])) < 1e-9
 
 
 def test_every_dashboard_metric_is_in_the_scraped_metadata(synthetic: Prometheus) -> None:
@@ -208,3 +230,13 @@ def test_render_script_draws_every_panel(synthetic: Prometheus, tmp_path: Path) 
     for name in ("fleet-overview", "operator"):
         png = render.render_dashboard(DASHBOARDS_DIR / f"{name}.json", synthetic.url, tmp_path, 0.5, "20s")
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
+    # The tables as Grafana shows them: one row per bot.
+    fleet = json.loads((DASHBOARDS_DIR / "fleet-overview.json").read_text())
+    (bots,) = [p for p in fleet["panels"] if p["type"] == "table"]
+    header, rows = render.table_cells(bots, synthetic.url, time.time(), "20s")
+    assert header[:3] == ["namespace", "bot", "mode"] and "PnL today $" in header and "daily loss limit $" in header
+    assert {r[1] for r in rows} >= {b for b, _ in SYNTHETIC_BOTS}
+    operator = json.loads((DASHBOARDS_DIR / "operator.json").read_text())
+    (conds,) = [p for p in operator["panels"] if p["type"] == "table"]
+    header, rows = render.table_cells(conds, synthetic.url, time.time(), "20s")
+    assert header[:2] == ["TradingBot", "Ready"] and any(r[0] == "trading/polyai-1" and r[1] == "False" for r in rows)

@@ -241,7 +241,7 @@ def botfleet_demo(timeout: float = 120) -> Iterator[str]:
 DASHBOARDS_DIR = REPO / "helm" / "botfleet" / "dashboards"
 RULES_FILE = REPO / "helm" / "botfleet" / "rules" / "botfleet.rules.yaml"
 # Grafana's variables as a test substitutes them: "All" is `.*`; $__rate_interval a few scrapes.
-GRAFANA_VARS = {"$namespace": ".*", "$bot": ".*", "$strategy": ".*", "$__rate_interval": "20s",
+GRAFANA_VARS = {"$namespace": ".*", "$bot": ".*", "$strategy": ".*", "$mode": "paper", "$__rate_interval": "20s",
                 "$__interval": "5s", "$__range": "1h"}
 METRIC_RE = re.compile(r"\b(botfleet_[a-z0-9_]+|up)\b(?=\s*[{\[)])")
 
@@ -295,6 +295,7 @@ SYNTHETIC_BOTS = (("arb-1", "arbhunter"), ("polyai-1", "polyai"), ("mimic-1", "e
 
 
 SYNTHETIC_NAMESPACE = "trading"
+SYNTHETIC_LIVE_BOT, SYNTHETIC_LIVE = "polyai-1", "live"
 GONE_BOT = "deleted-1"      # a TradingBot the synthetic operator sees at first, then deleted ...
 GONE_BOT_AFTER = 30.0       # ... this many seconds after the exporter started
 
@@ -336,7 +337,11 @@ def _serve_synthetic(bot_port: int, operator_port: int, step: float = 0.2) -> No
     pnl = dict.fromkeys(SYNTHETIC_BOTS, 0.0)
     exposure = dict.fromkeys(SYNTHETIC_BOTS, 400.0)
     for bot, strategy in SYNTHETIC_BOTS:
-        m.build_info.labels(bot=bot, strategy=strategy).info({"version": "0.1.0", "mode": "paper"})
+        # polyai-1 trades live beside two paper bots: the dashboards must never add their money up.
+        mode = SYNTHETIC_LIVE if bot == SYNTHETIC_LIVE_BOT else "paper"
+        m.build_info.labels(bot=bot, strategy=strategy).info({"version": "0.1.0", "mode": mode})
+        for limit, usd in (("maxDailyLossUsd", 100.0), ("maxTotalExposureUsd", 2000.0)):
+            m.limit.labels(bot, strategy, limit).set(usd)
         m.paused.labels(bot, strategy).set(0)
         m.markets_tracked.labels(bot, strategy).set(rng.randint(20, 60))
         # Problems the alerts look for: mimic-1's kill switch, arb-1's stale book, polyai-1's old keys.
@@ -373,6 +378,7 @@ def _serve_synthetic(bot_port: int, operator_port: int, step: float = 0.2) -> No
             pnl[lb] += rng.gauss(0.05, 1.0)
             m.pnl_realized.labels(*lb).set(pnl[lb])
             m.pnl_unrealized.labels(*lb).set(rng.gauss(0, 1))
+            m.pnl_today.labels(*lb).set(pnl[lb] / 2)
             exposure[lb] = min(900.0, max(100.0, exposure[lb] + rng.gauss(0, 8)))
             m.exposure.labels(*lb).set(exposure[lb])
             m.open_orders.labels(*lb).set(rng.randint(0, 6))

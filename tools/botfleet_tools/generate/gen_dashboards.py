@@ -150,6 +150,11 @@ def _variables(strategy: str | None, bots: bool = True) -> list[dict[str, Any]]:
                 "current": {"selected": True, "text": ["All"], "value": ["$__all"]}, "hide": 0, "regex": "",
                 "options": []}
 
+    # Paper and live money are never added together: every money panel shows one mode, this one.
+    variables.append({"name": "mode", "label": "Mode", "type": "custom", "query": "live,paper",
+                      "current": {"selected": True, "text": "live", "value": "live"}, "hide": 0,
+                      "includeAll": False, "multi": False,
+                      "options": [{"selected": m == "live", "text": m, "value": m} for m in ("live", "paper")]})
     variables.append(query_var("namespace", "Namespace", f"label_values(botfleet_build_info{{{scope[2:]}}}, namespace)"))
     variables.append(query_var("bot", "Bot",
                                f'label_values(botfleet_build_info{{namespace=~"$namespace"{scope}}}, bot)'))
@@ -181,9 +186,81 @@ def ratio(num: str, den: str) -> str:
     return f"({num}) / ({den} > 0)"
 
 
-PNL = f"sum by (bot) (botfleet_pnl_realized_usd{sel()} + botfleet_pnl_unrealized_usd{sel()})"
+def money(expr: str) -> str:
+    """Keep only the series of bots in the dashboard's `$mode` (paper or live): `mode` is a label of
+    botfleet_build_info alone, so money series are joined with it, never summed across modes."""
+    return (f"({expr}) * on (namespace, bot) group_left () "
+            f'max by (namespace, bot) (botfleet_build_info{{{SEL}, mode="$mode"}})')
+
+
+def money_sum(metric: str, selector: str, by: str = "bot") -> str:
+    return f"sum by ({by}) ({money(f'{metric}{selector}')})"
+
+
+def pnl(selector: str) -> str:
+    return f"sum by (bot) ({money(f'botfleet_pnl_realized_usd{selector} + botfleet_pnl_unrealized_usd{selector}')})"
+
+
+PNL = pnl(sel())
 LATENCY_UNIT = "s"
 GREEN_RED: list[tuple[float | None, str]] = [(None, "green"), (1, "red")]
+
+
+def _by_bot(expr: str) -> str:
+    return f"max by (namespace, bot) ({expr})"
+
+
+# The per-bot table: one instant query per column (Grafana merges them on namespace and bot).
+BOT_TABLE_COLUMNS = {"B": "PnL today $", "C": "daily loss limit $", "D": "exposure $", "E": "exposure limit $",
+                     "F": "kill switch", "G": "data age s", "H": "memory", "I": "CPU cores"}
+BOT_TABLE = [
+    Target(f"max by (namespace, bot, mode) (botfleet_build_info{sel()})", instant=True),
+    Target(_by_bot(f"botfleet_pnl_today_usd{sel()}"), instant=True),
+    Target(_by_bot(f"botfleet_limit_usd{sel(eq('limit', 'maxDailyLossUsd'))}"), instant=True),
+    Target(_by_bot(f"botfleet_exposure_usd{sel()}"), instant=True),
+    Target(_by_bot(f"botfleet_limit_usd{sel(eq('limit', 'maxTotalExposureUsd'))}"), instant=True),
+    Target(_by_bot(f"botfleet_kill_switch_tripped{sel()}"), instant=True),
+    Target(_by_bot(f"botfleet_market_data_age_seconds{sel()}"), instant=True),
+    Target(_by_bot(f"process_resident_memory_bytes{sel(BOT_JOB)}"), instant=True),
+    Target(_by_bot(f"rate(process_cpu_seconds_total{sel(BOT_JOB)}[5m])"), instant=True),
+]
+
+# Uptime from the operator's view: a bot whose pod is missing, pending or crash-looping is not Ready,
+# so it counts as down (the scrape-based `up` has no series at all for a missing pod).
+READY = ('max by (namespace, name) (botfleet_operator_bot_condition'
+         '{namespace=~"$namespace", name=~"$bot", condition="Ready", status="True"})')
+
+
+def kpi_row(title: str, window: str) -> list[Panel]:
+    """The operations guide's KPIs with its targets as thresholds, over a window long enough for
+    markets to resolve (a day mostly shows "No data")."""
+    def rate_of(metric: str, good: str, window: str = window) -> str:
+        return ratio(f"sum(increase({metric}{sel(good)}[{window}]))", f"sum(increase({metric}{sel()}[{window}]))")
+
+    return [
+        row(f"KPIs ({title})"),
+        Panel(f"Arbitrage win rate ({window})", [Target(rate_of("botfleet_arb_executions_total", eq("result", "won")),
+                                                        "win rate")],
+              "stat", "percentunit", width=5, height=5, thresholds=[(None, "red"), (0.7, "green")],
+              description="Target > 70%."),
+        Panel(f"AI prediction accuracy ({window})", [Target(rate_of("botfleet_ai_predictions_total",
+                                                                    eq("outcome", "correct")), "accuracy")],
+              "stat", "percentunit", width=5, height=5, thresholds=[(None, "red"), (0.65, "green")],
+              description="Target > 65% (hit rate on resolved markets)."),
+        Panel(f"Copy-trade success ({window})", [Target(rate_of("botfleet_copy_outcomes_total", eq("result", "win")),
+                                                        "success")],
+              "stat", "percentunit", width=5, height=5, thresholds=[(None, "red"), (0.6, "green")],
+              description="Target > 60%."),
+        Panel(f"Uptime ({window})", [Target(f"avg(avg_over_time(({READY})[{window}:$__interval]))", "uptime")],
+              "stat", "percentunit", width=4, height=5, thresholds=[(None, "red"), (0.99, "green")],
+              description="Target > 99%. Time Ready over time, per TradingBot, averaged; a bot with no pod "
+                          "counts as down.", decimals=2),
+        Panel(f"API error rate ({window})", [Target(ratio(f"sum(increase(botfleet_api_errors_total{sel()}[{window}]))",
+                                                          f"sum(increase(botfleet_api_requests_total{sel()}[{window}]))"),
+                                                    "errors")],
+              "stat", "percentunit", width=5, height=5, thresholds=[(None, "green"), (0.05, "red")],
+              description="Target < 5%.", decimals=2),
+    ]
 
 
 def fleet() -> dict[str, Any]:
@@ -199,13 +276,13 @@ def fleet() -> dict[str, Any]:
               width=4, height=4, thresholds=GREEN_RED),
         Panel("Paused", [Target(f"sum(botfleet_paused{sel()})", "paused")], "stat", width=4, height=4,
               thresholds=[(None, "green"), (1, "yellow")]),
-        Panel("Total PnL", [Target(f"sum({PNL})", "PnL")], "stat", "currencyUSD", width=4, height=4,
+        Panel("Total PnL ($mode)", [Target(f"sum({PNL})", "PnL")], "stat", "currencyUSD", width=4, height=4,
               thresholds=[(None, "red"), (0, "green")]),
-        Panel("Total exposure", [Target(f"sum(botfleet_exposure_usd{sel()})", "exposure")], "stat", "currencyUSD",
-              width=4, height=4),
+        Panel("Total exposure ($mode)", [Target(f"sum({money_sum('botfleet_exposure_usd', sel())})", "exposure")],
+              "stat", "currencyUSD", width=4, height=4),
         row("Trading"),
-        Panel("PnL per bot (realised + unrealised)", [Target(PNL, "{{bot}}")], unit="currencyUSD"),
-        Panel("Exposure per bot", [Target(f"sum by (bot) (botfleet_exposure_usd{sel()})", "{{bot}}")],
+        Panel("PnL per bot, realised + unrealised ($mode)", [Target(PNL, "{{bot}}")], unit="currencyUSD"),
+        Panel("Exposure per bot ($mode)", [Target(money_sum("botfleet_exposure_usd", sel()), "{{bot}}")],
               unit="currencyUSD"),
         Panel("Trades per minute", [Target(f"sum by (bot) (rate(botfleet_fills_total{sel()}[{RI}])) * 60",
                                            "{{bot}}")], unit="short", width=8),
@@ -232,29 +309,23 @@ def fleet() -> dict[str, Any]:
               "bargauge", "s", width=8, height=6, thresholds=[(None, "green"), (30 * 86400, "orange")]),
         Panel("Open orders", [Target(f"sum by (bot) (botfleet_open_orders{sel()})", "{{bot}}")], "bargauge",
               width=8, height=6),
-        row("KPIs (24h)"),
-        Panel("Arbitrage win rate", [Target(ratio(
-            f'sum(increase(botfleet_arb_executions_total{sel(eq("result", "won"))}[1d]))',
-            f"sum(increase(botfleet_arb_executions_total{sel()}[1d]))"), "win rate")],
-            "stat", "percentunit", width=5, height=5, thresholds=[(None, "red"), (0.7, "green")],
-            description="Target > 70%."),
-        Panel("AI prediction accuracy", [Target(ratio(
-            f'sum(increase(botfleet_ai_predictions_total{sel(eq("outcome", "correct"))}[1d]))',
-            f"sum(increase(botfleet_ai_predictions_total{sel()}[1d]))"), "accuracy")],
-            "stat", "percentunit", width=5, height=5, thresholds=[(None, "red"), (0.65, "green")],
-            description="Target > 65%."),
-        Panel("Copy-trade success", [Target(ratio(
-            f'sum(increase(botfleet_copy_outcomes_total{sel(eq("result", "win"))}[1d]))',
-            f"sum(increase(botfleet_copy_outcomes_total{sel()}[1d]))"), "success")],
-            "stat", "percentunit", width=5, height=5, thresholds=[(None, "red"), (0.6, "green")],
-            description="Target > 60%."),
-        Panel("Uptime", [Target(f'avg(avg_over_time(up{{{BOT_JOB}, namespace=~"$namespace"}}[1d]))', "uptime")],
-              "stat", "percentunit", width=4, height=5, thresholds=[(None, "red"), (0.99, "green")],
-              description="Target > 99%.", decimals=2),
-        Panel("API error rate", [Target(ratio(f"sum(increase(botfleet_api_errors_total{sel()}[1d]))",
-                                              f"sum(increase(botfleet_api_requests_total{sel()}[1d]))"), "errors")],
-              "stat", "percentunit", width=5, height=5, thresholds=[(None, "green"), (0.05, "red")],
-              description="Target < 5%.", decimals=2),
+        row("Bots"),
+        Panel("Bots: money against limits, health, resources", BOT_TABLE, "table", width=24, height=9,
+              description="One row per bot: PnL since UTC midnight against maxDailyLossUsd (the kill switch "
+                          "trips at -limit), exposure against maxTotalExposureUsd, kill switch, market-data age, "
+                          "pod memory and CPU. Both modes are listed, with their mode.",
+              transformations=[{"id": "merge", "options": {}},
+                               {"id": "organize", "options": {
+                                   "excludeByName": {"Time": True, "Value #A": True},
+                                   "renameByName": {f"Value #{ref}": name for ref, name in BOT_TABLE_COLUMNS.items()},
+                                   "indexByName": {"namespace": 0, "bot": 1, "mode": 2}}}]),
+        Panel("Memory per bot", [Target(f"max by (bot) (process_resident_memory_bytes{sel(BOT_JOB)})", "{{bot}}")],
+              unit="bytes", description="Resident memory of each bot process; compare with its limit "
+                                        "(spec.resources, the guide's 500M/1G)."),
+        Panel("CPU per bot", [Target(f"max by (bot) (rate(process_cpu_seconds_total{sel(BOT_JOB)}[{RI}]))",
+                                     "{{bot}}")], unit="short", description="Cores used by each bot process."),
+        *kpi_row("7 days", "7d"),
+        *kpi_row("30 days", "30d"),
     ]
     return dashboard("botfleet-fleet", "botfleet / Fleet overview",
                      "Every bot of the fleet: health, PnL, exposure, activity and the KPIs of the operations guide.",
@@ -295,13 +366,12 @@ def arbhunter() -> dict[str, Any]:
             f"sum by (bot) (increase(botfleet_ws_reconnects_total{q}[{RI}]))", "{{bot}}")], width=8),
         Panel("Markets tracked", [Target(f"sum by (bot) (botfleet_markets_tracked{q})", "{{bot}}")], width=8),
         row("Money"),
-        Panel("PnL", [Target(f"sum by (bot) (botfleet_pnl_realized_usd{q} + botfleet_pnl_unrealized_usd{q})",
-                             "{{bot}}")], unit="currencyUSD", width=8),
-        Panel("Filled notional per minute", [Target(
-            f"sum by (bot) (rate(botfleet_filled_usd_total{q}[{RI}])) * 60", "{{bot}}")], unit="currencyUSD",
+        Panel("PnL ($mode)", [Target(pnl(q), "{{bot}}")], unit="currencyUSD", width=8),
+        Panel("Filled notional per minute ($mode)", [Target(
+            f"{money_sum(f'rate(botfleet_filled_usd_total{q}[{RI}])', '')} * 60", "{{bot}}")], unit="currencyUSD",
             width=8),
-        Panel("Fees per hour", [Target(f"sum by (bot) (rate(botfleet_fees_usd_total{q}[{RI}])) * 3600", "{{bot}}")],
-              unit="currencyUSD", width=8),
+        Panel("Fees per hour ($mode)", [Target(f"{money_sum(f'rate(botfleet_fees_usd_total{q}[{RI}])', '')} * 3600",
+                                                "{{bot}}")], unit="currencyUSD", width=8),
     ]
     return dashboard("botfleet-arbhunter", "botfleet / ArbHunter",
                      "Pure arbitrage: opportunities, edges after fees, executions and tick-to-order latency.",
@@ -342,8 +412,7 @@ def polyai() -> dict[str, Any]:
             stack=True),
         Panel("Signals per minute", [Target(
             f"sum by (bot, kind) (rate(botfleet_opportunities_total{q}[{RI}])) * 60", "{{bot}} {{kind}}")], width=8),
-        Panel("PnL", [Target(f"sum by (bot) (botfleet_pnl_realized_usd{q} + botfleet_pnl_unrealized_usd{q})",
-                             "{{bot}}")], unit="currencyUSD", width=8),
+        Panel("PnL ($mode)", [Target(pnl(q), "{{bot}}")], unit="currencyUSD", width=8),
     ]
     return dashboard("botfleet-polyai", "botfleet / PolyAI",
                      "Statistical arbitrage and LLM news analysis: calls, tokens, cost and prediction accuracy.",
@@ -370,17 +439,16 @@ def elitemimic() -> dict[str, Any]:
         Panel("Resolved copies (24h)", [Target(
             f"sum by (result) (increase(botfleet_copy_outcomes_total{q}[1d]))", "{{result}}")], "bargauge",
             width=6, height=5),
-        Panel("Exposure", [Target(f"sum(botfleet_exposure_usd{q})", "exposure")], "stat", "currencyUSD", width=6,
-              height=5),
+        Panel("Exposure ($mode)", [Target(f"sum({money_sum('botfleet_exposure_usd', q)})", "exposure")], "stat",
+              "currencyUSD", width=6, height=5),
         Panel("Kill switch", [Target(f"max(botfleet_kill_switch_tripped{q})", "tripped")], "stat", width=6,
               height=5, thresholds=GREEN_RED),
         row("Trading"),
         Panel("Orders by outcome", [Target(
             f"sum by (outcome) (rate(botfleet_orders_total{q}[{RI}])) * 60", "{{outcome}}")], width=8, stack=True),
-        Panel("PnL", [Target(f"sum by (bot) (botfleet_pnl_realized_usd{q} + botfleet_pnl_unrealized_usd{q})",
-                             "{{bot}}")], unit="currencyUSD", width=8),
-        Panel("Filled notional per minute", [Target(
-            f"sum by (bot) (rate(botfleet_filled_usd_total{q}[{RI}])) * 60", "{{bot}}")], unit="currencyUSD",
+        Panel("PnL ($mode)", [Target(pnl(q), "{{bot}}")], unit="currencyUSD", width=8),
+        Panel("Filled notional per minute ($mode)", [Target(
+            f"{money_sum(f'rate(botfleet_filled_usd_total{q}[{RI}])', '')} * 60", "{{bot}}")], unit="currencyUSD",
             width=8),
     ]
     return dashboard("botfleet-elitemimic", "botfleet / EliteMimic",

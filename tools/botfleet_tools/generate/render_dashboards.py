@@ -61,11 +61,68 @@ def _get(url: str, params: dict[str, str]) -> Any:
     return out["data"]["result"]
 
 
+MODE = "paper"  # the dashboards' $mode while rendering (`--mode`): the demo's bots trade paper
+
+
 def substitute(expr: str, rate_interval: str) -> str:
-    for var, value in (("$__rate_interval", rate_interval), ("$namespace", ".*"), ("$bot", ".*"),
-                       ("$strategy", ".*")):
+    for var, value in (("$__rate_interval", rate_interval), ("$__interval", rate_interval), ("$namespace", ".*"),
+                       ("$bot", ".*"), ("$strategy", ".*"), ("$mode", MODE)):
         expr = expr.replace(var, value)
     return expr
+
+
+def table_cells(panel: dict[str, Any], url: str, end: float, ri: str) -> tuple[list[str], list[list[str]]]:
+    """A table panel as Grafana shows it after its transformations: `merge` (one row per label set,
+    a column per query, renamed by `organize`) or `groupingToMatrix` (rows x columns from labels)."""
+    unit = panel["fieldConfig"]["defaults"].get("unit", "short")
+    results = [(chr(ord("A") + i), _get(f"{url}/api/v1/query", {"query": substitute(t["expr"], ri), "time": str(end)}))
+               for i, t in enumerate(panel["targets"])]
+    tf = {t["id"]: t.get("options", {}) for t in panel.get("transformations", [])}
+    if "groupingToMatrix" in tf:
+        o = tf["groupingToMatrix"]
+        cols: list[str] = []
+        grid: dict[str, dict[str, str]] = {}
+        for _, series in results:
+            for s in series:
+                m = s["metric"]
+                col = m.get(o["columnField"], "")
+                if col not in cols:
+                    cols.append(col)
+                grid.setdefault(m.get(o["rowField"], ""), {})[col] = m.get(o["valueField"], s["value"][1])
+        order = tf.get("organize", {}).get("indexByName", {})
+        cols.sort(key=lambda c: order.get(c, 99))
+        return ["TradingBot", *cols], [[r, *(grid[r].get(c, "") for c in cols)] for r in sorted(grid)]
+    organize = tf.get("organize", {})
+    rename, hidden = organize.get("renameByName", {}), organize.get("excludeByName", {})
+    keys = ("namespace", "bot", "mode")
+    rows: dict[tuple[str, str], dict[str, str]] = {}
+    columns: list[str] = []
+    for ref, series in results:
+        name = rename.get(f"Value #{ref}", f"Value #{ref}")
+        if not hidden.get(f"Value #{ref}") and name not in columns:
+            columns.append(name)
+        for s in series:
+            m = s["metric"]
+            row = rows.setdefault((m.get("namespace", ""), m.get("bot", "")), {})
+            row.update({k: m[k] for k in keys if k in m})
+            row[name] = fmt_value(float(s["value"][1]), "bytes" if name == "memory" else unit)
+    header = [*keys, *columns]
+    return header, [[r.get(c, "") for c in header] for _, r in sorted(rows.items())]
+
+
+def draw_table(ax: Axes, panel: dict[str, Any], url: str, end: float, ri: str) -> None:
+    header, cells = table_cells(panel, url, end, ri)
+    ax.set_axis_off()
+    if not cells:
+        ax.text(0.5, 0.5, "No data", color=TEXT, ha="center", va="center", transform=ax.transAxes)
+        return
+    t = ax.table(cellText=cells, colLabels=header, loc="upper center", cellLoc="left", colLoc="left")
+    t.auto_set_font_size(False)
+    t.set_fontsize(6)
+    for (r, _c), cell in t.get_celld().items():
+        cell.set_facecolor(PANEL if r else GRID)
+        cell.set_edgecolor(GRID)
+        cell.get_text().set_color(TEXT)
 
 
 def legend(fmt: str, labels: dict[str, str]) -> str:
@@ -206,6 +263,9 @@ def render_dashboard(path: Path, url: str, out: Path, minutes: float, rate_inter
         elif p["type"] == "bargauge":
             ax = fig.add_axes((left + 0.06, top - h + 0.02 * 8 / height, width - 0.09, h - title_h - 0.04 * 8 / height))
             draw_bargauge(ax, p, url, end, rate_interval)
+        elif p["type"] == "table":
+            ax = fig.add_axes((left + 0.004, top - h + 0.008, width - 0.008, h - title_h - 0.016))
+            draw_table(ax, p, url, end, rate_interval)
     target = out / f"{path.stem}.png"
     fig.savefig(target, dpi=72, facecolor=BG)
     plt.close(fig)
@@ -236,9 +296,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="What a self-started Prometheus scrapes.")
     parser.add_argument("--minutes", type=float, default=4, help="Time range shown (and collected).")
     parser.add_argument("--rate-interval", default="30s", help="Value of $__rate_interval.")
+    parser.add_argument("--mode", choices=["paper", "live"], default="paper", help="Value of $mode.")
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("dashboards", nargs="*", help="Dashboard names (default: all).")
     args = parser.parse_args(argv)
+    global MODE
+    MODE = args.mode
     args.out.mkdir(parents=True, exist_ok=True)
     paths = [p for p in sorted(DASHBOARDS.glob("*.json")) if not args.dashboards or p.stem in args.dashboards]
     with contextlib.ExitStack() as stack:
