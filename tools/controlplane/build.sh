@@ -46,7 +46,7 @@ fi
 
 OUT="$CACHE/controlplane/$(key)"
 BIN="$OUT/bin"
-BINARIES=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok kubectl helm kubelet kube-proxy)
+BINARIES=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok kubectl helm kubelet kube-proxy kube-score)
 
 case "${1:-}" in
 --print-dir)
@@ -114,6 +114,12 @@ build kubectl kubernetes k8s.io/kubernetes/cmd/kubectl "$(k8s_ldflags)"
 # The real node (tests marked realnode, `botfleet dev cluster up --real-node`).
 build kubelet kubernetes k8s.io/kubernetes/cmd/kubelet "$(k8s_ldflags)"
 build kube-proxy kubernetes k8s.io/kubernetes/cmd/kube-proxy "$(k8s_ldflags)"
+# kube-score (the chart tests' linter) has its own module; it is not part of the cache key (so pinning a
+# new version rebuilds only it): its go.mod/go.sum hash is kept beside the binary instead.
+ks_key="$(cat "$HERE/kube-score/go.mod" "$HERE/kube-score/go.sum" | sha256sum | cut -c1-16)"
+[ "$(cat "$BIN/.kube-score.key" 2>/dev/null)" = "$ks_key" ] || rm -f "$BIN/kube-score"
+build kube-score kube-score github.com/zegl/kube-score/cmd/kube-score "-s -w"
+echo "$ks_key" > "$BIN/.kube-score.key"
 build helm helm helm.sh/helm/v3/cmd/helm \
     "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION -X helm.sh/helm/v3/internal/version.gitTreeState=clean"
 

@@ -253,7 +253,8 @@ def render_dashboard(path: Path, url: str, out: Path, minutes: float, rate_inter
         title_h = 0.22 / height
         fig.add_artist(plt.Rectangle((left, top - h + 0.004), width, h - 0.008, transform=fig.transFigure,
                                      color=PANEL, zorder=0))
-        fig.text(left + 0.004, top - title_h / 2 - 0.004, p["title"], color=TEXT, fontsize=7, va="center")
+        fig.text(left + 0.004, top - title_h / 2 - 0.004, substitute(p["title"], rate_interval), color=TEXT,
+                 fontsize=7, va="center")
         if p["type"] == "timeseries":
             ax = fig.add_axes((left + 0.03, top - h + 0.045 * 8 / height, width - 0.04, h - title_h - 0.06 * 8 / height))
             draw_timeseries(ax, p, url, start, end, step, rate_interval)
