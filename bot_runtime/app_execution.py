@@ -274,6 +274,9 @@ class Execution:
         m.pnl_unrealized.labels(*lab).set(s["pnlUnrealizedUsd"])
         m.kill_switch.labels(*lab).set(1 if s["killSwitch"]["tripped"] else 0)
         m.paused.labels(*lab).set(1 if self.deps.paused() else 0)
+        m.pnl_today.labels(*lab).set(s["pnlTodayUsd"])
+        for limit, usd in s["limits"].items():
+            m.limit.labels(*lab, limit).set(usd)
 
     def summary(self) -> dict[str, Any]:
         ex = self.executor
@@ -289,7 +292,13 @@ class Execution:
             "openOrders": len(ex.open_orders),
             "positions": sum(1 for p in positions.values() if p.size_e6),
             "accepting": ex.accepting,
+            # What the daily-loss kill switch compares, and the limits the risk engine enforces.
+            "pnlTodayUsd": round(state.daily_pnl_e6 / E6, 6),
+            "limits": ex.risk.limits.model_dump(include=MONEY_LIMITS),
         }
+
+
+MONEY_LIMITS = {"maxOrderUsd", "maxPositionPerMarketUsd", "maxTotalExposureUsd", "maxDailyLossUsd"}
 
 
 async def build_execution(deps: ExecutionDeps) -> Execution:
