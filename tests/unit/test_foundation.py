@@ -77,9 +77,9 @@ def test_out_of_range_param_names_the_field() -> None:
         resolve_params("elitemimic", "balanced", {"copyRatio": 1.5})
 
 
-COMMANDS = {"run", "backup", "restore", "kill-switch", "rotate-credentials",   # the bot
-            "operator", "crd",                                                 # the operator
-            "sim", "demo", "record", "backtest", "dev"}                        # the developer tools
+COMMANDS = {"run", "backup", "restore", "kill-switch", "rotate-credentials", "trades",   # the bot
+            "operator", "crd",                                                           # the operator
+            "sim", "demo", "record", "backtest", "dev", "fleet"}                         # the tools
 
 
 def test_every_command_is_declared() -> None:
