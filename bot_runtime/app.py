@@ -212,6 +212,7 @@ class BotApp:
         try:
             found = await gamma.markets(f)
             found = await gamma.fill_fee_rates(found, cfg.endpoints.clobUrl)
+            found = await gamma.annotate_events(found)
         except (aiohttp.ClientError, TimeoutError, RuntimeError) as exc:
             raise StartupError(f"market discovery at {cfg.endpoints.gammaUrl} failed: {exc}") from None
         state_dir = self._state_dir()

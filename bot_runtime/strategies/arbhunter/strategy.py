@@ -30,7 +30,7 @@ from bot_runtime.strategies.common import LatencyWindow, Tally, TaskSet
 from bot_runtime.types import Opportunity, OrderIntent, OrderResult
 from bot_runtime.venue.polymarket.constants import E6
 from bot_runtime.venue.polymarket.fees import rate_ppm_of
-from bot_runtime.venue.polymarket.gamma import MarketInfo
+from bot_runtime.venue.polymarket.gamma import MarketInfo, complete_negrisk_events
 
 
 @dataclass(slots=True, eq=False)  # identity: sets are compared by object in the hot path
@@ -52,22 +52,17 @@ class ArbSet:
 
 
 def build_sets(markets: Iterable[MarketInfo], include_negrisk: bool) -> list[ArbSet]:
-    """Binary sets for every tradable market; neg-risk sets for events whose outcomes are all here."""
-    ms = [m for m in markets if m.tradable]
+    """Binary sets for every tradable market; neg-risk sets only for complete events (every
+    unresolved outcome present and tradable, not augmented: `complete_negrisk_events`)."""
+    all_markets = list(markets)
+    ms = [m for m in all_markets if m.tradable]
     sets = [
         ArbSet(m.condition_id, "binary", (m.yes_token_id, m.no_token_id), (m.condition_id, m.condition_id),
                (rate_ppm_of(m.fees_enabled, m.fee_rate),) * 2, m.neg_risk, m.min_size_e6)
         for m in ms
     ]
     if include_negrisk:
-        events: dict[str, list[MarketInfo]] = {}
-        for m in ms:
-            if m.neg_risk and m.neg_risk_market_id:
-                events.setdefault(m.neg_risk_market_id, []).append(m)
-        for key, outs in sorted(events.items()):
-            if len(outs) < 2:
-                continue
-            outs.sort(key=lambda m: m.condition_id)
+        for key, outs in sorted(complete_negrisk_events(all_markets).items()):
             sets.append(ArbSet(
                 key, "negrisk", tuple(m.yes_token_id for m in outs), tuple(m.condition_id for m in outs),
                 tuple(rate_ppm_of(m.fees_enabled, m.fee_rate) for m in outs), True,
@@ -117,7 +112,8 @@ class ArbHunter(Strategy):
 
     def select_markets(self, markets: list[MarketInfo]) -> list[MarketInfo]:
         chosen = [m for m in markets if m.tradable]
-        self._set_markets(chosen)
+        # every market offered, tradable or not: an outcome not accepting orders makes its event incomplete
+        self._set_markets(markets)
         return chosen
 
     # -- hot path ------------------------------------------------------------------------

@@ -217,7 +217,9 @@ async def test_partial_fill_too_expensive_to_hedge_is_unwound() -> None:
 
 async def test_negrisk_event_buys_every_outcome_once_per_dislocation() -> None:
     nr = "0x" + "cd" * 32
-    mk = [gamma(f"0x{i:064x}", str(10 + 2 * i), str(11 + 2 * i), negRisk=True, negRiskMarketID=nr) for i in range(3)]
+    ids = [f"0x{i:064x}" for i in range(3)]
+    mk = [gamma(ids[i], str(10 + 2 * i), str(11 + 2 * i), negRisk=True, negRiskMarketID=nr, eventOutcomeIds=ids)
+          for i in range(3)]
     exe, now = FakeExec(), [1000]
     strat, store = make(mk, exe, now, cooldownMs=0)
     for i in range(3):
@@ -264,3 +266,46 @@ async def test_hedge_that_fails_falls_back_to_unwinding() -> None:
     assert [(i.token_id, i.side, i.price_e6, i.size_e6) for i in exe.calls[2][0]] == [(YES, "SELL", 390_000, 50 * E6)]
     assert strat.snapshot()["executions"] == {"won": 0, "lost": 1, "failed": 0}
     assert strat.tally.positions == {YES: 0}  # flat again
+
+
+@pytest.mark.parametrize("case", ["not_accepting", "cut", "unknown", "augmented"])
+async def test_incomplete_negrisk_event_is_never_bought_as_a_set(case: str) -> None:
+    """Two of three outcomes with YES asks summing to 0.60 look like a 40% arbitrage; without the
+    third (not accepting orders, cut by maxMarkets, event outcomes unknown, augmented) buying
+    them is a bet that the third loses."""
+    nr = "0x" + "ce" * 32
+    ids = [f"0x{i:064x}" for i in range(3)]
+    extra: dict[str, Any] = {"eventOutcomeIds": ids}
+    if case == "unknown":
+        extra = {}
+    if case == "augmented":
+        extra = {"eventOutcomeIds": ids, "negRiskAugmented": True}
+    mk = [gamma(ids[i], str(10 + 2 * i), str(11 + 2 * i), negRisk=True, negRiskMarketID=nr, **extra)
+          for i in range(3)]
+    if case == "not_accepting":
+        mk[2]["acceptingOrders"] = False
+    if case == "cut":
+        mk = mk[:2]
+    exe, now = FakeExec(), [1000]
+    strat, store = make(mk, exe, now, cooldownMs=0)
+    assert [s.kind for s in strat.sets] == ["binary"] * (2 if case in ("cut", "not_accepting") else 3)
+    for i in range(2):
+        store.apply_raw(book(str(10 + 2 * i), [("0.30", "100")], market=ids[i]), 1000)
+        store.apply_raw(book(str(11 + 2 * i), [("0.75", "100")], market=ids[i]), 1000)
+    await strat.drain()
+    assert exe.calls == []
+
+
+def test_complete_event_from_gamma_events_json() -> None:
+    """Gamma `/events` JSON: closed (resolved) outcomes are not needed, open ones are."""
+    from bot_runtime.venue.polymarket.gamma import complete_negrisk_events, markets_from_event
+
+    ids = [f"0x{i:064x}" for i in range(3)]
+    ev = {"id": "9", "negRisk": True, "negRiskMarketID": "0xnr", "enableNegRisk": True,
+          "markets": [gamma(ids[i], str(10 + 2 * i), str(11 + 2 * i)) for i in range(3)]}
+    ev["markets"][2]["closed"] = True
+    infos = markets_from_event(ev)
+    assert infos[0].event_outcome_ids == tuple(ids[:2])
+    assert [m.condition_id for m in complete_negrisk_events(infos)["0xnr"]] == ids[:2]
+    assert complete_negrisk_events(infos[:1]) == {}
+    assert complete_negrisk_events(markets_from_event(ev | {"negRiskAugmented": True})) == {}

@@ -98,6 +98,7 @@ def _polyai_tape(tmp_path: Path) -> tuple[Path, Path]:
     rnd = random.Random(1)
     nr = "0x" + "ef" * 32
     markets = [{"conditionId": f"0x{i:064x}", "question": f"Outcome {i}?", "negRisk": True, "negRiskMarketID": nr,
+                "eventOutcomeIds": [f"0x{j:064x}" for j in range(3)],
                 "clobTokenIds": json.dumps([f"{i}1", f"{i}0"]), "orderMinSize": 5} for i in range(3)]
     frames = []
     ts = 1_760_000_000_000

@@ -50,7 +50,7 @@ def quote(store: BookStore, i: int, bid: float, ask: float, ts: int) -> None:
 
 async def test_event_sum_scan_trades_once_per_market() -> None:
     now = [1_000_000]
-    ev = {"negRisk": True, "negRiskMarketID": "0xev"}
+    ev = {"negRisk": True, "negRiskMarketID": "0xev", "eventOutcomeIds": [f"0x{i:064x}" for i in (1, 2, 3)]}
     s, store, exe = setup([gm(1, "A?", **ev), gm(2, "B?", **ev), gm(3, "C?", **ev)], now,
                           minConfidence=50, minEdge=0.02, tradeSizeUsd=20)
     quote(store, 1, 0.49, 0.51, now[0])
@@ -70,7 +70,7 @@ async def test_event_sum_scan_trades_once_per_market() -> None:
 
 async def test_confidence_and_edge_bars() -> None:
     now = [1_000_000]
-    ev = {"negRisk": True, "negRiskMarketID": "0xev"}
+    ev = {"negRisk": True, "negRiskMarketID": "0xev", "eventOutcomeIds": [f"0x{i:064x}" for i in (1, 2)]}
     s, store, exe = setup([gm(1, "A?", **ev), gm(2, "B?", **ev)], now, minConfidence=95, minEdge=0.02)
     quote(store, 1, 0.50, 0.55, now[0])  # wide spreads: confidence ~50
     quote(store, 2, 0.60, 0.65, now[0])
