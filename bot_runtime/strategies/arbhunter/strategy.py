@@ -212,10 +212,15 @@ class ArbHunter(Strategy):
     def _opportunity(self, s: ArbSet, plan: ArbPlan, now: int, ticks: list[int], new: bool) -> Opportunity:
         gid = f"arb-{s.kind}-{next(self._ids)}"
         kind = s.kind if plan.side == "BUY" else f"{s.kind}_sell"
+        # A market BUY spends dollars: the walked cost buys exactly the planned shares, where
+        # shares x worst price would buy more than the walked levels hold (killed, or a leg heavier
+        # than the others).
+        market_buy = plan.side == "BUY" and self.p.orderType in ("FOK", "FAK")
         intents = [
             OrderIntent(market=mkt, token_id=leg.token_id, side=plan.side,  # type: ignore[arg-type]
                         price_e6=leg.limit_price_e6, size_e6=plan.shares_e6, order_type=self.p.orderType,
-                        tick_size_e6=tick, neg_risk=s.neg_risk, group_id=gid, reason=f"arb:{kind}")
+                        tick_size_e6=tick, neg_risk=s.neg_risk, group_id=gid, reason=f"arb:{kind}",
+                        amount_e6=leg.cost_e6 if market_buy else 0)
             for mkt, leg, tick in zip(s.markets, plan.legs, ticks, strict=True)
         ]
         opp = Opportunity(ts_ms=now, market=s.key, kind=kind, edge=plan.edge, assets=list(s.tokens),
@@ -266,8 +271,8 @@ class ArbHunter(Strategy):
     async def _settle(self, s: ArbSet, plan: ArbPlan, results: list[OrderResult]) -> str:
         """won: every leg filled alike (or hedged to it); failed: nothing filled; lost: unwound."""
         filled = [r.filled_size_e6 for r in results]
-        if len(results) == len(plan.legs) and min(filled) == max(filled):
-            return "won" if filled[0] > 0 else "failed"
+        if len(results) == len(plan.legs) and max(filled) - min(filled) <= dust_e6(plan):
+            return "won" if min(filled) > 0 else "failed"
         if plan.side == "SELL":
             # a partly sold set leaves inventory that a later set or resolution settles: no loss taken
             return "won" if any(filled) else "failed"
@@ -390,6 +395,15 @@ class _BookLookup:
 
     def get(self, asset_id: str) -> Any:
         return self.store.book(asset_id)
+
+
+def dust_e6(plan: ArbPlan) -> int:
+    """Shares by which filled legs may differ and still be one set: a market BUY's dollars are
+    signed in whole cents (rounded down), so a leg may buy up to one cent's worth less."""
+    if plan.side != "BUY":
+        return 0
+    cheapest = min(leg.cost_e6 * E6 // plan.shares_e6 for leg in plan.legs) if plan.shares_e6 else E6
+    return 10_000 * E6 // max(cheapest, 1) + 1
 
 
 def plan_group(results: list[OrderResult]) -> str:

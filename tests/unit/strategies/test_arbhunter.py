@@ -79,6 +79,8 @@ async def test_binary_arb_places_both_legs_as_fok_with_exact_prices() -> None:
     intents, opp = exe.calls[0]
     assert [(i.token_id, i.side, i.price_e6, i.size_e6, i.order_type) for i in intents] == [
         (YES, "BUY", 450_000, 30 * E6, "FOK"), (NO, "BUY", 500_000, 30 * E6, "FOK")]
+    # a market BUY spends dollars: the walked cost of the planned shares
+    assert [i.amount_e6 for i in intents] == [13_500_000, 15_000_000]
     assert intents[0].group_id == intents[1].group_id and opp.kind == "binary" and opp.market == CID
     assert abs(opp.edge - 0.05) < 1e-9
     snap = strat.snapshot()
