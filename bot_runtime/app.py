@@ -219,6 +219,8 @@ class BotApp:
         ctx = StrategyContext(config=cfg, params=cfg.strategy_params(), books=self.store, markets={},
                               submit=self.submit, metrics=self.metrics, log=self.log, http=self.http,
                               credentials=self.credentials, state_dir=str(state_dir))
+        if self.execution is not None:
+            ctx.resolve = self.execution.resolve
         if self.execution is not None and self.execution.kind == "sim" and hasattr(ctx, "newsapi_url"):
             # the simulator serves NewsAPI-shaped headlines of its own markets' news
             ctx.newsapi_url = cfg.endpoints.clobUrl.rstrip("/") + "/newsapi"

@@ -146,6 +146,9 @@ class Execution:
         self.executor.paused = self.deps.paused()
         return await self.executor.submit(intents, opportunity)
 
+    async def resolve(self, results: list[OrderResult]) -> list[OrderResult]:
+        return await self.executor.resolve(results)
+
     async def cancel_all(self) -> int:
         """Stop new orders, then cancel every open order; returns how many were canceled."""
         self.executor.accepting = False

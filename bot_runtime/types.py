@@ -25,6 +25,10 @@ OrderStatus = Literal[
     "unsent",    # journaled but never reached the exchange (found by reconciliation)
 ]
 
+# Results the exchange has not made final: a delayed order (`pending`) or a POST whose answer was
+# lost (`error`). Either may still fill in full; nothing is settled, hedged or unwound on them.
+UNRESOLVED: tuple[str, ...] = ("pending", "error")
+
 
 @dataclass(frozen=True, slots=True)
 class OrderIntent:

@@ -27,7 +27,12 @@ if TYPE_CHECKING:  # imported for types only: keeps `import bot_runtime.strategi
     from bot_runtime.venue.polymarket.gamma import MarketInfo
 
 SubmitFn = Callable[[list[OrderIntent], Opportunity], Awaitable[list[OrderResult]]]
+ResolveFn = Callable[[list[OrderResult]], Awaitable[list[OrderResult]]]
 ClockFn = Callable[[], int]
+
+
+async def _already_final(results: list[OrderResult]) -> list[OrderResult]:
+    return results
 
 
 def _wall_ms() -> int:
@@ -54,6 +59,9 @@ class StrategyContext:
     newsapi_url: str = "https://newsapi.org"   # NewsAPI base URL (tests point it at a local server)
     backtest: bool = False                     # True in `botfleet backtest`: no network, virtual clock
     perf_ns: Callable[[], int] = time.perf_counter_ns  # monotonic clock for latency measurement
+    # executor.resolve: the exchange's final word on results still `pending` (delayed) or `error`
+    # (the POST's answer was lost); returns them updated, possibly still not final (call again)
+    resolve: ResolveFn = _already_final
 
     def __post_init__(self) -> None:
         if self.log is None:

@@ -27,7 +27,7 @@ from bot_runtime.strategies.arbhunter.logic import (
 )
 from bot_runtime.strategies.base import Strategy, StrategyContext, register
 from bot_runtime.strategies.common import LatencyWindow, Tally, TaskSet
-from bot_runtime.types import Opportunity, OrderIntent, OrderResult
+from bot_runtime.types import UNRESOLVED, Opportunity, OrderIntent, OrderResult
 from bot_runtime.venue.polymarket.constants import E6
 from bot_runtime.venue.polymarket.fees import rate_ppm_of
 from bot_runtime.venue.polymarket.gamma import MarketInfo, complete_negrisk_events
@@ -98,6 +98,7 @@ class ArbHunter(Strategy):
         self._ids = itertools.count(1)
         self.sets: list[ArbSet] = []
         self._by_asset: dict[str, list[ArbSet]] = {}
+        self._inflight: dict[str, ArbSet] = {}   # token -> the set whose execution holds it
         self.opportunities: list[Opportunity] = []   # bounded: for reports and the demo view
         self._set_markets(list(ctx.markets.values()))
 
@@ -137,6 +138,11 @@ class ArbHunter(Strategy):
     def _check(self, s: ArbSet, now: int, t0: int) -> None:
         if s.busy:
             return
+        inflight = self._inflight
+        if inflight:
+            for tok in s.tokens:
+                if tok in inflight:  # another set (binary vs neg-risk share YES) is trading it
+                    return
         books_by_id = self._books_by_id
         book_age = self._book_age
         max_age = self.p.maxBookAgeMs
@@ -186,6 +192,8 @@ class ArbHunter(Strategy):
         s.busy = True
         s.executed = True
         s.last_exec_ms = now
+        for tok in s.tokens:  # one execution per token at a time, across every set holding it
+            self._inflight[tok] = s
         self.tasks.spawn(self._execute(s, plan, opp, t0))
 
     def _sell_plan(self, s: ArbSet, books: list[Any]) -> ArbPlan | None:
@@ -247,6 +255,8 @@ class ArbHunter(Strategy):
         try:
             lat_ns = self.ctx.perf_ns() - t0
             results = await self.ctx.submit(opp.intents, opp)
+            if any(r.status in UNRESOLVED for r in results):
+                results = await self._until_final(s, results)
             # logged after the orders went out: formatting a log line is not worth a delay on the wire
             self._log_opportunity(opp, plan, True)
             self.latency.add_ns(lat_ns)
@@ -262,11 +272,30 @@ class ArbHunter(Strategy):
                           shares=plan.shares_e6 / E6, result=outcome, latency_us=round(lat_ns / 1000, 1),
                           fills=[r.filled_size_e6 / E6 for r in results],
                           statuses=[r.status for r in results], group=opp.intents[0].group_id)
+        except _StillPending as exc:  # stopping: the journal keeps them pending for reconcile
+            self.log.warning("ARB LEFT PENDING", market=s.key, orders=exc.order_ids)
         except Exception as exc:  # a failed execution must not kill the bot; the journal has the truth
             s.last_failed = True
             self.log.error("arb execution failed", market=s.key, error=f"{type(exc).__name__}: {exc}")
         finally:
             s.busy = False
+            for tok in s.tokens:
+                if self._inflight.get(tok) is s:
+                    del self._inflight[tok]
+
+    async def _until_final(self, s: ArbSet, results: list[OrderResult]) -> list[OrderResult]:
+        """Wait for the exchange's final word on delayed or unanswered legs. The set (and every
+        token of it) stays blocked: a leg that fills later must not meet a fresh group, a hedge
+        or an unwind decided on "nothing filled"."""
+        self.log.warning("ARB PENDING", market=s.key, statuses=[r.status for r in results],
+                         orders=[r.order_id for r in results if r.status in UNRESOLVED])
+        while any(r.status in UNRESOLVED for r in results):
+            if self._stopped.is_set():
+                raise _StillPending([r.order_id for r in results if r.status in UNRESOLVED])
+            results = await self.ctx.resolve(results)
+            if any(r.status in UNRESOLVED for r in results):
+                await asyncio.sleep(0.05)  # resolve() waits itself; this only bounds a resolve that cannot
+        return results
 
     async def _settle(self, s: ArbSet, plan: ArbPlan, results: list[OrderResult]) -> str:
         """won: every leg filled alike (or hedged to it); failed: nothing filled; lost: unwound."""
@@ -333,6 +362,8 @@ class ArbHunter(Strategy):
         opp = Opportunity(ts_ms=self.ctx.clock(), market=s.key, kind=f"{s.kind}_{action}", edge=0.0,
                           assets=[i.token_id for i in intents], intents=intents)
         fixes = await self.ctx.submit(intents, opp)
+        if any(r.status in UNRESOLVED for r in fixes):
+            fixes = await self._until_final(s, fixes)
         self.tally.record_results(fixes)
         self.log.info("ARB REPAIRED", market=s.key, action=action,
                       filled=[r.filled_size_e6 / E6 for r in fixes], statuses=[r.status for r in fixes])
@@ -385,6 +416,12 @@ class ArbHunter(Strategy):
             "recent": [{"ts": o.ts_ms, "market": o.market, "kind": o.kind, "edge": round(o.edge, 6)}
                        for o in self.opportunities[-10:]],
         }
+
+
+class _StillPending(Exception):
+    def __init__(self, order_ids: list[str]) -> None:
+        super().__init__(", ".join(order_ids))
+        self.order_ids = order_ids
 
 
 class _BookLookup:
