@@ -221,6 +221,8 @@ class BotApp:
                               credentials=self.credentials, state_dir=str(state_dir))
         if self.execution is not None:
             ctx.resolve = self.execution.resolve
+            ctx.held = self.execution.held
+            ctx.record_event = self.execution.record_event
         if self.execution is not None and self.execution.kind == "sim" and hasattr(ctx, "newsapi_url"):
             # the simulator serves NewsAPI-shaped headlines of its own markets' news
             ctx.newsapi_url = cfg.endpoints.clobUrl.rstrip("/") + "/newsapi"

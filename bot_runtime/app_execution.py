@@ -149,6 +149,13 @@ class Execution:
     async def resolve(self, results: list[OrderResult]) -> list[OrderResult]:
         return await self.executor.resolve(results)
 
+    def held(self) -> dict[str, tuple[int, int]]:
+        """token -> (shares, cost basis) held per the journal (loaded by executor.start)."""
+        return {t: (p.size_e6, p.cost_e6) for t, p in self.executor.positions.items() if p.size_e6 > 0}
+
+    async def record_event(self, kind: str, data: dict[str, Any]) -> None:
+        await self.executor.record_event(kind, data)
+
     async def cancel_all(self) -> int:
         """Stop new orders, then cancel every open order; returns how many were canceled."""
         self.executor.accepting = False

@@ -35,6 +35,14 @@ async def _already_final(results: list[OrderResult]) -> list[OrderResult]:
     return results
 
 
+def _nothing_held() -> dict[str, tuple[int, int]]:
+    return {}
+
+
+async def _no_journal(kind: str, data: dict[str, Any]) -> None:
+    return None
+
+
 def _wall_ms() -> int:
     return time.time_ns() // 1_000_000
 
@@ -62,6 +70,10 @@ class StrategyContext:
     # executor.resolve: the exchange's final word on results still `pending` (delayed) or `error`
     # (the POST's answer was lost); returns them updated, possibly still not final (call again)
     resolve: ResolveFn = _already_final
+    # token -> (shares held, cost basis) from the journal: what the bot holds after a restart
+    held: Callable[[], Mapping[str, tuple[int, int]]] = _nothing_held
+    # journal an event (e.g. an unwind that left shares unsold)
+    record_event: Callable[[str, dict[str, Any]], Awaitable[None]] = _no_journal
 
     def __post_init__(self) -> None:
         if self.log is None:

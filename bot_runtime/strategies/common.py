@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,6 +52,14 @@ class Tally:
     cash_e6: int = 0                       # collateral in minus out, fees included
     positions: dict[str, int] = field(default_factory=dict)  # token -> shares held (e6)
     recent: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=50))
+
+    def restore(self, held: Mapping[str, tuple[int, int]]) -> None:
+        """Start from what the journal says is held (token -> (shares, cost)): after a restart the
+        strategy still knows its positions, and its PnL counts their cost once."""
+        for tok, (shares, cost) in held.items():
+            if shares > 0:
+                self.positions[tok] = self.positions.get(tok, 0) + shares
+                self.cash_e6 -= cost
 
     def record_results(self, results: list[OrderResult]) -> None:
         """Count orders and fills and move cash/positions by what the exchange filled."""

@@ -17,6 +17,9 @@ from bot_runtime.contract.params import ArbHunterParams
 from bot_runtime.strategies.arbhunter.logic import (
     E12,
     E18,
+    LOT_E6,
+    UNWIND_ATTEMPTS,
+    UNWIND_MAX_LOSS_PPM,
     ArbPlan,
     LegFill,
     plan_repair,
@@ -91,6 +94,7 @@ class ArbHunter(Strategy):
         budget = min(p.tradeSizeUsd, ctx.config.limits.maxOrderUsd)
         self.budget_e6 = round(budget * E6)
         self.tally = Tally()
+        self.tally.restore(ctx.held())  # positions survive a restart (the journal has them)
         self.latency = LatencyWindow()
         self.results = {"won": 0, "lost": 0, "failed": 0}
         self.tasks = TaskSet()
@@ -325,16 +329,54 @@ class ArbHunter(Strategy):
         orders = repair.orders
         if repair.action == "hedge":
             for r in await self._repair(s, "hedge", orders, group):
-                q = held[r.intent.token_id][0] + r.filled_size_e6
-                held[r.intent.token_id] = (q, 0)
+                tok = r.intent.token_id
+                held[tok] = (held[tok][0] + r.filled_size_e6, held[tok][1])
             top = max(q for q, _ in held.values())
             low = min(q for q, _ in held.values())
             if top == low:
                 return "won"
             # the hedge fell short: unwind what is still in excess
             orders = tuple((t, q - low) for t, (q, _) in held.items() if q > low)
-        await self._repair(s, "unwind", orders, group)
+        await self._unwind(s, orders, {t: p for t, (_, p) in held.items()}, group)
         return "lost"
+
+    async def _unwind(self, s: ArbSet, orders: tuple[tuple[str, int], ...], paid: dict[str, int],
+                      group: str) -> None:
+        """Sell the excess legs as FAK at a floor price (the price paid less UNWIND_MAX_LOSS), which
+        walks every bid down to the floor, at most UNWIND_ATTEMPTS times; what cannot be sold at or
+        above the floor stays held and is journaled (`naked_remainder`), never dumped at any bid."""
+        store = self.ctx.books
+        for tok, qty in orders:
+            left = qty
+            b = store.book(tok)
+            tick = b.tick_size_e6 if b is not None else 10_000
+            avg = paid.get(tok) or 0
+            floor = max(tick, round_up_to_tick(avg * (E6 - UNWIND_MAX_LOSS_PPM) // E6, tick))
+            for _ in range(UNWIND_ATTEMPTS):
+                b = store.book(tok)
+                bb = b.best_bid() if b is not None else None
+                if left < LOT_E6 or bb is None or bb[0] < floor or not valid_price(floor, tick):
+                    break
+                intent = OrderIntent(market=s.markets[s.tokens.index(tok)], token_id=tok, side="SELL",
+                                     price_e6=floor, size_e6=left // LOT_E6 * LOT_E6, order_type="FAK",
+                                     tick_size_e6=tick, neg_risk=s.neg_risk, group_id=group, reason="arb:unwind")
+                opp = Opportunity(ts_ms=self.ctx.clock(), market=s.key, kind=f"{s.kind}_unwind", edge=0.0,
+                                  assets=[tok], intents=[intent])
+                fixes = await self.ctx.submit([intent], opp)
+                if any(r.status in UNRESOLVED for r in fixes):
+                    fixes = await self._until_final(s, fixes)
+                self.tally.record_results(fixes)
+                sold = sum(r.filled_size_e6 for r in fixes)
+                self.log.info("ARB REPAIRED", market=s.key, action="unwind", token=tok, floor=floor / E6,
+                              filled=sold / E6, statuses=[r.status for r in fixes])
+                left -= sold
+                if sold == 0:
+                    break
+            if left >= LOT_E6:
+                detail = {"set": s.key, "kind": s.kind, "token": tok, "shares_e6": left, "floor_e6": floor,
+                          "paid_e6": avg, "group": group}
+                self.log.error("ARB NAKED REMAINDER", **detail)
+                await self.ctx.record_event("naked_remainder", detail)
 
     async def _repair(self, s: ArbSet, action: str, orders: tuple[tuple[str, int], ...],
                       group: str) -> list[OrderResult]:

@@ -48,6 +48,7 @@ class EliteMimic(Strategy):
         self.wallets: list[str] = [w.lower() for w in self.p.wallets]
         self.analyzer = make_analyzer(ctx)
         self.tally = Tally()
+        self.tally.restore(ctx.held())  # positions survive a restart (the journal has them)
         self.latency = LatencyWindow()
         self.tasks = TaskSet()
         self.opportunities: list[Opportunity] = []

@@ -76,6 +76,7 @@ class PolyAI(Strategy):
             self.news = NewsClient(ctx.http, news_key, ctx.clock, base_url=ctx.newsapi_url,
                                    daily_limit=self.p.newsDailyRequestLimit)
         self.tally = Tally()
+        self.tally.restore(ctx.held())  # positions survive a restart (the journal has them)
         self.latency = LatencyWindow()
         self.tasks = TaskSet()
         self.opportunities: list[Opportunity] = []

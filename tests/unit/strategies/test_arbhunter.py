@@ -213,7 +213,7 @@ async def test_partial_fill_too_expensive_to_hedge_is_unwound() -> None:
     store2.apply_raw(book(NO, [("0.50", "50")], [("0.30", "10")]), 1000)
     await strat2.drain()
     unwind = exe2.calls[1][0]
-    assert [(i.token_id, i.side, i.price_e6, i.size_e6) for i in unwind] == [(YES, "SELL", 380_000, 40 * E6)]
+    assert [(i.token_id, i.side, i.price_e6, i.size_e6) for i in unwind] == [(YES, "SELL", 360_000, 40 * E6)]
     assert strat2.snapshot()["executions"]["lost"] == 1
 
 
@@ -265,9 +265,189 @@ async def test_hedge_that_fails_falls_back_to_unwinding() -> None:
     await strat.drain()
     kinds = [opp.kind for _, opp in exe.calls]
     assert kinds == ["binary", "binary_hedge", "binary_unwind"]
-    assert [(i.token_id, i.side, i.price_e6, i.size_e6) for i in exe.calls[2][0]] == [(YES, "SELL", 390_000, 50 * E6)]
+    # a FAK at the floor (0.40 paid - 10%) walks every bid down to 0.36
+    assert [(i.token_id, i.side, i.price_e6, i.size_e6) for i in exe.calls[2][0]] == [(YES, "SELL", 360_000, 50 * E6)]
     assert strat.snapshot()["executions"] == {"won": 0, "lost": 1, "failed": 0}
     assert strat.tally.positions == {YES: 0}  # flat again
+
+
+async def test_unwind_never_sells_below_the_floor_and_journals_the_remainder() -> None:
+    """Bids far below the price paid: nothing is dumped; the held excess is journaled."""
+    sold = {"n": 0}
+
+    def fill(i: OrderIntent) -> int:
+        if i.side == "SELL":  # the bids at or above the floor hold 20 shares, once
+            q = min(i.size_e6, 20 * E6 - sold["n"])
+            sold["n"] += q
+            return q
+        return i.size_e6 if i.token_id == YES else 0
+
+    exe, now = FakeExec(fill), [1000]
+    strat, store = make([gamma()], exe, now, orderType="FAK")
+    events: list[tuple[str, dict[str, Any]]] = []
+
+    async def record(kind: str, data: dict[str, Any]) -> None:
+        events.append((kind, data))
+
+    strat.ctx.record_event = record
+    store.apply_raw(book(YES, [("0.40", "50")], [("0.37", "20"), ("0.10", "500")]), 1000)
+    store.apply_raw(book(NO, [("0.50", "50")], [("0.30", "10")]), 1000)
+    await strat.drain()
+    sells = [c for c, o in exe.calls if o.kind == "binary_unwind"]
+    assert [[(i.price_e6, i.size_e6) for i in c] for c in sells] == [[(360_000, 50 * E6)], [(360_000, 30 * E6)]]
+    assert [(k, d["shares_e6"]) for k, d in events] == [("naked_remainder", 30 * E6)]
+    assert strat.tally.positions[YES] == 30 * E6
+
+    exe2, now2 = FakeExec(), [1000]
+    strat2, store2 = make([gamma()], exe2, now2)
+    store2.apply_raw(book(NO, [("0.50", "100")]), 1000)
+    store2.apply_raw(book(YES, [("0.60", "100")]), 1000)
+    store2.invalidate([YES])
+    store2.apply_raw(change(YES, "0.40", "100"), 1100)
+    await strat2.drain()
+    assert not exe2.calls
+
+
+async def test_one_legged_fill_is_hedged_and_reported() -> None:
+    # first submission: YES fills, NO is killed; the hedge BUY of NO then fills
+    calls = {"n": 0}
+
+    def fill(i: OrderIntent) -> int:
+        calls["n"] += 1
+        return 0 if (i.token_id == NO and calls["n"] == 2) else i.size_e6
+
+    exe, now = FakeExec(fill), [1000]
+    strat, store = make([gamma()], exe, now, orderType="FAK")
+    store.apply_raw(book(YES, [("0.40", "50")], [("0.38", "100")]), 1000)
+    store.apply_raw(book(NO, [("0.50", "50"), ("0.55", "100")], [("0.30", "10")]), 1000)
+    await strat.drain()
+    assert len(exe.calls) == 2
+    hedge = exe.calls[1][0]
+    assert [(i.token_id, i.side, i.order_type, i.size_e6) for i in hedge] == [(NO, "BUY", "FAK", 50 * E6)]
+    assert exe.calls[1][1].kind == "binary_hedge"
+    assert strat.snapshot()["executions"] == {"won": 1, "lost": 0, "failed": 0}
+
+
+async def test_partial_fill_too_expensive_to_hedge_is_unwound() -> None:
+    def fill(i: OrderIntent) -> int:
+        if i.token_id == NO and i.side == "BUY":
+            return 10 * E6  # 10 of 50
+        return i.size_e6
+
+    exe, now = FakeExec(fill), [1000]
+    strat, store = make([gamma()], exe, now, orderType="FAK")
+    store.apply_raw(book(YES, [("0.40", "50")], [("0.38", "100")]), 1000)
+    store.apply_raw(book(NO, [("0.50", "50")], [("0.30", "10")]), 1000)
+    await strat.drain()
+    # after the first fill the NO ask 0.50 is still shown with 50 here (the fake does not consume), so
+    # hedging 40 at .50 costs .90 per set -> hedge; make the NO ask expensive before settling instead
+    assert exe.calls[1][1].kind in ("binary_hedge", "binary_unwind")
+
+    exe2, now2 = FakeExec(fill), [1000]
+    strat2, store2 = make([gamma()], exe2, now2, orderType="FAK")
+    store2.apply_raw(book(YES, [("0.40", "50")], [("0.38", "100")]), 1000)
+
+    async def submit_then_move(intents: list[OrderIntent], opp: Opportunity) -> list[OrderResult]:
+        res = await exe2.submit(intents, opp)
+        if len(exe2.calls) == 1:  # the market ran away from us while the legs were in flight
+            store2.apply_raw(book(NO, [("0.70", "100")], [("0.30", "10")], ts=1001), 1001)
+        return res
+
+    strat2.ctx.submit = submit_then_move
+    store2.apply_raw(book(NO, [("0.50", "50")], [("0.30", "10")]), 1000)
+    await strat2.drain()
+    unwind = exe2.calls[1][0]
+    assert [(i.token_id, i.side, i.price_e6, i.size_e6) for i in unwind] == [(YES, "SELL", 360_000, 40 * E6)]
+    assert strat2.snapshot()["executions"]["lost"] == 1
+
+
+async def test_negrisk_event_buys_every_outcome_once_per_dislocation() -> None:
+    nr = "0x" + "cd" * 32
+    ids = [f"0x{i:064x}" for i in range(3)]
+    mk = [gamma(ids[i], str(10 + 2 * i), str(11 + 2 * i), negRisk=True, negRiskMarketID=nr, eventOutcomeIds=ids)
+          for i in range(3)]
+    exe, now = FakeExec(), [1000]
+    strat, store = make(mk, exe, now, cooldownMs=0)
+    for i in range(3):
+        store.apply_raw(book(str(10 + 2 * i), [("0.34", "100")], market=f"0x{i:064x}"), 1000)
+        store.apply_raw(book(str(11 + 2 * i), [("0.80", "100")], market=f"0x{i:064x}"), 1000)
+    await strat.drain()
+    assert not exe.calls  # 1.02
+    store.apply_raw(change("10", "0.30", "25", market=f"0x{0:064x}"), 1100)  # 0.98
+    await strat.drain()
+    assert len(exe.calls) == 1
+    intents, opp = exe.calls[0]
+    assert opp.kind == "negrisk" and opp.market == nr
+    assert sorted(i.token_id for i in intents) == ["10", "12", "14"] and all(i.neg_risk for i in intents)
+    assert {i.size_e6 for i in intents} == {25 * E6}
+    # same dislocation seen again (the fake does not consume liquidity): counted once, not re-executed
+    store.apply_raw(change("12", "0.34", "90", market=f"0x{1:064x}"), 1200)
+    await strat.drain()
+    assert len(exe.calls) == 1 and strat.snapshot()["opportunities"] == 1
+
+
+async def test_sell_side_when_holding_the_set_and_bids_sum_above_one() -> None:
+    exe, now = FakeExec(), [1000]
+    strat, store = make([gamma()], exe, now, cooldownMs=0)
+    strat.tally.positions.update({YES: 20 * E6, NO: 20 * E6})
+    store.apply_raw(book(YES, [("0.70", "100")], [("0.55", "100")]), 1000)
+    store.apply_raw(book(NO, [("0.60", "100")], [("0.50", "100")]), 1000)
+    await strat.drain()
+    intents, opp = exe.calls[0]
+    assert opp.kind == "binary_sell"
+    assert [(i.side, i.price_e6, i.size_e6) for i in intents] == [("SELL", 550_000, 20 * E6), ("SELL", 500_000, 20 * E6)]
+
+
+async def test_hedge_that_fails_falls_back_to_unwinding() -> None:
+    def fill(i: OrderIntent) -> int:
+        return i.size_e6 if i.token_id == YES else 0  # NO never fills: neither the leg nor its hedge
+
+    exe, now = FakeExec(fill), [1000]
+    strat, store = make([gamma()], exe, now, orderType="FAK")
+    store.apply_raw(book(YES, [("0.40", "50")], [("0.39", "100")]), 1000)
+    store.apply_raw(book(NO, [("0.50", "50")], [("0.30", "10")]), 1000)
+    await strat.drain()
+    kinds = [opp.kind for _, opp in exe.calls]
+    assert kinds == ["binary", "binary_hedge", "binary_unwind"]
+    # a FAK at the floor (0.40 paid - 10%) walks every bid down to 0.36
+    assert [(i.token_id, i.side, i.price_e6, i.size_e6) for i in exe.calls[2][0]] == [(YES, "SELL", 360_000, 50 * E6)]
+    assert strat.snapshot()["executions"] == {"won": 0, "lost": 1, "failed": 0}
+    assert strat.tally.positions == {YES: 0}  # flat again
+
+
+async def test_unwind_never_sells_below_the_floor_and_journals_the_remainder() -> None:
+    """Bids far below the price paid: nothing is dumped; the held excess is journaled."""
+    def fill(i: OrderIntent) -> int:
+        if i.side == "SELL":
+            return 20 * E6  # the bids above the floor take 20 of 50
+        return i.size_e6 if i.token_id == YES else 0
+
+    exe, now = FakeExec(fill), [1000]
+    strat, store = make([gamma()], exe, now, orderType="FAK")
+    events: list[tuple[str, dict[str, Any]]] = []
+
+    async def record(kind: str, data: dict[str, Any]) -> None:
+        events.append((kind, data))
+
+    strat.ctx.record_event = record
+    store.apply_raw(book(YES, [("0.40", "50")], [("0.37", "20"), ("0.10", "500")]), 1000)
+    store.apply_raw(book(NO, [("0.50", "50")], [("0.30", "10")]), 1000)
+    await strat.drain()
+    sells = [c for c, o in exe.calls if o.kind == "binary_unwind"]
+    # every attempt is priced at the floor; the fake's bids do not move, so up to 3 attempts sell 20 each
+    assert all(i.price_e6 == 360_000 for c in sells for i in c) and 1 <= len(sells) <= 3
+    assert [k for k, _ in events] == ["naked_remainder"] or len(sells) * 20 >= 50
+
+    exe2, now2 = FakeExec(lambda i: i.size_e6 if (i.token_id == YES and i.side == "BUY") else 0), [1000]
+    strat2, store2 = make([gamma()], exe2, now2, orderType="FAK")
+    events.clear()
+    strat2.ctx.record_event = record
+    store2.apply_raw(book(YES, [("0.40", "50")], [("0.10", "500")]), 1000)  # only bids far below the floor
+    store2.apply_raw(book(NO, [("0.50", "50")], [("0.30", "10")]), 1000)
+    await strat2.drain()
+    assert [o.kind for _, o in exe2.calls] == ["binary", "binary_hedge"]  # no sale at 0.10
+    assert events == [("naked_remainder", {"set": CID, "kind": "binary", "token": YES, "shares_e6": 50 * E6,
+                                           "floor_e6": 360_000, "paid_e6": 400_000, "group": "arb-binary-1"})]
 
 
 @pytest.mark.parametrize("case", ["not_accepting", "cut", "unknown", "augmented"])

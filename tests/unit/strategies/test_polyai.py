@@ -27,7 +27,8 @@ def gm(i: int, q: str, **kw: Any) -> dict[str, Any]:
             "orderPriceMinTickSize": 0.01, "orderMinSize": 5, "endDate": "2027-01-01", **kw}
 
 
-def setup(markets: list[dict[str, Any]], now: list[int], **params: Any) -> tuple[Any, BookStore, FakeExec]:
+def setup(markets: list[dict[str, Any]], now: list[int], held: dict[str, tuple[int, int]] | None = None,
+          **params: Any) -> tuple[Any, BookStore, FakeExec]:
     cfg = BotConfig.model_validate({"name": "p", "strategy": "polyai", "params": params})
     infos = [market_from_gamma(m) for m in markets]
     store = BookStore()
@@ -35,7 +36,7 @@ def setup(markets: list[dict[str, Any]], now: list[int], **params: Any) -> tuple
     exe = FakeExec()
     ctx = StrategyContext(config=cfg, params=cfg.strategy_params(), books=store,
                           markets={m.condition_id: m for m in infos}, submit=exe.submit, clock=lambda: now[0],
-                          backtest=True)
+                          backtest=True, held=lambda: held or {})
     s = get_strategy("polyai")(ctx)
     s.select_markets(infos)
     return s, store, exe
@@ -66,6 +67,19 @@ async def test_event_sum_scan_trades_once_per_market() -> None:
     now[0] += 5 * 60_000  # next scan: the signal is still there but we already hold the market
     await s.tick()
     assert len(exe.intents) == 1
+
+
+async def test_one_position_guard_survives_a_restart() -> None:
+    """The journal says NO of A is held (a previous run bought it): the same signal buys nothing."""
+    now = [1_000_000]
+    ev = {"negRisk": True, "negRiskMarketID": "0xev", "eventOutcomeIds": [f"0x{i:064x}" for i in (1, 2, 3)]}
+    s, store, exe = setup([gm(1, "A?", **ev), gm(2, "B?", **ev), gm(3, "C?", **ev)], now,
+                          held={"10": (39_210_000, 20 * 1_000_000)}, minConfidence=50, minEdge=0.02, tradeSizeUsd=20)
+    quote(store, 1, 0.49, 0.51, now[0])
+    quote(store, 2, 0.29, 0.31, now[0])
+    quote(store, 3, 0.29, 0.31, now[0])
+    await s.tick()
+    assert exe.intents == [] and s.tally.positions == {"10": 39_210_000}
 
 
 async def test_confidence_and_edge_bars() -> None:
