@@ -57,7 +57,8 @@ class ArbSet:
 def build_sets(markets: Iterable[MarketInfo], include_negrisk: bool) -> list[ArbSet]:
     """Binary sets for every tradable market; neg-risk sets only for complete events (every
     unresolved outcome present and tradable, not augmented: `complete_negrisk_events`)."""
-    all_markets = list(markets)
+    # a fee exponent other than 1 is a formula the plan does not compute: such markets are left out
+    all_markets = [m for m in markets if m.fee_exponent == 1 or not m.fees_enabled]
     ms = [m for m in all_markets if m.tradable]
     sets = [
         ArbSet(m.condition_id, "binary", (m.yes_token_id, m.no_token_id), (m.condition_id, m.condition_id),

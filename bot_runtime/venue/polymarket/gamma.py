@@ -42,6 +42,8 @@ class MarketInfo:
     min_size_e6: int = 5_000_000
     fees_enabled: bool = False
     fee_rate: float | None = 0.0  # None: fees enabled but rate unknown (ask /fee-rate)
+    # fee = shares * rate * (p * (1 - p)) ** exponent (the exchange's `fd.e`; 1 on every market seen)
+    fee_exponent: int = 1
     end_date: str = ""
     category: str = ""
     tags: tuple[str, ...] = ()
@@ -580,11 +582,36 @@ class GammaClient:
         except (TypeError, ValueError):
             raise GammaError(f"GET /fee-rate: field 'base_fee' is not a number: {bps!r}") from None
 
+    async def clob_fee(self, clob_url: str, condition_id: str) -> tuple[float, int] | None:
+        """The market's fee data as the exchange publishes it: `GET /clob-markets/{condition_id}`
+        -> `fd: {r: rate, e: exponent}` (what py-clob-client-v2 reads); None when absent."""
+        data = await self.get_json(f"{clob_url.rstrip('/')}/clob-markets/{condition_id}")
+        fd = data.get("fd") if isinstance(data, dict) else None
+        if not isinstance(fd, dict) or fd.get("r") is None:
+            return None
+        try:
+            return float(fd["r"]), int(fd.get("e", 1) or 1)
+        except (TypeError, ValueError):
+            raise GammaError(f"GET /clob-markets/{condition_id}: fee data {fd!r} is not numeric") from None
+
     async def fill_fee_rates(self, markets: Sequence[MarketInfo], clob_url: str) -> list[MarketInfo]:
-        """Ask `/fee-rate` for markets whose fees are enabled but whose category named no rate."""
+        """Every fee-enabled market's taker fee rate from the exchange: `/clob-markets/{id}` fee
+        data, else `/fee-rate`. The category table (and Gamma's own field) is only the fallback
+        when the exchange answers neither, logged; markets without fees have rate 0."""
         out: list[MarketInfo] = []
         for m in markets:
-            if m.fees_enabled and m.fee_rate is None:
-                m = replace(m, fee_rate=await self.fee_rate(clob_url, m.yes_token_id))
+            if not m.fees_enabled:
+                out.append(m if m.fee_rate == 0.0 else replace(m, fee_rate=0.0))
+                continue
+            venue: tuple[float, int] | None = None
+            try:
+                venue = await self.clob_fee(clob_url, m.condition_id)
+                if venue is None:
+                    venue = (await self.fee_rate(clob_url, m.yes_token_id), 1)
+            except (GammaError, aiohttp.ClientError, TimeoutError) as e:
+                log.warning("fee rate of %s not available from the exchange (%s); using %s", m.condition_id, e,
+                            "the category default" if m.fee_rate is not None else "the highest rate (7%)")
+            if venue is not None:
+                m = replace(m, fee_rate=venue[0], fee_exponent=venue[1])
             out.append(m)
         return out
