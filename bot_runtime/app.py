@@ -197,6 +197,7 @@ class BotApp:
                       assets=len(self.store.books), paused=self.paused, version=__version__)
 
     async def _discover_and_subscribe(self) -> None:
+        from bot_runtime.ai.factory import AnalyzerUnavailable
         from bot_runtime.strategies import get_strategy
         from bot_runtime.strategies.base import StrategyContext
 
@@ -226,7 +227,10 @@ class BotApp:
         if self.execution is not None and self.execution.kind == "sim" and hasattr(ctx, "newsapi_url"):
             # the simulator serves NewsAPI-shaped headlines of its own markets' news
             ctx.newsapi_url = cfg.endpoints.clobUrl.rstrip("/") + "/newsapi"
-        self.strategy = cls(ctx)
+        try:
+            self.strategy = cls(ctx)
+        except AnalyzerUnavailable as exc:
+            raise StartupError(str(exc), config_error=True) from None
         chosen = self.strategy.select_markets(found)
         ctx.markets.update({m.condition_id: m for m in chosen})
         self.markets = ctx.markets

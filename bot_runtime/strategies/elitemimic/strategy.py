@@ -46,7 +46,8 @@ class EliteMimic(Strategy):
         super().__init__(ctx)
         self.p: EliteMimicParams = ctx.params
         self.wallets: list[str] = [w.lower() for w in self.p.wallets]
-        self.analyzer = make_analyzer(ctx)
+        # the AI gate matters only when it can say no
+        self.analyzer = make_analyzer(ctx, required=self.p.minAiConfidence > 0)
         self.tally = Tally()
         self.tally.restore(ctx.held())  # positions survive a restart (the journal has them)
         self.latency = LatencyWindow()
@@ -291,7 +292,8 @@ class EliteMimic(Strategy):
         now = self.ctx.clock()
         for f in fills:
             for w in self.wallets:
-                t = from_chain_fill(f, w, now)
+                # the block's time: a fill read late is old, and the staleness check must see that
+                t = from_chain_fill(f, w, f.block_time_ms or now)
                 if t is not None:
                     self._accept(t)
 

@@ -81,6 +81,7 @@ class PolyAI(Strategy):
         self.tasks = TaskSet()
         self.opportunities: list[Opportunity] = []
         self.signals: dict[str, int] = {}
+        self.exits: dict[str, tuple[str, int]] = {}  # token -> (market, price to sell at): mean reversion
         self.accuracy = AccuracyTracker(metrics=ctx.metrics, labels=(ctx.bot, self.name))
         self.stats: dict[str, RollingStats] = {}
         self.markets: list[MarketInfo] = [m for m in ctx.markets.values() if m.tradable]
@@ -128,10 +129,38 @@ class PolyAI(Strategy):
                     sigs.append(s)
         for s in sigs:
             self.signals[s.kind] = self.signals.get(s.kind, 0) + 1
+        await self._take_profits(t0)
         for s in sorted(sigs, key=lambda s: (-s.edge, s.market)):
             if s.edge >= self.p.minEdge and s.confidence >= self.p.minConfidence:
                 await self._trade(s, t0)
         return sigs
+
+    async def _take_profits(self, t0: int) -> None:
+        """A mean-reversion position is a bet on the price coming back, not on the resolution: once
+        the bid reaches the reversion target, sell (FAK at the target: every bid at or above it)."""
+        for tok, (market, target) in list(self.exits.items()):
+            held = self.tally.positions.get(tok, 0) // LOT_E6 * LOT_E6
+            info = next((m for m in self.markets if m.condition_id == market), None)
+            if held <= 0 or info is None:
+                del self.exits[tok]
+                continue
+            book = self.ctx.books.book(tok)
+            bid = book.best_bid() if book is not None else None
+            tick = book.tick_size_e6 if book is not None else info.tick_size_e6
+            price = target // tick * tick
+            if bid is None or bid[0] < price or price < tick:
+                continue
+            intent = OrderIntent(market=market, token_id=tok, side="SELL", price_e6=price, size_e6=held,
+                                 order_type="FAK", tick_size_e6=tick, neg_risk=info.neg_risk,
+                                 group_id=f"polyai-{next(self._ids)}", reason="polyai:mean_reversion_exit")
+            opp = Opportunity(self.ctx.clock(), market, "mean_reversion_exit", 0.0, [tok], [intent])
+            results = await self.ctx.submit([intent], opp)
+            self.tally.record_results(results)
+            sold = sum(r.filled_size_e6 for r in results)
+            self.log.info("POLYAI EXIT", market=market, token=tok, target=price / E6, bid=bid[0] / E6,
+                          sold=sold / E6, held=held / E6, latency_us=round((self.ctx.perf_ns() - t0) / 1000, 1))
+            if self.tally.positions.get(tok, 0) < LOT_E6:
+                del self.exits[tok]
 
     # -- news --------------------------------------------------------------------------------
     def _news_batch(self) -> int:
@@ -269,6 +298,8 @@ class PolyAI(Strategy):
         if filled:
             self.log.info("EXECUTED", market=s.market, kind=s.kind, shares=filled / E6, price=s.price_e6 / E6,
                           latency_us=round(lat / 1000, 1))
+            if s.kind == "mean_reversion":  # sold when the price is back at the expected level
+                self.exits[s.token_id] = (s.market, s.price_e6 + round(s.edge * E6))
 
     def on_market_resolved(self, market: str, winning_asset_id: str) -> None:
         self.accuracy.resolve(market, winning_asset_id)

@@ -136,7 +136,7 @@ async def test_overlapping_sets_never_race_for_one_token(tmp_path: Path) -> None
     ids = [CID, "0x" + "22" * 32]
     mk = [gamma(ids[0], YES, NO, negRisk=True, negRiskMarketID=nr, eventOutcomeIds=ids),
           gamma(ids[1], "2001", "2002", negRisk=True, negRiskMarketID=nr, eventOutcomeIds=ids)]
-    strat, store, ex, paper, now = _setup(tmp_path, mk, cooldownMs=0)
+    strat, store, ex, paper, _now = _setup(tmp_path, mk, cooldownMs=0)
     await ex.start()
     paper.delay_tokens = {NO}  # the binary set's NO leg is delayed: YES stays locked
     store.apply_raw(book(NO, [("0.50", "40")]), 1000)
@@ -156,7 +156,7 @@ async def test_overlapping_sets_never_race_for_one_token(tmp_path: Path) -> None
 async def test_a_filled_buy_counts_against_limits_before_the_trade_sync(tmp_path: Path) -> None:
     """The POST said 30 shares filled; the trade sync has not seen them yet: a second group that
     would breach the per-market limit is refused (before: the position was invisible)."""
-    strat, store, ex, paper, now = _setup(tmp_path, [gamma()], limits={"maxPositionPerMarketUsd": 40})
+    _strat, store, ex, paper, _now = _setup(tmp_path, [gamma()], limits={"maxPositionPerMarketUsd": 40})
     await ex.start()
     paper.hide_trades = True
     store.apply_raw(book(YES, [("0.45", "60")]), 1000)

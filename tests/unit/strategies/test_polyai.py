@@ -111,6 +111,19 @@ async def test_mean_reversion_after_a_jump_on_the_virtual_clock() -> None:
     await s.tick()
     assert [(i.token_id, i.side) for i in exe.intents] == [("10", "BUY")]  # buy NO: expect reversion
     assert s.snapshot()["signals"].get("mean_reversion") == 1
+    bought = exe.intents[0]
+    target = s.exits["10"][1]
+    assert bought.price_e6 < target < 1_000_000
+    quote(store, 1, 0.60, 0.61, now[0])  # not back yet: NO bid 0.39 below the target: held
+    now[0] += 60_000
+    await s.tick()
+    assert len(exe.intents) == 1
+    quote(store, 1, 0.50, 0.51, now[0])  # reverted: NO bid 0.49 >= target -> sold (before: never sold)
+    now[0] += 60_000
+    await s.tick()
+    sell = exe.intents[1]
+    assert (sell.token_id, sell.side, sell.order_type, sell.size_e6) == ("10", "SELL", "FAK", bought.size_e6)
+    assert sell.price_e6 == target // 10_000 * 10_000 and s.tally.positions["10"] == 0 and not s.exits
 
 
 async def test_accuracy_on_resolved_markets() -> None:
@@ -121,3 +134,24 @@ async def test_accuracy_on_resolved_markets() -> None:
     s.on_market_resolved(f"0x{1:064x}", "11")  # predicted YES, YES won
     s.on_market_resolved(f"0x{2:064x}", "21")  # predicted NO, YES won
     assert s.snapshot()["ai_accuracy"] == 0.5 and s.snapshot()["ai_resolved"] == 2
+
+
+def test_live_mode_refuses_an_ai_strategy_without_an_llm() -> None:
+    from types import SimpleNamespace
+
+    import pytest as _pytest
+
+    from bot_runtime.ai.factory import AnalyzerUnavailable, make_analyzer
+    from bot_runtime.ai.offline import OfflineAnalyzer
+
+    def ctx(mode: str, key: str = "") -> Any:
+        return SimpleNamespace(backtest=False, config=SimpleNamespace(mode=mode), strategy_name="polyai", bot="b",
+                               metrics=None, secret=lambda k: key)
+
+    with _pytest.raises(AnalyzerUnavailable, match="OPENAI_API_KEY"):
+        make_analyzer(ctx("live"))
+    assert isinstance(make_analyzer(ctx("paper")), OfflineAnalyzer)  # paper: the offline analyzer
+    assert isinstance(make_analyzer(ctx("live"), required=False), OfflineAnalyzer)  # no AI gate: not needed
+    llm = make_analyzer(ctx("live"), base_url="http://127.0.0.1:9/v1")  # a self-hosted endpoint, no key
+    assert not isinstance(llm, OfflineAnalyzer)
+    assert not isinstance(make_analyzer(ctx("live", "sk-test")), OfflineAnalyzer)
