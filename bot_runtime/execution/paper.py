@@ -1,7 +1,7 @@
 """PaperMatchingExchange: paper trading against live books when only market data is available.
 
 Orders match against the depth of the local book (what the market channel shows) by the fill
-rules the simulator uses too (`fillrules`: a FOK/FAK BUY spends its dollar amount), at each
+rules the simulator uses too (`venue.polymarket.fills`: a FOK/FAK BUY spends its dollar amount), at each
 level's price, taking liquidity that this process already consumed out of the displayed size
 until the book changes. Takers pay `shares * feeRate * p * (1 - p)`. A GTC/GTD remainder rests
 in-process and fills (as a maker, no fee) once the book trades through its price. Balances are
@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from bot_runtime.execution.exchange import CancelResult, OpenOrder, PostResult
-from bot_runtime.execution.fillrules import OrderTerms, cost_e6, terms_of, walk
 from bot_runtime.types import Fill
 from bot_runtime.venue.polymarket.constants import E6
 from bot_runtime.venue.polymarket.fees import taker_fee_e6
+from bot_runtime.venue.polymarket.fills import OrderTerms, cost_e6, terms_of, walk
 from bot_runtime.venue.polymarket.signing import SignedOrder
 
 
@@ -88,7 +88,7 @@ class PaperMatchingExchange:
         return [(p, size, self._available(token, book_side, p, size)) for p, size in levels]
 
     def _match(self, token: str, terms: OrderTerms) -> tuple[list[tuple[int, int]], bool]:
-        """Walk the book by the shared fill rules (fillrules.walk) and consume what was taken."""
+        """Walk the book by the shared fill rules (venue.polymarket.fills.walk) and consume what was taken."""
         levels = self._levels(token, terms)
         fills, complete = walk(terms, ((p, avail) for p, _, avail in levels))
         if terms.order_type == "FOK" and not complete:

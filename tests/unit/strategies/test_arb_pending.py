@@ -9,7 +9,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bot_runtime.config import BotConfig
+from bot_runtime.contract.config import BotConfig
+from bot_runtime.contract.params import Limits
 from bot_runtime.execution.exchange import OpenOrder, PostResult
 from bot_runtime.execution.executor import Executor
 from bot_runtime.execution.journal import SqliteJournal
@@ -18,11 +19,11 @@ from bot_runtime.execution.risk import RiskEngine
 from bot_runtime.execution.signing import OrderSigner, SignedOrder
 from bot_runtime.marketdata.models import market_from_gamma
 from bot_runtime.marketdata.store import BookStore
-from bot_runtime.params import Limits
 from bot_runtime.strategies import get_strategy
 from bot_runtime.strategies.arbhunter import ArbHunter
 from bot_runtime.strategies.base import StrategyContext
-from bot_runtime.types import E6, Fill, Opportunity, OrderIntent, OrderResult
+from bot_runtime.types import Fill, Opportunity, OrderIntent, OrderResult
+from bot_runtime.venue.polymarket.constants import E6
 from tests.unit.strategies.test_arbhunter import CID, NO, YES, book, gamma
 
 

@@ -14,7 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from fractions import Fraction
 
-E6 = 1_000_000
+from bot_runtime.venue.polymarket.constants import E6
+
 MARKET_TYPES = ("FOK", "FAK")
 
 
