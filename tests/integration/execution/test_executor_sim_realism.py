@@ -65,7 +65,7 @@ async def test_delayed_order_is_pending_until_matched_then_final(static_sim, sim
     sim = static_sim
     spec = _spec(sim)
     ex = await _executor(sim, sim_creds, tmp_path)
-    p, q = _asks(sim, spec.yes_token)[0]
+    p, _q = _asks(sim, spec.yes_token)[0]
     sim.faults.set_delayed(0.3)
     [r] = await ex.submit([_buy(spec, spec.yes_token, p, 10 * E6)])
     assert r.status == "pending" and r.filled_size_e6 == 0  # before: "live", nothing filled

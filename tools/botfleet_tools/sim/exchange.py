@@ -20,7 +20,7 @@ from .faults import Faults
 from .hub import MarketHub, UserHub
 from .markets import MarketSpec, TopOfBook
 from .ratelimits import RateLimiter
-from .scenarios import Cancel, Ladder, Place, make_scenario
+from .scenarios import PRESET_FAULTS, Cancel, Ladder, Place, make_scenario
 from .units import UNIT, to_units
 from .wire import (
     best_bid_ask_event,
@@ -55,6 +55,8 @@ class SimExchange:
             self.engine.fund(wallet, positions=positions)
         self.keys = ApiKeyStore()
         self.faults = Faults(rng=random.Random(self.config.seed))
+        if self.config.scenario in PRESET_FAULTS and self.config.preset_faults:
+            self.faults.apply(PRESET_FAULTS[self.config.scenario])
         self.rate_limiter = RateLimiter(self.config.rate_limit_scale) if self.config.enforce_rate_limits else None
         self.market_hub = MarketHub(self._snapshot, lambda t: t in self.engine.books, self.faults.is_stale)
         self.user_hub = UserHub(self.keys)

@@ -1,0 +1,47 @@
+"""ArbHunter (the whole bot) against the simulator's incomplete neg-risk events: an event with an
+outcome not accepting orders and an augmented event, whose tradable YES asks sum far below 1.
+Buying those subsets is a directional bet; the bot must build no set of them and send nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bot_runtime.app import BotApp
+from bot_runtime.contract.config import BotConfig, Endpoints
+from bot_runtime.credentials import CredentialsReader
+from bot_runtime.venue.polymarket.constants import E6
+from tests.support.sim import start_sim
+
+
+async def test_incomplete_events_are_never_bought(tmp_path: Path) -> None:
+    sim = await start_sim(seed=3, scenario="static", speed=0,
+                          scenario_params={"negrisk_paused_events": 1, "negrisk_augmented_events": 1})
+    traps = [e for e in sim.scenario.events if e.slug.startswith(("sim-paused", "sim-aug"))]
+    trap_specs = [m for m in sim.markets if m.neg_risk_market_id in {e.neg_risk_market_id for e in traps}]
+    assert len(traps) == 2
+    # the trap: the tradable outcomes' best YES asks sum far below 1
+    for e in traps:
+        asks = [sim.engine.top(m.yes_token).best_ask for m in trap_specs
+                if m.neg_risk_market_id == e.neg_risk_market_id and m.accepting_orders]
+        assert sum(a for a in asks if a is not None) < 0.9 * E6
+    config = BotConfig.model_validate({
+        "name": "arb-traps", "strategy": "arbhunter", "endpoints": Endpoints.for_sim(sim.url).model_dump(),
+        "journal": {"url": f"sqlite:///{tmp_path / 'journal.sqlite'}"}})
+    app = BotApp(config, CredentialsReader(None, env={}), sync_timeout_s=10)
+    await app.start()
+    try:
+        strat = app.strategy
+        negrisk = {s.key for s in strat.sets if s.kind == "negrisk"}
+        # the complete event (every outcome accepting orders, not augmented) is a set; the traps are not
+        assert negrisk == {e.neg_risk_market_id for e in sim.scenario.events if e not in traps}
+        for s in strat.sets:  # every book has been seen by the hot path by now
+            for tok in s.tokens:
+                assert app.store.book(tok) is not None
+        await strat.drain()
+        trap_tokens = {m.yes_token for m in trap_specs} | {m.no_token for m in trap_specs}
+        mine = [f for f in sim.ledger if f.taker.lower() == app.execution.executor.signer.address.lower()]
+        assert not [f for f in mine if f.token in trap_tokens]
+        assert not [r for r in app.execution.journal.orders() if r.intent.token_id in trap_tokens]
+    finally:
+        assert await app.stop() is True
+        await sim.stop()
