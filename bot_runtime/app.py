@@ -224,6 +224,8 @@ class BotApp:
             ctx.resolve = self.execution.resolve
             ctx.held = self.execution.held
             ctx.record_event = self.execution.record_event
+            ctx.state_get = self.execution.state_get
+            ctx.state_set = self.execution.state_set
         if self.execution is not None and self.execution.kind == "sim" and hasattr(ctx, "newsapi_url"):
             # the simulator serves NewsAPI-shaped headlines of its own markets' news
             ctx.newsapi_url = cfg.endpoints.clobUrl.rstrip("/") + "/newsapi"

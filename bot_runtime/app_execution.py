@@ -156,6 +156,13 @@ class Execution:
     async def record_event(self, kind: str, data: dict[str, Any]) -> None:
         await self.executor.record_event(kind, data)
 
+    def state_get(self, key: str) -> Any:
+        """A strategy's saved state (journal kv `strategy:<key>`); read once at start."""
+        return self.executor.journal.kv_get(f"strategy:{key}")
+
+    async def state_set(self, key: str, value: Any) -> None:
+        await self.executor.state_set(f"strategy:{key}", value)
+
     async def cancel_all(self) -> int:
         """Stop new orders, then cancel every open order; returns how many were canceled."""
         self.executor.accepting = False

@@ -322,6 +322,9 @@ class Executor:
         self.observer.on_order(res)
         log.info("ORDER FINAL", order_id=oid, status=res.status, filled=res.filled_size_e6)
 
+    async def state_set(self, key: str, value: Any) -> None:
+        await self._io(self.journal.kv_set, key, value)
+
     async def record_event(self, kind: str, data: dict[str, Any]) -> None:
         """A strategy's journal entry (e.g. `naked_remainder`), durable like the orders."""
         await self._io(self.journal.add_event, kind, data)

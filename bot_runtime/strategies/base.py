@@ -43,6 +43,14 @@ async def _no_journal(kind: str, data: dict[str, Any]) -> None:
     return None
 
 
+def _no_state(key: str) -> Any:
+    return None
+
+
+async def _drop_state(key: str, value: Any) -> None:
+    return None
+
+
 def _wall_ms() -> int:
     return time.time_ns() // 1_000_000
 
@@ -74,6 +82,9 @@ class StrategyContext:
     held: Callable[[], Mapping[str, tuple[int, int]]] = _nothing_held
     # journal an event (e.g. an unwind that left shares unsold)
     record_event: Callable[[str, dict[str, Any]], Awaitable[None]] = _no_journal
+    # a strategy's own durable state in the journal (key -> JSON value), e.g. PolyAI's prediction scores
+    state_get: Callable[[str], Any] = _no_state
+    state_set: Callable[[str, Any], Awaitable[None]] = _drop_state
 
     def __post_init__(self) -> None:
         if self.log is None:

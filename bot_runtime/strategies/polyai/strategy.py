@@ -60,6 +60,13 @@ def make_memory(ctx: StrategyContext, backend: str) -> Any:
     return SQLiteMemory(os.path.join(base, f"{ctx.bot}-polyai-memory.sqlite"))
 
 
+ACCURACY_KEY = "polyai.accuracy"
+
+
+def _r(x: float | None) -> float | None:
+    return round(x, 6) if x is not None else None
+
+
 @register
 class PolyAI(Strategy):
     name = "polyai"
@@ -83,6 +90,7 @@ class PolyAI(Strategy):
         self.signals: dict[str, int] = {}
         self.exits: dict[str, tuple[str, int]] = {}  # token -> (market, price to sell at): mean reversion
         self.accuracy = AccuracyTracker(metrics=ctx.metrics, labels=(ctx.bot, self.name))
+        self.accuracy.load_state(ctx.state_get(ACCURACY_KEY))  # the score survives restarts
         self.stats: dict[str, RollingStats] = {}
         self.markets: list[MarketInfo] = [m for m in ctx.markets.values() if m.tradable]
         self._stopped = asyncio.Event()
@@ -206,8 +214,10 @@ class PolyAI(Strategy):
             return None
         await self.memory.add(MemoryRecord(m.condition_id, m.question, a.rationale[:500], a.probability,
                                            a.confidence, q.mid, self.ctx.clock(), tuple(emb)))
-        if a.confidence > 0:
-            self.accuracy.predict(m.condition_id, a.probability, m.yes_token_id)
+        if a.confidence > 0:  # scored later against the price the market had now
+            self.accuracy.predict(m.condition_id, a.probability, m.yes_token_id, market_p=q.mid,
+                                  ts_ms=self.ctx.clock())
+            await self.ctx.state_set(ACCURACY_KEY, self.accuracy.to_state())
         self.log.info("AI ANALYSIS", market=m.condition_id, probability=a.probability, confidence=a.confidence,
                       price=round(q.mid, 4), model=a.model, tokens=a.prompt_tokens + a.completion_tokens,
                       memories=len(memories))
@@ -301,8 +311,13 @@ class PolyAI(Strategy):
             if s.kind == "mean_reversion":  # sold when the price is back at the expected level
                 self.exits[s.token_id] = (s.market, s.price_e6 + round(s.edge * E6))
 
+    async def _save_accuracy(self) -> None:
+        await self.ctx.state_set(ACCURACY_KEY, self.accuracy.to_state())
+
     def on_market_resolved(self, market: str, winning_asset_id: str) -> None:
-        self.accuracy.resolve(market, winning_asset_id)
+        if market in self.accuracy.predictions:
+            self.accuracy.resolve(market, winning_asset_id)
+            self.tasks.spawn(self._save_accuracy())
 
     # -- lifecycle ---------------------------------------------------------------------------
     def _sample_ms(self) -> int:
@@ -388,8 +403,11 @@ class PolyAI(Strategy):
             "latency_us": self.latency.percentiles(),
             "signals": dict(sorted(self.signals.items())),
             "analyzer": self.analyzer.model,
-            "ai_accuracy": round(acc, 4) if acc is not None else None,
+            "ai_accuracy": round(acc, 4) if acc is not None else None,   # hit rate (guide: > 65%)
             "ai_resolved": self.accuracy.correct + self.accuracy.wrong,
+            "ai_brier": _r(self.accuracy.brier),                     # 0 perfect, 0.25 coin flip
+            "market_brier": _r(self.accuracy.market_brier),          # the price at prediction time
+            "ai_skill": _r(self.accuracy.skill),                     # market Brier - AI Brier: > 0 beats it
             "errors": self.errors,
             "recent": list(self.recent)[-10:],
         }

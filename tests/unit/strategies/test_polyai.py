@@ -155,3 +155,55 @@ def test_live_mode_refuses_an_ai_strategy_without_an_llm() -> None:
     llm = make_analyzer(ctx("live"), base_url="http://127.0.0.1:9/v1")  # a self-hosted endpoint, no key
     assert not isinstance(llm, OfflineAnalyzer)
     assert not isinstance(make_analyzer(ctx("live", "sk-test")), OfflineAnalyzer)
+
+
+def test_brier_score_against_the_market_price_at_prediction_time() -> None:
+    from bot_runtime.ai.accuracy import AccuracyTracker
+
+    t = AccuracyTracker()
+    t.predict("a", 0.8, "a-yes", market_p=0.6)   # YES wins: AI (0.2)^2 = 0.04, market (0.4)^2 = 0.16
+    t.predict("b", 0.3, "b-yes", market_p=0.5)   # YES wins: AI (0.7)^2 = 0.49, market 0.25
+    t.predict("c", 0.1, "c-yes")                 # NO wins, no price: AI 0.01 only in the AI's own score
+    assert t.resolve("a", "a-yes") is True and t.resolve("b", "b-yes") is False and t.resolve("c", "c-no") is True
+    assert abs(t.brier - (0.04 + 0.49 + 0.01) / 3) < 1e-12  # type: ignore[operator]
+    assert abs(t.market_brier - (0.16 + 0.25) / 2) < 1e-12  # type: ignore[operator]
+    assert abs(t.skill - ((0.16 + 0.25) - (0.04 + 0.49)) / 2) < 1e-12  # type: ignore[operator]
+    assert t.accuracy == 2 / 3
+    again = AccuracyTracker()
+    again.load_state(t.to_state())
+    assert (again.brier, again.market_brier, again.accuracy) == (t.brier, t.market_brier, t.accuracy)
+    again.load_state({"v": 99})  # an unknown state leaves it as it was
+    assert again.scored == 3
+
+
+async def test_prediction_scores_survive_a_restart(tmp_path: Any) -> None:
+    """The scores live in the journal (kv): a new PolyAI on the same journal continues them."""
+    from bot_runtime.execution.journal import SqliteJournal
+
+    journal = SqliteJournal(tmp_path / "j.sqlite")
+
+    async def state_set(key: str, value: Any) -> None:
+        journal.kv_set(f"strategy:{key}", value)
+
+    def build() -> Any:
+        cfg = BotConfig.model_validate({"name": "p", "strategy": "polyai"})
+        infos = [market_from_gamma(gm(i, f"{i}?")) for i in (1, 2)]
+        ctx = StrategyContext(config=cfg, params=cfg.strategy_params(), books=BookStore(),
+                              markets={m.condition_id: m for m in infos}, submit=FakeExec().submit,
+                              clock=lambda: 0, backtest=True, state_dir=str(tmp_path),
+                              state_get=lambda k: journal.kv_get(f"strategy:{k}"), state_set=state_set)
+        return get_strategy("polyai")(ctx)
+
+    s = build()
+    s.accuracy.predict(f"0x{1:064x}", 0.8, "11", market_p=0.6)
+    s.accuracy.predict(f"0x{2:064x}", 0.7, "21", market_p=0.5)
+    s.on_market_resolved(f"0x{1:064x}", "11")
+    await s.drain()
+    s2 = build()  # a restart: the first market's score and the open prediction are still there
+    assert s2.accuracy.scored == 1 and f"0x{2:064x}" in s2.accuracy.predictions
+    s2.on_market_resolved(f"0x{2:064x}", "20")  # NO won
+    await s2.drain()
+    snap = build().snapshot()
+    assert snap["ai_resolved"] == 2 and snap["ai_accuracy"] == 0.5
+    assert snap["ai_brier"] == round((0.04 + 0.49) / 2, 6) and snap["market_brier"] == round((0.16 + 0.25) / 2, 6)
+    journal.close()
