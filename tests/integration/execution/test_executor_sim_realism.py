@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from exec_harness import build, journal_url
 
-from bot_runtime.execution.signing import ApiCreds
 from bot_runtime.types import OrderIntent
+from bot_runtime.venue.polymarket.auth import ApiCreds
 from bot_runtime.venue.polymarket.constants import E6
 
 pytestmark = pytest.mark.asyncio

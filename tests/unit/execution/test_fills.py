@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from bot_runtime.execution.signing import OrderSigner
 from bot_runtime.types import OrderIntent
 from bot_runtime.venue.polymarket.constants import E6
 from bot_runtime.venue.polymarket.fills import terms_of, walk
+from bot_runtime.venue.polymarket.signing import OrderSigner
 
 ASKS = [(420_000, 10 * E6), (430_000, 20 * E6), (440_000, 100 * E6)]
 
