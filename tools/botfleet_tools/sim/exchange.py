@@ -72,6 +72,7 @@ class SimExchange:
         self._placed: dict[str, Order] = {}  # scenario one-shot orders by key
         self.delayed: dict[str, Order] = {}  # orders answered `delayed`, not matched yet
         self.competitor_fills = 0
+        self.delayed_total = 0  # orders answered `delayed` so far
         self.competitor_wallet = "0x" + hashlib.sha256(f"competitor:{self.config.seed}".encode()).hexdigest()[:40]
         self.engine.fund(self.competitor_wallet, unlimited=True)
         self._seq = 0
@@ -148,6 +149,7 @@ class SimExchange:
     def delay_order(self, order: Order, delay_s: float) -> None:
         """Match `order` `delay_s` from now (the POST already answered `delayed`)."""
         self.delayed[order.id] = order
+        self.delayed_total += 1
         asyncio.get_running_loop().call_later(delay_s, self._match_delayed, order.id)
 
     def _match_delayed(self, order_id: str) -> None:
