@@ -5,6 +5,7 @@ Buying those subsets is a directional bet; the bot must build no set of them and
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from bot_runtime.app import BotApp
 from bot_runtime.contract.config import BotConfig, Endpoints
@@ -44,4 +45,42 @@ async def test_incomplete_events_are_never_bought(tmp_path: Path) -> None:
         assert not [r for r in app.execution.journal.orders() if r.intent.token_id in trap_tokens]
     finally:
         assert await app.stop() is True
+        await sim.stop()
+
+
+async def test_strategy_positions_survive_a_restart(tmp_path: Path) -> None:
+    """Shares bought in one run are in the strategy's positions after a restart (from the journal):
+    ArbHunter's sell side, EliteMimic's sell copying and PolyAI's one-position guard rely on it."""
+    from bot_runtime.types import Opportunity, OrderIntent
+
+    sim = await start_sim(seed=3, scenario="static", speed=0)
+    db = tmp_path / "journal.sqlite"
+
+    def bot() -> BotApp:
+        config = BotConfig.model_validate({
+            "name": "arb-restart", "strategy": "arbhunter", "endpoints": Endpoints.for_sim(sim.url).model_dump(),
+            "journal": {"url": f"sqlite:///{db}"}})
+        return BotApp(config, CredentialsReader(None, env={}), sync_timeout_s=10)
+
+    spec = next(m for m in sim.markets if not m.neg_risk)
+    ask = sim.engine.top(spec.yes_token).best_ask
+    try:
+        app = bot()
+        await app.start()
+        try:
+            intent = OrderIntent(market=spec.condition_id, token_id=spec.yes_token, side="BUY", price_e6=ask,
+                                 size_e6=10 * E6, order_type="FOK", tick_size_e6=spec.tick)
+            [r] = await app.submit([intent], Opportunity(ts_ms=0, market=spec.condition_id, kind="test", edge=0.0))
+            assert r.status == "matched"
+        finally:
+            assert await app.stop() is True
+        again = bot()
+        await again.start()
+        try:
+            strat: Any = again.strategy
+            assert strat.tally.positions.get(spec.yes_token) == 10 * E6  # before: {} after a restart
+            assert strat.tally.cash_e6 == -(10 * ask)  # its cost counted once
+        finally:
+            assert await again.stop() is True
+    finally:
         await sim.stop()
