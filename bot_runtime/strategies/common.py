@@ -9,7 +9,7 @@ from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot_runtime.types import OrderResult
+from bot_runtime.types import UNRESOLVED, OrderResult
 from bot_runtime.venue.polymarket.constants import E6
 
 
@@ -78,6 +78,17 @@ class Tally:
             else:
                 self.cash_e6 += notional - r.fee_e6
                 self.positions[tok] = self.positions.get(tok, 0) - r.filled_size_e6
+
+
+async def until_final(ctx: Any, results: list[OrderResult], stopped: asyncio.Event) -> list[OrderResult]:
+    """Results with the exchange's final word: a delayed or unanswered order may still fill, so a
+    strategy never counts it as unfilled. Returns as they are if the strategy stops first (the
+    journal keeps them pending; reconciliation settles them)."""
+    while any(r.status in UNRESOLVED and r.client_id for r in results) and not stopped.is_set():
+        results = await ctx.resolve(results)
+        if any(r.status in UNRESOLVED for r in results):
+            await asyncio.sleep(0.05)  # resolve() waits itself; this only bounds one that cannot
+    return results
 
 
 class TaskSet:

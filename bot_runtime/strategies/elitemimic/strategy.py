@@ -20,7 +20,7 @@ from bot_runtime.ai.types import AnalysisError, AnalysisRequest
 from bot_runtime.contract.config import POLYGON_RPC_URL
 from bot_runtime.contract.params import EliteMimicParams
 from bot_runtime.strategies.base import Strategy, StrategyContext, register
-from bot_runtime.strategies.common import LatencyWindow, Tally, TaskSet
+from bot_runtime.strategies.common import LatencyWindow, Tally, TaskSet, until_final
 from bot_runtime.strategies.elitemimic.logic import (
     TradeParseError,
     WhaleTrade,
@@ -196,7 +196,7 @@ class EliteMimic(Strategy):
         if self.ctx.metrics is not None:
             self.ctx.metrics.opportunities.labels(self.ctx.bot, self.name, "copy").inc()
         lat = self.ctx.perf_ns() - t0
-        results = await self.ctx.submit([intent], opp)
+        results = await until_final(self.ctx, await self.ctx.submit([intent], opp), self._stopped)
         self.latency.add_ns(lat)
         self.tally.record_results(results)
         r = results[0] if results else None

@@ -27,7 +27,7 @@ from bot_runtime.ai.types import AnalysisError, AnalysisRequest, Headline
 from bot_runtime.contract.config import NEWSAPI_KEY, SUPABASE_KEY, SUPABASE_URL
 from bot_runtime.contract.params import PolyAIParams
 from bot_runtime.strategies.base import Strategy, StrategyContext, register
-from bot_runtime.strategies.common import LatencyWindow, Tally, TaskSet
+from bot_runtime.strategies.common import LatencyWindow, Tally, TaskSet, until_final
 from bot_runtime.strategies.polyai.statarb import (
     Quote,
     RollingStats,
@@ -162,7 +162,7 @@ class PolyAI(Strategy):
                                  order_type="FAK", tick_size_e6=tick, neg_risk=info.neg_risk,
                                  group_id=f"polyai-{next(self._ids)}", reason="polyai:mean_reversion_exit")
             opp = Opportunity(self.ctx.clock(), market, "mean_reversion_exit", 0.0, [tok], [intent])
-            results = await self.ctx.submit([intent], opp)
+            results = await until_final(self.ctx, await self.ctx.submit([intent], opp), self._stopped)
             self.tally.record_results(results)
             sold = sum(r.filled_size_e6 for r in results)
             self.log.info("POLYAI EXIT", market=market, token=tok, target=price / E6, bid=bid[0] / E6,
@@ -299,7 +299,7 @@ class PolyAI(Strategy):
         self.log.info("POLYAI SIGNAL", market=s.market, kind=s.kind, edge=s.edge, confidence=s.confidence,
                       token=s.token_id, price=s.price_e6 / E6, shares=shares / E6, why=s.rationale)
         lat = self.ctx.perf_ns() - t0
-        results = await self.ctx.submit([intent], opp)
+        results = await until_final(self.ctx, await self.ctx.submit([intent], opp), self._stopped)
         self.latency.add_ns(lat)
         self.tally.record_results(results)
         filled = sum(r.filled_size_e6 for r in results)

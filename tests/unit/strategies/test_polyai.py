@@ -207,3 +207,29 @@ async def test_prediction_scores_survive_a_restart(tmp_path: Any) -> None:
     assert snap["ai_resolved"] == 2 and snap["ai_accuracy"] == 0.5
     assert snap["ai_brier"] == round((0.04 + 0.49) / 2, 6) and snap["market_brier"] == round((0.16 + 0.25) / 2, 6)
     journal.close()
+
+
+async def test_a_delayed_order_counts_when_the_exchange_says_it_filled() -> None:
+    """The exchange answered `delayed`: PolyAI waits for the final word, so the fill is held and
+    the one-position guard sees it (before: counted as nothing filled, the market traded again)."""
+    now = [1_000_000]
+    ev = {"negRisk": True, "negRiskMarketID": "0xev", "eventOutcomeIds": [f"0x{i:064x}" for i in (1, 2, 3)]}
+    s, store, exe = setup([gm(1, "A?", **ev), gm(2, "B?", **ev), gm(3, "C?", **ev)], now,
+                          minConfidence=50, minEdge=0.02, tradeSizeUsd=20)
+
+    async def delayed(intents: list[OrderIntent], opp: Opportunity) -> list[OrderResult]:
+        exe.intents += intents
+        return [OrderResult("c", i, "pending", "o") for i in intents]
+
+    async def resolve(results: list[OrderResult]) -> list[OrderResult]:
+        return [OrderResult(r.client_id, r.intent, "matched", r.order_id, r.intent.size_e6, r.intent.price_e6)
+                for r in results]
+
+    s.ctx.submit, s.ctx.resolve = delayed, resolve
+    for i, (b, a) in enumerate(((0.49, 0.51), (0.29, 0.31), (0.29, 0.31)), start=1):
+        quote(store, i, b, a, now[0])
+    await s.tick()
+    assert len(exe.intents) == 1 and s.tally.positions == {"10": exe.intents[0].size_e6}
+    now[0] += 5 * 60_000
+    await s.tick()
+    assert len(exe.intents) == 1  # held: not bought again
