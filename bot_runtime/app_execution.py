@@ -255,6 +255,7 @@ class Execution:
             try:
                 before = self.observer.errors_by_endpoint.get(TRADES_ENDPOINT, 0)
                 await self.executor.sync_fills()  # logs and swallows exchange errors itself
+                await self.executor.resolve_orphans()  # pending orders no strategy waits on (a restart)
                 if self.observer.errors_by_endpoint.get(TRADES_ENDPOINT, 0) > before:
                     raise RuntimeError(f"{TRADES_ENDPOINT} failed")
                 await self.executor.check_pnl()

@@ -71,6 +71,7 @@ class _Provisional:
 class _Unresolved:
     since_ms: int
     unanswered: bool     # the POST got no answer: the exchange may never have seen the order
+    orphan: bool = False  # found pending at reconcile: no strategy of this run waits on it
 
 
 
@@ -275,6 +276,16 @@ class Executor:
                 return out
             await asyncio.sleep(delay)
             delay = min(delay * 2, 2.0)
+
+    async def resolve_orphans(self) -> None:
+        """One status query for each unresolved order found at reconcile (delayed when the bot
+        stopped): no strategy of this run waits on them, but their exposure and outcome must settle."""
+        for oid in [k for k, u in self._unresolved.items() if u.orphan]:
+            row = await self._io(self.journal.order_by_hash, oid)
+            if row is None:
+                self._unresolved.pop(oid, None)
+                continue
+            await self._resolve_one(OrderResult(row.client_id, row.intent, "pending", order_id=oid))
 
     async def _resolve_one(self, r: OrderResult) -> OrderResult:
         oid = r.order_id.lower()
@@ -495,6 +506,7 @@ class Executor:
     # -- reconcile ------------------------------------------------------------------------------
     async def reconcile(self, resend_unsent: bool = False) -> ReconcileReport:
         report = ReconcileReport()
+        still_pending: list[OrderRow] = []
         rows: list[OrderRow] = await self._io(self.journal.orders, OPEN_STATUSES)
         report.checked = len(rows)
         exchange_open = {o.id.lower(): o for o in await self.exchange.open_orders()}
@@ -520,7 +532,11 @@ class Executor:
                 remote = await self.exchange.get_order(h)
                 if remote is not None:
                     filled = max(filled, remote.size_matched_e6)
-                    if remote.status in ("live", "open") and remote.remaining_e6:
+                    if remote.status in ("delayed", "pending"):  # matching deferred: may still fill
+                        status = "pending"
+                        report.live += 1
+                        still_pending.append(row)
+                    elif remote.status in ("live", "open") and remote.remaining_e6:
                         status = "partial" if filled else "live"
                         report.live += 1
                     elif filled >= row.intent.size_e6 or (filled and remote.status == "matched"):
@@ -545,6 +561,10 @@ class Executor:
                 await self._io(self.journal.update_order, row.client_id, status, filled_size_e6=filled)
                 report.statuses[row.client_id] = status
         self._open = {o.id.lower(): _open_from(o) for o in exchange_open.values()}
+        for row in still_pending:  # exposure stays reserved; `resolve` gets the final word
+            i = row.intent
+            self._open[row.order_hash.lower()] = _Open(i.market, i.token_id, i.side, i.price_e6, i.size_e6)
+            self._unresolved[row.order_hash.lower()] = _Unresolved(_now_ms(), False, orphan=True)
         report.open_orders = len(self._open)
         self._positions = await self._io(self.journal.positions)
         await self._io(self.journal.add_event, "reconciled", {

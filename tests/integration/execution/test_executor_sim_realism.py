@@ -3,6 +3,7 @@ matching, order-entry latency with a faster competing taker, markets not accepti
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -121,3 +122,33 @@ async def test_market_not_accepting_orders_refuses(static_sim, sim_creds, tmp_pa
     spec.accepting_orders_flag = True
     await ex.exchange.close()
     await ex.close()
+
+
+async def test_restart_while_an_order_is_delayed_keeps_it_pending_until_final(static_sim, sim_creds,  # type: ignore[no-untyped-def]
+                                                                              tmp_path: Path) -> None:
+    """Reconcile finds the order `DELAYED` at the exchange: pending with its exposure reserved
+    (before: marked unmatched, its later fill unexpected), settled once the exchange says final."""
+    sim = static_sim
+    spec = _spec(sim)
+    ex = await _executor(sim, sim_creds, tmp_path)
+    p, _ = _asks(sim, spec.yes_token)[0]
+    sim.faults.set_delayed(1.0)
+    [r] = await ex.submit([_buy(spec, spec.yes_token, p, 10 * E6)])
+    assert r.status == "pending"
+    await ex.exchange.close()
+    await ex.close()
+    again = await _executor(sim, sim_creds, tmp_path)  # the restart: same journal
+    row = next(o for o in again.journal.orders() if o.client_id == r.client_id)
+    assert row.status == "pending" and sum(o.buy_notional_e6 for o in again.open_orders.values()) == p * 10
+    sim.faults.clear()
+    for _ in range(200):  # the exchange matches it within a second; ask until it says so
+        await again.resolve_orphans()
+        row = next(o for o in again.journal.orders() if o.client_id == r.client_id)
+        if row.status != "pending":
+            break
+        await asyncio.sleep(0.05)
+    assert row.status == "matched" and row.filled_size_e6 == 10 * E6 and not again.open_orders
+    await again.sync_fills()
+    assert again.positions[spec.yes_token].size_e6 == 10 * E6
+    await again.exchange.close()
+    await again.close()
