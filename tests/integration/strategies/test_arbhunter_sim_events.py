@@ -84,3 +84,24 @@ async def test_strategy_positions_survive_a_restart(tmp_path: Path) -> None:
             assert await again.stop() is True
     finally:
         await sim.stop()
+
+
+async def test_fee_rate_is_the_exchanges_not_the_category_guess(tmp_path: Path) -> None:
+    """A crypto market (category default 7%) whose exchange fee data says 2%: the bot plans with 2%
+    (before: the category's 7%, so it skipped arbitrage that was there or mispriced what it took)."""
+    sim = await start_sim(seed=3, scenario="static", speed=0)
+    spec = next(m for m in sim.markets if not m.neg_risk and m.category == "crypto")
+    spec.fee_rate = 0.02
+    config = BotConfig.model_validate({
+        "name": "arb-fees", "strategy": "arbhunter", "endpoints": Endpoints.for_sim(sim.url).model_dump(),
+        "journal": {"url": f"sqlite:///{tmp_path / 'journal.sqlite'}"}})
+    app = BotApp(config, CredentialsReader(None, env={}), sync_timeout_s=10)
+    await app.start()
+    try:
+        assert app.markets[spec.condition_id].fee_rate == 0.02
+        strat: Any = app.strategy
+        [s] = [s for s in strat.sets if s.key == spec.condition_id]
+        assert s.rates_ppm == (20_000, 20_000)
+    finally:
+        assert await app.stop() is True
+        await sim.stop()
