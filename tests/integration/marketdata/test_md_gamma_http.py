@@ -136,7 +136,7 @@ async def test_fee_rate_comes_from_the_exchange_not_the_category(gamma: tuple[Ga
 
 async def test_event_outcomes_from_gamma_events(gamma: tuple[Gamma, str]) -> None:
     """`/events/{id}`: the unresolved outcomes of the event, so a set is built only when all are here."""
-    from bot_runtime.marketdata.models import complete_negrisk_events, market_from_gamma
+    from bot_runtime.venue.polymarket.gamma import complete_negrisk_events, market_from_gamma
 
     _, url = gamma
     # as `/markets` gives them: the parent event is named, its outcomes are not

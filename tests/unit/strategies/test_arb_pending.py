@@ -16,13 +16,13 @@ from bot_runtime.execution.executor import Executor
 from bot_runtime.execution.journal import SqliteJournal
 from bot_runtime.execution.paper import PaperMatchingExchange
 from bot_runtime.execution.risk import RiskEngine
-from bot_runtime.marketdata.models import market_from_gamma
 from bot_runtime.marketdata.store import BookStore
 from bot_runtime.strategies import get_strategy
 from bot_runtime.strategies.arbhunter import ArbHunter
 from bot_runtime.strategies.base import StrategyContext
 from bot_runtime.types import Fill, Opportunity, OrderIntent, OrderResult
 from bot_runtime.venue.polymarket.constants import E6
+from bot_runtime.venue.polymarket.gamma import market_from_gamma
 from bot_runtime.venue.polymarket.signing import OrderSigner, SignedOrder
 from tests.unit.strategies.test_arbhunter import CID, NO, YES, book, gamma
 
