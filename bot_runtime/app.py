@@ -197,6 +197,7 @@ class BotApp:
                       assets=len(self.store.books), paused=self.paused, version=__version__)
 
     async def _discover_and_subscribe(self) -> None:
+        from bot_runtime.ai.factory import AnalyzerUnavailable
         from bot_runtime.strategies import get_strategy
         from bot_runtime.strategies.base import StrategyContext
 
@@ -212,16 +213,26 @@ class BotApp:
         try:
             found = await gamma.markets(f)
             found = await gamma.fill_fee_rates(found, cfg.endpoints.clobUrl)
+            found = await gamma.annotate_events(found)
         except (aiohttp.ClientError, TimeoutError, RuntimeError) as exc:
             raise StartupError(f"market discovery at {cfg.endpoints.gammaUrl} failed: {exc}") from None
         state_dir = self._state_dir()
         ctx = StrategyContext(config=cfg, params=cfg.strategy_params(), books=self.store, markets={},
                               submit=self.submit, metrics=self.metrics, log=self.log, http=self.http,
                               credentials=self.credentials, state_dir=str(state_dir))
+        if self.execution is not None:
+            ctx.resolve = self.execution.resolve
+            ctx.held = self.execution.held
+            ctx.record_event = self.execution.record_event
+            ctx.state_get = self.execution.state_get
+            ctx.state_set = self.execution.state_set
         if self.execution is not None and self.execution.kind == "sim" and hasattr(ctx, "newsapi_url"):
             # the simulator serves NewsAPI-shaped headlines of its own markets' news
             ctx.newsapi_url = cfg.endpoints.clobUrl.rstrip("/") + "/newsapi"
-        self.strategy = cls(ctx)
+        try:
+            self.strategy = cls(ctx)
+        except AnalyzerUnavailable as exc:
+            raise StartupError(str(exc), config_error=True) from None
         chosen = self.strategy.select_markets(found)
         ctx.markets.update({m.condition_id: m for m in chosen})
         self.markets = ctx.markets

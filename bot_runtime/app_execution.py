@@ -146,6 +146,23 @@ class Execution:
         self.executor.paused = self.deps.paused()
         return await self.executor.submit(intents, opportunity)
 
+    async def resolve(self, results: list[OrderResult]) -> list[OrderResult]:
+        return await self.executor.resolve(results)
+
+    def held(self) -> dict[str, tuple[int, int]]:
+        """token -> (shares, cost basis) held per the journal (loaded by executor.start)."""
+        return {t: (p.size_e6, p.cost_e6) for t, p in self.executor.positions.items() if p.size_e6 > 0}
+
+    async def record_event(self, kind: str, data: dict[str, Any]) -> None:
+        await self.executor.record_event(kind, data)
+
+    def state_get(self, key: str) -> Any:
+        """A strategy's saved state (journal kv `strategy:<key>`); read once at start."""
+        return self.executor.journal.kv_get(f"strategy:{key}")
+
+    async def state_set(self, key: str, value: Any) -> None:
+        await self.executor.state_set(f"strategy:{key}", value)
+
     async def cancel_all(self) -> int:
         """Stop new orders, then cancel every open order; returns how many were canceled."""
         self.executor.accepting = False
@@ -238,6 +255,7 @@ class Execution:
             try:
                 before = self.observer.errors_by_endpoint.get(TRADES_ENDPOINT, 0)
                 await self.executor.sync_fills()  # logs and swallows exchange errors itself
+                await self.executor.resolve_orphans()  # pending orders no strategy waits on (a restart)
                 if self.observer.errors_by_endpoint.get(TRADES_ENDPOINT, 0) > before:
                     raise RuntimeError(f"{TRADES_ENDPOINT} failed")
                 await self.executor.check_pnl()

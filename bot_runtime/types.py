@@ -25,6 +25,10 @@ OrderStatus = Literal[
     "unsent",    # journaled but never reached the exchange (found by reconciliation)
 ]
 
+# Results the exchange has not made final: a delayed order (`pending`) or a POST whose answer was
+# lost (`error`). Either may still fill in full; nothing is settled, hedged or unwound on them.
+UNRESOLVED: tuple[str, ...] = ("pending", "error")
+
 
 @dataclass(frozen=True, slots=True)
 class OrderIntent:
@@ -42,10 +46,16 @@ class OrderIntent:
     expiration_s: int = 0      # GTD only
     group_id: str = ""         # legs of one opportunity share a group id
     reason: str = ""           # e.g. "arb:binary", "copy:0xwhale", "polyai:news"
+    # FOK/FAK BUY only: the dollars to spend (the exchange reads a market BUY's amount as dollars,
+    # spent best price first up to `price_e6`). A strategy that walked the book passes the walked
+    # cost, so the order buys `size_e6` shares; 0 = price x size (right for one level).
+    amount_e6: int = 0
 
     @property
     def notional_e6(self) -> int:
-        """Collateral at risk: price x size, in e6 USD."""
+        """Collateral at risk: the market BUY's dollars, else price x size, in e6 USD."""
+        if self.amount_e6 and self.side == "BUY" and self.order_type in ("FOK", "FAK"):
+            return self.amount_e6
         return self.price_e6 * self.size_e6 // E6
 
 

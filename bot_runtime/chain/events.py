@@ -55,6 +55,7 @@ class ChainFill:
     shares_e6: int
     usdc_e6: int
     fee_e6: int
+    block_time_ms: int = 0   # the block's timestamp (the watcher fills it); 0: not known
 
     @property
     def key(self) -> tuple[str, int]:

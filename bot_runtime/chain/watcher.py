@@ -13,6 +13,7 @@ import contextlib
 import logging
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from typing import Any
 
 from eth_utils import to_checksum_address
@@ -83,6 +84,7 @@ class OrderFilledWatcher:
             return []
         frm = max(self.first_block, self.next_block - self.reorg_window)
         out: list[ChainFill] = []
+        batch: set[tuple[str, int]] = set()
         while frm <= head:
             to = min(head, frm + self.max_range - 1)
             logs = self._get_logs(frm, to, 2) + self._get_logs(frm, to, 3)  # wallet as maker, as taker
@@ -96,11 +98,19 @@ class OrderFilledWatcher:
                     self.decode_errors += 1
                     log.warning("skipping undecodable log: %s", e)
                     continue
-                if fill is None or is_taker_aggregate(fill) or fill.key in self._seen:
+                if fill is None or is_taker_aggregate(fill) or fill.key in self._seen or fill.key in batch:
                     continue
-                self._remember(fill.key)
+                batch.add(fill.key)
                 out.append(fill)
             frm = to + 1
+        # a fill happened when its block was made, not when we read it: stamp the block's time
+        # (an RPC error here raises like any other, and the cursor stays)
+        times: dict[int, int] = {}
+        for n in sorted({f.block_number for f in out}):
+            times[n] = int(self.w3.eth.get_block(n)["timestamp"]) * 1000
+        out = [replace(f, block_time_ms=times[f.block_number]) for f in out]
+        for f in out:  # seen only once everything about them is read: a failure re-reads them
+            self._remember(f.key)
         self.next_block = max(self.next_block, head + 1)
         return out
 

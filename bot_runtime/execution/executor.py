@@ -31,7 +31,7 @@ from bot_runtime.execution.exchange import (
 from bot_runtime.execution.journal import OPEN_STATUSES, Journal, OrderRow, PendingOrder, Position
 from bot_runtime.execution.observer import ExecutionObserver, NullObserver
 from bot_runtime.execution.risk import INVALID_INTENT, RiskEngine, RiskState, daily_pnl_e6, utc_midnight_ms
-from bot_runtime.types import Fill, Opportunity, OrderIntent, OrderResult
+from bot_runtime.types import UNRESOLVED, Fill, Opportunity, OrderIntent, OrderResult
 from bot_runtime.venue.polymarket.constants import E6
 from bot_runtime.venue.polymarket.signing import OrderError, OrderSigner, SignedOrder
 
@@ -58,6 +58,23 @@ class _Open:
         return self.price_e6 * self.remaining_e6 // E6 if self.side == "BUY" else 0
 
 
+@dataclass(slots=True)
+class _Provisional:
+    """Shares a BUY filled per the POST answer, not yet in the journal's fills."""
+
+    market: str
+    shares_e6: int
+    cost_e6: int
+
+
+@dataclass(slots=True)
+class _Unresolved:
+    since_ms: int
+    unanswered: bool     # the POST got no answer: the exchange may never have seen the order
+    orphan: bool = False  # found pending at reconcile: no strategy of this run waits on it
+
+
+
 @dataclass
 class ReconcileReport:
     checked: int = 0
@@ -80,7 +97,11 @@ def _result_from_post(client_id: str, intent: OrderIntent, r: PostResult) -> Ord
     avg = collateral * E6 // shares if shares else 0
     if r.status == "matched":
         status = "matched" if intent.order_type in ("GTC", "GTD", "FOK") or shares >= intent.size_e6 else "partial"
-    elif r.status in ("live", "delayed"):
+    elif r.status == "delayed":
+        # accepted, matching deferred: it may still fill in full. Pending until the exchange says
+        # final (`Executor.resolve`); never "nothing filled".
+        status = "pending"
+    elif r.status == "live":
         status = "partial" if shares else "live"
     elif r.status in ("unmatched", "canceled"):
         status = "partial" if shares else ("unmatched" if r.status == "unmatched" else "canceled")
@@ -117,6 +138,12 @@ class Executor:
         self._last_trade_s = 0
         self._daily_pnl_cached = 0
         self._trip_cancel_pending = False
+        # BUY fills the POST reported that the journal has not recorded yet (order id -> fill)
+        self._provisional: dict[str, _Provisional] = {}
+        # orders whose outcome the exchange has not made final (delayed, or the POST's answer lost)
+        self._unresolved: dict[str, _Unresolved] = {}
+        self.unknown_grace_ms = 10_000   # not found this long after an unanswered POST: never placed
+        self.poll_interval_s = 0.25
 
     # -- plumbing -------------------------------------------------------------------------------
     async def _io(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -145,6 +172,8 @@ class Executor:
         for p in self._positions.values():
             if p.size_e6 > 0:
                 pos[p.market] = pos.get(p.market, 0) + p.cost_e6
+        for pv in self._provisional.values():
+            pos[pv.market] = pos.get(pv.market, 0) + pv.cost_e6
         buys: dict[str, int] = {}
         for o in self._open.values():
             if o.side == "BUY":
@@ -209,6 +238,15 @@ class Executor:
             if res.status in ("live", "partial") and leg.order_type in ("GTC", "GTD"):
                 self._open[res.order_id.lower()] = _Open(leg.market, leg.token_id, leg.side, leg.price_e6,
                                                  max(leg.size_e6 - res.filled_size_e6, 0))
+            elif res.status in UNRESOLVED:
+                # a delayed or unknown order may still fill in full: its exposure stays reserved
+                self._open[res.order_id.lower()] = _Open(leg.market, leg.token_id, leg.side, leg.price_e6, leg.size_e6)
+                self._unresolved[res.order_id.lower()] = _Unresolved(_now_ms(), res.status == "error")
+            if res.filled_size_e6 and leg.side == "BUY":
+                # the position exists from the moment the exchange says it filled, not from the
+                # next trade sync: risk checks in between see it
+                self._provisional[res.order_id.lower()] = _Provisional(
+                    leg.market, res.filled_size_e6, res.filled_size_e6 * res.avg_price_e6 // E6)
         await self._io(self._journal_results, results)
         for res in results:
             self.observer.on_order(res)
@@ -219,6 +257,88 @@ class Executor:
         if any(r.filled_size_e6 for r in results):
             await self.sync_fills()
         return results
+
+    async def resolve(self, results: Sequence[OrderResult], max_wait_s: float = 30.0) -> list[OrderResult]:
+        """Ask the exchange (by order hash) about every result that is not final (`delayed`, or a
+        POST without an answer) until it is, or `max_wait_s` passes; returns the results with the
+        exchange's final word where it gave one (still `pending`/`error` otherwise: call again).
+        Nothing may be settled, hedged or unwound on a result that is not final."""
+        out = list(results)
+        deadline = time.monotonic() + max_wait_s
+        delay = self.poll_interval_s
+        while True:
+            todo = [i for i, r in enumerate(out) if r.status in UNRESOLVED and r.client_id]
+            if not todo:
+                return out
+            for i in todo:
+                out[i] = await self._resolve_one(out[i])
+            if all(out[i].status not in UNRESOLVED for i in todo) or time.monotonic() >= deadline:
+                return out
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+    async def resolve_orphans(self) -> None:
+        """One status query for each unresolved order found at reconcile (delayed when the bot
+        stopped): no strategy of this run waits on them, but their exposure and outcome must settle."""
+        for oid in [k for k, u in self._unresolved.items() if u.orphan]:
+            row = await self._io(self.journal.order_by_hash, oid)
+            if row is None:
+                self._unresolved.pop(oid, None)
+                continue
+            await self._resolve_one(OrderResult(row.client_id, row.intent, "pending", order_id=oid))
+
+    async def _resolve_one(self, r: OrderResult) -> OrderResult:
+        oid = r.order_id.lower()
+        try:
+            remote = await self.exchange.get_order(oid)
+        except ExchangeError as exc:
+            log.warning("order status query failed: still pending", order_id=oid, error=str(exc))
+            return r
+        info = self._unresolved.get(oid)
+        if remote is None:
+            if info is not None and info.unanswered and _now_ms() - info.since_ms >= self.unknown_grace_ms:
+                status = "unsent"  # the exchange never got it (its id is its hash: it cannot appear later)
+                res = replace(r, status=status, error=r.error or "not found at the exchange")  # type: ignore[arg-type]
+                await self._finish(res)
+                return res
+            return r
+        st = remote.status.lower()
+        rests = r.intent.order_type in ("GTC", "GTD")
+        if st in ("delayed", "pending", "unknown", "") or (st in ("live", "open") and not rests and remote.remaining_e6):
+            return r
+        await self.sync_fills()
+        shares, collateral, fees = await self._io(self.journal.fill_totals, oid)
+        filled = max(shares, remote.size_matched_e6)
+        avg = collateral * E6 // shares if shares else r.intent.price_e6
+        if st in ("live", "open") and remote.remaining_e6:
+            status = "partial" if filled else "live"
+        elif filled >= r.intent.size_e6 or (filled and st == "matched"):
+            status = "matched" if (st == "matched" or r.intent.order_type != "FAK") else "partial"
+        elif filled:
+            status = "partial"
+        else:
+            status = "canceled" if "cancel" in st else "unmatched"
+        res = replace(r, status=status, filled_size_e6=filled, avg_price_e6=avg if filled else 0,  # type: ignore[arg-type]
+                      fee_e6=fees)
+        await self._finish(res, resting=remote if status in ("live", "partial") and rests else None)
+        return res
+
+    async def _finish(self, res: OrderResult, resting: OpenOrder | None = None) -> None:
+        oid = res.order_id.lower()
+        self._unresolved.pop(oid, None)
+        self._open.pop(oid, None)
+        if resting is not None and resting.remaining_e6:
+            self._open[oid] = _open_from(resting)
+        await self._io(self._journal_results, [res])
+        self.observer.on_order(res)
+        log.info("ORDER FINAL", order_id=oid, status=res.status, filled=res.filled_size_e6)
+
+    async def state_set(self, key: str, value: Any) -> None:
+        await self._io(self.journal.kv_set, key, value)
+
+    async def record_event(self, kind: str, data: dict[str, Any]) -> None:
+        """A strategy's journal entry (e.g. `naked_remainder`), durable like the orders."""
+        await self._io(self.journal.add_event, kind, data)
 
     def _refuse(self, intents: list[OrderIntent], reason: str, detail: str,
                 opportunity: Opportunity | None) -> list[OrderResult]:
@@ -247,6 +367,13 @@ class Executor:
                 log.info("FILL", trade_id=f.trade_id, order_id=f.order_id, side=f.side, price=f.price_e6,
                          size=f.size_e6, fee=f.fee_e6)
                 self._last_trade_s = max(self._last_trade_s, f.ts_ms // 1000)
+                pv = self._provisional.get(f.order_id.lower())
+                if pv is not None and f.side == "BUY":
+                    done = min(f.size_e6, pv.shares_e6)
+                    pv.cost_e6 -= pv.cost_e6 * done // pv.shares_e6 if pv.shares_e6 else pv.cost_e6
+                    pv.shares_e6 -= done
+                    if pv.shares_e6 <= 0:
+                        del self._provisional[f.order_id.lower()]
                 o = self._open.get(f.order_id.lower())
                 if o is not None:
                     o.remaining_e6 = max(o.remaining_e6 - f.size_e6, 0)
@@ -379,6 +506,7 @@ class Executor:
     # -- reconcile ------------------------------------------------------------------------------
     async def reconcile(self, resend_unsent: bool = False) -> ReconcileReport:
         report = ReconcileReport()
+        still_pending: list[OrderRow] = []
         rows: list[OrderRow] = await self._io(self.journal.orders, OPEN_STATUSES)
         report.checked = len(rows)
         exchange_open = {o.id.lower(): o for o in await self.exchange.open_orders()}
@@ -404,7 +532,11 @@ class Executor:
                 remote = await self.exchange.get_order(h)
                 if remote is not None:
                     filled = max(filled, remote.size_matched_e6)
-                    if remote.status in ("live", "open") and remote.remaining_e6:
+                    if remote.status in ("delayed", "pending"):  # matching deferred: may still fill
+                        status = "pending"
+                        report.live += 1
+                        still_pending.append(row)
+                    elif remote.status in ("live", "open") and remote.remaining_e6:
                         status = "partial" if filled else "live"
                         report.live += 1
                     elif filled >= row.intent.size_e6 or (filled and remote.status == "matched"):
@@ -429,6 +561,10 @@ class Executor:
                 await self._io(self.journal.update_order, row.client_id, status, filled_size_e6=filled)
                 report.statuses[row.client_id] = status
         self._open = {o.id.lower(): _open_from(o) for o in exchange_open.values()}
+        for row in still_pending:  # exposure stays reserved; `resolve` gets the final word
+            i = row.intent
+            self._open[row.order_hash.lower()] = _Open(i.market, i.token_id, i.side, i.price_e6, i.size_e6)
+            self._unresolved[row.order_hash.lower()] = _Unresolved(_now_ms(), False, orphan=True)
         report.open_orders = len(self._open)
         self._positions = await self._io(self.journal.positions)
         await self._io(self.journal.add_event, "reconciled", {

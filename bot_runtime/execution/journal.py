@@ -111,6 +111,17 @@ class JournalError(RuntimeError):
     pass
 
 
+def _market_buy_amount(d: dict[str, Any]) -> int:
+    """A FOK/FAK BUY's dollars are its signed makerAmount (kept in the signed order, no column),
+    so re-deriving a journaled order gives the same order."""
+    if d["side"] != "BUY" or d["order_type"] not in ("FOK", "FAK"):
+        return 0
+    try:
+        return int(json.loads(d["signed_json"])["order"]["makerAmount"])
+    except (ValueError, KeyError, TypeError):
+        return 0
+
+
 _INTENT_COLS = ("market", "token_id", "side", "price_e6", "size_e6", "order_type", "tick_size_e6",
                 "neg_risk", "post_only", "expiration_s", "reason")
 _ORDER_COLS = ("client_id", "group_id", *_INTENT_COLS, "timestamp_ms", "order_hash", "signed_json", "status",
@@ -214,7 +225,7 @@ class Journal:
             market=d["market"], token_id=d["token_id"], side=d["side"], price_e6=int(d["price_e6"]),
             size_e6=int(d["size_e6"]), order_type=d["order_type"], tick_size_e6=int(d["tick_size_e6"]),
             neg_risk=bool(d["neg_risk"]), post_only=bool(d["post_only"]), expiration_s=int(d["expiration_s"]),
-            group_id=d["group_id"], reason=d["reason"])
+            group_id=d["group_id"], reason=d["reason"], amount_e6=_market_buy_amount(d))
         return OrderRow(d["client_id"], d["group_id"], intent, int(d["timestamp_ms"]), d["order_hash"],
                         d["signed_json"], d["status"], int(d["filled_size_e6"]), int(d["avg_price_e6"]),
                         int(d["fee_e6"]), d["error"], int(d["created_ms"]), int(d["updated_ms"]))

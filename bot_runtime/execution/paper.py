@@ -1,6 +1,7 @@
 """PaperMatchingExchange: paper trading against live books when only market data is available.
 
-Orders match against the depth of the local book (what the market channel shows), at each
+Orders match against the depth of the local book (what the market channel shows) by the fill
+rules the simulator uses too (`venue.polymarket.fills`: a FOK/FAK BUY spends its dollar amount), at each
 level's price, taking liquidity that this process already consumed out of the displayed size
 until the book changes. Takers pay `shares * feeRate * p * (1 - p)`. A GTC/GTD remainder rests
 in-process and fills (as a maker, no fee) once the book trades through its price. Balances are
@@ -20,6 +21,7 @@ from bot_runtime.execution.exchange import CancelResult, OpenOrder, PostResult
 from bot_runtime.types import Fill
 from bot_runtime.venue.polymarket.constants import E6
 from bot_runtime.venue.polymarket.fees import taker_fee_e6
+from bot_runtime.venue.polymarket.fills import OrderTerms, cost_e6, terms_of, walk
 from bot_runtime.venue.polymarket.signing import SignedOrder
 
 
@@ -76,24 +78,26 @@ class PaperMatchingExchange:
         seen, used = self._consumed.get(key, (displayed, 0))
         self._consumed[key] = (displayed, (used if seen == displayed else 0) + size)
 
-    def _match(self, token: str, side: str, limit: int, want: int) -> list[tuple[int, int]]:
-        """[(price, shares)] taken from the book for a taker order, best price first."""
+    def _levels(self, token: str, terms: OrderTerms) -> list[tuple[int, int, int]]:
+        """(price, displayed, available) of the opposite side, best first, net of what we took."""
         book = self.books(token)
         if book is None:
             return []
-        levels = book.asks_asc() if side == "BUY" else book.bids_desc()
-        book_side = "SELL" if side == "BUY" else "BUY"
-        out: list[tuple[int, int, int]] = []
-        for price, size in levels:  # at or better than the limit: never more than the maker amount
-            if want <= 0 or (side == "BUY" and price > limit) or (side == "SELL" and price < limit):
-                break
-            take = min(want, self._available(token, book_side, price, size))
-            if take > 0:
-                out.append((price, size, take))
-                want -= take
-        for price, displayed, take in out:
-            self._consume(token, book_side, price, displayed, take)
-        return [(price, take) for price, _, take in out]
+        book_side = "SELL" if terms.side == "BUY" else "BUY"
+        levels = book.asks_asc() if terms.side == "BUY" else book.bids_desc()
+        return [(p, size, self._available(token, book_side, p, size)) for p, size in levels]
+
+    def _match(self, token: str, terms: OrderTerms) -> tuple[list[tuple[int, int]], bool]:
+        """Walk the book by the shared fill rules (venue.polymarket.fills.walk) and consume what was taken."""
+        levels = self._levels(token, terms)
+        fills, complete = walk(terms, ((p, avail) for p, _, avail in levels))
+        if terms.order_type == "FOK" and not complete:
+            return [], False
+        displayed = {p: d for p, d, _ in levels}
+        book_side = "SELL" if terms.side == "BUY" else "BUY"
+        for price, take in fills:
+            self._consume(token, book_side, price, displayed[price], take)
+        return fills, complete
 
     def _fill(self, order_id: str, market: str, token: str, side: str, price: int, size: int, taker: bool) -> Fill:
         fee = taker_fee_e6(size, price, self.fee_rate_ppm(token)) if taker else 0
@@ -119,38 +123,38 @@ class PaperMatchingExchange:
         if oid in self._orders or oid in self._ids_with_fills:
             return PostResult(oid, False, error=f"order {oid} is invalid. Duplicated.", http_status=400)
         token, side = str(o["tokenId"]), str(o["side"])
-        maker_amt, taker_amt = int(o["makerAmount"]), int(o["takerAmount"])
-        shares = taker_amt if side == "BUY" else maker_amt
-        collateral = maker_amt if side == "BUY" else taker_amt
-        if shares <= 0 or collateral <= 0:
-            return PostResult(oid, False, error="invalid amounts", http_status=400)
-        limit = collateral * E6 // shares if side == "BUY" else -(-collateral * E6 // shares)
         book = self.books(token)
+        tick = getattr(book, "tick_size_e6", None) or 10_000
+        try:
+            terms = terms_of(side, so.order_type, int(o["makerAmount"]), int(o["takerAmount"]), tick)
+        except ValueError as exc:
+            return PostResult(oid, False, error=f"invalid amounts: {exc}", http_status=400)
         market = book.market if book is not None else ""
-        if side == "BUY" and collateral > self.usdc_e6:
+        if side == "BUY":
+            need = terms.budget_e6 if terms.budget_e6 is not None else cost_e6(terms.shares_e6, terms.limit_e6)
+            if need > self.usdc_e6:
+                return PostResult(oid, False, error="not enough balance / allowance", http_status=400)
+        elif terms.shares_e6 > self.shares.get(token, 0):
             return PostResult(oid, False, error="not enough balance / allowance", http_status=400)
-        if side == "SELL" and shares > self.shares.get(token, 0):
-            return PostResult(oid, False, error="not enough balance / allowance", http_status=400)
-        market_order = so.order_type in ("FOK", "FAK")
-        if so.post_only and self._crosses(token, side, limit):
+        if so.post_only and self._crosses(token, side, terms.limit_e6):
             return PostResult(oid, False, error="invalid post-only order: order crosses book", http_status=400)
-        if so.order_type == "FOK" and self._dry_run(token, side, limit, shares) < shares:
+        taken, complete = self._match(token, terms)
+        if terms.order_type == "FOK" and not complete:
             return PostResult(oid, False, error="order couldn't be fully filled. FOK orders are fully filled "
                                                 "or killed.", http_status=400)
-        taken = self._match(token, side, limit, shares)
         fills = [self._fill(oid, market, token, side, p, s, True) for p, s in taken]
         got = sum(s for _, s in taken)
-        paid = sum(s * p // E6 for p, s in taken)
+        paid = sum(cost_e6(s, p) for p, s in taken)
         making, taking = (paid, got) if side == "BUY" else (got, paid)
         trade_ids = tuple(f.trade_id for f in fills)
         fee = sum(f.fee_e6 for f in fills)
-        if market_order:
+        if terms.market:
             if not fills:
                 return PostResult(oid, False, error="no orders found to match with FAK order", http_status=400)
             return PostResult(oid, True, oid, "matched", making, taking, trade_ids=trade_ids, fee_e6=fee)
-        if got >= shares:
+        if complete:
             return PostResult(oid, True, oid, "matched", making, taking, trade_ids=trade_ids, fee_e6=fee)
-        self._orders[oid] = _Resting(oid, market, token, side, limit, shares, got)
+        self._orders[oid] = _Resting(oid, market, token, side, terms.limit_e6, terms.shares_e6, got)
         return PostResult(oid, True, oid, "live", making, taking, trade_ids=trade_ids, fee_e6=fee)
 
     def level_changed(self, token: str, side: str, price_e6: int) -> None:
@@ -169,18 +173,6 @@ class PaperMatchingExchange:
             return False
         best = next(iter(book.asks_asc() if side == "BUY" else book.bids_desc()), None)
         return best is not None and (best[0] <= limit if side == "BUY" else best[0] >= limit)
-
-    def _dry_run(self, token: str, side: str, limit: int, want: int) -> int:
-        book = self.books(token)
-        if book is None:
-            return 0
-        book_side = "SELL" if side == "BUY" else "BUY"
-        got = 0
-        for price, size in (book.asks_asc() if side == "BUY" else book.bids_desc()):
-            if got >= want or (side == "BUY" and price > limit) or (side == "SELL" and price < limit):
-                break
-            got += min(want - got, self._available(token, book_side, price, size))
-        return got
 
     def poke(self) -> list[Fill]:
         """Fill resting orders the book now trades through (as makers: no fee)."""

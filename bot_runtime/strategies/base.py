@@ -27,7 +27,28 @@ if TYPE_CHECKING:  # imported for types only: keeps `import bot_runtime.strategi
     from bot_runtime.venue.polymarket.gamma import MarketInfo
 
 SubmitFn = Callable[[list[OrderIntent], Opportunity], Awaitable[list[OrderResult]]]
+ResolveFn = Callable[[list[OrderResult]], Awaitable[list[OrderResult]]]
 ClockFn = Callable[[], int]
+
+
+async def _already_final(results: list[OrderResult]) -> list[OrderResult]:
+    return results
+
+
+def _nothing_held() -> dict[str, tuple[int, int]]:
+    return {}
+
+
+async def _no_journal(kind: str, data: dict[str, Any]) -> None:
+    return None
+
+
+def _no_state(key: str) -> Any:
+    return None
+
+
+async def _drop_state(key: str, value: Any) -> None:
+    return None
 
 
 def _wall_ms() -> int:
@@ -54,6 +75,16 @@ class StrategyContext:
     newsapi_url: str = "https://newsapi.org"   # NewsAPI base URL (tests point it at a local server)
     backtest: bool = False                     # True in `botfleet backtest`: no network, virtual clock
     perf_ns: Callable[[], int] = time.perf_counter_ns  # monotonic clock for latency measurement
+    # executor.resolve: the exchange's final word on results still `pending` (delayed) or `error`
+    # (the POST's answer was lost); returns them updated, possibly still not final (call again)
+    resolve: ResolveFn = _already_final
+    # token -> (shares held, cost basis) from the journal: what the bot holds after a restart
+    held: Callable[[], Mapping[str, tuple[int, int]]] = _nothing_held
+    # journal an event (e.g. an unwind that left shares unsold)
+    record_event: Callable[[str, dict[str, Any]], Awaitable[None]] = _no_journal
+    # a strategy's own durable state in the journal (key -> JSON value), e.g. PolyAI's prediction scores
+    state_get: Callable[[str], Any] = _no_state
+    state_set: Callable[[str, Any], Awaitable[None]] = _drop_state
 
     def __post_init__(self) -> None:
         if self.log is None:

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot_runtime.types import OrderResult
+from bot_runtime.types import UNRESOLVED, OrderResult
 from bot_runtime.venue.polymarket.constants import E6
 
 
@@ -53,6 +53,14 @@ class Tally:
     positions: dict[str, int] = field(default_factory=dict)  # token -> shares held (e6)
     recent: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=50))
 
+    def restore(self, held: Mapping[str, tuple[int, int]]) -> None:
+        """Start from what the journal says is held (token -> (shares, cost)): after a restart the
+        strategy still knows its positions, and its PnL counts their cost once."""
+        for tok, (shares, cost) in held.items():
+            if shares > 0:
+                self.positions[tok] = self.positions.get(tok, 0) + shares
+                self.cash_e6 -= cost
+
     def record_results(self, results: list[OrderResult]) -> None:
         """Count orders and fills and move cash/positions by what the exchange filled."""
         for r in results:
@@ -70,6 +78,17 @@ class Tally:
             else:
                 self.cash_e6 += notional - r.fee_e6
                 self.positions[tok] = self.positions.get(tok, 0) - r.filled_size_e6
+
+
+async def until_final(ctx: Any, results: list[OrderResult], stopped: asyncio.Event) -> list[OrderResult]:
+    """Results with the exchange's final word: a delayed or unanswered order may still fill, so a
+    strategy never counts it as unfilled. Returns as they are if the strategy stops first (the
+    journal keeps them pending; reconciliation settles them)."""
+    while any(r.status in UNRESOLVED and r.client_id for r in results) and not stopped.is_set():
+        results = await ctx.resolve(results)
+        if any(r.status in UNRESOLVED for r in results):
+            await asyncio.sleep(0.05)  # resolve() waits itself; this only bounds one that cannot
+    return results
 
 
 class TaskSet:

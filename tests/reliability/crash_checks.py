@@ -43,14 +43,25 @@ def compare(rows: Iterable[OrderRow], journal_fills: Iterable[Fill], exchange_or
     me = address.lower()
     ledger = [f for f in ledger if me in (f.taker.lower(), f.maker.lower())]
     # An intent filled beyond its size means it reached the exchange twice under different orders.
+    # A market BUY's size is dollars (its signed makerAmount): it may buy more shares than its
+    # estimate when the book got cheaper, never spend more than its amount.
     filled: Counter[str] = Counter()
+    spent: Counter[str] = Counter()
     for f in ledger:
         oid = f.taker_order_id if f.taker.lower() == me else f.maker_order_id
         filled[oid.lower()] += f.size
+        spent[oid.lower()] += f.size * f.price // E6
     for oid, shares in filled.items():
         row = by_hash.get(oid)
-        if row is not None and shares > row.intent.size_e6:
-            out.duplicate_orders.append(f"{row.client_id} filled {shares} > size {row.intent.size_e6}")
+        if row is None:
+            continue
+        it = row.intent
+        if it.side == "BUY" and it.order_type in ("FOK", "FAK"):
+            budget = it.amount_e6 or it.price_e6 * it.size_e6 // E6
+            if spent[oid] > budget:
+                out.duplicate_orders.append(f"{row.client_id} spent {spent[oid]} > amount {budget}")
+        elif shares > it.size_e6:
+            out.duplicate_orders.append(f"{row.client_id} filled {shares} > size {it.size_e6}")
     ours = {f.trade_id: f for f in journal_fills}
     # Our side(s) of each ledger fill, keyed as the journal keys them: the trade id as taker,
     # `<trade id>:<maker order id>` as maker (both when the wallet traded with itself).

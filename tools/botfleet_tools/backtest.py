@@ -38,7 +38,7 @@ from bot_runtime.venue.polymarket.frames import (
     parse_frame,
 )
 from bot_runtime.venue.polymarket.gamma import MarketInfo, load_markets_file
-from bot_runtime.venue.polymarket.signing import SignedOrder
+from bot_runtime.venue.polymarket.signing import OrderError, SignedOrder, order_amounts
 
 
 class BacktestError(ValueError):
@@ -54,12 +54,11 @@ BACKTEST_COLLATERAL_E6 = 10**9 * E6
 
 
 def paper_order(n: int, intent: OrderIntent) -> SignedOrder:
-    """The order as the paper engine reads it (amounts, token, side). Nothing leaves the process, so
-    it is not signed: signing would only cost time and make the replay depend on a key."""
-    if intent.side == "BUY":  # collateral rounded up, so the implied limit is never below the intent's
-        maker, taker = -(-intent.size_e6 * intent.price_e6 // E6), intent.size_e6
-    else:
-        maker, taker = intent.size_e6, intent.size_e6 * intent.price_e6 // E6
+    """The order as the paper engine reads it (amounts, token, side): the signer's own amounts
+    (`order_amounts`: a market BUY spends `amount_e6` dollars), so the backtest trades what the
+    exchange would. Nothing leaves the process, so it is not signed: signing would only cost time
+    and make the replay depend on a key. Raises OrderError for an intent the signer refuses."""
+    maker, taker = order_amounts(intent)
     order = {"tokenId": intent.token_id, "side": intent.side, "makerAmount": str(maker),
              "takerAmount": str(taker)}
     return SignedOrder(client_id=f"bt-{n}", order_hash=f"0xbt{n:062x}", order=order,
@@ -79,6 +78,7 @@ class PaperFiller:
         self._ids = itertools.count(1)
         self.orders = 0
         self.fills = 0
+        self.executions: list[dict[str, Any]] = []  # one per submitted group, filled shares per leg
 
     def levels_changed(self, events: list[Any]) -> None:
         """The tape changed these levels: what we took from them before is history, the level as now
@@ -93,11 +93,27 @@ class PaperFiller:
                 self.engine.book_replaced(ev.asset_id)
 
     async def submit(self, intents: list[OrderIntent], opportunity: Opportunity) -> list[OrderResult]:
+        out = await self._submit(intents)
+        filled = [r.filled_size_e6 for r in out]
+        complete = all(r.status == "matched" for r in out)
+        self.executions.append({
+            "ts": iso_ms(opportunity.ts_ms), "market": opportunity.market, "kind": opportunity.kind,
+            "status": "filled" if complete and all(filled) else ("partial" if any(filled) else "unfilled"),
+            "legs": [{"asset": r.intent.token_id, "side": r.intent.side, "shares": r.filled_size_e6 / E6,
+                      "usd": r.filled_size_e6 * r.avg_price_e6 // E6 / E6} for r in out]})
+        return out
+
+    async def _submit(self, intents: list[OrderIntent]) -> list[OrderResult]:
         out: list[OrderResult] = []
         for it in intents:
             n = next(self._ids)
             self.orders += 1
-            [res] = await self.engine.post_orders([paper_order(n, it)])
+            try:
+                order = paper_order(n, it)
+            except OrderError as exc:
+                out.append(OrderResult(client_id=f"bt-{n}", intent=it, status="rejected", error=str(exc)))
+                continue
+            [res] = await self.engine.post_orders([order])
             fee = res.fee_e6
             if it.side == "BUY":
                 filled, paid = res.taking_e6, res.making_e6
@@ -211,6 +227,7 @@ async def run_backtest(
         ],
         "orders": filler.orders,
         "fills": filler.fills,
+        "executions": filler.executions,
         "pnl_usd": snap.get("pnl_usd", 0.0),
         "latency_us": snap.get("latency_us", {"p50": 0.0, "p99": 0.0}),
         "markets": len(selected),

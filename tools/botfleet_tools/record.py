@@ -96,6 +96,7 @@ async def record(
     )
     async with GammaClient(gamma_url) as gamma:
         raws = await gamma.markets_raw(f)
+        await gamma.annotate_raw_events(raws)  # a neg-risk set needs its whole event (models.complete_negrisk_events)
     infos = parse_markets(raws)
     if not infos:
         raise RecordError(

@@ -19,6 +19,10 @@ E12 = E6 * E6
 E18 = E12 * E6
 
 Level = tuple[int, int]  # (price_e6, size_e6)
+# An unwind sells the excess of a one-legged fill no lower than the price paid less 10%, in at most
+# three FAK attempts; what the bids do not take at or above that floor is held and journaled.
+UNWIND_MAX_LOSS_PPM = 100_000
+UNWIND_ATTEMPTS = 3
 
 
 def round_up_to_tick(price_e6: int, tick_e6: int) -> int:

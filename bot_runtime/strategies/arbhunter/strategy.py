@@ -17,6 +17,9 @@ from bot_runtime.contract.params import ArbHunterParams
 from bot_runtime.strategies.arbhunter.logic import (
     E12,
     E18,
+    LOT_E6,
+    UNWIND_ATTEMPTS,
+    UNWIND_MAX_LOSS_PPM,
     ArbPlan,
     LegFill,
     plan_repair,
@@ -27,10 +30,10 @@ from bot_runtime.strategies.arbhunter.logic import (
 )
 from bot_runtime.strategies.base import Strategy, StrategyContext, register
 from bot_runtime.strategies.common import LatencyWindow, Tally, TaskSet
-from bot_runtime.types import Opportunity, OrderIntent, OrderResult
+from bot_runtime.types import UNRESOLVED, Opportunity, OrderIntent, OrderResult
 from bot_runtime.venue.polymarket.constants import E6
 from bot_runtime.venue.polymarket.fees import rate_ppm_of
-from bot_runtime.venue.polymarket.gamma import MarketInfo
+from bot_runtime.venue.polymarket.gamma import MarketInfo, complete_negrisk_events
 
 
 @dataclass(slots=True, eq=False)  # identity: sets are compared by object in the hot path
@@ -52,22 +55,18 @@ class ArbSet:
 
 
 def build_sets(markets: Iterable[MarketInfo], include_negrisk: bool) -> list[ArbSet]:
-    """Binary sets for every tradable market; neg-risk sets for events whose outcomes are all here."""
-    ms = [m for m in markets if m.tradable]
+    """Binary sets for every tradable market; neg-risk sets only for complete events (every
+    unresolved outcome present and tradable, not augmented: `complete_negrisk_events`)."""
+    # a fee exponent other than 1 is a formula the plan does not compute: such markets are left out
+    all_markets = [m for m in markets if m.fee_exponent == 1 or not m.fees_enabled]
+    ms = [m for m in all_markets if m.tradable]
     sets = [
         ArbSet(m.condition_id, "binary", (m.yes_token_id, m.no_token_id), (m.condition_id, m.condition_id),
                (rate_ppm_of(m.fees_enabled, m.fee_rate),) * 2, m.neg_risk, m.min_size_e6)
         for m in ms
     ]
     if include_negrisk:
-        events: dict[str, list[MarketInfo]] = {}
-        for m in ms:
-            if m.neg_risk and m.neg_risk_market_id:
-                events.setdefault(m.neg_risk_market_id, []).append(m)
-        for key, outs in sorted(events.items()):
-            if len(outs) < 2:
-                continue
-            outs.sort(key=lambda m: m.condition_id)
+        for key, outs in sorted(complete_negrisk_events(all_markets).items()):
             sets.append(ArbSet(
                 key, "negrisk", tuple(m.yes_token_id for m in outs), tuple(m.condition_id for m in outs),
                 tuple(rate_ppm_of(m.fees_enabled, m.fee_rate) for m in outs), True,
@@ -96,6 +95,7 @@ class ArbHunter(Strategy):
         budget = min(p.tradeSizeUsd, ctx.config.limits.maxOrderUsd)
         self.budget_e6 = round(budget * E6)
         self.tally = Tally()
+        self.tally.restore(ctx.held())  # positions survive a restart (the journal has them)
         self.latency = LatencyWindow()
         self.results = {"won": 0, "lost": 0, "failed": 0}
         self.tasks = TaskSet()
@@ -103,6 +103,7 @@ class ArbHunter(Strategy):
         self._ids = itertools.count(1)
         self.sets: list[ArbSet] = []
         self._by_asset: dict[str, list[ArbSet]] = {}
+        self._inflight: dict[str, ArbSet] = {}   # token -> the set whose execution holds it
         self.opportunities: list[Opportunity] = []   # bounded: for reports and the demo view
         self._set_markets(list(ctx.markets.values()))
 
@@ -117,7 +118,8 @@ class ArbHunter(Strategy):
 
     def select_markets(self, markets: list[MarketInfo]) -> list[MarketInfo]:
         chosen = [m for m in markets if m.tradable]
-        self._set_markets(chosen)
+        # every market offered, tradable or not: an outcome not accepting orders makes its event incomplete
+        self._set_markets(markets)
         return chosen
 
     # -- hot path ------------------------------------------------------------------------
@@ -141,6 +143,11 @@ class ArbHunter(Strategy):
     def _check(self, s: ArbSet, now: int, t0: int) -> None:
         if s.busy:
             return
+        inflight = self._inflight
+        if inflight:
+            for tok in s.tokens:
+                if tok in inflight:  # another set (binary vs neg-risk share YES) is trading it
+                    return
         books_by_id = self._books_by_id
         book_age = self._book_age
         max_age = self.p.maxBookAgeMs
@@ -190,6 +197,8 @@ class ArbHunter(Strategy):
         s.busy = True
         s.executed = True
         s.last_exec_ms = now
+        for tok in s.tokens:  # one execution per token at a time, across every set holding it
+            self._inflight[tok] = s
         self.tasks.spawn(self._execute(s, plan, opp, t0))
 
     def _sell_plan(self, s: ArbSet, books: list[Any]) -> ArbPlan | None:
@@ -216,10 +225,15 @@ class ArbHunter(Strategy):
     def _opportunity(self, s: ArbSet, plan: ArbPlan, now: int, ticks: list[int], new: bool) -> Opportunity:
         gid = f"arb-{s.kind}-{next(self._ids)}"
         kind = s.kind if plan.side == "BUY" else f"{s.kind}_sell"
+        # A market BUY spends dollars: the walked cost buys exactly the planned shares, where
+        # shares x worst price would buy more than the walked levels hold (killed, or a leg heavier
+        # than the others).
+        market_buy = plan.side == "BUY" and self.p.orderType in ("FOK", "FAK")
         intents = [
             OrderIntent(market=mkt, token_id=leg.token_id, side=plan.side,  # type: ignore[arg-type]
                         price_e6=leg.limit_price_e6, size_e6=plan.shares_e6, order_type=self.p.orderType,
-                        tick_size_e6=tick, neg_risk=s.neg_risk, group_id=gid, reason=f"arb:{kind}")
+                        tick_size_e6=tick, neg_risk=s.neg_risk, group_id=gid, reason=f"arb:{kind}",
+                        amount_e6=leg.cost_e6 if market_buy else 0)
             for mkt, leg, tick in zip(s.markets, plan.legs, ticks, strict=True)
         ]
         opp = Opportunity(ts_ms=now, market=s.key, kind=kind, edge=plan.edge, assets=list(s.tokens),
@@ -246,6 +260,8 @@ class ArbHunter(Strategy):
         try:
             lat_ns = self.ctx.perf_ns() - t0
             results = await self.ctx.submit(opp.intents, opp)
+            if any(r.status in UNRESOLVED for r in results):
+                results = await self._until_final(s, results)
             # logged after the orders went out: formatting a log line is not worth a delay on the wire
             self._log_opportunity(opp, plan, True)
             self.latency.add_ns(lat_ns)
@@ -261,17 +277,36 @@ class ArbHunter(Strategy):
                           shares=plan.shares_e6 / E6, result=outcome, latency_us=round(lat_ns / 1000, 1),
                           fills=[r.filled_size_e6 / E6 for r in results],
                           statuses=[r.status for r in results], group=opp.intents[0].group_id)
+        except _StillPending as exc:  # stopping: the journal keeps them pending for reconcile
+            self.log.warning("ARB LEFT PENDING", market=s.key, orders=exc.order_ids)
         except Exception as exc:  # a failed execution must not kill the bot; the journal has the truth
             s.last_failed = True
             self.log.error("arb execution failed", market=s.key, error=f"{type(exc).__name__}: {exc}")
         finally:
             s.busy = False
+            for tok in s.tokens:
+                if self._inflight.get(tok) is s:
+                    del self._inflight[tok]
+
+    async def _until_final(self, s: ArbSet, results: list[OrderResult]) -> list[OrderResult]:
+        """Wait for the exchange's final word on delayed or unanswered legs. The set (and every
+        token of it) stays blocked: a leg that fills later must not meet a fresh group, a hedge
+        or an unwind decided on "nothing filled"."""
+        self.log.warning("ARB PENDING", market=s.key, statuses=[r.status for r in results],
+                         orders=[r.order_id for r in results if r.status in UNRESOLVED])
+        while any(r.status in UNRESOLVED for r in results):
+            if self._stopped.is_set():
+                raise _StillPending([r.order_id for r in results if r.status in UNRESOLVED])
+            results = await self.ctx.resolve(results)
+            if any(r.status in UNRESOLVED for r in results):
+                await asyncio.sleep(0.05)  # resolve() waits itself; this only bounds a resolve that cannot
+        return results
 
     async def _settle(self, s: ArbSet, plan: ArbPlan, results: list[OrderResult]) -> str:
         """won: every leg filled alike (or hedged to it); failed: nothing filled; lost: unwound."""
         filled = [r.filled_size_e6 for r in results]
-        if len(results) == len(plan.legs) and min(filled) == max(filled):
-            return "won" if filled[0] > 0 else "failed"
+        if len(results) == len(plan.legs) and max(filled) - min(filled) <= dust_e6(plan):
+            return "won" if min(filled) > 0 else "failed"
         if plan.side == "SELL":
             # a partly sold set leaves inventory that a later set or resolution settles: no loss taken
             return "won" if any(filled) else "failed"
@@ -295,16 +330,54 @@ class ArbHunter(Strategy):
         orders = repair.orders
         if repair.action == "hedge":
             for r in await self._repair(s, "hedge", orders, group):
-                q = held[r.intent.token_id][0] + r.filled_size_e6
-                held[r.intent.token_id] = (q, 0)
+                tok = r.intent.token_id
+                held[tok] = (held[tok][0] + r.filled_size_e6, held[tok][1])
             top = max(q for q, _ in held.values())
             low = min(q for q, _ in held.values())
             if top == low:
                 return "won"
             # the hedge fell short: unwind what is still in excess
             orders = tuple((t, q - low) for t, (q, _) in held.items() if q > low)
-        await self._repair(s, "unwind", orders, group)
+        await self._unwind(s, orders, {t: p for t, (_, p) in held.items()}, group)
         return "lost"
+
+    async def _unwind(self, s: ArbSet, orders: tuple[tuple[str, int], ...], paid: dict[str, int],
+                      group: str) -> None:
+        """Sell the excess legs as FAK at a floor price (the price paid less UNWIND_MAX_LOSS), which
+        walks every bid down to the floor, at most UNWIND_ATTEMPTS times; what cannot be sold at or
+        above the floor stays held and is journaled (`naked_remainder`), never dumped at any bid."""
+        store = self.ctx.books
+        for tok, qty in orders:
+            left = qty
+            b = store.book(tok)
+            tick = b.tick_size_e6 if b is not None else 10_000
+            avg = paid.get(tok) or 0
+            floor = max(tick, round_up_to_tick(avg * (E6 - UNWIND_MAX_LOSS_PPM) // E6, tick))
+            for _ in range(UNWIND_ATTEMPTS):
+                b = store.book(tok)
+                bb = b.best_bid() if b is not None else None
+                if left < LOT_E6 or bb is None or bb[0] < floor or not valid_price(floor, tick):
+                    break
+                intent = OrderIntent(market=s.markets[s.tokens.index(tok)], token_id=tok, side="SELL",
+                                     price_e6=floor, size_e6=left // LOT_E6 * LOT_E6, order_type="FAK",
+                                     tick_size_e6=tick, neg_risk=s.neg_risk, group_id=group, reason="arb:unwind")
+                opp = Opportunity(ts_ms=self.ctx.clock(), market=s.key, kind=f"{s.kind}_unwind", edge=0.0,
+                                  assets=[tok], intents=[intent])
+                fixes = await self.ctx.submit([intent], opp)
+                if any(r.status in UNRESOLVED for r in fixes):
+                    fixes = await self._until_final(s, fixes)
+                self.tally.record_results(fixes)
+                sold = sum(r.filled_size_e6 for r in fixes)
+                self.log.info("ARB REPAIRED", market=s.key, action="unwind", token=tok, floor=floor / E6,
+                              filled=sold / E6, statuses=[r.status for r in fixes])
+                left -= sold
+                if sold == 0:
+                    break
+            if left >= LOT_E6:
+                detail = {"set": s.key, "kind": s.kind, "token": tok, "shares_e6": left, "floor_e6": floor,
+                          "paid_e6": avg, "group": group}
+                self.log.error("ARB NAKED REMAINDER", **detail)
+                await self.ctx.record_event("naked_remainder", detail)
 
     async def _repair(self, s: ArbSet, action: str, orders: tuple[tuple[str, int], ...],
                       group: str) -> list[OrderResult]:
@@ -332,6 +405,8 @@ class ArbHunter(Strategy):
         opp = Opportunity(ts_ms=self.ctx.clock(), market=s.key, kind=f"{s.kind}_{action}", edge=0.0,
                           assets=[i.token_id for i in intents], intents=intents)
         fixes = await self.ctx.submit(intents, opp)
+        if any(r.status in UNRESOLVED for r in fixes):
+            fixes = await self._until_final(s, fixes)
         self.tally.record_results(fixes)
         self.log.info("ARB REPAIRED", market=s.key, action=action,
                       filled=[r.filled_size_e6 / E6 for r in fixes], statuses=[r.status for r in fixes])
@@ -386,6 +461,12 @@ class ArbHunter(Strategy):
         }
 
 
+class _StillPending(Exception):
+    def __init__(self, order_ids: list[str]) -> None:
+        super().__init__(", ".join(order_ids))
+        self.order_ids = order_ids
+
+
 class _BookLookup:
     """dict-like `.get` over a store that only offers `.book(asset_id)`."""
 
@@ -394,6 +475,15 @@ class _BookLookup:
 
     def get(self, asset_id: str) -> Any:
         return self.store.book(asset_id)
+
+
+def dust_e6(plan: ArbPlan) -> int:
+    """Shares by which filled legs may differ and still be one set: a market BUY's dollars are
+    signed in whole cents (rounded down), so a leg may buy up to one cent's worth less."""
+    if plan.side != "BUY":
+        return 0
+    cheapest = min(leg.cost_e6 * E6 // plan.shares_e6 for leg in plan.legs) if plan.shares_e6 else E6
+    return 10_000 * E6 // max(cheapest, 1) + 1
 
 
 def plan_group(results: list[OrderResult]) -> str:

@@ -20,7 +20,7 @@ from bot_runtime.ai.types import AnalysisError, AnalysisRequest
 from bot_runtime.contract.config import POLYGON_RPC_URL
 from bot_runtime.contract.params import EliteMimicParams
 from bot_runtime.strategies.base import Strategy, StrategyContext, register
-from bot_runtime.strategies.common import LatencyWindow, Tally, TaskSet
+from bot_runtime.strategies.common import LatencyWindow, Tally, TaskSet, until_final
 from bot_runtime.strategies.elitemimic.logic import (
     TradeParseError,
     WhaleTrade,
@@ -46,8 +46,10 @@ class EliteMimic(Strategy):
         super().__init__(ctx)
         self.p: EliteMimicParams = ctx.params
         self.wallets: list[str] = [w.lower() for w in self.p.wallets]
-        self.analyzer = make_analyzer(ctx)
+        # the AI gate matters only when it can say no
+        self.analyzer = make_analyzer(ctx, required=self.p.minAiConfidence > 0)
         self.tally = Tally()
+        self.tally.restore(ctx.held())  # positions survive a restart (the journal has them)
         self.latency = LatencyWindow()
         self.tasks = TaskSet()
         self.opportunities: list[Opportunity] = []
@@ -194,7 +196,7 @@ class EliteMimic(Strategy):
         if self.ctx.metrics is not None:
             self.ctx.metrics.opportunities.labels(self.ctx.bot, self.name, "copy").inc()
         lat = self.ctx.perf_ns() - t0
-        results = await self.ctx.submit([intent], opp)
+        results = await until_final(self.ctx, await self.ctx.submit([intent], opp), self._stopped)
         self.latency.add_ns(lat)
         self.tally.record_results(results)
         r = results[0] if results else None
@@ -290,7 +292,8 @@ class EliteMimic(Strategy):
         now = self.ctx.clock()
         for f in fills:
             for w in self.wallets:
-                t = from_chain_fill(f, w, now)
+                # the block's time: a fill read late is old, and the staleness check must see that
+                t = from_chain_fill(f, w, f.block_time_ms or now)
                 if t is not None:
                     self._accept(t)
 

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from bot_runtime.venue.polymarket.constants import E6
-from bot_runtime.venue.polymarket.gamma import MarketInfo
+from bot_runtime.venue.polymarket.gamma import MarketInfo, complete_negrisk_events
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,12 +78,14 @@ def _buy_no(q: Quote, fair: float, kind: str, conf: int, why: str, group: str) -
 
 
 def event_sum_signals(quotes: Sequence[Quote]) -> list[Signal]:
-    """Outcomes of one neg-risk event (all of them): mids normalised to sum 1 give each a fair value."""
-    groups: dict[str, list[Quote]] = {}
-    for q in quotes:
-        m = q.market
-        if m.neg_risk and m.neg_risk_market_id:
-            groups.setdefault(m.neg_risk_market_id, []).append(q)
+    """Outcomes of one neg-risk event (all of them): mids normalised to sum 1 give each a fair value.
+
+    Only complete events (`complete_negrisk_events`): rescaling a subset of the outcomes to sum 1
+    calls every quoted outcome cheap when the missing ones hold the rest of the probability."""
+    by_cid = {q.market.condition_id: q for q in quotes}
+    groups: dict[str, list[Quote]] = {
+        gid: [by_cid[m.condition_id] for m in ms]
+        for gid, ms in complete_negrisk_events(q.market for q in quotes).items()}
     out: list[Signal] = []
     for gid, qs in sorted(groups.items()):
         mids = [q.mid for q in qs]

@@ -27,7 +27,7 @@ from bot_runtime.ai.types import AnalysisError, AnalysisRequest, Headline
 from bot_runtime.contract.config import NEWSAPI_KEY, SUPABASE_KEY, SUPABASE_URL
 from bot_runtime.contract.params import PolyAIParams
 from bot_runtime.strategies.base import Strategy, StrategyContext, register
-from bot_runtime.strategies.common import LatencyWindow, Tally, TaskSet
+from bot_runtime.strategies.common import LatencyWindow, Tally, TaskSet, until_final
 from bot_runtime.strategies.polyai.statarb import (
     Quote,
     RollingStats,
@@ -60,6 +60,13 @@ def make_memory(ctx: StrategyContext, backend: str) -> Any:
     return SQLiteMemory(os.path.join(base, f"{ctx.bot}-polyai-memory.sqlite"))
 
 
+ACCURACY_KEY = "polyai.accuracy"
+
+
+def _r(x: float | None) -> float | None:
+    return round(x, 6) if x is not None else None
+
+
 @register
 class PolyAI(Strategy):
     name = "polyai"
@@ -76,11 +83,14 @@ class PolyAI(Strategy):
             self.news = NewsClient(ctx.http, news_key, ctx.clock, base_url=ctx.newsapi_url,
                                    daily_limit=self.p.newsDailyRequestLimit)
         self.tally = Tally()
+        self.tally.restore(ctx.held())  # positions survive a restart (the journal has them)
         self.latency = LatencyWindow()
         self.tasks = TaskSet()
         self.opportunities: list[Opportunity] = []
         self.signals: dict[str, int] = {}
+        self.exits: dict[str, tuple[str, int]] = {}  # token -> (market, price to sell at): mean reversion
         self.accuracy = AccuracyTracker(metrics=ctx.metrics, labels=(ctx.bot, self.name))
+        self.accuracy.load_state(ctx.state_get(ACCURACY_KEY))  # the score survives restarts
         self.stats: dict[str, RollingStats] = {}
         self.markets: list[MarketInfo] = [m for m in ctx.markets.values() if m.tradable]
         self._stopped = asyncio.Event()
@@ -127,10 +137,38 @@ class PolyAI(Strategy):
                     sigs.append(s)
         for s in sigs:
             self.signals[s.kind] = self.signals.get(s.kind, 0) + 1
+        await self._take_profits(t0)
         for s in sorted(sigs, key=lambda s: (-s.edge, s.market)):
             if s.edge >= self.p.minEdge and s.confidence >= self.p.minConfidence:
                 await self._trade(s, t0)
         return sigs
+
+    async def _take_profits(self, t0: int) -> None:
+        """A mean-reversion position is a bet on the price coming back, not on the resolution: once
+        the bid reaches the reversion target, sell (FAK at the target: every bid at or above it)."""
+        for tok, (market, target) in list(self.exits.items()):
+            held = self.tally.positions.get(tok, 0) // LOT_E6 * LOT_E6
+            info = next((m for m in self.markets if m.condition_id == market), None)
+            if held <= 0 or info is None:
+                del self.exits[tok]
+                continue
+            book = self.ctx.books.book(tok)
+            bid = book.best_bid() if book is not None else None
+            tick = book.tick_size_e6 if book is not None else info.tick_size_e6
+            price = target // tick * tick
+            if bid is None or bid[0] < price or price < tick:
+                continue
+            intent = OrderIntent(market=market, token_id=tok, side="SELL", price_e6=price, size_e6=held,
+                                 order_type="FAK", tick_size_e6=tick, neg_risk=info.neg_risk,
+                                 group_id=f"polyai-{next(self._ids)}", reason="polyai:mean_reversion_exit")
+            opp = Opportunity(self.ctx.clock(), market, "mean_reversion_exit", 0.0, [tok], [intent])
+            results = await until_final(self.ctx, await self.ctx.submit([intent], opp), self._stopped)
+            self.tally.record_results(results)
+            sold = sum(r.filled_size_e6 for r in results)
+            self.log.info("POLYAI EXIT", market=market, token=tok, target=price / E6, bid=bid[0] / E6,
+                          sold=sold / E6, held=held / E6, latency_us=round((self.ctx.perf_ns() - t0) / 1000, 1))
+            if self.tally.positions.get(tok, 0) < LOT_E6:
+                del self.exits[tok]
 
     # -- news --------------------------------------------------------------------------------
     def _news_batch(self) -> int:
@@ -176,8 +214,10 @@ class PolyAI(Strategy):
             return None
         await self.memory.add(MemoryRecord(m.condition_id, m.question, a.rationale[:500], a.probability,
                                            a.confidence, q.mid, self.ctx.clock(), tuple(emb)))
-        if a.confidence > 0:
-            self.accuracy.predict(m.condition_id, a.probability, m.yes_token_id)
+        if a.confidence > 0:  # scored later against the price the market had now
+            self.accuracy.predict(m.condition_id, a.probability, m.yes_token_id, market_p=q.mid,
+                                  ts_ms=self.ctx.clock())
+            await self.ctx.state_set(ACCURACY_KEY, self.accuracy.to_state())
         self.log.info("AI ANALYSIS", market=m.condition_id, probability=a.probability, confidence=a.confidence,
                       price=round(q.mid, 4), model=a.model, tokens=a.prompt_tokens + a.completion_tokens,
                       memories=len(memories))
@@ -259,7 +299,7 @@ class PolyAI(Strategy):
         self.log.info("POLYAI SIGNAL", market=s.market, kind=s.kind, edge=s.edge, confidence=s.confidence,
                       token=s.token_id, price=s.price_e6 / E6, shares=shares / E6, why=s.rationale)
         lat = self.ctx.perf_ns() - t0
-        results = await self.ctx.submit([intent], opp)
+        results = await until_final(self.ctx, await self.ctx.submit([intent], opp), self._stopped)
         self.latency.add_ns(lat)
         self.tally.record_results(results)
         filled = sum(r.filled_size_e6 for r in results)
@@ -268,9 +308,16 @@ class PolyAI(Strategy):
         if filled:
             self.log.info("EXECUTED", market=s.market, kind=s.kind, shares=filled / E6, price=s.price_e6 / E6,
                           latency_us=round(lat / 1000, 1))
+            if s.kind == "mean_reversion":  # sold when the price is back at the expected level
+                self.exits[s.token_id] = (s.market, s.price_e6 + round(s.edge * E6))
+
+    async def _save_accuracy(self) -> None:
+        await self.ctx.state_set(ACCURACY_KEY, self.accuracy.to_state())
 
     def on_market_resolved(self, market: str, winning_asset_id: str) -> None:
-        self.accuracy.resolve(market, winning_asset_id)
+        if market in self.accuracy.predictions:
+            self.accuracy.resolve(market, winning_asset_id)
+            self.tasks.spawn(self._save_accuracy())
 
     # -- lifecycle ---------------------------------------------------------------------------
     def _sample_ms(self) -> int:
@@ -356,8 +403,11 @@ class PolyAI(Strategy):
             "latency_us": self.latency.percentiles(),
             "signals": dict(sorted(self.signals.items())),
             "analyzer": self.analyzer.model,
-            "ai_accuracy": round(acc, 4) if acc is not None else None,
+            "ai_accuracy": round(acc, 4) if acc is not None else None,   # hit rate (guide: > 65%)
             "ai_resolved": self.accuracy.correct + self.accuracy.wrong,
+            "ai_brier": _r(self.accuracy.brier),                     # 0 perfect, 0.25 coin flip
+            "market_brier": _r(self.accuracy.market_brier),          # the price at prediction time
+            "ai_skill": _r(self.accuracy.skill),                     # market Brier - AI Brier: > 0 beats it
             "errors": self.errors,
             "recent": list(self.recent)[-10:],
         }

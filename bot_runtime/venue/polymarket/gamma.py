@@ -42,6 +42,8 @@ class MarketInfo:
     min_size_e6: int = 5_000_000
     fees_enabled: bool = False
     fee_rate: float | None = 0.0  # None: fees enabled but rate unknown (ask /fee-rate)
+    # fee = shares * rate * (p * (1 - p)) ** exponent (the exchange's `fd.e`; 1 on every market seen)
+    fee_exponent: int = 1
     end_date: str = ""
     category: str = ""
     tags: tuple[str, ...] = ()
@@ -53,6 +55,11 @@ class MarketInfo:
     event_slug: str = ""
     group_item_title: str = ""  # the outcome's name inside a neg-risk event
     gamma_id: str = ""
+    # Completeness of a neg-risk event (Gamma `/events`): the condition ids of every unresolved
+    # outcome of the event (empty: not known), and whether it is "augmented" neg risk, whose
+    # placeholder and "Other" outcomes change meaning, so its named outcomes never form a set.
+    event_outcome_ids: tuple[str, ...] = ()
+    neg_risk_augmented: bool = False
 
     @property
     def token_ids(self) -> tuple[str, str]:
@@ -92,6 +99,8 @@ class MarketInfo:
             "groupItemTitle": self.group_item_title,
             "eventId": self.event_id or None,
             "eventSlug": self.event_slug or None,
+            "negRiskAugmented": self.neg_risk_augmented,
+            **({"eventOutcomeIds": list(self.event_outcome_ids)} if self.event_outcome_ids else {}),
         }
 
 
@@ -180,7 +189,9 @@ def market_from_gamma(raw: Mapping[str, Any], event: Mapping[str, Any] | None = 
         fee_rate = float(explicit) if isinstance(explicit, (int, float)) else category_fee_rate(category, tags)
     neg_risk = _as_bool(_pick(raw, ev, "negRisk"), False)
     nr_id = raw.get("negRiskMarketID") or ev.get("negRiskMarketID") or ""
-    return MarketInfo(
+    augmented = _as_bool(raw.get("negRiskAugmented"), False) or (
+        _as_bool(ev.get("negRiskAugmented"), False) and _as_bool(ev.get("enableNegRisk"), True))
+    return _with_event_outcomes(MarketInfo(
         condition_id=cid,
         question=str(raw.get("question") or ""),
         slug=str(raw.get("slug") or ""),
@@ -204,7 +215,47 @@ def market_from_gamma(raw: Mapping[str, Any], event: Mapping[str, Any] | None = 
         event_slug=str(ev.get("slug") or raw.get("eventSlug") or ""),
         group_item_title=str(raw.get("groupItemTitle") or ""),
         gamma_id=str(raw.get("id") or ""),
-    )
+        neg_risk_augmented=augmented,
+    ), raw, ev)
+
+
+def _with_event_outcomes(m: MarketInfo, raw: Mapping[str, Any], ev: Mapping[str, Any]) -> MarketInfo:
+    """The event's unresolved outcomes: from the event's own `markets` (Gamma `/events`), else from
+    `eventOutcomeIds` (written by `flatten_event_markets` so a markets file keeps it)."""
+    ids: list[str] = []
+    markets = ev.get("markets")
+    if isinstance(markets, list) and markets:
+        for om in markets:
+            if isinstance(om, Mapping) and om.get("conditionId") and not _as_bool(om.get("closed"), False):
+                ids.append(str(om["conditionId"]))
+    else:
+        ids = [str(x) for x in _json_list(raw.get("eventOutcomeIds"), "eventOutcomeIds")]
+    if not ids:
+        return m
+    return replace(m, event_outcome_ids=tuple(sorted(set(ids))))
+
+
+def complete_negrisk_events(markets: Iterable[MarketInfo]) -> dict[str, list[MarketInfo]]:
+    """The neg-risk events whose outcomes form a complete set: negRiskMarketID -> its markets
+    (sorted by condition id), only when every unresolved outcome of the event (per Gamma
+    `/events`) is among `markets` and tradable, the event is not augmented neg risk, and it has
+    at least two outcomes. A subset of an event is a directional bet, not an arbitrage: an
+    outcome not accepting orders, a placeholder/"Other" outcome, an outcome cut by maxMarkets
+    or an event whose outcome list is unknown all leave it out."""
+    groups: dict[str, list[MarketInfo]] = {}
+    for m in markets:
+        if m.neg_risk and m.neg_risk_market_id:
+            groups.setdefault(m.neg_risk_market_id, []).append(m)
+    out: dict[str, list[MarketInfo]] = {}
+    for key, ms in groups.items():
+        if any(m.neg_risk_augmented for m in ms):
+            continue
+        want = {i for m in ms for i in m.event_outcome_ids}
+        by_id = {m.condition_id: m for m in ms if m.tradable}
+        if len(want) < 2 or not all(m.event_outcome_ids for m in ms) or set(by_id) != want:
+            continue
+        out[key] = [by_id[c] for c in sorted(want)]
+    return out
 
 
 def markets_from_event(event: Mapping[str, Any]) -> list[MarketInfo]:
@@ -304,8 +355,22 @@ def flatten_event_markets(events: Iterable[Mapping[str, Any]]) -> list[dict[str,
                 mm["tags"] = ev["tags"]
             mm.setdefault("eventId", ev.get("id"))
             mm.setdefault("eventSlug", ev.get("slug"))
+            # event completeness travels with each market (a markets file has no events)
+            mm.setdefault("eventOutcomeIds", event_outcome_ids(ev))
+            if _flag(ev.get("negRiskAugmented")) and ev.get("enableNegRisk") is not False:
+                mm["negRiskAugmented"] = True
             out.append(mm)
     return out
+
+
+def _flag(v: Any) -> bool:
+    return v.lower() == "true" if isinstance(v, str) else bool(v)
+
+
+def event_outcome_ids(event: Mapping[str, Any]) -> list[str]:
+    """Condition ids of the unresolved (not closed) outcome markets of a Gamma event."""
+    return sorted(str(m["conditionId"]) for m in event.get("markets") or []
+                  if isinstance(m, dict) and m.get("conditionId") and not _flag(m.get("closed")))
 
 
 def parse_markets(raws: Iterable[Mapping[str, Any]], *, skip_bad: bool = True) -> list[MarketInfo]:
@@ -461,6 +526,51 @@ class GammaClient:
     async def event_markets(self, f: MarketFilter | None = None) -> list[MarketInfo]:
         return parse_markets(await self.event_markets_raw(f))
 
+    async def event_facts(self, event_ids: Iterable[str]) -> dict[str, tuple[tuple[str, ...], bool]]:
+        """event id -> (condition ids of its unresolved outcomes, augmented neg risk?) from Gamma
+        `/events/{id}`, one request per event. An event that cannot be read is left out, which
+        leaves its neg-risk outcomes without a set (never a guess)."""
+        found: dict[str, tuple[tuple[str, ...], bool]] = {}
+        for eid in sorted(set(event_ids)):
+            try:
+                ev = await self.get_json(f"{self.base_url}/events/{eid}")
+            except (GammaError, aiohttp.ClientError) as e:
+                log.warning("event %s unreadable: its neg-risk outcomes form no set: %s", eid, e)
+                continue
+            if isinstance(ev, list):
+                ev = ev[0] if ev else {}
+            if isinstance(ev, dict):
+                augmented = _flag(ev.get("negRiskAugmented")) and ev.get("enableNegRisk") is not False
+                found[eid] = (tuple(event_outcome_ids(ev)), augmented)
+        return found
+
+    async def annotate_events(self, markets: Sequence[MarketInfo]) -> list[MarketInfo]:
+        """Neg-risk markets with their event's outcome list and augmented flag (`event_facts`),
+        which decide whether the event's outcomes form a complete set."""
+        facts = await self.event_facts(m.event_id for m in markets if m.neg_risk and m.event_id)
+        out: list[MarketInfo] = []
+        for m in markets:
+            if m.event_id in facts:
+                ids, aug = facts[m.event_id]
+                m = replace(m, event_outcome_ids=ids, neg_risk_augmented=m.neg_risk_augmented or aug)
+            out.append(m)
+        return out
+
+    async def annotate_raw_events(self, raws: Sequence[dict[str, Any]]) -> None:
+        """The same, written into Gamma market JSON (`eventOutcomeIds`, `negRiskAugmented`) so a
+        recorded markets file keeps it."""
+        def eid(r: Mapping[str, Any]) -> str:
+            evs = r.get("events")
+            first = evs[0] if isinstance(evs, list) and evs and isinstance(evs[0], dict) else {}
+            return str(first.get("id") or r.get("eventId") or "")
+
+        facts = await self.event_facts(eid(r) for r in raws if _flag(r.get("negRisk")) and eid(r))
+        for r in raws:
+            if eid(r) in facts:
+                ids, aug = facts[eid(r)]
+                r["eventOutcomeIds"] = list(ids)
+                r["negRiskAugmented"] = _flag(r.get("negRiskAugmented")) or aug
+
     async def fee_rate(self, clob_url: str, token_id: str) -> float:
         """Taker fee rate from CLOB `GET /fee-rate?token_id=` (`{"base_fee": bps}`)."""
         data = await self.get_json(clob_url.rstrip("/") + "/fee-rate", [("token_id", token_id)])
@@ -472,11 +582,36 @@ class GammaClient:
         except (TypeError, ValueError):
             raise GammaError(f"GET /fee-rate: field 'base_fee' is not a number: {bps!r}") from None
 
+    async def clob_fee(self, clob_url: str, condition_id: str) -> tuple[float, int] | None:
+        """The market's fee data as the exchange publishes it: `GET /clob-markets/{condition_id}`
+        -> `fd: {r: rate, e: exponent}` (what py-clob-client-v2 reads); None when absent."""
+        data = await self.get_json(f"{clob_url.rstrip('/')}/clob-markets/{condition_id}")
+        fd = data.get("fd") if isinstance(data, dict) else None
+        if not isinstance(fd, dict) or fd.get("r") is None:
+            return None
+        try:
+            return float(fd["r"]), int(fd.get("e", 1) or 1)
+        except (TypeError, ValueError):
+            raise GammaError(f"GET /clob-markets/{condition_id}: fee data {fd!r} is not numeric") from None
+
     async def fill_fee_rates(self, markets: Sequence[MarketInfo], clob_url: str) -> list[MarketInfo]:
-        """Ask `/fee-rate` for markets whose fees are enabled but whose category named no rate."""
+        """Every fee-enabled market's taker fee rate from the exchange: `/clob-markets/{id}` fee
+        data, else `/fee-rate`. The category table (and Gamma's own field) is only the fallback
+        when the exchange answers neither, logged; markets without fees have rate 0."""
         out: list[MarketInfo] = []
         for m in markets:
-            if m.fees_enabled and m.fee_rate is None:
-                m = replace(m, fee_rate=await self.fee_rate(clob_url, m.yes_token_id))
+            if not m.fees_enabled:
+                out.append(m if m.fee_rate == 0.0 else replace(m, fee_rate=0.0))
+                continue
+            venue: tuple[float, int] | None = None
+            try:
+                venue = await self.clob_fee(clob_url, m.condition_id)
+                if venue is None:
+                    venue = (await self.fee_rate(clob_url, m.yes_token_id), 1)
+            except (GammaError, aiohttp.ClientError, TimeoutError) as e:
+                log.warning("fee rate of %s not available from the exchange (%s); using %s", m.condition_id, e,
+                            "the category default" if m.fee_rate is not None else "the highest rate (7%)")
+            if venue is not None:
+                m = replace(m, fee_rate=venue[0], fee_exponent=venue[1])
             out.append(m)
         return out

@@ -159,9 +159,11 @@ def market_amounts(side: str, price_e6: int, amount_e6: int, tick_e6: int) -> tu
 
 
 def order_amounts(intent: OrderIntent) -> tuple[int, int]:
-    """Amounts for an intent: FOK/FAK BUY spends price x size dollars, everything else is a limit."""
+    """Amounts for an intent: FOK/FAK BUY spends `amount_e6` dollars (the walked cost; default
+    price x size), FOK/FAK SELL sells `size_e6` shares, everything else is a limit order."""
     if intent.order_type in ("FOK", "FAK"):
-        amount = intent.price_e6 * intent.size_e6 // E6 if intent.side == "BUY" else intent.size_e6
+        amount = (intent.amount_e6 or intent.price_e6 * intent.size_e6 // E6) if intent.side == "BUY" \
+            else intent.size_e6
         return market_amounts(intent.side, intent.price_e6, amount, intent.tick_size_e6)
     return limit_amounts(intent.side, intent.price_e6, intent.size_e6, intent.tick_size_e6)
 

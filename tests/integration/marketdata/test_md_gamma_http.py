@@ -36,6 +36,22 @@ class Gamma:
     async def broken_h(self, request: web.Request) -> web.Response:
         return web.json_response(self.markets[:2])  # ignores offset
 
+    async def clob_market_h(self, request: web.Request) -> web.Response:
+        cid = request.match_info["cid"]
+        if cid.endswith("c9"):  # 201: no fee data here; /fee-rate answers
+            return web.json_response({"t": [], "mts": 0.01})
+        return web.json_response({"t": [], "fd": {"r": 0.072, "e": 1}})
+
+    async def fee_rate_h(self, request: web.Request) -> web.Response:
+        return web.json_response({"base_fee": 250})
+
+    async def event_one_h(self, request: web.Request) -> web.Response:
+        eid = request.match_info["id"]
+        if eid != "e1":
+            return web.json_response({"error": "not found"}, status=404)
+        return web.json_response({"id": "e1", "negRisk": True, "enableNegRisk": True, "negRiskAugmented": False,
+                                  "markets": [_market(200), _market(201), _market(202, closed=True)]})
+
     async def events_h(self, request: web.Request) -> web.Response:
         ev = {"id": "e1", "slug": "who", "negRisk": True, "negRiskMarketID": "0xg",
               "tags": [{"slug": "politics", "label": "Politics"}],
@@ -51,6 +67,9 @@ async def gamma() -> AsyncIterator[tuple[Gamma, str]]:
     app.router.add_get("/markets", g.markets_h)
     app.router.add_get("/broken/markets", g.broken_h)
     app.router.add_get("/events", g.events_h)
+    app.router.add_get("/events/{id}", g.event_one_h)
+    app.router.add_get("/clob-markets/{cid}", g.clob_market_h)
+    app.router.add_get("/fee-rate", g.fee_rate_h)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -103,6 +122,32 @@ async def test_event_markets(gamma: tuple[Gamma, str]) -> None:
     assert [m.slug for m in ms] == ["m200", "m201"]
     assert all(m.neg_risk and m.neg_risk_market_id == "0xg" and m.fee_rate == 0.04 for m in ms)
     assert ms[0].event_slug == "who"
+
+
+async def test_fee_rate_comes_from_the_exchange_not_the_category(gamma: tuple[Gamma, str]) -> None:
+    """Category "politics" says 4%; the exchange's fee data says 7.2% (and 2.5% via /fee-rate)."""
+    _, url = gamma
+    async with GammaClient(url) as client:
+        ms = await client.event_markets()
+        assert [m.fee_rate for m in ms] == [0.04, 0.04]  # the category guess, before asking
+        ms = await client.fill_fee_rates(ms, url)
+    assert [m.fee_rate for m in ms] == [0.072, 0.025] and all(m.fee_exponent == 1 for m in ms)
+
+
+async def test_event_outcomes_from_gamma_events(gamma: tuple[Gamma, str]) -> None:
+    """`/events/{id}`: the unresolved outcomes of the event, so a set is built only when all are here."""
+    from bot_runtime.venue.polymarket.gamma import complete_negrisk_events, market_from_gamma
+
+    _, url = gamma
+    # as `/markets` gives them: the parent event is named, its outcomes are not
+    ms = [market_from_gamma(_market(i, negRisk=True, negRiskMarketID="0xg", events=[{"id": "e1"}]))
+          for i in (200, 201)]
+    assert complete_negrisk_events(ms) == {}  # outcome list unknown: no set
+    async with GammaClient(url) as client:
+        ms = await client.annotate_events(ms)
+    assert ms[0].event_outcome_ids == (f"0x{200:064x}", f"0x{201:064x}")  # 202 is resolved
+    assert [m.slug for m in complete_negrisk_events(ms)["0xg"]] == ["m200", "m201"]
+    assert complete_negrisk_events(ms[:1]) == {}
 
 
 async def test_record_keeps_frames_byte_for_byte(gamma: tuple[Gamma, str], tmp_path: Any) -> None:

@@ -102,6 +102,9 @@ class FlakyEth:
             raise ConnectionError("RPC connection reset")
         return self._eth.get_logs(flt)
 
+    def get_block(self, n: int) -> Any:
+        return self._eth.get_block(n)
+
 
 class FlakyW3:
     def __init__(self, w3: Any, fail: int) -> None:
@@ -137,6 +140,7 @@ async def test_chain_fill_of_a_whale_becomes_a_copy_order(evm: Any) -> None:
     from bot_runtime.venue.polymarket.gamma import market_from_gamma
 
     whale, maker = evm.accounts[2], evm.accounts[3]
+    now = [1_700_000_000_000]
     cid, yes, no = "0x" + "33" * 32, "9001", "9002"
     info = market_from_gamma({"conditionId": cid, "question": "Chain?", "clobTokenIds": json.dumps([yes, no])})
     cfg = BotConfig.model_validate({"name": "m", "strategy": "elitemimic", "params": {
@@ -148,13 +152,25 @@ async def test_chain_fill_of_a_whale_becomes_a_copy_order(evm: Any) -> None:
         return [OrderResult("c", i, "matched", "o", i.size_e6, i.price_e6) for i in intents]
 
     ctx = StrategyContext(config=cfg, params=cfg.strategy_params(), books=BookStore(), markets={cid: info},
-                          submit=submit, clock=lambda: 1_700_000_000_000)
+                          submit=submit, clock=lambda: now[0])
     strat: Any = get_strategy("elitemimic")(ctx)
     w = OrderFilledWatcher(evm.w3, [evm.exchange], [whale], start_block=int(evm.w3.eth.block_number) + 1)
     # the whale (taker) buys 1000 YES at 0.40 from one maker: maker SELLs, whale BUYs
     evm.transact(evm.emitter.functions.matchV2(h(200), whale, 1, int(yes), [h(201)], [maker],
                                                [1000 * E6], [400 * E6]))
-    strat.on_chain_fills(w.poll_once())
+    fills = w.poll_once()
+    block = evm.w3.eth.get_block(fills[0].block_number)
+    assert fills and all(f.block_time_ms == int(block["timestamp"]) * 1000 for f in fills)
+    now[0] = fills[0].block_time_ms + 5_000  # read 5 s after its block
+    strat.on_chain_fills(fills)
     await strat.drain()
     assert [(i.token_id, i.side, i.price_e6) for i in sent] == [(yes, "BUY", 400_000)]  # 0.408 -> tick 0.01, down
     assert strat.snapshot()["decisions"] == {"copied": 1}
+    # the same kind of fill read an hour after its block is stale (before: stamped "now", copied)
+    evm.transact(evm.emitter.functions.matchV2(h(210), whale, 1, int(yes), [h(211)], [maker],
+                                               [1000 * E6], [400 * E6]))
+    late = w.poll_once()
+    now[0] = late[0].block_time_ms + 3_600_000
+    strat.on_chain_fills(late)
+    await strat.drain()
+    assert len(sent) == 1 and strat.snapshot()["decisions"].get("skipped_stale") == 1

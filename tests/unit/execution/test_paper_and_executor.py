@@ -44,11 +44,38 @@ def _executor(tmp_path: Path, books: dict[str, OrderBook], limits: Limits | None
     return ex, paper
 
 
+def _market_buy(token: str, price: int, size: int, amount: int, order_type: str = "FOK") -> OrderIntent:
+    return OrderIntent(market=M, token_id=token, side="BUY", price_e6=price, size_e6=size,
+                       order_type=order_type, amount_e6=amount)  # type: ignore[arg-type]
+
+
+async def test_market_buy_spends_dollars_as_the_exchange_does(tmp_path: Path) -> None:
+    """A FOK BUY's amount is dollars: shares x worst price ($12.90 for 30 shares walked over
+    0.42 and 0.43) buys 30.23 shares, more than the walk planned; the walked cost buys 30."""
+    books = _books()
+    ex, _ = _executor(tmp_path, books)
+    await ex.start()
+    [r] = await ex.submit([_leg(YES, 430_000, 30 * E6)])
+    assert r.status == "matched" and r.filled_size_e6 == 30_232_558
+    books = _books()
+    ex2, _ = _executor(tmp_path / "b", books)
+    await ex2.start()
+    [r] = await ex2.submit([_market_buy(YES, 430_000, 30 * E6, 12_800_000)])
+    assert r.status == "matched" and r.filled_size_e6 == 30 * E6
+    # with the second level only 20 deep, shares x worst price cannot be spent: FOK killed
+    books = _books()
+    books[YES].apply_level("SELL", 430_000, 20 * E6)
+    ex3, _ = _executor(tmp_path / "c", books)
+    await ex3.start()
+    assert (await ex3.submit([_leg(YES, 430_000, 30 * E6)]))[0].status == "rejected"
+    assert (await ex3.submit([_market_buy(YES, 430_000, 30 * E6, 12_800_000)]))[0].filled_size_e6 == 30 * E6
+
+
 async def test_fok_walks_the_book_with_taker_fees(tmp_path: Path) -> None:
     books = _books()
     ex, paper = _executor(tmp_path, books)
     await ex.start()
-    [r] = await ex.submit([_leg(YES, 430_000, 30 * E6)])
+    [r] = await ex.submit([_market_buy(YES, 430_000, 30 * E6, 12_800_000)])
     assert r.status == "matched" and r.filled_size_e6 == 30 * E6
     fills = ex.journal.fills()
     assert [(f.price_e6, f.size_e6) for f in fills] == [(420_000, 10 * E6), (430_000, 20 * E6)]

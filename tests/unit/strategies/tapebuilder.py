@@ -97,8 +97,8 @@ def build_tape(seed: int = 7, n_binary: int = 4, steps: int = 400, threshold: fl
     outs = [Mkt(f"0x{100 + j:064x}", str(10**21 + 2 * j), str(10**21 + 2 * j + 1), 0.0, nr_id) for j in range(3)]
     for i, m in enumerate(mk):
         t.markets.append(m.gamma(f"Binary market {i}?"))
-    for j, m in enumerate(outs):
-        t.markets.append(m.gamma(f"Outcome {j}?"))
+    for j, m in enumerate(outs):  # the whole event is known: its outcomes form a complete set
+        t.markets.append(m.gamma(f"Outcome {j}?") | {"eventOutcomeIds": [o.cid for o in outs]})
     yes_asks = [350_000, 350_000, 350_000]
 
     def tick() -> int:

@@ -79,6 +79,8 @@ async def test_binary_arb_places_both_legs_as_fok_with_exact_prices() -> None:
     intents, opp = exe.calls[0]
     assert [(i.token_id, i.side, i.price_e6, i.size_e6, i.order_type) for i in intents] == [
         (YES, "BUY", 450_000, 30 * E6, "FOK"), (NO, "BUY", 500_000, 30 * E6, "FOK")]
+    # a market BUY spends dollars: the walked cost of the planned shares
+    assert [i.amount_e6 for i in intents] == [13_500_000, 15_000_000]
     assert intents[0].group_id == intents[1].group_id and opp.kind == "binary" and opp.market == CID
     assert abs(opp.edge - 0.05) < 1e-9
     snap = strat.snapshot()
@@ -211,13 +213,15 @@ async def test_partial_fill_too_expensive_to_hedge_is_unwound() -> None:
     store2.apply_raw(book(NO, [("0.50", "50")], [("0.30", "10")]), 1000)
     await strat2.drain()
     unwind = exe2.calls[1][0]
-    assert [(i.token_id, i.side, i.price_e6, i.size_e6) for i in unwind] == [(YES, "SELL", 380_000, 40 * E6)]
+    assert [(i.token_id, i.side, i.price_e6, i.size_e6) for i in unwind] == [(YES, "SELL", 360_000, 40 * E6)]
     assert strat2.snapshot()["executions"]["lost"] == 1
 
 
 async def test_negrisk_event_buys_every_outcome_once_per_dislocation() -> None:
     nr = "0x" + "cd" * 32
-    mk = [gamma(f"0x{i:064x}", str(10 + 2 * i), str(11 + 2 * i), negRisk=True, negRiskMarketID=nr) for i in range(3)]
+    ids = [f"0x{i:064x}" for i in range(3)]
+    mk = [gamma(ids[i], str(10 + 2 * i), str(11 + 2 * i), negRisk=True, negRiskMarketID=nr, eventOutcomeIds=ids)
+          for i in range(3)]
     exe, now = FakeExec(), [1000]
     strat, store = make(mk, exe, now, cooldownMs=0)
     for i in range(3):
@@ -261,6 +265,89 @@ async def test_hedge_that_fails_falls_back_to_unwinding() -> None:
     await strat.drain()
     kinds = [opp.kind for _, opp in exe.calls]
     assert kinds == ["binary", "binary_hedge", "binary_unwind"]
-    assert [(i.token_id, i.side, i.price_e6, i.size_e6) for i in exe.calls[2][0]] == [(YES, "SELL", 390_000, 50 * E6)]
+    # a FAK at the floor (0.40 paid - 10%) walks every bid down to 0.36
+    assert [(i.token_id, i.side, i.price_e6, i.size_e6) for i in exe.calls[2][0]] == [(YES, "SELL", 360_000, 50 * E6)]
     assert strat.snapshot()["executions"] == {"won": 0, "lost": 1, "failed": 0}
     assert strat.tally.positions == {YES: 0}  # flat again
+
+
+async def test_unwind_never_sells_below_the_floor_and_journals_the_remainder() -> None:
+    """Bids far below the price paid: nothing is dumped; the held excess is journaled."""
+    sold = {"n": 0}
+
+    def fill(i: OrderIntent) -> int:
+        if i.side == "SELL":  # the bids at or above the floor hold 20 shares, once
+            q = min(i.size_e6, 20 * E6 - sold["n"])
+            sold["n"] += q
+            return q
+        return i.size_e6 if i.token_id == YES else 0
+
+    exe, now = FakeExec(fill), [1000]
+    strat, store = make([gamma()], exe, now, orderType="FAK")
+    events: list[tuple[str, dict[str, Any]]] = []
+
+    async def record(kind: str, data: dict[str, Any]) -> None:
+        events.append((kind, data))
+
+    strat.ctx.record_event = record
+    store.apply_raw(book(YES, [("0.40", "50")], [("0.37", "20"), ("0.10", "500")]), 1000)
+    store.apply_raw(book(NO, [("0.50", "50")], [("0.30", "10")]), 1000)
+    await strat.drain()
+    sells = [c for c, o in exe.calls if o.kind == "binary_unwind"]
+    assert [[(i.price_e6, i.size_e6) for i in c] for c in sells] == [[(360_000, 50 * E6)], [(360_000, 30 * E6)]]
+    assert [(k, d["shares_e6"]) for k, d in events] == [("naked_remainder", 30 * E6)]
+    assert strat.tally.positions[YES] == 30 * E6
+
+    exe2, now2 = FakeExec(lambda i: i.size_e6 if (i.token_id == YES and i.side == "BUY") else 0), [1000]
+    strat2, store2 = make([gamma()], exe2, now2, orderType="FAK")
+    events.clear()
+    strat2.ctx.record_event = record
+    store2.apply_raw(book(YES, [("0.40", "50")], [("0.10", "500")]), 1000)  # only bids far below the floor
+    store2.apply_raw(book(NO, [("0.50", "50")], [("0.30", "10")]), 1000)
+    await strat2.drain()
+    assert [o.kind for _, o in exe2.calls] == ["binary", "binary_hedge"]  # no sale at 0.10
+    assert events == [("naked_remainder", {"set": CID, "kind": "binary", "token": YES, "shares_e6": 50 * E6,
+                                           "floor_e6": 360_000, "paid_e6": 400_000, "group": "arb-binary-1"})]
+
+
+@pytest.mark.parametrize("case", ["not_accepting", "cut", "unknown", "augmented"])
+async def test_incomplete_negrisk_event_is_never_bought_as_a_set(case: str) -> None:
+    """Two of three outcomes with YES asks summing to 0.60 look like a 40% arbitrage; without the
+    third (not accepting orders, cut by maxMarkets, event outcomes unknown, augmented) buying
+    them is a bet that the third loses."""
+    nr = "0x" + "ce" * 32
+    ids = [f"0x{i:064x}" for i in range(3)]
+    extra: dict[str, Any] = {"eventOutcomeIds": ids}
+    if case == "unknown":
+        extra = {}
+    if case == "augmented":
+        extra = {"eventOutcomeIds": ids, "negRiskAugmented": True}
+    mk = [gamma(ids[i], str(10 + 2 * i), str(11 + 2 * i), negRisk=True, negRiskMarketID=nr, **extra)
+          for i in range(3)]
+    if case == "not_accepting":
+        mk[2]["acceptingOrders"] = False
+    if case == "cut":
+        mk = mk[:2]
+    exe, now = FakeExec(), [1000]
+    strat, store = make(mk, exe, now, cooldownMs=0)
+    assert [s.kind for s in strat.sets] == ["binary"] * (2 if case in ("cut", "not_accepting") else 3)
+    for i in range(2):
+        store.apply_raw(book(str(10 + 2 * i), [("0.30", "100")], market=ids[i]), 1000)
+        store.apply_raw(book(str(11 + 2 * i), [("0.75", "100")], market=ids[i]), 1000)
+    await strat.drain()
+    assert exe.calls == []
+
+
+def test_complete_event_from_gamma_events_json() -> None:
+    """Gamma `/events` JSON: closed (resolved) outcomes are not needed, open ones are."""
+    from bot_runtime.venue.polymarket.gamma import complete_negrisk_events, markets_from_event
+
+    ids = [f"0x{i:064x}" for i in range(3)]
+    ev = {"id": "9", "negRisk": True, "negRiskMarketID": "0xnr", "enableNegRisk": True,
+          "markets": [gamma(ids[i], str(10 + 2 * i), str(11 + 2 * i)) for i in range(3)]}
+    ev["markets"][2]["closed"] = True
+    infos = markets_from_event(ev)
+    assert infos[0].event_outcome_ids == tuple(ids[:2])
+    assert [m.condition_id for m in complete_negrisk_events(infos)["0xnr"]] == ids[:2]
+    assert complete_negrisk_events(infos[:1]) == {}
+    assert complete_negrisk_events(markets_from_event(ev | {"negRiskAugmented": True})) == {}

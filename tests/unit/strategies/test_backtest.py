@@ -98,6 +98,7 @@ def _polyai_tape(tmp_path: Path) -> tuple[Path, Path]:
     rnd = random.Random(1)
     nr = "0x" + "ef" * 32
     markets = [{"conditionId": f"0x{i:064x}", "question": f"Outcome {i}?", "negRisk": True, "negRiskMarketID": nr,
+                "eventOutcomeIds": [f"0x{j:064x}" for j in range(3)],
                 "clobTokenIds": json.dumps([f"{i}1", f"{i}0"]), "orderMinSize": 5} for i in range(3)]
     frames = []
     ts = 1_760_000_000_000
@@ -189,6 +190,16 @@ async def test_replayed_liquidity_is_taken_once_and_refreshed_by_the_tape(tmp_pa
     ex = rep["summary"]["executions"]
     # 1 and 2 fill both legs; in 3 the NO leg finds nothing left (FOK killed) and YES is unwound
     assert ex == {"won": 2, "lost": 1, "failed": 0}
+    # the report's executions: filled shares and dollars per leg, as the paper engine filled them
+    execs = rep["executions"]
+    assert [(e["kind"], e["status"]) for e in execs[:3]] == [("binary", "filled"), ("binary", "filled"),
+                                                            ("binary", "partial")]
+    assert execs[0]["ts"] == iso_ms(base + 2000) and execs[0]["market"] == cid
+    assert execs[0]["legs"] == [{"asset": yes, "side": "BUY", "shares": 50.0, "usd": 20.0},
+                                {"asset": no, "side": "BUY", "shares": 50.0, "usd": 25.0}]
+    assert [leg["shares"] for leg in execs[2]["legs"]] == [50.0, 0.0]
+    # the hedge (BUY NO) finds nothing; YES has no bid to unwind at: nothing sold, the excess is held
+    assert [(e["kind"], e["status"], e["legs"][0]["shares"]) for e in execs[3:]] == [("binary_hedge", "unfilled", 0.0)]
 
 
 async def test_config_of_another_strategy_is_refused(tmp_path: Path) -> None:

@@ -27,7 +27,8 @@ def q(m: MarketInfo, bid: float, ask: float) -> Quote:
 
 
 def test_event_sum_buys_the_cheapest_relative_to_fair() -> None:
-    ev: dict[str, Any] = {"negRisk": True, "negRiskMarketID": "0xev"}
+    ev: dict[str, Any] = {"negRisk": True, "negRiskMarketID": "0xev",
+                          "eventOutcomeIds": [f"0x{i:064x}" for i in (1, 2, 3)]}
     a, b, c = mk(1, "A wins?", **ev), mk(2, "B wins?", **ev), mk(3, "C wins?", **ev)
     # mids 0.50 + 0.30 + 0.30 = 1.10: every outcome is rich; NO of the richest is the buy
     sigs = event_sum_signals([q(a, 0.49, 0.51), q(b, 0.29, 0.31), q(c, 0.29, 0.31)])
@@ -40,6 +41,24 @@ def test_event_sum_buys_the_cheapest_relative_to_fair() -> None:
     assert event_sum_signals([q(a, 0.39, 0.41), q(b, 0.29, 0.31), q(c, 0.29, 0.31)]) == []
     # binary markets are not events
     assert event_sum_signals([q(mk(4, "X?"), 0.2, 0.3)]) == []
+
+
+def test_event_sum_ignores_incomplete_events() -> None:
+    """Two of three outcomes quoted (the third not accepting orders, cut, or unknown): their mids
+    rescaled to 1 would call both cheap: no signal. Augmented events never give one either."""
+    ids = [f"0x{i:064x}" for i in (1, 2, 3)]
+    ev: dict[str, Any] = {"negRisk": True, "negRiskMarketID": "0xev", "eventOutcomeIds": ids}
+    a, b = mk(1, "A wins?", **ev), mk(2, "B wins?", **ev)
+    c_closed = mk(3, "C wins?", acceptingOrders=False, **ev)
+    assert event_sum_signals([q(a, 0.29, 0.31), q(b, 0.19, 0.21)]) == []
+    assert event_sum_signals([q(a, 0.29, 0.31), q(b, 0.19, 0.21), q(c_closed, 0.4, 0.6)]) == []
+    unknown = {"negRisk": True, "negRiskMarketID": "0xev"}
+    assert event_sum_signals([q(mk(i, f"{i}?", **unknown), 0.29, 0.31) for i in (1, 2, 3)]) == []
+    aug = ev | {"negRiskAugmented": True}
+    assert event_sum_signals([q(mk(i, f"{i}?", **aug), 0.29, 0.31) for i in (1, 2, 3)]) == []
+    # the same three outcomes, complete: the rich one is sold (NO bought)
+    full = [q(mk(i, f"{i}?", **ev), b, b + 0.02) for i, b in ((1, 0.49), (2, 0.29), (3, 0.29))]
+    assert len(event_sum_signals(full)) == 1
 
 
 def test_nested_thresholds_must_be_ordered() -> None:

@@ -16,12 +16,20 @@ def demo_command(
                                      help="Serve every bot's /metrics on this port (0 = off)."),
     log_file: Path = typer.Option(None, "--log-file", help="Where the bots' JSON logs go (default: a temp file)."),
     log_level: str = typer.Option("info", "--log-level", help="debug, info, warning or error."),
+    scenario: str = typer.Option("realistic", "--scenario",
+                                 help="Simulator scenario: realistic (delayed matching, entry latency, a faster "
+                                      "competing taker, multi-level arbitrage, incomplete neg-risk events) or demo "
+                                      "(the plain market)."),
 ) -> None:
     """Simulator + every strategy in paper mode, with a live view."""  # in one process
     from botfleet_tools.demo.runner import DemoOptions, main
+    from botfleet_tools.sim.scenarios import PRESETS
 
+    if scenario not in PRESETS:
+        raise typer.BadParameter(f"unknown scenario {scenario!r}: choose one of {', '.join(sorted(PRESETS))}",
+                                 param_hint="--scenario")
     code = main(DemoOptions(duration_s=duration, report=report, seed=seed, ui=not no_ui,
-                            metrics_port=metrics_port, log_file=log_file, log_level=log_level))
+                            metrics_port=metrics_port, log_file=log_file, log_level=log_level, scenario=scenario))
     raise typer.Exit(code)
 
 

@@ -38,7 +38,7 @@ class DemoOptions:
     metrics_host: str = "127.0.0.1"
     log_file: Path | None = None
     log_level: str = "info"
-    scenario: str = "demo"
+    scenario: str = "realistic"  # the simulator's realism knobs on (scenarios.PRESET_FAULTS)
     # news jumps every few seconds (the preset's rate gives ~1 a minute): PolyAI reads them as headlines
     scenario_params: dict[str, Any] = field(default_factory=lambda: {"jump_prob": 0.005})
 

@@ -11,6 +11,7 @@ class SimConfig:
     seed: int = 1
     scenario: str = "demo"  # demo | static | arb | whales (see scenarios.PRESETS)
     scenario_params: dict[str, Any] = field(default_factory=dict)  # RandomWalkParams overrides
+    preset_faults: bool = True  # apply the scenario's PRESET_FAULTS at start ("realistic")
     step_ms: int = 100  # scenario step period at speed 1
     speed: float = 1.0  # 0 = no background stepping: call `await sim.step()` yourself
     default_usdc: float = 10_000.0  # pUSD given to a wallet when its first API key is created

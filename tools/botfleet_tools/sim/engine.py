@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from bot_runtime.venue.polymarket.fees import rate_ppm, taker_fee_e6
+from bot_runtime.venue.polymarket.fills import OrderTerms, complete, take_at, walk
 
 from .book import Order, OrderBook, Side
 from .markets import MarketSpec, TopOfBook
@@ -241,15 +243,17 @@ class MatchingEngine:
                     "INVALID_ORDER_NOT_ENOUGH_BALANCE")
 
     # ----- matching -----
-    def _fillable(self, order: Order, book: OrderBook) -> int:
-        """Shares (or collateral for budgeted BUYs) the book can give this order right now."""
-        got = 0
-        for price, level in book.crossing_levels(order.side, order.price):
-            for maker in level.orders.values():
-                if self._expired(maker, order.created_ms):
-                    continue
-                got += mul_units(maker.remaining, price) if order.max_cost is not None else maker.remaining
-        return got
+    def _terms(self, order: Order) -> OrderTerms:
+        """The order as the shared fill rules read it (bot_runtime.venue.polymarket.fills)."""
+        return OrderTerms(order.side, order.order_type, order.price, order.size, order.max_cost)
+
+    def _fok_complete(self, order: Order, book: OrderBook) -> bool:
+        """Would a FOK complete against the book now? The same walk the paper engine does."""
+        def levels() -> Iterator[tuple[int, int]]:
+            for price, level in book.crossing_levels(order.side, order.price):
+                yield price, sum(m.remaining for m in level.orders.values()
+                                 if not self._expired(m, order.created_ms))
+        return walk(self._terms(order), levels())[1]
 
     @staticmethod
     def _expired(order: Order, now_ms: int) -> bool:
@@ -265,15 +269,13 @@ class MatchingEngine:
             best_opp <= order.price if order.side == "BUY" else best_opp >= order.price)
         if order.post_only and crosses:
             raise OrderRejected("invalid post-only order: order crosses book", "INVALID_POST_ONLY_ORDER")
-        if order.order_type == "FOK":
-            want = order.max_cost if order.max_cost is not None else order.size
-            if self._fillable(order, book) < want - (1 if order.max_cost is not None else 0):
-                self.seen_order_ids.add(order.id)
-                order.status = "CANCELED"
-                self.orders[order.id] = order
-                self._events.append(OrderEvent(order, "CANCELLATION", order.created_ms))
-                raise OrderRejected("order couldn't be fully filled. FOK orders are fully filled or killed.",
-                                    "FOK_ORDER_NOT_FILLED_ERROR")
+        if order.order_type == "FOK" and not self._fok_complete(order, book):
+            self.seen_order_ids.add(order.id)
+            order.status = "CANCELED"
+            self.orders[order.id] = order
+            self._events.append(OrderEvent(order, "CANCELLATION", order.created_ms))
+            raise OrderRejected("order couldn't be fully filled. FOK orders are fully filled or killed.",
+                                "FOK_ORDER_NOT_FILLED_ERROR")
         if not order.internal:  # scenario traders' ids need no duplicate check
             self.seen_order_ids.add(order.id)
         self.orders[order.id] = order
@@ -305,23 +307,19 @@ class MatchingEngine:
     def _match(self, taker: Order, book: OrderBook, spec: MarketSpec) -> list[Fill]:
         fills: list[Fill] = []
         now = taker.created_ms
+        terms = self._terms(taker)
+        spent_e12 = 0  # exact, as the shared rules count it
         for price, level in book.crossing_levels(taker.side, taker.price):
             for maker in list(level.orders.values()):
                 if self._expired(maker, now):
                     self._cancel(maker, now)
                     continue
-                if taker.max_cost is not None:
-                    by_cost = ((taker.max_cost - taker.spent) * UNIT) // price
-                    shares = min(maker.remaining, by_cost)
-                else:
-                    shares = min(maker.remaining, taker.remaining)
+                shares = take_at(terms, price, maker.remaining, spent_e12, taker.filled)
                 if shares <= 0:
                     return fills
                 fills.append(self._execute(taker, maker, book, price, shares, spec, now))
-                if taker.max_cost is not None:
-                    if (taker.max_cost - taker.spent) * UNIT < price:
-                        return fills
-                elif taker.remaining <= 0:
+                spent_e12 += shares * price
+                if complete(terms, spent_e12, taker.filled, price):
                     return fills
         return fills
 

@@ -20,7 +20,7 @@ from .faults import Faults
 from .hub import MarketHub, UserHub
 from .markets import MarketSpec, TopOfBook
 from .ratelimits import RateLimiter
-from .scenarios import Cancel, Ladder, Place, make_scenario
+from .scenarios import PRESET_FAULTS, Cancel, Ladder, Place, make_scenario
 from .units import UNIT, to_units
 from .wire import (
     best_bid_ask_event,
@@ -55,6 +55,8 @@ class SimExchange:
             self.engine.fund(wallet, positions=positions)
         self.keys = ApiKeyStore()
         self.faults = Faults(rng=random.Random(self.config.seed))
+        if self.config.scenario in PRESET_FAULTS and self.config.preset_faults:
+            self.faults.apply(PRESET_FAULTS[self.config.scenario])
         self.rate_limiter = RateLimiter(self.config.rate_limit_scale) if self.config.enforce_rate_limits else None
         self.market_hub = MarketHub(self._snapshot, lambda t: t in self.engine.books, self.faults.is_stale)
         self.user_hub = UserHub(self.keys)
@@ -68,6 +70,11 @@ class SimExchange:
         self.port = 0
         self._mm: dict[tuple[str, str], dict[tuple[str, int], Order]] = {}  # (owner, token) -> (side, price) -> order
         self._placed: dict[str, Order] = {}  # scenario one-shot orders by key
+        self.delayed: dict[str, Order] = {}  # orders answered `delayed`, not matched yet
+        self.competitor_fills = 0
+        self.delayed_total = 0  # orders answered `delayed` so far
+        self.competitor_wallet = "0x" + hashlib.sha256(f"competitor:{self.config.seed}".encode()).hexdigest()[:40]
+        self.engine.fund(self.competitor_wallet, unlimited=True)
         self._seq = 0
         self._tops: dict[str, tuple[int | None, int | None]] = {}
         self._queue: asyncio.Queue[list[tuple[str, Any]]] | None = None
@@ -137,6 +144,53 @@ class SimExchange:
         """Wait until everything emitted so far has been sent to websocket clients."""
         if self._queue is not None:
             await self._queue.join()
+
+    # ----- realism: delayed matching and competing takers -----
+    def delay_order(self, order: Order, delay_s: float) -> None:
+        """Match `order` `delay_s` from now (the POST already answered `delayed`)."""
+        self.delayed[order.id] = order
+        self.delayed_total += 1
+        asyncio.get_running_loop().call_later(delay_s, self._match_delayed, order.id)
+
+    def _match_delayed(self, order_id: str) -> None:
+        order = self.delayed.get(order_id)
+        if order is None:
+            return
+        ts = now_ms()
+        order.created_ms = ts
+        try:
+            self.compete(order)
+            self.engine.submit(order)
+        except OrderRejected as exc:  # killed: the engine keeps the order as CANCELED for GET /data/order
+            log.debug("delayed order %s not filled: %s", order_id, exc.message)
+            self.engine.orders.setdefault(order.id, order)
+            order.status = "CANCELED"
+        finally:
+            del self.delayed[order_id]
+            self._emit(ts)
+
+    def compete(self, order: Order) -> list[Fill]:
+        """A competing taker faster than our order (its latency below the order-entry latency, or
+        any delayed order) takes `share` of the liquidity our order would cross, just before it."""
+        f = self.faults
+        slower = order.id in self.delayed or (f.order_latency.on(time.monotonic())
+                                              and f.order_latency.value > f.competitor.value)
+        if not slower or not f.hit(f.competitor):
+            return []
+        book = self.engine.books[order.token]
+        crossing = sum(lvl.total for _, lvl in book.crossing_levels(order.side, order.price))
+        want = int(crossing * f.competitor.share) // 10_000 * 10_000
+        if want <= 0:
+            return []
+        rival = Order(id=self._next_id("competitor"), owner="competitor", maker=self.competitor_wallet,
+                      token=order.token, market=order.market, side=order.side, price=order.price, size=want,
+                      order_type="FAK", created_ms=now_ms(), internal=True, account="competitor")
+        try:
+            res = self.engine.submit(rival)
+        except OrderRejected:
+            return []
+        self.competitor_fills += len(res.fills)
+        return res.fills
 
     # ----- scenario actions -----
     def _next_id(self, label: str) -> str:

@@ -15,7 +15,8 @@ class Window:
     until: float | None = None
     fraction: float = 1.0
     active: bool = False
-    value: float = 0.0  # delay in seconds for `slow`
+    value: float = 0.0  # seconds: the delay of `slow`, `delayed`, `order_latency`; the competitor's latency
+    share: float = 1.0  # competitor: the fraction of the crossing liquidity it takes
 
     def on(self, now: float) -> bool:
         if not self.active:
@@ -36,6 +37,9 @@ class Faults:
     trading_disabled: Window = field(default_factory=Window)  # 503 on orders and cancels
     slow: Window = field(default_factory=Window)  # delay every response by `value` seconds
     stale_feed: Window = field(default_factory=Window)  # market channel stops sending updates
+    delayed: Window = field(default_factory=Window)  # orders answered `delayed`, matched `value` s later
+    order_latency: Window = field(default_factory=Window)  # every order reaches matching `value` s late
+    competitor: Window = field(default_factory=Window)  # a taker `value` s fast takes what our order would
     rng: random.Random = field(default_factory=lambda: random.Random(7))
     drops: int = 0  # websocket drops requested so far (the hubs act on it)
     _drop_callbacks: list[Any] = field(default_factory=list)
@@ -67,6 +71,19 @@ class Faults:
     def set_stale_feed(self, seconds: float | None = None) -> None:
         self._set(self.stale_feed, seconds)
 
+    def set_delayed(self, delay_s: float, fraction: float = 1.0, seconds: float | None = None) -> None:
+        self._set(self.delayed, seconds, fraction, value=delay_s)
+
+    def set_order_latency(self, delay_s: float, seconds: float | None = None) -> None:
+        self._set(self.order_latency, seconds, value=delay_s)
+
+    def set_competitor(self, latency_s: float, fraction: float = 1.0, share: float = 1.0,
+                       seconds: float | None = None) -> None:
+        if not 0 < share <= 1:
+            raise ValueError(f"competitor share must be in (0, 1], got {share}")
+        self._set(self.competitor, seconds, fraction, value=latency_s)
+        self.competitor.share = share
+
     def drop_connections(self) -> None:
         """Close every websocket connection now (clients must reconnect and resubscribe)."""
         self.drops += 1
@@ -75,7 +92,7 @@ class Faults:
 
     def clear(self) -> None:
         for w in (self.rate_limit, self.errors, self.cancel_only, self.trading_disabled, self.slow,
-                  self.stale_feed):
+                  self.stale_feed, self.delayed, self.order_latency, self.competitor):
             w.active = False
 
     def hit(self, w: Window) -> bool:
@@ -90,7 +107,7 @@ class Faults:
     def apply(self, spec: dict[str, Any]) -> None:
         """Apply the JSON body of POST /_sim/faults. Unknown keys are an error that names them."""
         known = {"clear", "drop_ws", "rate_limit", "errors", "cancel_only", "trading_disabled", "slow",
-                 "stale_feed"}
+                 "stale_feed", "delayed", "order_latency", "competitor"}
         bad = sorted(set(spec) - known)
         if bad:
             raise ValueError(f"unknown fault(s) {bad}: valid are {sorted(known)}")
@@ -108,17 +125,34 @@ class Faults:
             if "delay_ms" not in opts:
                 raise ValueError("slow needs delay_ms, e.g. {\"slow\": {\"delay_ms\": 500, \"seconds\": 10}}")
             self.set_slow(float(opts["delay_ms"]) / 1000, opts.get("seconds"))
+        if "delayed" in spec:
+            opts = spec["delayed"] or {}
+            self.set_delayed(float(opts.get("delay_ms", 1000)) / 1000, float(opts.get("fraction", 1.0)),
+                             opts.get("seconds"))
+        if "order_latency" in spec:
+            opts = spec["order_latency"] or {}
+            if "delay_ms" not in opts:
+                raise ValueError("order_latency needs delay_ms, e.g. {\"order_latency\": {\"delay_ms\": 150}}")
+            self.set_order_latency(float(opts["delay_ms"]) / 1000, opts.get("seconds"))
+        if "competitor" in spec:
+            opts = spec["competitor"] or {}
+            self.set_competitor(float(opts.get("latency_ms", 20)) / 1000, float(opts.get("fraction", 1.0)),
+                                float(opts.get("share", 1.0)), opts.get("seconds"))
         if spec.get("drop_ws"):
             self.drop_connections()
 
     def status(self) -> dict[str, Any]:
         now = time.monotonic()
         out: dict[str, Any] = {"drops": self.drops}
-        for name in ("rate_limit", "errors", "cancel_only", "trading_disabled", "slow", "stale_feed"):
+        for name in ("rate_limit", "errors", "cancel_only", "trading_disabled", "slow", "stale_feed", "delayed",
+                     "order_latency", "competitor"):
             w: Window = getattr(self, name)
             on = w.on(now)
             out[name] = {"active": on, "fraction": w.fraction,
                          "remaining_s": None if (not on or w.until is None) else round(w.until - now, 3)}
-            if name == "slow":
+            if name in ("slow", "delayed", "order_latency"):
                 out[name]["delay_ms"] = w.value * 1000
+            if name == "competitor":
+                out[name]["latency_ms"] = w.value * 1000
+                out[name]["share"] = w.share
         return out

@@ -7,18 +7,18 @@ import json
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from bot_runtime.venue.polymarket.constants import TRADING_DISABLED_MESSAGE
+from bot_runtime.venue.polymarket.fills import terms_of
 
 from .auth import ApiCreds, AuthError, verify_l1, verify_l2
 from .book import Order
-from .engine import MARKET_TYPES, OrderRejected
+from .engine import OrderRejected
 from .orders import OrderPayloadError, SignedOrderV2, parse_order
-from .units import UNIT, fmt
+from .units import fmt
 from .wire import order_json, trade_json
 
 if TYPE_CHECKING:
@@ -61,26 +61,17 @@ def fault_middleware(sim: SimExchange) -> Any:
     return middleware
 
 
-def _tick_round(price: Fraction, tick: int) -> int:
-    """Nearest tick of a market order's maker/taker ratio (SDK rounding leaves it a hair off)."""
-    units = price * UNIT
-    return int((units / tick + Fraction(1, 2)) // 1) * tick
-
-
 def to_engine_order(so: SignedOrderV2, order_id: str, creds: ApiCreds, order_type: str, post_only: bool,
                     tick: int, market: str, now: int) -> Order:
-    if so.maker_amount <= 0 or so.taker_amount <= 0:
-        raise OrderPayloadError("Invalid order payload: makerAmount and takerAmount must be positive")
-    if so.side == "BUY":
-        ratio, size = Fraction(so.maker_amount, so.taker_amount), so.taker_amount
-    else:
-        ratio, size = Fraction(so.taker_amount, so.maker_amount), so.maker_amount
-    market_type = order_type in MARKET_TYPES
-    price = _tick_round(ratio, tick) if market_type else int((ratio * UNIT + Fraction(1, 2)) // 1)
+    """The signed order as the exchange reads it (the shared rules: `fills.terms_of`): a market
+    BUY spends makerAmount dollars up to the price maker/taker implies."""
+    try:
+        t = terms_of(so.side, order_type, so.maker_amount, so.taker_amount, tick)
+    except ValueError as exc:
+        raise OrderPayloadError(f"Invalid order payload: {exc}") from None
     return Order(id=order_id, owner=creds.api_key, maker=so.maker, token=so.token_id, market=market,
-                 side=so.side, price=price, size=size, order_type=order_type,  # type: ignore[arg-type]
-                 created_ms=now, post_only=post_only, expiration=so.expiration,
-                 max_cost=so.maker_amount if (market_type and so.side == "BUY") else None,
+                 side=so.side, price=t.limit_e6, size=t.shares_e6, order_type=order_type,  # type: ignore[arg-type]
+                 created_ms=now, post_only=post_only, expiration=so.expiration, max_cost=t.budget_e6,
                  account=creds.address.lower())
 
 
@@ -168,6 +159,18 @@ def add_trading_routes(app: web.Application, sim: SimExchange) -> None:
         now = int(time.time() * 1000)
         try:
             order = to_engine_order(so, order_id, creds, order_type, post_only, spec.tick, spec.condition_id, now)
+            if not spec.accepting_orders:
+                raise OrderRejected("the market is not accepting orders", "MARKET_NOT_ACCEPTING_ORDERS")
+            if order_id in sim.delayed:
+                raise OrderRejected(f"order {order_id} is invalid. Duplicated.", "INVALID_ORDER_DUPLICATED")
+            if not post_only and order_id not in eng.seen_order_ids and sim.faults.hit(sim.faults.delayed):
+                eng.validate(order)
+                # matching deferred (as on sports markets): answered `delayed`, matched later, and
+                # then filled or killed by the book as it is then
+                sim.delay_order(order, sim.faults.delayed.value)
+                return 200, {"success": True, "errorMsg": "", "orderID": order_id, "status": "delayed",
+                             "makingAmount": "0", "takingAmount": "0", "tradeIDs": [], "transactionsHashes": []}
+            sim.compete(order)
             result = eng.submit(order)
         except OrderPayloadError as exc:
             return 400, {"error": str(exc)}
@@ -189,8 +192,15 @@ def add_trading_routes(app: web.Application, sim: SimExchange) -> None:
             raise web.HTTPBadRequest(text=json.dumps({"error": "Invalid payload: body is not JSON"}),
                                      content_type="application/json") from exc
 
+    async def entry_latency() -> None:
+        """Order-entry latency: the time an order takes to reach the matching engine (a competing
+        taker that is faster acts in it: `SimExchange.compete`)."""
+        if sim.faults.order_latency.on(time.monotonic()) and sim.faults.order_latency.value > 0:
+            await asyncio.sleep(sim.faults.order_latency.value)
+
     async def post_order(request: web.Request) -> web.Response:
         creds, body = await l2(request)
+        await entry_latency()
         status, out = place(_json(body), creds)
         return web.json_response(out, status=status)
 
@@ -201,6 +211,7 @@ def add_trading_routes(app: web.Application, sim: SimExchange) -> None:
             return err(400, "Invalid payload: send a JSON list of order bodies")
         if len(items) > 15:
             return err(400, "Too many orders in one request: at most 15")
+        await entry_latency()
         out = []
         for item in items:
             status, res = place(item, creds)
@@ -274,7 +285,11 @@ def add_trading_routes(app: web.Application, sim: SimExchange) -> None:
 
     async def get_order(request: web.Request) -> web.Response:
         creds, _ = await l2(request)
-        order = eng.orders.get(request.match_info["order_id"])
+        oid = request.match_info["order_id"]
+        held = sim.delayed.get(oid)
+        if held is not None and held.account == creds.address.lower():
+            return web.json_response(order_json(held, eng) | {"status": "DELAYED"})
+        order = eng.orders.get(oid)
         if order is None or order.account != creds.address.lower():
             return err(404, "order not found")
         return web.json_response(order_json(order, eng))

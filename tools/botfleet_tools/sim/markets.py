@@ -45,6 +45,11 @@ class MarketSpec:
     closed: bool = False
     winning_token: str | None = None
     outcomes: tuple[str, str] = ("Yes", "No")
+    accepting_orders_flag: bool = True  # False: listed and quoted, but orders are refused (paused outcome)
+
+    @property
+    def accepting_orders(self) -> bool:
+        return self.active and not self.closed and self.accepting_orders_flag
 
     @property
     def tokens(self) -> tuple[str, str]:
@@ -68,6 +73,7 @@ class EventSpec:
     neg_risk: bool
     neg_risk_market_id: str = ""
     market_ids: list[str] = field(default_factory=list)
+    augmented: bool = False  # augmented neg risk: placeholder outcomes and an "Other" that changes meaning
 
 
 @dataclass(frozen=True)
@@ -102,7 +108,7 @@ def gamma_market(m: MarketSpec, tops: tuple[TopOfBook, TopOfBook]) -> dict[str, 
         "clobTokenIds": json.dumps([m.yes_token, m.no_token]),
         "active": m.active,
         "closed": m.closed,
-        "acceptingOrders": m.active and not m.closed,
+        "acceptingOrders": m.accepting_orders,
         "enableOrderBook": True,
         "negRisk": m.neg_risk,
         "negRiskMarketID": m.neg_risk_market_id or None,
@@ -131,6 +137,7 @@ def gamma_event(e: EventSpec, markets: list[dict[str, Any]]) -> dict[str, Any]:
         "negRisk": e.neg_risk,
         "negRiskMarketID": e.neg_risk_market_id or None,
         "enableNegRisk": e.neg_risk,
+        "negRiskAugmented": e.augmented,
         "active": not closed,
         "closed": closed,
         "markets": markets,
@@ -157,7 +164,7 @@ def clob_market(m: MarketSpec, tops: tuple[TopOfBook, TopOfBook]) -> dict[str, A
         "neg_risk_market_id": m.neg_risk_market_id,
         "active": m.active,
         "closed": m.closed,
-        "accepting_orders": m.active and not m.closed,
+        "accepting_orders": m.accepting_orders,
         "enable_order_book": True,
         "end_date_iso": m.end_date,
         "maker_base_fee": 0,

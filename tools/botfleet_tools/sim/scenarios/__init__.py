@@ -21,6 +21,19 @@ PRESETS: dict[str, dict[str, Any]] = {
                 "dislocation_every": (0, 0), "whale_every": (0, 0)},
     # Busy whales for copy-trading tests.
     "whales": {"whale_every": (3, 10), "dislocation_every": (0, 0)},
+    # The demo's market as the exchange trades: arbitrages over several levels, neg-risk events that
+    # are not complete sets (paused outcome, augmented), plus the faults in PRESET_FAULTS.
+    "realistic": {"nested_families": 1, "calendar_families": 1, "dislocation_levels": 3,
+                  "negrisk_paused_events": 1, "negrisk_augmented_events": 1},
+}
+
+# Faults a preset turns on at start (POST /_sim/faults shape): on by default in "realistic".
+PRESET_FAULTS: dict[str, dict[str, Any]] = {
+    "realistic": {
+        "delayed": {"delay_ms": 400, "fraction": 0.1},           # some orders matched later: fill or die then
+        "order_latency": {"delay_ms": 40},                      # our orders reach the engine 40 ms late
+        "competitor": {"latency_ms": 10, "fraction": 0.3, "share": 0.5},  # a faster taker, 30% of the time
+    },
 }
 
 
@@ -35,5 +48,5 @@ def make_scenario(name: str, seed: int, **overrides: Any) -> RandomWalkScenario:
     return RandomWalkScenario(seed, params, name=name)
 
 
-__all__ = ["PRESETS", "Action", "Cancel", "Dislocation", "Ladder", "NewsEvent", "Place", "RandomWalkParams",
+__all__ = ["PRESETS", "PRESET_FAULTS", "Action", "Cancel", "Dislocation", "Ladder", "NewsEvent", "Place", "RandomWalkParams",
            "RandomWalkScenario", "Scenario", "WalletSpec", "make_scenario"]

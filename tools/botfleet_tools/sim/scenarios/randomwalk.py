@@ -40,6 +40,14 @@ class RandomWalkParams:
     dislocation_steps: tuple[int, int] = (10, 30)
     dislocation_size: int = 100  # shares
     negrisk_dislocation_prob: float = 0.3
+    # An injected arbitrage spread over this many price levels (one tick apart, the size split
+    # evenly): a plan must walk them, and a market BUY must spend the walked cost.
+    dislocation_levels: int = 1
+    # Neg-risk events whose named, tradable outcomes are NOT a complete set: one outcome not
+    # accepting orders (paused), or augmented neg risk (placeholder and "Other" outcomes). Their
+    # tradable YES asks sum well below 1: a trap for a bot that buys subsets as arbitrage.
+    negrisk_paused_events: int = 0
+    negrisk_augmented_events: int = 0
     whales: int = 3
     whale_every: tuple[int, int] = (20, 60)
     whale_size: tuple[int, int] = (50, 400)
@@ -154,9 +162,39 @@ class RandomWalkScenario:
                 group.append(book)
             self.events.append(event)
             self._groups.append(group)
+        trap_rng = random.Random(self.seed * 31 + 5)  # own RNG: other markets' actions stay as they were
+        for e in range(p.negrisk_paused_events + p.negrisk_augmented_events):
+            augmented = e >= p.negrisk_paused_events
+            idx = self._build_trap_event(e, idx, augmented, trap_rng)
         self.wallets.append(WalletSpec(_address(self.seed, MM), 0.0, unlimited=True, role="mm"))
         for w in range(p.whales):
             self.wallets.append(WalletSpec(_address(self.seed, f"whale{w}"), p.whale_usdc, role="whale"))
+
+    def _build_trap_event(self, e: int, idx: int, augmented: bool, rng: random.Random) -> int:
+        """A neg-risk event of three named outcomes plus (augmented) "Other" and a placeholder, or
+        (paused) a fourth outcome that does not accept orders. The untradable/placeholder outcomes
+        carry ~40% of the probability, so the tradable YES asks sum to ~0.6."""
+        lo = self.p.depth + 2
+        kind = "aug" if augmented else "paused"
+        nr_id = hex32_for(self.seed, "negrisk", f"{kind}{e}")
+        event = EventSpec(id=str(950_000 + idx), slug=f"sim-{kind}-{e}", title=f"Sim {kind} event {e}: who wins?",
+                          category="politics", neg_risk=True, neg_risk_market_id=nr_id, augmented=augmented)
+        names = ["A", "B", "C", "Other", "Person X"] if augmented else ["A", "B", "C", "D"]
+        hidden = {3, 4} if augmented else {3}  # placeholder/"Other", or the paused outcome
+        weights = [rng.uniform(0.6, 1.0) if k not in hidden else 2.0 / len(hidden) for k in range(len(names))]
+        fairs = [max(lo, int(w / sum(weights) * self.n_ticks)) for w in weights]
+        fairs[0] += self.n_ticks - sum(fairs)
+        for k, name in enumerate(names):
+            spec = self._market(idx, f"{kind}{e}:o{k}", f"Will {name} win sim {kind} event {e}?", "politics",
+                                neg_risk=True, neg_risk_market_id=nr_id, event_id=event.id,
+                                group_item_title=name)
+            if (not augmented and k in hidden) or name == "Person X":  # paused / unnamed placeholder
+                spec.accepting_orders_flag = False
+            idx += 1
+            event.market_ids.append(spec.id)
+            self._books.append(_Book(spec, fairs[k]))
+        self.events.append(event)
+        return idx
 
     NESTED = (("BTC", "$100k", "$120k"), ("ETH", "$4,000", "$5,000"), ("SOL", "$200", "$300"))
     CALENDAR = ("the Fed cut rates", "a ceasefire be signed", "the bill pass the Senate")
@@ -344,9 +382,13 @@ class RandomWalkScenario:
             if kind == "negrisk":
                 # Keep each outcome's YES ask + NO ask >= 1: only the event-wide sum is dislocated.
                 book.overrides[book.spec.no_token] = (UNIT, UNIT - price - 1)
-            key = self._new_key("disloc")
-            keys.append(key)
-            actions.append(Place(key, MM, self.mm_wallet, token, "SELL", price, size))
+            levels = max(1, p.dislocation_levels)
+            part = size // levels // 10_000 * 10_000  # whole hundredths of a share per level
+            for k in range(levels):  # the size spread over levels one tick apart, the first the cheapest
+                key = self._new_key("disloc")
+                keys.append(key)
+                q = size - part * (levels - 1) if k == 0 else part
+                actions.append(Place(key, MM, self.mm_wallet, token, "SELL", price + k * self.tick, q))
         gross = 1 - sum(a for _, _, a in legs) * self.tick / UNIT
         net = self._net(legs)
         self.dislocations.append(Dislocation(
