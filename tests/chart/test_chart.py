@@ -101,7 +101,7 @@ def test_default_render_objects() -> None:
     objs = render()
     kinds = sorted({o["kind"] for o in objs})
     assert kinds == ["ClusterRole", "ClusterRoleBinding", "ConfigMap", "CustomResourceDefinition", "Deployment",
-                     "Pod", "PodDisruptionBudget", "Role", "RoleBinding", "Service", "ServiceAccount"]
+                     "NetworkPolicy", "Pod", "PodDisruptionBudget", "Role", "RoleBinding", "Service", "ServiceAccount"]
     (test_pod,) = by_kind(objs, "Pod")
     assert test_pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
     # No monitoring.coreos.com objects without that API (nor TradingBots without values).
@@ -318,3 +318,18 @@ def test_alert_thresholds_durations_severities_and_runbooks_are_values() -> None
     text = (CHART / "rules" / "botfleet.rules.yaml").read_text()
     assert 'runbook_url: "docs/' not in text
     assert "kubectl exec -n {{ $labels.namespace }} deploy/{{ $labels.bot }}" in text
+
+
+@needs_helm
+def test_the_operator_has_a_network_policy_of_its_own() -> None:
+    objs = render(values={"operator": {"networkPolicy": {"apiServerCIDRs": ["10.96.0.1/32"]}}})
+    pols = {p["metadata"]["name"]: p["spec"] for p in by_kind(objs, "NetworkPolicy")}
+    op = pols["botfleet-operator"]
+    assert op["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "operator"
+    assert {p["port"] for rule in op["ingress"] for p in rule["ports"]} == {8080, 8081}
+    egress = {(p["port"], p["protocol"]) for rule in op["egress"] for p in rule["ports"]}
+    assert egress == {(53, "UDP"), (53, "TCP"), (443, "TCP"), (6443, "TCP"), (9100, "TCP")}
+    api_rule = next(r for r in op["egress"] if {p["port"] for p in r["ports"]} == {443, 6443})
+    assert api_rule["to"] == [{"ipBlock": {"cidr": "10.96.0.1/32"}}]
+    assert pols["botfleet-operator-test"]["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "test"
+    assert not by_kind(render(values={"operator": {"networkPolicy": {"enabled": False}}}), "NetworkPolicy")

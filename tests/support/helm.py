@@ -29,8 +29,9 @@ KUBE_VERSION = "1.36.3"
 CONTROLPLANE = REPO / "tools" / "controlplane"
 
 
-def helm_binary() -> str | None:
-    env = os.environ.get("BOTFLEET_HELM")
+def built_binary(name: str) -> str | None:
+    """A binary tools/controlplane/build.sh builds (helm, kube-score, ...), else one on PATH."""
+    env = os.environ.get(f"BOTFLEET_{name.upper().replace('-', '_')}")
     if env:
         return env if Path(env).is_file() else None
     candidates: list[Path] = []
@@ -38,13 +39,17 @@ def helm_binary() -> str | None:
         proc = subprocess.run(["bash", str(CONTROLPLANE / "build.sh"), "--print-dir"], capture_output=True,
                               text=True, check=False, timeout=60)
         if proc.returncode == 0 and proc.stdout.strip():
-            candidates.append(Path(proc.stdout.strip().splitlines()[-1]) / "helm")
+            candidates.append(Path(proc.stdout.strip().splitlines()[-1]) / name)
     cache = Path(os.environ.get("BOTFLEET_CACHE", REPO / ".cache"))
-    candidates += [*sorted(cache.glob("controlplane/*/bin/helm")), cache / "tools" / "helm"]
+    candidates += [*sorted(cache.glob(f"controlplane/*/bin/{name}")), cache / "tools" / name]
     for c in candidates:
         if c.is_file() and os.access(c, os.X_OK):
             return str(c)
-    return shutil.which("helm")
+    return shutil.which(name)
+
+
+def helm_binary() -> str | None:
+    return built_binary("helm")
 
 
 class HelmError(Exception):
