@@ -28,8 +28,8 @@ from bot_runtime.venue.polymarket.constants import EXCHANGE_V2
 from bot_runtime.venue.polymarket.frames import FrameError, parse_frame
 from bot_runtime.venue.polymarket.gamma import MarketParseError, market_from_gamma, markets_from_event
 
-SAMPLES = Path("/work/shared/polymarket/market-channel-samples.jsonl")
 REPO = Path(__file__).resolve().parents[2]
+SAMPLES = REPO / "tests" / "unit" / "marketdata" / "data" / "market-channel-samples.jsonl"
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 # Values that break naive parsers: wrong types, huge and negative numbers, NaN/inf spellings,
@@ -46,10 +46,7 @@ hostile_json = st.recursive(hostile_scalar, lambda inner: st.one_of(
 
 
 def _samples() -> list[Any]:
-    if SAMPLES.exists():
-        return [json.loads(line) for line in SAMPLES.read_text().splitlines() if line.strip()]
-    return [{"event_type": "book", "asset_id": "1", "market": "0x1", "bids": [{"price": ".5", "size": "1"}],
-             "asks": [], "timestamp": "1"}]
+    return [json.loads(line) for line in SAMPLES.read_text().splitlines() if line.strip()]
 
 
 SAMPLE_FRAMES = _samples()

@@ -2,7 +2,7 @@
 
 Buying one share of every outcome of a market (YES + NO of a binary market, or YES of every
 outcome of a neg-risk event) pays exactly $1 at resolution, so the set is an arbitrage when its
-cost plus taker fees is below $1 - threshold. Fees per PROTOCOL.md: fee = shares * rate * p * (1-p),
+cost plus taker fees is below $1 - threshold. Fees per docs/venue.md#fees: fee = shares * rate * p * (1-p),
 taker only. Levels are walked best-first while the marginal set still clears the threshold, so the
 size is what the book really offers, capped by the per-leg budget.
 """

@@ -1,4 +1,4 @@
-"""CLOB authentication (PROTOCOL.md "Auth"): L1 headers (a wallet's EIP-712 ClobAuth signature),
+"""CLOB authentication (docs/venue.md#authentication): L1 headers (a wallet's EIP-712 ClobAuth signature),
 L2 headers (API key + HMAC of the request), and API credentials from a wallet key: L1-authenticated
 `GET /auth/derive-api-key`, else `POST /auth/api-key`. Deriving is used when no credentials Secret is
 mounted: paper mode against `botfleet sim` (with an ephemeral wallet) and, live, a wallet whose keys

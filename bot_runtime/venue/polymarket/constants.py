@@ -1,4 +1,4 @@
-"""Polymarket facts (PROTOCOL.md): production endpoints, contracts, units, tick rules, rate limits."""
+"""Polymarket facts (docs/venue.md, with sources): production endpoints, contracts, units, tick rules, rate limits."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Polymarket taker fees (PROTOCOL.md "Fees"): only takers pay, `fee = shares * rate * p * (1 - p)`.
+"""Polymarket taker fees (docs/venue.md#fees): only takers pay, `fee = shares * rate * p * (1 - p)`.
 
 One function in integer e6 units with one rounding rule (half up to the micro-dollar, what the
 venue and the simulator charge); rates travel as parts per million (`rate_ppm = rate * 1e6`).

@@ -1,7 +1,7 @@
 """What a signed order means to the exchange and how it takes liquidity: one set of rules for the
 simulator, the paper engine and the backtest, so the three agree on every order.
 
-Polymarket (PROTOCOL.md, "REST"): a BUY's makerAmount is collateral and its takerAmount shares; a
+Polymarket (docs/venue.md#orders-clob-v2): a BUY's makerAmount is collateral and its takerAmount shares; a
 SELL the reverse. A limit order (GTC/GTD) trades `shares` at its price or better. A market order
 (FOK/FAK) BUY *spends makerAmount dollars*, best price first, never above the price implied by
 maker/taker (the worst level the client walked); a market SELL sells makerAmount shares. FOK fills

@@ -22,7 +22,7 @@ from bot_runtime.venue.polymarket.frames import (
     parse_frame,
 )
 
-# a copy of shared/polymarket/market-channel-samples.jsonl (one frame of each kind)
+# One market-channel frame of each kind, as Polymarket sends them (docs/venue.md#market-channel).
 SAMPLES = Path(__file__).parents[1] / "marketdata" / "data" / "market-channel-samples.jsonl"
 ASSET = "65818619657568813474341868652308942079804919287380422192892211131408793125422"
 MARKET = "0xbd31dc8a20211944f6b70f31557f1001557b59905b7738480ca09bd4532f84af"
