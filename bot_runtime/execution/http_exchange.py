@@ -30,7 +30,7 @@ from bot_runtime.execution.exchange import (
     post_result_from_json,
 )
 from bot_runtime.execution.observer import ExecutionObserver, NullObserver
-from bot_runtime.execution.ratelimit import Backoff, RateLimiter
+from bot_runtime.venue.polymarket.ratelimit import Backoff, RateLimiter
 from bot_runtime.types import Fill
 from bot_runtime.venue.polymarket.auth import ApiCreds, l2_headers
 from bot_runtime.venue.polymarket.signing import SignedOrder

@@ -10,7 +10,7 @@ from bot_runtime.execution.exchange import (
     parse_e6,
     post_result_from_json,
 )
-from bot_runtime.execution.ratelimit import Backoff, RateLimiter, TokenBucket
+from bot_runtime.venue.polymarket.ratelimit import Backoff, RateLimiter, TokenBucket
 from bot_runtime.venue.polymarket.constants import CLOB_LIMITS, E6
 from bot_runtime.venue.polymarket.fees import taker_fee_e6
 
