@@ -13,7 +13,7 @@ from typing import Any
 
 from bot_runtime.chain.events import ChainFill
 from bot_runtime.venue.polymarket.constants import E6, LOT_E6
-from bot_runtime.venue.polymarket.frames import parse_e6
+from bot_runtime.venue.polymarket.data_api import DataApiParseError, parse_trade
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,37 +40,17 @@ class TradeParseError(ValueError):
     pass
 
 
-def _e6(v: Any, name: str) -> int:
-    if isinstance(v, bool) or v is None:
-        raise TradeParseError(f"field {name!r} is missing or not a number")
-    if isinstance(v, int):
-        return v * E6
-    if isinstance(v, float):
-        return round(v * E6)
-    if isinstance(v, str):
-        try:
-            return parse_e6(v)
-        except ValueError:
-            pass
-    raise TradeParseError(f"field {name!r} is not a decimal: {v!r}")
-
-
 def parse_data_api_trade(item: Mapping[str, Any], source: str = "dataapi") -> WhaleTrade | None:
-    """One Data API `/activity` or `/trades` item -> WhaleTrade; None for non-trades (SPLIT, REDEEM...)."""
-    kind = str(item.get("type") or "TRADE").upper()
-    if kind != "TRADE":
+    """One Data API `/activity` or `/trades` item -> WhaleTrade; None for non-trades (SPLIT, REDEEM...).
+    The venue reads the wire item; this only says it is a whale's trade."""
+    try:
+        t = parse_trade(item)
+    except DataApiParseError as e:
+        raise TradeParseError(str(e)) from None
+    if t is None:
         return None
-    side = str(item.get("side") or "").upper()
-    if side not in ("BUY", "SELL"):
-        raise TradeParseError(f"field 'side' must be BUY or SELL, got {item.get('side')!r}")
-    shares = _e6(item.get("size"), "size")
-    price = _e6(item.get("price"), "price")
-    usd = _e6(item["usdcSize"], "usdcSize") if item.get("usdcSize") is not None else shares * price // E6
-    ts = int(item.get("timestamp") or 0)
-    ts_ms = ts * 1000 if ts < 100_000_000_000 else ts
-    return WhaleTrade(str(item.get("proxyWallet") or ""), side, str(item.get("asset") or ""),
-                      str(item.get("conditionId") or ""), price, shares, usd, ts_ms,
-                      str(item.get("transactionHash") or ""), source)
+    return WhaleTrade(t.wallet, t.side, t.token_id, t.market, t.price_e6, t.shares_e6, t.usd_e6, t.ts_ms,
+                      t.tx_hash, source)
 
 
 def from_chain_fill(fill: ChainFill, wallet: str, ts_ms: int) -> WhaleTrade | None:

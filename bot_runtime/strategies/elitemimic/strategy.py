@@ -1,6 +1,6 @@
 """EliteMimic: copy the trades of watched wallets, gated by an AI approval.
 
-Sources: the Data API `/activity` (polled per wallet with a timestamp cursor; default) and/or on-chain
+Sources: the Data API's wallet activity (polled per wallet with a timestamp cursor; default) and/or on-chain
 `OrderFilled` logs (needs POLYGON_RPC_URL). Each trade is deduplicated, checked for staleness, sized,
 priced within the slippage bound, approved by the analyzer (offline by default) and sent as FAK.
 """
@@ -15,7 +15,6 @@ from collections.abc import Iterable
 from typing import Any
 
 from bot_runtime.ai.factory import make_analyzer
-from bot_runtime.ai.resolution import fetch_resolutions
 from bot_runtime.ai.types import AnalysisError, AnalysisRequest
 from bot_runtime.contract.config import POLYGON_RPC_URL
 from bot_runtime.contract.params import EliteMimicParams
@@ -31,10 +30,27 @@ from bot_runtime.strategies.elitemimic.logic import (
 )
 from bot_runtime.types import Opportunity, OrderIntent
 from bot_runtime.venue.polymarket.constants import E6
-from bot_runtime.venue.polymarket.gamma import MarketInfo, market_from_gamma
+from bot_runtime.venue.polymarket.data_api import DataApiClient, item_time
+from bot_runtime.venue.polymarket.gamma import GammaClient, MarketInfo
 
 POLL_INTERVAL_MS = 5_000
 RESOLUTION_CHECK_MS = 10 * 60_000  # Gamma poll for resolved markets we copied into
+
+
+class _ApiMetrics:
+    """The Data API client's request accounting -> botfleet_api_requests_total / api_errors_total."""
+
+    def __init__(self, ctx: StrategyContext, strategy: str) -> None:
+        self.ctx = ctx
+        self.strategy = strategy
+
+    def on_response(self, endpoint: str, status: int) -> None:
+        if self.ctx.metrics is not None:
+            self.ctx.metrics.api_requests.labels(self.ctx.bot, self.strategy, endpoint, f"{status // 100}xx").inc()
+
+    def on_error(self, endpoint: str, kind: str) -> None:
+        if self.ctx.metrics is not None:
+            self.ctx.metrics.api_errors.labels(self.ctx.bot, self.strategy, endpoint, kind).inc()
 
 
 @register
@@ -68,6 +84,11 @@ class EliteMimic(Strategy):
         self._ids = itertools.count(1)
         self._chain_task: asyncio.Task[Any] | None = None
         self.api_errors = 0
+        # venue clients over the bot's shared session; one attempt each: the next round asks again
+        http = ctx.http
+        self.data_api = (DataApiClient(http, ctx.data_api_url, hooks=_ApiMetrics(ctx, self.name))
+                         if http is not None else None)
+        self.gamma = GammaClient(ctx.gamma_url, session=http, max_retries=0) if http is not None else None
         self.recent: deque[dict[str, Any]] = deque(maxlen=20)
 
     def _index_markets(self, markets: Iterable[MarketInfo]) -> None:
@@ -124,14 +145,11 @@ class EliteMimic(Strategy):
 
     async def _market_for(self, t: WhaleTrade) -> MarketInfo | None:
         info = self._token_market.get(t.token_id)
-        if info is not None or self.ctx.backtest or self.ctx.http is None or not t.market:
+        if info is not None or self.ctx.backtest or self.gamma is None or not t.market:
             return info
         try:  # a market outside our selection: ask Gamma once
-            async with self.ctx.http.get(f"{self.ctx.gamma_url}/markets",
-                                         params={"condition_ids": t.market}) as r:
-                data = await r.json(content_type=None)
-            if isinstance(data, list) and data:
-                info = market_from_gamma(data[0])
+            info = await self.gamma.market(t.market)
+            if info is not None:
                 self._index_markets([info])
         except Exception as e:
             self.api_errors += 1
@@ -224,50 +242,32 @@ class EliteMimic(Strategy):
 
     # -- polling -----------------------------------------------------------------------------
     async def _poll_data_api(self) -> None:
-        http = self.ctx.http
-        if http is None:
+        api = self.data_api
+        if api is None:
             return
         for wallet in list(self.wallets):
             start = self._cursor.get(wallet, max(0, self.ctx.clock() // 1000 - self.p.maxTradeAgeSeconds))
             try:
-                async with http.get(f"{self.ctx.data_api_url}/activity",
-                                    params={"user": wallet, "type": "TRADE", "start": str(start),
-                                            "limit": "100"}) as r:
-                    if self.ctx.metrics is not None:
-                        self.ctx.metrics.api_requests.labels(self.ctx.bot, self.name, "data-api/activity",
-                                                             f"{r.status // 100}xx").inc()
-                    if r.status != 200:
-                        raise RuntimeError(f"HTTP {r.status}")
-                    items = await r.json(content_type=None)
-            except Exception as e:
+                items = await api.activity(wallet, start, limit=100)  # oldest first
+            except Exception:  # counted by the client's hooks (_ApiMetrics)
                 self.api_errors += 1
-                if self.ctx.metrics is not None:
-                    self.ctx.metrics.api_errors.labels(self.ctx.bot, self.name, "data-api/activity",
-                                                       type(e).__name__).inc()
                 continue
-            if not isinstance(items, list):
-                continue
-            items = [i for i in items if isinstance(i, dict)]
-            items.sort(key=lambda i: int(i.get("timestamp") or 0))  # oldest first
             if items:
                 # re-read the last second next time: same-second trades may still arrive; dedupe drops repeats
-                self._cursor[wallet] = max(start, int(items[-1].get("timestamp") or start))
+                self._cursor[wallet] = max(start, item_time(items[-1]))
             self.feed_whale_trades(items, repolled=True)
 
     async def _discover_leaderboard(self) -> None:
-        if not self.p.leaderboardTop or self.ctx.http is None or self.ctx.backtest:
+        if not self.p.leaderboardTop or self.data_api is None or self.ctx.backtest:
             return
         try:
-            async with self.ctx.http.get(f"{self.ctx.data_api_url}/v1/leaderboard",
-                                         params={"limit": str(self.p.leaderboardTop)}) as r:
-                data = await r.json(content_type=None)
+            top = await self.data_api.leaderboard(self.p.leaderboardTop)
         except Exception as e:
             self.api_errors += 1
             self.log.warning("leaderboard lookup failed", error=type(e).__name__)
             return
-        for row in data if isinstance(data, list) else []:
-            w = str(row.get("proxyWallet") or row.get("wallet") or "").lower() if isinstance(row, dict) else ""
-            if w.startswith("0x") and w not in self.wallets:
+        for w in top:
+            if w not in self.wallets:
                 self.wallets.append(w)
 
     def _start_chain(self) -> None:
@@ -311,10 +311,10 @@ class EliteMimic(Strategy):
     async def check_resolutions(self) -> None:
         """Settle copies in markets Gamma reports closed (a missed `market_resolved`)."""
         pending = set(self.copies) | set(self._whale_trades)
-        if not pending or self.ctx.http is None or self.ctx.backtest:
+        if not pending or self.gamma is None or self.ctx.backtest:
             return
         try:
-            winners = await fetch_resolutions(self.ctx.http, self.ctx.gamma_url, pending)
+            winners = await self.gamma.resolutions(pending)
         except Exception as e:
             self.api_errors += 1
             self.log.warning("resolution check failed", error=type(e).__name__)

@@ -22,7 +22,6 @@ from bot_runtime.ai.factory import make_analyzer
 from bot_runtime.ai.memory import MemoryRecord, SQLiteMemory, SupabaseMemory
 from bot_runtime.ai.news import NewsBudgetExceeded, NewsClient
 from bot_runtime.ai.offline import keywords
-from bot_runtime.ai.resolution import fetch_resolutions
 from bot_runtime.ai.types import AnalysisError, AnalysisRequest, Headline
 from bot_runtime.contract.config import NEWSAPI_KEY, SUPABASE_KEY, SUPABASE_URL
 from bot_runtime.contract.params import PolyAIParams
@@ -39,7 +38,7 @@ from bot_runtime.strategies.polyai.statarb import (
 )
 from bot_runtime.types import Opportunity, OrderIntent
 from bot_runtime.venue.polymarket.constants import E6, LOT_E6
-from bot_runtime.venue.polymarket.gamma import MarketInfo
+from bot_runtime.venue.polymarket.gamma import GammaClient, MarketInfo
 
 SAMPLE_MS = 5_000          # rolling statistics sample period (shorter when scans are more frequent)
 WINDOW = 60                # samples kept (5 minutes at 5 s)
@@ -349,7 +348,9 @@ class PolyAI(Strategy):
         if not pending or self.ctx.http is None or self.ctx.backtest:
             return
         try:
-            winners = await fetch_resolutions(self.ctx.http, self.ctx.gamma_url, pending)
+            # one attempt: the next check retries (ten minutes on)
+            gamma = GammaClient(self.ctx.gamma_url, session=self.ctx.http, max_retries=0)
+            winners = await gamma.resolutions(pending)
         except Exception as e:
             self.errors += 1
             self._count_request("gamma/markets", "error")

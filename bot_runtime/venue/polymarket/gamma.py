@@ -1,6 +1,6 @@
 """Gamma (market metadata): `MarketInfo` parsed from Gamma `/markets` (or a market nested in
-`/events`) JSON, and the client for market discovery (`/markets`, `/events`) and fee rates (CLOB
-`/fee-rate`).
+`/events`) JSON, and the client for market discovery (`/markets`, `/events`), one market by
+condition id, resolved markets' winners, and fee rates (CLOB `/fee-rate`).
 
 Gamma encodes lists as JSON strings (`clobTokenIds`, `outcomes`); the first token id is Yes.
 `MarketInfo` is shared by strategies, the simulator and the market-data layer.
@@ -140,6 +140,24 @@ def _as_bool(v: Any, default: bool) -> bool:
     if isinstance(v, str):
         return v.strip().lower() in ("true", "1", "yes")
     return bool(v)
+
+
+def winner_from_gamma(raw: Mapping[str, Any]) -> str | None:
+    """The winning token id of a closed Gamma market (outcomePrices "1"/"0"), else None."""
+    if not raw.get("closed"):
+        return None
+    try:
+        prices = raw.get("outcomePrices")
+        tokens = raw.get("clobTokenIds")
+        prices = json.loads(prices) if isinstance(prices, str) else prices
+        tokens = json.loads(tokens) if isinstance(tokens, str) else tokens
+        if not isinstance(prices, list) or not isinstance(tokens, list) or len(prices) != len(tokens):
+            return None
+        values = [float(p) for p in prices]
+    except (TypeError, ValueError):
+        return None
+    winners = [str(t) for t, v in zip(tokens, values, strict=True) if v >= 0.99]
+    return winners[0] if len(winners) == 1 else None
 
 
 def tag_names(raw_tags: Any) -> list[str]:
@@ -525,6 +543,28 @@ class GammaClient:
 
     async def event_markets(self, f: MarketFilter | None = None) -> list[MarketInfo]:
         return parse_markets(await self.event_markets_raw(f))
+
+    async def market(self, condition_id: str) -> MarketInfo | None:
+        """One market by condition id (`/markets?condition_ids=`), open or not; None when Gamma
+        does not know it."""
+        data = await self.get_json(self.base_url + "/markets", [("condition_ids", condition_id)])
+        return market_from_gamma(data[0]) if isinstance(data, list) and data else None
+
+    async def resolutions(self, condition_ids: Iterable[str], batch: int = 50) -> dict[str, str]:
+        """condition id -> winning token for those of `condition_ids` that Gamma reports closed
+        (for a `market_resolved` event the bot missed)."""
+        ids = sorted(set(condition_ids))
+        out: dict[str, str] = {}
+        for i in range(0, len(ids), batch):
+            params = [("condition_ids", c) for c in ids[i:i + batch]] + [("closed", "true")]
+            data = await self.get_json(self.base_url + "/markets", params)
+            for m in data if isinstance(data, list) else []:
+                if isinstance(m, dict):
+                    w = winner_from_gamma(m)
+                    cid = m.get("conditionId")
+                    if w is not None and isinstance(cid, str):
+                        out[cid] = w
+        return out
 
     async def event_facts(self, event_ids: Iterable[str]) -> dict[str, tuple[tuple[str, ...], bool]]:
         """event id -> (condition ids of its unresolved outcomes, augmented neg risk?) from Gamma

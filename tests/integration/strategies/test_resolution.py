@@ -8,7 +8,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from bot_runtime.ai.resolution import fetch_resolutions, winner_from_gamma
+from bot_runtime.venue.polymarket.gamma import GammaClient, GammaError, winner_from_gamma
 
 
 def gamma(cid: str, closed: bool, prices: list[str]) -> dict[str, Any]:
@@ -24,12 +24,14 @@ def test_winner_from_gamma() -> None:
     assert winner_from_gamma({"closed": True, "outcomePrices": "oops", "clobTokenIds": "[]"}) is None
 
 
-async def test_fetch_resolutions_queries_gamma_by_condition_id() -> None:
+async def test_gamma_client_reads_resolutions_and_one_market_by_condition_id() -> None:
     seen: list[list[tuple[str, str]]] = []
 
     async def markets(request: web.Request) -> web.Response:
         seen.append(list(request.query.items()))
         ids = request.query.getall("condition_ids")
+        if ids == ["boom"]:
+            return web.Response(status=500, text="upstream down")
         data = {"m1": gamma("m1", True, ["0", "1"]), "m2": gamma("m2", False, ["0.6", "0.4"])}
         return web.json_response([data[i] for i in ids if i in data])
 
@@ -42,12 +44,25 @@ async def test_fetch_resolutions_queries_gamma_by_condition_id() -> None:
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     try:
         async with aiohttp.ClientSession() as http:
-            got = await fetch_resolutions(http, f"http://127.0.0.1:{port}", ["m2", "m1", "m3"], batch=2)
+            gamma_client = GammaClient(f"http://127.0.0.1:{port}", session=http, max_retries=0)
+            got = await gamma_client.resolutions(["m2", "m1", "m3"], batch=2)
+            assert seen[0] == [("condition_ids", "m1"), ("condition_ids", "m2"), ("closed", "true")]
+            assert seen[1] == [("condition_ids", "m3"), ("closed", "true")]
+            one = await gamma_client.market("m1")
+            unknown = await gamma_client.market("m9")
+            assert seen[2:] == [[("condition_ids", "m1")], [("condition_ids", "m9")]]
+            seen.clear()
+            try:  # an error answer raises (the strategies count it and ask again later)
+                await gamma_client.resolutions(["boom"])
+                raise AssertionError("a 500 from Gamma must raise")
+            except GammaError as e:
+                assert "HTTP 500" in str(e)
+            assert len(seen) == 1  # max_retries=0: one attempt
     finally:
         await runner.cleanup()
     assert got == {"m1": "m1-no"}
-    assert seen[0] == [("condition_ids", "m1"), ("condition_ids", "m2"), ("closed", "true")]
-    assert seen[1] == [("condition_ids", "m3"), ("closed", "true")]
+    assert one is not None and one.condition_id == "m1" and one.yes_token_id == "m1-yes" and one.closed
+    assert unknown is None
 
 
 async def test_polyai_and_elitemimic_score_markets_gamma_reports_closed(tmp_path: Any) -> None:
