@@ -1,8 +1,9 @@
 """`botfleet rotate-credentials`: what the rotation Job runs.
 
-1. create new CLOB API credentials from the wallet (L1-signed `POST /auth/api-key` with a fresh nonce),
+1. create new CLOB API credentials from the wallet (L1-signed, with a fresh nonce),
 2. write them to the bot's credentials Secret (with ROTATED_AT) — the Secret change rolls the bot,
-3. revoke the previous key (L2-signed `DELETE /auth/api-key` with the old credentials) when asked.
+3. revoke the previous key (L2-signed with the old credentials) when asked.
+The two CLOB requests are the venue's (`venue/polymarket/auth.py`).
 
 It runs in the bot image (the operator only renders the Job). The Job's ServiceAccount may only
 get/update/patch that one Secret (a Role with resourceNames).
@@ -15,12 +16,10 @@ import base64
 import json
 import logging
 import os
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-import requests
 import typer
 from eth_account import Account
 
@@ -32,7 +31,7 @@ from bot_runtime.contract.config import (
     WALLET_PRIVATE_KEY,
     load_config,
 )
-from bot_runtime.venue.polymarket.auth import ApiCreds, l1_headers, l2_headers
+from bot_runtime.venue.polymarket.auth import ApiCreds, ApiKeyError, create_api_key, revoke_api_key
 
 log = logging.getLogger("botfleet.rotation")
 
@@ -69,30 +68,6 @@ class KubeSecrets:
         self._core.patch_namespaced_secret(name, namespace, {"data": data}, _request_timeout=30)
 
 
-def create_key(clob_url: str, private_key: str, chain_id: int, nonce: int, timeout: float = 15) -> ApiCreds:
-    url = clob_url.rstrip("/") + "/auth/api-key"
-    try:
-        r = requests.post(url, headers=l1_headers(private_key, chain_id, nonce), timeout=timeout)
-    except requests.RequestException as exc:
-        raise RotationError(f"POST {url}: {type(exc).__name__}") from None
-    body = r.json() if r.headers.get("content-type", "").startswith("application/json") else {}
-    if r.status_code != 200 or not all(isinstance(body, dict) and body.get(k) for k in ("apiKey", "secret", "passphrase")):
-        detail = str(body.get("error", ""))[:200] if isinstance(body, dict) else ""
-        raise RotationError(f"POST {url} failed: HTTP {r.status_code} {detail}")
-    return ApiCreds(str(body["apiKey"]), str(body["secret"]), str(body["passphrase"]))
-
-
-def revoke_key(clob_url: str, address: str, creds: ApiCreds, timeout: float = 15) -> None:
-    path = "/auth/api-key"
-    headers = l2_headers(address, creds, "DELETE", path, None, int(time.time()))
-    try:
-        r = requests.delete(clob_url.rstrip("/") + path, headers=headers, timeout=timeout)
-    except requests.RequestException as exc:
-        raise RotationError(f"DELETE {path}: {type(exc).__name__}") from None
-    if r.status_code != 200:
-        raise RotationError(f"DELETE {path} failed: HTTP {r.status_code}")
-
-
 def _decode(data: dict[str, str], key: str) -> str | None:
     value = data.get(key)
     return base64.b64decode(value).decode() if value else None
@@ -122,10 +97,16 @@ def rotate(kube: SecretStore, *, namespace: str, secret: str, clob_url: str, cha
     """Run the three steps; returns the new API key id (not secret on its own)."""
     now = now or datetime.now(UTC)
     old = read_old(kube, namespace, secret)
-    new = create_key(clob_url, private_key, chain_id, nonce=int(now.timestamp()))
+    try:
+        new = create_api_key(clob_url, private_key, chain_id, nonce=int(now.timestamp()))
+    except ApiKeyError as exc:
+        raise RotationError(str(exc)) from None
     write_new(kube, namespace, secret, new, now)
     if revoke_old and old is not None and old.api_key != new.api_key:
-        revoke_key(clob_url, Account.from_key(private_key).address, old)
+        try:
+            revoke_api_key(clob_url, Account.from_key(private_key).address, old)
+        except ApiKeyError as exc:
+            raise RotationError(str(exc)) from None
     return new.api_key
 
 

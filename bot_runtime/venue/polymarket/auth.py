@@ -2,7 +2,8 @@
 L2 headers (API key + HMAC of the request), and API credentials from a wallet key: L1-authenticated
 `GET /auth/derive-api-key`, else `POST /auth/api-key`. Deriving is used when no credentials Secret is
 mounted: paper mode against `botfleet sim` (with an ephemeral wallet) and, live, a wallet whose keys
-were never created.
+were never created. Rotation (a blocking Job, no event loop) creates a key with a fresh nonce and
+revokes the old one (L2-signed `DELETE /auth/api-key`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
+import requests
 from eth_account import Account
 from eth_account.messages import encode_typed_data
 
@@ -107,3 +109,32 @@ async def create_or_derive_api_creds(session: aiohttp.ClientSession, clob_url: s
             raise ApiKeyError(f"POST {base}/auth/api-key failed: HTTP {r.status} {str(detail)[:200]}")
     except (aiohttp.ClientError, TimeoutError) as exc:
         raise ApiKeyError(f"cannot reach {base} for API credentials: {type(exc).__name__}: {exc}") from None
+
+
+API_KEY_PATH = "/auth/api-key"
+
+
+def create_api_key(clob_url: str, private_key: str, chain_id: int, nonce: int, timeout: float = 15) -> ApiCreds:
+    """A new API key for the wallet (L1-signed `POST /auth/api-key`); blocking. Errors name the
+    request and the HTTP status, never a credential."""
+    url = clob_url.rstrip("/") + API_KEY_PATH
+    try:
+        r = requests.post(url, headers=l1_headers(private_key, chain_id, nonce), timeout=timeout)
+    except requests.RequestException as exc:
+        raise ApiKeyError(f"POST {url}: {type(exc).__name__}") from None
+    body = r.json() if r.headers.get("content-type", "").startswith("application/json") else {}
+    if r.status_code != 200 or not (c := _creds(body)):
+        detail = str(body.get("error", ""))[:200] if isinstance(body, dict) else ""
+        raise ApiKeyError(f"POST {url} failed: HTTP {r.status_code} {detail}")
+    return c
+
+
+def revoke_api_key(clob_url: str, address: str, creds: ApiCreds, timeout: float = 15) -> None:
+    """Revoke `creds` (L2-signed `DELETE /auth/api-key` made with those credentials); blocking."""
+    headers = l2_headers(address, creds, "DELETE", API_KEY_PATH, None, int(time.time()))
+    try:
+        r = requests.delete(clob_url.rstrip("/") + API_KEY_PATH, headers=headers, timeout=timeout)
+    except requests.RequestException as exc:
+        raise ApiKeyError(f"DELETE {API_KEY_PATH}: {type(exc).__name__}") from None
+    if r.status_code != 200:
+        raise ApiKeyError(f"DELETE {API_KEY_PATH} failed: HTTP {r.status_code}")

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+import requests
 
 from bot_runtime import rotation
 
@@ -52,8 +53,8 @@ def http(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, dict[str, str]
         calls.append(("DELETE", url, headers))
         return Resp(200, "OK")
 
-    monkeypatch.setattr(rotation.requests, "post", post)
-    monkeypatch.setattr(rotation.requests, "delete", delete)
+    monkeypatch.setattr(requests, "post", post)
+    monkeypatch.setattr(requests, "delete", delete)
     return calls
 
 
@@ -81,7 +82,7 @@ def test_no_revoke_without_old_keys(http: list[tuple[str, str, dict[str, str]]])
 
 
 def test_failure_message_names_the_step_not_the_secret(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(rotation.requests, "post", lambda *a, **k: Resp(401, {"error": "bad signature"}))
+    monkeypatch.setattr(requests, "post", lambda *a, **k: Resp(401, {"error": "bad signature"}))
     with pytest.raises(rotation.RotationError) as exc:
         rotation.rotate(FakeKube({}), namespace="ns", secret="creds", clob_url="http://sim", chain_id=137,
                         private_key=WALLET, revoke_old=False, now=NOW)
