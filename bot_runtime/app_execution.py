@@ -204,7 +204,7 @@ class Execution:
 
         After a gap longer than the exchange's timeout the exchange has canceled every order of
         the account: the executor's open orders are refreshed from the exchange."""
-        from bot_runtime.execution.exchange import ExchangeError
+        from bot_runtime.venue.polymarket.clob import ExchangeError
 
         now = time.monotonic()
         if not self.heartbeat_started_at:
@@ -396,7 +396,7 @@ async def build_execution(deps: ExecutionDeps) -> Execution:
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise StartupError(f"exchange {cfg.endpoints.clobUrl} unreachable at start: {exc}") from None
         except Exception as exc:
-            from bot_runtime.execution.exchange import ExchangeError
+            from bot_runtime.venue.polymarket.clob import ExchangeError
 
             if isinstance(exc, ExchangeError):
                 raise StartupError(f"reconcile with {cfg.endpoints.clobUrl} failed: {exc}") from None

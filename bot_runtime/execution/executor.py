@@ -20,18 +20,12 @@ from typing import Any, TypeVar
 
 import structlog
 
-from bot_runtime.execution.exchange import (
-    CancelOnly,
-    CancelResult,
-    Exchange,
-    ExchangeError,
-    OpenOrder,
-    PostResult,
-)
+from bot_runtime.execution.exchange import Exchange
 from bot_runtime.execution.journal import OPEN_STATUSES, Journal, OrderRow, PendingOrder, Position
 from bot_runtime.execution.observer import ExecutionObserver, NullObserver
 from bot_runtime.execution.risk import INVALID_INTENT, RiskEngine, RiskState, daily_pnl_e6, utc_midnight_ms
 from bot_runtime.types import UNRESOLVED, Fill, Opportunity, OrderIntent, OrderResult
+from bot_runtime.venue.polymarket.clob import CancelOnly, CancelResult, ExchangeError, OpenOrder, PostResult
 from bot_runtime.venue.polymarket.constants import E6
 from bot_runtime.venue.polymarket.signing import OrderError, OrderSigner, SignedOrder
 

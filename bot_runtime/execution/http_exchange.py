@@ -18,10 +18,14 @@ from typing import Any
 import aiohttp
 import structlog
 
-from bot_runtime.execution.exchange import (
+from bot_runtime.types import Fill
+from bot_runtime.venue.polymarket.auth import ApiCreds, l2_headers
+from bot_runtime.venue.polymarket.clob import (
     CancelOnly,
     CancelResult,
+    ClobObserver,
     ExchangeError,
+    NullClobObserver,
     OpenOrder,
     PostResult,
     RateLimited,
@@ -29,10 +33,7 @@ from bot_runtime.execution.exchange import (
     open_order_from_json,
     post_result_from_json,
 )
-from bot_runtime.execution.observer import ExecutionObserver, NullObserver
 from bot_runtime.venue.polymarket.ratelimit import Backoff, RateLimiter
-from bot_runtime.types import Fill
-from bot_runtime.venue.polymarket.auth import ApiCreds, l2_headers
 from bot_runtime.venue.polymarket.signing import SignedOrder
 
 log = structlog.get_logger()
@@ -52,7 +53,7 @@ def _retry_after(resp: aiohttp.ClientResponse) -> float | None:
 class ClobHttpExchange:
     def __init__(self, base_url: str, address: str, creds: Callable[[], ApiCreds], *,
                  session: aiohttp.ClientSession | None = None, limiter: RateLimiter | None = None,
-                 backoff: Backoff | None = None, observer: ExecutionObserver | None = None,
+                 backoff: Backoff | None = None, observer: ClobObserver | None = None,
                  max_attempts: int = 4, post_deadline_s: float = 1.0, cancel_only_pause_s: float = 5.0,
                  timeout_s: float = 10.0, use_batch: bool = True) -> None:
         self.base_url = base_url.rstrip("/")
@@ -62,7 +63,7 @@ class ClobHttpExchange:
         self._own_session = session is None
         self.limiter = limiter or RateLimiter()
         self.backoff = backoff or Backoff()
-        self.observer = observer or NullObserver()
+        self.observer: ClobObserver = observer or NullClobObserver()
         self.max_attempts = max_attempts
         self.post_deadline_s = post_deadline_s
         self.cancel_only_pause_s = cancel_only_pause_s

@@ -1,14 +1,16 @@
 """Metrics hooks of the execution layer. The telemetry module implements `ExecutionObserver`
-(Prometheus lives there, not here); `NullObserver` is the default."""
+(Prometheus lives there, not here); `NullObserver` is the default. It extends the venue's
+`ClobObserver`, the part a CLOB client reports to (`on_api_error`)."""
 
 from __future__ import annotations
 
 from typing import Protocol
 
 from bot_runtime.types import Fill, OrderResult
+from bot_runtime.venue.polymarket.clob import ClobObserver
 
 
-class ExecutionObserver(Protocol):
+class ExecutionObserver(ClobObserver, Protocol):
     def on_order(self, result: OrderResult) -> None:
         """Every order outcome (status: matched, live, partial, unmatched, rejected, error, ...)."""
 
@@ -17,9 +19,6 @@ class ExecutionObserver(Protocol):
 
     def on_reject(self, reason: str) -> None:
         """A group refused by the risk engine; `reason` is one of risk.REASONS."""
-
-    def on_api_error(self, endpoint: str, status: int) -> None:
-        """An exchange call failed: endpoint like "POST /order", HTTP status (0: no response)."""
 
     def on_kill_switch(self, tripped: bool) -> None:
         """The kill switch changed state (also called once at start with the persisted state)."""

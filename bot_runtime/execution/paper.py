@@ -17,8 +17,8 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from bot_runtime.execution.exchange import CancelResult, OpenOrder, PostResult
 from bot_runtime.types import Fill
+from bot_runtime.venue.polymarket.clob import CancelResult, OpenOrder, PostResult
 from bot_runtime.venue.polymarket.constants import E6
 from bot_runtime.venue.polymarket.fees import taker_fee_e6
 from bot_runtime.venue.polymarket.fills import OrderTerms, cost_e6, terms_of, walk

@@ -20,7 +20,10 @@ from py_clob_client_v2.clob_types import ApiCreds as ClientCreds
 from py_clob_client_v2.clob_types import TradeParams
 from py_clob_client_v2.exceptions import PolyApiException
 
-from bot_runtime.execution.exchange import (
+from bot_runtime.execution.observer import ExecutionObserver, NullObserver
+from bot_runtime.types import Fill
+from bot_runtime.venue.polymarket.auth import ApiCreds
+from bot_runtime.venue.polymarket.clob import (
     CancelResult,
     ExchangeError,
     OpenOrder,
@@ -29,9 +32,6 @@ from bot_runtime.execution.exchange import (
     open_order_from_json,
     post_result_from_json,
 )
-from bot_runtime.execution.observer import ExecutionObserver, NullObserver
-from bot_runtime.types import Fill
-from bot_runtime.venue.polymarket.auth import ApiCreds
 from bot_runtime.venue.polymarket.signing import SignedOrder
 
 log = structlog.get_logger()

@@ -41,7 +41,7 @@ class TradeParseError(ValueError):
 
 
 def parse_data_api_trade(item: Mapping[str, Any], source: str = "dataapi") -> WhaleTrade | None:
-    """One Data API `/activity` or `/trades` item -> WhaleTrade; None for non-trades (SPLIT, REDEEM...).
+    """One Data API trade item -> WhaleTrade; None for non-trades (SPLIT, REDEEM...).
     The venue reads the wire item; this only says it is a whale's trade."""
     try:
         t = parse_trade(item)

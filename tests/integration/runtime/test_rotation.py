@@ -11,7 +11,7 @@ import pytest
 from bot_runtime.app import BotApp
 from bot_runtime.contract.config import BotConfig, Endpoints
 from bot_runtime.credentials import CredentialsReader
-from bot_runtime.execution.exchange import ExchangeError
+from bot_runtime.venue.polymarket.clob import ExchangeError
 from bot_runtime.venue.polymarket.signing import OrderSigner
 
 PRIVATE_KEY = "0x" + "5c" * 32  # test-only

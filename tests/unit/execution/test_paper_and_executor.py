@@ -194,7 +194,7 @@ async def test_crash_before_send_reconciles_to_unsent(tmp_path: Path, crash_at: 
 
 
 async def test_kill_switch_cancel_is_retried_until_the_exchange_answers(tmp_path: Path) -> None:
-    from bot_runtime.execution.exchange import CancelResult, ExchangeError
+    from bot_runtime.venue.polymarket.clob import CancelResult, ExchangeError
 
     class Flaky(PaperMatchingExchange):
         failures = 1

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import asyncio
 
-from bot_runtime.execution.exchange import (
+from bot_runtime.venue.polymarket.clob import (
     fills_from_trade,
     open_order_from_json,
     parse_e6,
     post_result_from_json,
 )
-from bot_runtime.venue.polymarket.ratelimit import Backoff, RateLimiter, TokenBucket
 from bot_runtime.venue.polymarket.constants import CLOB_LIMITS, E6
 from bot_runtime.venue.polymarket.fees import taker_fee_e6
+from bot_runtime.venue.polymarket.ratelimit import Backoff, RateLimiter, TokenBucket
 
 TRADE = {
     "id": "t1", "taker_order_id": "0xtaker", "market": "0xm", "asset_id": "9", "side": "BUY", "size": "10",

@@ -11,7 +11,6 @@ from typing import Any
 
 from bot_runtime.contract.config import BotConfig
 from bot_runtime.contract.params import Limits
-from bot_runtime.execution.exchange import OpenOrder, PostResult
 from bot_runtime.execution.executor import Executor
 from bot_runtime.execution.journal import SqliteJournal
 from bot_runtime.execution.paper import PaperMatchingExchange
@@ -21,6 +20,7 @@ from bot_runtime.strategies import get_strategy
 from bot_runtime.strategies.arbhunter import ArbHunter
 from bot_runtime.strategies.base import StrategyContext
 from bot_runtime.types import Fill, Opportunity, OrderIntent, OrderResult
+from bot_runtime.venue.polymarket.clob import OpenOrder, PostResult
 from bot_runtime.venue.polymarket.constants import E6
 from bot_runtime.venue.polymarket.gamma import market_from_gamma
 from bot_runtime.venue.polymarket.signing import OrderSigner, SignedOrder
