@@ -289,32 +289,97 @@ def test_missing_secret_reports_then_heals(cluster: Cluster, operator: OperatorP
     wait_condition(cluster, namespace, "arbhunter", "Ready", "True")
 
 
+WALLET = "0x56687bf447db6ffa42ffe2204a05edaa20f55839"
+_S3 = {"endpoint": "https://s3.example.com", "bucket": "bots", "secretRef": {"name": "s3"}}
+_ROT = {"walletSecretRef": {"name": "w"}, "credentialsSecretRef": {"name": "c"}}
+
+# (case, spec, what `kubectl apply` must print: the field and the fix)
 INVALID: list[tuple[str, dict[str, Any], str]] = [
     ("unknown-strategy", {"strategy": "scalper"}, "spec.strategy"),
-    ("live-without-wallet", {"mode": "live"}, "spec.walletSecretRef"),
+    ("live-without-wallet", {"mode": "live"}, "spec.walletSecretRef is required when spec.mode is live"),
     ("negative-limit", {"limits": {"maxDailyLossUsd": -5}}, "spec.limits.maxDailyLossUsd"),
     ("copy-ratio-above-1", {"strategy": "elitemimic", "params": {"copyRatio": 1.5}}, "spec.params.copyRatio"),
-    ("bad-cron", {"backup": {"schedule": "every hour"}}, "spec.backup.schedule"),
-    ("param-of-other-strategy", {"params": {"copyRatio": 0.5}}, "spec.params.copyRatio"),
+    ("param-of-other-strategy", {"params": {"copyRatio": 0.5}},
+     "spec.params.copyRatio is a parameter of elitemimic, not arbhunter; remove it from spec.params"),
     ("unknown-param", {"params": {"nonsense": 1}}, "spec.params.nonsense"),
     ("bad-mode", {"mode": "yolo"}, "spec.mode"),
     ("bad-risk", {"riskProfile": "reckless"}, "spec.riskProfile"),
     ("order-above-position", {"limits": {"maxOrderUsd": 5000, "maxPositionPerMarketUsd": 100}},
-     "spec.limits.maxOrderUsd"),
-    ("env-secret-name", {"env": [{"name": "PRIVATE_KEY", "value": "x"}]}, "spec.env"),
-    ("rotation-without-secrets", {"keyRotation": {"schedule": "@weekly"}}, "spec.keyRotation.schedule"),
-    ("bad-rotation-cron", {"walletSecretRef": {"name": "w"}, "credentialsSecretRef": {"name": "c"},
-                           "keyRotation": {"schedule": "0 3 * *"}}, "spec.keyRotation.schedule"),
+     "spec.limits.maxOrderUsd must not exceed spec.limits.maxPositionPerMarketUsd"),
+    ("order-above-exposure", {"limits": {"maxOrderUsd": 3000, "maxTotalExposureUsd": 2000}},
+     "spec.limits.maxOrderUsd must not exceed spec.limits.maxTotalExposureUsd"),
+    ("env-secret-name", {"env": [{"name": "PRIVATE_KEY", "value": "x"}]}, "spec.env must not set Secret key names"),
+    ("env-botfleet-prefix", {"env": [{"name": "BOTFLEET_MODE", "value": "live"}]}, "names starting with BOTFLEET_"),
+    ("env-name-format", {"env": [{"name": "1ST", "value": "x"}]}, "must be an environment variable name"),
+    ("rotation-without-secrets", {"keyRotation": {"schedule": "@weekly"}},
+     "spec.keyRotation.schedule needs spec.walletSecretRef"),
+    ("bad-cron", {"backup": {"schedule": "every hour"}}, "spec.backup.schedule must be 5 fields"),
+    ("bad-rotation-cron", {**_ROT, "keyRotation": {"schedule": "0 3 * *"}}, "spec.keyRotation.schedule must be 5 fields"),
+    ("cron-minute-60", {"backup": {"schedule": "60 * * * *"}},
+     "spec.backup.schedule: the minute field (1st) must be '*', a value 0-59"),
+    ("cron-hour-24", {"backup": {"schedule": "0 24 * * *"}}, "the hour field (2nd) must be '*', a value 0-23"),
+    ("cron-dom-0", {"backup": {"schedule": "0 0 0 * *"}}, "the day-of-month field (3rd)"),
+    ("cron-month-13", {**_ROT, "keyRotation": {"schedule": "0 3 1 13 *"}},
+     "spec.keyRotation.schedule: the month field (4th)"),
+    ("cron-dow-8", {"backup": {"schedule": "0 0 * * 8"}}, "the day-of-week field (5th)"),
+    ("cron-step-0", {"backup": {"schedule": "*/0 * * * *"}}, "the minute field (1st)"),
     ("wallet-key-mapping", {"walletSecretRef": {"name": "w", "keys": {"OPENAI_API_KEY": "x"}}},
-     "spec.walletSecretRef.keys"),
+     "spec.walletSecretRef.keys: only PRIVATE_KEY, FUNDER_ADDRESS, SIGNATURE_TYPE"),
+    ("secret-name", {"walletSecretRef": {"name": "My_Wallet"}}, "must be a DNS subdomain"),
+    ("wallet-address", {"strategy": "elitemimic", "params": {"wallets": ["0x1234"]}},
+     "must be a wallet address: 0x followed by 40 hex digits"),
+    ("condition-id", {"markets": {"conditionIds": ["0xabc"]}}, "must be a condition id: 0x followed by 64 hex"),
+    ("slug", {"markets": {"slugs": ["Will Trump Win?"]}}, "must be a slug"),
+    ("llm-url", {"strategy": "polyai", "params": {"llmBaseUrl": "api.openai.com/v1"}},
+     "must be an http:// or https:// URL"),
+    ("s3-endpoint", {"backup": {"s3": {**_S3, "endpoint": "s3.example.com"}}}, "must be an http:// or https:// URL"),
+    ("s3-bucket", {"backup": {"s3": {**_S3, "bucket": "My_Bucket"}}}, "must be an S3 bucket name"),
+    ("quantity", {"resources": {"limits": {"memory": "512MB"}}}, "must be a Kubernetes quantity"),
+    ("resource-name", {"resources": {"limits": {"gpu": "1"}}}, "spec.resources.limits.gpu"),
+    ("requests-above-limits", {"resources": {"requests": {"memory": "2Gi"}, "limits": {"memory": "1Gi"}}},
+     "spec.resources.requests.memory (2Gi) must not exceed the memory limit (1Gi)"),
+    ("request-above-default-limit", {"resources": {"requests": {"cpu": "2"}}},
+     "spec.resources.requests.cpu (2) must not exceed the cpu limit (1)"),
+    ("backup-pvc-size", {"backup": {"storage": {"pvc": {"size": "ten gigs"}}}}, "must be a Kubernetes quantity"),
+    ("image", {"image": "Botfleet:Latest!"}, "must be an image reference"),
+    ("node-selector-key", {"nodeSelector": {"bad key": "x"}}, "spec.nodeSelector: every key must be a label key"),
+    ("node-selector-value", {"nodeSelector": {"pool": "-x-"}}, "must be a label value"),
+    ("toleration-exists-value", {"tolerations": [{"key": "k", "operator": "Exists", "value": "v"}]},
+     "a toleration with operator Exists must not have a value"),
+    ("toleration-seconds", {"tolerations": [{"key": "k", "effect": "NoSchedule", "tolerationSeconds": 5}]},
+     "tolerationSeconds only applies to effect NoExecute"),
+    ("retention", {"retention": {"journal": "Keep"}}, "spec.retention.journal"),
+]
+
+# Edge cases that must be accepted.
+ACCEPTED: list[tuple[str, dict[str, Any]]] = [
+    ("cron-edges", {"backup": {"schedule": "59 23 31 12 7"}}),
+    ("cron-names-lists-steps", {"backup": {"schedule": "0,30 9-17/2 ? JAN-MAR mon-fri"}}),
+    ("cron-macro", {"backup": {"schedule": "@daily"}}),
+    ("partial-resource-limits", {"resources": {"limits": {"memory": "128Mi"}}}),
+    ("requests-equal-limits", {"resources": {"requests": {"cpu": 1, "memory": "1Gi"}, "limits": {"cpu": "1000m", "memory": "1024Mi"}}}),
+    ("partial-money-limits", {"limits": {"maxTotalExposureUsd": 500}}),
+    ("partial-money-limits-up", {"limits": {"maxOrderUsd": 2000}}),
+    ("image-digest", {"image": "registry.example.com:5000/team/botfleet:1.2@sha256:" + "ab" * 32}),
+    ("wallets", {"strategy": "elitemimic", "params": {"wallets": [WALLET, WALLET.upper().replace("0X", "0x")]}}),
+    ("placement", {"nodeSelector": {"topology.kubernetes.io/zone": "eu-1a"},
+                   "tolerations": [{"operator": "Exists"}, {"key": "k", "effect": "NoExecute", "tolerationSeconds": 30}]}),
+    ("retention-delete", {"retention": {"journal": "Delete", "backups": "Delete"}}),
 ]
 
 
 def test_invalid_resources_are_refused_by_the_api_server(cluster: Cluster, namespace: str) -> None:
-    for case, spec, field in INVALID:
+    assert len(INVALID) >= 25
+    wrong = []
+    for case, spec, message in INVALID:
         result = apply(cluster, bot_doc(f"bad-{case}", **spec), namespace, check=False)
-        assert result.returncode != 0, f"{case} was accepted"
-        assert field in result.stderr, f"{case}: {result.stderr}"
+        if result.returncode == 0 or message not in result.stderr:
+            wrong.append(f"{case}: rc={result.returncode} {result.stderr.strip()[:400]}")
+    for case, spec in ACCEPTED:
+        result = apply(cluster, bot_doc(f"ok-{case}", **spec), namespace, check=False)
+        if result.returncode != 0:
+            wrong.append(f"{case} (must be accepted): {result.stderr.strip()[:400]}")
+    assert not wrong, "\n".join(wrong)
     bad_name = apply(cluster, bot_doc("1-bad-name"), namespace, check=False)
     assert bad_name.returncode != 0 and "metadata.name" in bad_name.stderr
     apply(cluster, bot_doc("immutable"), namespace)
