@@ -28,12 +28,14 @@ def operator_command(
     metrics_port: int = typer.Option(8080, "--metrics-port", envvar="BOTFLEET_OPERATOR_METRICS_PORT",
                                      help="Port of the operator's Prometheus metrics (0 = off)."),
     health_port: int = typer.Option(8081, "--health-port", envvar="BOTFLEET_OPERATOR_HEALTH_PORT",
-                                    help="Port of the liveness endpoint /healthz (0 = off)."),
+                                    help="Port of /healthz (liveness), /readyz (readiness) and /leader (0 = off)."),
     leader_election: bool = typer.Option(
         True, "--leader-election/--no-leader-election",
         help="Take a coordination.k8s.io Lease so that only one replica acts."),
     lease_namespace: str = typer.Option(
         "", "--lease-namespace", envvar="POD_NAMESPACE", help="Namespace of the Lease (default: the pod's, else 'default')."),
+    lease_name: str = typer.Option(
+        "botfleet-operator", "--lease-name", help="Name of the Lease (replicas of one operator share it)."),
     identity: str = typer.Option("", "--identity", envvar="POD_NAME", help="Holder identity (default: host-pid)."),
     workers: int = typer.Option(32, "--workers", envvar="BOTFLEET_OPERATOR_WORKERS",
                                 help="Bots reconciled concurrently."),
@@ -46,6 +48,6 @@ def operator_command(
         raise typer.BadParameter("use either --namespace or --all-namespaces, not both", param_hint="--namespace")
     run(OperatorOptions(
         namespaces=list(namespace), dev=dev, metrics_port=metrics_port, health_port=health_port,
-        leader_election=leader_election and not dev, lease_namespace=lease_namespace or "default",
+        leader_election=leader_election and not dev, lease_namespace=lease_namespace or "default", lease_name=lease_name,
         identity=identity, workers=workers, verbose=verbose or dev,
     ))

@@ -1,7 +1,7 @@
 """kopf wiring: watches feed the cache, workers reconcile bots from it.
 
-kopf does the watching (list + watch with resumption, per-object event batching), the liveness
-endpoint and the readiness gate: every watched resource has an index handler, so kopf holds all
+kopf does the watching (list + watch with resumption, per-object event batching) and the readiness
+gate: every watched resource has an index handler, so kopf holds all
 event handlers until the initial listings of *all* kinds are in the cache. The first reconcile of
 a bot therefore sees its existing Deployment etc. and re-applies nothing after a restart.
 No kopf state is stored on the objects (no finalizers, no annotations): every reconcile starts
@@ -24,6 +24,7 @@ import kopf
 
 from botfleet_operator import api, metrics
 from botfleet_operator.cache import BotKey, Cache, WorkQueue
+from botfleet_operator.health import Health
 from botfleet_operator.kube import ApiKube, Kube, load_config
 from botfleet_operator.reconcile import reconcile
 from botfleet_operator.resources import LABEL_MANAGED_BY, MANAGER, Settings
@@ -54,6 +55,7 @@ class OperatorOptions:
     health_port: int = 8081
     leader_election: bool = True
     lease_namespace: str = "default"
+    lease_name: str = "botfleet-operator"
     identity: str = ""
     workers: int = 32
     verbose: bool = False
@@ -63,8 +65,10 @@ class OperatorOptions:
 class Controller:
     """The state shared by the kopf handlers and the workers of one operator process."""
 
-    def __init__(self, kube: Kube, settings: Settings, workers: int = 32, resync_seconds: float = 300.0) -> None:
+    def __init__(self, kube: Kube, settings: Settings, workers: int = 32, resync_seconds: float = 300.0,
+                 health: Health | None = None) -> None:
         self.kube = kube
+        self.health = health or Health()
         self.settings = settings
         self.cache = Cache()
         self.queue: WorkQueue | None = None
@@ -82,6 +86,7 @@ class Controller:
         self.tasks = [asyncio.create_task(self._worker(i)) for i in range(self.workers)]
         self.tasks.append(asyncio.create_task(self._resync()))
         self.tasks.append(asyncio.create_task(self._gauges()))
+        self.tasks.append(asyncio.create_task(self._heartbeat()))
 
     async def stop(self) -> None:
         for task in self.tasks:
@@ -135,6 +140,12 @@ class Controller:
             await asyncio.sleep(self.resync_seconds * random.uniform(0.9, 1.1))
             for key in list(self.cache.bots):
                 self.enqueue(key)
+
+    async def _heartbeat(self) -> None:
+        """Liveness of the event loop that runs the watches and the workers."""
+        while True:
+            self.health.beat("controller", max_age=60)
+            await asyncio.sleep(5)
 
     async def _gauges(self) -> None:
         while True:
@@ -229,27 +240,71 @@ def _configure_logging(verbose: bool) -> None:
 
 def run(opts: OperatorOptions) -> None:
     """Blocking: run the operator until SIGINT/SIGTERM."""
-    from prometheus_client import start_http_server
-
-    from botfleet_operator.leader import LeaderElector
-
-    _configure_logging(opts.verbose)
     import faulthandler
     import signal
+    import threading
 
+    from prometheus_client import start_http_server
+
+    from botfleet_operator.leader import ApiLeases, LeaderElector, Timing
+
+    _configure_logging(opts.verbose)
     faulthandler.register(signal.SIGUSR1, all_threads=True)  # `kill -USR1 <pid>`: dump every stack
-    kube = ApiKube(load_config(), identity=opts.identity or MANAGER)
+    api_client = load_config()
+    kube = ApiKube(api_client, identity=opts.identity or MANAGER)
+    # Health first: a standby waiting for the Lease must answer its probes (issue 12).
+    health = Health()
+    if opts.health_port:
+        health.serve(opts.health_port)
     if opts.metrics_port:
         start_http_server(opts.metrics_port, registry=metrics.REGISTRY)
+    elector: LeaderElector | None = None
     if opts.leader_election:
-        LeaderElector(kube, opts.lease_namespace, opts.identity).acquire()
+        timing = Timing()
+        elector = LeaderElector(
+            ApiLeases(api_client, opts.lease_namespace, opts.lease_name), opts.identity, timing,
+            heartbeat=lambda: health.beat("leader-election", max_age=4 * (timing.retry + timing.request_timeout)),
+            namespace=opts.lease_namespace, name=opts.lease_name)
+        health.leading = lambda: elector is not None and elector.leading
+        # Until kopf installs its own handlers: SIGTERM/SIGINT end the wait for the Lease cleanly.
+        waiting = threading.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: waiting.set())
+        log.info("waiting for lease %s/%s as %s", opts.lease_namespace, opts.lease_name, elector.identity)
+        if not elector.acquire(waiting):
+            log.info("stopped before leading")
+            return
+        elector.start_renewing()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, signal.SIG_DFL)
     else:
         metrics.LEADER.set(1)
-    ctl = Controller(kube, Settings.from_env(), workers=opts.workers, resync_seconds=opts.resync_seconds)
+        health.leading = lambda: True
+    ctl = Controller(kube, Settings.from_env(), workers=opts.workers, resync_seconds=opts.resync_seconds,
+                     health=health)
     registry = build_registry(ctl, opts)
     log.info("botfleet operator starting (%s)", ", ".join(opts.namespaces) or "all namespaces")
-    kopf.run(
-        registry=registry, standalone=True, clusterwide=not opts.namespaces,
-        namespaces=opts.namespaces,
-        liveness_endpoint=f"http://0.0.0.0:{opts.health_port}/healthz" if opts.health_port else None,
-    )
+    try:
+        kopf.run(registry=registry, standalone=True, clusterwide=not opts.namespaces, namespaces=opts.namespaces)
+    finally:
+        health.stopping = True
+        if elector is not None:
+            _release_after_drain(ctl, elector)
+
+
+def _release_after_drain(ctl: Controller, elector: Any) -> None:
+    """Hand the Lease over only once no reconcile of ours can still write; else let it expire."""
+    import threading
+
+    drained = threading.Event()
+
+    def drain() -> None:
+        ctl.executor.shutdown(wait=True, cancel_futures=True)
+        drained.set()
+
+    threading.Thread(target=drain, name="drain", daemon=True).start()
+    if drained.wait(max(0.0, elector.deadline_left() - 1.0)):
+        elector.release()
+    else:
+        log.warning("reconciles still running at shutdown: not releasing the lease, it will expire")
+        elector.stop()

@@ -129,6 +129,8 @@ def test_operator_deployment_is_hardened_and_single_acting() -> None:
     sc = c["securityContext"]
     assert sc == {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "capabilities": {"drop": ["ALL"]}}
     assert c["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    # Distinct probes: liveness must not depend on leadership, a standby is ready to take over (issue 12).
+    assert c["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert {p["name"]: p["containerPort"] for p in c["ports"]} == {"metrics": 8080, "health": 8081}
     assert any(v["name"] == "tmp" and "emptyDir" in v for v in pod["volumes"])
 

@@ -1,12 +1,10 @@
-"""Work queue, watch cache, Secret -> bots index, Lease decisions, metrics."""
+"""Work queue, watch cache, Secret -> bots index, metrics (Lease decisions: test_operator_leader.py)."""
 
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
 
 from botfleet_operator.cache import Cache, WorkQueue
-from botfleet_operator.leader import can_take
 from botfleet_operator.metrics import condition_counts
 from tests.unit.operator.tb_fixtures import FAKE_KEY, bot, secret
 
@@ -72,16 +70,6 @@ def test_owned_objects_pods_and_jobs_are_grouped_by_bot() -> None:
     deleting["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
     c.put_bot(deleting)
     assert c.snapshot(("ns", "d")) is None
-
-
-def test_lease_decisions() -> None:
-    now = datetime(2026, 1, 1, tzinfo=UTC)
-    held = {"spec": {"holderIdentity": "other", "leaseDurationSeconds": 15,
-                     "renewTime": (now - timedelta(seconds=5)).isoformat()}}
-    assert can_take(None, "me", now)
-    assert not can_take(held, "me", now)
-    assert can_take(held, "other", now)
-    assert can_take(held, "me", now + timedelta(seconds=11))
 
 
 def test_condition_counts() -> None:
