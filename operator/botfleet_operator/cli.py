@@ -39,6 +39,9 @@ def operator_command(
     identity: str = typer.Option("", "--identity", envvar="POD_NAME", help="Holder identity (default: host-pid)."),
     workers: int = typer.Option(32, "--workers", envvar="BOTFLEET_OPERATOR_WORKERS",
                                 help="Bots reconciled concurrently."),
+    bot_status_seconds: float = typer.Option(
+        30.0, "--bot-status-interval", envvar="BOTFLEET_OPERATOR_BOT_STATUS_INTERVAL",
+        help="Seconds between reads of each running bot pod's /status (kill switch); 0 = off."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logs."),
 ) -> None:
     """Run the Kubernetes operator (kopf)."""  # against the current kubeconfig or in-cluster config
@@ -49,5 +52,5 @@ def operator_command(
     run(OperatorOptions(
         namespaces=list(namespace), dev=dev, metrics_port=metrics_port, health_port=health_port,
         leader_election=leader_election and not dev, lease_namespace=lease_namespace or "default", lease_name=lease_name,
-        identity=identity, workers=workers, verbose=verbose or dev,
+        identity=identity, workers=workers, verbose=verbose or dev, bot_status_seconds=bot_status_seconds,
     ))

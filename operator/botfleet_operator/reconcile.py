@@ -31,6 +31,7 @@ class Snapshot:
     owned: dict[tuple[str, str], Obj] = field(default_factory=dict)  # (kind, name) -> observed object
     pods: list[Obj] = field(default_factory=list)
     jobs: list[Obj] = field(default_factory=list)
+    reports: list[conditions.BotReport] = field(default_factory=list)  # the bot pods' /status (runner)
 
 
 @dataclass
@@ -157,7 +158,8 @@ def reconcile(snapshot: Snapshot, kube: Kube, settings: resources.Settings, now:
 
     observed = conditions.Observed(
         deployment=deployment, pods=snapshot.pods, jobs=snapshot.jobs, secrets=snapshot.secrets,
-        secrets_check=secrets_check, apply_error="; ".join(result.errors) or None, params_error=problem)
+        secrets_check=secrets_check, apply_error="; ".join(result.errors) or None, params_error=problem,
+        reports=snapshot.reports)
     status = conditions.compute_status(bot, observed, now, secrets_hash(bot.spec, snapshot.secrets))
     status.update(status_extra)
     old = dict(bot.status)

@@ -24,10 +24,11 @@ import kopf
 
 from botfleet_operator import api, metrics
 from botfleet_operator.cache import BotKey, Cache, WorkQueue
+from botfleet_operator.conditions import BotReport, parse_report
 from botfleet_operator.health import Health
 from botfleet_operator.kube import ApiKube, Kube, load_config
 from botfleet_operator.reconcile import reconcile
-from botfleet_operator.resources import LABEL_MANAGED_BY, MANAGER, Settings
+from botfleet_operator.resources import LABEL_COMPONENT, LABEL_MANAGED_BY, MANAGER, METRICS_PORT, Settings
 
 log = logging.getLogger("botfleet.operator")
 
@@ -60,15 +61,19 @@ class OperatorOptions:
     workers: int = 32
     verbose: bool = False
     resync_seconds: float = 300.0
+    bot_status_seconds: float = 30.0
 
 
 class Controller:
     """The state shared by the kopf handlers and the workers of one operator process."""
 
     def __init__(self, kube: Kube, settings: Settings, workers: int = 32, resync_seconds: float = 300.0,
-                 health: Health | None = None) -> None:
+                 health: Health | None = None, bot_status_seconds: float = 30.0) -> None:
         self.kube = kube
         self.health = health or Health()
+        self.bot_status_seconds = bot_status_seconds
+        self.bot_status_port = METRICS_PORT
+        self.reports: dict[BotKey, dict[str, BotReport]] = {}  # bot -> pod -> what its /status said
         self.settings = settings
         self.cache = Cache()
         self.queue: WorkQueue | None = None
@@ -87,6 +92,8 @@ class Controller:
         self.tasks.append(asyncio.create_task(self._resync()))
         self.tasks.append(asyncio.create_task(self._gauges()))
         self.tasks.append(asyncio.create_task(self._heartbeat()))
+        if self.bot_status_seconds > 0:
+            self.tasks.append(asyncio.create_task(self._poll_bot_status()))
 
     async def stop(self) -> None:
         for task in self.tasks:
@@ -105,6 +112,7 @@ class Controller:
             try:
                 snapshot = self.cache.snapshot(key)
                 if snapshot is not None:
+                    snapshot.reports = list(self.reports.get(key, {}).values())
                     started = time.perf_counter()
                     result = await loop.run_in_executor(
                         self.executor, reconcile, snapshot, self.kube, self.settings, datetime.now(UTC))
@@ -147,10 +155,63 @@ class Controller:
             self.health.beat("controller", max_age=60)
             await asyncio.sleep(5)
 
+    async def _poll_bot_status(self) -> None:
+        """Read every running bot pod's `GET /status` (kill switch, trading state) every interval.
+
+        Why a poll and not the bot writing to the API: the bot holds a wallet key and has no
+        Kubernetes token (automountServiceAccountToken: false); giving it `patch pods` would let a
+        compromised bot edit its neighbours' pods. Its /status port is open to in-cluster clients
+        already (Prometheus scrapes it). A pod that does not answer keeps its last report."""
+        import aiohttp
+
+        limit = asyncio.Semaphore(64)
+        timeout = aiohttp.ClientTimeout(total=min(5.0, self.bot_status_seconds))
+        async with aiohttp.ClientSession(timeout=timeout) as session:
+            while True:
+                pods = [(key, p) for key, table in list(self.cache.pods.items()) for p in list(table.values())
+                        if _pollable(p)]
+                live = {(key, p["metadata"]["name"]) for key, p in pods}
+                for key in list(self.reports):  # forget pods that are gone
+                    gone = [n for n in self.reports[key] if (key, n) not in live]
+                    for n in gone:
+                        if self.reports[key].pop(n).kill_switch:
+                            self.enqueue(key)
+                    if not self.reports[key]:
+                        del self.reports[key]
+
+                async def one(key: BotKey, pod: dict[str, Any]) -> None:
+                    name = pod["metadata"]["name"]
+                    async with limit:
+                        try:
+                            url = f"http://{pod['status']['podIP']}:{self.bot_status_port}/status"
+                            async with session.get(url) as r:
+                                report = parse_report(name, await r.json(content_type=None)) \
+                                    if r.status == 200 else None
+                        except (TimeoutError, aiohttp.ClientError, ValueError, OSError):
+                            return
+                    if report is None:
+                        return
+                    before = self.reports.get(key, {}).get(name)
+                    self.reports.setdefault(key, {})[name] = report
+                    if before != report:
+                        if report.kill_switch or (before is not None and before.kill_switch):
+                            log.info("bot %s/%s pod %s: kill switch %s", key[0], key[1], name,
+                                     "tripped" if report.kill_switch else "reset")
+                        self.enqueue(key)
+
+                await asyncio.gather(*(one(key, p) for key, p in pods))
+                await asyncio.sleep(self.bot_status_seconds)
+
     async def _gauges(self) -> None:
         while True:
             metrics.update_bot_gauge(list(self.cache.bots.values()))
             await asyncio.sleep(15)
+
+
+def _pollable(pod: dict[str, Any]) -> bool:
+    meta, st = pod["metadata"], pod.get("status") or {}
+    return (meta.get("labels") or {}).get(LABEL_COMPONENT) == "bot" and not meta.get("deletionTimestamp") \
+        and st.get("phase") == "Running" and bool(st.get("podIP"))
 
 
 def build_registry(ctl: Controller, opts: OperatorOptions) -> kopf.OperatorRegistry:
@@ -281,7 +342,7 @@ def run(opts: OperatorOptions) -> None:
         metrics.LEADER.set(1)
         health.leading = lambda: True
     ctl = Controller(kube, Settings.from_env(), workers=opts.workers, resync_seconds=opts.resync_seconds,
-                     health=health)
+                     health=health, bot_status_seconds=opts.bot_status_seconds)
     registry = build_registry(ctl, opts)
     log.info("botfleet operator starting (%s)", ", ".join(opts.namespaces) or "all namespaces")
     try:
