@@ -50,6 +50,7 @@ class KubeError(RuntimeError):
 
 class Kube(Protocol):
     def apply(self, obj: Obj) -> Obj: ...
+    def delete(self, kind: str, namespace: str, name: str, uid: str | None = None) -> None: ...
     def patch_status(self, namespace: str, name: str, status: Obj) -> None: ...
     def event(self, bot: Obj, type_: str, reason: str, message: str) -> None: ...
 
@@ -113,6 +114,21 @@ class ApiKube:
                               [("fieldManager", MANAGER), ("force", "true")])
         except ApiException as exc:
             raise _error(exc, f"apply {obj['kind']} {meta['namespace']}/{meta['name']}") from None
+
+    def delete(self, kind: str, namespace: str, name: str, uid: str | None = None) -> None:
+        """Delete one object (pruning); with `uid`, only that very object (a precondition), so a
+        newer object of the same name is never hit. Already gone counts as done."""
+        body: Obj = {"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": "Background"}
+        if uid:
+            body["preconditions"] = {"uid": uid}
+        try:
+            self._call("DELETE", object_path(kind, namespace, name), body)
+        except ApiException as exc:
+            if exc.status == 404:
+                return
+            if exc.status == 409 and uid:  # the precondition failed: the object was replaced meanwhile
+                return
+            raise _error(exc, f"delete {kind} {namespace}/{name}") from None
 
     def patch_status(self, namespace: str, name: str, status: Obj) -> None:
         path = object_path(api.KIND, namespace, name) + "/status"

@@ -1,7 +1,9 @@
 """One reconcile of one TradingBot: the same convergence for create, update, resume and resync.
 
-`reconcile(snapshot, kube, settings, now)` applies what differs from the observed objects, starts a
-manual rotation Job when the annotation has a new value, then writes the status if it changed.
+`reconcile(snapshot, kube, settings, now)` applies what differs from the observed objects (a field
+that differs, or a desired-state hash that changed: that is how a removed spec field reaches the
+object), deletes the bot's objects its spec no longer asks for (pruning), starts a manual rotation
+Job when the annotation has a new value, then writes the status if it changed.
 `Snapshot` is what the watch caches held for this bot when the work started; its TradingBot is
 parsed once into `api.TradingBot` here, and everything downstream works on the typed spec. The
 function itself is synchronous and runs on a worker thread.
@@ -37,6 +39,7 @@ class Snapshot:
 @dataclass
 class Result:
     applied: list[tuple[str, str]] = field(default_factory=list)  # (kind, name)
+    pruned: list[tuple[str, str]] = field(default_factory=list)   # (kind, name) deleted
     objects: list[Obj] = field(default_factory=list)  # the API server's answers to the applies
     errors: list[str] = field(default_factory=list)
     status: Obj | None = None          # written status (None: unchanged)
@@ -71,15 +74,30 @@ def params_problem(spec: api.TradingBotSpec) -> str | None:
     return None
 
 
-def plan(bot: TradingBot, snapshot: Snapshot, settings: resources.Settings) -> tuple[list[Obj], SecretsCheck, str | None]:
-    """(objects to apply, secrets check, params problem). Pure."""
+def up_to_date(desired: Obj, observed: Obj | None) -> bool:
+    """Same desired state as last applied (hash) and no field of it changed since (hand edits)."""
+    if observed is None:
+        return False
+    want = desired["metadata"].get("annotations", {}).get(resources.ANN_DESIRED_HASH)
+    have = (observed.get("metadata", {}).get("annotations") or {}).get(resources.ANN_DESIRED_HASH)
+    return want == have and is_subset(desired, observed)
+
+
+@dataclass
+class Plan:
+    apply: list[Obj] = field(default_factory=list)
+    prune: list[Obj] = field(default_factory=list)
+
+
+def plan(bot: TradingBot, snapshot: Snapshot, settings: resources.Settings) -> tuple[Plan, SecretsCheck, str | None]:
+    """(objects to apply and to delete, secrets check, params problem). Pure."""
     secrets_check = check(bot.spec, snapshot.secrets)
     problem = params_problem(bot.spec)
     if problem:
-        return [], secrets_check, problem
+        return Plan(), secrets_check, problem
     desired = resources.desired_objects(bot, settings, snapshot.secrets, include_deployment=secrets_check.ok)
-    todo = [o for o in desired if not is_subset(o, snapshot.owned.get((o["kind"], o["metadata"]["name"])))]
-    return todo, secrets_check, None
+    todo = [o for o in desired if not up_to_date(o, snapshot.owned.get((o["kind"], o["metadata"]["name"])))]
+    return Plan(todo, resources.prunable(bot, desired, snapshot.owned)), secrets_check, None
 
 
 def _rotation_request(bot: TradingBot) -> str | None:
@@ -118,7 +136,7 @@ def reconcile(snapshot: Snapshot, kube: Kube, settings: resources.Settings, now:
     deployment = snapshot.owned.get(("Deployment", bot.name))
     created: list[str] = []
     updated: list[str] = []
-    for obj in todo:
+    for obj in todo.apply:
         ident = f"{obj['kind']} {obj['metadata']['name']}"
         try:
             applied = kube.apply(obj)
@@ -134,11 +152,25 @@ def reconcile(snapshot: Snapshot, kube: Kube, settings: resources.Settings, now:
         if obj["kind"] == "Deployment":
             deployment = applied
         (updated if (obj["kind"], obj["metadata"]["name"]) in snapshot.owned else created).append(ident)
+    deleted: list[str] = []
+    if not result.errors:  # prune only once the desired objects are in place
+        for obj in todo.prune:
+            meta = obj["metadata"]
+            try:
+                kube.delete(obj["kind"], meta["namespace"], meta["name"], meta.get("uid"))
+            except KubeError as exc:
+                result.errors.append(str(exc))
+                result.retry = True
+                continue
+            result.pruned.append((obj["kind"], meta["name"]))
+            deleted.append(f"{obj['kind']} {meta['name']}")
     # One Event per kind of change, not one per object: at 1,000 bots Events are a real API load.
     if created:
         _event(kube, body, "Normal", "Created", "Created " + ", ".join(created))
     if updated:
         _event(kube, body, "Normal", "Updated", "Updated " + ", ".join(updated))
+    if deleted:
+        _event(kube, body, "Normal", "Deleted", "Deleted " + ", ".join(deleted) + " (no longer in the spec)")
 
     status_extra: Obj = {}
     trigger = _rotation_request(bot) if not problem else None

@@ -155,9 +155,12 @@ def test_rbac_matches_deploy_rbac() -> None:
     for binding in by_kind(objs, "ClusterRoleBinding") + by_kind(objs, "RoleBinding"):
         assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "botfleet-operator",
                                         "namespace": "botfleet-system"}]
-    # Least privilege: nothing cluster-wide may delete, and no wildcard.
+    # Least privilege: delete only what pruning deletes (resources.PRUNABLE_KINDS), and no wildcard.
+    prunable = {"serviceaccounts", "persistentvolumeclaims", "cronjobs", "roles", "rolebindings"}
     for rule in cr["rules"]:
-        assert "delete" not in rule["verbs"] and "*" not in rule["verbs"] and "*" not in rule["resources"]
+        assert "*" not in rule["verbs"] and "*" not in rule["resources"]
+        if "delete" in rule["verbs"]:
+            assert set(rule["resources"]) <= prunable, rule
 
 
 @needs_helm

@@ -190,6 +190,9 @@ def test_example_becomes_ready_with_owned_objects_and_columns(cluster: Cluster, 
     for kind in OWNED_KINDS:
         name = "arbhunter-backup" if kind == "cronjob" else "arbhunter"
         obj = get_json(cluster, kind, name, "-n", namespace)
+        if kind == "persistentvolumeclaim":  # spec.retention.journal defaults to Retain: not owned
+            assert "ownerReferences" not in obj["metadata"]
+            continue
         (ref,) = obj["metadata"]["ownerReferences"]
         assert (ref["kind"], ref["name"], ref["uid"], ref["controller"]) == \
             ("TradingBot", "arbhunter", bot["metadata"]["uid"], True)
@@ -422,6 +425,15 @@ def test_backup_job_success_then_failure(cluster: Cluster, operator: OperatorPro
     _apply_example(cluster, namespace, "arbhunter")
     wait_condition(cluster, namespace, "arbhunter", "Ready", "True")
     cluster.kubectl("create", "job", "manual-backup-1", "-n", namespace, "--from=cronjob/arbhunter-backup")
+    # The metrics Service and the bot's NetworkPolicy select the bot pod, never the backup Job's pod.
+    backup_pods = eventually(lambda: get_json(cluster, "pods", "-n", namespace, "-l",
+                                              "job-name=manual-backup-1")["items"], "backup Job pod")
+    svc = get_json(cluster, "service", "arbhunter", "-n", namespace)["spec"]["selector"]
+    np = get_json(cluster, "networkpolicy", "arbhunter", "-n", namespace)["spec"]["podSelector"]["matchLabels"]
+    for selector in (svc, np):
+        selected = get_json(cluster, "pods", "-n", namespace, "-l", ",".join(f"{k}={v}" for k, v in selector.items()))
+        names = {p["metadata"]["name"] for p in selected["items"]}
+        assert names and not names & {p["metadata"]["name"] for p in backup_pods}, (selector, names)
     wait_condition(cluster, namespace, "arbhunter", "BackupSucceeded", "True", "BackupCompleted", timeout=120)
     assert get_json(cluster, "tradingbot", "arbhunter", "-n", namespace)["status"]["lastBackupTime"]
     # A backup that cannot finish: unschedulable pod, 1 s deadline -> the Job fails (DeadlineExceeded).
@@ -437,7 +449,7 @@ def test_backup_job_success_then_failure(cluster: Cluster, operator: OperatorPro
 
 
 def test_delete_removes_everything_it_owned(cluster: Cluster, operator: OperatorProcess, namespace: str) -> None:
-    _apply_example(cluster, namespace, "elitemimic")
+    _apply_example(cluster, namespace, "elitemimic", retention={"journal": "Delete"})
     wait_condition(cluster, namespace, "elitemimic", "Ready", "True")
     assert get_json(cluster, "role", "elitemimic-rotator", "-n", namespace)
     cluster.kubectl("delete", "tradingbot", "elitemimic", "-n", namespace)
@@ -447,6 +459,78 @@ def test_delete_removes_everything_it_owned(cluster: Cluster, operator: Operator
                                "rolebinding", "-n", namespace, "-l", "botfleet.io/bot=elitemimic", "-o", "name").stdout
         return not left.strip()
     eventually(all_gone, "garbage collection of the bot's objects", timeout=120)
+
+
+def test_removed_spec_fields_leave_the_deployment(cluster: Cluster, operator: OperatorProcess, namespace: str) -> None:
+    apply(cluster, bot_doc("placed", nodeSelector={"botfleet.io/pool": "trading"},
+                           tolerations=[{"key": "botfleet.io/dedicated", "operator": "Exists"}],
+                           env=[{"name": "TZ", "value": "UTC"}]), namespace)
+
+    def pod_spec() -> dict[str, Any]:
+        return (deployment(cluster, namespace, "placed") or {}).get("spec", {}).get("template", {}).get("spec", {})
+    eventually(lambda: pod_spec().get("nodeSelector") == {"botfleet.io/pool": "trading"}, "Deployment placed")
+    cluster.kubectl("patch", "tradingbot", "placed", "-n", namespace, "--type", "json", "-p", json.dumps([
+        {"op": "remove", "path": "/spec/nodeSelector"}, {"op": "remove", "path": "/spec/tolerations"},
+        {"op": "remove", "path": "/spec/env"}]))
+    generation = get_json(cluster, "tradingbot", "placed", "-n", namespace)["metadata"]["generation"]
+    eventually(lambda: "nodeSelector" not in pod_spec() and "tolerations" not in pod_spec(),
+               "nodeSelector and tolerations removed from the Deployment")
+    env = [e["name"] for e in pod_spec()["containers"][0]["env"]]
+    assert "TZ" not in env
+    cronjob = get_json(cluster, "cronjob", "placed-backup", "-n", namespace)
+    assert "nodeSelector" not in cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    eventually(lambda: get_json(cluster, "tradingbot", "placed", "-n", namespace)["status"].get(
+        "observedGeneration") == generation, "observedGeneration advanced")
+
+
+def test_objects_dropped_from_the_spec_are_deleted(cluster: Cluster, operator: OperatorProcess,
+                                                   namespace: str) -> None:
+    apply(cluster, secret_doc("p-wallet", PRIVATE_KEY="REPLACE_ME"), namespace)
+    apply(cluster, secret_doc("p-creds", OPENAI_API_KEY="REPLACE_ME"), namespace)
+    apply(cluster, bot_doc("pruned", walletSecretRef={"name": "p-wallet"}, credentialsSecretRef={"name": "p-creds"},
+                           keyRotation={"schedule": "0 3 * * 0"},
+                           backup={"storage": {"pvc": {"size": "1Gi"}}}, retention={"backups": "Delete"}), namespace)
+    eventually(lambda: get_json(cluster, "cronjob", "pruned-rotate", "-n", namespace, check=False), "rotation CronJob")
+    eventually(lambda: get_json(cluster, "pvc", "pruned-backups", "-n", namespace, check=False), "backup PVC")
+    cluster.kubectl("patch", "tradingbot", "pruned", "-n", namespace, "--type", "json", "-p", json.dumps([
+        {"op": "remove", "path": "/spec/keyRotation/schedule"}]))
+    eventually(lambda: get_json(cluster, "cronjob", "pruned-rotate", "-n", namespace, check=False) is None,
+               "rotation CronJob deleted", timeout=90)
+    assert get_json(cluster, "role", "pruned-rotator", "-n", namespace)  # still wanted: both Secrets are set
+    cluster.kubectl("patch", "tradingbot", "pruned", "-n", namespace, "--type", "json", "-p", json.dumps([
+        {"op": "remove", "path": "/spec/credentialsSecretRef"}, {"op": "remove", "path": "/spec/backup"}]))
+
+    def rbac_and_pvc_gone() -> bool:
+        left = cluster.kubectl("get", "role,rolebinding,serviceaccount", "-n", namespace, "-o", "name").stdout
+        pvc = get_json(cluster, "pvc", "pruned-backups", "-n", namespace, check=False)
+        return "pruned-rotator" not in left and (pvc is None or bool(pvc["metadata"].get("deletionTimestamp")))
+    eventually(rbac_and_pvc_gone, "rotator RBAC and backup PVC deleted", timeout=90)
+    assert get_json(cluster, "serviceaccount", "pruned", "-n", namespace)  # the bot's own objects stay
+    events = get_json(cluster, "events", "-n", namespace, "--field-selector", "involvedObject.name=pruned")
+    assert any(e["reason"] == "Deleted" and "CronJob pruned-rotate" in e["message"] for e in events["items"])
+
+
+def test_delete_keeps_the_journal_and_a_new_bot_reuses_it(cluster: Cluster, operator: OperatorProcess,
+                                                          namespace: str) -> None:
+    apply(cluster, bot_doc("keeper"), namespace)
+    wait_condition(cluster, namespace, "keeper", "Ready", "True")
+    pvc = get_json(cluster, "pvc", "keeper", "-n", namespace)
+    assert "ownerReferences" not in pvc["metadata"]
+    cluster.kubectl("delete", "tradingbot", "keeper", "-n", namespace)
+    eventually(lambda: deployment(cluster, namespace, "keeper") is None, "the bot's Deployment collected", timeout=120)
+    eventually(lambda: get_json(cluster, "configmap", "keeper", "-n", namespace, check=False) is None,
+               "the bot's ConfigMap collected", timeout=120)
+    kept = get_json(cluster, "pvc", "keeper", "-n", namespace)
+    assert kept["metadata"]["uid"] == pvc["metadata"]["uid"] and not kept["metadata"].get("deletionTimestamp")
+    apply(cluster, bot_doc("keeper"), namespace)
+    wait_condition(cluster, namespace, "keeper", "Ready", "True")
+    again = get_json(cluster, "pvc", "keeper", "-n", namespace)
+    assert again["metadata"]["uid"] == pvc["metadata"]["uid"]
+    dep = deployment(cluster, namespace, "keeper")
+    assert dep is not None
+    claims = [v["persistentVolumeClaim"]["claimName"] for v in dep["spec"]["template"]["spec"]["volumes"]
+              if "persistentVolumeClaim" in v]
+    assert claims == ["keeper"]
 
 
 def test_sigkill_mid_reconcile_then_restart_converges(cluster: Cluster, operator: OperatorProcess,
@@ -472,10 +556,14 @@ def test_sigkill_mid_reconcile_then_restart_converges(cluster: Cluster, operator
             operator.start()
     bots = {b["metadata"]["uid"]: b["metadata"]["name"]
             for b in get_json(cluster, "tradingbots", "-n", namespace)["items"]}
+    per_bot = {"networkpolicy": 2}  # the bot's and its Jobs'
     for kind in OWNED_KINDS:
         objs = get_json(cluster, kind, "-n", namespace, "-l", "app.kubernetes.io/managed-by=botfleet-operator")["items"]
+        if kind == "persistentvolumeclaim":  # retained volumes have no owner: one per bot name
+            assert sorted(o["metadata"]["name"] for o in objs) == sorted(bots.values()), kind
+            continue
         owners = sorted(o["metadata"]["ownerReferences"][0]["uid"] for o in objs)
-        assert sorted(bots) == owners, f"{kind}: one per bot, none orphaned"
+        assert sorted(list(bots) * per_bot.get(kind, 1)) == owners, f"{kind}: one per bot, none orphaned"
 
 
 def test_operator_is_not_admin(cluster: Cluster, operator: OperatorProcess) -> None:
