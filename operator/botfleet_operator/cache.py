@@ -105,6 +105,15 @@ class Cache:
             table[ident] = body
         return bot
 
+    def replace_owned_if_unchanged(self, body: Obj, seen: dict[tuple[str, str], Obj]) -> None:
+        """Store `body` (a direct read) if the cache still holds what the reconcile saw (`seen`)."""
+        bot = self.owner_of(body)
+        if bot is None:
+            return
+        ident = (body["kind"], body["metadata"]["name"])
+        if self.owned[bot].get(ident) is seen.get(ident):
+            self.owned[bot][ident] = body
+
     def snapshot(self, key: BotKey) -> Snapshot | None:
         body = self.bots.get(key)
         if body is None or body["metadata"].get("deletionTimestamp"):

@@ -52,6 +52,7 @@ class Observed:
     apply_error: str | None = None        # message of a failed apply (never contains Secret data)
     params_error: str | None = None
     reports: list[BotReport] = field(default_factory=list)  # what the bot pods' /status said
+    deployment_applied: bool = False      # this reconcile changed the Deployment: `deployment` predates it
 
 
 @dataclass(frozen=True)
@@ -84,12 +85,18 @@ def _cond(type_: str, ok: bool | None, reason: str, message: str) -> Obj:
             "reason": reason, "message": message[:1000]}
 
 
-def deployment_state(bot: TradingBot, dep: Obj | None) -> tuple[bool, bool, str, str]:
-    """(ready, progressing, reason, message) from the Deployment."""
+def deployment_state(bot: TradingBot, dep: Obj | None, just_applied: bool = False) -> tuple[bool, bool, str, str]:
+    """(ready, progressing, reason, message) from the observed Deployment.
+
+    `just_applied`: this reconcile changed the Deployment, so `dep` (from the watch) predates the
+    change: no pod of the new version can be known yet. The message is then the one the first
+    watch event of the change will give, so that event costs no second status write."""
     paused = bot.spec.paused
-    if dep is None:
-        return False, not paused, "DeploymentMissing", "the bot's Deployment does not exist yet"
     want = 0 if paused else 1
+    if dep is None:
+        if just_applied and not paused:
+            return False, True, "RollingOut", f"0/{want} available, 0/{want} up to date"
+        return False, not paused, "DeploymentMissing", "the bot's Deployment does not exist yet"
     spec_replicas = dep.get("spec", {}).get("replicas", 1)
     st = dep.get("status") or {}
     up_to_date = st.get("observedGeneration", 0) >= dep["metadata"].get("generation", 0)
@@ -99,6 +106,8 @@ def deployment_state(bot: TradingBot, dep: Obj | None) -> tuple[bool, bool, str,
     if paused:
         done = spec_replicas == 0 and total == 0
         return False, not done, "Paused", "spec.paused is true: scaled to zero" if done else "scaling to zero"
+    if just_applied:
+        return False, True, "RollingOut", f"{available}/{want} available, 0/{want} up to date"
     if spec_replicas != want:
         return False, True, "Scaling", f"Deployment has {spec_replicas} replicas, want {want}"
     if up_to_date and available >= want and updated >= want and total <= want:
@@ -219,7 +228,7 @@ def compute_status(bot: TradingBot, obs: Observed, now: datetime, credentials_ha
     else:
         conds.append(_cond("SecretsReady", check.ok, check.reason, check.message))
 
-    ready, progressing, reason, message = deployment_state(bot, obs.deployment)
+    ready, progressing, reason, message = deployment_state(bot, obs.deployment, obs.deployment_applied)
     pod = pod_problem(obs.pods) if not bot.spec.paused else None
     kill = _kill_switch(obs.reports) if not bot.spec.paused else None
     if check is not None and not check.ok and not ready:

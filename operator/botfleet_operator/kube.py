@@ -51,7 +51,8 @@ class KubeError(RuntimeError):
 class Kube(Protocol):
     def apply(self, obj: Obj) -> Obj: ...
     def delete(self, kind: str, namespace: str, name: str, uid: str | None = None) -> None: ...
-    def patch_status(self, namespace: str, name: str, status: Obj) -> None: ...
+    def patch_status(self, namespace: str, name: str, status: Obj, resource_version: str | None = None) -> Obj: ...
+    def get(self, kind: str, namespace: str, name: str) -> Obj | None: ...
     def event(self, bot: Obj, type_: str, reason: str, message: str) -> None: ...
 
 
@@ -130,14 +131,27 @@ class ApiKube:
                 return
             raise _error(exc, f"delete {kind} {namespace}/{name}") from None
 
-    def patch_status(self, namespace: str, name: str, status: Obj) -> None:
+    def patch_status(self, namespace: str, name: str, status: Obj, resource_version: str | None = None) -> Obj:
+        """Write the status; returns the object as stored. With `resource_version` the write is
+        conditional: HTTP 409 when the TradingBot changed since (the status was computed from an
+        older version). HTTP 404 (the bot is gone) is an error like any other: never a success."""
         path = object_path(api.KIND, namespace, name) + "/status"
+        body: Obj = {"status": status}
+        if resource_version:
+            body["metadata"] = {"resourceVersion": resource_version}
         try:
-            self._call("PATCH", path, {"status": status}, "application/merge-patch+json")
+            return self._call("PATCH", path, body, "application/merge-patch+json")
         except ApiException as exc:
-            if exc.status == 404:  # deleted meanwhile
-                return
             raise _error(exc, f"patch status of {namespace}/{name}") from None
+
+    def get(self, kind: str, namespace: str, name: str) -> Obj | None:
+        """A direct read (not from the watch cache); None when the object does not exist."""
+        try:
+            return self._call("GET", object_path(kind, namespace, name))
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise _error(exc, f"get {kind} {namespace}/{name}") from None
 
     def event(self, bot: Obj, type_: str, reason: str, message: str) -> None:
         meta = bot["metadata"]

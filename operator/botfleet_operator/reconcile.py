@@ -43,7 +43,18 @@ class Result:
     objects: list[Obj] = field(default_factory=list)  # the API server's answers to the applies
     errors: list[str] = field(default_factory=list)
     status: Obj | None = None          # written status (None: unchanged)
+    stored: Obj | None = None          # the TradingBot as the status write stored it
+    refreshed: list[Obj] = field(default_factory=list)  # objects re-read because the cache looked stale
+    gone: bool = False                 # the TradingBot no longer exists (404 on the status write)
+    recheck_after: float | None = None  # reconcile again after this many seconds even without events
     retry: bool = False
+
+
+# Ready=False for a Deployment reason that lasts longer than this triggers a direct read of the
+# Deployment: a lost or reordered watch event must not leave a bot "RollingOut" forever, and the
+# resync only re-reads the same cache. Not-ready bots are re-checked at this interval.
+STALE_AFTER_SECONDS = 60.0
+WAITING_ON_DEPLOYMENT = ("RollingOut", "Scaling", "DeploymentMissing")
 
 
 def is_subset(desired: Any, observed: Any) -> bool:
@@ -115,13 +126,9 @@ def _reconcile_invalid_spec(obj: Obj, kube: Kube, error: SpecError, now: datetim
     status["conditions"] = conditions.merge_conditions(status["conditions"], old.get("conditions"), now)
     if conditions.status_changed(old, status):
         _transition_events(kube, obj, old, status)
-        try:
-            kube.patch_status(obj["metadata"]["namespace"], obj["metadata"]["name"], status)
-            result.status = status
-        except KubeError as exc:
-            result.errors.append(str(exc))
-            result.retry = True
-    metrics.observe_bot({**obj, "status": status})
+        _write_status(kube, obj, status, result)
+    if not result.gone:
+        metrics.observe_bot({**obj, "status": status})
     return result
 
 
@@ -134,6 +141,7 @@ def reconcile(snapshot: Snapshot, kube: Kube, settings: resources.Settings, now:
     result = Result()
     todo, secrets_check, problem = plan(bot, snapshot, settings)
     deployment = snapshot.owned.get(("Deployment", bot.name))
+    deployment_applied = False
     created: list[str] = []
     updated: list[str] = []
     for obj in todo.apply:
@@ -150,7 +158,9 @@ def reconcile(snapshot: Snapshot, kube: Kube, settings: resources.Settings, now:
         if applied.get("metadata"):
             result.objects.append(applied)
         if obj["kind"] == "Deployment":
-            deployment = applied
+            # Not the observed Deployment: an apply answer has the new spec with the old status.
+            # Ready is computed from watched objects only; the watch event of this write follows.
+            deployment_applied = True
         (updated if (obj["kind"], obj["metadata"]["name"]) in snapshot.owned else created).append(ident)
     deleted: list[str] = []
     if not result.errors:  # prune only once the desired objects are in place
@@ -191,10 +201,20 @@ def reconcile(snapshot: Snapshot, kube: Kube, settings: resources.Settings, now:
     observed = conditions.Observed(
         deployment=deployment, pods=snapshot.pods, jobs=snapshot.jobs, secrets=snapshot.secrets,
         secrets_check=secrets_check, apply_error="; ".join(result.errors) or None, params_error=problem,
-        reports=snapshot.reports)
+        reports=snapshot.reports, deployment_applied=deployment_applied)
     status = conditions.compute_status(bot, observed, now, secrets_hash(bot.spec, snapshot.secrets))
-    status.update(status_extra)
     old = dict(bot.status)
+    if _stale(old, status, now) and not deployment_applied:
+        fresh = _read(kube, "Deployment", bot.namespace, bot.name, result)
+        if fresh is not None and _version(fresh) != _version(deployment):
+            log.info("Deployment %s/%s: watch cache at resourceVersion %s, API server at %s: using the direct read",
+                     bot.namespace, bot.name, _version(deployment), _version(fresh))
+            result.refreshed.append(fresh)
+            observed.deployment = fresh
+            status = conditions.compute_status(bot, observed, now, secrets_hash(bot.spec, snapshot.secrets))
+    if not bot.spec.paused and conditions.condition(status, "Ready")["reason"] in WAITING_ON_DEPLOYMENT:  # type: ignore[index]
+        result.recheck_after = STALE_AFTER_SECONDS
+    status.update(status_extra)
     if result.errors or problem:
         # The spec was not (fully) applied: do not claim this generation.
         status["observedGeneration"] = old.get("observedGeneration")
@@ -203,15 +223,52 @@ def reconcile(snapshot: Snapshot, kube: Kube, settings: resources.Settings, now:
     status["conditions"] = conditions.merge_conditions(status["conditions"], old.get("conditions"), now)
     if conditions.status_changed(old, status):
         _transition_events(kube, body, old, status)
-        try:
-            kube.patch_status(bot.namespace, bot.name, status)
-            result.status = status
-        except KubeError as exc:
+        _write_status(kube, body, status, result)
+    if not result.gone:
+        # The per-bot series follow what this reconcile observed, written or not (the leader's view).
+        metrics.observe_bot({**body, "status": status})
+    return result
+
+
+def _version(obj: Obj | None) -> str | None:
+    return None if obj is None else (obj.get("metadata") or {}).get("resourceVersion")
+
+
+def _stale(old: Obj, new: Obj, now: datetime) -> bool:
+    """Has Ready been False for a Deployment reason, unchanged, for longer than STALE_AFTER_SECONDS?"""
+    before, after = conditions.condition(old, "Ready"), conditions.condition(new, "Ready")
+    if not before or not after or after["status"] != "False" or after["reason"] not in WAITING_ON_DEPLOYMENT:
+        return False
+    if (before.get("status"), before.get("reason")) != (after["status"], after["reason"]):
+        return False
+    since = conditions.parse_time(before.get("lastTransitionTime"))
+    return since is not None and (now - since).total_seconds() > STALE_AFTER_SECONDS
+
+
+def _read(kube: Kube, kind: str, namespace: str, name: str, result: Result) -> Obj | None:
+    try:
+        return kube.get(kind, namespace, name)
+    except KubeError as exc:
+        log.warning("direct read failed: %s", exc)
+        return None
+
+
+def _write_status(kube: Kube, body: Obj, status: Obj, result: Result) -> None:
+    """Conditional status write: only onto the version of the TradingBot the status was computed from."""
+    meta = body["metadata"]
+    try:
+        stored = kube.patch_status(meta["namespace"], meta["name"], status, meta.get("resourceVersion"))
+    except KubeError as exc:
+        if exc.status == 404:
+            result.gone = True  # deleted meanwhile: nothing was written, nothing to retry
+        elif exc.status == 409:
+            result.retry = True  # the bot changed since the snapshot: its watch event re-queues it
+        else:
             result.errors.append(str(exc))
             result.retry = True
-    # The per-bot series follow what this reconcile observed, written or not (the leader's view).
-    metrics.observe_bot({**body, "status": status})
-    return result
+        return
+    result.status = status
+    result.stored = stored if isinstance(stored, dict) and stored.get("metadata") else None
 
 
 def _event(kube: Kube, bot: Obj, type_: str, reason: str, message: str) -> None:

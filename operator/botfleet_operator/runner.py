@@ -27,7 +27,7 @@ from botfleet_operator.cache import BotKey, Cache, WorkQueue
 from botfleet_operator.conditions import BotReport, parse_report
 from botfleet_operator.health import Health
 from botfleet_operator.kube import ApiKube, Kube, load_config
-from botfleet_operator.reconcile import reconcile
+from botfleet_operator.reconcile import Result, Snapshot, reconcile
 from botfleet_operator.resources import LABEL_COMPONENT, LABEL_MANAGED_BY, MANAGER, METRICS_PORT, Settings
 
 log = logging.getLogger("botfleet.operator")
@@ -73,6 +73,7 @@ class Controller:
         self.health = health or Health()
         self.bot_status_seconds = bot_status_seconds
         self.bot_status_port = METRICS_PORT
+        self._rechecks: set[BotKey] = set()
         self.reports: dict[BotKey, dict[str, BotReport]] = {}  # bot -> pod -> what its /status said
         self.settings = settings
         self.cache = Cache()
@@ -124,14 +125,9 @@ class Controller:
                         metrics.ERRORS.inc()
                         log.warning("reconcile %s/%s: %s", key[0], key[1], "; ".join(result.errors))
                     metrics.RECONCILES.labels(result="error" if failed else "success").inc()
-                    for obj in result.objects:
-                        # Objects we just created: cache them now, so that a reconcile triggered before
-                        # their watch events arrive does not create them again. Never overwrite what
-                        # the watch delivered: it may already be newer than our write's answer.
-                        self.cache.put_owned(obj, deleted=False, only_if_absent=True)
-                    if result.status is not None and key in self.cache.bots:
-                        # Our own write: keep the cache current until the watch event arrives.
-                        self.cache.bots[key] = {**self.cache.bots[key], "status": result.status}
+                    absorb(self.cache, key, snapshot, result)
+                    if result.recheck_after is not None and not result.retry:
+                        self._recheck(key, result.recheck_after)
             except Exception:  # a bug must not kill the worker: log it, retry with backoff
                 log.exception("reconcile %s/%s crashed", key[0], key[1])
                 metrics.ERRORS.inc()
@@ -141,6 +137,17 @@ class Controller:
             if delay is not None:
                 self.queue.add_after(key, delay)
             metrics.QUEUE.set(len(self.queue))
+
+    def _recheck(self, key: BotKey, delay: float) -> None:
+        """One pending re-check per bot, however often it is reconciled meanwhile."""
+        if key in self._rechecks:
+            return
+        self._rechecks.add(key)
+
+        def fire() -> None:
+            self._rechecks.discard(key)
+            self.enqueue(key)
+        asyncio.get_running_loop().call_later(delay, fire)
 
     async def _resync(self) -> None:
         """Periodic re-check of every bot (time-based conditions like RotationDue, lost events)."""
@@ -206,6 +213,29 @@ class Controller:
         while True:
             metrics.update_bot_gauge(list(self.cache.bots.values()))
             await asyncio.sleep(15)
+
+
+def absorb(cache: Cache, key: BotKey, snapshot: Snapshot, result: Result) -> None:
+    """Put what a reconcile learnt from the API server into the cache, never over newer watch data."""
+    for obj in result.objects:
+        # Objects we just created: cache them now, so that a reconcile triggered before
+        # their watch events arrive does not create them again. Never overwrite what
+        # the watch delivered: it may already be newer than our write's answer.
+        cache.put_owned(obj, deleted=False, only_if_absent=True)
+    for obj in result.refreshed:
+        # A direct read found the cache stale: take it, unless the watch delivered
+        # something else for that object meanwhile (then that is at least as new).
+        cache.replace_owned_if_unchanged(obj, snapshot.owned)
+    cached = cache.bots.get(key)
+    if result.stored is not None and cached is not None and \
+            _rv(cached) == _rv(snapshot.bot):
+        # Our own (conditional) write and nothing newer arrived since the snapshot:
+        # the stored object is the newest version until its watch event arrives.
+        cache.put_bot(result.stored)
+
+
+def _rv(obj: dict[str, Any]) -> str | None:
+    return (obj.get("metadata") or {}).get("resourceVersion")
 
 
 def _pollable(pod: dict[str, Any]) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from botfleet_operator.cache import Cache, WorkQueue
 from botfleet_operator.metrics import condition_counts
@@ -84,13 +85,25 @@ class _RecordingKube:
     def __init__(self) -> None:
         self.applied: list[str] = []
         self.statuses: list[dict[str, object]] = []
+        self.bots: dict[tuple[str, str], dict[str, Any]] = {}  # what the API server stores
 
     def apply(self, obj: dict[str, object]) -> dict[str, object]:
         self.applied.append(f"{obj['kind']}/{obj['metadata']['name']}")  # type: ignore[index]
         return obj
 
-    def patch_status(self, namespace: str, name: str, status: dict[str, object]) -> None:
+    def patch_status(self, namespace: str, name: str, status: dict[str, object],
+                     resource_version: str | None = None) -> dict[str, object]:
         self.statuses.append(status)
+        stored = self.bots.get((namespace, name))
+        if stored is None:
+            return {}
+        stored = {**stored, "status": status,
+                  "metadata": {**stored["metadata"], "resourceVersion": str(len(self.statuses) + 1)}}
+        self.bots[(namespace, name)] = stored
+        return stored
+
+    def get(self, kind: str, namespace: str, name: str) -> dict[str, object] | None:
+        return None
 
     def event(self, bot: dict[str, object], type_: str, reason: str, message: str) -> None:
         pass
@@ -104,7 +117,8 @@ async def test_controller_workers_reconcile_queued_bots_and_cache_their_writes()
     ctl = Controller(kube, Settings(image="img"), workers=2, resync_seconds=3600)
     await ctl.start()
     try:
-        ctl.cache.put_bot(bot("a"))
+        kube.bots[("ns", "a")] = {**bot("a"), "metadata": {**bot("a")["metadata"], "resourceVersion": "1"}}
+        ctl.cache.put_bot(kube.bots[("ns", "a")])
         ctl.enqueue(("ns", "a"))
         ctl.enqueue(("ns", "unknown"))  # not a cached bot: ignored
         for _ in range(200):
@@ -112,8 +126,9 @@ async def test_controller_workers_reconcile_queued_bots_and_cache_their_writes()
                 break
             await asyncio.sleep(0.01)
         assert "Deployment/a" in kube.applied and len(kube.statuses) == 1
-        # The writes are in the cache: reconciling again applies nothing and writes no status.
-        assert ctl.cache.bots[("ns", "a")]["status"] == kube.statuses[0]
+        # The writes are in the cache (the stored object, as the status write returned it):
+        # reconciling again applies nothing and writes no status.
+        assert ctl.cache.bots[("ns", "a")] == kube.bots[("ns", "a")]
         count = len(kube.applied)
         ctl.enqueue(("ns", "a"))
         await asyncio.sleep(0.3)

@@ -40,8 +40,13 @@ class FakeKube:
     def delete(self, kind: str, namespace: str, name: str, uid: str | None = None) -> None:
         self.deleted.append((kind, name, uid))
 
-    def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
+    def patch_status(self, namespace: str, name: str, status: dict[str, Any],
+                     resource_version: str | None = None) -> dict[str, Any]:
         self.statuses.append(copy.deepcopy(status))
+        return {}
+
+    def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        return None
 
     def event(self, bot: dict[str, Any], type_: str, reason: str, message: str) -> None:
         self.events.append((type_, reason, message))
