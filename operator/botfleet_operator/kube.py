@@ -16,7 +16,7 @@ from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
 from botfleet_operator import api
-from botfleet_operator.resources import MANAGER
+from botfleet_operator.resources import LABEL_SECRET, MANAGER
 
 Obj = dict[str, Any]
 
@@ -51,6 +51,7 @@ class KubeError(RuntimeError):
 class Kube(Protocol):
     def apply(self, obj: Obj) -> Obj: ...
     def delete(self, kind: str, namespace: str, name: str, uid: str | None = None) -> None: ...
+    def label_secret(self, namespace: str, name: str) -> Obj | None: ...
     def patch_status(self, namespace: str, name: str, status: Obj, resource_version: str | None = None) -> Obj: ...
     def get(self, kind: str, namespace: str, name: str) -> Obj | None: ...
     def event(self, bot: Obj, type_: str, reason: str, message: str) -> None: ...
@@ -115,6 +116,19 @@ class ApiKube:
                               [("fieldManager", MANAGER), ("force", "true")])
         except ApiException as exc:
             raise _error(exc, f"apply {obj['kind']} {meta['namespace']}/{meta['name']}") from None
+
+    def label_secret(self, namespace: str, name: str) -> Obj | None:
+        """Label a referenced Secret so the operator's label-selected Secret watch includes it; the
+        Secret as stored (the caller reduces it to a SecretView at once), None when it does not exist.
+        A merge patch, not an apply: it must never create the Secret."""
+        body = {"metadata": {"labels": {LABEL_SECRET: "true"}}}
+        try:
+            return self._call("PATCH", object_path("Secret", namespace, name), body, "application/merge-patch+json",
+                              [("fieldManager", MANAGER)])
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise _error(exc, f"label Secret {namespace}/{name}") from None
 
     def delete(self, kind: str, namespace: str, name: str, uid: str | None = None) -> None:
         """Delete one object (pruning); with `uid`, only that very object (a precondition), so a

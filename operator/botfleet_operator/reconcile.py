@@ -12,6 +12,7 @@ function itself is synchronous and runs on a worker thread.
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -20,7 +21,14 @@ from botfleet_operator import api, conditions, metrics, resources
 from botfleet_operator.api import SpecError, TradingBot
 from botfleet_operator.kube import Kube, KubeError
 from botfleet_operator.presets import ParamsError, resolve_params
-from botfleet_operator.secrets import SecretsCheck, SecretView, check, secrets_hash
+from botfleet_operator.secrets import (
+    SecretsCheck,
+    SecretView,
+    check,
+    referenced_secrets,
+    secrets_hash,
+    view_of,
+)
 
 log = logging.getLogger("botfleet.operator")
 Obj = dict[str, Any]
@@ -118,6 +126,55 @@ def _rotation_request(bot: TradingBot) -> str | None:
     return None
 
 
+# A referenced Secret that does not exist yet is invisible to the label-selected Secret watch: look
+# for it again after this long (SecretsReady=False/SecretNotFound heals within it once created).
+MISSING_SECRET_RECHECK_SECONDS = 10.0
+
+
+# Objects that others refer to (the pod's ServiceAccount, ConfigMap, volumes...) are applied first,
+# each wave in parallel: one bot's first reconcile costs two round trips instead of eight.
+_FIRST_WAVE = frozenset({"ServiceAccount", "ConfigMap", "PersistentVolumeClaim", "Service", "NetworkPolicy",
+                         "Role", "RoleBinding"})
+_APPLY_POOL = ThreadPoolExecutor(max_workers=64, thread_name_prefix="apply")  # = the client's connection pool
+
+
+def apply_all(kube: Kube, objs: list[Obj]) -> list[tuple[Obj, Obj | KubeError]]:
+    """Apply `objs` in two waves (referenced objects first), each wave in parallel; the outcomes in
+    the order of `objs`."""
+    def one(obj: Obj) -> Obj | KubeError:
+        try:
+            return kube.apply(obj)
+        except KubeError as exc:
+            return exc
+    outcomes: dict[int, Obj | KubeError] = {}
+    for wave in ([i for i, o in enumerate(objs) if o["kind"] in _FIRST_WAVE],
+                 [i for i, o in enumerate(objs) if o["kind"] not in _FIRST_WAVE]):
+        if len(wave) == 1:
+            outcomes[wave[0]] = one(objs[wave[0]])
+        elif wave:
+            outcomes.update(zip(wave, _APPLY_POOL.map(lambda i: one(objs[i]), wave), strict=True))
+    return [(obj, outcomes[i]) for i, obj in enumerate(objs)]
+
+
+def _read_unseen_secrets(bot: TradingBot, snapshot: Snapshot, kube: Kube) -> bool:
+    """Referenced Secrets the Secret watch has not delivered: it only sees Secrets labelled
+    `resources.LABEL_SECRET`, so label them (which also reads them) and use what came back.
+    True when one of them is still not there."""
+    missing = False
+    for name in sorted(referenced_secrets(bot.spec) - set(snapshot.secrets)):
+        try:
+            obj = kube.label_secret(bot.namespace, name)
+        except KubeError as exc:  # the message has the status and reason, never Secret data
+            log.warning("cannot label Secret %s/%s for the watch: %s", bot.namespace, name, exc)
+            missing = True
+            continue
+        if obj is None:
+            missing = True
+        else:
+            snapshot.secrets[name] = view_of(obj)
+    return missing
+
+
 def _reconcile_invalid_spec(obj: Obj, kube: Kube, error: SpecError, now: datetime) -> Result:
     """A spec that does not parse: apply nothing, say why in status (Degraded=InvalidSpec)."""
     result = Result()
@@ -139,21 +196,21 @@ def reconcile(snapshot: Snapshot, kube: Kube, settings: resources.Settings, now:
     except SpecError as exc:
         return _reconcile_invalid_spec(body, kube, exc, now)
     result = Result()
+    secrets_missing = _read_unseen_secrets(bot, snapshot, kube)
     todo, secrets_check, problem = plan(bot, snapshot, settings)
     deployment = snapshot.owned.get(("Deployment", bot.name))
     deployment_applied = False
     created: list[str] = []
     updated: list[str] = []
-    for obj in todo.apply:
+    for obj, outcome in apply_all(kube, todo.apply):
         ident = f"{obj['kind']} {obj['metadata']['name']}"
-        try:
-            applied = kube.apply(obj)
-        except KubeError as exc:
-            if exc.status == 403 and "being terminated" in str(exc):
+        if isinstance(outcome, KubeError):
+            if outcome.status == 403 and "being terminated" in str(outcome):
                 return result  # the namespace is going away, and the bot with it: nothing to converge
-            result.errors.append(str(exc))
+            result.errors.append(str(outcome))
             result.retry = True
             continue
+        applied = outcome
         result.applied.append((obj["kind"], obj["metadata"]["name"]))
         if applied.get("metadata"):
             result.objects.append(applied)
@@ -214,6 +271,9 @@ def reconcile(snapshot: Snapshot, kube: Kube, settings: resources.Settings, now:
             status = conditions.compute_status(bot, observed, now, secrets_hash(bot.spec, snapshot.secrets))
     if not bot.spec.paused and conditions.condition(status, "Ready")["reason"] in WAITING_ON_DEPLOYMENT:  # type: ignore[index]
         result.recheck_after = STALE_AFTER_SECONDS
+    if secrets_missing:
+        result.recheck_after = min(result.recheck_after or MISSING_SECRET_RECHECK_SECONDS,
+                                   MISSING_SECRET_RECHECK_SECONDS)
     status.update(status_extra)
     if result.errors or problem:
         # The spec was not (fully) applied: do not claim this generation.

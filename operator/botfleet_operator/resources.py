@@ -46,6 +46,9 @@ ANN_CONFIG_HASH = "botfleet.io/config-hash"
 ANN_SECRETS_HASH = "botfleet.io/secrets-hash"
 ANN_ROTATION_TRIGGER = "botfleet.io/rotation-trigger"
 ANN_DESIRED_HASH = "botfleet.io/desired-hash"
+# Put by the operator on the Secrets a TradingBot references: it watches only those (server-side
+# label selector), not every Secret of the cluster (Helm releases, tokens...).
+LABEL_SECRET = "botfleet.io/referenced-secret"
 COMPONENT_BOT = "bot"
 # Kinds that can drop out of a bot's desired set (rotation RBAC and CronJob, the backup PVC): the
 # operator deletes them (docs/operator.md#pruning); its RBAC grants delete on these kinds only.
@@ -53,8 +56,6 @@ PRUNABLE_KINDS = frozenset({"ServiceAccount", "Role", "RoleBinding", "CronJob", 
 # The API server of a cluster listens on 6443 (kubeadm, most distributions) or 443 behind the
 # `kubernetes` Service; NetworkPolicies see the endpoint's port, so both are allowed to rotation Jobs.
 API_SERVER_PORTS = (443, 6443)
-# A tripped kill switch is reported through this pod annotation (see docs/operator.md).
-ANN_KILL_SWITCH = "botfleet.io/kill-switch"
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ import contextlib
 import logging
 import random
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -28,7 +29,14 @@ from botfleet_operator.conditions import BotReport, parse_report
 from botfleet_operator.health import Health
 from botfleet_operator.kube import ApiKube, Kube, load_config
 from botfleet_operator.reconcile import Result, Snapshot, reconcile
-from botfleet_operator.resources import LABEL_COMPONENT, LABEL_MANAGED_BY, MANAGER, METRICS_PORT, Settings
+from botfleet_operator.resources import (
+    LABEL_COMPONENT,
+    LABEL_MANAGED_BY,
+    LABEL_SECRET,
+    MANAGER,
+    METRICS_PORT,
+    Settings,
+)
 
 log = logging.getLogger("botfleet.operator")
 
@@ -215,6 +223,10 @@ class Controller:
             await asyncio.sleep(15)
 
 
+def _resource_is(group: str, plural: str) -> Callable[[Any], bool]:
+    return lambda resource: (resource.group, resource.plural) == (group, plural)
+
+
 def absorb(cache: Cache, key: BotKey, snapshot: Snapshot, result: Result) -> None:
     """Put what a reconcile learnt from the API server into the cache, never over newer watch data."""
     for obj in result.objects:
@@ -231,7 +243,7 @@ def absorb(cache: Cache, key: BotKey, snapshot: Snapshot, result: Result) -> Non
             _rv(cached) == _rv(snapshot.bot):
         # Our own (conditional) write and nothing newer arrived since the snapshot:
         # the stored object is the newest version until its watch event arrives.
-        cache.put_bot(result.stored)
+        cache.put_bot(result.stored, written=True)
 
 
 def _rv(obj: dict[str, Any]) -> str | None:
@@ -258,6 +270,12 @@ def build_registry(ctl: Controller, opts: OperatorOptions) -> kopf.OperatorRegis
         settings.batching.batch_window = 0.05           # coalesce bursts of events per object
         settings.batching.idle_timeout = 60
         settings.networking.request_timeout = 60
+        # Server-side filtering (labelSelector on list and watch): `labels=` on a handler filters
+        # client-side, after every pod, Job, ConfigMap... of the cluster has been listed and sent.
+        for group, _version, plural, _kind in OWNED:
+            settings.watching.label_selectors[_resource_is(group, plural)] = f"{LABEL_MANAGED_BY}={MANAGER}"
+        # Only the Secrets the operator has labelled because a TradingBot references them.
+        settings.watching.label_selectors[_resource_is("", "secrets")] = LABEL_SECRET
         await ctl.start()
 
     @kopf.on.login(registry=registry)
@@ -282,8 +300,7 @@ def build_registry(ctl: Controller, opts: OperatorOptions) -> kopf.OperatorRegis
             ctl.cache.drop_bot(key)
             metrics.forget_bot(*key)
             return
-        ctl.cache.put_bot(dict(event["object"]))
-        ctl.enqueue(key)
+        ctl.enqueue(ctl.cache.bot_event(dict(event["object"])))
 
     # Secrets: reduced to key names + digest on arrival -------------------------------------------
     @kopf.index("", "v1", "secrets", registry=registry)

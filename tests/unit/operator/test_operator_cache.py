@@ -145,4 +145,55 @@ def test_own_write_never_overwrites_a_newer_watched_object() -> None:
     c.put_owned(newer, False)
     c.put_owned({"kind": "Deployment", "metadata": {"name": "a", "namespace": "ns", "labels": labels}}, False,
                 only_if_absent=True)
-    assert c.owned[("ns", "a")][("Deployment", "a")] is newer
+    assert c.owned[("ns", "a")][("Deployment", "a")] == newer
+
+
+def test_cache_keeps_objects_slim() -> None:
+    c = Cache()
+    labels = {"botfleet.io/bot": "a"}
+    managed = [{"manager": "botfleet-operator", "fieldsV1": {"f:spec": {}}}]
+    pod = {"kind": "Pod", "metadata": {"name": "a-1", "namespace": "ns", "labels": labels, "managedFields": managed},
+           "spec": {"containers": [{"name": "bot"}]}, "status": {"phase": "Running"}}
+    cm = {"kind": "ConfigMap", "metadata": {"name": "a", "namespace": "ns", "labels": labels, "managedFields": managed,
+                                            "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{}",
+                                                            "x": "y"}},
+          "data": {"config.json": "{}"}}
+    dep = {"kind": "Deployment", "metadata": {"name": "a", "namespace": "ns", "labels": labels, "managedFields": managed},
+           "spec": {"replicas": 1}, "status": {"availableReplicas": 1}}
+    for obj in (pod, cm, dep):
+        c.put_owned(obj, False)
+    assert c.pods[("ns", "a")]["a-1"] == {"kind": "Pod", "metadata": {"name": "a-1", "namespace": "ns", "labels": labels},
+                                          "status": {"phase": "Running"}}
+    stored_cm = c.owned[("ns", "a")][("ConfigMap", "a")]
+    assert stored_cm["metadata"]["annotations"] == {"x": "y"} and "managedFields" not in stored_cm["metadata"]
+    assert stored_cm["data"] == {"config.json": "{}"}
+    stored_dep = c.owned[("ns", "a")][("Deployment", "a")]
+    assert stored_dep["status"] == {"availableReplicas": 1} and "managedFields" not in stored_dep["metadata"]
+    assert "managedFields" in dep["metadata"]  # the watched object itself is not modified
+
+
+def test_echo_of_our_own_write_does_not_queue_the_bot() -> None:
+    c = Cache()
+    labels = {"botfleet.io/bot": "a"}
+
+    def cm(rv: str) -> dict[str, Any]:
+        return {"kind": "ConfigMap", "metadata": {"name": "a", "namespace": "ns", "labels": labels,
+                                                  "resourceVersion": rv}}
+    c.put_owned(cm("5"), False, only_if_absent=True)        # the answer to our apply
+    assert c.put_owned(cm("5"), False) is None              # its watch event (index handler)
+    assert c.put_owned(cm("5"), False) is None              # the same event (event handler)
+    assert c.put_owned(cm("6"), False) == ("ns", "a")       # someone else's change
+    assert c.put_owned(cm("6"), True) == ("ns", "a")        # deleted
+
+
+def test_echo_of_our_own_status_write_does_not_queue_the_bot() -> None:
+    c = Cache()
+    body = bot("a")
+    body["metadata"]["resourceVersion"] = "10"
+    assert c.bot_event(body) == ("ns", "a")
+    stored = {**body, "metadata": {**body["metadata"], "resourceVersion": "11"}, "status": {"x": 1}}
+    c.put_bot(stored, written=True)
+    assert c.bot_event(stored) is None
+    edited = {**stored, "metadata": {**stored["metadata"], "resourceVersion": "12", "generation": 2}}
+    assert c.bot_event(edited) == ("ns", "a")
+    assert c.bots[("ns", "a")]["metadata"]["resourceVersion"] == "12"

@@ -26,6 +26,8 @@ class FakeKube:
         self.statuses: list[dict[str, Any]] = []
         self.events: list[tuple[str, str, str]] = []
         self.deleted: list[tuple[str, str, str | None]] = []
+        self.labelled: list[str] = []
+        self.unwatched_secrets: dict[str, dict[str, Any]] = {}  # exist, but the watch has not seen them
         self.fail_kinds = fail_kinds
 
     def apply(self, obj: dict[str, Any]) -> dict[str, Any]:
@@ -39,6 +41,10 @@ class FakeKube:
 
     def delete(self, kind: str, namespace: str, name: str, uid: str | None = None) -> None:
         self.deleted.append((kind, name, uid))
+
+    def label_secret(self, namespace: str, name: str) -> dict[str, Any] | None:
+        self.labelled.append(name)
+        return self.unwatched_secrets.get(name)
 
     def patch_status(self, namespace: str, name: str, status: dict[str, Any],
                      resource_version: str | None = None) -> dict[str, Any]:
@@ -314,3 +320,27 @@ def test_nothing_is_pruned_while_an_apply_fails() -> None:
     kube = FakeKube(fail_kinds=("Deployment",))
     result = reconcile(Snapshot(bot=b, secrets=ROT_SECRETS, owned=owned), kube, SETTINGS, NOW)
     assert kube.deleted == [] and result.retry
+
+
+def test_a_referenced_secret_the_watch_has_not_seen_is_labelled_and_used() -> None:
+    b = bot(walletSecretRef={"name": "w"})
+    kube = FakeKube()
+    kube.unwatched_secrets["w"] = secret("w", PRIVATE_KEY=FAKE_KEY)
+    result = reconcile(Snapshot(bot=b), kube, SETTINGS, NOW)
+    assert kube.labelled == ["w"]
+    assert "Deployment" in [k for k, _ in result.applied]  # the Secret counted as present
+    assert condition(kube.statuses[-1], "SecretsReady")["status"] == "True"  # type: ignore[index]
+    assert result.recheck_after != 10.0
+
+
+def test_a_missing_secret_is_looked_for_again_soon() -> None:
+    kube = FakeKube()
+    result = reconcile(Snapshot(bot=bot(walletSecretRef={"name": "w"})), kube, SETTINGS, NOW)
+    assert kube.labelled == ["w"] and result.recheck_after == 10.0
+    sr = condition(kube.statuses[-1], "SecretsReady")
+    assert sr is not None and sr["reason"] == "SecretNotFound"
+    # Seen by the watch (labelled): no read.
+    kube2 = FakeKube()
+    reconcile(Snapshot(bot=bot(walletSecretRef={"name": "w"}), secrets=views(secret("w", PRIVATE_KEY="x"))),
+              kube2, SETTINGS, NOW)
+    assert kube2.labelled == []
