@@ -8,14 +8,8 @@ never touch the bots of other e2e modules.
 from __future__ import annotations
 
 import json
-import os
 import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,52 +18,12 @@ import pytest
 
 from tests.support.controlplane import OPERATOR_NAMESPACE, Cluster
 from tests.support.controlplane_wait import eventually
+from tests.support.operator_replica import Replica
 
 REPO = Path(__file__).resolve().parents[2]
 RBAC = REPO / "deploy" / "rbac" / "operator.yaml"
 
 pytestmark = pytest.mark.timeout(600)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Replica:
-    def __init__(self, cluster: Cluster, identity: str, namespace: str, lease: str, log: Path) -> None:
-        self.identity, self.log = identity, log
-        self.health = _free_port()
-        env = {**os.environ, "KUBECONFIG": str(cluster.operator_kubeconfig), "PYTHONUNBUFFERED": "1"}
-        env.pop("BOTFLEET_SIM_URL", None)
-        cmd = [sys.executable, "-m", "botfleet_operator", "operator", "--namespace", namespace,
-               "--lease-namespace", OPERATOR_NAMESPACE, "--lease-name", lease, "--identity", identity,
-               "--metrics-port", "0", "--health-port", str(self.health), "--workers", "4"]
-        with log.open("ab") as out:
-            self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
-
-    def get(self, path: str) -> int:
-        """HTTP status of a health endpoint; 0 while nothing answers."""
-        if self.proc.poll() is not None:
-            raise AssertionError(f"{self.identity} exited {self.proc.returncode}: "
-                                 f"{self.log.read_text(errors='replace')[-3000:]}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.health}{path}", timeout=3) as r:
-                return int(r.status)
-        except urllib.error.HTTPError as exc:
-            return int(exc.code)
-        except OSError:
-            return 0
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
 
 
 @pytest.fixture
