@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from botfleet_operator.metrics import LEADER
+from botfleet_operator.metrics import LEADER, LEASE_RENEW_FAILURES
 
 log = logging.getLogger("botfleet.operator.leader")
 LEASE_NAME = "botfleet-operator"
@@ -190,6 +190,7 @@ class LeaderElector:
                 return self.timing.retry
             self._give_up(f"lease {self.namespace}/{self.name} is held by another replica")
         except Exception as exc:  # every failure is a failed attempt, never the loop's end
+            LEASE_RENEW_FAILURES.inc()
             log.warning("lease renewal failed (%.1fs left): %s: %s", self.deadline_left(), type(exc).__name__, exc)
             if self.deadline_left() <= 0:
                 self._give_up(f"could not renew the lease within {self.timing.renew_deadline}s")

@@ -203,7 +203,9 @@ class Controller:
                                 report = parse_report(name, await r.json(content_type=None)) \
                                     if r.status == 200 else None
                         except (TimeoutError, aiohttp.ClientError, ValueError, OSError):
+                            metrics.BOT_STATUS_READS.labels(result="error").inc()
                             return
+                    metrics.BOT_STATUS_READS.labels(result="ok" if report is not None else "error").inc()
                     if report is None:
                         return
                     before = self.reports.get(key, {}).get(name)

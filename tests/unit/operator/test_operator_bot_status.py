@@ -11,6 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from botfleet_operator.conditions import condition
+from botfleet_operator.metrics import REGISTRY
 from botfleet_operator.resources import Settings
 from botfleet_operator.runner import Controller
 from tests.unit.operator.tb_fixtures import bot
@@ -36,6 +37,9 @@ class RecordingKube:
 
     def delete(self, kind: str, namespace: str, name: str, uid: str | None = None) -> None:
         pass
+
+    def label_secret(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return None
 
 
 def running_pod(ip: str) -> dict[str, Any]:
@@ -77,7 +81,11 @@ async def test_kill_switch_from_the_bots_status_endpoint() -> None:
     await ctl.start()
     try:
         ctl.enqueue(("ns", "a"))
+        def reads() -> float:
+            return REGISTRY.get_sample_value("botfleet_operator_bot_status_reads_total", {"result": "ok"}) or 0.0
+        before = reads()
         st = await wait_for(kube, "KillSwitchTripped")
+        assert reads() > before
         assert condition(st, "Ready")["status"] == "False"  # type: ignore[index]
         assert "daily loss 50.5 >= 50" in condition(st, "Ready")["message"]  # type: ignore[index]
         assert condition(st, "Degraded")["reason"] == "KillSwitchTripped"  # type: ignore[index]

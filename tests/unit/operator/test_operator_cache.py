@@ -102,6 +102,12 @@ class _RecordingKube:
         self.bots[(namespace, name)] = stored
         return stored
 
+    def delete(self, kind: str, namespace: str, name: str, uid: str | None = None) -> None:
+        pass
+
+    def label_secret(self, namespace: str, name: str) -> dict[str, object] | None:
+        return None
+
     def get(self, kind: str, namespace: str, name: str) -> dict[str, object] | None:
         return None
 

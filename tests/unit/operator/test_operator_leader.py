@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from botfleet_operator.leader import LeaderElector, LeaseConflict, Timing
+from botfleet_operator.metrics import REGISTRY
 
 T0 = datetime(2026, 12, 6, 3, 0, tzinfo=UTC)
 TIMING = Timing(duration=15, renew_deadline=10, retry=2, request_timeout=5)
@@ -126,8 +127,10 @@ def test_renewal_survives_any_error(error: Exception) -> None:
     assert a.try_acquire_or_renew()
     clock.advance(2)
     leases.script = [error]
+    failures = REGISTRY.get_sample_value("botfleet_operator_lease_renew_failures_total") or 0.0
     a.renew_step()                              # the loop's step returns: the loop goes on
     assert a.leading and not lost
+    assert REGISTRY.get_sample_value("botfleet_operator_lease_renew_failures_total") == failures + 1
     clock.advance(2)
     a.renew_step()                              # the API is back
     assert a.leading and not lost and leases.holder == "a"

@@ -140,6 +140,12 @@ class _Kube:
         self.statuses.append(copy.deepcopy(status))
         return {}
 
+    def delete(self, kind: str, namespace: str, name: str, uid: str | None = None) -> None:
+        pass
+
+    def label_secret(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return None
+
     def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         return None
 
