@@ -149,6 +149,8 @@ class LeaderElector:
             try:
                 written = self.leases.update(body, self._remaining(timeout, started))
             except LeaseConflict:
+                if self._renewed_at is not None:
+                    raise  # while leading, a conflict is one failed renewal (retried), as in client-go
                 return False
         with self._lock:
             self._lease = written

@@ -230,6 +230,26 @@ def test_concurrent_takeover_has_one_winner() -> None:
     assert leases.holder == "b"
 
 
+def test_a_write_conflict_while_leading_is_one_failed_renewal() -> None:
+    clock = Clock()
+    leases = FakeLeases(clock)
+    lost: list[float] = []
+    a = elector(leases, clock, "a", lost=lost)
+    assert a.try_acquire_or_renew()
+    real_update = leases.update
+
+    def racing_update(body: dict[str, Any], timeout: float) -> dict[str, Any]:
+        leases.update = real_update  # type: ignore[method-assign]
+        raise LeaseConflict("someone wrote the Lease between our read and our write")
+    leases.update = racing_update  # type: ignore[method-assign]
+    clock.advance(2)
+    a.renew_step()
+    assert a.leading and not lost               # not given up on the spot
+    clock.advance(2)
+    a.renew_step()
+    assert a.leading and not lost and leases.holder == "a"
+
+
 def test_timing_must_leave_room_for_the_standby() -> None:
     with pytest.raises(ValueError, match="renew_deadline"):
         Timing(duration=10, renew_deadline=10, retry=2)
