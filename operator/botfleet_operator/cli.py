@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import typer
 
 
@@ -39,9 +41,10 @@ def operator_command(
     identity: str = typer.Option("", "--identity", envvar="POD_NAME", help="Holder identity (default: host-pid)."),
     workers: int = typer.Option(32, "--workers", envvar="BOTFLEET_OPERATOR_WORKERS",
                                 help="Bots reconciled concurrently."),
-    bot_status_seconds: float = typer.Option(
-        30.0, "--bot-status-interval", envvar="BOTFLEET_OPERATOR_BOT_STATUS_INTERVAL",
-        help="Seconds between reads of each running bot pod's /status (kill switch); 0 = off."),
+    bot_status_seconds: float | None = typer.Option(
+        None, "--bot-status-interval", envvar="BOTFLEET_OPERATOR_BOT_STATUS_INTERVAL",
+        help="Seconds between reads of each running bot pod's /status (kill switch); 0 = off. "
+             "Default: 30 in a cluster, off outside one (pod IPs are not reachable from there)."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logs."),
 ) -> None:
     """Run the Kubernetes operator (kopf)."""  # against the current kubeconfig or in-cluster config
@@ -52,5 +55,13 @@ def operator_command(
     run(OperatorOptions(
         namespaces=list(namespace), dev=dev, metrics_port=metrics_port, health_port=health_port,
         leader_election=leader_election and not dev, lease_namespace=lease_namespace or "default", lease_name=lease_name,
-        identity=identity, workers=workers, verbose=verbose or dev, bot_status_seconds=bot_status_seconds,
+        identity=identity, workers=workers, verbose=verbose or dev,
+        bot_status_seconds=default_bot_status_seconds(dict(os.environ)) if bot_status_seconds is None
+        else bot_status_seconds,
     ))
+
+
+def default_bot_status_seconds(env: dict[str, str]) -> float:
+    """Read bot pods' /status every 30 s in a cluster; outside one (a laptop, CI) pod IPs do not
+    route, and thousands of connects timing out would only load the operator."""
+    return 30.0 if env.get("KUBERNETES_SERVICE_HOST") else 0.0

@@ -180,7 +180,7 @@ class Controller:
         import aiohttp
 
         limit = asyncio.Semaphore(64)
-        timeout = aiohttp.ClientTimeout(total=min(5.0, self.bot_status_seconds))
+        timeout = aiohttp.ClientTimeout(total=min(5.0, self.bot_status_seconds), sock_connect=2.0)
         async with aiohttp.ClientSession(timeout=timeout) as session:
             while True:
                 pods = [(key, p) for key, table in list(self.cache.pods.items()) for p in list(table.values())

@@ -95,3 +95,10 @@ async def test_kill_switch_from_the_bots_status_endpoint() -> None:
     finally:
         await ctl.stop()
         await runner.cleanup()
+
+
+def test_status_reads_are_on_in_a_cluster_and_off_outside_by_default() -> None:
+    from botfleet_operator.cli import default_bot_status_seconds
+
+    assert default_bot_status_seconds({"KUBERNETES_SERVICE_HOST": "10.96.0.1"}) == 30.0
+    assert default_bot_status_seconds({}) == 0.0
