@@ -11,7 +11,8 @@ figure measured). Measured: time from the first create until every bot is Ready 
 and the p50/p99 of create -> Ready per bot (Ready seen by listing the bots every 0.5 s, so +-0.5 s);
 time from the Secret update until every bot's Deployment carries the new secrets hash (rolled); the
 operator's peak RSS (VmHWM) and CPU seconds (utime+stime) from /proc, also per bot. The operator runs
-as a subprocess under its least-privilege ServiceAccount, as in the e2e suite. The machine is shared:
+as a subprocess under its least-privilege ServiceAccount, as in the e2e suite, without leader
+election (one replica; on this loaded machine a slow Lease renewal would stop it mid-run). The machine is shared:
 `uptime` before and after is part of the output. Targets: 1,000 bots Ready within 60 s, operator RSS
 at most 150 MB, at most 0.05 CPU-seconds per bot.
 """
@@ -130,6 +131,21 @@ class Admin:
         return done
 
 
+def _operator_counters(port: int, n: int) -> dict[str, Any]:
+    """Reconciles and applies per bot over the whole run, from the operator's own metrics."""
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+        text = r.read().decode()
+    totals = {"reconciles": 0.0, "applies": 0.0}
+    for line in text.splitlines():
+        if line.startswith("botfleet_operator_reconciles_total{"):
+            totals["reconciles"] += float(line.rsplit(" ", 1)[1])
+        elif line.startswith("botfleet_operator_applies_total{"):
+            totals["applies"] += float(line.rsplit(" ", 1)[1])
+    return {f"operator_{k}_per_bot": round(v / n, 1) for k, v in totals.items()}
+
+
 def _bots_state(admin: Admin, ns: str) -> dict[str, dict[str, Any]]:
     out = admin.call("GET", f"/apis/botfleet.io/v1alpha1/namespaces/{ns}/tradingbots")
     return {b["metadata"]["name"]: b for b in out["items"]}
@@ -190,9 +206,10 @@ def run(n: int, workers: int, timeout_s: float) -> dict[str, Any]:
         env = {**os.environ, "KUBECONFIG": str(kubeconfig), "PYTHONUNBUFFERED": "1"}
         env.pop("BOTFLEET_SIM_URL", None)
         log = open(workdir / "operator.log", "wb")  # noqa: SIM115 - handed to the child
+        metrics_port = _free_port()
         op = subprocess.Popen([sys.executable, "-m", "botfleet_operator", "operator", "--all-namespaces",
-                               "--lease-namespace", "botfleet-system", "--identity", "bench",
-                               "--metrics-port", str(_free_port()), "--health-port", str(_free_port()),
+                               "--no-leader-election", "--identity", "bench",
+                               "--metrics-port", str(metrics_port), "--health-port", str(_free_port()),
                                "--workers", str(workers)], stdout=log, stderr=subprocess.STDOUT, env=env)
         watch = ProcWatch(op.pid)
         watch.start()
@@ -250,6 +267,7 @@ def run(n: int, workers: int, timeout_s: float) -> dict[str, Any]:
                        round(time.monotonic() - t1, 1) if len(rolled) == len(before) else None,
                        "operator_cpu_s_rotation": round(watch.cpu_s - cpu1, 1)})
         watch.sample()
+        result.update(_operator_counters(metrics_port, n))
         result.update({"operator_idle_rss_mb": round(idle_rss, 1), "operator_peak_rss_mb": round(watch.peak_rss_mb, 1),
                        "operator_cpu_s_total": round(watch.cpu_s, 1), "uptime_after": _uptime(),
                        "targets": {"all_ready_within_60s": result["all_ready_s"] is not None and result["all_ready_s"] <= 60,

@@ -135,7 +135,8 @@ MISSING_SECRET_RECHECK_SECONDS = 10.0
 # each wave in parallel: one bot's first reconcile costs two round trips instead of eight.
 _FIRST_WAVE = frozenset({"ServiceAccount", "ConfigMap", "PersistentVolumeClaim", "Service", "NetworkPolicy",
                          "Role", "RoleBinding"})
-_APPLY_POOL = ThreadPoolExecutor(max_workers=64, thread_name_prefix="apply")  # = the client's connection pool
+# Shared by all reconcile workers: bounds the writes in flight (and the memory of their answers).
+_APPLY_POOL = ThreadPoolExecutor(max_workers=16, thread_name_prefix="apply")
 
 
 def apply_all(kube: Kube, objs: list[Obj]) -> list[tuple[Obj, Obj | KubeError]]:

@@ -270,7 +270,9 @@ def build_registry(ctl: Controller, opts: OperatorOptions) -> kopf.OperatorRegis
         settings.watching.client_timeout = 660
         settings.watching.connect_timeout = 30
         settings.batching.batch_window = 0.05           # coalesce bursts of events per object
-        settings.batching.idle_timeout = 60
+        # kopf keeps one worker task per object until it has been idle this long: at 1,000 bots
+        # (~10 watched objects each) a long timeout keeps ~10,000 tasks and their queues alive.
+        settings.batching.idle_timeout = 5
         settings.networking.request_timeout = 60
         # Server-side filtering (labelSelector on list and watch): `labels=` on a handler filters
         # client-side, after every pod, Job, ConfigMap... of the cluster has been listed and sent.
