@@ -38,6 +38,11 @@ def operator_command(
         "", "--lease-namespace", envvar="POD_NAMESPACE", help="Namespace of the Lease (default: the pod's, else 'default')."),
     lease_name: str = typer.Option(
         "botfleet-operator", "--lease-name", help="Name of the Lease (replicas of one operator share it)."),
+    lease_duration: int = typer.Option(
+        15, "--lease-duration", help="Seconds a standby waits after it last saw the Lease change."),
+    lease_renew_deadline: float = typer.Option(
+        10.0, "--lease-renew-deadline", help="The leader exits when it could not renew for this long (< duration)."),
+    lease_retry: float = typer.Option(2.0, "--lease-retry", help="Seconds between Lease attempts (< renew deadline)."),
     identity: str = typer.Option("", "--identity", envvar="POD_NAME", help="Holder identity (default: host-pid)."),
     workers: int = typer.Option(32, "--workers", envvar="BOTFLEET_OPERATOR_WORKERS",
                                 help="Bots reconciled concurrently."),
@@ -48,13 +53,21 @@ def operator_command(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logs."),
 ) -> None:
     """Run the Kubernetes operator (kopf)."""  # against the current kubeconfig or in-cluster config
+    from botfleet_operator.leader import Timing
     from botfleet_operator.runner import OperatorOptions, run
+
+    try:
+        timing = Timing(duration=lease_duration, renew_deadline=lease_renew_deadline, retry=lease_retry,
+                        request_timeout=min(5.0, lease_renew_deadline / 2))
+    except ValueError as exc:
+        raise typer.BadParameter(f"{exc}; e.g. --lease-duration 60 --lease-renew-deadline 40 --lease-retry 5",
+                                 param_hint="--lease-duration/--lease-renew-deadline/--lease-retry") from None
 
     if namespace and all_namespaces:
         raise typer.BadParameter("use either --namespace or --all-namespaces, not both", param_hint="--namespace")
     run(OperatorOptions(
         namespaces=list(namespace), dev=dev, metrics_port=metrics_port, health_port=health_port,
-        leader_election=leader_election and not dev, lease_namespace=lease_namespace or "default", lease_name=lease_name,
+        leader_election=leader_election and not dev, lease_namespace=lease_namespace or "default", lease_name=lease_name, lease_timing=timing,
         identity=identity, workers=workers, verbose=verbose or dev,
         bot_status_seconds=default_bot_status_seconds(dict(os.environ)) if bot_status_seconds is None
         else bot_status_seconds,

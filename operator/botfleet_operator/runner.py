@@ -65,6 +65,7 @@ class OperatorOptions:
     leader_election: bool = True
     lease_namespace: str = "default"
     lease_name: str = "botfleet-operator"
+    lease_timing: Any = None  # leader.Timing; None: its defaults (15 s / 10 s / 2 s)
     identity: str = ""
     workers: int = 32
     verbose: bool = False
@@ -372,7 +373,7 @@ def run(opts: OperatorOptions) -> None:
         start_http_server(opts.metrics_port, registry=metrics.REGISTRY)
     elector: LeaderElector | None = None
     if opts.leader_election:
-        timing = Timing()
+        timing = opts.lease_timing or Timing()
         elector = LeaderElector(
             ApiLeases(api_client, opts.lease_namespace, opts.lease_name), opts.identity, timing,
             heartbeat=lambda: health.beat("leader-election", max_age=4 * (timing.retry + timing.request_timeout)),

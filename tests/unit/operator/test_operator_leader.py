@@ -253,3 +253,16 @@ def test_a_write_conflict_while_leading_is_one_failed_renewal() -> None:
 def test_timing_must_leave_room_for_the_standby() -> None:
     with pytest.raises(ValueError, match="renew_deadline"):
         Timing(duration=10, renew_deadline=10, retry=2)
+
+
+def test_cli_refuses_timing_without_room_for_the_standby() -> None:
+    import typer
+    from typer.testing import CliRunner
+
+    from botfleet_operator.cli import operator_command
+
+    app = typer.Typer()
+    app.command()(operator_command)
+    result = CliRunner().invoke(app, ["--lease-duration", "10", "--lease-renew-deadline", "10"])
+    assert result.exit_code == 2
+    assert "renew_deadline" in " ".join(result.output.split())
