@@ -8,10 +8,12 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from bot_runtime.contract import formats
+from bot_runtime.contract.formats import formatted
 from bot_runtime.contract.params import Limits, RiskProfile, Strategy, validate_params
 from bot_runtime.venue.polymarket.constants import (
     CHAIN_ID,
@@ -52,9 +54,12 @@ class _Model(BaseModel):
 class MarketSelector(_Model):
     """Which markets a bot trades; all empty = the strategy's default discovery."""
 
-    conditionIds: list[str] = Field(default_factory=list, description="Condition ids (0x + 64 hex).")
-    slugs: list[str] = Field(default_factory=list, description="Market or event slugs.")
-    tags: list[str] = Field(default_factory=list, description="Gamma tags, e.g. crypto, politics.")
+    conditionIds: list[Annotated[str, formatted(formats.CONDITION_ID, max_length=66)]] = Field(
+        default_factory=list, max_length=1000, description="Condition ids (0x + 64 hex).")
+    slugs: list[Annotated[str, formatted(formats.SLUG, max_length=200)]] = Field(
+        default_factory=list, max_length=1000, description="Market or event slugs.")
+    tags: list[Annotated[str, formatted(formats.SLUG, max_length=100)]] = Field(
+        default_factory=list, max_length=100, description="Gamma tags, e.g. crypto, politics.")
     maxMarkets: int = Field(200, ge=1, le=10_000, description="Upper bound on markets discovered.")
 
 

@@ -11,9 +11,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from bot_runtime.contract import formats
+from bot_runtime.contract.formats import formatted
+
+WalletAddress = Annotated[str, formatted(formats.WALLET_ADDRESS, max_length=42)]
 
 
 class Strategy(StrEnum):  # the API's strategy names; each has one STRATEGY_REGISTRY entry below
@@ -57,9 +62,12 @@ class PolyAIParams(_Params):
     minConfidence: int = Field(70, ge=0, le=100, description="LLM confidence (0-100) required to trade.")
     minEdge: float = Field(0.03, gt=0, lt=1, description="Expected edge per $1 required to trade.")
     tradeSizeUsd: float = Field(50.0, gt=0, le=100_000, description="USD per signal.")
-    llmModel: str = Field("gpt-4o-mini", min_length=1, description="Chat model name for news analysis.")
-    llmBaseUrl: str | None = Field(None, description="OpenAI-compatible base URL; empty = the OpenAI API.")
-    embeddingModel: str = Field("text-embedding-3-small", min_length=1, description="Embedding model.")
+    llmModel: str = formatted(formats.MODEL_NAME, "gpt-4o-mini", min_length=1, max_length=200,
+                              description="Chat model name for news analysis.")
+    llmBaseUrl: str | None = formatted(formats.HTTP_URL, None, max_length=2048,
+                                       description="OpenAI-compatible base URL; empty = the OpenAI API.")
+    embeddingModel: str = formatted(formats.MODEL_NAME, "text-embedding-3-small", min_length=1, max_length=200,
+                                    description="Embedding model.")
     memoryBackend: Literal["embedded", "supabase"] = Field(
         "embedded", description="Where past analyses are remembered: embedded SQLite or Supabase.")
     newsDailyRequestLimit: int = Field(100, ge=1, le=100_000, description="NewsAPI requests per day.")
@@ -73,7 +81,8 @@ class EliteMimicParams(_Params):
     copyRatio: float = Field(0.5, gt=0, le=1, description="Fraction of the whale's size copied, in (0, 1].")
     maxSlippage: float = Field(0.02, ge=0, lt=0.5, description="Limit price at most this far from the whale's price.")
     maxTradeAgeSeconds: int = Field(120, ge=1, le=86_400, description="Whale trades older than this are not copied.")
-    wallets: list[str] = Field(default_factory=list, description="Wallet addresses (0x...) to copy.")
+    wallets: list[WalletAddress] = Field(
+        default_factory=list, max_length=500, description="Wallet addresses (0x + 40 hex) to copy.")
     leaderboardTop: int = Field(0, ge=0, le=100, description="Also copy the top N wallets of the leaderboard (0 = off).")
     source: Literal["chain", "dataapi", "both"] = Field(
         "dataapi", description="Where whale trades come from: on-chain OrderFilled logs, the Data API, or both.")
@@ -135,10 +144,52 @@ def validate_params(strategy: Strategy | str, values: dict[str, Any] | None = No
         raise ParamsError(f"spec.params.{loc}: {first['msg']}") from None
 
 
+# maxOrderUsd <= maxPositionPerMarketUsd <= maxTotalExposureUsd: the defaults of the ones not given
+# follow the ones given, so a partial `limits:` that is consistent in itself stays valid (e.g.
+# `maxTotalExposureUsd: 500` alone lowers the per-market default to 500 instead of being refused).
+_CHAIN = ("maxOrderUsd", "maxPositionPerMarketUsd", "maxTotalExposureUsd")
+_CHAIN_DEFAULTS = {"maxOrderUsd": 250.0, "maxPositionPerMarketUsd": 1000.0, "maxTotalExposureUsd": 5000.0}
+
+
+def _no_chain_defaults(schema: dict[str, Any]) -> None:
+    # Not in the CRD: the API server would fill them in before the CEL rules compare them.
+    for name in _CHAIN:
+        schema.get("properties", {}).get(name, {}).pop("default", None)
+
+
 class Limits(BaseModel):
     """Money limits enforced by the runtime's risk engine, the one place that says no."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, json_schema_extra=_no_chain_defaults)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _chain_defaults(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or all(k in data for k in _CHAIN):
+            return data
+        out = dict(data)
+        given = {k: float(v) for k, v in data.items()
+                 if k in _CHAIN and isinstance(v, (int, float)) and not isinstance(v, bool)}
+        for i, name in enumerate(_CHAIN):
+            if name in out:
+                continue
+            value = _CHAIN_DEFAULTS[name]
+            below = [given[k] for k in _CHAIN[:i] if k in given]
+            above = [given[k] for k in _CHAIN[i + 1:] if k in given]
+            value = max([value, *below])
+            value = min([value, *above])
+            out[name] = value
+        return out
+
+    @model_validator(mode="after")
+    def _chain_order(self) -> Limits:
+        if self.maxOrderUsd > self.maxPositionPerMarketUsd:
+            raise ValueError("spec.limits.maxOrderUsd must not exceed spec.limits.maxPositionPerMarketUsd; "
+                             "lower maxOrderUsd")
+        if self.maxPositionPerMarketUsd > self.maxTotalExposureUsd:
+            raise ValueError("spec.limits.maxPositionPerMarketUsd must not exceed spec.limits.maxTotalExposureUsd; "
+                             "lower it or raise maxTotalExposureUsd")
+        return self
 
     maxOrderUsd: float = Field(250.0, gt=0, description="Largest single order, in USD.")
     maxPositionPerMarketUsd: float = Field(1000.0, gt=0, description="Largest position in one market, USD at cost.")

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Optional
+from typing import Annotated, Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from bot_runtime.contract import formats
 from bot_runtime.contract.config import MarketSelector
+from bot_runtime.contract.formats import formatted
 from bot_runtime.contract.params import PARAM_MODELS, Limits, RiskProfile, Strategy
 
 GROUP = "botfleet.io"
@@ -27,10 +29,18 @@ API_VERSION = f"{GROUP}/{VERSION}"
 # Manual credential rotation trigger (cert-manager style): set it to any new value.
 ROTATE_ANNOTATION = "botfleet.io/rotate-credentials"
 
-DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
-QUANTITY = r"^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$"
-ENV_NAME = r"^[-._a-zA-Z][-._a-zA-Z0-9]*$"
-Quantity = int | str
+
+
+def _quantity(value: int | str) -> int | str:
+    if isinstance(value, str):
+        formats.QUANTITY.check(value)
+    return value
+
+
+# A quantity as Kubernetes takes it: `cpu: 1` (an integer) or `memory: 512Mi` (a string).
+Quantity = Annotated[int | str, AfterValidator(_quantity), Field(json_schema_extra={**formats.QUANTITY.hint(), "maxLength": 64})]
+SecretKeyName = Annotated[str, formatted(formats.SECRET_KEY, min_length=1, max_length=253)]
+LabelValue = Annotated[str, formatted(formats.LABEL_VALUE, max_length=63)]
 
 # Defaults of the spec, stated here only (the models, the metrics and the docs read them).
 Mode = Literal["paper", "live"]
@@ -45,13 +55,13 @@ class _Model(BaseModel):
 class SecretRef(_Model):
     """A Secret in the bot's namespace."""
 
-    name: str = Field(min_length=1, max_length=253, pattern=DNS_SUBDOMAIN, description="Secret name.")
+    name: str = formatted(formats.DNS_SUBDOMAIN, min_length=1, max_length=253, description="Secret name.")
 
 
 class WalletSecretRef(SecretRef):
     """The wallet Secret: PRIVATE_KEY (required for live), FUNDER_ADDRESS and SIGNATURE_TYPE (optional)."""
 
-    keys: dict[str, str] | None = Field(
+    keys: dict[str, SecretKeyName] | None = Field(
         None, max_length=3,
         description="Maps botfleet's key names (PRIVATE_KEY, FUNDER_ADDRESS, SIGNATURE_TYPE) to the "
                     "key names used in your Secret, when they differ.")
@@ -74,17 +84,23 @@ class KeyRotation(_Model):
                     "scheduled rotation. Manual: annotate the bot with botfleet.io/rotate-credentials=<new value>.")
     revokeOld: bool = Field(True, description="Revoke the previous API key after the new one is stored.")
 
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        return None if value is None else formats.check_cron(value)
+
 
 class PVCStorage(_Model):
-    size: str = Field("1Gi", max_length=64, pattern=QUANTITY, description="Size of the backup volume.")
-    storageClassName: str | None = Field(None, max_length=253, description="Storage class; empty = the default.")
+    size: str = formatted(formats.QUANTITY, "1Gi", max_length=64, description="Size of the backup volume.")
+    storageClassName: str | None = formatted(
+        formats.DNS_SUBDOMAIN, None, max_length=253, description="Storage class; empty = the default.")
 
 
 class S3Target(_Model):
     """Optional S3-compatible copy of every backup."""
 
-    endpoint: str = Field(max_length=2048, pattern=r"^https?://", description="e.g. https://s3.eu-west-1.amazonaws.com")
-    bucket: str = Field(min_length=3, max_length=63, description="Bucket name.")
+    endpoint: str = formatted(formats.HTTP_URL, max_length=2048, description="S3 endpoint, e.g. https://s3.eu-west-1.amazonaws.com.")
+    bucket: str = formatted(formats.S3_BUCKET, min_length=3, max_length=63, description="Bucket name.")
     prefix: str = Field("", max_length=1024, description="Key prefix inside the bucket.")
     secretRef: SecretRef = Field(description="Secret with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.")
 
@@ -103,21 +119,44 @@ class Backup(_Model):
     storage: BackupStorage | None = Field(None, description="Where backups are written.")
     s3: S3Target | None = Field(None, description="Also upload each backup to this S3-compatible bucket.")
 
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        return formats.check_cron(value)
+
+
+class ResourceList(_Model):
+    cpu: Quantity | None = Field(None, description="CPU, e.g. 250m or 1.")
+    memory: Quantity | None = Field(None, description="Memory, e.g. 512Mi or 1Gi.")
+
 
 class ResourceRequirements(_Model):
-    requests: dict[str, Quantity] | None = Field(None, max_length=8, description="e.g. cpu: 250m, memory: 256Mi")
-    limits: dict[str, Quantity] | None = Field(None, max_length=8, description="e.g. cpu: '1', memory: 512Mi")
+    """Merged per resource with the strategy's defaults; a default request never exceeds your limit."""
+
+    requests: ResourceList | None = Field(None, description="e.g. cpu: 250m, memory: 256Mi")
+    limits: ResourceList | None = Field(None, description="e.g. cpu: '1', memory: 512Mi")
+
+
+class Retention(_Model):
+    """What happens to the bot's data when the TradingBot is deleted."""
+
+    journal: Literal["Retain", "Delete"] = Field(
+        "Retain", description="Retain: the journal PVC (trade history, default backups) outlives the TradingBot "
+                              "and a new bot of the same name re-uses it. Delete: it is deleted with the bot.")
+    backups: Literal["Retain", "Delete"] = Field(
+        "Retain", description="The same for the separate backup PVC (spec.backup.storage.pvc).")
 
 
 class EnvVar(_Model):
-    name: str = Field(min_length=1, max_length=253, pattern=ENV_NAME, description="Variable name.")
+    name: str = formatted(formats.ENV_NAME, min_length=1, max_length=253, description="Variable name.")
     value: str = Field("", max_length=32768, description="Value (plain text: never put secrets here).")
 
 
 class Toleration(_Model):
-    key: str | None = Field(None, max_length=317)
+    key: str | None = formatted(formats.TOLERATION_KEY, None, max_length=317, description="Taint key; empty with "
+                                "operator Exists tolerates every taint.")
     operator: Literal["Exists", "Equal"] | None = None
-    value: str | None = Field(None, max_length=253)
+    value: str | None = formatted(formats.LABEL_VALUE, None, max_length=63, description="Taint value (Equal only).")
     effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
     tolerationSeconds: int | None = None
 
@@ -151,13 +190,16 @@ class TradingBotSpec(_Model):
     backup: Backup | None = Field(None, description="Journal backups; empty = defaults (every 6 h, keep 7).")
     resources: ResourceRequirements | None = Field(
         None, description="Container resources; empty = per-strategy defaults (ArbHunter/EliteMimic 512Mi, PolyAI 1Gi).")
-    image: str | None = Field(None, max_length=1024, description="Bot image; empty = the operator's default image.")
+    image: str | None = formatted(
+        formats.IMAGE, None, max_length=1024, description="Bot image; empty = the operator's default image.")
     paused: bool = Field(False, description="Scale to zero (the runtime cancels open orders on SIGTERM).")
     env: list[EnvVar] | None = Field(
         None, max_length=64, description="Extra environment variables; Secret key names are reserved.")
-    nodeSelector: dict[str, str] | None = Field(None, max_length=32, description="Pod node selector.")
+    nodeSelector: dict[str, LabelValue] | None = Field(None, max_length=32, description="Pod node selector.")
     tolerations: list[Toleration] | None = Field(None, max_length=32, description="Pod tolerations.")
     affinity: dict[str, Any] | None = Field(None, description="Pod affinity (core/v1 Affinity).")
+    retention: Retention | None = Field(
+        None, description="Whether the journal and backup volumes outlive the TradingBot; empty = Retain both.")
 
 
 class Condition(_Model):

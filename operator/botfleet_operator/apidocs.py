@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from bot_runtime.contract.config import CREDENTIAL_KEYS, WALLET_KEYS
+from bot_runtime.contract.formats import FORMAT_KEY
 from bot_runtime.contract.params import PARAM_MODELS, Limits
 from botfleet_operator import api, crd
 from botfleet_operator.presets import DEFAULT_RESOURCES, PRESETS
@@ -23,6 +24,8 @@ def _esc(text: str) -> str:
 
 def _type_name(annotation: Any) -> str:
     origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _type_name(typing.get_args(annotation)[0])
     args = [a for a in typing.get_args(annotation) if a is not type(None)]
     if origin is typing.Literal:
         return " \\| ".join(f"`{a}`" for a in typing.get_args(annotation))
@@ -56,7 +59,25 @@ def _models(root: type[BaseModel]) -> list[type[BaseModel]]:
     return seen
 
 
+def _format(node: Any) -> str | None:
+    """The message of the first string format (bot_runtime/contract/formats.py) below a schema node."""
+    if isinstance(node, dict):
+        if FORMAT_KEY in node:
+            return str(node[FORMAT_KEY]["message"])
+        for value in node.values():
+            found = _format(value)
+            if found:
+                return found
+    if isinstance(node, list):
+        for value in node:
+            found = _format(value)
+            if found:
+                return found
+    return None
+
+
 def _table(model: type[BaseModel]) -> list[str]:
+    props = model.model_json_schema()["properties"]
     lines = [f"### {model.__name__}", ""]
     if model.__doc__:
         lines += [" ".join(model.__doc__.split()), ""]
@@ -72,6 +93,9 @@ def _table(model: type[BaseModel]) -> list[str]:
             value = getattr(field.default, "value", field.default)
             default = f"`{value}`"
         desc = (field.description or "").replace("|", "\\|")
+        fmt = _format({k: v for k, v in props.get(field.alias or name, {}).items() if k != "$ref"})
+        if fmt:
+            desc += f" Format: {_esc(fmt)}."
         lines.append(f"| `{name}` | {_type_name(field.annotation)} | {default} | {desc} |")
     return [*lines, ""]
 

@@ -3,6 +3,12 @@
 Level-based: a watch event never carries "what to do", it only marks a bot dirty; a worker then
 reconciles the bot from the latest cached state. Many events for one bot collapse into one
 reconcile, and one bot is never reconciled by two workers at once.
+
+Slim: objects are stored without `metadata.managedFields` (often the largest part of an object) and
+the last-applied annotation; pods and Jobs without their spec, owned objects other than Deployments
+without their status: only what reconcile compares and conditions read. Echoes: the watch event of
+an object the operator itself just wrote (same resourceVersion as the write's answer) updates the
+cache but does not queue the bot again.
 """
 
 from __future__ import annotations
@@ -19,7 +25,26 @@ from botfleet_operator.secrets import SecretView, referenced_secrets, view_of
 
 Obj = dict[str, Any]
 BotKey = tuple[str, str]  # (namespace, name)
+_LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 
+
+def slim(body: Obj) -> Obj:
+    """What the operator keeps of a watched object (see the module docstring)."""
+    meta = {k: v for k, v in body.get("metadata", {}).items() if k != "managedFields"}
+    if _LAST_APPLIED in (meta.get("annotations") or {}):
+        meta["annotations"] = {k: v for k, v in meta["annotations"].items() if k != _LAST_APPLIED}
+    out = {k: v for k, v in body.items() if k != "metadata"}
+    out["metadata"] = meta
+    kind = body.get("kind")
+    if kind in ("Pod", "Job"):
+        out.pop("spec", None)
+    elif kind not in ("Deployment", "TradingBot"):
+        out.pop("status", None)
+    return out
+
+
+def _rv(body: Obj) -> str | None:
+    return (body.get("metadata") or {}).get("resourceVersion")
 
 
 def _referenced_secrets(body: Obj) -> set[str]:
@@ -40,16 +65,33 @@ class Cache:
         self._secret_users: dict[BotKey, set[BotKey]] = defaultdict(set)  # secret -> bots using it
         self._bot_secrets: dict[BotKey, set[BotKey]] = {}
         self._changed_secrets: set[BotKey] = set()
+        # resourceVersions of the operator's own writes, to recognise their watch events (echoes).
+        # Not popped on sight: kopf calls the index handler and then the event handler per event.
+        self._written: dict[tuple[str, str, str], str] = {}  # (namespace, kind, name) -> rv
+        self._bot_written: dict[BotKey, str] = {}
 
     # TradingBots --------------------------------------------------------------------------
-    def put_bot(self, body: Obj) -> BotKey:
+    def put_bot(self, body: Obj, written: bool = False) -> BotKey:
+        """Store a TradingBot; `written`: it is the answer to our own (status) write."""
         key = (body["metadata"]["namespace"], body["metadata"]["name"])
-        self.bots[key] = body
+        if written and _rv(body):
+            self._bot_written[key] = str(_rv(body))
+        self.bots[key] = slim(body)
         self._index_secrets(key, {(key[0], s) for s in _referenced_secrets(body)})
         return key
 
+    def bot_event(self, body: Obj) -> BotKey | None:
+        """A watched TradingBot: stored (unless that version is already), returns its key, or None
+        for the echo of our own status write."""
+        key = (body["metadata"]["namespace"], body["metadata"]["name"])
+        rv = _rv(body)
+        if rv is None or _rv(self.bots.get(key) or {}) != rv:
+            self.put_bot(body)
+        return None if rv is not None and self._bot_written.get(key) == rv else key
+
     def drop_bot(self, key: BotKey) -> None:
         self.bots.pop(key, None)
+        self._bot_written.pop(key, None)
         self._index_secrets(key, set())
 
     def _index_secrets(self, bot: BotKey, secrets: set[BotKey]) -> None:
@@ -87,10 +129,22 @@ class Cache:
         return (body["metadata"]["namespace"], bot) if bot else None
 
     def put_owned(self, body: Obj, deleted: bool, only_if_absent: bool = False) -> BotKey | None:
+        """Store a watched object (or, with `only_if_absent`, the answer to our own write); the bot it
+        belongs to, or None when it needs no reconcile (not a bot's, or the echo of our write)."""
         bot = self.owner_of(body)
         if bot is None:
             return None
+        body = slim(body)
         kind, name = body["kind"], body["metadata"]["name"]
+        written = (bot[0], kind, name)
+        echo = False
+        if only_if_absent:
+            if _rv(body):
+                self._written[written] = str(_rv(body))
+        elif deleted:
+            self._written.pop(written, None)
+        else:
+            echo = _rv(body) is not None and self._written.get(written) == _rv(body)
         table: dict[Any, Obj]
         if kind == "Pod":
             table, ident = self.pods[bot], name
@@ -103,7 +157,16 @@ class Cache:
             table.pop(ident, None)
         elif not (only_if_absent and ident in table):
             table[ident] = body
-        return bot
+        return None if echo else bot
+
+    def replace_owned_if_unchanged(self, body: Obj, seen: dict[tuple[str, str], Obj]) -> None:
+        """Store `body` (a direct read) if the cache still holds what the reconcile saw (`seen`)."""
+        bot = self.owner_of(body)
+        if bot is None:
+            return
+        ident = (body["kind"], body["metadata"]["name"])
+        if self.owned[bot].get(ident) is seen.get(ident):
+            self.owned[bot][ident] = slim(body)
 
     def snapshot(self, key: BotKey) -> Snapshot | None:
         body = self.bots.get(key)

@@ -1,9 +1,11 @@
 """Observed objects -> TradingBot status. Pure functions; `now` is passed in.
 
 Condition types (metav1.Condition shape):
-- Ready: the bot's Deployment has an available, up-to-date pod (False with reason Paused when paused).
+- Ready: the bot's Deployment has an available, up-to-date pod and the bot trades: False with reason
+  Paused when paused, KillSwitchTripped when the bot reports its kill switch, and the pod's own reason
+  (FailedScheduling, ImagePullBackOff, CrashLoopBackOff, ...) when its pod cannot start.
 - Progressing: a change is being rolled out.
-- Degraded: crash loop, failed latest backup, tripped kill switch, invalid params, apply errors.
+- Degraded: a pod that cannot start, failed latest backup, tripped kill switch, invalid params, apply errors.
 - SecretsReady: the referenced Secrets exist with the keys the bot needs.
 - BackupSucceeded: outcome of the latest finished backup Job.
 - RotationDue: the CLOB credentials are older than keyRotation.maxAgeDays.
@@ -16,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from botfleet_operator.api import TradingBot
-from botfleet_operator.resources import ANN_KILL_SWITCH, LABEL_COMPONENT
+from botfleet_operator.resources import LABEL_COMPONENT
 from botfleet_operator.secrets import SecretsCheck, SecretView
 
 Obj = dict[str, Any]
@@ -49,6 +51,33 @@ class Observed:
     secrets_check: SecretsCheck | None = None
     apply_error: str | None = None        # message of a failed apply (never contains Secret data)
     params_error: str | None = None
+    reports: list[BotReport] = field(default_factory=list)  # what the bot pods' /status said
+    deployment_applied: bool = False      # this reconcile changed the Deployment: `deployment` predates it
+
+
+@dataclass(frozen=True)
+class BotReport:
+    """The part of a bot pod's `GET /status` (bot_runtime/app.py) the operator acts on.
+
+    Read over HTTP by the operator (runner.Controller._poll_bot_status): the bot holds a wallet key and gets no
+    Kubernetes credentials of its own, and its /status port is open to the operator anyway."""
+
+    pod: str
+    kill_switch: bool = False
+    kill_reason: str | None = None
+    paused: bool = False
+    accepting: bool = True
+
+
+def parse_report(pod: str, body: object) -> BotReport | None:
+    """A BotReport from the JSON of /status; None when it is not a single bot's status."""
+    if not isinstance(body, dict) or "killSwitch" not in body:
+        return None
+    ks = body.get("killSwitch") or {}
+    tripped = bool(ks.get("tripped")) if isinstance(ks, dict) else False
+    reason = ks.get("reason") if isinstance(ks, dict) else None
+    return BotReport(pod=pod, kill_switch=tripped, kill_reason=str(reason)[:300] if reason else None,
+                     paused=bool(body.get("paused")), accepting=bool(body.get("accepting", True)))
 
 
 def _cond(type_: str, ok: bool | None, reason: str, message: str) -> Obj:
@@ -56,12 +85,18 @@ def _cond(type_: str, ok: bool | None, reason: str, message: str) -> Obj:
             "reason": reason, "message": message[:1000]}
 
 
-def deployment_state(bot: TradingBot, dep: Obj | None) -> tuple[bool, bool, str, str]:
-    """(ready, progressing, reason, message) from the Deployment."""
+def deployment_state(bot: TradingBot, dep: Obj | None, just_applied: bool = False) -> tuple[bool, bool, str, str]:
+    """(ready, progressing, reason, message) from the observed Deployment.
+
+    `just_applied`: this reconcile changed the Deployment, so `dep` (from the watch) predates the
+    change: no pod of the new version can be known yet. The message is then the one the first
+    watch event of the change will give, so that event costs no second status write."""
     paused = bot.spec.paused
-    if dep is None:
-        return False, not paused, "DeploymentMissing", "the bot's Deployment does not exist yet"
     want = 0 if paused else 1
+    if dep is None:
+        if just_applied and not paused:
+            return False, True, "RollingOut", f"0/{want} available, 0/{want} up to date"
+        return False, not paused, "DeploymentMissing", "the bot's Deployment does not exist yet"
     spec_replicas = dep.get("spec", {}).get("replicas", 1)
     st = dep.get("status") or {}
     up_to_date = st.get("observedGeneration", 0) >= dep["metadata"].get("generation", 0)
@@ -71,6 +106,8 @@ def deployment_state(bot: TradingBot, dep: Obj | None) -> tuple[bool, bool, str,
     if paused:
         done = spec_replicas == 0 and total == 0
         return False, not done, "Paused", "spec.paused is true: scaled to zero" if done else "scaling to zero"
+    if just_applied:
+        return False, True, "RollingOut", f"{available}/{want} available, 0/{want} up to date"
     if spec_replicas != want:
         return False, True, "Scaling", f"Deployment has {spec_replicas} replicas, want {want}"
     if up_to_date and available >= want and updated >= want and total <= want:
@@ -78,21 +115,48 @@ def deployment_state(bot: TradingBot, dep: Obj | None) -> tuple[bool, bool, str,
     return False, True, "RollingOut", f"{available}/{want} available, {updated}/{want} up to date"
 
 
-def _crash_looping(pods: list[Obj]) -> str | None:
-    for pod in pods:
-        for cs in (pod.get("status") or {}).get("containerStatuses") or []:
+# Waiting reasons of a container that will not start by itself: the user must act.
+STUCK_WAITING = ("CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull", "InvalidImageName",
+                 "CreateContainerConfigError", "CreateContainerError", "RunContainerError")
+
+
+def _bot_pods(pods: list[Obj]) -> list[Obj]:
+    """The bot's own pods (not backup/rotation Job pods), not terminating, newest first."""
+    mine = [p for p in pods if (p["metadata"].get("labels") or {}).get(LABEL_COMPONENT, "bot") == "bot"
+            and not p["metadata"].get("deletionTimestamp")]
+    return sorted(mine, key=lambda p: p["metadata"].get("creationTimestamp") or "", reverse=True)
+
+
+def pod_problem(pods: list[Obj]) -> tuple[str, str] | None:
+    """(reason, message) of a bot pod that cannot run, in the pod's own terms; None if none."""
+    for pod in _bot_pods(pods):
+        name = pod["metadata"]["name"]
+        st = pod.get("status") or {}
+        for c in st.get("conditions") or []:
+            if c.get("type") == "PodScheduled" and c.get("status") == "False" and c.get("reason") == "Unschedulable":
+                return "FailedScheduling", f"pod {name} cannot be scheduled: {c.get('message') or 'no node fits'}"
+        for cs in (st.get("initContainerStatuses") or []) + (st.get("containerStatuses") or []):
             waiting = (cs.get("state") or {}).get("waiting") or {}
-            if waiting.get("reason") == "CrashLoopBackOff":
-                return f"pod {pod['metadata']['name']} container {cs.get('name')} is in CrashLoopBackOff " \
-                       f"({cs.get('restartCount', 0)} restarts)"
+            reason = waiting.get("reason")
+            if reason not in STUCK_WAITING:
+                continue
+            if reason == "CrashLoopBackOff":
+                last = (cs.get("lastState") or {}).get("terminated") or {}
+                code = last.get("exitCode")
+                why = f" ({last['reason']})" if last.get("reason") else ""
+                exit_text = f"last exit code {code}{why}" if code is not None else "no exit code recorded"
+                return reason, (f"container {cs.get('name')} of pod {name} keeps crashing: {exit_text}, "
+                                f"{cs.get('restartCount', 0)} restarts; see kubectl logs {name} --previous")
+            detail = f": {waiting['message']}" if waiting.get("message") else ""
+            return reason, f"container {cs.get('name')} of pod {name} is waiting: {reason}{detail}"
     return None
 
 
-def _kill_switch(pods: list[Obj]) -> str | None:
-    for pod in pods:
-        value = (pod["metadata"].get("annotations") or {}).get(ANN_KILL_SWITCH)
-        if value and value.lower() not in ("", "false", "off", "reset"):
-            return f"kill switch tripped on pod {pod['metadata']['name']}: {value[:200]}"
+def _kill_switch(reports: list[BotReport]) -> str | None:
+    for r in reports:
+        if r.kill_switch:
+            return (f"kill switch tripped on pod {r.pod}: {r.kill_reason or 'no reason given'}; the bot does not "
+                    f"trade until it is reset (kubectl exec {r.pod} -- botfleet kill-switch reset)")
     return None
 
 
@@ -164,9 +228,15 @@ def compute_status(bot: TradingBot, obs: Observed, now: datetime, credentials_ha
     else:
         conds.append(_cond("SecretsReady", check.ok, check.reason, check.message))
 
-    ready, progressing, reason, message = deployment_state(bot, obs.deployment)
+    ready, progressing, reason, message = deployment_state(bot, obs.deployment, obs.deployment_applied)
+    pod = pod_problem(obs.pods) if not bot.spec.paused else None
+    kill = _kill_switch(obs.reports) if not bot.spec.paused else None
     if check is not None and not check.ok and not ready:
         reason, message = check.reason, check.message
+    elif pod and not ready:
+        reason, message = pod      # e.g. "RollingOut: 0/1 available" says less than FailedScheduling
+    elif kill:
+        ready, reason, message = False, "KillSwitchTripped", kill
     conds.append(_cond("Ready", ready, reason, message))
     conds.append(_cond("Progressing", progressing, reason if progressing else "Reconciled",
                        message if progressing else "the bot matches its spec"))
@@ -179,8 +249,8 @@ def compute_status(bot: TradingBot, obs: Observed, now: datetime, credentials_ha
     degraded = [(r, m) for r, m in (
         ("InvalidParams", obs.params_error),
         ("ApplyFailed", obs.apply_error),
-        ("CrashLoopBackOff", _crash_looping(obs.pods)),
-        ("KillSwitchTripped", _kill_switch(obs.pods)),
+        (pod[0] if pod else "", pod[1] if pod else None),
+        ("KillSwitchTripped", kill),
         ("BackupFailed", b_msg if b_ok is False else None),
     ) if m]
     if degraded:

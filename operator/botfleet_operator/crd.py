@@ -13,18 +13,12 @@ from typing import Any
 
 import yaml
 
+from bot_runtime.contract import formats
 from bot_runtime.contract.config import ALL_SECRET_KEYS, WALLET_KEYS
 from bot_runtime.contract.params import PARAM_MODELS, Strategy
 from botfleet_operator import api
+from botfleet_operator.presets import DEFAULT_RESOURCES
 from botfleet_operator.schema import JSON, model_schema, strip_defaults
-
-# 5-field cron (numbers, names, ranges, steps, lists, ? for day fields) or a predefined macro:
-# what the CronJob controller accepts, checked when the TradingBot is applied, not when the
-# operator's CronJob later fails to be created.
-# Character classes instead of backslash escapes: CEL string literals have their own escaping.
-_CRON_ITEM = r"([*]|[?]|[0-9]{1,2}(-[0-9]{1,2})?|[A-Za-z]{3}(-[A-Za-z]{3})?)(/[0-9]{1,2})?"
-_CRON_FIELD = rf"{_CRON_ITEM}(,{_CRON_ITEM})*"
-CRON_REGEX = rf"^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|{_CRON_FIELD}( +{_CRON_FIELD}){{4}})$"
 
 
 @dataclass(frozen=True)
@@ -81,6 +75,44 @@ def param_owner_rules() -> list[Rule]:
     return rules
 
 
+def cron_rules(path: tuple[str, ...], example: str) -> list[Rule]:
+    """The shape, then one rule per field, so the message names the field that is wrong.
+
+    What the CronJob controller accepts, checked when the TradingBot is applied, not when the
+    operator's CronJob later fails to be created (bot_runtime/formats.py has the same checks)."""
+    where = ".".join(path)
+    shape = f"self.matches(r'{formats.CRON_SHAPE_REGEX}')"
+    out = [Rule(path, shape, f"{where} {formats.CRON_SHAPE_MESSAGE}", reason="FieldValueInvalid")]
+    for i in range(5):
+        out.append(Rule(
+            path, f"self.startsWith('@') || !{shape} || self.matches(r'{formats.cron_field_regex(i)}')",
+            f"{where}: {formats.cron_field_message(i)}, e.g. '{example}'", reason="FieldValueInvalid"))
+    return out
+
+
+def resource_rules() -> list[Rule]:
+    """requests <= limits for each resource, after merging with the strategy's default limits."""
+    out = []
+    for res in ("cpu", "memory"):
+        defaults = "{" + ", ".join(f"'{s.value}': '{DEFAULT_RESOURCES[s]['limits'][res]}'" for s in Strategy) + "}"
+        request = f"string(self.resources.requests.{res})"
+        limit = (f"(has(self.resources.limits) && has(self.resources.limits.{res}) ? "
+                 f"string(self.resources.limits.{res}) : {defaults}[self.strategy])")
+        shown = ", ".join(f"{s.value} {DEFAULT_RESOURCES[s]['limits'][res]}" for s in Strategy)
+        out.append(Rule(
+            ("spec",),
+            f"!has(self.resources) || !has(self.resources.requests) || !has(self.resources.requests.{res}) || "
+            f"!isQuantity({request}) || !isQuantity({limit}) || "
+            f"quantity({request}).compareTo(quantity({limit})) <= 0",
+            f"spec.resources.requests.{res} must not exceed the {res} limit (spec.resources.limits.{res}, "
+            f"default {shown}); raise spec.resources.limits.{res} or lower the request",
+            message_expression=(
+                f"'spec.resources.requests.{res} (' + {request} + ') must not exceed the {res} limit (' + {limit} + "
+                f"'); raise spec.resources.limits.{res} or lower the request'"),
+            field_path=f".resources.requests.{res}", reason="FieldValueInvalid"))
+    return out
+
+
 def rules() -> list[Rule]:
     reserved = sorted(ALL_SECRET_KEYS)
     return [
@@ -115,12 +147,28 @@ def rules() -> list[Rule]:
              "spec.limits.maxPositionPerMarketUsd must not exceed spec.limits.maxTotalExposureUsd; "
              "lower it or raise maxTotalExposureUsd",
              field_path=".maxPositionPerMarketUsd"),
-        Rule(("spec", "backup", "schedule"), f"self.matches('{CRON_REGEX}')",
-             "spec.backup.schedule is not a valid cron schedule; use 5 fields like '0 */6 * * *' or @daily",
-             reason="FieldValueInvalid"),
-        Rule(("spec", "keyRotation", "schedule"), f"self.matches('{CRON_REGEX}')",
-             "spec.keyRotation.schedule is not a valid cron schedule; use 5 fields like '0 3 * * 0' or @weekly",
-             reason="FieldValueInvalid"),
+        Rule(("spec", "limits"),
+             "has(self.maxPositionPerMarketUsd) || !has(self.maxOrderUsd) || !has(self.maxTotalExposureUsd) || "
+             "self.maxOrderUsd <= self.maxTotalExposureUsd",
+             "spec.limits.maxOrderUsd must not exceed spec.limits.maxTotalExposureUsd; lower maxOrderUsd",
+             field_path=".maxOrderUsd"),
+        *cron_rules(("spec", "backup", "schedule"), "0 */6 * * *"),
+        *cron_rules(("spec", "keyRotation", "schedule"), "0 3 * * 0"),
+        *resource_rules(),
+        Rule(("spec", "nodeSelector"), f"self.all(k, k.size() <= 317 && k.matches(r'{formats.LABEL_KEY.regex}'))",
+             f"spec.nodeSelector: every key {formats.LABEL_KEY.message}", reason="FieldValueInvalid"),
+        Rule(("spec", "tolerations"), "self.all(t, !has(t.operator) || t.operator != 'Exists' || !has(t.value) "
+             "|| t.value == '')",
+             "spec.tolerations: a toleration with operator Exists must not have a value; remove the value or "
+             "use operator Equal", reason="FieldValueInvalid"),
+        Rule(("spec", "tolerations"), "self.all(t, !has(t.key) || t.key != '' || "
+             "(has(t.operator) && t.operator == 'Exists'))",
+             "spec.tolerations: an empty key needs operator Exists (it tolerates every taint); set a key or "
+             "operator: Exists", reason="FieldValueInvalid"),
+        Rule(("spec", "tolerations"), "self.all(t, !has(t.tolerationSeconds) || "
+             "(has(t.effect) && t.effect == 'NoExecute'))",
+             "spec.tolerations: tolerationSeconds only applies to effect NoExecute; set effect: NoExecute or "
+             "remove tolerationSeconds", reason="FieldValueInvalid"),
         Rule(("spec", "env"), f"self.all(e, !(e.name in {_cel_list(reserved)}))",
              "spec.env must not set Secret key names (" + ", ".join(reserved) + "); put them in the "
              "Secret referenced by walletSecretRef or credentialsSecretRef",

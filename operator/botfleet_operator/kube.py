@@ -16,7 +16,7 @@ from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
 from botfleet_operator import api
-from botfleet_operator.resources import MANAGER
+from botfleet_operator.resources import LABEL_SECRET, MANAGER
 
 Obj = dict[str, Any]
 
@@ -50,7 +50,10 @@ class KubeError(RuntimeError):
 
 class Kube(Protocol):
     def apply(self, obj: Obj) -> Obj: ...
-    def patch_status(self, namespace: str, name: str, status: Obj) -> None: ...
+    def delete(self, kind: str, namespace: str, name: str, uid: str | None = None) -> None: ...
+    def label_secret(self, namespace: str, name: str) -> Obj | None: ...
+    def patch_status(self, namespace: str, name: str, status: Obj, resource_version: str | None = None) -> Obj: ...
+    def get(self, kind: str, namespace: str, name: str) -> Obj | None: ...
     def event(self, bot: Obj, type_: str, reason: str, message: str) -> None: ...
 
 
@@ -114,14 +117,55 @@ class ApiKube:
         except ApiException as exc:
             raise _error(exc, f"apply {obj['kind']} {meta['namespace']}/{meta['name']}") from None
 
-    def patch_status(self, namespace: str, name: str, status: Obj) -> None:
-        path = object_path(api.KIND, namespace, name) + "/status"
+    def label_secret(self, namespace: str, name: str) -> Obj | None:
+        """Label a referenced Secret so the operator's label-selected Secret watch includes it; the
+        Secret as stored (the caller reduces it to a SecretView at once), None when it does not exist.
+        A merge patch, not an apply: it must never create the Secret."""
+        body = {"metadata": {"labels": {LABEL_SECRET: "true"}}}
         try:
-            self._call("PATCH", path, {"status": status}, "application/merge-patch+json")
+            return self._call("PATCH", object_path("Secret", namespace, name), body, "application/merge-patch+json",
+                              [("fieldManager", MANAGER)])
         except ApiException as exc:
-            if exc.status == 404:  # deleted meanwhile
+            if exc.status == 404:
+                return None
+            raise _error(exc, f"label Secret {namespace}/{name}") from None
+
+    def delete(self, kind: str, namespace: str, name: str, uid: str | None = None) -> None:
+        """Delete one object (pruning); with `uid`, only that very object (a precondition), so a
+        newer object of the same name is never hit. Already gone counts as done."""
+        body: Obj = {"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": "Background"}
+        if uid:
+            body["preconditions"] = {"uid": uid}
+        try:
+            self._call("DELETE", object_path(kind, namespace, name), body)
+        except ApiException as exc:
+            if exc.status == 404:
                 return
+            if exc.status == 409 and uid:  # the precondition failed: the object was replaced meanwhile
+                return
+            raise _error(exc, f"delete {kind} {namespace}/{name}") from None
+
+    def patch_status(self, namespace: str, name: str, status: Obj, resource_version: str | None = None) -> Obj:
+        """Write the status; returns the object as stored. With `resource_version` the write is
+        conditional: HTTP 409 when the TradingBot changed since (the status was computed from an
+        older version). HTTP 404 (the bot is gone) is an error like any other: never a success."""
+        path = object_path(api.KIND, namespace, name) + "/status"
+        body: Obj = {"status": status}
+        if resource_version:
+            body["metadata"] = {"resourceVersion": resource_version}
+        try:
+            return self._call("PATCH", path, body, "application/merge-patch+json")
+        except ApiException as exc:
             raise _error(exc, f"patch status of {namespace}/{name}") from None
+
+    def get(self, kind: str, namespace: str, name: str) -> Obj | None:
+        """A direct read (not from the watch cache); None when the object does not exist."""
+        try:
+            return self._call("GET", object_path(kind, namespace, name))
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise _error(exc, f"get {kind} {namespace}/{name}") from None
 
     def event(self, bot: Obj, type_: str, reason: str, message: str) -> None:
         meta = bot["metadata"]

@@ -1,8 +1,20 @@
 """Leader election with a coordination.k8s.io Lease, so two operator replicas never both act.
 
-The standby replica waits until the Lease expires; the leader renews it every `renew` seconds and
-exits the process when it cannot renew before the Lease expires (as controller-runtime does): a
-replica that may have lost leadership must not keep writing.
+The rules are client-go's (k8s.io/client-go/tools/leaderelection), because they are what makes a
+Lease safe without synchronized clocks:
+
+- Expiry is measured by the *observer's own monotonic clock*: a standby remembers when it last saw
+  the Lease record change and may take it only `leaseDurationSeconds` after that. The holder's
+  `renewTime` is informational (written, never compared with this machine's wall clock).
+- The leader renews every `retry` seconds; each request times out within what is left of the
+  `renew_deadline` (< the lease duration). When no renewal succeeded for `renew_deadline`, counted
+  from the *start* of the last successful request, the leader gives up (`on_lost`, by default the
+  process exits, as controller-runtime does) before any standby can consider the Lease expired.
+- Any failure of a renewal (API error, refused connection, timeout, a bug) is a failed attempt,
+  never the silent end of the renew loop; a watchdog thread also checks the deadline, so a renew
+  thread stuck anywhere cannot keep a replica acting past it.
+- On a clean stop the leader releases the Lease (empty holder, duration 1 s) so that the standby
+  takes over at its next retry instead of waiting for the expiry.
 """
 
 from __future__ import annotations
@@ -13,99 +25,288 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
 
-from botfleet_operator.kube import ApiKube, KubeError
-from botfleet_operator.metrics import LEADER
+from botfleet_operator.metrics import LEADER, LEASE_RENEW_FAILURES
 
 log = logging.getLogger("botfleet.operator.leader")
 LEASE_NAME = "botfleet-operator"
+Obj = dict[str, Any]
+
+
+class LeaseConflict(Exception):
+    """The Lease changed between our read and our write (HTTP 409): someone else wrote it."""
+
+
+class Leases(Protocol):
+    """The three Lease calls the elector makes; every call must return or raise within `timeout` s."""
+
+    def get(self, timeout: float) -> Obj | None: ...
+    def create(self, body: Obj, timeout: float) -> Obj: ...
+    def update(self, body: Obj, timeout: float) -> Obj: ...  # raises LeaseConflict on 409
 
 
 def _micro(t: datetime) -> str:
     return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _parse(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
-
-
-def can_take(lease: dict[str, Any] | None, identity: str, now: datetime) -> bool:
-    """Pure: may `identity` take or keep this Lease at `now`?"""
+def _record(lease: Obj | None) -> tuple[Any, ...] | None:
+    """What a change of the Lease is judged by (client-go compares the whole record)."""
     if lease is None:
-        return True
+        return None
     spec = lease.get("spec") or {}
-    holder = spec.get("holderIdentity")
-    if not holder or holder == identity:
-        return True
-    renewed = _parse(spec.get("renewTime")) or _parse(spec.get("acquireTime"))
-    duration = int(spec.get("leaseDurationSeconds") or 15)
-    return renewed is None or now > renewed + timedelta(seconds=duration)
+    return (spec.get("holderIdentity"), spec.get("leaseDurationSeconds"), spec.get("acquireTime"),
+            spec.get("renewTime"), spec.get("leaseTransitions"))
+
+
+@dataclass(frozen=True)
+class Timing:
+    duration: int = 15          # leaseDurationSeconds: how long a standby waits after the last change it saw
+    renew_deadline: float = 10  # the leader gives up when it could not renew for this long (< duration)
+    retry: float = 2.0          # pause between attempts (standby and leader)
+    request_timeout: float = 5  # upper bound of one API request
+
+    def __post_init__(self) -> None:
+        if not 0 < self.retry < self.renew_deadline < self.duration:
+            raise ValueError(f"leader election timing must satisfy 0 < retry ({self.retry}) < renew_deadline "
+                             f"({self.renew_deadline}) < duration ({self.duration})")
 
 
 class LeaderElector:
-    def __init__(self, kube: ApiKube, namespace: str, identity: str = "", duration: int = 15,
-                 renew: float = 5.0, on_lost: Callable[[], None] | None = None) -> None:
-        self.kube = kube
-        self.namespace = namespace
+    def __init__(self, leases: Leases, identity: str = "", timing: Timing | None = None,
+                 on_lost: Callable[[], None] | None = None, monotonic: Callable[[], float] = time.monotonic,
+                 wall: Callable[[], datetime] = lambda: datetime.now(UTC),
+                 heartbeat: Callable[[], None] | None = None, namespace: str = "", name: str = LEASE_NAME) -> None:
+        self.leases = leases
         self.identity = identity or f"{socket.gethostname()}-{os.getpid()}"
-        self.duration = duration
-        self.renew = renew
-        self.on_lost = on_lost or (lambda: os._exit(1))
+        self.timing = timing or Timing()
+        self.on_lost = on_lost or _exit_lost
+        self.monotonic = monotonic
+        self.wall = wall
+        self.heartbeat = heartbeat or (lambda: None)
+        self.namespace = namespace
+        self.name = name
+        self._observed: tuple[Any, ...] | None = None
+        self._observed_at = 0.0
+        self._lease: Obj | None = None     # last Lease read or written by us (carries resourceVersion)
+        self._renewed_at: float | None = None  # start of our last successful write; None: not leading
         self._stop = threading.Event()
+        self._lost = threading.Event()
+        self._lock = threading.Lock()
 
-    def _try(self) -> bool:
-        now = datetime.now(UTC)
-        lease = self.kube.get_lease(self.namespace, LEASE_NAME)
-        if not can_take(lease, self.identity, now):
-            return False
-        spec = {"holderIdentity": self.identity, "leaseDurationSeconds": self.duration, "renewTime": _micro(now)}
+    # ---- state --------------------------------------------------------------------------------
+    @property
+    def leading(self) -> bool:
+        """True while this replica holds the Lease and is within its renew deadline."""
+        with self._lock:
+            at = self._renewed_at
+        return at is not None and not self._lost.is_set() and \
+            self.monotonic() - at < self.timing.renew_deadline
+
+    def deadline_left(self) -> float:
+        """Seconds left before the leader must give up (0 when not leading)."""
+        with self._lock:
+            at = self._renewed_at
+        return 0.0 if at is None else max(0.0, at + self.timing.renew_deadline - self.monotonic())
+
+    # ---- one attempt ----------------------------------------------------------------------------
+    def try_acquire_or_renew(self, timeout: float | None = None) -> bool:
+        """One attempt to take or keep the Lease. Raises on API/connection errors (callers count those)."""
+        timeout = self.timing.request_timeout if timeout is None else timeout
+        started = self.monotonic()
+        lease = self.leases.get(timeout)
+        now = self.monotonic()
+        record = _record(lease)
+        if record != self._observed:
+            self._observed, self._observed_at = record, now
+        wall = _micro(self.wall())
+        mine = {"holderIdentity": self.identity, "leaseDurationSeconds": self.timing.duration, "renewTime": wall}
         if lease is None:
-            body = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
-                    "metadata": {"name": LEASE_NAME, "namespace": self.namespace},
-                    "spec": {**spec, "acquireTime": _micro(now), "leaseTransitions": 0}}
-            self.kube.write_lease(body, create=True)
-            return True
-        old = lease.get("spec") or {}
-        if old.get("holderIdentity") != self.identity:
-            spec["acquireTime"] = _micro(now)
-            spec["leaseTransitions"] = int(old.get("leaseTransitions") or 0) + 1  # type: ignore[assignment]
-        lease["spec"] = {**old, **spec}
-        self.kube.write_lease(lease, create=False)  # resourceVersion in metadata: optimistic concurrency
+            body: Obj = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+                         "metadata": {"name": self.name, "namespace": self.namespace},
+                         "spec": {**mine, "acquireTime": wall, "leaseTransitions": 0}}
+            try:
+                written = self.leases.create(body, self._remaining(timeout, started))
+            except LeaseConflict:
+                return False  # another replica created it first
+        else:
+            spec = lease.get("spec") or {}
+            holder = spec.get("holderIdentity") or ""
+            if holder and holder != self.identity:
+                duration = int(spec.get("leaseDurationSeconds") or self.timing.duration)
+                if now < self._observed_at + duration:
+                    return False  # held, and not expired by our own clock
+            if holder != self.identity:
+                mine["acquireTime"] = wall
+                mine["leaseTransitions"] = int(spec.get("leaseTransitions") or 0) + 1
+            elif self._renewed_at is None:
+                # Our own identity but we do not lead: a previous run of this replica (same pod name)
+                # that died without releasing. Taking it back is safe: that process is gone.
+                mine["acquireTime"] = wall
+            body = {**lease, "spec": {**spec, **mine}}  # metadata.resourceVersion: optimistic concurrency
+            try:
+                written = self.leases.update(body, self._remaining(timeout, started))
+            except LeaseConflict:
+                if self._renewed_at is not None:
+                    raise  # while leading, a conflict is one failed renewal (retried), as in client-go
+                return False
+        with self._lock:
+            self._lease = written
+            self._renewed_at = started
+            self._observed, self._observed_at = _record(written), self.monotonic()
         return True
 
-    def acquire(self) -> None:
-        """Block until this replica leads, then keep renewing in a background thread."""
-        while True:
-            try:
-                if self._try():
-                    break
-            except KubeError as exc:
-                log.info("lease not acquired yet: %s", exc)
-            time.sleep(min(self.renew, 2.0))
-        LEADER.set(1)
-        log.info("leading as %s (lease %s/%s)", self.identity, self.namespace, LEASE_NAME)
-        threading.Thread(target=self._renew_loop, name="lease-renew", daemon=True).start()
+    def _remaining(self, timeout: float, started: float) -> float:
+        return max(0.1, timeout - (self.monotonic() - started))
 
-    def _renew_loop(self) -> None:
-        last_ok = time.monotonic()
-        while not self._stop.wait(self.renew):
+    # ---- loops --------------------------------------------------------------------------------
+    def acquire(self, stop: threading.Event | None = None) -> bool:
+        """Block until this replica leads (True) or `stop` is set (False)."""
+        stop = stop or self._stop
+        while not stop.is_set():
+            self.heartbeat()
             try:
-                if self._try():
-                    last_ok = time.monotonic()
-                    continue
-                log.error("lease %s taken by another replica: stopping", LEASE_NAME)
-            except KubeError as exc:
-                log.warning("lease renewal failed: %s", exc)
-                if time.monotonic() - last_ok < self.duration - self.renew:
-                    continue
-                log.error("could not renew the lease for %ss: stopping", self.duration)
-            LEADER.set(0)
-            self.on_lost()
+                if self.try_acquire_or_renew():
+                    LEADER.set(1)
+                    log.info("leading as %s (lease %s/%s)", self.identity, self.namespace, self.name)
+                    return True
+            except Exception as exc:  # whatever failed, try again: a standby only waits
+                log.info("lease not acquired yet: %s: %s", type(exc).__name__, exc)
+            stop.wait(self.timing.retry)
+        return False
+
+    def renew_step(self) -> float:
+        """One renewal attempt while leading; returns the pause before the next. Calls `on_lost` once
+        when the deadline passes without a successful renewal or another replica holds the Lease."""
+        self.heartbeat()
+        if self._lost.is_set():
+            return self.timing.retry
+        left = self.deadline_left()
+        if left <= 0:
+            self._give_up(f"could not renew the lease within {self.timing.renew_deadline}s")
+            return self.timing.retry
+        try:
+            if self.try_acquire_or_renew(timeout=min(self.timing.request_timeout, left)):
+                return self.timing.retry
+            self._give_up(f"lease {self.namespace}/{self.name} is held by another replica")
+        except Exception as exc:  # every failure is a failed attempt, never the loop's end
+            LEASE_RENEW_FAILURES.inc()
+            log.warning("lease renewal failed (%.1fs left): %s: %s", self.deadline_left(), type(exc).__name__, exc)
+            if self.deadline_left() <= 0:
+                self._give_up(f"could not renew the lease within {self.timing.renew_deadline}s")
+        return min(self.timing.retry, max(0.05, self.deadline_left()))
+
+    def check_deadline(self) -> None:
+        """The watchdog's check: gives up when the deadline passed, whatever the renew thread does."""
+        with self._lock:
+            leading = self._renewed_at is not None
+        if leading and not self._lost.is_set() and self.deadline_left() <= 0:
+            self._give_up(f"no lease renewal within {self.timing.renew_deadline}s (watchdog)")
+
+    def _give_up(self, why: str) -> None:
+        if self._stop.is_set() or self._lost.is_set():
             return
+        self._lost.set()
+        with self._lock:
+            self._renewed_at = None
+        LEADER.set(0)
+        log.error("%s: stopping", why)
+        self.on_lost()
+
+    def start_renewing(self) -> None:
+        """Background renewal plus the watchdog; call after `acquire` returned True."""
+        def renew() -> None:
+            while not self._stop.is_set() and not self._lost.is_set():
+                pause = self.renew_step()
+                self._stop.wait(pause)
+
+        def watchdog() -> None:
+            while not self._stop.wait(min(1.0, self.timing.retry)) and not self._lost.is_set():
+                self.check_deadline()
+
+        threading.Thread(target=renew, name="lease-renew", daemon=True).start()
+        threading.Thread(target=watchdog, name="lease-watchdog", daemon=True).start()
+
+    def release(self, timeout: float | None = None) -> bool:
+        """Stop renewing and hand the Lease back (client-go's ReleaseOnCancel). True when released."""
+        self._stop.set()
+        with self._lock:
+            lease, leading = self._lease, self._renewed_at is not None and not self._lost.is_set()
+            self._renewed_at = None
+        LEADER.set(0)
+        if not leading or lease is None:
+            return False
+        wall = _micro(self.wall())
+        spec = {**(lease.get("spec") or {}), "holderIdentity": "", "leaseDurationSeconds": 1,
+                "renewTime": wall, "acquireTime": wall}
+        try:
+            self.leases.update({**lease, "spec": spec}, timeout or self.timing.request_timeout)
+        except Exception as exc:  # the Lease then simply expires
+            log.warning("could not release the lease (it will expire): %s: %s", type(exc).__name__, exc)
+            return False
+        log.info("released lease %s/%s", self.namespace, self.name)
+        return True
 
     def stop(self) -> None:
         self._stop.set()
+
+
+def _exit_lost() -> None:
+    # Another replica may act from now on: leave at once, without running cleanup that could write.
+    logging.shutdown()
+    os._exit(1)
+
+
+class ApiLeases:
+    """`Leases` over the kubernetes client, with a per-request timeout.
+
+    A separate ApiClient from the reconcile traffic: renewals never queue behind reconciles."""
+
+    def __init__(self, api_client: Any, namespace: str, name: str = LEASE_NAME) -> None:
+        import copy
+
+        from kubernetes import client
+
+        cfg = copy.copy(api_client.configuration)
+        cfg.retries = False  # urllib3 would otherwise retry connects 3 times, past our timeout
+        self.api = client.ApiClient(cfg)
+        self.namespace = namespace
+        self.name = name
+        self.base = f"/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases"
+
+    def _call(self, method: str, path: str, body: Obj | None, timeout: float) -> tuple[int, Obj]:
+        import json
+
+        _, url, headers, data, _ = self.api.param_serialize(
+            method=method, resource_path=path, query_params=[],
+            header_params={"Content-Type": "application/json", "Accept": "application/json"},
+            body=body, auth_settings=["BearerToken"])
+        # (connect, read) both bounded, and urllib3 does not retry: one attempt per call.
+        response = self.api.call_api(method, url, header_params=headers, body=data,
+                                     _request_timeout=(min(timeout, 3.0), timeout))
+        raw = response.read()
+        result = json.loads(raw or b"{}") if raw else {}
+        return response.status, result if isinstance(result, dict) else {}
+
+    def _check(self, status: int, result: Obj, what: str) -> Obj:
+        if status == 409:
+            raise LeaseConflict(what)
+        if status >= 400:
+            raise RuntimeError(f"{what}: HTTP {status}: {result.get('message', '')}")
+        return result
+
+    def get(self, timeout: float) -> Obj | None:
+        status, result = self._call("GET", f"{self.base}/{self.name}", None, timeout)
+        if status == 404:
+            return None
+        return self._check(status, result, f"get lease {self.namespace}/{self.name}")
+
+    def create(self, body: Obj, timeout: float) -> Obj:
+        status, result = self._call("POST", self.base, body, timeout)
+        return self._check(status, result, f"create lease {self.namespace}/{self.name}")
+
+    def update(self, body: Obj, timeout: float) -> Obj:
+        status, result = self._call("PUT", f"{self.base}/{self.name}", body, timeout)
+        return self._check(status, result, f"update lease {self.namespace}/{self.name}")

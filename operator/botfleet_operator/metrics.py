@@ -28,6 +28,12 @@ QUEUE = Gauge("botfleet_operator_queue_depth", "Bots waiting to be reconciled.",
 APPLIES = Counter("botfleet_operator_applies_total", "Objects server-side-applied, by kind.", ["kind"],
                   registry=REGISTRY)
 LEADER = Gauge("botfleet_operator_leader", "1 when this replica holds the leader Lease.", registry=REGISTRY)
+LEASE_RENEW_FAILURES = Counter("botfleet_operator_lease_renew_failures_total",
+                               "Failed Lease renewals by the leader (it exits after 10 s without one).",
+                               registry=REGISTRY)
+BOT_STATUS_READS = Counter("botfleet_operator_bot_status_reads_total",
+                           "Reads of bot pods' /status (kill switch), by result (ok, error).", ["result"],
+                           registry=REGISTRY)
 
 CONDITION_TYPES = ("Ready", "Progressing", "Degraded", "SecretsReady", "BackupSucceeded", "RotationDue")
 

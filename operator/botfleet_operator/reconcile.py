@@ -1,7 +1,9 @@
 """One reconcile of one TradingBot: the same convergence for create, update, resume and resync.
 
-`reconcile(snapshot, kube, settings, now)` applies what differs from the observed objects, starts a
-manual rotation Job when the annotation has a new value, then writes the status if it changed.
+`reconcile(snapshot, kube, settings, now)` applies what differs from the observed objects (a field
+that differs, or a desired-state hash that changed: that is how a removed spec field reaches the
+object), deletes the bot's objects its spec no longer asks for (pruning), starts a manual rotation
+Job when the annotation has a new value, then writes the status if it changed.
 `Snapshot` is what the watch caches held for this bot when the work started; its TradingBot is
 parsed once into `api.TradingBot` here, and everything downstream works on the typed spec. The
 function itself is synchronous and runs on a worker thread.
@@ -10,6 +12,7 @@ function itself is synchronous and runs on a worker thread.
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -18,7 +21,14 @@ from botfleet_operator import api, conditions, metrics, resources
 from botfleet_operator.api import SpecError, TradingBot
 from botfleet_operator.kube import Kube, KubeError
 from botfleet_operator.presets import ParamsError, resolve_params
-from botfleet_operator.secrets import SecretsCheck, SecretView, check, secrets_hash
+from botfleet_operator.secrets import (
+    SecretsCheck,
+    SecretView,
+    check,
+    referenced_secrets,
+    secrets_hash,
+    view_of,
+)
 
 log = logging.getLogger("botfleet.operator")
 Obj = dict[str, Any]
@@ -31,15 +41,28 @@ class Snapshot:
     owned: dict[tuple[str, str], Obj] = field(default_factory=dict)  # (kind, name) -> observed object
     pods: list[Obj] = field(default_factory=list)
     jobs: list[Obj] = field(default_factory=list)
+    reports: list[conditions.BotReport] = field(default_factory=list)  # the bot pods' /status (runner)
 
 
 @dataclass
 class Result:
     applied: list[tuple[str, str]] = field(default_factory=list)  # (kind, name)
+    pruned: list[tuple[str, str]] = field(default_factory=list)   # (kind, name) deleted
     objects: list[Obj] = field(default_factory=list)  # the API server's answers to the applies
     errors: list[str] = field(default_factory=list)
     status: Obj | None = None          # written status (None: unchanged)
+    stored: Obj | None = None          # the TradingBot as the status write stored it
+    refreshed: list[Obj] = field(default_factory=list)  # objects re-read because the cache looked stale
+    gone: bool = False                 # the TradingBot no longer exists (404 on the status write)
+    recheck_after: float | None = None  # reconcile again after this many seconds even without events
     retry: bool = False
+
+
+# Ready=False for a Deployment reason that lasts longer than this triggers a direct read of the
+# Deployment: a lost or reordered watch event must not leave a bot "RollingOut" forever, and the
+# resync only re-reads the same cache. Not-ready bots are re-checked at this interval.
+STALE_AFTER_SECONDS = 60.0
+WAITING_ON_DEPLOYMENT = ("RollingOut", "Scaling", "DeploymentMissing")
 
 
 def is_subset(desired: Any, observed: Any) -> bool:
@@ -70,15 +93,30 @@ def params_problem(spec: api.TradingBotSpec) -> str | None:
     return None
 
 
-def plan(bot: TradingBot, snapshot: Snapshot, settings: resources.Settings) -> tuple[list[Obj], SecretsCheck, str | None]:
-    """(objects to apply, secrets check, params problem). Pure."""
+def up_to_date(desired: Obj, observed: Obj | None) -> bool:
+    """Same desired state as last applied (hash) and no field of it changed since (hand edits)."""
+    if observed is None:
+        return False
+    want = desired["metadata"].get("annotations", {}).get(resources.ANN_DESIRED_HASH)
+    have = (observed.get("metadata", {}).get("annotations") or {}).get(resources.ANN_DESIRED_HASH)
+    return want == have and is_subset(desired, observed)
+
+
+@dataclass
+class Plan:
+    apply: list[Obj] = field(default_factory=list)
+    prune: list[Obj] = field(default_factory=list)
+
+
+def plan(bot: TradingBot, snapshot: Snapshot, settings: resources.Settings) -> tuple[Plan, SecretsCheck, str | None]:
+    """(objects to apply and to delete, secrets check, params problem). Pure."""
     secrets_check = check(bot.spec, snapshot.secrets)
     problem = params_problem(bot.spec)
     if problem:
-        return [], secrets_check, problem
+        return Plan(), secrets_check, problem
     desired = resources.desired_objects(bot, settings, snapshot.secrets, include_deployment=secrets_check.ok)
-    todo = [o for o in desired if not is_subset(o, snapshot.owned.get((o["kind"], o["metadata"]["name"])))]
-    return todo, secrets_check, None
+    todo = [o for o in desired if not up_to_date(o, snapshot.owned.get((o["kind"], o["metadata"]["name"])))]
+    return Plan(todo, resources.prunable(bot, desired, snapshot.owned)), secrets_check, None
 
 
 def _rotation_request(bot: TradingBot) -> str | None:
@@ -86,6 +124,56 @@ def _rotation_request(bot: TradingBot) -> str | None:
     if value and value != bot.status.get("rotationTrigger") and resources.wants_rotation_rbac(bot):
         return str(value)
     return None
+
+
+# A referenced Secret that does not exist yet is invisible to the label-selected Secret watch: look
+# for it again after this long (SecretsReady=False/SecretNotFound heals within it once created).
+MISSING_SECRET_RECHECK_SECONDS = 10.0
+
+
+# Objects that others refer to (the pod's ServiceAccount, ConfigMap, volumes...) are applied first,
+# each wave in parallel: one bot's first reconcile costs two round trips instead of eight.
+_FIRST_WAVE = frozenset({"ServiceAccount", "ConfigMap", "PersistentVolumeClaim", "Service", "NetworkPolicy",
+                         "Role", "RoleBinding"})
+# Shared by all reconcile workers: bounds the writes in flight (and the memory of their answers).
+_APPLY_POOL = ThreadPoolExecutor(max_workers=16, thread_name_prefix="apply")
+
+
+def apply_all(kube: Kube, objs: list[Obj]) -> list[tuple[Obj, Obj | KubeError]]:
+    """Apply `objs` in two waves (referenced objects first), each wave in parallel; the outcomes in
+    the order of `objs`."""
+    def one(obj: Obj) -> Obj | KubeError:
+        try:
+            return kube.apply(obj)
+        except KubeError as exc:
+            return exc
+    outcomes: dict[int, Obj | KubeError] = {}
+    for wave in ([i for i, o in enumerate(objs) if o["kind"] in _FIRST_WAVE],
+                 [i for i, o in enumerate(objs) if o["kind"] not in _FIRST_WAVE]):
+        if len(wave) == 1:
+            outcomes[wave[0]] = one(objs[wave[0]])
+        elif wave:
+            outcomes.update(zip(wave, _APPLY_POOL.map(lambda i: one(objs[i]), wave), strict=True))
+    return [(obj, outcomes[i]) for i, obj in enumerate(objs)]
+
+
+def _read_unseen_secrets(bot: TradingBot, snapshot: Snapshot, kube: Kube) -> bool:
+    """Referenced Secrets the Secret watch has not delivered: it only sees Secrets labelled
+    `resources.LABEL_SECRET`, so label them (which also reads them) and use what came back.
+    True when one of them is still not there."""
+    missing = False
+    for name in sorted(referenced_secrets(bot.spec) - set(snapshot.secrets)):
+        try:
+            obj = kube.label_secret(bot.namespace, name)
+        except KubeError as exc:  # the message has the status and reason, never Secret data
+            log.warning("cannot label Secret %s/%s for the watch: %s", bot.namespace, name, exc)
+            missing = True
+            continue
+        if obj is None:
+            missing = True
+        else:
+            snapshot.secrets[name] = view_of(obj)
+    return missing
 
 
 def _reconcile_invalid_spec(obj: Obj, kube: Kube, error: SpecError, now: datetime) -> Result:
@@ -96,13 +184,9 @@ def _reconcile_invalid_spec(obj: Obj, kube: Kube, error: SpecError, now: datetim
     status["conditions"] = conditions.merge_conditions(status["conditions"], old.get("conditions"), now)
     if conditions.status_changed(old, status):
         _transition_events(kube, obj, old, status)
-        try:
-            kube.patch_status(obj["metadata"]["namespace"], obj["metadata"]["name"], status)
-            result.status = status
-        except KubeError as exc:
-            result.errors.append(str(exc))
-            result.retry = True
-    metrics.observe_bot({**obj, "status": status})
+        _write_status(kube, obj, status, result)
+    if not result.gone:
+        metrics.observe_bot({**obj, "status": status})
     return result
 
 
@@ -113,31 +197,48 @@ def reconcile(snapshot: Snapshot, kube: Kube, settings: resources.Settings, now:
     except SpecError as exc:
         return _reconcile_invalid_spec(body, kube, exc, now)
     result = Result()
+    secrets_missing = _read_unseen_secrets(bot, snapshot, kube)
     todo, secrets_check, problem = plan(bot, snapshot, settings)
     deployment = snapshot.owned.get(("Deployment", bot.name))
+    deployment_applied = False
     created: list[str] = []
     updated: list[str] = []
-    for obj in todo:
+    for obj, outcome in apply_all(kube, todo.apply):
         ident = f"{obj['kind']} {obj['metadata']['name']}"
-        try:
-            applied = kube.apply(obj)
-        except KubeError as exc:
-            if exc.status == 403 and "being terminated" in str(exc):
+        if isinstance(outcome, KubeError):
+            if outcome.status == 403 and "being terminated" in str(outcome):
                 return result  # the namespace is going away, and the bot with it: nothing to converge
-            result.errors.append(str(exc))
+            result.errors.append(str(outcome))
             result.retry = True
             continue
+        applied = outcome
         result.applied.append((obj["kind"], obj["metadata"]["name"]))
         if applied.get("metadata"):
             result.objects.append(applied)
         if obj["kind"] == "Deployment":
-            deployment = applied
+            # Not the observed Deployment: an apply answer has the new spec with the old status.
+            # Ready is computed from watched objects only; the watch event of this write follows.
+            deployment_applied = True
         (updated if (obj["kind"], obj["metadata"]["name"]) in snapshot.owned else created).append(ident)
+    deleted: list[str] = []
+    if not result.errors:  # prune only once the desired objects are in place
+        for obj in todo.prune:
+            meta = obj["metadata"]
+            try:
+                kube.delete(obj["kind"], meta["namespace"], meta["name"], meta.get("uid"))
+            except KubeError as exc:
+                result.errors.append(str(exc))
+                result.retry = True
+                continue
+            result.pruned.append((obj["kind"], meta["name"]))
+            deleted.append(f"{obj['kind']} {meta['name']}")
     # One Event per kind of change, not one per object: at 1,000 bots Events are a real API load.
     if created:
         _event(kube, body, "Normal", "Created", "Created " + ", ".join(created))
     if updated:
         _event(kube, body, "Normal", "Updated", "Updated " + ", ".join(updated))
+    if deleted:
+        _event(kube, body, "Normal", "Deleted", "Deleted " + ", ".join(deleted) + " (no longer in the spec)")
 
     status_extra: Obj = {}
     trigger = _rotation_request(bot) if not problem else None
@@ -157,10 +258,24 @@ def reconcile(snapshot: Snapshot, kube: Kube, settings: resources.Settings, now:
 
     observed = conditions.Observed(
         deployment=deployment, pods=snapshot.pods, jobs=snapshot.jobs, secrets=snapshot.secrets,
-        secrets_check=secrets_check, apply_error="; ".join(result.errors) or None, params_error=problem)
+        secrets_check=secrets_check, apply_error="; ".join(result.errors) or None, params_error=problem,
+        reports=snapshot.reports, deployment_applied=deployment_applied)
     status = conditions.compute_status(bot, observed, now, secrets_hash(bot.spec, snapshot.secrets))
-    status.update(status_extra)
     old = dict(bot.status)
+    if _stale(old, status, now) and not deployment_applied:
+        fresh = _read(kube, "Deployment", bot.namespace, bot.name, result)
+        if fresh is not None and _version(fresh) != _version(deployment):
+            log.info("Deployment %s/%s: watch cache at resourceVersion %s, API server at %s: using the direct read",
+                     bot.namespace, bot.name, _version(deployment), _version(fresh))
+            result.refreshed.append(fresh)
+            observed.deployment = fresh
+            status = conditions.compute_status(bot, observed, now, secrets_hash(bot.spec, snapshot.secrets))
+    if not bot.spec.paused and conditions.condition(status, "Ready")["reason"] in WAITING_ON_DEPLOYMENT:  # type: ignore[index]
+        result.recheck_after = STALE_AFTER_SECONDS
+    if secrets_missing:
+        result.recheck_after = min(result.recheck_after or MISSING_SECRET_RECHECK_SECONDS,
+                                   MISSING_SECRET_RECHECK_SECONDS)
+    status.update(status_extra)
     if result.errors or problem:
         # The spec was not (fully) applied: do not claim this generation.
         status["observedGeneration"] = old.get("observedGeneration")
@@ -169,15 +284,52 @@ def reconcile(snapshot: Snapshot, kube: Kube, settings: resources.Settings, now:
     status["conditions"] = conditions.merge_conditions(status["conditions"], old.get("conditions"), now)
     if conditions.status_changed(old, status):
         _transition_events(kube, body, old, status)
-        try:
-            kube.patch_status(bot.namespace, bot.name, status)
-            result.status = status
-        except KubeError as exc:
+        _write_status(kube, body, status, result)
+    if not result.gone:
+        # The per-bot series follow what this reconcile observed, written or not (the leader's view).
+        metrics.observe_bot({**body, "status": status})
+    return result
+
+
+def _version(obj: Obj | None) -> str | None:
+    return None if obj is None else (obj.get("metadata") or {}).get("resourceVersion")
+
+
+def _stale(old: Obj, new: Obj, now: datetime) -> bool:
+    """Has Ready been False for a Deployment reason, unchanged, for longer than STALE_AFTER_SECONDS?"""
+    before, after = conditions.condition(old, "Ready"), conditions.condition(new, "Ready")
+    if not before or not after or after["status"] != "False" or after["reason"] not in WAITING_ON_DEPLOYMENT:
+        return False
+    if (before.get("status"), before.get("reason")) != (after["status"], after["reason"]):
+        return False
+    since = conditions.parse_time(before.get("lastTransitionTime"))
+    return since is not None and (now - since).total_seconds() > STALE_AFTER_SECONDS
+
+
+def _read(kube: Kube, kind: str, namespace: str, name: str, result: Result) -> Obj | None:
+    try:
+        return kube.get(kind, namespace, name)
+    except KubeError as exc:
+        log.warning("direct read failed: %s", exc)
+        return None
+
+
+def _write_status(kube: Kube, body: Obj, status: Obj, result: Result) -> None:
+    """Conditional status write: only onto the version of the TradingBot the status was computed from."""
+    meta = body["metadata"]
+    try:
+        stored = kube.patch_status(meta["namespace"], meta["name"], status, meta.get("resourceVersion"))
+    except KubeError as exc:
+        if exc.status == 404:
+            result.gone = True  # deleted meanwhile: nothing was written, nothing to retry
+        elif exc.status == 409:
+            result.retry = True  # the bot changed since the snapshot: its watch event re-queues it
+        else:
             result.errors.append(str(exc))
             result.retry = True
-    # The per-bot series follow what this reconcile observed, written or not (the leader's view).
-    metrics.observe_bot({**body, "status": status})
-    return result
+        return
+    result.status = status
+    result.stored = stored if isinstance(stored, dict) and stored.get("metadata") else None
 
 
 def _event(kube: Kube, bot: Obj, type_: str, reason: str, message: str) -> None:

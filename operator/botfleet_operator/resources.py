@@ -1,8 +1,11 @@
 """Spec -> the Kubernetes objects a bot consists of. Pure functions: no I/O, no clock.
 
 `desired_objects` returns every object the operator server-side-applies for one TradingBot, each
-with an owner reference to it, so garbage collection removes them with the bot. The bot arrives
-parsed (`api.TradingBot`): its spec's defaults come from the API models, never from here.
+with an owner reference to it, so garbage collection removes them with the bot, except the volumes
+that `spec.retention` keeps (Retain, the default): they outlive the bot and a new bot of the same
+name mounts them again. Each object carries the hash of its own desired state (`ANN_DESIRED_HASH`):
+a removed spec field changes the hash, so the object is re-applied and server-side apply drops the
+field. The bot arrives parsed (`api.TradingBot`): its spec's defaults come from the API models.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlparse
+
+from kubernetes.utils.quantity import parse_quantity
 
 from bot_runtime import __version__
 from bot_runtime.contract.config import BotConfig, Endpoints, JournalConfig, MarketSelector, TelemetryConfig
@@ -40,8 +45,17 @@ MANAGER = "botfleet-operator"
 ANN_CONFIG_HASH = "botfleet.io/config-hash"
 ANN_SECRETS_HASH = "botfleet.io/secrets-hash"
 ANN_ROTATION_TRIGGER = "botfleet.io/rotation-trigger"
-# A tripped kill switch is reported through this pod annotation (see docs/operator.md).
-ANN_KILL_SWITCH = "botfleet.io/kill-switch"
+ANN_DESIRED_HASH = "botfleet.io/desired-hash"
+# Put by the operator on the Secrets a TradingBot references: it watches only those (server-side
+# label selector), not every Secret of the cluster (Helm releases, tokens...).
+LABEL_SECRET = "botfleet.io/referenced-secret"
+COMPONENT_BOT = "bot"
+# Kinds that can drop out of a bot's desired set (rotation RBAC and CronJob, the backup PVC): the
+# operator deletes them (docs/operator.md#pruning); its RBAC grants delete on these kinds only.
+PRUNABLE_KINDS = frozenset({"ServiceAccount", "Role", "RoleBinding", "CronJob", "PersistentVolumeClaim"})
+# The API server of a cluster listens on 6443 (kubeadm, most distributions) or 443 behind the
+# `kubernetes` Service; NetworkPolicies see the endpoint's port, so both are allowed to rotation Jobs.
+API_SERVER_PORTS = (443, 6443)
 
 
 @dataclass(frozen=True)
@@ -87,10 +101,33 @@ def owner_reference(bot: TradingBot) -> Obj:
             "controller": True, "blockOwnerDeletion": True}
 
 
-def _meta(bot: TradingBot, name: str, component: str = "bot", **extra: Any) -> Obj:
-    return {"name": name, "namespace": bot.namespace,
-            "labels": labels(bot.name, bot.spec.strategy.value, component),
-            "ownerReferences": [owner_reference(bot)], **extra}
+def _meta(bot: TradingBot, name: str, component: str = "bot", *, owned: bool = True, **extra: Any) -> Obj:
+    meta: Obj = {"name": name, "namespace": bot.namespace,
+                 "labels": labels(bot.name, bot.spec.strategy.value, component), **extra}
+    if owned:
+        meta["ownerReferences"] = [owner_reference(bot)]
+    return meta
+
+
+def _retention(bot: TradingBot) -> api.Retention:
+    return bot.spec.retention or api.Retention()
+
+
+def bot_selector(name: str) -> dict[str, str]:
+    """The bot's own pod and nothing else: backup and rotation Job pods carry the bot label too."""
+    return {LABEL_BOT: name, LABEL_COMPONENT: COMPONENT_BOT}
+
+
+def desired_hash(obj: Obj) -> str:
+    """Hash of an object's desired state, without the annotation that carries it."""
+    body = json.loads(json.dumps(obj))
+    (body["metadata"].get("annotations") or {}).pop(ANN_DESIRED_HASH, None)
+    return short_hash(json.dumps(body, sort_keys=True, separators=(",", ":")))
+
+
+def with_desired_hash(obj: Obj) -> Obj:
+    obj["metadata"].setdefault("annotations", {})[ANN_DESIRED_HASH] = desired_hash(obj)
+    return obj
 
 
 def _uses_sim(bot: TradingBot, settings: Settings) -> bool:
@@ -132,7 +169,7 @@ def journal_pvc(bot: TradingBot, settings: Settings) -> Obj:
     if settings.journal_storage_class:
         spec["storageClassName"] = settings.journal_storage_class
     return {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
-            "metadata": _meta(bot, bot.name), "spec": spec}
+            "metadata": _meta(bot, bot.name, owned=_retention(bot).journal == "Delete"), "spec": spec}
 
 
 def _backup(bot: TradingBot) -> Backup:
@@ -152,7 +189,8 @@ def backup_pvc(bot: TradingBot) -> Obj | None:
     if pvc.storageClassName:
         spec["storageClassName"] = pvc.storageClassName
     return {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
-            "metadata": _meta(bot, f"{bot.name}-backups", "backup"), "spec": spec}
+            "metadata": _meta(bot, f"{bot.name}-backups", "backup", owned=_retention(bot).backups == "Delete"),
+            "spec": spec}
 
 
 def _secret_volume(name: str, secret: str, mapping: dict[str, str] | None, present: SecretView | None) -> Obj:
@@ -176,12 +214,24 @@ def _pod_security_context() -> Obj:
 
 
 def _resources(bot: TradingBot) -> Obj:
+    """The strategy's defaults, overridden per resource. A default request is capped at a limit you
+    set (like Kubernetes defaults a missing request to the limit), so a partial `limits:` that is
+    valid on its own never yields requests > limits; a request above the default limit is refused
+    by the CRD (crd.resource_rules)."""
     res = bot.spec.resources
     default = default_resources(bot.spec.strategy)
-    requests = (res.requests if res else None) or default["requests"]
-    limits = (res.limits if res else None) or default["limits"]
-    return {"requests": {k: str(v) for k, v in requests.items()},
-            "limits": {k: str(v) for k, v in limits.items()}}
+    given_req = res.requests.model_dump(exclude_none=True) if res and res.requests else {}
+    given_lim = res.limits.model_dump(exclude_none=True) if res and res.limits else {}
+    limits = {**default["limits"], **{k: str(v) for k, v in given_lim.items()}}
+    requests: dict[str, str] = {}
+    for name, value in default["requests"].items():
+        if name in given_req:
+            continue
+        if name in given_lim and parse_quantity(value) > parse_quantity(str(given_lim[name])):
+            value = str(given_lim[name])
+        requests[name] = value
+    requests.update({k: str(v) for k, v in given_req.items()})
+    return {"requests": dict(sorted(requests.items())), "limits": dict(sorted(limits.items()))}
 
 
 def _placement(bot: TradingBot) -> Obj:
@@ -278,7 +328,7 @@ def service(bot: TradingBot) -> Obj:
     return {"apiVersion": "v1", "kind": "Service", "metadata": _meta(bot, name),
             # Headless: Prometheus scrapes the pod endpoints anyway, and 1,000 bots must not use up
             # the cluster's Service IP range.
-            "spec": {"type": "ClusterIP", "clusterIP": "None", "selector": {LABEL_BOT: name},
+            "spec": {"type": "ClusterIP", "clusterIP": "None", "selector": bot_selector(name),
                      "ports": [{"name": "metrics", "port": METRICS_PORT, "targetPort": "metrics", "protocol": "TCP"}]}}
 
 
@@ -291,9 +341,36 @@ def network_policy(bot: TradingBot, settings: Settings) -> Obj:
     return {
         "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": _meta(bot, name),
         "spec": {
-            "podSelector": {"matchLabels": {LABEL_BOT: name}},
+            "podSelector": {"matchLabels": bot_selector(name)},
             "policyTypes": ["Ingress", "Egress"],
             "ingress": [{"ports": [{"protocol": "TCP", "port": METRICS_PORT}]}],
+            "egress": [
+                {"ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]},
+                {"ports": [{"protocol": "TCP", "port": p} for p in sorted(egress_ports)]},
+            ],
+        },
+    }
+
+
+def jobs_network_policy(bot: TradingBot, settings: Settings) -> Obj:
+    """The backup and rotation Job pods: no ingress; DNS, HTTPS (CLOB, S3), the S3 endpoint's port
+    and the API server (the rotation Job writes the credentials Secret)."""
+    egress_ports = {443, *API_SERVER_PORTS, *settings.extra_egress_ports}
+    s3 = _backup(bot).s3
+    if s3:
+        parsed = urlparse(s3.endpoint)
+        egress_ports.add(parsed.port or (443 if parsed.scheme == "https" else 80))
+    if _uses_sim(bot, settings) and settings.sim_url:  # the rotation Job talks to the simulated CLOB
+        parsed = urlparse(settings.sim_url)
+        egress_ports.add(parsed.port or (443 if parsed.scheme in ("https", "wss") else 80))
+    return {
+        "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+        "metadata": _meta(bot, f"{bot.name}-jobs", "jobs"),
+        "spec": {
+            "podSelector": {"matchLabels": {LABEL_BOT: bot.name},
+                            "matchExpressions": [{"key": LABEL_COMPONENT, "operator": "In",
+                                                  "values": ["backup", "rotation"]}]},
+            "policyTypes": ["Ingress", "Egress"],
             "egress": [
                 {"ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]},
                 {"ports": [{"protocol": "TCP", "port": p} for p in sorted(egress_ports)]},
@@ -347,7 +424,7 @@ def backup_cronjob(bot: TradingBot, settings: Settings) -> Obj:
                    mounts, volumes, env)
     # The journal volume is ReadWriteOnce: run next to the bot so both pods can mount it.
     pod["spec"]["affinity"] = {"podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [{
-        "labelSelector": {"matchLabels": {LABEL_BOT: name, LABEL_COMPONENT: "bot"}},
+        "labelSelector": {"matchLabels": bot_selector(name)},
         "topologyKey": "kubernetes.io/hostname"}]}}
     job_labels = labels(name, bot.spec.strategy.value, "backup")
     return {
@@ -445,7 +522,7 @@ def desired_objects(bot: TradingBot, settings: Settings, secrets: dict[str, Secr
     pvc = backup_pvc(bot)
     if pvc:
         objs.append(pvc)
-    objs += [service(bot), network_policy(bot, settings)]
+    objs += [service(bot), network_policy(bot, settings), jobs_network_policy(bot, settings)]
     if include_deployment:
         objs.append(deployment(bot, settings, secrets))
     objs.append(backup_cronjob(bot, settings))
@@ -454,7 +531,22 @@ def desired_objects(bot: TradingBot, settings: Settings, secrets: dict[str, Secr
         cron = rotation_cronjob(bot, settings)
         if cron:
             objs.append(cron)
-    return objs
+    return [with_desired_hash(o) for o in objs]
+
+
+def prunable(bot: TradingBot, desired: list[Obj], observed: dict[tuple[str, str], Obj]) -> list[Obj]:
+    """Observed objects of this bot that its desired state no longer contains: of a prunable kind
+    and controlled by this very TradingBot (its uid), so a retained volume (no owner reference) or
+    an object of a previous bot with the same name is never deleted."""
+    wanted = {(o["kind"], o["metadata"]["name"]) for o in desired}
+    out = []
+    for (kind, name), obj in sorted(observed.items()):
+        if kind not in PRUNABLE_KINDS or (kind, name) in wanted:
+            continue
+        refs = obj.get("metadata", {}).get("ownerReferences") or []
+        if any(r.get("uid") == bot.uid and r.get("controller") for r in refs):
+            out.append(obj)
+    return out
 
 
 def key(obj: Obj) -> tuple[str, str, str]:

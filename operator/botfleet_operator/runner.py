@@ -1,7 +1,7 @@
 """kopf wiring: watches feed the cache, workers reconcile bots from it.
 
-kopf does the watching (list + watch with resumption, per-object event batching), the liveness
-endpoint and the readiness gate: every watched resource has an index handler, so kopf holds all
+kopf does the watching (list + watch with resumption, per-object event batching) and the readiness
+gate: every watched resource has an index handler, so kopf holds all
 event handlers until the initial listings of *all* kinds are in the cache. The first reconcile of
 a bot therefore sees its existing Deployment etc. and re-applies nothing after a restart.
 No kopf state is stored on the objects (no finalizers, no annotations): every reconcile starts
@@ -15,6 +15,7 @@ import contextlib
 import logging
 import random
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -24,9 +25,18 @@ import kopf
 
 from botfleet_operator import api, metrics
 from botfleet_operator.cache import BotKey, Cache, WorkQueue
+from botfleet_operator.conditions import BotReport, parse_report
+from botfleet_operator.health import Health
 from botfleet_operator.kube import ApiKube, Kube, load_config
-from botfleet_operator.reconcile import reconcile
-from botfleet_operator.resources import LABEL_MANAGED_BY, MANAGER, Settings
+from botfleet_operator.reconcile import Result, Snapshot, reconcile
+from botfleet_operator.resources import (
+    LABEL_COMPONENT,
+    LABEL_MANAGED_BY,
+    LABEL_SECRET,
+    MANAGER,
+    METRICS_PORT,
+    Settings,
+)
 
 log = logging.getLogger("botfleet.operator")
 
@@ -54,17 +64,26 @@ class OperatorOptions:
     health_port: int = 8081
     leader_election: bool = True
     lease_namespace: str = "default"
+    lease_name: str = "botfleet-operator"
+    lease_timing: Any = None  # leader.Timing; None: its defaults (15 s / 10 s / 2 s)
     identity: str = ""
     workers: int = 32
     verbose: bool = False
     resync_seconds: float = 300.0
+    bot_status_seconds: float = 30.0
 
 
 class Controller:
     """The state shared by the kopf handlers and the workers of one operator process."""
 
-    def __init__(self, kube: Kube, settings: Settings, workers: int = 32, resync_seconds: float = 300.0) -> None:
+    def __init__(self, kube: Kube, settings: Settings, workers: int = 32, resync_seconds: float = 300.0,
+                 health: Health | None = None, bot_status_seconds: float = 30.0) -> None:
         self.kube = kube
+        self.health = health or Health()
+        self.bot_status_seconds = bot_status_seconds
+        self.bot_status_port = METRICS_PORT
+        self._rechecks: set[BotKey] = set()
+        self.reports: dict[BotKey, dict[str, BotReport]] = {}  # bot -> pod -> what its /status said
         self.settings = settings
         self.cache = Cache()
         self.queue: WorkQueue | None = None
@@ -82,6 +101,9 @@ class Controller:
         self.tasks = [asyncio.create_task(self._worker(i)) for i in range(self.workers)]
         self.tasks.append(asyncio.create_task(self._resync()))
         self.tasks.append(asyncio.create_task(self._gauges()))
+        self.tasks.append(asyncio.create_task(self._heartbeat()))
+        if self.bot_status_seconds > 0:
+            self.tasks.append(asyncio.create_task(self._poll_bot_status()))
 
     async def stop(self) -> None:
         for task in self.tasks:
@@ -100,6 +122,7 @@ class Controller:
             try:
                 snapshot = self.cache.snapshot(key)
                 if snapshot is not None:
+                    snapshot.reports = list(self.reports.get(key, {}).values())
                     started = time.perf_counter()
                     result = await loop.run_in_executor(
                         self.executor, reconcile, snapshot, self.kube, self.settings, datetime.now(UTC))
@@ -111,14 +134,9 @@ class Controller:
                         metrics.ERRORS.inc()
                         log.warning("reconcile %s/%s: %s", key[0], key[1], "; ".join(result.errors))
                     metrics.RECONCILES.labels(result="error" if failed else "success").inc()
-                    for obj in result.objects:
-                        # Objects we just created: cache them now, so that a reconcile triggered before
-                        # their watch events arrive does not create them again. Never overwrite what
-                        # the watch delivered: it may already be newer than our write's answer.
-                        self.cache.put_owned(obj, deleted=False, only_if_absent=True)
-                    if result.status is not None and key in self.cache.bots:
-                        # Our own write: keep the cache current until the watch event arrives.
-                        self.cache.bots[key] = {**self.cache.bots[key], "status": result.status}
+                    absorb(self.cache, key, snapshot, result)
+                    if result.recheck_after is not None and not result.retry:
+                        self._recheck(key, result.recheck_after)
             except Exception:  # a bug must not kill the worker: log it, retry with backoff
                 log.exception("reconcile %s/%s crashed", key[0], key[1])
                 metrics.ERRORS.inc()
@@ -129,6 +147,17 @@ class Controller:
                 self.queue.add_after(key, delay)
             metrics.QUEUE.set(len(self.queue))
 
+    def _recheck(self, key: BotKey, delay: float) -> None:
+        """One pending re-check per bot, however often it is reconciled meanwhile."""
+        if key in self._rechecks:
+            return
+        self._rechecks.add(key)
+
+        def fire() -> None:
+            self._rechecks.discard(key)
+            self.enqueue(key)
+        asyncio.get_running_loop().call_later(delay, fire)
+
     async def _resync(self) -> None:
         """Periodic re-check of every bot (time-based conditions like RotationDue, lost events)."""
         while True:
@@ -136,10 +165,98 @@ class Controller:
             for key in list(self.cache.bots):
                 self.enqueue(key)
 
+    async def _heartbeat(self) -> None:
+        """Liveness of the event loop that runs the watches and the workers."""
+        while True:
+            self.health.beat("controller", max_age=60)
+            await asyncio.sleep(5)
+
+    async def _poll_bot_status(self) -> None:
+        """Read every running bot pod's `GET /status` (kill switch, trading state) every interval.
+
+        Why a poll and not the bot writing to the API: the bot holds a wallet key and has no
+        Kubernetes token (automountServiceAccountToken: false); giving it `patch pods` would let a
+        compromised bot edit its neighbours' pods. Its /status port is open to in-cluster clients
+        already (Prometheus scrapes it). A pod that does not answer keeps its last report."""
+        import aiohttp
+
+        limit = asyncio.Semaphore(64)
+        timeout = aiohttp.ClientTimeout(total=min(5.0, self.bot_status_seconds), sock_connect=2.0)
+        async with aiohttp.ClientSession(timeout=timeout) as session:
+            while True:
+                pods = [(key, p) for key, table in list(self.cache.pods.items()) for p in list(table.values())
+                        if _pollable(p)]
+                live = {(key, p["metadata"]["name"]) for key, p in pods}
+                for key in list(self.reports):  # forget pods that are gone
+                    gone = [n for n in self.reports[key] if (key, n) not in live]
+                    for n in gone:
+                        if self.reports[key].pop(n).kill_switch:
+                            self.enqueue(key)
+                    if not self.reports[key]:
+                        del self.reports[key]
+
+                async def one(key: BotKey, pod: dict[str, Any]) -> None:
+                    name = pod["metadata"]["name"]
+                    async with limit:
+                        try:
+                            url = f"http://{pod['status']['podIP']}:{self.bot_status_port}/status"
+                            async with session.get(url) as r:
+                                report = parse_report(name, await r.json(content_type=None)) \
+                                    if r.status == 200 else None
+                        except (TimeoutError, aiohttp.ClientError, ValueError, OSError):
+                            metrics.BOT_STATUS_READS.labels(result="error").inc()
+                            return
+                    metrics.BOT_STATUS_READS.labels(result="ok" if report is not None else "error").inc()
+                    if report is None:
+                        return
+                    before = self.reports.get(key, {}).get(name)
+                    self.reports.setdefault(key, {})[name] = report
+                    if before != report:
+                        if report.kill_switch or (before is not None and before.kill_switch):
+                            log.info("bot %s/%s pod %s: kill switch %s", key[0], key[1], name,
+                                     "tripped" if report.kill_switch else "reset")
+                        self.enqueue(key)
+
+                await asyncio.gather(*(one(key, p) for key, p in pods))
+                await asyncio.sleep(self.bot_status_seconds)
+
     async def _gauges(self) -> None:
         while True:
             metrics.update_bot_gauge(list(self.cache.bots.values()))
             await asyncio.sleep(15)
+
+
+def _resource_is(group: str, plural: str) -> Callable[[Any], bool]:
+    return lambda resource: (resource.group, resource.plural) == (group, plural)
+
+
+def absorb(cache: Cache, key: BotKey, snapshot: Snapshot, result: Result) -> None:
+    """Put what a reconcile learnt from the API server into the cache, never over newer watch data."""
+    for obj in result.objects:
+        # Objects we just created: cache them now, so that a reconcile triggered before
+        # their watch events arrive does not create them again. Never overwrite what
+        # the watch delivered: it may already be newer than our write's answer.
+        cache.put_owned(obj, deleted=False, only_if_absent=True)
+    for obj in result.refreshed:
+        # A direct read found the cache stale: take it, unless the watch delivered
+        # something else for that object meanwhile (then that is at least as new).
+        cache.replace_owned_if_unchanged(obj, snapshot.owned)
+    cached = cache.bots.get(key)
+    if result.stored is not None and cached is not None and \
+            _rv(cached) == _rv(snapshot.bot):
+        # Our own (conditional) write and nothing newer arrived since the snapshot:
+        # the stored object is the newest version until its watch event arrives.
+        cache.put_bot(result.stored, written=True)
+
+
+def _rv(obj: dict[str, Any]) -> str | None:
+    return (obj.get("metadata") or {}).get("resourceVersion")
+
+
+def _pollable(pod: dict[str, Any]) -> bool:
+    meta, st = pod["metadata"], pod.get("status") or {}
+    return (meta.get("labels") or {}).get(LABEL_COMPONENT) == "bot" and not meta.get("deletionTimestamp") \
+        and st.get("phase") == "Running" and bool(st.get("podIP"))
 
 
 def build_registry(ctl: Controller, opts: OperatorOptions) -> kopf.OperatorRegistry:
@@ -154,8 +271,16 @@ def build_registry(ctl: Controller, opts: OperatorOptions) -> kopf.OperatorRegis
         settings.watching.client_timeout = 660
         settings.watching.connect_timeout = 30
         settings.batching.batch_window = 0.05           # coalesce bursts of events per object
-        settings.batching.idle_timeout = 60
+        # kopf keeps one worker task per object until it has been idle this long: at 1,000 bots
+        # (~10 watched objects each) a long timeout keeps ~10,000 tasks and their queues alive.
+        settings.batching.idle_timeout = 5
         settings.networking.request_timeout = 60
+        # Server-side filtering (labelSelector on list and watch): `labels=` on a handler filters
+        # client-side, after every pod, Job, ConfigMap... of the cluster has been listed and sent.
+        for group, _version, plural, _kind in OWNED:
+            settings.watching.label_selectors[_resource_is(group, plural)] = f"{LABEL_MANAGED_BY}={MANAGER}"
+        # Only the Secrets the operator has labelled because a TradingBot references them.
+        settings.watching.label_selectors[_resource_is("", "secrets")] = LABEL_SECRET
         await ctl.start()
 
     @kopf.on.login(registry=registry)
@@ -180,8 +305,7 @@ def build_registry(ctl: Controller, opts: OperatorOptions) -> kopf.OperatorRegis
             ctl.cache.drop_bot(key)
             metrics.forget_bot(*key)
             return
-        ctl.cache.put_bot(dict(event["object"]))
-        ctl.enqueue(key)
+        ctl.enqueue(ctl.cache.bot_event(dict(event["object"])))
 
     # Secrets: reduced to key names + digest on arrival -------------------------------------------
     @kopf.index("", "v1", "secrets", registry=registry)
@@ -229,27 +353,71 @@ def _configure_logging(verbose: bool) -> None:
 
 def run(opts: OperatorOptions) -> None:
     """Blocking: run the operator until SIGINT/SIGTERM."""
-    from prometheus_client import start_http_server
-
-    from botfleet_operator.leader import LeaderElector
-
-    _configure_logging(opts.verbose)
     import faulthandler
     import signal
+    import threading
 
+    from prometheus_client import start_http_server
+
+    from botfleet_operator.leader import ApiLeases, LeaderElector, Timing
+
+    _configure_logging(opts.verbose)
     faulthandler.register(signal.SIGUSR1, all_threads=True)  # `kill -USR1 <pid>`: dump every stack
-    kube = ApiKube(load_config(), identity=opts.identity or MANAGER)
+    api_client = load_config()
+    kube = ApiKube(api_client, identity=opts.identity or MANAGER)
+    # Health first: a standby waiting for the Lease must answer its probes (issue 12).
+    health = Health()
+    if opts.health_port:
+        health.serve(opts.health_port)
     if opts.metrics_port:
         start_http_server(opts.metrics_port, registry=metrics.REGISTRY)
+    elector: LeaderElector | None = None
     if opts.leader_election:
-        LeaderElector(kube, opts.lease_namespace, opts.identity).acquire()
+        timing = opts.lease_timing or Timing()
+        elector = LeaderElector(
+            ApiLeases(api_client, opts.lease_namespace, opts.lease_name), opts.identity, timing,
+            heartbeat=lambda: health.beat("leader-election", max_age=4 * (timing.retry + timing.request_timeout)),
+            namespace=opts.lease_namespace, name=opts.lease_name)
+        health.leading = lambda: elector is not None and elector.leading
+        # Until kopf installs its own handlers: SIGTERM/SIGINT end the wait for the Lease cleanly.
+        waiting = threading.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: waiting.set())
+        log.info("waiting for lease %s/%s as %s", opts.lease_namespace, opts.lease_name, elector.identity)
+        if not elector.acquire(waiting):
+            log.info("stopped before leading")
+            return
+        elector.start_renewing()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, signal.SIG_DFL)
     else:
         metrics.LEADER.set(1)
-    ctl = Controller(kube, Settings.from_env(), workers=opts.workers, resync_seconds=opts.resync_seconds)
+        health.leading = lambda: True
+    ctl = Controller(kube, Settings.from_env(), workers=opts.workers, resync_seconds=opts.resync_seconds,
+                     health=health, bot_status_seconds=opts.bot_status_seconds)
     registry = build_registry(ctl, opts)
     log.info("botfleet operator starting (%s)", ", ".join(opts.namespaces) or "all namespaces")
-    kopf.run(
-        registry=registry, standalone=True, clusterwide=not opts.namespaces,
-        namespaces=opts.namespaces,
-        liveness_endpoint=f"http://0.0.0.0:{opts.health_port}/healthz" if opts.health_port else None,
-    )
+    try:
+        kopf.run(registry=registry, standalone=True, clusterwide=not opts.namespaces, namespaces=opts.namespaces)
+    finally:
+        health.stopping = True
+        if elector is not None:
+            _release_after_drain(ctl, elector)
+
+
+def _release_after_drain(ctl: Controller, elector: Any) -> None:
+    """Hand the Lease over only once no reconcile of ours can still write; else let it expire."""
+    import threading
+
+    drained = threading.Event()
+
+    def drain() -> None:
+        ctl.executor.shutdown(wait=True, cancel_futures=True)
+        drained.set()
+
+    threading.Thread(target=drain, name="drain", daemon=True).start()
+    if drained.wait(max(0.0, elector.deadline_left() - 1.0)):
+        elector.release()
+    else:
+        log.warning("reconciles still running at shutdown: not releasing the lease, it will expire")
+        elector.stop()

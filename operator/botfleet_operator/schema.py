@@ -11,6 +11,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from bot_runtime.contract.formats import FORMAT_KEY
+
 JSON = dict[str, Any]
 
 _DROP = {"title", "additionalProperties", "$defs", "discriminator"}
@@ -51,8 +53,10 @@ def to_structural(node: JSON) -> JSON:
                 node["x-kubernetes-int-or-string"] = True
                 node["anyOf"] = [{"type": "integer"}, {"type": "string"}]
             elif len(branches) == 1:
-                outer = {k: v for k, v in node.items() if k in ("description", "default")}
-                node = {**branches[0], **outer}
+                outer = {k: v for k, v in node.items() if k in ("description", "default", FORMAT_KEY)}
+                if outer.get("default", 0) is None:
+                    outer.pop("default")
+                return to_structural({**branches[0], **outer})
             else:
                 raise ValueError(f"cannot express {key} {branches} as a structural schema")
             if node.get("default", 0) is None:
@@ -61,6 +65,13 @@ def to_structural(node: JSON) -> JSON:
         node.pop("default")
 
     out: JSON = {}
+    fmt = node.pop(FORMAT_KEY, None)
+    if fmt:
+        # A CEL rule instead of `pattern`: its message says what to write, not just the regex.
+        node.pop("pattern", None)
+        subject = "string(self)" if node.get("x-kubernetes-int-or-string") else "self"
+        out["x-kubernetes-validations"] = [{
+            "rule": f"{subject}.matches(r'{fmt['regex']}')", "message": fmt["message"], "reason": "FieldValueInvalid"}]
     if "enum" in node and "type" not in node:
         out["type"] = "string"
     for key, value in node.items():

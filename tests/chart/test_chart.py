@@ -129,6 +129,8 @@ def test_operator_deployment_is_hardened_and_single_acting() -> None:
     sc = c["securityContext"]
     assert sc == {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "capabilities": {"drop": ["ALL"]}}
     assert c["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    # Distinct probes: liveness must not depend on leadership, a standby is ready to take over (issue 12).
+    assert c["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert {p["name"]: p["containerPort"] for p in c["ports"]} == {"metrics": 8080, "health": 8081}
     assert any(v["name"] == "tmp" and "emptyDir" in v for v in pod["volumes"])
 
@@ -153,9 +155,12 @@ def test_rbac_matches_deploy_rbac() -> None:
     for binding in by_kind(objs, "ClusterRoleBinding") + by_kind(objs, "RoleBinding"):
         assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "botfleet-operator",
                                         "namespace": "botfleet-system"}]
-    # Least privilege: nothing cluster-wide may delete, and no wildcard.
+    # Least privilege: delete only what pruning deletes (resources.PRUNABLE_KINDS), and no wildcard.
+    prunable = {"serviceaccounts", "persistentvolumeclaims", "cronjobs", "roles", "rolebindings"}
     for rule in cr["rules"]:
-        assert "delete" not in rule["verbs"] and "*" not in rule["verbs"] and "*" not in rule["resources"]
+        assert "*" not in rule["verbs"] and "*" not in rule["resources"]
+        if "delete" in rule["verbs"]:
+            assert set(rule["resources"]) <= prunable, rule
 
 
 @needs_helm

@@ -190,6 +190,9 @@ def test_example_becomes_ready_with_owned_objects_and_columns(cluster: Cluster, 
     for kind in OWNED_KINDS:
         name = "arbhunter-backup" if kind == "cronjob" else "arbhunter"
         obj = get_json(cluster, kind, name, "-n", namespace)
+        if kind == "persistentvolumeclaim":  # spec.retention.journal defaults to Retain: not owned
+            assert "ownerReferences" not in obj["metadata"]
+            continue
         (ref,) = obj["metadata"]["ownerReferences"]
         assert (ref["kind"], ref["name"], ref["uid"], ref["controller"]) == \
             ("TradingBot", "arbhunter", bot["metadata"]["uid"], True)
@@ -289,32 +292,97 @@ def test_missing_secret_reports_then_heals(cluster: Cluster, operator: OperatorP
     wait_condition(cluster, namespace, "arbhunter", "Ready", "True")
 
 
+WALLET = "0x56687bf447db6ffa42ffe2204a05edaa20f55839"
+_S3 = {"endpoint": "https://s3.example.com", "bucket": "bots", "secretRef": {"name": "s3"}}
+_ROT = {"walletSecretRef": {"name": "w"}, "credentialsSecretRef": {"name": "c"}}
+
+# (case, spec, what `kubectl apply` must print: the field and the fix)
 INVALID: list[tuple[str, dict[str, Any], str]] = [
     ("unknown-strategy", {"strategy": "scalper"}, "spec.strategy"),
-    ("live-without-wallet", {"mode": "live"}, "spec.walletSecretRef"),
+    ("live-without-wallet", {"mode": "live"}, "spec.walletSecretRef is required when spec.mode is live"),
     ("negative-limit", {"limits": {"maxDailyLossUsd": -5}}, "spec.limits.maxDailyLossUsd"),
     ("copy-ratio-above-1", {"strategy": "elitemimic", "params": {"copyRatio": 1.5}}, "spec.params.copyRatio"),
-    ("bad-cron", {"backup": {"schedule": "every hour"}}, "spec.backup.schedule"),
-    ("param-of-other-strategy", {"params": {"copyRatio": 0.5}}, "spec.params.copyRatio"),
+    ("param-of-other-strategy", {"params": {"copyRatio": 0.5}},
+     "spec.params.copyRatio is a parameter of elitemimic, not arbhunter; remove it from spec.params"),
     ("unknown-param", {"params": {"nonsense": 1}}, "spec.params.nonsense"),
     ("bad-mode", {"mode": "yolo"}, "spec.mode"),
     ("bad-risk", {"riskProfile": "reckless"}, "spec.riskProfile"),
     ("order-above-position", {"limits": {"maxOrderUsd": 5000, "maxPositionPerMarketUsd": 100}},
-     "spec.limits.maxOrderUsd"),
-    ("env-secret-name", {"env": [{"name": "PRIVATE_KEY", "value": "x"}]}, "spec.env"),
-    ("rotation-without-secrets", {"keyRotation": {"schedule": "@weekly"}}, "spec.keyRotation.schedule"),
-    ("bad-rotation-cron", {"walletSecretRef": {"name": "w"}, "credentialsSecretRef": {"name": "c"},
-                           "keyRotation": {"schedule": "0 3 * *"}}, "spec.keyRotation.schedule"),
+     "spec.limits.maxOrderUsd must not exceed spec.limits.maxPositionPerMarketUsd"),
+    ("order-above-exposure", {"limits": {"maxOrderUsd": 3000, "maxTotalExposureUsd": 2000}},
+     "spec.limits.maxOrderUsd must not exceed spec.limits.maxTotalExposureUsd"),
+    ("env-secret-name", {"env": [{"name": "PRIVATE_KEY", "value": "x"}]}, "spec.env must not set Secret key names"),
+    ("env-botfleet-prefix", {"env": [{"name": "BOTFLEET_MODE", "value": "live"}]}, "names starting with BOTFLEET_"),
+    ("env-name-format", {"env": [{"name": "1ST", "value": "x"}]}, "must be an environment variable name"),
+    ("rotation-without-secrets", {"keyRotation": {"schedule": "@weekly"}},
+     "spec.keyRotation.schedule needs spec.walletSecretRef"),
+    ("bad-cron", {"backup": {"schedule": "every hour"}}, "spec.backup.schedule must be 5 fields"),
+    ("bad-rotation-cron", {**_ROT, "keyRotation": {"schedule": "0 3 * *"}}, "spec.keyRotation.schedule must be 5 fields"),
+    ("cron-minute-60", {"backup": {"schedule": "60 * * * *"}},
+     "spec.backup.schedule: the minute field (1st) must be '*', a value 0-59"),
+    ("cron-hour-24", {"backup": {"schedule": "0 24 * * *"}}, "the hour field (2nd) must be '*', a value 0-23"),
+    ("cron-dom-0", {"backup": {"schedule": "0 0 0 * *"}}, "the day-of-month field (3rd)"),
+    ("cron-month-13", {**_ROT, "keyRotation": {"schedule": "0 3 1 13 *"}},
+     "spec.keyRotation.schedule: the month field (4th)"),
+    ("cron-dow-8", {"backup": {"schedule": "0 0 * * 8"}}, "the day-of-week field (5th)"),
+    ("cron-step-0", {"backup": {"schedule": "*/0 * * * *"}}, "the minute field (1st)"),
     ("wallet-key-mapping", {"walletSecretRef": {"name": "w", "keys": {"OPENAI_API_KEY": "x"}}},
-     "spec.walletSecretRef.keys"),
+     "spec.walletSecretRef.keys: only PRIVATE_KEY, FUNDER_ADDRESS, SIGNATURE_TYPE"),
+    ("secret-name", {"walletSecretRef": {"name": "My_Wallet"}}, "must be a DNS subdomain"),
+    ("wallet-address", {"strategy": "elitemimic", "params": {"wallets": ["0x1234"]}},
+     "must be a wallet address: 0x followed by 40 hex digits"),
+    ("condition-id", {"markets": {"conditionIds": ["0xabc"]}}, "must be a condition id: 0x followed by 64 hex"),
+    ("slug", {"markets": {"slugs": ["Will Trump Win?"]}}, "must be a slug"),
+    ("llm-url", {"strategy": "polyai", "params": {"llmBaseUrl": "api.openai.com/v1"}},
+     "must be an http:// or https:// URL"),
+    ("s3-endpoint", {"backup": {"s3": {**_S3, "endpoint": "s3.example.com"}}}, "must be an http:// or https:// URL"),
+    ("s3-bucket", {"backup": {"s3": {**_S3, "bucket": "My_Bucket"}}}, "must be an S3 bucket name"),
+    ("quantity", {"resources": {"limits": {"memory": "512MB"}}}, "must be a Kubernetes quantity"),
+    ("resource-name", {"resources": {"limits": {"gpu": "1"}}}, "spec.resources.limits.gpu"),
+    ("requests-above-limits", {"resources": {"requests": {"memory": "2Gi"}, "limits": {"memory": "1Gi"}}},
+     "spec.resources.requests.memory (2Gi) must not exceed the memory limit (1Gi)"),
+    ("request-above-default-limit", {"resources": {"requests": {"cpu": "2"}}},
+     "spec.resources.requests.cpu (2) must not exceed the cpu limit (1)"),
+    ("backup-pvc-size", {"backup": {"storage": {"pvc": {"size": "ten gigs"}}}}, "must be a Kubernetes quantity"),
+    ("image", {"image": "Botfleet:Latest!"}, "must be an image reference"),
+    ("node-selector-key", {"nodeSelector": {"bad key": "x"}}, "spec.nodeSelector: every key must be a label key"),
+    ("node-selector-value", {"nodeSelector": {"pool": "-x-"}}, "must be a label value"),
+    ("toleration-exists-value", {"tolerations": [{"key": "k", "operator": "Exists", "value": "v"}]},
+     "a toleration with operator Exists must not have a value"),
+    ("toleration-seconds", {"tolerations": [{"key": "k", "effect": "NoSchedule", "tolerationSeconds": 5}]},
+     "tolerationSeconds only applies to effect NoExecute"),
+    ("retention", {"retention": {"journal": "Keep"}}, "spec.retention.journal"),
+]
+
+# Edge cases that must be accepted.
+ACCEPTED: list[tuple[str, dict[str, Any]]] = [
+    ("cron-edges", {"backup": {"schedule": "59 23 31 12 7"}}),
+    ("cron-names-lists-steps", {"backup": {"schedule": "0,30 9-17/2 ? JAN-MAR mon-fri"}}),
+    ("cron-macro", {"backup": {"schedule": "@daily"}}),
+    ("partial-resource-limits", {"resources": {"limits": {"memory": "128Mi"}}}),
+    ("requests-equal-limits", {"resources": {"requests": {"cpu": 1, "memory": "1Gi"}, "limits": {"cpu": "1000m", "memory": "1024Mi"}}}),
+    ("partial-money-limits", {"limits": {"maxTotalExposureUsd": 500}}),
+    ("partial-money-limits-up", {"limits": {"maxOrderUsd": 2000}}),
+    ("image-digest", {"image": "registry.example.com:5000/team/botfleet:1.2@sha256:" + "ab" * 32}),
+    ("wallets", {"strategy": "elitemimic", "params": {"wallets": [WALLET, WALLET.upper().replace("0X", "0x")]}}),
+    ("placement", {"nodeSelector": {"topology.kubernetes.io/zone": "eu-1a"},
+                   "tolerations": [{"operator": "Exists"}, {"key": "k", "effect": "NoExecute", "tolerationSeconds": 30}]}),
+    ("retention-delete", {"retention": {"journal": "Delete", "backups": "Delete"}}),
 ]
 
 
 def test_invalid_resources_are_refused_by_the_api_server(cluster: Cluster, namespace: str) -> None:
-    for case, spec, field in INVALID:
+    assert len(INVALID) >= 25
+    wrong = []
+    for case, spec, message in INVALID:
         result = apply(cluster, bot_doc(f"bad-{case}", **spec), namespace, check=False)
-        assert result.returncode != 0, f"{case} was accepted"
-        assert field in result.stderr, f"{case}: {result.stderr}"
+        if result.returncode == 0 or message not in result.stderr:
+            wrong.append(f"{case}: rc={result.returncode} {result.stderr.strip()[:400]}")
+    for case, spec in ACCEPTED:
+        result = apply(cluster, bot_doc(f"ok-{case}", **spec), namespace, check=False)
+        if result.returncode != 0:
+            wrong.append(f"{case} (must be accepted): {result.stderr.strip()[:400]}")
+    assert not wrong, "\n".join(wrong)
     bad_name = apply(cluster, bot_doc("1-bad-name"), namespace, check=False)
     assert bad_name.returncode != 0 and "metadata.name" in bad_name.stderr
     apply(cluster, bot_doc("immutable"), namespace)
@@ -357,6 +425,15 @@ def test_backup_job_success_then_failure(cluster: Cluster, operator: OperatorPro
     _apply_example(cluster, namespace, "arbhunter")
     wait_condition(cluster, namespace, "arbhunter", "Ready", "True")
     cluster.kubectl("create", "job", "manual-backup-1", "-n", namespace, "--from=cronjob/arbhunter-backup")
+    # The metrics Service and the bot's NetworkPolicy select the bot pod, never the backup Job's pod.
+    backup_pods = eventually(lambda: get_json(cluster, "pods", "-n", namespace, "-l",
+                                              "job-name=manual-backup-1")["items"], "backup Job pod")
+    svc = get_json(cluster, "service", "arbhunter", "-n", namespace)["spec"]["selector"]
+    np = get_json(cluster, "networkpolicy", "arbhunter", "-n", namespace)["spec"]["podSelector"]["matchLabels"]
+    for selector in (svc, np):
+        selected = get_json(cluster, "pods", "-n", namespace, "-l", ",".join(f"{k}={v}" for k, v in selector.items()))
+        names = {p["metadata"]["name"] for p in selected["items"]}
+        assert names and not names & {p["metadata"]["name"] for p in backup_pods}, (selector, names)
     wait_condition(cluster, namespace, "arbhunter", "BackupSucceeded", "True", "BackupCompleted", timeout=120)
     assert get_json(cluster, "tradingbot", "arbhunter", "-n", namespace)["status"]["lastBackupTime"]
     # A backup that cannot finish: unschedulable pod, 1 s deadline -> the Job fails (DeadlineExceeded).
@@ -372,7 +449,7 @@ def test_backup_job_success_then_failure(cluster: Cluster, operator: OperatorPro
 
 
 def test_delete_removes_everything_it_owned(cluster: Cluster, operator: OperatorProcess, namespace: str) -> None:
-    _apply_example(cluster, namespace, "elitemimic")
+    _apply_example(cluster, namespace, "elitemimic", retention={"journal": "Delete"})
     wait_condition(cluster, namespace, "elitemimic", "Ready", "True")
     assert get_json(cluster, "role", "elitemimic-rotator", "-n", namespace)
     cluster.kubectl("delete", "tradingbot", "elitemimic", "-n", namespace)
@@ -382,6 +459,78 @@ def test_delete_removes_everything_it_owned(cluster: Cluster, operator: Operator
                                "rolebinding", "-n", namespace, "-l", "botfleet.io/bot=elitemimic", "-o", "name").stdout
         return not left.strip()
     eventually(all_gone, "garbage collection of the bot's objects", timeout=120)
+
+
+def test_removed_spec_fields_leave_the_deployment(cluster: Cluster, operator: OperatorProcess, namespace: str) -> None:
+    apply(cluster, bot_doc("placed", nodeSelector={"botfleet.io/pool": "trading"},
+                           tolerations=[{"key": "botfleet.io/dedicated", "operator": "Exists"}],
+                           env=[{"name": "TZ", "value": "UTC"}]), namespace)
+
+    def pod_spec() -> dict[str, Any]:
+        return (deployment(cluster, namespace, "placed") or {}).get("spec", {}).get("template", {}).get("spec", {})
+    eventually(lambda: pod_spec().get("nodeSelector") == {"botfleet.io/pool": "trading"}, "Deployment placed")
+    cluster.kubectl("patch", "tradingbot", "placed", "-n", namespace, "--type", "json", "-p", json.dumps([
+        {"op": "remove", "path": "/spec/nodeSelector"}, {"op": "remove", "path": "/spec/tolerations"},
+        {"op": "remove", "path": "/spec/env"}]))
+    generation = get_json(cluster, "tradingbot", "placed", "-n", namespace)["metadata"]["generation"]
+    eventually(lambda: "nodeSelector" not in pod_spec() and "tolerations" not in pod_spec(),
+               "nodeSelector and tolerations removed from the Deployment")
+    env = [e["name"] for e in pod_spec()["containers"][0]["env"]]
+    assert "TZ" not in env
+    cronjob = get_json(cluster, "cronjob", "placed-backup", "-n", namespace)
+    assert "nodeSelector" not in cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    eventually(lambda: get_json(cluster, "tradingbot", "placed", "-n", namespace)["status"].get(
+        "observedGeneration") == generation, "observedGeneration advanced")
+
+
+def test_objects_dropped_from_the_spec_are_deleted(cluster: Cluster, operator: OperatorProcess,
+                                                   namespace: str) -> None:
+    apply(cluster, secret_doc("p-wallet", PRIVATE_KEY="REPLACE_ME"), namespace)
+    apply(cluster, secret_doc("p-creds", OPENAI_API_KEY="REPLACE_ME"), namespace)
+    apply(cluster, bot_doc("pruned", walletSecretRef={"name": "p-wallet"}, credentialsSecretRef={"name": "p-creds"},
+                           keyRotation={"schedule": "0 3 * * 0"},
+                           backup={"storage": {"pvc": {"size": "1Gi"}}}, retention={"backups": "Delete"}), namespace)
+    eventually(lambda: get_json(cluster, "cronjob", "pruned-rotate", "-n", namespace, check=False), "rotation CronJob")
+    eventually(lambda: get_json(cluster, "pvc", "pruned-backups", "-n", namespace, check=False), "backup PVC")
+    cluster.kubectl("patch", "tradingbot", "pruned", "-n", namespace, "--type", "json", "-p", json.dumps([
+        {"op": "remove", "path": "/spec/keyRotation/schedule"}]))
+    eventually(lambda: get_json(cluster, "cronjob", "pruned-rotate", "-n", namespace, check=False) is None,
+               "rotation CronJob deleted", timeout=90)
+    assert get_json(cluster, "role", "pruned-rotator", "-n", namespace)  # still wanted: both Secrets are set
+    cluster.kubectl("patch", "tradingbot", "pruned", "-n", namespace, "--type", "json", "-p", json.dumps([
+        {"op": "remove", "path": "/spec/credentialsSecretRef"}, {"op": "remove", "path": "/spec/backup"}]))
+
+    def rbac_and_pvc_gone() -> bool:
+        left = cluster.kubectl("get", "role,rolebinding,serviceaccount", "-n", namespace, "-o", "name").stdout
+        pvc = get_json(cluster, "pvc", "pruned-backups", "-n", namespace, check=False)
+        return "pruned-rotator" not in left and (pvc is None or bool(pvc["metadata"].get("deletionTimestamp")))
+    eventually(rbac_and_pvc_gone, "rotator RBAC and backup PVC deleted", timeout=90)
+    assert get_json(cluster, "serviceaccount", "pruned", "-n", namespace)  # the bot's own objects stay
+    events = get_json(cluster, "events", "-n", namespace, "--field-selector", "involvedObject.name=pruned")
+    assert any(e["reason"] == "Deleted" and "CronJob pruned-rotate" in e["message"] for e in events["items"])
+
+
+def test_delete_keeps_the_journal_and_a_new_bot_reuses_it(cluster: Cluster, operator: OperatorProcess,
+                                                          namespace: str) -> None:
+    apply(cluster, bot_doc("keeper"), namespace)
+    wait_condition(cluster, namespace, "keeper", "Ready", "True")
+    pvc = get_json(cluster, "pvc", "keeper", "-n", namespace)
+    assert "ownerReferences" not in pvc["metadata"]
+    cluster.kubectl("delete", "tradingbot", "keeper", "-n", namespace)
+    eventually(lambda: deployment(cluster, namespace, "keeper") is None, "the bot's Deployment collected", timeout=120)
+    eventually(lambda: get_json(cluster, "configmap", "keeper", "-n", namespace, check=False) is None,
+               "the bot's ConfigMap collected", timeout=120)
+    kept = get_json(cluster, "pvc", "keeper", "-n", namespace)
+    assert kept["metadata"]["uid"] == pvc["metadata"]["uid"] and not kept["metadata"].get("deletionTimestamp")
+    apply(cluster, bot_doc("keeper"), namespace)
+    wait_condition(cluster, namespace, "keeper", "Ready", "True")
+    again = get_json(cluster, "pvc", "keeper", "-n", namespace)
+    assert again["metadata"]["uid"] == pvc["metadata"]["uid"]
+    dep = deployment(cluster, namespace, "keeper")
+    assert dep is not None
+    claims = [v["persistentVolumeClaim"]["claimName"] for v in dep["spec"]["template"]["spec"]["volumes"]
+              if "persistentVolumeClaim" in v]
+    assert claims == ["keeper"]
 
 
 def test_sigkill_mid_reconcile_then_restart_converges(cluster: Cluster, operator: OperatorProcess,
@@ -407,10 +556,14 @@ def test_sigkill_mid_reconcile_then_restart_converges(cluster: Cluster, operator
             operator.start()
     bots = {b["metadata"]["uid"]: b["metadata"]["name"]
             for b in get_json(cluster, "tradingbots", "-n", namespace)["items"]}
+    per_bot = {"networkpolicy": 2}  # the bot's and its Jobs'
     for kind in OWNED_KINDS:
         objs = get_json(cluster, kind, "-n", namespace, "-l", "app.kubernetes.io/managed-by=botfleet-operator")["items"]
+        if kind == "persistentvolumeclaim":  # retained volumes have no owner: one per bot name
+            assert sorted(o["metadata"]["name"] for o in objs) == sorted(bots.values()), kind
+            continue
         owners = sorted(o["metadata"]["ownerReferences"][0]["uid"] for o in objs)
-        assert sorted(bots) == owners, f"{kind}: one per bot, none orphaned"
+        assert sorted(list(bots) * per_bot.get(kind, 1)) == owners, f"{kind}: one per bot, none orphaned"
 
 
 def test_operator_is_not_admin(cluster: Cluster, operator: OperatorProcess) -> None:

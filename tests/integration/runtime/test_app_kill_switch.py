@@ -1,10 +1,13 @@
 """A running bot honours a persisted kill switch (no orders, gauge 1) and applies an operator reset
-request written by `botfleet kill-switch reset`."""
+request written by `botfleet kill-switch reset`; its /status says so in the shape the operator reads
+(botfleet_operator.conditions.parse_report: Ready=False KillSwitchTripped)."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
+from typing import Any
 
 from bot_runtime.app import BotApp
 from bot_runtime.app_execution import KILL_RESET_REQUEST_KEY
@@ -14,6 +17,11 @@ from bot_runtime.credentials import CredentialsReader
 from bot_runtime.execution.journal import SqliteJournal
 from bot_runtime.execution.risk import RiskEngine
 from bot_runtime.types import Opportunity, OrderIntent
+from botfleet_operator.conditions import BotReport, parse_report
+
+
+def _as_operator_sees_it(status: dict[str, Any]) -> BotReport | None:
+    return parse_report("ks-app-0", json.loads(json.dumps(status, default=str)))  # over the wire: JSON
 
 
 async def test_kill_switch_survives_restart_and_reset_request(start_sim, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -36,6 +44,8 @@ async def test_kill_switch_survives_restart_and_reset_request(start_sim, tmp_pat
                              size_e6=10_000_000)
         res = await app.submit([intent], Opportunity(ts_ms=0, market=spec.condition_id, kind="test", edge=0.0))
         assert res[0].status == "rejected" and res[0].error == "kill_switch"
+        report = _as_operator_sees_it(app.status())
+        assert report is not None and report.kill_switch and report.kill_reason
         await asyncio.to_thread(app.execution.journal.kv_set, KILL_RESET_REQUEST_KEY, {"by": "carol"})
         for _ in range(60):
             if not app.execution.executor.risk.tripped:
@@ -45,6 +55,7 @@ async def test_kill_switch_survives_restart_and_reset_request(start_sim, tmp_pat
         await asyncio.sleep(1.2)
         assert app.metrics.registry.get_sample_value("botfleet_kill_switch_tripped", labels) == 0
         assert app.status()["killSwitch"] == {"tripped": False, "reason": ""}
+        assert _as_operator_sees_it(app.status()) == BotReport(pod="ks-app-0", kill_switch=False)
     finally:
         assert await app.stop() is True
         await sim.stop()

@@ -3,7 +3,8 @@
 It applies schema defaults, checks types, enums, bounds, patterns, lengths, required and unknown
 fields (strict field validation, as `kubectl apply` requests), then evaluates every CEL
 `x-kubernetes-validations` rule with cel-python, with numbers typed as the schema says (CEL sees a
-`number` field as a double even when YAML wrote an integer).
+`number` field as a double even when YAML wrote an integer). The Kubernetes CEL quantity library
+(`quantity()`, `isQuantity()`, `compareTo()`) is provided with the client's own quantity parser.
 """
 
 from __future__ import annotations
@@ -14,10 +15,37 @@ from dataclasses import dataclass
 from typing import Any
 
 import celpy
+from celpy import celtypes
+from kubernetes.utils.quantity import parse_quantity
+
+from bot_runtime.contract.formats import QUANTITY
 
 JSON = dict[str, Any]
 _ENV = celpy.Environment()
 _MISSING = object()
+
+
+class _Quantity(celtypes.StringType):
+    """A parsed quantity (the Kubernetes CEL library's type); kept as its canonical text."""
+
+
+def _quantity(value: Any) -> Any:
+    if not re.fullmatch(QUANTITY.regex, str(value)):
+        return celpy.CELEvalError(f"quantities must match the regular expression: {value}")
+    return _Quantity(str(value))
+
+
+def _is_quantity(value: Any) -> Any:
+    return celtypes.BoolType(bool(re.fullmatch(QUANTITY.regex, str(value))))
+
+
+def _compare_to(a: Any, b: Any) -> Any:
+    qa, qb = parse_quantity(str(a)), parse_quantity(str(b))
+    return celtypes.IntType((qa > qb) - (qa < qb))
+
+
+# Functions of the API server's CEL environment that cel-python lacks.
+K8S_FUNCTIONS: dict[str, Any] = {"quantity": _quantity, "isQuantity": _is_quantity, "compareTo": _compare_to}
 
 
 @dataclass
@@ -126,19 +154,23 @@ def cel(schema: JSON, value: Any, old: Any, path: str) -> list[Problem]:
         act: JSON = {"self": celpy.json_to_cel(_typed(schema, value))}
         if is_transition:
             act["oldSelf"] = celpy.json_to_cel(_typed(schema, old))
-        result = _ENV.program(_ENV.compile(rule["rule"])).evaluate(act)
+        result = _ENV.program(_ENV.compile(rule["rule"]), functions=K8S_FUNCTIONS).evaluate(act)
         if isinstance(result, celpy.CELEvalError):
             raise AssertionError(f"rule {rule['rule']!r} failed to evaluate at {path}: {result}")
         if not result:
             message = rule["message"]
             if "messageExpression" in rule:
-                message = str(_ENV.program(_ENV.compile(rule["messageExpression"])).evaluate(act))
+                message = str(_ENV.program(_ENV.compile(rule["messageExpression"]), functions=K8S_FUNCTIONS)
+                              .evaluate(act))
             problems.append(Problem(path + rule.get("fieldPath", ""), message))
     if isinstance(value, dict) and "properties" in schema:
         for name, sub in schema["properties"].items():
             if name in value:
                 old_sub = old.get(name, _MISSING) if isinstance(old, dict) else _MISSING
                 problems += cel(sub, value[name], old_sub, f"{path}.{name}")
+    if isinstance(value, dict) and isinstance(schema.get("additionalProperties"), dict):
+        for name, item in value.items():
+            problems += cel(schema["additionalProperties"], item, _MISSING, f"{path}.{name}")
     if isinstance(value, list) and "items" in schema:
         for i, item in enumerate(value):
             problems += cel(schema["items"], item, _MISSING, f"{path}[{i}]")

@@ -1,12 +1,11 @@
-"""Work queue, watch cache, Secret -> bots index, Lease decisions, metrics."""
+"""Work queue, watch cache, Secret -> bots index, metrics (Lease decisions: test_operator_leader.py)."""
 
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from botfleet_operator.cache import Cache, WorkQueue
-from botfleet_operator.leader import can_take
 from botfleet_operator.metrics import condition_counts
 from tests.unit.operator.tb_fixtures import FAKE_KEY, bot, secret
 
@@ -74,16 +73,6 @@ def test_owned_objects_pods_and_jobs_are_grouped_by_bot() -> None:
     assert c.snapshot(("ns", "d")) is None
 
 
-def test_lease_decisions() -> None:
-    now = datetime(2026, 1, 1, tzinfo=UTC)
-    held = {"spec": {"holderIdentity": "other", "leaseDurationSeconds": 15,
-                     "renewTime": (now - timedelta(seconds=5)).isoformat()}}
-    assert can_take(None, "me", now)
-    assert not can_take(held, "me", now)
-    assert can_take(held, "other", now)
-    assert can_take(held, "me", now + timedelta(seconds=11))
-
-
 def test_condition_counts() -> None:
     b1 = bot("a")
     b1["status"] = {"conditions": [{"type": "Ready", "status": "True"}]}
@@ -96,13 +85,31 @@ class _RecordingKube:
     def __init__(self) -> None:
         self.applied: list[str] = []
         self.statuses: list[dict[str, object]] = []
+        self.bots: dict[tuple[str, str], dict[str, Any]] = {}  # what the API server stores
 
     def apply(self, obj: dict[str, object]) -> dict[str, object]:
         self.applied.append(f"{obj['kind']}/{obj['metadata']['name']}")  # type: ignore[index]
         return obj
 
-    def patch_status(self, namespace: str, name: str, status: dict[str, object]) -> None:
+    def patch_status(self, namespace: str, name: str, status: dict[str, object],
+                     resource_version: str | None = None) -> dict[str, object]:
         self.statuses.append(status)
+        stored = self.bots.get((namespace, name))
+        if stored is None:
+            return {}
+        stored = {**stored, "status": status,
+                  "metadata": {**stored["metadata"], "resourceVersion": str(len(self.statuses) + 1)}}
+        self.bots[(namespace, name)] = stored
+        return stored
+
+    def delete(self, kind: str, namespace: str, name: str, uid: str | None = None) -> None:
+        pass
+
+    def label_secret(self, namespace: str, name: str) -> dict[str, object] | None:
+        return None
+
+    def get(self, kind: str, namespace: str, name: str) -> dict[str, object] | None:
+        return None
 
     def event(self, bot: dict[str, object], type_: str, reason: str, message: str) -> None:
         pass
@@ -116,7 +123,8 @@ async def test_controller_workers_reconcile_queued_bots_and_cache_their_writes()
     ctl = Controller(kube, Settings(image="img"), workers=2, resync_seconds=3600)
     await ctl.start()
     try:
-        ctl.cache.put_bot(bot("a"))
+        kube.bots[("ns", "a")] = {**bot("a"), "metadata": {**bot("a")["metadata"], "resourceVersion": "1"}}
+        ctl.cache.put_bot(kube.bots[("ns", "a")])
         ctl.enqueue(("ns", "a"))
         ctl.enqueue(("ns", "unknown"))  # not a cached bot: ignored
         for _ in range(200):
@@ -124,8 +132,9 @@ async def test_controller_workers_reconcile_queued_bots_and_cache_their_writes()
                 break
             await asyncio.sleep(0.01)
         assert "Deployment/a" in kube.applied and len(kube.statuses) == 1
-        # The writes are in the cache: reconciling again applies nothing and writes no status.
-        assert ctl.cache.bots[("ns", "a")]["status"] == kube.statuses[0]
+        # The writes are in the cache (the stored object, as the status write returned it):
+        # reconciling again applies nothing and writes no status.
+        assert ctl.cache.bots[("ns", "a")] == kube.bots[("ns", "a")]
         count = len(kube.applied)
         ctl.enqueue(("ns", "a"))
         await asyncio.sleep(0.3)
@@ -142,4 +151,55 @@ def test_own_write_never_overwrites_a_newer_watched_object() -> None:
     c.put_owned(newer, False)
     c.put_owned({"kind": "Deployment", "metadata": {"name": "a", "namespace": "ns", "labels": labels}}, False,
                 only_if_absent=True)
-    assert c.owned[("ns", "a")][("Deployment", "a")] is newer
+    assert c.owned[("ns", "a")][("Deployment", "a")] == newer
+
+
+def test_cache_keeps_objects_slim() -> None:
+    c = Cache()
+    labels = {"botfleet.io/bot": "a"}
+    managed = [{"manager": "botfleet-operator", "fieldsV1": {"f:spec": {}}}]
+    pod = {"kind": "Pod", "metadata": {"name": "a-1", "namespace": "ns", "labels": labels, "managedFields": managed},
+           "spec": {"containers": [{"name": "bot"}]}, "status": {"phase": "Running"}}
+    cm = {"kind": "ConfigMap", "metadata": {"name": "a", "namespace": "ns", "labels": labels, "managedFields": managed,
+                                            "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{}",
+                                                            "x": "y"}},
+          "data": {"config.json": "{}"}}
+    dep = {"kind": "Deployment", "metadata": {"name": "a", "namespace": "ns", "labels": labels, "managedFields": managed},
+           "spec": {"replicas": 1}, "status": {"availableReplicas": 1}}
+    for obj in (pod, cm, dep):
+        c.put_owned(obj, False)
+    assert c.pods[("ns", "a")]["a-1"] == {"kind": "Pod", "metadata": {"name": "a-1", "namespace": "ns", "labels": labels},
+                                          "status": {"phase": "Running"}}
+    stored_cm = c.owned[("ns", "a")][("ConfigMap", "a")]
+    assert stored_cm["metadata"]["annotations"] == {"x": "y"} and "managedFields" not in stored_cm["metadata"]
+    assert stored_cm["data"] == {"config.json": "{}"}
+    stored_dep = c.owned[("ns", "a")][("Deployment", "a")]
+    assert stored_dep["status"] == {"availableReplicas": 1} and "managedFields" not in stored_dep["metadata"]
+    assert "managedFields" in dep["metadata"]  # the watched object itself is not modified
+
+
+def test_echo_of_our_own_write_does_not_queue_the_bot() -> None:
+    c = Cache()
+    labels = {"botfleet.io/bot": "a"}
+
+    def cm(rv: str) -> dict[str, Any]:
+        return {"kind": "ConfigMap", "metadata": {"name": "a", "namespace": "ns", "labels": labels,
+                                                  "resourceVersion": rv}}
+    c.put_owned(cm("5"), False, only_if_absent=True)        # the answer to our apply
+    assert c.put_owned(cm("5"), False) is None              # its watch event (index handler)
+    assert c.put_owned(cm("5"), False) is None              # the same event (event handler)
+    assert c.put_owned(cm("6"), False) == ("ns", "a")       # someone else's change
+    assert c.put_owned(cm("6"), True) == ("ns", "a")        # deleted
+
+
+def test_echo_of_our_own_status_write_does_not_queue_the_bot() -> None:
+    c = Cache()
+    body = bot("a")
+    body["metadata"]["resourceVersion"] = "10"
+    assert c.bot_event(body) == ("ns", "a")
+    stored = {**body, "metadata": {**body["metadata"], "resourceVersion": "11"}, "status": {"x": 1}}
+    c.put_bot(stored, written=True)
+    assert c.bot_event(stored) is None
+    edited = {**stored, "metadata": {**stored["metadata"], "resourceVersion": "12", "generation": 2}}
+    assert c.bot_event(edited) == ("ns", "a")
+    assert c.bots[("ns", "a")]["metadata"]["resourceVersion"] == "12"

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from bot_runtime.contract import formats
 from botfleet_operator import crd
-from botfleet_operator.crd import CRON_REGEX
 from tests.unit.operator.tb_schemacheck import validate
 
 SCHEMA = crd.openapi_schema()
@@ -40,12 +40,74 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any], str]] = [
      {"limits": {"maxPositionPerMarketUsd": 1000, "maxTotalExposureUsd": 1000, "maxOrderUsd": 10}},
      {"limits": {"maxPositionPerMarketUsd": 6000, "maxTotalExposureUsd": 5000}},
      "spec.limits.maxPositionPerMarketUsd must not exceed"),
+    ("order-below-exposure-without-position",
+     {"limits": {"maxOrderUsd": 2000, "maxTotalExposureUsd": 2000}},
+     {"limits": {"maxOrderUsd": 3000, "maxTotalExposureUsd": 2000}},
+     "spec.limits.maxOrderUsd must not exceed spec.limits.maxTotalExposureUsd"),
     ("backup-cron", {"backup": {"schedule": "*/15 2-4 * * MON-FRI"}}, {"backup": {"schedule": "every hour"}},
-     "spec.backup.schedule is not a valid cron"),
+     "spec.backup.schedule must be 5 fields"),
     ("rotation-cron",
      {"walletSecretRef": {"name": "w"}, "credentialsSecretRef": {"name": "c"}, "keyRotation": {"schedule": "0 3 * * 0"}},
      {"walletSecretRef": {"name": "w"}, "credentialsSecretRef": {"name": "c"}, "keyRotation": {"schedule": "0 3 * *"}},
-     "spec.keyRotation.schedule is not a valid cron"),
+     "spec.keyRotation.schedule must be 5 fields"),
+    ("cron-minute", {"backup": {"schedule": "59 * * * *"}}, {"backup": {"schedule": "60 * * * *"}},
+     "spec.backup.schedule: the minute field (1st) must be"),
+    ("cron-hour", {"backup": {"schedule": "0 23 * * *"}}, {"backup": {"schedule": "0 24 * * *"}},
+     "spec.backup.schedule: the hour field (2nd)"),
+    ("cron-dom", {"backup": {"schedule": "0 0 31 * *"}}, {"backup": {"schedule": "0 0 0 * *"}},
+     "the day-of-month field (3rd)"),
+    ("cron-month", {"backup": {"schedule": "0 0 1 12 *"}}, {"backup": {"schedule": "0 0 1 13 *"}},
+     "the month field (4th)"),
+    ("cron-dow", {"backup": {"schedule": "0 0 * * 7"}}, {"backup": {"schedule": "0 0 * * 8"}},
+     "the day-of-week field (5th)"),
+    ("cron-step", {"backup": {"schedule": "*/5 * * * *"}}, {"backup": {"schedule": "*/0 * * * *"}},
+     "the minute field (1st)"),
+    ("cron-range", {"backup": {"schedule": "0 9-17 * * *"}}, {"backup": {"schedule": "0 9-25 * * *"}},
+     "the hour field (2nd)"),
+    ("cron-list", {"backup": {"schedule": "0,30 * * * *"}}, {"backup": {"schedule": "0,75 * * * *"}},
+     "the minute field (1st)"),
+    ("requests-below-limits", {"resources": {"requests": {"memory": "1Gi"}, "limits": {"memory": "1Gi"}}},
+     {"resources": {"requests": {"memory": "2Gi"}, "limits": {"memory": "1Gi"}}},
+     "spec.resources.requests.memory (2Gi) must not exceed the memory limit (1Gi)"),
+    ("requests-below-default-limit", {"resources": {"requests": {"cpu": 1}}},
+     {"resources": {"requests": {"cpu": "1500m"}}},
+     "spec.resources.requests.cpu (1500m) must not exceed the cpu limit (1)"),
+    ("partial-limits-below-default-request", {"resources": {"limits": {"memory": "128Mi"}}},
+     {"resources": {"limits": {"memory": "128Mi"}, "requests": {"memory": "129Mi"}}},
+     "spec.resources.requests.memory (129Mi) must not exceed"),
+    ("quantity-format", {"resources": {"limits": {"memory": "512Mi"}}},
+     {"resources": {"limits": {"memory": "512MB"}}}, "must be a Kubernetes quantity"),
+    ("quantity-int-or-string", {"resources": {"limits": {"cpu": 2}}},
+     {"resources": {"limits": {"cpu": "two"}}}, "must be a Kubernetes quantity"),
+    ("image-reference", {"image": "registry.example.com:5000/team/botfleet:1.2.3@sha256:" + "a" * 64},
+     {"image": "Registry/BotFleet:latest"}, "must be an image reference"),
+    ("secret-name", {"walletSecretRef": {"name": "wallet.v2"}}, {"walletSecretRef": {"name": "Wallet_2"}},
+     "must be a DNS subdomain"),
+    ("wallet-key-name", {"walletSecretRef": {"name": "w", "keys": {"PRIVATE_KEY": "pk.hex"}}},
+     {"walletSecretRef": {"name": "w", "keys": {"PRIVATE_KEY": "my key"}}}, "must be a Secret key name"),
+    ("s3-endpoint", {"backup": {"s3": {"endpoint": "https://s3.example.com", "bucket": "bots", "secretRef": {"name": "s"}}}},
+     {"backup": {"s3": {"endpoint": "s3.example.com", "bucket": "bots", "secretRef": {"name": "s"}}}},
+     "must be an http:// or https:// URL"),
+    ("s3-bucket", {"backup": {"s3": {"endpoint": "http://minio:9000", "bucket": "bot.backups", "secretRef": {"name": "s"}}}},
+     {"backup": {"s3": {"endpoint": "http://minio:9000", "bucket": "Bot_Backups", "secretRef": {"name": "s"}}}},
+     "must be an S3 bucket name"),
+    ("backup-pvc-size", {"backup": {"storage": {"pvc": {"size": "10Gi"}}}},
+     {"backup": {"storage": {"pvc": {"size": "10 GB"}}}}, "must be a Kubernetes quantity"),
+    ("storage-class", {"backup": {"storage": {"pvc": {"storageClassName": "fast-ssd"}}}},
+     {"backup": {"storage": {"pvc": {"storageClassName": "Fast SSD"}}}}, "must be a DNS subdomain"),
+    ("node-selector-key", {"nodeSelector": {"topology.kubernetes.io/zone": "eu-1a"}},
+     {"nodeSelector": {"bad key": "x"}}, "spec.nodeSelector: every key must be a label key"),
+    ("node-selector-value", {"nodeSelector": {"pool": "trading"}}, {"nodeSelector": {"pool": "-trading"}},
+     "must be a label value"),
+    ("toleration-exists-value", {"tolerations": [{"key": "k", "operator": "Exists"}]},
+     {"tolerations": [{"key": "k", "operator": "Exists", "value": "v"}]}, "operator Exists must not have a value"),
+    ("toleration-empty-key", {"tolerations": [{"operator": "Exists"}]},
+     {"tolerations": [{"key": "", "operator": "Equal", "value": "v"}]}, "an empty key needs operator Exists"),
+    ("toleration-seconds", {"tolerations": [{"key": "k", "effect": "NoExecute", "tolerationSeconds": 60}]},
+     {"tolerations": [{"key": "k", "effect": "NoSchedule", "tolerationSeconds": 60}]},
+     "tolerationSeconds only applies to effect NoExecute"),
+    ("toleration-key", {"tolerations": [{"key": "example.com/gpu", "operator": "Exists"}]},
+     {"tolerations": [{"key": "example.com/", "operator": "Exists"}]}, "must be a taint key"),
     ("env-secret-name", {"env": [{"name": "HTTP_PROXY", "value": "x"}]},
      {"env": [{"name": "A", "value": "1"}, {"name": "PRIVATE_KEY", "value": "x"}]},
      "spec.env must not set Secret key names"),
@@ -86,7 +148,7 @@ def test_bot_name_rule(name: str, ok: bool) -> None:
 
 OWN_PARAMS = {"arbhunter": {"minProfitThreshold": 0.004, "tradeSizeUsd": 80},
               "polyai": {"scanIntervalMinutes": 3, "tradeSizeUsd": 20},
-              "elitemimic": {"copyRatio": 1, "wallets": ["0xabc"]}}
+              "elitemimic": {"copyRatio": 1, "wallets": ["0x" + "aB" * 20]}}
 
 
 @pytest.mark.parametrize("strategy", list(OWN_PARAMS))
@@ -130,24 +192,34 @@ def test_openapi_constraints_name_the_field(spec: dict[str, Any], field: str) ->
     assert problems and all(p.startswith(field) for p in problems), problems
 
 
-@pytest.mark.parametrize("schedule", ["@hourly", "@daily", "0 0 1 1 *", "5,35 */2 * * 1-5", "0 12 ? * SUN", "0 0 1-15/3 * *"])
-def test_cron_regex_accepts(schedule: str) -> None:
-    import re
+CRON_OK = ["@hourly", "@daily", "0 0 1 1 *", "5,35 */2 * * 1-5", "0 12 ? * SUN", "0 0 1-15/3 * *",
+           "59 23 31 12 7", "0 0 * jan-mar mon", "*/15 2-4 * * MON-FRI", "0 0 1 DEC *", "00 05 01 01 0"]
+CRON_BAD = {"": "must be 5 fields", "* * * *": "must be 5 fields", "* * * * * *": "must be 5 fields",
+            "@every 5m": "must be 5 fields", "0 0 * * * rm": "must be 5 fields", "a b c d e f": "must be 5 fields",
+            "60 * * * *": "minute", "* 24 * * *": "hour", "* * 32 * *": "day-of-month", "* * 0 * *": "day-of-month",
+            "* * * 0 *": "month", "* * * 13 *": "month", "* * * * 8": "day-of-week", "* * * * FUN": "day-of-week",
+            "? * * * *": "minute", "*/0 * * * *": "minute", "1-60 * * * *": "minute", "0 0 * JANUARY *": "month"}
 
-    assert re.fullmatch(CRON_REGEX, schedule)
+
+@pytest.mark.parametrize("schedule", CRON_OK)
+def test_cron_accepted_by_cel_and_by_the_model(schedule: str) -> None:
+    assert formats.cron_problems(schedule) == []
+    assert messages(bot(backup={"schedule": schedule})) == []
 
 
-@pytest.mark.parametrize("schedule", ["", "* * * *", "* * * * * *", "@every 5m", "0 0 * * * rm", "a b c d e f"])
-def test_cron_regex_refuses(schedule: str) -> None:
-    import re
-
-    assert not re.fullmatch(CRON_REGEX, schedule)
+@pytest.mark.parametrize(("schedule", "expected"), list(CRON_BAD.items()))
+def test_cron_refused_by_cel_and_by_the_model_naming_the_field(schedule: str, expected: str) -> None:
+    (problem,) = formats.cron_problems(schedule)
+    assert expected in problem
+    (cel_problem,) = messages(bot(backup={"schedule": schedule}))
+    assert cel_problem.startswith(".spec.backup.schedule: ") and expected in cel_problem, cel_problem
 
 
 def test_defaults_are_applied_like_the_api_server() -> None:
     from tests.unit.operator.tb_schemacheck import default
 
-    out = default(SCHEMA, bot(limits={}, backup={}))
+    out = default(SCHEMA, bot(limits={}, backup={}, retention={}))
     assert out["spec"]["mode"] == "paper" and out["spec"]["riskProfile"] == "balanced"
     assert out["spec"]["limits"]["maxDailyLossUsd"] == 200.0
     assert out["spec"]["backup"]["schedule"] == "0 */6 * * *"
+    assert out["spec"]["retention"] == {"journal": "Retain", "backups": "Retain"}

@@ -81,14 +81,83 @@ def test_missing_secret_is_the_ready_reason() -> None:
     assert "Secret w (spec.walletSecretRef) not found" in condition(st, "Ready")["message"]  # type: ignore[index]
 
 
-def test_degraded_on_crash_loop_kill_switch_and_invalid_params() -> None:
-    pod = {"metadata": {"name": "b1-x", "annotations": {"botfleet.io/kill-switch": "tripped: daily loss"}},
-           "status": {"containerStatuses": [{"name": "bot", "restartCount": 5,
-                                             "state": {"waiting": {"reason": "CrashLoopBackOff"}}}]}}
-    st = status_of(bot(), deployment=dep(), pods=[pod])
-    assert cond(st, "Degraded") == ("True", "CrashLoopBackOff")
-    msg = condition(st, "Degraded")["message"]  # type: ignore[index]
-    assert "CrashLoopBackOff" in msg and "kill switch tripped" in msg
+def bot_pod(name: str = "b1-x", *, component: str = "bot", conditions_: list[dict[str, Any]] | None = None,
+            waiting: dict[str, Any] | None = None, last: dict[str, Any] | None = None, restarts: int = 0,
+            created: str = "2026-03-01T00:00:00Z") -> dict[str, Any]:
+    cs: dict[str, Any] = {"name": "bot", "restartCount": restarts, "state": {"waiting": waiting} if waiting else
+                          {"running": {}}}
+    if last:
+        cs["lastState"] = {"terminated": last}
+    return {"metadata": {"name": name, "creationTimestamp": created,
+                         "labels": {"app.kubernetes.io/component": component}},
+            "status": {"phase": "Pending" if waiting or conditions_ else "Running",
+                       "conditions": conditions_ or [], "containerStatuses": [cs] if not conditions_ else []}}
+
+
+UNSCHEDULABLE = {"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                 "message": "0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector."}
+
+
+@pytest.mark.parametrize(("pod", "reason", "text"), [
+    (bot_pod(conditions_=[UNSCHEDULABLE]), "FailedScheduling",
+     "pod b1-x cannot be scheduled: 0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector."),
+    (bot_pod(waiting={"reason": "ImagePullBackOff", "message": 'Back-off pulling image "ghcr.io/x/bot:nope"'}),
+     "ImagePullBackOff", 'is waiting: ImagePullBackOff: Back-off pulling image "ghcr.io/x/bot:nope"'),
+    (bot_pod(waiting={"reason": "ErrImagePull"}), "ErrImagePull", "is waiting: ErrImagePull"),
+    (bot_pod(waiting={"reason": "CrashLoopBackOff", "message": "back-off 5m0s"}, restarts=7,
+             last={"exitCode": 3, "reason": "Error"}),
+     "CrashLoopBackOff", "keeps crashing: last exit code 3 (Error), 7 restarts"),
+    (bot_pod(waiting={"reason": "CrashLoopBackOff"}, restarts=2, last={"exitCode": 137, "reason": "OOMKilled"}),
+     "CrashLoopBackOff", "last exit code 137 (OOMKilled)"),
+    (bot_pod(waiting={"reason": "CreateContainerConfigError", "message": 'secret "w" not found'}),
+     "CreateContainerConfigError", 'CreateContainerConfigError: secret "w" not found'),
+])
+def test_ready_false_carries_the_pods_own_reason(pod: dict[str, Any], reason: str, text: str) -> None:
+    """Issue 12: not `RollingOut: 0/1 available` forever, but why the pod does not run."""
+    st = status_of(bot(), deployment=dep(available=0), pods=[pod])
+    assert cond(st, "Ready") == ("False", reason)
+    assert text in condition(st, "Ready")["message"]  # type: ignore[index]
+    assert cond(st, "Degraded") == ("True", reason)
+    assert cond(st, "Progressing") == ("True", reason)
+
+
+def test_pod_reasons_ignore_job_pods_terminating_pods_and_healthy_pods() -> None:
+    backup = bot_pod("b1-backup", component="backup", waiting={"reason": "ImagePullBackOff"})
+    old = bot_pod("b1-old", conditions_=[UNSCHEDULABLE])
+    old["metadata"]["deletionTimestamp"] = "2026-03-01T00:00:00Z"
+    running = bot_pod("b1-ok")
+    st = status_of(bot(), deployment=dep(), pods=[backup, old, running])
+    assert cond(st, "Ready") == ("True", "Available")
+    assert conditions.pod_problem([backup, old, running]) is None
+    # a paused bot's leftover pod says nothing about Ready
+    st = status_of(bot(paused=True), deployment=dep(replicas=0, available=0, updated=0, total=1),
+                   pods=[bot_pod(conditions_=[UNSCHEDULABLE])])
+    assert cond(st, "Ready")[1] == "Paused"
+
+
+def test_kill_switch_reported_by_the_bot_makes_it_not_ready_and_degraded() -> None:
+    report = conditions.parse_report("b1-x", {"name": "b1", "paused": False, "accepting": True,
+                                              "killSwitch": {"tripped": True, "reason": "daily loss 51.2 > 50"}})
+    assert report is not None
+    st = status_of(bot(), deployment=dep(), pods=[bot_pod()], reports=[report])
+    assert cond(st, "Ready") == ("False", "KillSwitchTripped")
+    msg = condition(st, "Ready")["message"]  # type: ignore[index]
+    assert "daily loss 51.2 > 50" in msg and "botfleet kill-switch reset" in msg
+    assert cond(st, "Degraded") == ("True", "KillSwitchTripped")
+    assert cond(st, "Progressing")[0] == "False"
+    fine = conditions.parse_report("b1-x", {"killSwitch": {"tripped": False, "reason": None}})
+    st = status_of(bot(), deployment=dep(), pods=[bot_pod()], reports=[fine])  # type: ignore[list-item]
+    assert cond(st, "Ready") == ("True", "Available") and cond(st, "Degraded") == ("False", "AsExpected")
+
+
+def test_parse_report_refuses_what_is_not_one_bots_status() -> None:
+    assert conditions.parse_report("p", {"bots": []}) is None
+    assert conditions.parse_report("p", ["x"]) is None
+    r = conditions.parse_report("p", {"killSwitch": "weird", "paused": True})
+    assert r == conditions.BotReport(pod="p", kill_switch=False, paused=True)
+
+
+def test_degraded_on_invalid_params() -> None:
     st = status_of(bot(), deployment=dep(), params_error="spec.params.x is not a parameter")
     assert cond(st, "Degraded") == ("True", "InvalidParams")
     assert cond(status_of(bot(), deployment=dep()), "Degraded") == ("False", "AsExpected")

@@ -135,8 +135,19 @@ class _Kube:
     def apply(self, obj: dict[str, Any]) -> dict[str, Any]:
         return copy.deepcopy(obj)
 
-    def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
+    def patch_status(self, namespace: str, name: str, status: dict[str, Any],
+                     resource_version: str | None = None) -> dict[str, Any]:
         self.statuses.append(copy.deepcopy(status))
+        return {}
+
+    def delete(self, kind: str, namespace: str, name: str, uid: str | None = None) -> None:
+        pass
+
+    def label_secret(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return None
+
+    def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        return None
 
     def event(self, bot: dict[str, Any], type_: str, reason: str, message: str) -> None:
         pass

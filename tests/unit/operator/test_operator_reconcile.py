@@ -25,6 +25,9 @@ class FakeKube:
         self.applied: list[dict[str, Any]] = []
         self.statuses: list[dict[str, Any]] = []
         self.events: list[tuple[str, str, str]] = []
+        self.deleted: list[tuple[str, str, str | None]] = []
+        self.labelled: list[str] = []
+        self.unwatched_secrets: dict[str, dict[str, Any]] = {}  # exist, but the watch has not seen them
         self.fail_kinds = fail_kinds
 
     def apply(self, obj: dict[str, Any]) -> dict[str, Any]:
@@ -36,19 +39,33 @@ class FakeKube:
         out["status"] = {}
         return out
 
-    def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
+    def delete(self, kind: str, namespace: str, name: str, uid: str | None = None) -> None:
+        self.deleted.append((kind, name, uid))
+
+    def label_secret(self, namespace: str, name: str) -> dict[str, Any] | None:
+        self.labelled.append(name)
+        return self.unwatched_secrets.get(name)
+
+    def patch_status(self, namespace: str, name: str, status: dict[str, Any],
+                     resource_version: str | None = None) -> dict[str, Any]:
         self.statuses.append(copy.deepcopy(status))
+        return {}
+
+    def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        return None
 
     def event(self, bot: dict[str, Any], type_: str, reason: str, message: str) -> None:
         self.events.append((type_, reason, message))
 
 
-def observed_from(kube: FakeKube) -> dict[tuple[str, str], dict[str, Any]]:
+def observed_from(kube: FakeKube, base: dict[tuple[str, str], dict[str, Any]] | None = None,
+                  ) -> dict[tuple[str, str], dict[str, Any]]:
     """What the watch would show after the applies: the objects plus server-side additions."""
-    out = {}
+    out = dict(base or {})
     for obj in kube.applied:
         o = copy.deepcopy(obj)
         o["metadata"]["resourceVersion"] = "1"
+        o["metadata"]["uid"] = f"uid-{o['kind']}-{o['metadata']['name']}"
         o["metadata"].setdefault("annotations", {})["deployment.kubernetes.io/revision"] = "1"
         if o["kind"] == "Deployment":
             o["spec"]["progressDeadlineSeconds"] = 600
@@ -66,11 +83,11 @@ def test_first_reconcile_applies_everything_then_nothing() -> None:
     result = reconcile(Snapshot(bot=b, secrets=secrets), kube, SETTINGS, NOW)
     kinds = [k for k, _ in result.applied]
     assert kinds == ["ServiceAccount", "ConfigMap", "PersistentVolumeClaim", "Service", "NetworkPolicy",
-                     "Deployment", "CronJob"]
+                     "NetworkPolicy", "Deployment", "CronJob"]
     assert not result.errors and len(kube.statuses) == 1
     assert [e for e in kube.events if e[1] == "Created"] == [(
         "Normal", "Created", "Created ServiceAccount b1, ConfigMap b1, PersistentVolumeClaim b1, Service b1, "
-        "NetworkPolicy b1, Deployment b1, CronJob b1-backup")]
+        "NetworkPolicy b1, NetworkPolicy b1-jobs, Deployment b1, CronJob b1-backup")]
     assert len(kube.events) == 1  # first status: no problem, no transition Events
 
     b["status"] = kube.statuses[-1]
@@ -192,3 +209,138 @@ def test_spec_that_does_not_parse_applies_nothing_and_says_why() -> None:
     assert degraded is not None and degraded["status"] == "True" and degraded["reason"] == "InvalidSpec"
     assert "spec.backup.retain" in degraded["message"] and degraded["lastTransitionTime"]
     assert "observedGeneration" not in result.status  # this generation was not reconciled
+
+
+def _converge(b: dict[str, Any], secrets: dict[str, Any] | None = None,
+              owned: dict[tuple[str, str], dict[str, Any]] | None = None,
+              ) -> tuple[FakeKube, dict[tuple[str, str], dict[str, Any]]]:
+    kube = FakeKube()
+    reconcile(Snapshot(bot=b, secrets=secrets or {}, owned=owned or {}), kube, SETTINGS, NOW)
+    return kube, observed_from(kube, owned)
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("nodeSelector", {"pool": "trading"}),
+    ("tolerations", [{"key": "k", "operator": "Exists"}]),
+    ("affinity", {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+        {"matchExpressions": [{"key": "zone", "operator": "In", "values": ["a"]}]}]}}}),
+    ("env", [{"name": "TZ", "value": "UTC"}]),
+])
+def test_removing_a_spec_field_reapplies_the_deployment_without_it(field: str, value: Any) -> None:
+    """Before the desired-state hash, the smaller desired Deployment was a subset of the live one: no apply."""
+    b = bot(**{field: value})
+    _, owned = _converge(b)
+    dep = owned[("Deployment", "b1")]
+    pod_spec = dep["spec"]["template"]["spec"]
+    assert field in pod_spec or field == "env"
+    del b["spec"][field]
+    b["metadata"]["generation"] = 2
+    kube = FakeKube()
+    result = reconcile(Snapshot(bot=b, owned=owned), kube, SETTINGS, NOW)
+    (applied,) = [o for o in kube.applied if o["kind"] == "Deployment"]
+    assert ("Deployment", "b1") in result.applied
+    pod_spec = applied["spec"]["template"]["spec"]
+    assert (field not in pod_spec and field not in pod_spec["containers"][0]) or \
+        [e["name"] for e in pod_spec["containers"][0]["env"]] == ["BOTFLEET_CONFIG", "POD_NAME"]
+    assert result.status is not None and result.status["observedGeneration"] == 2
+
+
+def test_removing_the_wallet_key_map_reapplies_the_secret_volume() -> None:
+    secrets = views(secret("w", pk="x", PRIVATE_KEY="x"))
+    b = bot(walletSecretRef={"name": "w", "keys": {"PRIVATE_KEY": "pk"}})
+    _, owned = _converge(b, secrets)
+    b["spec"]["walletSecretRef"] = {"name": "w"}
+    kube = FakeKube()
+    reconcile(Snapshot(bot=b, secrets=secrets, owned=owned), kube, SETTINGS, NOW)
+    (dep,) = [o for o in kube.applied if o["kind"] == "Deployment"]
+    (wallet,) = [v for v in dep["spec"]["template"]["spec"]["volumes"] if v["name"] == "wallet"]
+    assert "items" not in wallet["secret"]
+
+
+ROT = {"walletSecretRef": {"name": "w"}, "credentialsSecretRef": {"name": "c"}}
+ROT_SECRETS = views(secret("w", PRIVATE_KEY="x"), secret("c", OPENAI_API_KEY="y"))
+
+
+def test_removing_the_rotation_schedule_deletes_the_cronjob() -> None:
+    b = bot(**ROT, keyRotation={"schedule": "@weekly"})
+    _, owned = _converge(b, ROT_SECRETS)
+    assert ("CronJob", "b1-rotate") in owned
+    b["spec"]["keyRotation"] = {"maxAgeDays": 30}
+    kube = FakeKube()
+    result = reconcile(Snapshot(bot=b, secrets=ROT_SECRETS, owned=owned), kube, SETTINGS, NOW)
+    assert kube.deleted == [("CronJob", "b1-rotate", "uid-CronJob-b1-rotate")]
+    assert result.pruned == [("CronJob", "b1-rotate")]
+    assert ("Normal", "Deleted", "Deleted CronJob b1-rotate (no longer in the spec)") in kube.events
+
+
+def test_removing_the_credentials_secret_deletes_the_rotator_rbac() -> None:
+    b = bot(**ROT)
+    _, owned = _converge(b, ROT_SECRETS)
+    del b["spec"]["credentialsSecretRef"]
+    kube = FakeKube()
+    reconcile(Snapshot(bot=b, secrets=ROT_SECRETS, owned=owned), kube, SETTINGS, NOW)
+    assert sorted((k, n) for k, n, _ in kube.deleted) == [
+        ("Role", "b1-rotator"), ("RoleBinding", "b1-rotator"), ("ServiceAccount", "b1-rotator")]
+
+
+def test_backup_pvc_is_deleted_only_when_retention_says_delete() -> None:
+    b = bot(backup={"storage": {"pvc": {"size": "2Gi"}}}, retention={"backups": "Delete"})
+    _, owned = _converge(b)
+    del b["spec"]["backup"]
+    kube = FakeKube()
+    reconcile(Snapshot(bot=b, owned=owned), kube, SETTINGS, NOW)
+    assert [(k, n) for k, n, _ in kube.deleted] == [("PersistentVolumeClaim", "b1-backups")]
+
+    kept = bot(backup={"storage": {"pvc": {"size": "2Gi"}}})  # retention defaults to Retain
+    _, owned = _converge(kept)
+    assert "ownerReferences" not in owned[("PersistentVolumeClaim", "b1-backups")]["metadata"]
+    del kept["spec"]["backup"]
+    kube = FakeKube()
+    reconcile(Snapshot(bot=kept, owned=owned), kube, SETTINGS, NOW)
+    assert kube.deleted == []
+
+
+def test_objects_of_another_bot_with_the_same_name_are_not_pruned() -> None:
+    b = bot(**ROT, keyRotation={"schedule": "@weekly"})
+    _, owned = _converge(b, ROT_SECRETS)
+    for obj in owned.values():
+        for ref in obj["metadata"].get("ownerReferences", []):
+            ref["uid"] = "uid-of-a-deleted-bot"
+    b["spec"]["keyRotation"] = {"maxAgeDays": 30}
+    kube = FakeKube()
+    reconcile(Snapshot(bot=b, secrets=ROT_SECRETS, owned=owned), kube, SETTINGS, NOW)
+    assert kube.deleted == []
+
+
+def test_nothing_is_pruned_while_an_apply_fails() -> None:
+    b = bot(**ROT, keyRotation={"schedule": "@weekly"})
+    _, owned = _converge(b, ROT_SECRETS)
+    b["spec"]["keyRotation"] = {"maxAgeDays": 30}
+    b["spec"]["nodeSelector"] = {"pool": "x"}
+    kube = FakeKube(fail_kinds=("Deployment",))
+    result = reconcile(Snapshot(bot=b, secrets=ROT_SECRETS, owned=owned), kube, SETTINGS, NOW)
+    assert kube.deleted == [] and result.retry
+
+
+def test_a_referenced_secret_the_watch_has_not_seen_is_labelled_and_used() -> None:
+    b = bot(walletSecretRef={"name": "w"})
+    kube = FakeKube()
+    kube.unwatched_secrets["w"] = secret("w", PRIVATE_KEY=FAKE_KEY)
+    result = reconcile(Snapshot(bot=b), kube, SETTINGS, NOW)
+    assert kube.labelled == ["w"]
+    assert "Deployment" in [k for k, _ in result.applied]  # the Secret counted as present
+    assert condition(kube.statuses[-1], "SecretsReady")["status"] == "True"  # type: ignore[index]
+    assert result.recheck_after != 10.0
+
+
+def test_a_missing_secret_is_looked_for_again_soon() -> None:
+    kube = FakeKube()
+    result = reconcile(Snapshot(bot=bot(walletSecretRef={"name": "w"})), kube, SETTINGS, NOW)
+    assert kube.labelled == ["w"] and result.recheck_after == 10.0
+    sr = condition(kube.statuses[-1], "SecretsReady")
+    assert sr is not None and sr["reason"] == "SecretNotFound"
+    # Seen by the watch (labelled): no read.
+    kube2 = FakeKube()
+    reconcile(Snapshot(bot=bot(walletSecretRef={"name": "w"}), secrets=views(secret("w", PRIVATE_KEY="x"))),
+              kube2, SETTINGS, NOW)
+    assert kube2.labelled == []

@@ -30,12 +30,14 @@ def test_desired_objects_for_every_strategy_mode_and_risk(strategy: Strategy, mo
     secrets = views(secret("w", PRIVATE_KEY=FAKE_KEY))
     objs = by_kind(desired_objects(b, SIM, secrets))
     assert set(objs) == {"ServiceAccount/b1", "ConfigMap/b1", "PersistentVolumeClaim/b1", "Service/b1",
-                         "NetworkPolicy/b1", "Deployment/b1", "CronJob/b1-backup"}
-    for obj in objs.values():
+                         "NetworkPolicy/b1", "NetworkPolicy/b1-jobs", "Deployment/b1", "CronJob/b1-backup"}
+    for key, obj in objs.items():
         assert obj["metadata"]["namespace"] == "ns"
-        assert obj["metadata"]["ownerReferences"] == [{
+        # The journal volume is retained by default (spec.retention): no owner, no garbage collection.
+        assert obj["metadata"].get("ownerReferences") == (None if key == "PersistentVolumeClaim/b1" else [{
             "apiVersion": "botfleet.io/v1alpha1", "kind": "TradingBot", "name": "b1", "uid": "uid-b1",
-            "controller": True, "blockOwnerDeletion": True}]
+            "controller": True, "blockOwnerDeletion": True}])
+        assert len(obj["metadata"]["annotations"]["botfleet.io/desired-hash"]) == 16
         assert obj["metadata"]["labels"]["botfleet.io/bot"] == "b1"
         assert FAKE_KEY not in json.dumps(obj)
     assert objs["ServiceAccount/b1"]["automountServiceAccountToken"] is False
@@ -198,3 +200,73 @@ def test_settings_from_env() -> None:
                            "BOTFLEET_JOURNAL_STORAGE_CLASS": "local"})
     assert (s.image, s.sim_url, s.journal_storage_class) == ("x:2", "http://sim:1", "local")
     assert Settings.from_env({}).sim_url is None
+
+
+def _matches(selector: dict[str, Any], pod_labels: dict[str, str]) -> bool:
+    ok = all(pod_labels.get(k) == v for k, v in selector.get("matchLabels", {}).items())
+    for expr in selector.get("matchExpressions", []):
+        assert expr["operator"] == "In"
+        ok = ok and pod_labels.get(expr["key"]) in expr["values"]
+    return ok
+
+
+def test_service_and_network_policy_select_the_bot_pod_only_not_job_pods() -> None:
+    b = tb(walletSecretRef={"name": "w"}, credentialsSecretRef={"name": "c"}, keyRotation={"schedule": "@weekly"})
+    objs = by_kind(desired_objects(b, SIM, {}))
+    bot_pod = objs["Deployment/b1"]["spec"]["template"]["metadata"]["labels"]
+    backup_pod = objs["CronJob/b1-backup"]["spec"]["jobTemplate"]["spec"]["template"]["metadata"]["labels"]
+    rotation_pod = objs["CronJob/b1-rotate"]["spec"]["jobTemplate"]["spec"]["template"]["metadata"]["labels"]
+    manual_pod = resources.rotation_job(b, SIM, "x")["spec"]["template"]["metadata"]["labels"]
+    service = {"matchLabels": objs["Service/b1"]["spec"]["selector"]}
+    bot_np = objs["NetworkPolicy/b1"]["spec"]["podSelector"]
+    jobs_np = objs["NetworkPolicy/b1-jobs"]["spec"]["podSelector"]
+    for selector in (service, bot_np):
+        assert _matches(selector, bot_pod)
+        assert not any(_matches(selector, p) for p in (backup_pod, rotation_pod, manual_pod))
+    assert not _matches(jobs_np, bot_pod)
+    assert all(_matches(jobs_np, p) for p in (backup_pod, rotation_pod, manual_pod))
+    # The rotation Job writes the credentials Secret: it must reach the API server (443/6443).
+    ports = {p["port"] for rule in objs["NetworkPolicy/b1-jobs"]["spec"]["egress"] for p in rule["ports"]}
+    assert {53, 443, 6443} <= ports
+    assert "ingress" not in objs["NetworkPolicy/b1-jobs"]["spec"]
+
+
+def test_jobs_network_policy_allows_the_s3_endpoint_port() -> None:
+    b = tb(backup={"s3": {"endpoint": "http://minio.storage:9000", "bucket": "bots", "secretRef": {"name": "s"}}})
+    np = resources.jobs_network_policy(b, Settings())
+    ports = {p["port"] for rule in np["spec"]["egress"] for p in rule["ports"]}
+    assert 9000 in ports
+
+
+@pytest.mark.parametrize(("journal", "owned"), [("Retain", False), ("Delete", True)])
+def test_journal_pvc_is_owned_only_when_retention_says_delete(journal: str, owned: bool) -> None:
+    pvc = resources.journal_pvc(tb(retention={"journal": journal}), SIM)
+    assert ("ownerReferences" in pvc["metadata"]) is owned
+
+
+@pytest.mark.parametrize(("given", "expected"), [
+    # partial limits below the default request: the request follows the limit
+    ({"limits": {"memory": "128Mi"}}, {"requests": {"cpu": "250m", "memory": "128Mi"},
+                                       "limits": {"cpu": "1", "memory": "128Mi"}}),
+    # partial limits above the default request: defaults stay
+    ({"limits": {"cpu": 2}}, {"requests": {"cpu": "250m", "memory": "256Mi"},
+                              "limits": {"cpu": "2", "memory": "512Mi"}}),
+    # requests only, within the default limits
+    ({"requests": {"memory": "300Mi"}}, {"requests": {"cpu": "250m", "memory": "300Mi"},
+                                         "limits": {"cpu": "1", "memory": "512Mi"}}),
+])
+def test_resources_merge_per_resource_and_never_request_above_limit(given: dict[str, Any],
+                                                                     expected: dict[str, Any]) -> None:
+    from kubernetes.utils.quantity import parse_quantity
+
+    res = resources.deployment(tb(resources=given), SIM, {})["spec"]["template"]["spec"]["containers"][0]["resources"]
+    assert res == expected
+    for name, value in res["requests"].items():
+        assert parse_quantity(value) <= parse_quantity(res["limits"][name])
+
+
+def test_desired_hash_changes_when_a_field_is_removed() -> None:
+    with_selector = resources.deployment(tb(nodeSelector={"pool": "x"}), SIM, {})
+    without = resources.deployment(tb(), SIM, {})
+    assert resources.desired_hash(with_selector) != resources.desired_hash(without)
+    assert resources.desired_hash(resources.with_desired_hash(without)) == resources.desired_hash(without)
