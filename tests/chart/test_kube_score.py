@@ -1,0 +1,62 @@
+"""kube-score (a maintained linter of Kubernetes objects, built from its Go module by
+tools/controlplane/build.sh) on everything the chart renders. Each deliberate exception is listed
+here with its reason, and in docs/installation.md; anything else it flags fails the test."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.support.helm import built_binary, helm_binary, render
+
+KUBE_SCORE = built_binary("kube-score")
+pytestmark = pytest.mark.skipif(KUBE_SCORE is None or helm_binary() is None,
+                                reason="kube-score or helm missing: tools/controlplane/build.sh builds them")
+
+# kube-score check id -> why botfleet does otherwise on purpose.
+EXCEPTIONS = {
+    "container-image-pull-policy": "images are pinned by tag or digest (image.digest); `Always` makes every pod "
+                                   "start depend on the registry. Set image.pullPolicy=Always for a mutable tag.",
+}
+# Flags with the same standing: CPU limits throttle (CFS quota) a latency-critical process on a busy
+# node; the CPU request reserves what it needs, the memory limit bounds what it may take.
+FLAGS = ["--ignore-container-cpu-limit"]
+
+
+def kube_score(objects: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
+    """(object, check id, comment) of every failed check that is not an exception."""
+    proc = subprocess.run([str(KUBE_SCORE), "score", "-", "--output-format", "json", *FLAGS],
+                          input=yaml.safe_dump_all(objects), capture_output=True, text=True, check=False,
+                          timeout=120)
+    assert proc.stdout, proc.stderr
+    failed = []
+    for obj in json.loads(proc.stdout):
+        for c in obj["checks"]:
+            if c["skipped"] or c["grade"] >= 10 or c["check"]["id"] in EXCEPTIONS:
+                continue
+            for comment in c["comments"] or [{"summary": c["check"]["name"]}]:
+                failed.append((obj["object_name"], c["check"]["id"], comment["summary"]))
+    return failed
+
+
+@pytest.mark.parametrize("values", [None, {"monitoring": {"serviceMonitor": {"force": True},
+                                                         "prometheusRule": {"force": True}}},
+                                    {"operator": {"replicas": 3, "topologySpreadConstraints": [
+                                        {"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone",
+                                         "whenUnsatisfiable": "ScheduleAnyway"}]}}],
+                         ids=["defaults", "monitoring", "spread"])
+def test_the_rendered_chart_passes_kube_score(values: dict[str, Any] | None) -> None:
+    objects = [o for o in render(values=values) if o["kind"] != "CustomResourceDefinition"]
+    assert kube_score(objects) == []
+
+
+def test_kube_score_would_catch_a_regression() -> None:
+    objects = render()
+    for o in objects:
+        if o["kind"] == "Deployment":
+            del o["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["memory"]
+    assert ("container-resources" in {check for _, check, _ in kube_score(objects)})
