@@ -69,7 +69,7 @@ def test_health_reports_unreadable_metrics_and_exits_non_zero(cluster: Cluster, 
 
 def test_pause_and_resume_by_label_touch_only_the_selected_bots(cluster: Cluster, fleet: str) -> None:
     res = run(cluster, "pause", "-n", fleet, "-l", "team=blue")
-    assert res.exit_code == 0 and "fleet-e2e/fleet-b paused" in res.output, res.output
+    assert res.exit_code == 0 and "fleet-e2e/fleet-b: paused" in res.output, res.output
     assert get_json(cluster, "tradingbot", "fleet-b", "-n", fleet)["spec"]["paused"] is True
     assert not get_json(cluster, "tradingbot", "fleet-a", "-n", fleet)["spec"].get("paused")
     eventually(lambda: (get_json(cluster, "deployment", "fleet-b", "-n", fleet)["spec"]["replicas"] == 0) or None,

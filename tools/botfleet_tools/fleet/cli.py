@@ -51,6 +51,11 @@ def collect(kube: Any, namespace: str | None, selector: str) -> list[BotRow]:
     return rows
 
 
+def _console() -> Console:
+    # Piped or captured output keeps every column whole (a terminal gets its own width).
+    return Console() if sys.stdout.isatty() else Console(width=240)
+
+
 def _usd(v: float | None, limit: float | None = None, signed: bool = False) -> Text:
     if v is None:
         return Text("-", style="dim")
@@ -96,7 +101,7 @@ def status(
         rows = collect(kube, namespace, selector)
         typer.echo(json.dumps([r.__dict__ | {"state": r.state} for r in rows], indent=2))
         return
-    console = Console()
+    console = _console()
     if not watch:
         console.print(fleet_table(collect(kube, namespace, selector)))
         return
@@ -129,22 +134,30 @@ def _targets(kube: Any, namespace: str | None, selector: str) -> list[tuple[str,
     return [(b["metadata"]["namespace"], b["metadata"]["name"]) for b in bots]
 
 
+def _set_paused(paused: bool, namespace: str | None, selector: str, kubeconfig: str | None, dry_run: bool) -> None:
+    from botfleet_operator.fleet import set_paused
+
+    out = set_paused(_kube(kubeconfig), namespace, selector, paused, dry_run=dry_run, echo=typer.echo)
+    if not (out.changed or out.unchanged or out.failed):
+        typer.echo("no TradingBots matched", err=True)
+        raise typer.Exit(1)
+    if out.failed:  # every other bot was still handled; say which ones were not
+        raise typer.Exit(1)
+
+
+_DRY = typer.Option(False, "--dry-run", help="Say what would change, change nothing.")
+
+
 @fleet_app.command("pause")
-def pause(namespace: str = _NS, selector: str = _SEL, kubeconfig: str = _KCFG) -> None:
+def pause(namespace: str = _NS, selector: str = _SEL, kubeconfig: str = _KCFG, dry_run: bool = _DRY) -> None:
     """Pause trading (spec.paused: true): the bot scales to zero, cancelling its open orders on SIGTERM."""
-    kube = _kube(kubeconfig)
-    for ns, name in _targets(kube, namespace, selector):
-        kube.set_paused(ns, name, True)
-        typer.echo(f"{ns}/{name} paused")
+    _set_paused(True, namespace, selector, kubeconfig, dry_run)
 
 
 @fleet_app.command("resume")
-def resume(namespace: str = _NS, selector: str = _SEL, kubeconfig: str = _KCFG) -> None:
+def resume(namespace: str = _NS, selector: str = _SEL, kubeconfig: str = _KCFG, dry_run: bool = _DRY) -> None:
     """Resume trading (spec.paused: false): the bot starts again and reconciles from its journal."""
-    kube = _kube(kubeconfig)
-    for ns, name in _targets(kube, namespace, selector):
-        kube.set_paused(ns, name, False)
-        typer.echo(f"{ns}/{name} resumed")
+    _set_paused(False, namespace, selector, kubeconfig, dry_run)
 
 
 @fleet_app.command("restart")
@@ -209,7 +222,7 @@ def health(namespace: str = _NS, selector: str = _SEL, kubeconfig: str = _KCFG) 
 
 
 def _print_checks(checks: list[Check], what: str) -> None:
-    console = Console()
+    console = _console()
     t = Table(title=what, title_justify="left")
     for col in ("", "check", "detail"):
         t.add_column(col)

@@ -4,6 +4,7 @@ person gets exactly their own RBAC: nothing here needs more than reading Trading
 
 from __future__ import annotations
 
+import builtins
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
@@ -107,3 +108,7 @@ class FleetKube:
         return str(stream(self.core.connect_get_namespaced_pod_exec, pod, namespace, container="bot",
                           command=command, stderr=False, stdin=False, stdout=True, tty=False,
                           _request_timeout=timeout_s))
+
+    # botfleet_operator.fleet.Bots (last in the class: `list` would shadow the builtin in annotations)
+    def list(self, namespace: str | None, selector: str) -> builtins.list[Obj]:
+        return self.bots(namespace, selector)
