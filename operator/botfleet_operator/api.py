@@ -147,6 +147,36 @@ class Retention(_Model):
         "Retain", description="The same for the separate backup PVC (spec.backup.storage.pvc).")
 
 
+class JournalUrlSecretRef(SecretRef):
+    """A Secret holding the database URL (it carries a password, so never the spec or a ConfigMap)."""
+
+    key: SecretKeyName = Field("JOURNAL_URL", description="The key whose value is the URL, e.g. "
+                               "postgresql://bot:PASSWORD@db.example.com:5432/botfleet?sslmode=require.")
+
+
+class Journal(_Model):
+    """Where the order journal lives: SQLite on the bot's own volume (default: no network hop per
+    order), or PostgreSQL (Supabase's database included) for a journal outside the pod."""
+
+    backend: Literal["sqlite", "postgres"] = Field("sqlite", description="sqlite | postgres.")
+    urlSecretRef: JournalUrlSecretRef | None = Field(
+        None, description="postgres: the Secret and key holding the database URL (required for postgres).")
+    port: int = Field(5432, ge=1, le=65535,
+                      description="postgres: the database's port; the bot's and its Jobs' NetworkPolicy allow it.")
+
+
+class EgressRule(_Model):
+    """One more destination port the bot's pods may reach (e.g. a Polygon RPC or an LLM endpoint on a
+    port other than 443; ports of llmBaseUrl, the journal and S3 are added by themselves)."""
+
+    port: int = Field(ge=1, le=65535, description="Destination port.")
+    protocol: Literal["TCP", "UDP"] = Field("TCP", description="TCP | UDP.")
+
+
+class LocalObjectReference(_Model):
+    name: str = formatted(formats.DNS_SUBDOMAIN, min_length=1, max_length=253, description="Secret name.")
+
+
 class EnvVar(_Model):
     name: str = formatted(formats.ENV_NAME, min_length=1, max_length=253, description="Variable name.")
     value: str = Field("", max_length=32768, description="Value (plain text: never put secrets here).")
@@ -198,6 +228,13 @@ class TradingBotSpec(_Model):
     nodeSelector: dict[str, LabelValue] | None = Field(None, max_length=32, description="Pod node selector.")
     tolerations: list[Toleration] | None = Field(None, max_length=32, description="Pod tolerations.")
     affinity: dict[str, Any] | None = Field(None, description="Pod affinity (core/v1 Affinity).")
+    journal: Journal | None = Field(None, description="Where the order journal lives (default: SQLite on the "
+                                                       "bot's volume).")
+    imagePullSecrets: list[LocalObjectReference] | None = Field(
+        None, max_length=8, description="Registry credentials for this bot's pods (bot, backup and rotation "
+                                        "Jobs), added to the operator's defaults (chart: imagePullSecrets).")
+    extraEgress: list[EgressRule] | None = Field(
+        None, max_length=16, description="More destination ports the bot's pods may reach (NetworkPolicy).")
     retention: Retention | None = Field(
         None, description="Whether the journal and backup volumes outlive the TradingBot; empty = Retain both.")
 

@@ -135,6 +135,10 @@ def rules() -> list[Rule]:
              "spec.keyRotation.schedule needs spec.walletSecretRef (to sign the key request) and "
              "spec.credentialsSecretRef (where the new keys are written); add both or remove the schedule",
              field_path=".keyRotation.schedule", reason="FieldValueRequired"),
+        Rule(("spec", "journal"), "!has(self.backend) || self.backend != 'postgres' || has(self.urlSecretRef)",
+             "spec.journal.urlSecretRef is required when spec.journal.backend is postgres; name the Secret and key "
+             "holding the postgresql:// URL, or use backend: sqlite",
+             field_path=".urlSecretRef", reason="FieldValueRequired"),
         *param_owner_rules(),
         Rule(("spec", "limits"),
              "!has(self.maxOrderUsd) || !has(self.maxPositionPerMarketUsd) || "

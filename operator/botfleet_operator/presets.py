@@ -56,14 +56,25 @@ def resolve_params(
 
 
 # Per-strategy container resources, from the guide (ArbHunter 512Mi, PolyAI 1Gi, EliteMimic 512Mi).
+# Ephemeral storage: the bot writes only logs and /tmp (an emptyDir of 64Mi); the journal is a PVC.
+_EPHEMERAL = {"requests": {"ephemeral-storage": "64Mi"}, "limits": {"ephemeral-storage": "256Mi"}}
+
+
+def _with_ephemeral(r: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+    return {k: {**v, **_EPHEMERAL[k]} for k, v in r.items()}
+
+
 DEFAULT_RESOURCES: dict[Strategy, dict[str, dict[str, str]]] = {
-    Strategy.ARBHUNTER: {"requests": {"cpu": "250m", "memory": "256Mi"}, "limits": {"cpu": "1", "memory": "512Mi"}},
-    Strategy.POLYAI: {"requests": {"cpu": "250m", "memory": "512Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}},
-    Strategy.ELITEMIMIC: {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"cpu": "500m", "memory": "512Mi"}},
+    Strategy.ARBHUNTER: _with_ephemeral(
+        {"requests": {"cpu": "250m", "memory": "256Mi"}, "limits": {"cpu": "1", "memory": "512Mi"}}),
+    Strategy.POLYAI: _with_ephemeral(
+        {"requests": {"cpu": "250m", "memory": "512Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}}),
+    Strategy.ELITEMIMIC: _with_ephemeral(
+        {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"cpu": "500m", "memory": "512Mi"}}),
 }
 # For a strategy the table does not name (a new one): the guide's smallest footprint.
-GENERIC_RESOURCES: dict[str, dict[str, str]] = {
-    "requests": {"cpu": "250m", "memory": "256Mi"}, "limits": {"cpu": "1", "memory": "512Mi"}}
+GENERIC_RESOURCES: dict[str, dict[str, str]] = _with_ephemeral({
+    "requests": {"cpu": "250m", "memory": "256Mi"}, "limits": {"cpu": "1", "memory": "512Mi"}})
 
 
 def default_resources(strategy: Strategy) -> dict[str, dict[str, str]]:

@@ -58,6 +58,9 @@ PRUNABLE_KINDS = frozenset({"ServiceAccount", "Role", "RoleBinding", "CronJob", 
 API_SERVER_PORTS = (443, 6443)
 
 
+STARTING_DEADLINE_S = 600
+
+
 @dataclass(frozen=True)
 class Settings:
     """Operator-wide settings (environment of the operator's pod)."""
@@ -68,6 +71,7 @@ class Settings:
     journal_size: str = "1Gi"
     journal_storage_class: str | None = None
     extra_egress_ports: tuple[int, ...] = field(default_factory=tuple)
+    image_pull_secrets: tuple[str, ...] = field(default_factory=tuple)  # every bot's pods (chart: imagePullSecrets)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -78,6 +82,8 @@ class Settings:
             sim_url=env.get("BOTFLEET_SIM_URL") or None,
             journal_size=env.get("BOTFLEET_JOURNAL_SIZE") or cls.journal_size,
             journal_storage_class=env.get("BOTFLEET_JOURNAL_STORAGE_CLASS") or None,
+            image_pull_secrets=tuple(n.strip() for n in env.get("BOTFLEET_BOT_IMAGE_PULL_SECRETS", "").split(",")
+                                     if n.strip()),
         )
 
 
@@ -257,6 +263,45 @@ def _config_volumes(bot: TradingBot) -> tuple[list[Obj], list[Obj]]:
     return volumes, mounts
 
 
+def _pull_secrets(bot: TradingBot, settings: Settings) -> Obj:
+    names = list(dict.fromkeys([*settings.image_pull_secrets, *(r.name for r in bot.spec.imagePullSecrets or [])]))
+    return {"imagePullSecrets": [{"name": n} for n in names]} if names else {}
+
+
+def _journal_env(bot: TradingBot) -> list[Obj]:
+    """A PostgreSQL journal's URL carries a password: the pod reads it from the Secret, never the ConfigMap."""
+    j = bot.spec.journal
+    if j is None or j.backend != "postgres" or j.urlSecretRef is None:
+        return []
+    return [{"name": "BOTFLEET_JOURNAL_URL",
+             "valueFrom": {"secretKeyRef": {"name": j.urlSecretRef.name, "key": j.urlSecretRef.key}}}]
+
+
+def _port_of(url: str) -> int:
+    parsed = urlparse(url)
+    return parsed.port or (443 if parsed.scheme in ("https", "wss") else 80)
+
+
+def _endpoint_ports(bot: TradingBot, settings: Settings) -> set[int]:
+    """Destination ports the bot's configuration names (besides HTTPS): the journal database, an
+    OpenAI-compatible endpoint, the simulator, and the spec's extraEgress."""
+    ports = {443, *settings.extra_egress_ports}
+    if _uses_sim(bot, settings) and settings.sim_url:
+        ports.add(_port_of(settings.sim_url))
+    j = bot.spec.journal
+    if j is not None and j.backend == "postgres":
+        ports.add(j.port)
+    llm = (bot.spec.params or {}).get("llmBaseUrl")
+    if isinstance(llm, str) and llm:
+        ports.add(_port_of(llm))
+    ports.update(r.port for r in bot.spec.extraEgress or [] if r.protocol == "TCP")
+    return ports
+
+
+def _udp_ports(bot: TradingBot) -> list[int]:
+    return sorted({r.port for r in bot.spec.extraEgress or [] if r.protocol == "UDP"})
+
+
 def _image(bot: TradingBot, settings: Settings) -> str:
     return bot.spec.image or settings.image
 
@@ -274,6 +319,7 @@ def deployment(bot: TradingBot, settings: Settings, secrets: dict[str, SecretVie
         mounts.append({"name": "credentials", "mountPath": f"{CREDENTIALS_DIR}/credentials", "readOnly": True})
     env = [{"name": "BOTFLEET_CONFIG", "value": CONFIG_PATH},
            {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+           *_journal_env(bot),
            *({"name": e.name, "value": e.value} for e in spec.env or [])]
     pod_labels = labels(name, spec.strategy.value)
     container = {
@@ -314,6 +360,7 @@ def deployment(bot: TradingBot, settings: Settings, secrets: dict[str, SecretVie
                     "enableServiceLinks": False,
                     "terminationGracePeriodSeconds": 30,  # SIGTERM cancels open orders first
                     "securityContext": _pod_security_context(),
+                    **_pull_secrets(bot, settings),
                     "containers": [container],
                     "volumes": volumes,
                     **_placement(bot),
@@ -334,10 +381,8 @@ def service(bot: TradingBot) -> Obj:
 
 def network_policy(bot: TradingBot, settings: Settings) -> Obj:
     name = bot.name
-    egress_ports = {443, *settings.extra_egress_ports}
-    if _uses_sim(bot, settings) and settings.sim_url:
-        parsed = urlparse(settings.sim_url)
-        egress_ports.add(parsed.port or (443 if parsed.scheme in ("https", "wss") else 80))
+    egress_ports = _endpoint_ports(bot, settings)
+    udp = [{"ports": [{"protocol": "UDP", "port": p} for p in _udp_ports(bot)]}] if _udp_ports(bot) else []
     return {
         "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": _meta(bot, name),
         "spec": {
@@ -347,6 +392,7 @@ def network_policy(bot: TradingBot, settings: Settings) -> Obj:
             "egress": [
                 {"ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]},
                 {"ports": [{"protocol": "TCP", "port": p} for p in sorted(egress_ports)]},
+                *udp,
             ],
         },
     }
@@ -355,14 +401,10 @@ def network_policy(bot: TradingBot, settings: Settings) -> Obj:
 def jobs_network_policy(bot: TradingBot, settings: Settings) -> Obj:
     """The backup and rotation Job pods: no ingress; DNS, HTTPS (CLOB, S3), the S3 endpoint's port
     and the API server (the rotation Job writes the credentials Secret)."""
-    egress_ports = {443, *API_SERVER_PORTS, *settings.extra_egress_ports}
+    egress_ports = {*_endpoint_ports(bot, settings), *API_SERVER_PORTS}  # the backup reads a PostgreSQL journal
     s3 = _backup(bot).s3
     if s3:
-        parsed = urlparse(s3.endpoint)
-        egress_ports.add(parsed.port or (443 if parsed.scheme == "https" else 80))
-    if _uses_sim(bot, settings) and settings.sim_url:  # the rotation Job talks to the simulated CLOB
-        parsed = urlparse(settings.sim_url)
-        egress_ports.add(parsed.port or (443 if parsed.scheme in ("https", "wss") else 80))
+        egress_ports.add(_port_of(s3.endpoint))
     return {
         "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
         "metadata": _meta(bot, f"{bot.name}-jobs", "jobs"),
@@ -389,11 +431,13 @@ def _job_pod(bot: TradingBot, settings: Settings, component: str, args: list[str
             "serviceAccountName": service_account or bot.name,
             "enableServiceLinks": False,
             "securityContext": _pod_security_context(),
+            **_pull_secrets(bot, settings),
             "containers": [{
                 "name": component, "image": _image(bot, settings),
                 "imagePullPolicy": settings.image_pull_policy, "args": args, "env": env,
                 "volumeMounts": mounts, "securityContext": _security_context(),
-                "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}},
+                "resources": {"requests": {"cpu": "50m", "memory": "128Mi", "ephemeral-storage": "16Mi"},
+                              "limits": {"memory": "256Mi", "ephemeral-storage": "128Mi"}},
             }],
             "volumes": volumes,
             **_placement(bot),
@@ -411,7 +455,7 @@ def backup_cronjob(bot: TradingBot, settings: Settings) -> Obj:
         mounts.append({"name": "backups", "mountPath": BACKUP_DIR})
     else:
         mounts.append({"name": "data", "mountPath": BACKUP_DIR, "subPath": "backups"})
-    env: list[Obj] = [{"name": "BOTFLEET_CONFIG", "value": CONFIG_PATH}]
+    env: list[Obj] = [{"name": "BOTFLEET_CONFIG", "value": CONFIG_PATH}, *_journal_env(bot)]
     s3 = backup.s3
     if s3:
         env += [{"name": "BOTFLEET_BACKUP_S3_ENDPOINT", "value": s3.endpoint},
@@ -433,6 +477,9 @@ def backup_cronjob(bot: TradingBot, settings: Settings) -> Obj:
             "schedule": backup.schedule,
             "suspend": backup.suspend or bot.spec.paused,
             "concurrencyPolicy": "Forbid",
+            # A run missed by more than this (operator or controller down) is skipped, not counted
+            # forever: without a deadline a CronJob stops scheduling after 100 missed runs.
+            "startingDeadlineSeconds": STARTING_DEADLINE_S,
             "successfulJobsHistoryLimit": 3,
             "failedJobsHistoryLimit": 3,
             "jobTemplate": {"metadata": {"labels": job_labels},
@@ -492,6 +539,7 @@ def rotation_cronjob(bot: TradingBot, settings: Settings) -> Obj | None:
     return {
         "apiVersion": "batch/v1", "kind": "CronJob", "metadata": _meta(bot, f"{name}-rotate", "rotation"),
         "spec": {"schedule": schedule, "concurrencyPolicy": "Forbid", "suspend": bot.spec.paused,
+                 "startingDeadlineSeconds": STARTING_DEADLINE_S,
                  "successfulJobsHistoryLimit": 3, "failedJobsHistoryLimit": 3,
                  "jobTemplate": {"metadata": {"labels": labels(name, bot.spec.strategy.value, "rotation")},
                                  "spec": {"backoffLimit": 1, "template": _rotation_pod(bot, settings)}}},

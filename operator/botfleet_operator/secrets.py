@@ -80,6 +80,9 @@ def requirements(spec: TradingBotSpec) -> list[Requirement]:
     s3 = spec.backup.s3 if spec.backup else None
     if s3:
         out.append(Requirement(s3.secretRef.name, "spec.backup.s3.secretRef", S3_KEYS, blocking=False))
+    journal = spec.journal
+    if journal and journal.backend == "postgres" and journal.urlSecretRef:
+        out.append(Requirement(journal.urlSecretRef.name, "spec.journal.urlSecretRef", (journal.urlSecretRef.key,)))
     return out
 
 

@@ -338,3 +338,18 @@ def test_the_operator_has_a_network_policy_of_its_own() -> None:
     assert api_rule["to"] == [{"ipBlock": {"cidr": "10.96.0.1/32"}}]
     assert pols["botfleet-operator-test"]["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "test"
     assert not by_kind(render(values={"operator": {"networkPolicy": {"enabled": False}}}), "NetworkPolicy")
+
+
+@needs_helm
+def test_registry_pull_secrets_for_every_pod_and_a_lease_per_release() -> None:
+    values = {"image": {"registry": "registry.example.com/team", "repository": "botfleet", "pullPolicy": "Always"},
+              "imagePullSecrets": [{"name": "regcred"}, {"name": "mirror"}]}
+    (dep,) = by_kind(render(release="blue", values=values), "Deployment")
+    pod = dep["spec"]["template"]["spec"]
+    (c,) = pod["containers"]
+    assert c["image"] == "registry.example.com/team/botfleet:0.1.0"
+    assert pod["imagePullSecrets"] == [{"name": "regcred"}, {"name": "mirror"}]
+    env = {e["name"]: e.get("value") for e in c["env"]}
+    assert env["BOTFLEET_BOT_IMAGE_PULL_SECRETS"] == "regcred,mirror"  # bots, backup and rotation Jobs too
+    assert env["BOTFLEET_BOT_IMAGE"] == c["image"]
+    assert "--lease-name=blue-botfleet-operator" in c["args"]

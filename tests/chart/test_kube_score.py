@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.support.helm import built_binary, helm_binary, render
+from tests.support.helm import REPO, built_binary, helm_binary, render
 
 KUBE_SCORE = built_binary("kube-score")
 pytestmark = pytest.mark.skipif(KUBE_SCORE is None or helm_binary() is None,
@@ -60,3 +60,30 @@ def test_kube_score_would_catch_a_regression() -> None:
         if o["kind"] == "Deployment":
             del o["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["memory"]
     assert ("container-resources" in {check for _, check, _ in kube_score(objects)})
+
+
+# On the objects the operator renders for a bot, the same linter and these exceptions besides:
+BOT_EXCEPTIONS = {
+    "deployment-replicas": "one bot is one pod: two replicas would trade one wallet twice",
+    "deployment-strategy": "Recreate: the old pod has stopped (and cancelled its orders) before the new one "
+                           "starts, never two at once",
+    "deployment-has-poddisruptionbudget": "a PodDisruptionBudget on a single replica would block every node "
+                                          "drain; a drained bot cancels its orders on SIGTERM and restarts",
+    "deployment-has-host-podantiaffinity": "a single replica has no sibling to keep apart",
+}
+
+
+@pytest.mark.parametrize("example", ["arbhunter", "polyai", "elitemimic"])
+def test_the_operator_s_objects_for_each_example_pass_kube_score(example: str) -> None:
+    from botfleet_operator.api import TradingBot
+    from botfleet_operator.resources import Settings, desired_objects
+    from botfleet_operator.secrets import view_of
+
+    doc = yaml.safe_load((REPO / "examples" / f"{example}.yaml").read_text())
+    doc["metadata"] |= {"namespace": "trading", "uid": "uid-1"}
+    bot = TradingBot.parse(doc)
+    secret_docs = list(yaml.safe_load_all((REPO / "examples" / f"{example}-secret.yaml").read_text()))
+    views = {s["metadata"]["name"]: view_of(s) for s in secret_docs}
+    objects = desired_objects(bot, Settings(image="registry.example.com/botfleet/botfleet:0.1.0"), views)
+    failed = [f for f in kube_score(objects) if f[1] not in BOT_EXCEPTIONS]
+    assert failed == []

@@ -30,6 +30,9 @@ def messages(obj: dict[str, Any], old: dict[str, Any] | None = None) -> list[str
 CASES: list[tuple[str, dict[str, Any], dict[str, Any], str]] = [
     ("live-needs-wallet",
      {"mode": "live", "walletSecretRef": {"name": "w"}}, {"mode": "live"}, "spec.walletSecretRef is required"),
+    ("postgres-journal-needs-its-url-secret",
+     {"journal": {"backend": "postgres", "urlSecretRef": {"name": "db"}}},
+     {"journal": {"backend": "postgres"}}, "spec.journal.urlSecretRef is required"),
     ("rotation-schedule-needs-secrets",
      {"walletSecretRef": {"name": "w"}, "credentialsSecretRef": {"name": "c"}, "keyRotation": {"schedule": "@weekly"}},
      {"walletSecretRef": {"name": "w"}, "keyRotation": {"schedule": "@weekly"}}, "spec.keyRotation.schedule needs"),

@@ -82,7 +82,7 @@ def test_memory_limits_follow_the_guide() -> None:
 def test_spec_resources_override_defaults_as_strings() -> None:
     dep = resources.deployment(tb(resources={"limits": {"cpu": 2, "memory": "2Gi"}}), SIM, {})
     res = dep["spec"]["template"]["spec"]["containers"][0]["resources"]
-    assert res["limits"] == {"cpu": "2", "memory": "2Gi"}
+    assert res["limits"] == {"cpu": "2", "memory": "2Gi", "ephemeral-storage": "256Mi"}
     assert res["requests"] == DEFAULT_RESOURCES[Strategy.ARBHUNTER]["requests"]
 
 
@@ -260,7 +260,8 @@ def test_resources_merge_per_resource_and_never_request_above_limit(given: dict[
     from kubernetes.utils.quantity import parse_quantity
 
     res = resources.deployment(tb(resources=given), SIM, {})["spec"]["template"]["spec"]["containers"][0]["resources"]
-    assert res == expected
+    ephemeral = {"requests": {"ephemeral-storage": "64Mi"}, "limits": {"ephemeral-storage": "256Mi"}}
+    assert res == {k: {**v, **ephemeral[k]} for k, v in expected.items()}
     for name, value in res["requests"].items():
         assert parse_quantity(value) <= parse_quantity(res["limits"][name])
 
