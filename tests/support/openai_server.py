@@ -130,14 +130,19 @@ def build_app(state: FakeAI) -> web.Application:
     return app
 
 
-async def start_fake_ai() -> tuple[FakeAI, web.AppRunner]:
-    state = FakeAI()
-    runner = web.AppRunner(build_app(state), access_log=None)
+async def start_loopback(app: web.Application) -> tuple[web.AppRunner, str]:
+    """Serve an aiohttp app on 127.0.0.1 and a free port: (runner to clean up, base URL)."""
+    runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    state.url = f"http://127.0.0.1:{port}"
+    return runner, f"http://127.0.0.1:{port}"
+
+
+async def start_fake_ai() -> tuple[FakeAI, web.AppRunner]:
+    state = FakeAI()
+    runner, state.url = await start_loopback(build_app(state))
     return state, runner
 
 

@@ -15,6 +15,8 @@ import psycopg
 from aiohttp import web
 from psycopg import sql
 
+from tests.support.openai_server import start_loopback
+
 
 @dataclass
 class PostgREST:
@@ -79,12 +81,7 @@ def build_app(state: PostgREST) -> web.Application:
 
 async def serve_postgrest(db_url: str) -> AsyncIterator[PostgREST]:
     state = PostgREST(db_url)
-    runner = web.AppRunner(build_app(state), access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    state.url = f"http://127.0.0.1:{port}"
+    runner, state.url = await start_loopback(build_app(state))
     try:
         yield state
     finally:
