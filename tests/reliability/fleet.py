@@ -16,8 +16,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-OWNED_KINDS = ("serviceaccount", "configmap", "service", "persistentvolumeclaim", "networkpolicy",
-               "deployment", "cronjob")
+OWNED_KINDS = ("serviceaccount", "configmap", "service", "networkpolicy", "deployment", "cronjob")
+# Objects of a kind per bot: the bot's NetworkPolicy and its Jobs' (`<bot>-jobs`).
+PER_BOT = {"networkpolicy": 2}
 REPO = Path(__file__).resolve().parents[2]
 RBAC = REPO / "deploy" / "rbac" / "operator.yaml"
 
@@ -139,7 +140,8 @@ def ready_names(kubectl: Callable[..., Any], namespace: str) -> set[str]:
 
 
 def fleet_problems(kubectl: Callable[..., Any], namespace: str) -> list[str]:
-    """Every bot owns exactly one object of each kind, every owned object has a live owner."""
+    """Every bot owns exactly its objects of each kind, every owned object has a live owner, and the
+    journal PVC (retained on delete, so never owned: spec.retention) exists once per bot."""
     bots = {b["metadata"]["uid"]: b["metadata"]["name"]
             for b in (kubectl_json(kubectl, "tradingbots", "-n", namespace) or {"items": []})["items"]}
     problems: list[str] = []
@@ -158,8 +160,11 @@ def fleet_problems(kubectl: Callable[..., Any], namespace: str) -> list[str]:
             per_bot[refs[0]["uid"]] = per_bot.get(refs[0]["uid"], 0) + 1
         for uid, name in bots.items():
             n = per_bot.get(uid, 0)
-            if n != 1:
+            if n != PER_BOT.get(kind, 1):
                 problems.append(f"{name}: {n} {kind}s")
+    pvcs = (kubectl_json(kubectl, "persistentvolumeclaim", "-n", namespace) or {"items": []})["items"]
+    claims = {p["metadata"]["name"] for p in pvcs}
+    problems += [f"{name}: no journal PVC" for name in bots.values() if name not in claims]
     pods = (kubectl_json(kubectl, "pods", "-n", namespace, "-l", "app.kubernetes.io/component=bot")
             or {"items": []})["items"]
     alive: dict[str, int] = {}
