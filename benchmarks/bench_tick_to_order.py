@@ -14,14 +14,20 @@ then a non-arb book, waiting for the bot between opportunities (nothing else run
 What is measured, with time.perf_counter_ns in this process (the bot pinned to one core):
   t0: the runtime's websocket reader has the frame (BotApp's market-data hook `on_raw_frame`,
       the stamp the runtime itself uses for its tick-to-order histogram);
-  t1: aiohttp's `on_request_chunk_sent` for the POST /orders body (the body bytes were handed to
-      the socket: transport.write), traced on the exchange's own session.
+  t1: the POST /orders bytes were handed to the socket (`transport.write` returned): the order
+      lane's write hook, or aiohttp's `on_request_chunk_sent` on the exchange's own session when
+      the request went through aiohttp (`--no-lane`, or no warm lane connection).
 t1 - t0 covers: frame parse, book apply, arbitrage detection, risk check, signing both legs, the
-journal's durable `pending` write (SQLite, own thread), HTTP request build and write.
+journal's `pending` write, HTTP request build and write. `cpu_us` is the bot thread's CPU time
+over the same window (time.thread_time_ns): wall minus CPU is time spent waiting (for the core,
+which other processes share on a loaded machine, or for the disk with --journal-fsync).
+`gc_in_window` counts cyclic-GC passes that ran inside a window (gc.callbacks).
 
 --signer pyclob additionally builds and signs every leg with py-clob-client-v2's OrderBuilder
 (the stock SDK path) inside the same window: the tick-to-order the runtime would have had with
 the stock signer (its result is discarded so the sim sees identical orders).
+--journal-fsync: the journal fsyncs every pending write before the send (on its thread), as
+before issue #14. --no-lane: orders go through aiohttp instead of the warm order lane.
 """
 
 from __future__ import annotations
@@ -29,6 +35,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
+import gc
 import json
 import logging
 import os
@@ -103,7 +111,8 @@ class Feed:
                     self.ready.set()
 
 
-async def run(n: int, signer_mode: str) -> dict[str, Any]:
+async def run(n: int, signer_mode: str, journal_fsync: bool = False, lane: bool = True) -> dict[str, Any]:
+    from bot_runtime import app_execution
     from bot_runtime.app import BotApp
     from bot_runtime.contract.config import BotConfig, Endpoints
     from bot_runtime.credentials import CredentialsReader
@@ -145,7 +154,19 @@ async def run(n: int, signer_mode: str) -> dict[str, Any]:
             "limits": {"maxOrderUsd": 1000, "maxPositionPerMarketUsd": 1_000_000, "maxTotalExposureUsd": 1_000_000,
                        "maxDailyLossUsd": 1_000_000, "maxOpenOrders": 10_000},
             "journal": {"url": f"sqlite:///{tmp / 'journal.sqlite'}"}, "credentialsDir": str(tmp / "none")})
+        if journal_fsync:
+            app_execution.open_journal = functools.partial(  # type: ignore[attr-defined]
+                app_execution.open_journal, fsync_before_send=True)
         app = BotApp(config, CredentialsReader(None, env={}))
+        hooks = app.hooks
+        real_on_raw = hooks.on_raw_frame
+        cpu0 = [0]
+
+        def on_raw_frame(raw: bytes, recv_ms: int) -> None:
+            real_on_raw(raw, recv_ms)
+            cpu0[0] = time.thread_time_ns()
+
+        hooks.on_raw_frame = on_raw_frame  # type: ignore[method-assign]
         await app.start()
         await asyncio.wait_for(feed.ready.wait(), 30)
         ex = app.execution.executor
@@ -154,23 +175,44 @@ async def run(n: int, signer_mode: str) -> dict[str, Any]:
         sent = asyncio.Event()
         answered = asyncio.Event()
 
-        async def on_chunk(_s: Any, _c: Any, params: Any) -> None:
+        def stamp_t1() -> None:
             if "t1" not in stamps:
                 stamps["t1"] = time.perf_counter_ns()
+                stamps["cpu1"] = time.thread_time_ns()
                 sent.set()
 
-        async def on_end(_s: Any, _c: Any, params: Any) -> None:
-            if params.method == "POST":
-                answered.set()
+        async def on_chunk(_s: Any, _c: Any, params: Any) -> None:
+            stamp_t1()
 
         tc = aiohttp.TraceConfig()
         tc.on_request_chunk_sent.append(on_chunk)
-        tc.on_request_end.append(on_end)
-        tc.on_request_exception.append(on_end)
-        ex.exchange._session = aiohttp.ClientSession(  # the exchange's session, traced
+        bench_session = ex.exchange._session = aiohttp.ClientSession(  # the exchange's session, traced
             timeout=aiohttp.ClientTimeout(total=10),
             connector=aiohttp.TCPConnector(limit=64, keepalive_timeout=60),
             trace_configs=[tc])
+        if ex.exchange.lane is not None:
+            if lane:
+                real_write = ex.exchange.lane.write
+
+                def lane_write(transport: Any, data: bytes) -> None:
+                    real_write(transport, data)
+                    stamp_t1()
+
+                ex.exchange.lane.write = lane_write
+                ex.exchange.lane.warm()
+            else:
+                await ex.exchange.lane.close()
+                ex.exchange.lane = None
+        lane_posts = [0]
+        real_post = ex.exchange.post_orders
+
+        async def post_orders(orders: Any) -> Any:
+            try:
+                return await real_post(orders)
+            finally:
+                answered.set()
+
+        ex.exchange.post_orders = post_orders
 
         if signer_mode == "pyclob":
             from py_clob_client_v2.clob_types import CreateOrderOptions, OrderArgsV2
@@ -217,14 +259,27 @@ async def run(n: int, signer_mode: str) -> dict[str, Any]:
         parts: dict[str, list[int]] = {"frame_to_submit": [], "submit_to_journal": [], "journal_write": [],
                                        "journal_to_wire": []}
         lat_ns: list[int] = []
+        cpu_ns: list[int] = []
+        gc_state = {"start": 0, "window": False, "passes": [0, 0, 0], "pause_ns": 0}
+
+        def on_gc(phase: str, info: dict[str, int]) -> None:
+            if phase == "start":
+                gc_state["start"] = time.perf_counter_ns()
+            elif gc_state["window"]:
+                gc_state["passes"][info["generation"]] += 1  # type: ignore[index]
+                gc_state["pause_ns"] += time.perf_counter_ns() - gc_state["start"]  # type: ignore[operator]
+
+        gc.callbacks.append(on_gc)
         missed = 0
         for i in range(n + 200):                          # the first 200: warm-up, not counted
             stamps.clear()
             sent.clear()
             answered.clear()
+            gc_state["window"] = i >= 200
             await feed.conn.send(feed.frame("0.10", "0.05"))   # built before, sent now: t0 is at receipt
             try:
                 await asyncio.wait_for(sent.wait(), 2)
+                gc_state["window"] = False
                 await asyncio.wait_for(answered.wait(), 5)
             except TimeoutError:
                 missed += 1
@@ -232,6 +287,7 @@ async def run(n: int, signer_mode: str) -> dict[str, Any]:
             if i >= 200:
                 t0 = app.hooks.last_frame_ns
                 lat_ns.append(stamps["t1"] - t0)
+                cpu_ns.append(stamps["cpu1"] - cpu0[0])
                 if {"submit", "journal_in", "journal_out"} <= stamps.keys():
                     parts["frame_to_submit"].append(stamps["submit"] - t0)
                     parts["submit_to_journal"].append(stamps["journal_in"] - stamps["submit"])
@@ -242,23 +298,32 @@ async def run(n: int, signer_mode: str) -> dict[str, Any]:
                 await asyncio.sleep(0 if _ < 100 else 0.001)
                 if not any(s.busy for s in app.strategy.sets):
                     break
+        gc.callbacks.remove(on_gc)
+        lane_posts[0] = ex.exchange.lane is not None
         journal_orders = ex.journal.count_orders()
         await app.stop("benchmark done")
-        await ex.exchange._session.close()
+        await bench_session.close()
         server.close()
     finally:
         await http.close()
         sim.terminate()
         sim.wait(10)
     us = [x / 1000 for x in lat_ns]
+    cpu = [x / 1000 for x in cpu_ns]
     return {
-        "benchmark": "tick_to_order", "signer": signer_mode, "opportunities": len(us), "missed": missed,
+        "benchmark": "tick_to_order", "signer": signer_mode, "journal": "fsync before send" if journal_fsync else
+        "inline, fsync behind the send", "http": "order lane" if lane_posts[0] else "aiohttp",
+        "opportunities": len(us), "missed": missed,
         "p50_us": round(_pct(us, 0.50), 1), "p99_us": round(_pct(us, 0.99), 1),
         "p99_9_us": round(_pct(us, 0.999), 1), "max_us": round(max(us), 1), "mean_us": round(statistics.fmean(us), 1),
+        "cpu_p50_us": round(_pct(cpu, 0.50), 1), "cpu_p99_us": round(_pct(cpu, 0.99), 1),
+        "cpu_p99_9_us": round(_pct(cpu, 0.999), 1),
         "target_p99_us": 1000, "met": _pct(us, 0.99) < 1000, "journal_orders": journal_orders,
+        "gc_in_window": {"gen0": gc_state["passes"][0], "gen1": gc_state["passes"][1],  # type: ignore[index]
+                         "gen2": gc_state["passes"][2], "pause_ms": round(gc_state["pause_ns"] / 1e6, 2)},  # type: ignore[index,operator]
         "breakdown_p50_us": {k: round(_pct([x / 1000 for x in v], 0.5), 1) for k, v in parts.items() if v},
         "breakdown_p99_us": {k: round(_pct([x / 1000 for x in v], 0.99), 1) for k, v in parts.items() if v},
-        "measured": "websocket frame received by the runtime -> POST /orders body written to the socket",
+        "measured": "websocket frame received by the runtime -> POST /orders bytes written to the socket",
         "machine": machine() | {"pinned_core": sorted(os.sched_getaffinity(0))},
     }
 
@@ -267,8 +332,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--opportunities", type=int, default=10_000)
     ap.add_argument("--signer", choices=["ours", "pyclob"], default="ours")
+    ap.add_argument("--journal-fsync", action="store_true", help="fsync every pending write before the send")
+    ap.add_argument("--no-lane", action="store_true", help="send orders through aiohttp, not the order lane")
     a = ap.parse_args()
-    print(json.dumps(asyncio.run(run(a.opportunities, a.signer)), indent=1))
+    print(json.dumps(asyncio.run(run(a.opportunities, a.signer, a.journal_fsync, not a.no_lane)), indent=1))
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
-"""The executor: risk check -> client ids -> sign -> journal `pending` (one durable transaction)
--> send every leg at once -> journal results and fills -> positions.
+"""The executor: risk check -> client ids -> sign every leg -> journal `pending` (one transaction,
+on the event loop thread where the journal allows it, fsync'd right behind the send) -> send every
+leg at once -> journal results and fills -> positions.
 
 On start, `reconcile()` matches what the journal does not know the outcome of with the exchange,
 by order hash (the exchange's order id): found -> recorded; not found -> it never reached the
@@ -211,14 +212,20 @@ class Executor:
             for leg, so in signed:  # reserve exposure until the exchange answers
                 self._open[so.client_id] = _Open(leg.market, leg.token_id, leg.side, leg.price_e6, leg.size_e6)
         pending = [PendingOrder(so.client_id, leg, ts, so.order_hash, so.to_json()) for leg, so in signed]
+        inline = self.journal.inline_pending
         try:
-            await self._io(self.journal.record_pending, pending)
+            if inline:  # on this thread: no hop to the journal thread and back (~2 x 100 us + jitter)
+                self.journal.record_pending(pending, durable=False)
+            else:
+                await self._io(self.journal.record_pending, pending)
         except Exception as exc:
             for _, so in signed:
                 self._open.pop(so.client_id, None)
             log.error("journal write failed: nothing sent", error=str(exc), group=group)
             return [OrderResult(so.client_id, leg, "rejected", error=f"journal: {exc}") for leg, so in signed]
         self._crash_point("after_journal")
+        if inline:  # the fsync starts on the next loop turn: once the request is written, not before
+            asyncio.get_running_loop().call_soon(self.journal.sync_soon)
         try:
             answers = await self.exchange.post_orders([so for _, so in signed])
         except Exception as exc:  # outcome unknown: keep the rows and let reconcile find out
@@ -241,7 +248,10 @@ class Executor:
                 # next trade sync: risk checks in between see it
                 self._provisional[res.order_id.lower()] = _Provisional(
                     leg.market, res.filled_size_e6, res.filled_size_e6 * res.avg_price_e6 // E6)
-        await self._io(self._journal_results, results)
+        if inline:
+            self.journal.record_results(results)
+        else:
+            await self._io(self.journal.record_results, results)
         for res in results:
             self.observer.on_order(res)
         log.info("EXECUTED" if any(r.filled_size_e6 for r in results) else "ORDERS SENT", group=group,
@@ -323,7 +333,7 @@ class Executor:
         self._open.pop(oid, None)
         if resting is not None and resting.remaining_e6:
             self._open[oid] = _open_from(resting)
-        await self._io(self._journal_results, [res])
+        await self._io(self.journal.record_results, [res])
         self.observer.on_order(res)
         log.info("ORDER FINAL", order_id=oid, status=res.status, filled=res.filled_size_e6)
 
@@ -340,11 +350,6 @@ class Executor:
         log.info("RISK REJECTED", reason=reason, detail=detail, kind=opportunity.kind if opportunity else "",
                  market=intents[0].market if intents else "")
         return [OrderResult("", leg, "rejected", error=reason) for leg in intents]
-
-    def _journal_results(self, results: list[OrderResult]) -> None:
-        for r in results:
-            self.journal.update_order(r.client_id, r.status, filled_size_e6=r.filled_size_e6,
-                                      avg_price_e6=r.avg_price_e6, error=r.error)
 
     # -- fills ----------------------------------------------------------------------------------
     async def record_fills(self, fills: Sequence[Fill]) -> list[Fill]:
@@ -580,7 +585,7 @@ class Executor:
             return False
         res = (await self.exchange.post_orders([journaled]))[0]
         result = _result_from_post(row.client_id, row.intent, res)
-        await self._io(self._journal_results, [result])
+        await self._io(self.journal.record_results, [result])
         return True
 
 

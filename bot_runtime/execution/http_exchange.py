@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import aiohttp
+import orjson
 import structlog
 
 from bot_runtime.types import Fill
@@ -33,6 +34,7 @@ from bot_runtime.venue.polymarket.clob import (
     open_order_from_json,
     post_result_from_json,
 )
+from bot_runtime.venue.polymarket.order_lane import OrderLane
 from bot_runtime.venue.polymarket.ratelimit import Backoff, RateLimiter
 from bot_runtime.venue.polymarket.signing import SignedOrder
 
@@ -40,9 +42,10 @@ log = structlog.get_logger()
 
 END_CURSOR = "LTE="
 MAX_BATCH = 15  # orders per POST /orders
+_LANE_PATHS = ("/order", "/orders")
 
 
-def _retry_after(resp: aiohttp.ClientResponse) -> float | None:
+def _retry_after(resp: Any) -> float | None:
     raw = resp.headers.get("Retry-After")
     try:
         return float(raw) if raw else None
@@ -55,7 +58,7 @@ class ClobHttpExchange:
                  session: aiohttp.ClientSession | None = None, limiter: RateLimiter | None = None,
                  backoff: Backoff | None = None, observer: ClobObserver | None = None,
                  max_attempts: int = 4, post_deadline_s: float = 1.0, cancel_only_pause_s: float = 5.0,
-                 timeout_s: float = 10.0, use_batch: bool = True) -> None:
+                 timeout_s: float = 10.0, use_batch: bool = True, order_lane: bool = True) -> None:
         self.base_url = base_url.rstrip("/")
         self.address = address
         self._creds = creds  # a callable: rotated credentials are picked up on the next request
@@ -72,6 +75,8 @@ class ClobHttpExchange:
         self.use_batch = use_batch
         self._heartbeat_id = ""         # the chain of POST /v1/heartbeats
         self._strikes: dict[tuple[str, str], int] = {}   # consecutive 429s per endpoint
+        # order placement on warm keep-alive connections of its own (order_lane.py); None: aiohttp
+        self.lane = OrderLane(self.base_url, timeout_s=timeout_s) if order_lane else None
 
     async def _http(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -82,37 +87,53 @@ class ClobHttpExchange:
         return self._session
 
     async def close(self) -> None:
+        if self.lane is not None:
+            await self.lane.close()
         if self._own_session and self._session is not None and not self._session.closed:
             await self._session.close()
 
     async def _send(self, method: str, path: str, body: str | None = None,
-                    params: dict[str, str] | None = None) -> tuple[int, Any, aiohttp.ClientResponse]:
+                    params: dict[str, str] | None = None) -> tuple[int, Any, Any]:
         """One request (rate limited, signed). Returns (status, parsed body, response)."""
         bucket = "/data/order/" if path.startswith("/data/order/") else path   # one bucket for all ids
         await self.limiter.acquire(method, bucket)
         creds = self._creds()
         headers = l2_headers(self.address, creds, method, path, body, int(time.time()))
         headers["Content-Type"] = "application/json"
+        lane = self.lane
+        if lane is not None:
+            if path in _LANE_PATHS and body is not None and not params:
+                answer = await lane.request(method, path, list(headers.items()), body.encode())
+                if answer is not None:
+                    self.observer.on_api_request(f"{method} {path}", answer.status)
+                    return self._answered(method, path, bucket, answer.status,
+                                          answer.body.decode("utf-8", "replace"), answer)
+            else:
+                lane.warm()  # the first requests (start-up reconcile) open it before any order
         session = await self._http()
         async with session.request(method, self.base_url + path, data=body.encode() if body else None,
                                    headers=headers, params=params) as resp:
             text = await resp.text()
-            try:
-                parsed: Any = json.loads(text) if text else None
-            except ValueError:
-                parsed = text
-            key = (method, bucket)
-            # Consecutive 429s and server errors back off exponentially (or as Retry-After says): a
-            # failing exchange must not see one POST /order per opportunity (503 has its own pause).
-            if resp.status == 429 or (resp.status >= 500 and resp.status != 503):
-                strikes = self._strikes.get(key, 0)
-                self._strikes[key] = strikes + 1
-                self.limiter.block(method, bucket, self.backoff.delay(strikes, _retry_after(resp)))
-            elif resp.status < 500:
-                self._strikes.pop(key, None)
-            if resp.status >= 400:
-                self.observer.on_api_error(f"{method} {path}", resp.status)
-            return resp.status, parsed, resp
+            return self._answered(method, path, bucket, resp.status, text, resp)
+
+    def _answered(self, method: str, path: str, bucket: str, status: int, text: str,
+                  resp: Any) -> tuple[int, Any, Any]:
+        try:
+            parsed: Any = json.loads(text) if text else None
+        except ValueError:
+            parsed = text
+        key = (method, bucket)
+        # Consecutive 429s and server errors back off exponentially (or as Retry-After says): a
+        # failing exchange must not see one POST /order per opportunity (503 has its own pause).
+        if status == 429 or (status >= 500 and status != 503):
+            strikes = self._strikes.get(key, 0)
+            self._strikes[key] = strikes + 1
+            self.limiter.block(method, bucket, self.backoff.delay(strikes, _retry_after(resp)))
+        elif status < 500:
+            self._strikes.pop(key, None)
+        if status >= 400:
+            self.observer.on_api_error(f"{method} {path}", status)
+        return status, parsed, resp
 
     async def _idempotent(self, method: str, path: str, body: str | None = None,
                           params: dict[str, str] | None = None, attempts: int | None = None) -> Any:
@@ -153,7 +174,7 @@ class ClobHttpExchange:
         if time.monotonic() < self.cancel_only_until:
             return [PostResult(o.order_hash, False, error="cancel_only", http_status=503) for o in orders]
         owner = self._creds().api_key
-        body = json.dumps([o.body(owner) for o in orders], separators=(",", ":"), ensure_ascii=False)
+        body = orjson.dumps([o.body(owner) for o in orders]).decode()  # = json.dumps compact, ensure_ascii=False
         deadline = time.monotonic() + self.post_deadline_s
         while True:
             try:

@@ -1,16 +1,24 @@
 """The order journal: every order is written (status `pending`) before it is sent; results, fills,
 positions, events and the kill-switch state follow. Two backends behind one interface, chosen by URL:
-`sqlite:///PATH` (embedded default, WAL, fsync'd pending writes) and `postgresql://...` (psycopg 3;
-Supabase's database is PostgreSQL).
+`sqlite:///PATH` (embedded default, WAL) and `postgresql://...` (psycopg 3; Supabase's database is
+PostgreSQL).
 
 The API is synchronous: the executor runs it on one dedicated thread so the event loop never waits
-on fsync or the network. A lock serialises callers from other threads.
+on fsync or the network, with one exception on SQLite (`inline_pending`): the `pending` rows of an
+order group are committed on the event loop thread itself, without fsync (~50 us: a write() into
+the WAL). A committed row is in the operating system's page cache, so it survives the process
+being killed (kill -9, OOM, segfault) before the orders leave. The fsync follows on the journal's
+syncer thread while the orders are on the wire (`sync_soon`); only a power cut (or kernel crash)
+inside that window, about a millisecond, can lose the rows: see `Executor.reconcile`, which
+adopts exchange orders the journal lacks. `fsync_before_send=True` restores the fsync before
+every send (each order then waits for the disk). A lock serialises callers from other threads.
 """
 
 from __future__ import annotations
 
 import gzip
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -22,8 +30,12 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
-from bot_runtime.types import Fill, OrderIntent
+import structlog
+
+from bot_runtime.types import Fill, OrderIntent, OrderResult
 from bot_runtime.venue.polymarket.constants import E6
+
+log = structlog.get_logger()
 
 OPEN_STATUSES = ("pending", "live", "partial", "error")     # may still change on the exchange
 TERMINAL_STATUSES = ("matched", "unmatched", "canceled", "rejected", "unsent")
@@ -129,6 +141,7 @@ _ORDER_COLS = ("client_id", "group_id", *_INTENT_COLS, "timestamp_ms", "order_ha
 _FILL_COLS = ("trade_id", "order_id", "client_id", "market", "token_id", "side", "price_e6", "size_e6",
               "fee_e6", "ts_ms", "realised_e6")
 _POS_COLS = ("token_id", "market", "size_e6", "cost_e6", "realised_e6", "fees_e6", "updated_ms")
+_INSERT_ORDER = f"INSERT INTO orders ({', '.join(_ORDER_COLS)}) VALUES ({', '.join('?' * len(_ORDER_COLS))})"
 TABLES: dict[str, tuple[str, ...]] = {
     "orders": _ORDER_COLS, "fills": _FILL_COLS, "positions": _POS_COLS,
     "events": ("id", "ts_ms", "kind", "data"), "kv": ("key", "value", "updated_ms"),
@@ -172,6 +185,9 @@ class Journal:
     """Backend-independent logic; subclasses provide the connection and SQL dialect details."""
 
     url: str
+    # True: `record_pending(..., durable=False)` is cheap enough for the event loop thread (no
+    # network, no fsync) and `sync_soon()` makes it durable against power loss shortly after.
+    inline_pending = False
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
@@ -193,18 +209,37 @@ class Journal:
     def backup_to(self, directory: str | Path) -> Path:
         raise NotImplementedError
 
+    def sync_soon(self) -> None:
+        """Make every commit so far durable against power loss, in the background. Backends
+        whose commits are always durable have nothing to do."""
+
     # -- orders ---------------------------------------------------------------------------------
-    def record_pending(self, orders: Sequence[PendingOrder]) -> None:
-        """All legs of a group in one durable transaction, before anything is sent."""
+    def record_pending(self, orders: Sequence[PendingOrder], *, durable: bool = True) -> None:
+        """All legs of a group in one transaction, before anything is sent. durable=False (only
+        where `inline_pending`): committed to the OS, not yet fsync'd; call `sync_soon()` next."""
         ts = now_ms()
-        sql = (f"INSERT INTO orders ({', '.join(_ORDER_COLS)}) VALUES ({', '.join('?' * len(_ORDER_COLS))})")
-        with self._tx(durable=True) as tx:
-            for p in orders:
-                i = p.intent
-                self._exec(tx, sql, (
-                    p.client_id, i.group_id, i.market, i.token_id, i.side, i.price_e6, i.size_e6, i.order_type,
-                    i.tick_size_e6, int(i.neg_risk), int(i.post_only), i.expiration_s, i.reason, p.timestamp_ms,
-                    p.order_hash.lower(), p.signed_json, "pending", 0, 0, 0, "", ts, ts))
+        sql = _INSERT_ORDER
+        rows = []
+        for p in orders:
+            i = p.intent
+            rows.append((p.client_id, i.group_id, i.market, i.token_id, i.side, i.price_e6, i.size_e6, i.order_type,
+                         i.tick_size_e6, int(i.neg_risk), int(i.post_only), i.expiration_s, i.reason,
+                         p.timestamp_ms, p.order_hash.lower(), p.signed_json, "pending", 0, 0, 0, "", ts, ts))
+        with self._tx(durable=durable) as tx:
+            for row in rows:
+                self._exec(tx, sql, row)
+
+    def record_results(self, results: Sequence[OrderResult]) -> None:
+        """The exchange's answers to one group, in one transaction (not fsync'd: reconcile can
+        always re-read them from the exchange)."""
+        ts = now_ms()
+        with self._tx() as tx:
+            for r in results:
+                cur = self._exec(tx, "UPDATE orders SET status = ?, updated_ms = ?, filled_size_e6 = ?,"
+                                     " avg_price_e6 = ?, error = ? WHERE client_id = ?",
+                                 (r.status, ts, r.filled_size_e6, r.avg_price_e6, r.error, r.client_id))
+                if cur.rowcount != 1:
+                    raise JournalError(f"record_results: unknown client_id {r.client_id!r}")
 
     def update_order(self, client_id: str, status: str, *, filled_size_e6: int | None = None,
                      avg_price_e6: int | None = None, fee_e6: int | None = None, error: str | None = None) -> None:
@@ -399,10 +434,30 @@ def _stamp() -> str:
 
 
 class SqliteJournal(Journal):
-    def __init__(self, path: str | Path, read_only: bool = False) -> None:
+    """WAL mode, synchronous=NORMAL: a commit is a write() into the WAL (safe against a process
+    crash); durable writes add an fsync of the WAL, outside the lock, so an inline `pending`
+    write never waits behind another thread's fsync. Checkpoints (copying the WAL into the
+    database) run on the syncer thread's own connection, never inside a caller's commit."""
+
+    CHECKPOINT_EVERY_COMMITS = 256      # ~1-2 MB of WAL between background checkpoints
+    # SQLite's own checkpoint-on-commit, as a backstop only (the syncer thread not running):
+    # it would land in whichever commit crosses it, possibly the event loop's
+    AUTOCHECKPOINT_PAGES = 20_000
+
+    def __init__(self, path: str | Path, read_only: bool = False, *, fsync_before_send: bool = False) -> None:
         super().__init__()
         self.path = Path(path)
         self.url = f"sqlite:///{self.path}"
+        self.inline_pending = not fsync_before_send
+        self._wal_path = f"{self.path}-wal"
+        self._wal_fd: int | None = None
+        self._sync_lock = threading.Lock()
+        self._sync_wanted = threading.Event()
+        self._syncer: threading.Thread | None = None
+        self._closed = False
+        self._commits = 0                 # since the last background checkpoint
+        self._ckpt_conn: sqlite3.Connection | None = None
+        self.sync_error = ""              # set when an fsync failed: no order is journaled after it
         if read_only:
             self._conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, isolation_level=None,
                                          check_same_thread=False)
@@ -412,30 +467,113 @@ class SqliteJournal(Journal):
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.execute("PRAGMA busy_timeout=5000")
-        with self._tx() as tx:
+        self._conn.execute(f"PRAGMA wal_autocheckpoint={self.AUTOCHECKPOINT_PAGES}")
+        with self._tx(durable=True) as tx:
             for stmt in _ddl("INTEGER PRIMARY KEY AUTOINCREMENT"):
                 tx.execute(stmt)
 
     @contextmanager
     def _tx(self, durable: bool = False, snapshot: bool = False) -> Iterator[Any]:
         with self._lock:
-            if durable:  # WAL + FULL: this commit is fsync'd (it carries every earlier commit with it)
-                self._conn.execute("PRAGMA synchronous=FULL")
+            if durable and self.sync_error:
+                raise JournalError(f"journal disk sync failed earlier ({self.sync_error}): restart the bot")
             self._conn.execute("BEGIN")
             try:
                 yield self._conn
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            else:
                 self._conn.execute("COMMIT")
+            except BaseException:
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+                raise
+            self._commits += 1
+        if durable:  # outside the lock: other threads' commits proceed while the disk works
+            self.sync()
+
+    def record_pending(self, orders: Sequence[PendingOrder], *, durable: bool = True) -> None:
+        if self.sync_error:  # a disk that cannot fsync must not take new orders
+            raise JournalError(f"journal disk sync failed ({self.sync_error}): nothing is sent; restart the bot")
+        super().record_pending(orders, durable=durable)
+
+    def sync(self) -> None:
+        """Everything committed so far is on disk when this returns: an fsync of the WAL, what
+        synchronous=FULL does inside every commit."""
+        with self._sync_lock:
+            try:
+                fd = self._wal()
+                if fd is not None:
+                    os.fsync(fd)
+                else:  # no WAL file: everything was checkpointed into the database file
+                    fd = os.open(self.path, os.O_RDONLY)
+                    try:
+                        os.fsync(fd)
+                    finally:
+                        os.close(fd)
+            except OSError as exc:
+                self.sync_error = f"{type(exc).__name__}: {exc}"
+                raise JournalError(f"journal fsync failed: {self.sync_error}") from exc
+
+    def _wal(self) -> int | None:
+        """A descriptor of the WAL file, re-opened if SQLite replaced the file; None without one."""
+        fd = self._wal_fd
+        try:
+            ino: int | None = os.stat(self._wal_path).st_ino
+        except FileNotFoundError:
+            ino = None
+        if fd is not None and os.fstat(fd).st_ino != ino:
+            os.close(fd)
+            fd = self._wal_fd = None
+        if fd is None and ino is not None:
+            fd = self._wal_fd = os.open(self._wal_path, os.O_RDONLY)
+            dir_fd = os.open(self.path.parent, os.O_RDONLY)  # a new WAL's directory entry, once
+            try:
+                os.fsync(dir_fd)
             finally:
-                if durable:
-                    self._conn.execute("PRAGMA synchronous=NORMAL")
+                os.close(dir_fd)
+        return fd
+
+    def sync_soon(self) -> None:
+        """Wake the syncer thread (~5 us here): it fsyncs, then checkpoints when due."""
+        if self._syncer is None:
+            if self._closed:
+                return
+            self._syncer = threading.Thread(target=self._sync_loop, name="journal-sync", daemon=True)
+            self._syncer.start()
+        self._sync_wanted.set()
+
+    def _sync_loop(self) -> None:
+        while True:
+            self._sync_wanted.wait()
+            self._sync_wanted.clear()  # a commit after this point asks again: never left unsynced
+            if self._closed:
+                return
+            try:
+                self.sync()
+                if self._commits >= self.CHECKPOINT_EVERY_COMMITS:
+                    self._checkpoint()
+            except Exception as exc:  # sync() recorded it: record_pending refuses from now on
+                log.error("journal sync failed: no new orders until restart", error=str(exc))
+
+    def _checkpoint(self) -> None:
+        """Copy the WAL into the database from a second connection: a PASSIVE checkpoint takes no
+        lock that a writer waits for."""
+        self._commits = 0
+        if self._ckpt_conn is None:
+            self._ckpt_conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self._ckpt_conn.execute("PRAGMA synchronous=NORMAL")
+        self._ckpt_conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
     def close(self) -> None:
+        self._closed = True
+        if self._syncer is not None:
+            self._sync_wanted.set()
+            self._syncer.join()
+        if self._ckpt_conn is not None:
+            self._ckpt_conn.close()
         with self._lock:
             self._conn.close()
+        if self._wal_fd is not None:
+            os.close(self._wal_fd)
+            self._wal_fd = None
 
     def backup_to(self, directory: str | Path) -> Path:
         """A consistent copy while trading, with SQLite's online backup API."""
@@ -508,10 +646,12 @@ def redact_url(url: str) -> str:
     return urlunsplit((parts.scheme, f"{user}:***@{netloc}", parts.path, parts.query, parts.fragment))
 
 
-def open_journal(url: str) -> Journal:
-    """`sqlite:///relative/path`, `sqlite:////absolute/path`, `postgresql://...` or `postgres://...`."""
+def open_journal(url: str, *, fsync_before_send: bool = False) -> Journal:
+    """`sqlite:///relative/path`, `sqlite:////absolute/path`, `postgresql://...` or `postgres://...`.
+    fsync_before_send (SQLite): every order waits for the disk before it is sent (PostgreSQL
+    always commits durably before the send)."""
     if url.startswith("sqlite:///"):
-        return SqliteJournal(url[len("sqlite:///"):])
+        return SqliteJournal(url[len("sqlite:///"):], fsync_before_send=fsync_before_send)
     if url.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
         return PostgresJournal(url.replace("postgresql+psycopg://", "postgresql://", 1))
     raise JournalError(f"journal.url {redact_url(url)!r} is not supported; use sqlite:///PATH or postgresql://...")

@@ -37,5 +37,8 @@ class NullObserver:
     def on_api_error(self, endpoint: str, status: int) -> None:
         pass
 
+    def on_api_request(self, endpoint: str, status: int) -> None:
+        pass
+
     def on_kill_switch(self, tripped: bool) -> None:
         pass

@@ -8,6 +8,7 @@ from typing import Any
 import structlog
 
 from bot_runtime.telemetry import logs as ev
+from bot_runtime.telemetry.http_metrics import code_class
 from bot_runtime.telemetry.metrics import BotMetrics
 from bot_runtime.types import Fill, OrderResult
 from bot_runtime.venue.polymarket.constants import E6
@@ -53,6 +54,10 @@ class MetricsObserver:
     def on_reject(self, reason: str) -> None:
         self.m.risk_rejections.labels(*self.labels, reason).inc()
         self.log.info(ev.ORDER_REJECTED, by="risk", reason=reason)
+
+    def on_api_request(self, endpoint: str, status: int) -> None:
+        # what the aiohttp trace (http_metrics.py) counts for every other request
+        self.m.api_requests.labels(*self.labels, endpoint, code_class(status)).inc()
 
     def on_api_error(self, endpoint: str, status: int) -> None:
         self.errors_by_endpoint[endpoint] = self.errors_by_endpoint.get(endpoint, 0) + 1

@@ -96,9 +96,15 @@ class ClobObserver(Protocol):
     def on_api_error(self, endpoint: str, status: int) -> None:
         """An exchange call failed: endpoint like "POST /order", HTTP status (0: no response)."""
 
+    def on_api_request(self, endpoint: str, status: int) -> None:
+        """A request answered outside the traced aiohttp session (the order lane)."""
+
 
 class NullClobObserver:
     def on_api_error(self, endpoint: str, status: int) -> None:
+        pass
+
+    def on_api_request(self, endpoint: str, status: int) -> None:
         pass
 
 
