@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import bisect
 import contextlib
 import functools
 import gc
@@ -67,6 +68,12 @@ def _free_port() -> int:
 def _pct(xs: list[float], q: float) -> float:
     s = sorted(xs)
     return s[min(len(s) - 1, int(q * len(s)))]
+
+
+def _inside(t: int, windows: list[tuple[int, int]]) -> bool:
+    """Is t inside one of the (sorted, disjoint) windows?"""
+    i = bisect.bisect_right(windows, (t, 1 << 62)) - 1
+    return i >= 0 and windows[i][0] <= t <= windows[i][1]
 
 
 def machine() -> dict[str, Any]:
@@ -111,7 +118,8 @@ class Feed:
                     self.ready.set()
 
 
-async def run(n: int, signer_mode: str, journal_fsync: bool = False, lane: bool = True) -> dict[str, Any]:
+async def run(n: int, signer_mode: str, journal_fsync: bool = False, lane: bool = True,
+              gc_mode: str = "runtime") -> dict[str, Any]:
     from bot_runtime import app_execution
     from bot_runtime.app import BotApp
     from bot_runtime.contract.config import BotConfig, Endpoints
@@ -168,6 +176,11 @@ async def run(n: int, signer_mode: str, journal_fsync: bool = False, lane: bool 
 
         hooks.on_raw_frame = on_raw_frame  # type: ignore[method-assign]
         await app.start()
+        if gc_mode == "off":      # an upper bound of what the cyclic GC costs the window
+            gc.disable()
+        elif gc_mode == "freeze":
+            gc.collect()
+            gc.freeze()
         await asyncio.wait_for(feed.ready.wait(), 30)
         ex = app.execution.executor
 
@@ -260,14 +273,14 @@ async def run(n: int, signer_mode: str, journal_fsync: bool = False, lane: bool 
                                        "journal_to_wire": []}
         lat_ns: list[int] = []
         cpu_ns: list[int] = []
-        gc_state = {"start": 0, "window": False, "passes": [0, 0, 0], "pause_ns": 0}
+        windows: list[tuple[int, int]] = []
+        gc_state: dict[str, Any] = {"start": 0, "passes": []}   # (start ns, end ns, generation)
 
         def on_gc(phase: str, info: dict[str, int]) -> None:
             if phase == "start":
                 gc_state["start"] = time.perf_counter_ns()
-            elif gc_state["window"]:
-                gc_state["passes"][info["generation"]] += 1  # type: ignore[index]
-                gc_state["pause_ns"] += time.perf_counter_ns() - gc_state["start"]  # type: ignore[operator]
+            else:
+                gc_state["passes"].append((gc_state["start"], time.perf_counter_ns(), info["generation"]))
 
         gc.callbacks.append(on_gc)
         missed = 0
@@ -275,11 +288,9 @@ async def run(n: int, signer_mode: str, journal_fsync: bool = False, lane: bool 
             stamps.clear()
             sent.clear()
             answered.clear()
-            gc_state["window"] = i >= 200
             await feed.conn.send(feed.frame("0.10", "0.05"))   # built before, sent now: t0 is at receipt
             try:
                 await asyncio.wait_for(sent.wait(), 2)
-                gc_state["window"] = False
                 await asyncio.wait_for(answered.wait(), 5)
             except TimeoutError:
                 missed += 1
@@ -287,6 +298,7 @@ async def run(n: int, signer_mode: str, journal_fsync: bool = False, lane: bool 
             if i >= 200:
                 t0 = app.hooks.last_frame_ns
                 lat_ns.append(stamps["t1"] - t0)
+                windows.append((t0, stamps["t1"]))
                 cpu_ns.append(stamps["cpu1"] - cpu0[0])
                 if {"submit", "journal_in", "journal_out"} <= stamps.keys():
                     parts["frame_to_submit"].append(stamps["submit"] - t0)
@@ -299,6 +311,7 @@ async def run(n: int, signer_mode: str, journal_fsync: bool = False, lane: bool 
                 if not any(s.busy for s in app.strategy.sets):
                     break
         gc.callbacks.remove(on_gc)
+        in_window = [p for p in gc_state["passes"] if _inside(p[0], windows)]
         lane_posts[0] = ex.exchange.lane is not None
         journal_orders = ex.journal.count_orders()
         await app.stop("benchmark done")
@@ -312,15 +325,16 @@ async def run(n: int, signer_mode: str, journal_fsync: bool = False, lane: bool 
     cpu = [x / 1000 for x in cpu_ns]
     return {
         "benchmark": "tick_to_order", "signer": signer_mode, "journal": "fsync before send" if journal_fsync else
-        "inline, fsync behind the send", "http": "order lane" if lane_posts[0] else "aiohttp",
+        "inline, fsync behind the send", "http": "order lane" if lane_posts[0] else "aiohttp", "gc": gc_mode,
         "opportunities": len(us), "missed": missed,
         "p50_us": round(_pct(us, 0.50), 1), "p99_us": round(_pct(us, 0.99), 1),
         "p99_9_us": round(_pct(us, 0.999), 1), "max_us": round(max(us), 1), "mean_us": round(statistics.fmean(us), 1),
         "cpu_p50_us": round(_pct(cpu, 0.50), 1), "cpu_p99_us": round(_pct(cpu, 0.99), 1),
         "cpu_p99_9_us": round(_pct(cpu, 0.999), 1),
         "target_p99_us": 1000, "met": _pct(us, 0.99) < 1000, "journal_orders": journal_orders,
-        "gc_in_window": {"gen0": gc_state["passes"][0], "gen1": gc_state["passes"][1],  # type: ignore[index]
-                         "gen2": gc_state["passes"][2], "pause_ms": round(gc_state["pause_ns"] / 1e6, 2)},  # type: ignore[index,operator]
+        "gc_in_window": {f"gen{g}": sum(1 for p in in_window if p[2] == g) for g in range(3)}
+        | {"pause_ms": round(sum(b - a for a, b, _ in in_window) / 1e6, 2),
+           "passes_during_run": len(gc_state["passes"])},
         "breakdown_p50_us": {k: round(_pct([x / 1000 for x in v], 0.5), 1) for k, v in parts.items() if v},
         "breakdown_p99_us": {k: round(_pct([x / 1000 for x in v], 0.99), 1) for k, v in parts.items() if v},
         "measured": "websocket frame received by the runtime -> POST /orders bytes written to the socket",
@@ -334,8 +348,10 @@ def main() -> None:
     ap.add_argument("--signer", choices=["ours", "pyclob"], default="ours")
     ap.add_argument("--journal-fsync", action="store_true", help="fsync every pending write before the send")
     ap.add_argument("--no-lane", action="store_true", help="send orders through aiohttp, not the order lane")
+    ap.add_argument("--gc", choices=["runtime", "freeze", "off"], default="runtime",
+                    help="runtime: as the bot runs it; freeze: gc.freeze() after start; off: gc.disable()")
     a = ap.parse_args()
-    print(json.dumps(asyncio.run(run(a.opportunities, a.signer, a.journal_fsync, not a.no_lane)), indent=1))
+    print(json.dumps(asyncio.run(run(a.opportunities, a.signer, a.journal_fsync, not a.no_lane, a.gc)), indent=1))
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ journal are added. A kill-switch trip cancels every open order.
 from __future__ import annotations
 
 import asyncio
+import gc
 import secrets
 import time
 from collections.abc import Callable, Sequence
@@ -193,6 +194,9 @@ class Executor:
     # -- submit ---------------------------------------------------------------------------------
     async def submit(self, intents: Sequence[OrderIntent], opportunity: Opportunity | None = None) -> list[OrderResult]:
         """Execute a group of legs atomically with respect to risk: all are sent or none."""
+        if gc.isenabled():  # no cyclic-GC pass between here and the orders' bytes on the socket:
+            gc.disable()    # it runs on the next loop turn instead (one pass costs more than this path)
+            asyncio.get_running_loop().call_soon(gc.enable)
         intents = list(intents)
         group = intents[0].group_id if intents and intents[0].group_id else ""
         async with self._lock:  # decision and reservation together: concurrent groups see each other

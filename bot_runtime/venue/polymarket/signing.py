@@ -193,10 +193,11 @@ class SignedOrder:
         return orjson.dumps(self.body(owner)).decode()
 
     def to_json(self) -> str:
-        """Journal form (no owner: the API key is not stored with orders)."""
-        return json.dumps({"client_id": self.client_id, "order_hash": self.order_hash, "order": self.order,
-                           "order_type": self.order_type, "post_only": self.post_only,
-                           "defer_exec": self.defer_exec}, separators=(",", ":"))
+        """Journal form (no owner: the API key is not stored with orders). orjson: ~10x faster
+        than json.dumps, and it runs on the hot path before every send."""
+        return orjson.dumps({"client_id": self.client_id, "order_hash": self.order_hash, "order": self.order,
+                             "order_type": self.order_type, "post_only": self.post_only,
+                             "defer_exec": self.defer_exec}).decode()
 
     @classmethod
     def from_json(cls, text: str) -> SignedOrder:
