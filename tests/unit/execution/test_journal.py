@@ -116,3 +116,93 @@ def test_urls() -> None:
     assert "hunter2" not in str(exc.value)
     assert redact_url("postgresql://u:pw@h:5432/db") == "postgresql://u:***@h:5432/db"
     assert redact_url("postgresql://h/db") == "postgresql://h/db"
+
+
+def test_inline_pending_survives_kill9_of_the_writer(tmp_path: Path) -> None:
+    """durable=False is a commit without fsync: the rows are in the OS once it returns, so a
+    process killed right after (no close, no fsync) leaves them for the next start."""
+    import os
+    import signal
+
+    path = tmp_path / "j.sqlite"
+    SqliteJournal(path).close()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child dies by SIGKILL
+        j = SqliteJournal(path)
+        j.record_pending([_pending(0), _pending(1)], durable=False)
+        os.kill(os.getpid(), signal.SIGKILL)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
+    j = SqliteJournal(path)
+    assert [r.client_id for r in j.orders(["pending"])] == ["c0", "c1"]
+    j.close()
+
+
+def test_syncer_thread_fsyncs_and_checkpoints_off_the_callers_thread(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+    import threading
+    import time
+
+    j = SqliteJournal(tmp_path / "j.sqlite")
+    assert j.inline_pending and not SqliteJournal(tmp_path / "k.sqlite", fsync_before_send=True).inline_pending
+    synced_on: list[str] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        synced_on.append(threading.current_thread().name)
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    j.CHECKPOINT_EVERY_COMMITS = 3
+    for i in range(4):
+        j.record_pending([_pending(i)], durable=False)
+    assert synced_on == []  # nothing on the caller's thread
+    j.sync_soon()
+    deadline = time.monotonic() + 30
+    while (not synced_on or j._commits) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert "journal-sync" in synced_on and j._commits == 0  # fsync'd, then checkpointed
+    wal = tmp_path / "j.sqlite-wal"
+    # everything is in the database file now: a PASSIVE checkpoint finds nothing left to copy
+    log, done = j._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[1:]
+    assert log == done and wal.exists()
+    j.close()
+    assert not j._syncer.is_alive()  # type: ignore[union-attr]
+    assert [r.client_id for r in SqliteJournal(tmp_path / "j.sqlite").orders()] == ["c0", "c1", "c2", "c3"]
+
+
+def test_failed_fsync_stops_new_orders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    j = SqliteJournal(tmp_path / "j.sqlite")
+
+    def broken(fd: int) -> None:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(os, "fsync", broken)
+    with pytest.raises(JournalError, match="fsync failed"):
+        j.record_pending([_pending(0)])  # durable: the commit happened, its fsync did not
+    monkeypatch.undo()
+    with pytest.raises(JournalError, match="restart the bot"):
+        j.record_pending([_pending(1)], durable=False)  # latched: a later fsync may lie (fsyncgate)
+    with pytest.raises(JournalError, match="restart the bot"):
+        j.add_event("x")
+    j.close()
+
+
+def test_record_results_in_one_transaction(tmp_path: Path) -> None:
+    from bot_runtime.types import OrderResult
+
+    j = SqliteJournal(tmp_path / "j.sqlite")
+    j.record_pending([_pending(0), _pending(1)], durable=False)
+    p0, p1 = _pending(0), _pending(1)
+    j.record_results([OrderResult("c0", p0.intent, "matched", filled_size_e6=10 * E6, avg_price_e6=400_000),
+                      OrderResult("c1", p1.intent, "rejected", error="no liquidity")])
+    rows = {r.client_id: r for r in j.orders()}
+    assert (rows["c0"].status, rows["c0"].filled_size_e6, rows["c1"].status, rows["c1"].error) == \
+        ("matched", 10 * E6, "rejected", "no liquidity")
+    with pytest.raises(JournalError, match="unknown client_id"):
+        j.record_results([OrderResult("c0", p0.intent, "matched"), OrderResult("nope", p1.intent, "live")])
+    assert j.order("c0").filled_size_e6 == 10 * E6  # type: ignore[union-attr]  # rolled back as a whole
+    j.close()

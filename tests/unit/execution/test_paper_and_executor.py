@@ -230,3 +230,52 @@ async def test_restart_with_tripped_switch_cancels_what_still_rests(tmp_path: Pa
     ex2 = Executor(paper, OrderSigner("0x" + "44" * 32), journal, RiskEngine(DEFAULT_LIMITS, journal))
     await ex2.start()
     assert await paper.open_orders() == []
+
+
+@pytest.mark.parametrize("fsync_before_send", [False, True])
+async def test_pending_rows_are_written_before_the_send_and_synced_after(tmp_path: Path,
+                                                                         fsync_before_send: bool) -> None:
+    """Inline journal: pending rows committed on the event loop thread, the fsync asked for only
+    once the send is under way, the cyclic GC back on afterwards. fsync_before_send: the rows
+    are fsync'd on the journal thread before the send, as before."""
+    import gc
+    import threading
+
+    books = _books()
+    paper = PaperMatchingExchange(books.get)
+    journal = SqliteJournal(tmp_path / "j.sqlite", fsync_before_send=fsync_before_send)
+    ex = Executor(paper, OrderSigner("0x" + "44" * 32), journal, RiskEngine(DEFAULT_LIMITS, journal))
+    await ex.start()
+    trace: list[tuple[str, str, bool]] = []
+    real_pending, real_sync, real_post = journal.record_pending, journal.sync_soon, paper.post_orders
+
+    def record_pending(orders, *, durable=True):  # type: ignore[no-untyped-def]
+        trace.append(("journal", threading.current_thread().name, durable))
+        return real_pending(orders, durable=durable)
+
+    def sync_soon() -> None:
+        trace.append(("sync_soon", threading.current_thread().name, gc.isenabled()))
+        real_sync()
+
+    async def post_orders(orders):  # type: ignore[no-untyped-def]
+        rows = journal.orders(["pending"])  # what a kill -9 here would leave: every leg, pending
+        trace.append(("post", f"{len(rows)} pending", gc.isenabled()))
+        return await real_post(orders)
+
+    journal.record_pending = record_pending  # type: ignore[method-assign]
+    journal.sync_soon = sync_soon  # type: ignore[method-assign]
+    paper.post_orders = post_orders  # type: ignore[method-assign]
+    results = await ex.submit([_leg(YES, 420_000, E6), _leg(NO, 570_000, E6)])
+    assert [r.status for r in results] == ["matched", "matched"]
+    main = threading.current_thread().name
+    if fsync_before_send:
+        assert trace[0][0] == "journal" and trace[0][1] != main and trace[0][2] is True
+        assert [t[0] for t in trace] == ["journal", "post"]
+    else:
+        assert trace[0] == ("journal", main, False)
+        assert trace[1] == ("post", "2 pending", False)   # GC deferred across the send
+        assert trace[2][0] == "sync_soon" and trace[2][1] == main
+    assert gc.isenabled()
+    assert [r.status for r in journal.orders()] == ["matched", "matched"]
+    await ex.close()
+    journal.close()
