@@ -26,7 +26,7 @@ from bot_runtime.execution.exchange import Exchange
 from bot_runtime.execution.journal import OPEN_STATUSES, Journal, OrderRow, PendingOrder, Position
 from bot_runtime.execution.observer import ExecutionObserver, NullObserver
 from bot_runtime.execution.risk import INVALID_INTENT, RiskEngine, RiskState, daily_pnl_e6, utc_midnight_ms
-from bot_runtime.types import UNRESOLVED, Fill, Opportunity, OrderIntent, OrderResult
+from bot_runtime.types import UNRESOLVED, Fill, Opportunity, OrderIntent, OrderResult, OrderStatus
 from bot_runtime.venue.polymarket.clob import CancelOnly, CancelResult, ExchangeError, OpenOrder, PostResult
 from bot_runtime.venue.polymarket.constants import E6
 from bot_runtime.venue.polymarket.signing import OrderError, OrderSigner, SignedOrder
@@ -81,6 +81,7 @@ class ReconcileReport:
     resent: int = 0
     new_fills: int = 0
     open_orders: int = 0
+    adopted: int = 0        # on the exchange, missing from the journal (it lost its last writes)
     statuses: dict[str, str] = field(default_factory=dict)   # client id -> new status
 
 
@@ -563,6 +564,7 @@ class Executor:
             if status != row.status or filled != row.filled_size_e6:
                 await self._io(self.journal.update_order, row.client_id, status, filled_size_e6=filled)
                 report.statuses[row.client_id] = status
+        report.adopted = await self._adopt_unknown(exchange_open, all_fills)
         self._open = {o.id.lower(): _open_from(o) for o in exchange_open.values()}
         for row in still_pending:  # exposure stays reserved; `resolve` gets the final word
             i = row.intent
@@ -572,11 +574,46 @@ class Executor:
         self._positions = await self._io(self.journal.positions)
         await self._io(self.journal.add_event, "reconciled", {
             "checked": report.checked, "live": report.live, "filled": report.filled, "canceled": report.canceled,
-            "unsent": report.unsent, "resent": report.resent, "new_fills": report.new_fills})
+            "unsent": report.unsent, "resent": report.resent, "new_fills": report.new_fills,
+            "adopted": report.adopted})
         log.info("RECONCILED", checked=report.checked, live=report.live, filled=report.filled,
                  canceled=report.canceled, unsent=report.unsent, resent=report.resent, new_fills=report.new_fills,
-                 open_orders=report.open_orders)
+                 open_orders=report.open_orders, adopted=report.adopted)
         return report
+
+    async def _adopt_unknown(self, exchange_open: dict[str, OpenOrder], fills: Sequence[Fill]) -> int:
+        """Journal the wallet's orders that the exchange has and the journal lacks: resting ones,
+        and those behind fills newer than the journal's newest order. Only a journal that lost
+        its last commits (a power cut between the write and the fsync behind the send) can lack
+        them; adopted, they count in exposure, reports and cancels like any other. Never re-sent:
+        the exchange has them, and order hashes are deterministic, so nothing could duplicate them."""
+        newest = await self._io(self.journal.newest_order_ms)
+        recent = {f.order_id.lower() for f in fills if newest is not None and f.ts_ms >= newest - 60_000}
+        candidates = set(exchange_open) | recent
+        if not candidates:
+            return 0
+        known = await self._io(self._known_hashes, candidates)
+        adopted: list[tuple[PendingOrder, OrderResult]] = []
+        for h in sorted(candidates - known):
+            o = exchange_open.get(h) or await self.exchange.get_order(h)
+            if o is None:
+                continue
+            intent = OrderIntent(market=o.market, token_id=o.token_id, side=o.side,  # type: ignore[arg-type]
+                                 price_e6=o.price_e6, size_e6=o.original_size_e6, group_id="adopted",
+                                 reason="adopted: on the exchange, not in the journal")
+            cid = f"adopted-{h}"
+            adopted.append((PendingOrder(cid, intent, 0, h, '{"adopted":true}'),
+                            OrderResult(cid, intent, _remote_status(o, h in exchange_open), order_id=h,
+                                        filled_size_e6=o.size_matched_e6)))
+        if adopted:
+            await self._io(self.journal.record_pending, [p for p, _ in adopted])
+            await self._io(self.journal.record_results, [r for _, r in adopted])
+            log.warning("ADOPTED ORDERS the journal did not have (it lost its last writes)", count=len(adopted),
+                        orders=[p.order_hash for p, _ in adopted][:20])
+        return len(adopted)
+
+    def _known_hashes(self, hashes: set[str]) -> set[str]:
+        return {h for h in hashes if self.journal.order_by_hash(h) is not None}
 
     async def _resend_identical(self, row: OrderRow) -> bool:
         """Re-send an unsent order only if re-deriving it gives the very same signed order."""
@@ -591,6 +628,18 @@ class Executor:
         result = _result_from_post(row.client_id, row.intent, res)
         await self._io(self.journal.record_results, [result])
         return True
+
+
+def _remote_status(o: OpenOrder, resting: bool) -> OrderStatus:
+    if o.status in ("delayed", "pending"):  # matching deferred: the next reconcile settles it
+        return "pending"
+    if resting or (o.status in ("live", "open") and o.remaining_e6):
+        return "partial" if o.size_matched_e6 else "live"
+    if o.size_matched_e6 >= o.original_size_e6 or (o.size_matched_e6 and o.status == "matched"):
+        return "matched"
+    if o.size_matched_e6:
+        return "partial"
+    return "canceled" if "cancel" in o.status else "unmatched"
 
 
 def _open_from(o: OpenOrder) -> _Open:

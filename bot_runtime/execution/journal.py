@@ -287,6 +287,12 @@ class Journal:
                            (order_hash.lower(),)).fetchone()
         return self._row_to_order(r) if r else None
 
+    def newest_order_ms(self) -> int | None:
+        """When the newest journaled order was written (None: no order yet)."""
+        with self._tx() as tx:
+            r = self._exec(tx, "SELECT MAX(created_ms) FROM orders").fetchone()
+        return int(r[0]) if r and r[0] is not None else None
+
     def count_orders(self) -> int:
         with self._tx() as tx:
             return int(self._exec(tx, "SELECT COUNT(*) FROM orders").fetchone()[0])
