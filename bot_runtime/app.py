@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import os
 import tempfile
 import time
@@ -193,10 +192,9 @@ class BotApp:
                 on_change(self._credentials_changed)
             self._spawn(watch(), "credentials")
         self._spawn(self.strategy.run(), "strategy", essential=True)
-        # start-up's objects (modules, markets, books) out of the cyclic GC's sight: later passes
-        # walk only what trading allocates (docs/benchmarks.md, tick to order)
-        gc.collect()
-        gc.freeze()
+        from bot_runtime.execution.executor import tune_for_latency
+
+        tune_for_latency()  # GC freeze, GIL switch interval: docs/benchmarks.md (tick to order)
         self.started = True
         self.log.info(ev.STARTED, mode=cfg.mode, execution=self.execution.kind, markets=len(self.markets),
                       assets=len(self.store.books), paused=self.paused, version=__version__)

@@ -16,6 +16,7 @@ every send (each order then waits for the disk). A lock serialises callers from 
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import os
@@ -40,6 +41,9 @@ log = structlog.get_logger()
 OPEN_STATUSES = ("pending", "live", "partial", "error")     # may still change on the exchange
 TERMINAL_STATUSES = ("matched", "unmatched", "canceled", "rejected", "unsent")
 SCHEMA_VERSION = "1"
+
+
+SYNCER_NICE = 10
 
 
 def now_ms() -> int:
@@ -446,6 +450,7 @@ class SqliteJournal(Journal):
     database) run on the syncer thread's own connection, never inside a caller's commit."""
 
     CHECKPOINT_EVERY_COMMITS = 256      # ~1-2 MB of WAL between background checkpoints
+    CHECKPOINT_IDLE_S = 0.05
     # SQLite's own checkpoint-on-commit, as a backstop only (the syncer thread not running):
     # it would land in whichever commit crosses it, possibly the event loop's
     AUTOCHECKPOINT_PAGES = 20_000
@@ -566,16 +571,24 @@ class SqliteJournal(Journal):
         self._sync_wanted.set()
 
     def _sync_loop(self) -> None:
+        # Below the event loop's priority (Linux: nice is per thread): on the core the bot is
+        # pinned to, a waking fsync or a checkpoint must not delay the next order.
+        with contextlib.suppress(OSError, AttributeError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), SYNCER_NICE)
         while True:
-            self._sync_wanted.wait()
-            self._sync_wanted.clear()  # a commit after this point asks again: never left unsynced
+            due = self._commits >= self.CHECKPOINT_EVERY_COMMITS
+            asked = self._sync_wanted.wait(self.CHECKPOINT_IDLE_S if due else None)
             if self._closed:
                 return
             try:
-                self.sync()
-                if self._commits >= self.CHECKPOINT_EVERY_COMMITS:
+                if asked:
+                    self._sync_wanted.clear()  # a commit after this point asks again: never left unsynced
+                    self.sync()
+                # a checkpoint waits for a quiet moment (no order for CHECKPOINT_IDLE_S), unless
+                # the WAL grows too long without one
+                if due and (not asked or self._commits >= 16 * self.CHECKPOINT_EVERY_COMMITS):
                     self._checkpoint()
-            except Exception as exc:  # sync() recorded it: record_pending refuses from now on
+            except Exception as exc:  # sync() latched it: record_pending refuses from now on
                 log.error("journal sync failed: no new orders until restart", error=str(exc))
 
     def _checkpoint(self) -> None:
