@@ -28,6 +28,9 @@ which other processes share on a loaded machine, or for the disk with --journal-
 the stock signer (its result is discarded so the sim sees identical orders).
 --journal-fsync: the journal fsyncs every pending write before the send (on its thread), as
 before issue #14. --no-lane: orders go through aiohttp instead of the warm order lane.
+--realtime: the event loop's thread runs at SCHED_FIFO priority 1, so other processes on its core
+do not preempt it (what a core of its own, e.g. a Guaranteed pod under the static CPU manager,
+gives); needs root.
 """
 
 from __future__ import annotations
@@ -119,7 +122,7 @@ class Feed:
 
 
 async def run(n: int, signer_mode: str, journal_fsync: bool = False, lane: bool = True,
-              gc_mode: str = "runtime") -> dict[str, Any]:
+              gc_mode: str = "runtime", realtime: bool = False) -> dict[str, Any]:
     from bot_runtime import app_execution
     from bot_runtime.app import BotApp
     from bot_runtime.contract.config import BotConfig, Endpoints
@@ -176,6 +179,9 @@ async def run(n: int, signer_mode: str, journal_fsync: bool = False, lane: bool 
 
         hooks.on_raw_frame = on_raw_frame  # type: ignore[method-assign]
         await app.start()
+        if realtime:  # the event loop's thread only; the journal's threads were started above
+            app.execution.executor.journal.sync_soon()
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))
         if gc_mode == "off":      # an upper bound of what the cyclic GC costs the window
             gc.disable()
         elif gc_mode == "freeze":
@@ -326,6 +332,7 @@ async def run(n: int, signer_mode: str, journal_fsync: bool = False, lane: bool 
     return {
         "benchmark": "tick_to_order", "signer": signer_mode, "journal": "fsync before send" if journal_fsync else
         "inline, fsync behind the send", "http": "order lane" if lane_posts[0] else "aiohttp", "gc": gc_mode,
+        "scheduling": "SCHED_FIFO 1 (event loop)" if realtime else "normal",
         "opportunities": len(us), "missed": missed,
         "p50_us": round(_pct(us, 0.50), 1), "p99_us": round(_pct(us, 0.99), 1),
         "p99_9_us": round(_pct(us, 0.999), 1), "max_us": round(max(us), 1), "mean_us": round(statistics.fmean(us), 1),
@@ -350,8 +357,12 @@ def main() -> None:
     ap.add_argument("--no-lane", action="store_true", help="send orders through aiohttp, not the order lane")
     ap.add_argument("--gc", choices=["runtime", "freeze", "off"], default="runtime",
                     help="runtime: as the bot runs it; freeze: gc.freeze() after start; off: gc.disable()")
+    ap.add_argument("--realtime", action="store_true",
+                    help="the bot's event-loop thread at SCHED_FIFO priority 1 on its core (needs root): what a "
+                         "core of its own gives, on a machine whose cores other processes share")
     a = ap.parse_args()
-    print(json.dumps(asyncio.run(run(a.opportunities, a.signer, a.journal_fsync, not a.no_lane, a.gc)), indent=1))
+    print(json.dumps(asyncio.run(run(a.opportunities, a.signer, a.journal_fsync, not a.no_lane, a.gc, a.realtime)),
+                     indent=1))
 
 
 if __name__ == "__main__":

@@ -24,12 +24,14 @@ from urllib.parse import urlsplit
 
 import aiohttp
 import structlog
+from aiohttp.http import SERVER_SOFTWARE
 from multidict import CIMultiDict
 
 log = structlog.get_logger()
 
 MAX_HEADER_BYTES = 64 * 1024
 MAX_BODY_BYTES = 16 * 1024 * 1024
+CONNECT_RETRY_S = 5.0            # after a failed connect, orders use aiohttp this long
 
 
 class LaneResponse:
@@ -228,12 +230,14 @@ class OrderLane:
         self._ssl: ssl.SSLContext | None = None
         if u.scheme == "https":
             self._ssl = ssl_context or ssl.create_default_context()
+            self._ssl.set_alpn_protocols(["http/1.1"])
         self.size = size
         self.timeout_s = timeout_s
         # a connection idle this long may have been dropped by a proxy: refreshed, not used
         self.max_idle_s = max_idle_s
         self._conns: list[_Conn] = []
         self._connecting = 0
+        self._retry_at = 0.0
         self._closed = False
         self._tasks: set[asyncio.Task[None]] = set()
         self.write: Callable[[asyncio.Transport, bytes], None] = _write   # the benchmark stamps here
@@ -241,7 +245,7 @@ class OrderLane:
     # -- connections ----------------------------------------------------------------------------
     def warm(self) -> None:
         """Open connections up to `size`, in the background (needs a running loop)."""
-        if self._closed:
+        if self._closed or time.monotonic() < self._retry_at:
             return
         for _ in range(self.size - len(self._conns) - self._connecting):
             self._connecting += 1
@@ -255,7 +259,10 @@ class OrderLane:
                 lambda: _Conn(self), self.host, self.port, ssl=self._ssl,
                 server_hostname=self.host if self._ssl else None), self.timeout_s)
         except (OSError, TimeoutError) as exc:
-            log.info("order lane: connect failed, orders use the ordinary client", error=str(exc))
+            if time.monotonic() >= self._retry_at:
+                log.info("order lane: connect failed, orders use the ordinary client", error=str(exc),
+                         retry_s=CONNECT_RETRY_S)
+            self._retry_at = time.monotonic() + CONNECT_RETRY_S
             return
         finally:
             self._connecting -= 1
@@ -293,7 +300,8 @@ class OrderLane:
     # -- requests -------------------------------------------------------------------------------
     def build(self, method: str, path: str, headers: Sequence[tuple[str, str]], body: bytes) -> bytes:
         lines = [f"{method} {self.prefix}{path} HTTP/1.1".encode(), b"Host: " + self._host_header,
-                 b"Accept: */*", b"Accept-Encoding: identity", b"Content-Length: " + str(len(body)).encode()]
+                 _USER_AGENT, b"Accept: */*", b"Accept-Encoding: identity",
+                 b"Content-Length: " + str(len(body)).encode()]
         for k, v in headers:
             if "\r" in v or "\n" in v or "\r" in k or "\n" in k:
                 raise ValueError(f"order lane: header {k!r} contains a line break")
@@ -319,6 +327,9 @@ class OrderLane:
         except asyncio.CancelledError:
             conn._abort()  # a half-read response would confuse the next request
             raise
+
+
+_USER_AGENT = f"User-Agent: {SERVER_SOFTWARE}".encode()  # what aiohttp sends: the exchange sees one client
 
 
 def _write(transport: asyncio.Transport, data: bytes) -> None:

@@ -177,3 +177,18 @@ def test_bad_urls_and_header_injection() -> None:
     assert lane.port == 443
     with pytest.raises(ValueError, match="line break"):
         lane.build("POST", "/order", [("X", "a\r\nInjected: 1")], b"")
+
+
+async def test_refused_connect_backs_off() -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    lane = OrderLane(f"http://127.0.0.1:{port}", size=1)
+    assert await lane.request("POST", "/order", [], b"{}") is None
+    await _until(lambda: lane._connecting == 0, "the failed connect")
+    assert lane._retry_at > 0 and not lane._conns
+    lane.warm()
+    assert lane._connecting == 0  # no new attempt inside the back-off: GETs keep calling warm()
+    await lane.close()
