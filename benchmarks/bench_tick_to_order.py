@@ -9,7 +9,9 @@ issues, real SQLite journal, real risk engine, real aiohttp order client) whose 
 `botfleet sim` subprocess (pinned to the other core) and whose market websocket is a small feed
 server in this process that plays one dislocation (both outcomes' asks at 0.10, below anything the
 sim's books offer, so both FOK legs are refused: no fills, no hedging) at a time and
-then a non-arb book, waiting for the bot between opportunities (nothing else runs in the window).
+then a non-arb book, waiting for the bot between opportunities (nothing else runs in the window),
+and at most one opportunity per 12.5 ms (--min-interval-ms): the exchange allows 1,000 POST
+/orders per 10 s, and faster the client's own rate limiter would hold orders back.
 
 What is measured, with time.perf_counter_ns in this process (the bot pinned to one core):
   t0: the runtime's websocket reader has the frame (BotApp's market-data hook `on_raw_frame`,
@@ -122,7 +124,7 @@ class Feed:
 
 
 async def run(n: int, signer_mode: str, journal_fsync: bool = False, lane: bool = True,
-              gc_mode: str = "runtime", realtime: bool = False) -> dict[str, Any]:
+              gc_mode: str = "runtime", realtime: bool = False, min_interval_s: float = 0.0125) -> dict[str, Any]:
     from bot_runtime import app_execution
     from bot_runtime.app import BotApp
     from bot_runtime.contract.config import BotConfig, Endpoints
@@ -290,10 +292,19 @@ async def run(n: int, signer_mode: str, journal_fsync: bool = False, lane: bool 
 
         gc.callbacks.append(on_gc)
         missed = 0
+        limiter = ex.exchange.limiter
+        limited = 0
+        next_at = time.monotonic()
         for i in range(n + 200):                          # the first 200: warm-up, not counted
             stamps.clear()
             sent.clear()
             answered.clear()
+            # at most one opportunity per min_interval_s: faster, the client-side rate limiter (the
+            # exchange's 1,000 POST /orders per 10 s) would hold orders back, and that is not latency
+            await asyncio.sleep(max(next_at - time.monotonic(), 0))
+            next_at = time.monotonic() + min_interval_s
+            if limiter.delay("POST", "/orders") > 0:
+                limited += 1
             await feed.conn.send(feed.frame("0.10", "0.05"))   # built before, sent now: t0 is at receipt
             try:
                 await asyncio.wait_for(sent.wait(), 2)
@@ -333,7 +344,8 @@ async def run(n: int, signer_mode: str, journal_fsync: bool = False, lane: bool 
         "benchmark": "tick_to_order", "signer": signer_mode, "journal": "fsync before send" if journal_fsync else
         "inline, fsync behind the send", "http": "order lane" if lane_posts[0] else "aiohttp", "gc": gc_mode,
         "scheduling": "SCHED_FIFO 1 (event loop)" if realtime else "normal",
-        "opportunities": len(us), "missed": missed,
+        "opportunities": len(us), "missed": missed, "rate_limited": limited,
+        "min_interval_ms": min_interval_s * 1000,
         "p50_us": round(_pct(us, 0.50), 1), "p99_us": round(_pct(us, 0.99), 1),
         "p99_9_us": round(_pct(us, 0.999), 1), "max_us": round(max(us), 1), "mean_us": round(statistics.fmean(us), 1),
         "cpu_p50_us": round(_pct(cpu, 0.50), 1), "cpu_p99_us": round(_pct(cpu, 0.99), 1),
@@ -360,9 +372,12 @@ def main() -> None:
     ap.add_argument("--realtime", action="store_true",
                     help="the bot's event-loop thread at SCHED_FIFO priority 1 on its core (needs root): what a "
                          "core of its own gives, on a machine whose cores other processes share")
+    ap.add_argument("--min-interval-ms", type=float, default=12.5,
+                    help="opportunities at most this often (default 80/s, inside the exchange's 1,000 POST /orders "
+                         "per 10 s, so the client-side rate limiter never holds an order back)")
     a = ap.parse_args()
-    print(json.dumps(asyncio.run(run(a.opportunities, a.signer, a.journal_fsync, not a.no_lane, a.gc, a.realtime)),
-                     indent=1))
+    print(json.dumps(asyncio.run(run(a.opportunities, a.signer, a.journal_fsync, not a.no_lane, a.gc, a.realtime,
+                                     a.min_interval_ms / 1000)), indent=1))
 
 
 if __name__ == "__main__":
