@@ -25,7 +25,6 @@ from urllib.parse import urlsplit
 import aiohttp
 import structlog
 from aiohttp.http import SERVER_SOFTWARE
-from multidict import CIMultiDict
 
 log = structlog.get_logger()
 
@@ -34,12 +33,26 @@ MAX_BODY_BYTES = 16 * 1024 * 1024
 CONNECT_RETRY_S = 5.0            # after a failed connect, orders use aiohttp this long
 
 
+class Headers(dict[str, str]):
+    """Response headers under lower-case names, looked up case-insensitively (as aiohttp's:
+    `headers.get("Retry-After")` works)."""
+
+    def get(self, key: str, default: str | None = None) -> str | None:  # type: ignore[override]
+        return super().get(key.lower(), default)
+
+    def __getitem__(self, key: str) -> str:
+        return super().__getitem__(key.lower())
+
+    def __contains__(self, key: object) -> bool:
+        return super().__contains__(key.lower() if isinstance(key, str) else key)
+
+
 class LaneResponse:
     __slots__ = ("body", "headers", "status")
 
     def __init__(self, status: int, headers: dict[str, str], body: bytes) -> None:
         self.status = status
-        self.headers = CIMultiDict(headers)     # as aiohttp's: `headers.get("Retry-After")` works
+        self.headers = Headers(headers)   # the parser stores lower-case names
         self.body = body
 
 

@@ -107,7 +107,7 @@ async def test_requests_reuse_one_warm_connection() -> None:
         r2 = await lane.request("POST", "/order", [], b"{}")
         assert r1 is not None and r2 is not None
         assert (r1.status, r1.body, r2.body) == (200, b'{"ok":1}', b'{"ok":2}')
-        assert r1.headers.get("content-length") == "8"  # case-insensitive, like aiohttp's
+        assert r1.headers.get("Content-Length") == "8" == r1.headers["content-length"]  # like aiohttp's
         head, body = seen[0]
         assert head.startswith(b"POST /prefix/orders HTTP/1.1\r\n") and body == b'[{"a":1}]'
         assert b"\r\nPOLY_API_KEY: k\r\n" in head and b"\r\nContent-Length: 9\r\n" in head
