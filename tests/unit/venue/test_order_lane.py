@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 import aiohttp
 import pytest
 
-from bot_runtime.execution.order_lane import OrderLane, _Parser
+from bot_runtime.venue.polymarket.order_lane import OrderLane, _Parser
 
 
 def _feed_bytewise(p: _Parser, data: bytes) -> None:
