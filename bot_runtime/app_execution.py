@@ -322,8 +322,8 @@ MONEY_LIMITS = {"maxOrderUsd", "maxPositionPerMarketUsd", "maxTotalExposureUsd",
 async def build_execution(deps: ExecutionDeps) -> Execution:
     """Open the journal, pick and authenticate the exchange, reconcile; raises StartupError."""
     from bot_runtime.execution.executor import Executor
-    from bot_runtime.execution.http_exchange import ClobHttpExchange
     from bot_runtime.venue.polymarket.auth import ApiKeyError, create_or_derive_api_creds
+    from bot_runtime.venue.polymarket.clob_http import ClobHttpExchange
 
     cfg = deps.config
     creds = deps.credentials

@@ -19,12 +19,12 @@ from crash_zygote import LIMITS
 
 from bot_runtime.app_execution import _market_age
 from bot_runtime.execution.executor import Executor
-from bot_runtime.execution.http_exchange import ClobHttpExchange
 from bot_runtime.execution.journal import open_journal
 from bot_runtime.execution.risk import STALE_DATA, RiskEngine
 from bot_runtime.marketdata.store import BookStore
 from bot_runtime.types import OrderIntent
 from bot_runtime.venue.polymarket.auth import ApiCreds
+from bot_runtime.venue.polymarket.clob_http import ClobHttpExchange
 from bot_runtime.venue.polymarket.constants import E6
 from bot_runtime.venue.polymarket.frames import parse_book
 from bot_runtime.venue.polymarket.signing import OrderSigner

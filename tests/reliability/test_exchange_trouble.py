@@ -17,11 +17,11 @@ from request_log import RequestLog
 
 from bot_runtime.contract.params import Limits
 from bot_runtime.execution.executor import Executor
-from bot_runtime.execution.http_exchange import ClobHttpExchange
 from bot_runtime.execution.journal import open_journal
 from bot_runtime.execution.risk import RiskEngine
 from bot_runtime.types import OrderIntent
 from bot_runtime.venue.polymarket.auth import ApiCreds
+from bot_runtime.venue.polymarket.clob_http import ClobHttpExchange
 from bot_runtime.venue.polymarket.constants import E6
 from bot_runtime.venue.polymarket.ratelimit import Backoff, RateLimiter
 from bot_runtime.venue.polymarket.signing import OrderSigner

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import pkgutil
 import tomllib
 from pathlib import Path
@@ -26,15 +25,3 @@ def test_every_module_of_the_bot_is_in_a_layer() -> None:
     missing = sorted(children - named)
     assert not missing, f"add {missing} to a layer in pyproject.toml [tool.importlinter] and docs/architecture.md"
     assert not named - children, f"layers name modules that do not exist: {sorted(named - children)}"
-
-
-def test_the_clob_client_can_move_into_the_venue_as_it_is() -> None:
-    """`ClobHttpExchange` belongs to the venue; it stays in execution/ only until the latency work on
-    it lands. Meanwhile it imports nothing of the bot but the venue and the leaf types, so moving it
-    is a `git mv` (delete this test with that move)."""
-    tree = ast.parse((REPO / "bot_runtime/execution/http_exchange.py").read_text())
-    modules = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
-    modules |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
-    wrong = sorted(m for m in modules if m.startswith("bot_runtime")
-                   and not m.startswith("bot_runtime.venue.") and m != "bot_runtime.types")
-    assert not wrong, f"http_exchange.py imports {wrong}: what it needs from there belongs in bot_runtime/venue/polymarket/"

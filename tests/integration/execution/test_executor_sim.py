@@ -11,10 +11,10 @@ import pytest
 from exec_harness import build, journal_url
 
 from bot_runtime.execution import risk
-from bot_runtime.execution.http_exchange import ClobHttpExchange
 from bot_runtime.execution.journal import SqliteJournal
 from bot_runtime.types import OrderIntent
 from bot_runtime.venue.polymarket.auth import ApiCreds
+from bot_runtime.venue.polymarket.clob_http import ClobHttpExchange
 from bot_runtime.venue.polymarket.constants import E6
 
 pytestmark = pytest.mark.asyncio

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot_runtime.execution.http_exchange import ClobHttpExchange
+from bot_runtime.venue.polymarket.clob_http import ClobHttpExchange
 from bot_runtime.venue.polymarket.ratelimit import Backoff
 from tests.support.sim import TEST_ADDRESS
 

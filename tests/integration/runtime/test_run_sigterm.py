@@ -15,9 +15,9 @@ from pathlib import Path
 import aiohttp
 
 from bot_runtime.contract.config import Endpoints
-from bot_runtime.execution.http_exchange import ClobHttpExchange
 from bot_runtime.types import OrderIntent
 from bot_runtime.venue.polymarket.auth import ApiCreds
+from bot_runtime.venue.polymarket.clob_http import ClobHttpExchange
 from bot_runtime.venue.polymarket.signing import OrderSigner
 
 # Test-only key (never used anywhere real).
