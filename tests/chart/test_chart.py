@@ -173,7 +173,9 @@ def test_monitoring_objects_when_api_present_or_forced() -> None:
         op_ep = sms["botfleet-operator"]["spec"]["endpoints"][0]
         assert {"targetLabel": "job", "replacement": "botfleet-operator"} in op_ep["relabelings"]
         bot_ep = sms["botfleet-bots"]["spec"]["endpoints"][0]
-        assert bot_ep["honorLabels"] is True and bot_ep["port"] == "metrics"
+        # False: a tenant's image could forge series of another namespace's bot; the target's labels
+        # (namespace, and bot/strategy from the operator's Service labels) must win.
+        assert bot_ep["honorLabels"] is False and bot_ep["port"] == "metrics"
         assert {"targetLabel": "job", "replacement": "botfleet-bot"} in bot_ep["relabelings"]
         assert sms["botfleet-bots"]["spec"]["namespaceSelector"] == {"any": True}
         (rule,) = by_kind(objs, "PrometheusRule")
