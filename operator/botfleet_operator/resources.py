@@ -11,6 +11,7 @@ field. The bot arrives parsed (`api.TradingBot`): its spec's defaults come from 
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
 import os
 from dataclasses import dataclass, field
@@ -72,6 +73,13 @@ class Settings:
     journal_storage_class: str | None = None
     extra_egress_ports: tuple[int, ...] = field(default_factory=tuple)
     image_pull_secrets: tuple[str, ...] = field(default_factory=tuple)  # every bot's pods (chart: imagePullSecrets)
+    # NetworkPolicy (docs/security.md#pods-and-network): the pod and Service CIDRs a bot may not
+    # reach (beyond DNS), who may scrape its port 9100, and where the cluster's resolver runs.
+    cluster_cidrs: tuple[str, ...] = ()
+    monitoring_namespace_selector: tuple[tuple[str, str], ...] = (("kubernetes.io/metadata.name", "monitoring"),)
+    operator_namespace: str | None = None
+    dns_namespace: str = "kube-system"
+    dns_pod_selector: tuple[tuple[str, str], ...] = (("k8s-app", "kube-dns"),)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -84,7 +92,38 @@ class Settings:
             journal_storage_class=env.get("BOTFLEET_JOURNAL_STORAGE_CLASS") or None,
             image_pull_secrets=tuple(n.strip() for n in env.get("BOTFLEET_BOT_IMAGE_PULL_SECRETS", "").split(",")
                                      if n.strip()),
+            cluster_cidrs=_cidrs(env.get("BOTFLEET_CLUSTER_CIDRS", ""), "BOTFLEET_CLUSTER_CIDRS"),
+            monitoring_namespace_selector=_selector(env["BOTFLEET_MONITORING_NAMESPACE_SELECTOR"],
+                                                    "BOTFLEET_MONITORING_NAMESPACE_SELECTOR")
+            if env.get("BOTFLEET_MONITORING_NAMESPACE_SELECTOR") else cls.monitoring_namespace_selector,
+            operator_namespace=env.get("POD_NAMESPACE") or None,
+            dns_namespace=env.get("BOTFLEET_DNS_NAMESPACE") or cls.dns_namespace,
+            dns_pod_selector=_selector(env["BOTFLEET_DNS_POD_SELECTOR"], "BOTFLEET_DNS_POD_SELECTOR")
+            if env.get("BOTFLEET_DNS_POD_SELECTOR") else cls.dns_pod_selector,
         )
+
+
+def _cidrs(text: str, var: str) -> tuple[str, ...]:
+    out = []
+    for item in (t.strip() for t in text.split(",")):
+        if item:
+            try:
+                out.append(str(ipaddress.ip_network(item, strict=False)))
+            except ValueError:
+                raise ValueError(f"{var}: {item!r} is not a CIDR; give the cluster's pod and Service "
+                                 "ranges comma-separated, e.g. 10.244.0.0/16,10.96.0.0/12") from None
+    return tuple(out)
+
+
+def _selector(text: str, var: str) -> tuple[tuple[str, str], ...]:
+    pairs = []
+    for item in (t.strip() for t in text.split(",")):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"{var}: {item!r} is not key=value; give labels as k=v[,k2=v2], "
+                             "e.g. kubernetes.io/metadata.name=monitoring")
+        pairs.append((key.strip(), value.strip()))
+    return tuple(pairs)
 
 
 def short_hash(data: str | bytes) -> str:
@@ -379,21 +418,54 @@ def service(bot: TradingBot) -> Obj:
                      "ports": [{"name": "metrics", "port": METRICS_PORT, "targetPort": "metrics", "protocol": "TCP"}]}}
 
 
+# Never reachable from a bot: link-local holds the cloud metadata endpoints (169.254.169.254, and
+# AWS's IPv6 one in fd00:ec2::/32), which hand out the node's cloud credentials.
+BLOCKED_V4 = ("169.254.0.0/16",)
+BLOCKED_V6 = ("fe80::/10", "fd00:ec2::/32")
+
+
+def _internet(settings: Settings) -> list[Obj]:
+    """`to` peers: any address except link-local and the cluster's own pod/Service ranges."""
+    cluster = [ipaddress.ip_network(c) for c in settings.cluster_cidrs]
+    v4 = [*BLOCKED_V4, *(str(c) for c in cluster if c.version == 4)]
+    v6 = [*BLOCKED_V6, *(str(c) for c in cluster if c.version == 6)]
+    return [{"ipBlock": {"cidr": "0.0.0.0/0", "except": v4}}, {"ipBlock": {"cidr": "::/0", "except": v6}}]
+
+
 def network_policy(bot: TradingBot, settings: Settings) -> Obj:
+    """Ingress: port 9100 from the monitoring namespace(s) and the operator's namespace only.
+    Egress: DNS to the cluster resolver only; HTTPS (and the operator's extra ports) to anything but
+    link-local and the cluster's ranges; the other ports the bot's configuration names (journal
+    database, LLM endpoint, simulator, spec.extraEgress) to anything but link-local, since those
+    services may run in the cluster."""
     name = bot.name
-    egress_ports = _endpoint_ports(bot, settings)
-    udp = [{"ports": [{"protocol": "UDP", "port": p} for p in _udp_ports(bot)]}] if _udp_ports(bot) else []
+    https = {443, *settings.extra_egress_ports}
+    # journal database, LLM endpoint, simulator, spec.extraEgress: may be in-cluster services
+    named = sorted(_endpoint_ports(bot, settings) - https)
+    udp = _udp_ports(bot)
+    scrapers: list[Obj] = [{"namespaceSelector": {"matchLabels": dict(settings.monitoring_namespace_selector)}}]
+    if settings.operator_namespace:
+        scrapers.append({"namespaceSelector": {"matchLabels": {
+            "kubernetes.io/metadata.name": settings.operator_namespace}}})
+    dns = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": settings.dns_namespace}},
+           "podSelector": {"matchLabels": dict(settings.dns_pod_selector)}}
+    not_link_local = [{"ipBlock": {"cidr": "0.0.0.0/0", "except": list(BLOCKED_V4)}},
+                      {"ipBlock": {"cidr": "::/0", "except": list(BLOCKED_V6)}}]
+    egress: list[Obj] = [
+        {"to": [dns], "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]},
+        {"to": _internet(settings), "ports": [{"protocol": "TCP", "port": p} for p in sorted(https)]},
+    ]
+    if named:
+        egress.append({"to": not_link_local, "ports": [{"protocol": "TCP", "port": p} for p in named]})
+    if udp:
+        egress.append({"to": not_link_local, "ports": [{"protocol": "UDP", "port": p} for p in udp]})
     return {
         "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": _meta(bot, name),
         "spec": {
             "podSelector": {"matchLabels": bot_selector(name)},
             "policyTypes": ["Ingress", "Egress"],
-            "ingress": [{"ports": [{"protocol": "TCP", "port": METRICS_PORT}]}],
-            "egress": [
-                {"ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]},
-                {"ports": [{"protocol": "TCP", "port": p} for p in sorted(egress_ports)]},
-                *udp,
-            ],
+            "ingress": [{"from": scrapers, "ports": [{"protocol": "TCP", "port": METRICS_PORT}]}],
+            "egress": egress,
         },
     }
 

@@ -71,3 +71,12 @@ app.kubernetes.io/component: operator
 {{- define "botfleet.monitoringApi" -}}
 {{- if or .force (.root.Capabilities.APIVersions.Has "monitoring.coreos.com/v1") }}true{{ end }}
 {{- end }}
+
+{{/* A label map as "k=v,k2=v2" (sorted keys): the operator's selector settings. */}}
+{{- define "botfleet.selectorString" -}}
+{{- $pairs := list }}
+{{- range $k, $v := . }}
+{{- $pairs = append $pairs (printf "%s=%s" $k $v) }}
+{{- end }}
+{{- join "," $pairs }}
+{{- end }}
