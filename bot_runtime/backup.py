@@ -30,7 +30,7 @@ import shutil
 import sqlite3
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -237,7 +237,7 @@ class S3Target:
     bucket: str
     prefix: str
     access_key: str
-    secret_key: str
+    secret_key: str = field(repr=False)  # never in a repr: tracebacks, debug logs
     region: str = "us-east-1"
 
     @classmethod

@@ -18,6 +18,15 @@ import typer
 from typer.core import TyperGroup
 
 GROUP = "botfleet.commands"
+BOT_PACKAGE = "bot_runtime"
+
+
+def new_typer(**kwargs: Any) -> typer.Typer:
+    """A typer app whose crash traceback shows no local variables (typer's default shows them, and a
+    frame's locals can hold a private key or an S3 secret key). Every app of the command goes
+    through here or `_load`."""
+    kwargs.setdefault("add_completion", False)
+    return typer.Typer(pretty_exceptions_show_locals=False, **kwargs)
 
 
 @functools.cache
@@ -37,9 +46,10 @@ def _load(name: str, ep: EntryPoint) -> Any:
     parameters (one command, whose docstring is its help)."""
     obj: Any = ep.load()
     if isinstance(obj, typer.Typer):
+        obj.pretty_exceptions_show_locals = False  # an app made elsewhere with typer.Typer()
         cmd = typer.main.get_command(obj)
     else:
-        single = typer.Typer(add_completion=False)
+        single = new_typer()
         single.command(name=name)(obj)
         cmd = typer.main.get_command(single)
     cmd.name = name

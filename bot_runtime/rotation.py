@@ -31,6 +31,7 @@ from bot_runtime.contract.config import (
     WALLET_PRIVATE_KEY,
     load_config,
 )
+from bot_runtime.telemetry.logs import register_secret
 from bot_runtime.venue.polymarket.auth import ApiCreds, ApiKeyError, create_api_key, revoke_api_key
 
 log = logging.getLogger("botfleet.rotation")
@@ -96,11 +97,16 @@ def rotate(kube: SecretStore, *, namespace: str, secret: str, clob_url: str, cha
            revoke_old: bool, now: datetime | None = None) -> str:
     """Run the three steps; returns the new API key id (not secret on its own)."""
     now = now or datetime.now(UTC)
+    register_secret(private_key)
     old = read_old(kube, namespace, secret)
+    for value in (old.secret, old.passphrase) if old else ():
+        register_secret(value)
     try:
         new = create_api_key(clob_url, private_key, chain_id, nonce=int(now.timestamp()))
     except ApiKeyError as exc:
         raise RotationError(str(exc)) from None
+    for value in (new.secret, new.passphrase):
+        register_secret(value)
     write_new(kube, namespace, secret, new, now)
     if revoke_old and old is not None and old.api_key != new.api_key:
         try:
@@ -128,8 +134,8 @@ def rotate_command(
     revoke_old: bool = typer.Option(False, "--revoke-old", help="Revoke the previous API key afterwards."),
     kubeconfig: str = typer.Option(None, "--kubeconfig", help="Default: in-cluster or $KUBECONFIG."),
 ) -> None:
-    """Rotate a bot's CLOB API credentials (the rotation Job)."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    """Rotate a bot's CLOB API credentials (the rotation Job). Logging: the bot's redacting JSON
+    logger, set up by the root command for every bot command (bot_runtime/cli.py)."""
     try:
         cfg = load_config(config)
         kube = KubeSecrets(kubeconfig)

@@ -5,7 +5,8 @@ as the operations guide's runbooks do. Every event, including stdlib `logging` r
 libraries, passes through `redact` before it is rendered:
 
 - any value ever read as a secret (registered by the credentials reader) is replaced, wherever it
-  appears (also inside exception tracebacks);
+  appears (also inside exception tracebacks), with its base64 form; a secret that is a URL also has
+  its key-bearing parts registered, and so do the configured endpoints (`register_url_parts`);
 - fields whose name says secret (private_key, secret, passphrase, api_key, signature, password,
   authorization) are replaced whole;
 - any `0x` + 64-hex (or bare 64-hex) string is replaced, except in fields that carry public
@@ -16,12 +17,15 @@ libraries, passes through `redact` before it is rendered:
 
 from __future__ import annotations
 
+import base64
 import logging
 import re
 import sys
 import threading
+import traceback
 from collections.abc import Iterable, Mapping, MutableMapping
 from typing import Any, TextIO
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 import structlog
 
@@ -67,16 +71,67 @@ def _hex_sub(m: re.Match[str]) -> str:
 
 
 def register_secret(value: str | None) -> None:
-    """Make `value` unprintable in logs from now on (kept after rotation: old values stay secret)."""
-    global _secret_re
+    """Make `value` unprintable in logs from now on (kept after rotation: old values stay secret).
+
+    Its base64 form too (a Secret's `data`, a Basic auth header); a URL also by its parts."""
     if not value or len(value) < MIN_SECRET_LEN:
         return
+    value = value.strip()
+    _add_secrets({value, base64.b64encode(value.encode()).decode()})
+    if "://" in value:
+        register_url_parts(value)
+
+
+def _add_secrets(values: set[str]) -> None:
+    global _secret_re
     with _secrets_lock:
-        if value in _secrets:
+        new = {v for v in values if len(v) >= MIN_SECRET_LEN} - _secrets
+        if not new:
             return
-        _secrets.add(value)
+        _secrets.update(new)
         # longest first, so a secret containing another is replaced whole
         _secret_re = re.compile("|".join(re.escape(s) for s in sorted(_secrets, key=len, reverse=True)))
+
+
+# A path segment or query value that looks like a provider key (Alchemy, Infura, QuickNode: 20-64
+# characters of letters, digits, - and _, at least one digit); words like `data-api` do not.
+_KEY_SHAPED = re.compile(r"(?=[A-Za-z0-9_-]*\d)[A-Za-z0-9_-]{16,}")
+
+
+def register_url_parts(url: str | None) -> None:
+    """Register the parts of `url` that can carry a key, because error messages print them apart
+    from the whole URL: urllib3 says `Max retries exceeded with url: /v2/<key>`, aiohttp prints the
+    path, a proxy the query. Registered: the userinfo password, every query value, and every
+    key-shaped path segment with the path (and path + query) that holds it. Nothing is registered
+    for a URL without such a part, so ordinary endpoints stay readable."""
+    if not url or "://" not in url:
+        return
+    try:
+        parts = urlsplit(url.strip())
+        password = parts.password
+    except ValueError:  # a malformed port: the whole value is all there is
+        return
+    found: set[str] = set()
+    if password:
+        found |= {password, unquote(password)}
+    found |= {v for _, v in parse_qsl(parts.query, keep_blank_values=False)}
+    keys = [seg for seg in parts.path.split("/") if _KEY_SHAPED.fullmatch(unquote(seg))]
+    if keys:
+        found |= {*keys, *(unquote(k) for k in keys), parts.path, parts.path.rstrip("/")}
+    if found and parts.query:
+        found |= {parts.query, f"{parts.path}?{parts.query}"}
+    _add_secrets(found | {base64.b64encode(v.encode()).decode() for v in found if len(v) >= MIN_SECRET_LEN})
+
+
+def scrub_text(text: str) -> str:
+    """`text` with every registered secret (and 0x+64-hex string) replaced: for what is printed
+    outside the logs, such as the traceback of a crashed command."""
+    return _scrub_text(text, public=False)
+
+
+def format_exception_redacted(exc: BaseException) -> str:
+    """The traceback of `exc` (no local variables, unlike rich's), scrubbed."""
+    return scrub_text("".join(traceback.format_exception(exc)))
 
 
 def _scrub_text(text: str, public: bool) -> str:

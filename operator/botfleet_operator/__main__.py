@@ -6,7 +6,7 @@ import typer
 
 from botfleet_operator.cli import crd_command, operator_command
 
-app = typer.Typer(add_completion=False, no_args_is_help=True)
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False)  # no secrets in crashes
 app.command("operator")(operator_command)
 app.command("crd")(crd_command)
 

@@ -90,3 +90,38 @@ def test_registered_public_ids_stay_readable_in_text(captured: io.StringIO) -> N
     structlog.get_logger("t").info("x", detail=f"{market}: book age 2077 ms", other="0x" + "3e" * 32)
     rec = lines(captured)[0]
     assert rec["detail"] == f"{market}: book age 2077 ms" and rec["other"] == REDACTED
+
+
+@pytest.mark.parametrize(("url", "secret", "printed"), [
+    # Alchemy/Infura: the key is a path segment; urllib3 prints the path alone
+    ("https://polygon-mainnet.g.alchemy.com/v2/AbCdEf0123456789xyzKEYone", "AbCdEf0123456789xyzKEYone",
+     "Max retries exceeded with url: /v2/AbCdEf0123456789xyzKEYone (Caused by ...)"),
+    ("https://rpc.example.net/?apikey=queryKEY0123456789", "queryKEY0123456789",
+     "GET /?apikey=queryKEY0123456789 -> 429"),
+    ("https://user:pw-0123456789@rpc.example.net/", "pw-0123456789", "auth failed for pw-0123456789"),
+])
+def test_a_secret_url_is_redacted_by_its_parts(captured: io.StringIO, url: str, secret: str, printed: str) -> None:
+    register_secret(url)
+    logging.getLogger("urllib3.connectionpool").warning("retrying: %s", printed)
+    structlog.get_logger().warning("rpc down", error=printed)
+    text = captured.getvalue()
+    assert secret not in text and text.count(REDACTED) >= 2, text
+
+
+def test_ordinary_endpoints_stay_readable(captured: io.StringIO) -> None:
+    from bot_runtime.telemetry.logs import register_url_parts
+
+    for url in ("https://data-api.polymarket.com/trades", "http://sim.botfleet.svc:8000/gamma/markets"):
+        register_url_parts(url)
+    structlog.get_logger().info("polled", url="https://data-api.polymarket.com/trades", path="/gamma/markets")
+    line = lines(captured)[-1]
+    assert line["url"] == "https://data-api.polymarket.com/trades" and line["path"] == "/gamma/markets"
+
+
+def test_a_secret_is_redacted_in_base64_too(captured: io.StringIO) -> None:
+    import base64
+
+    value = "b64-planted-secret-0042"
+    register_secret(value)
+    structlog.get_logger().info("patched", body={"data": {"K": base64.b64encode(value.encode()).decode()}})
+    assert base64.b64encode(value.encode()).decode() not in captured.getvalue()
