@@ -2,8 +2,11 @@
 # botfleet: one image for the operator (`botfleet operator`) and the bots (`botfleet run`).
 #
 # BASE_IMAGE must provide Python 3.11 as `python3` with the venv module: python:3.11-slim-bookworm
-# (default) or a Debian bookworm base with python3 + python3-venv (tests/image builds on one).
-ARG BASE_IMAGE=python:3.11-slim-bookworm
+# pinned by digest (default; a tag can be re-pointed, a digest cannot) or a Debian bookworm base with
+# python3 + python3-venv (tests/image builds on one). To move to a newer base: look up the digest
+# (`docker buildx imagetools inspect python:3.11-slim-bookworm`, `crane digest ...` or
+# `skopeo inspect docker://python:3.11-slim-bookworm`) and replace the one below.
+ARG BASE_IMAGE=python:3.11-slim-bookworm@sha256:2e32f7d302adc1c37428355c1e646897c0c53f4fd60b6a551245fb90ee129f91
 
 # ---- builder: a virtualenv with botfleet and its dependencies, nothing else ----
 FROM ${BASE_IMAGE} AS builder
@@ -15,26 +18,27 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1
 SHELL ["/bin/sh", "-eu", "-c"]
 WORKDIR /src
-# pip's download cache is a build cache mount: reused by the next build, never part of a layer.
+
+# Dependencies first, from the hashed lock alone (requirements.lock: every package pinned with the
+# sha256 of its files, the build tools included), so a source change reuses this (large) layer and
+# a tampered or re-uploaded file on the index fails the build. `--no-deps`: nothing unlocked slips
+# in. pip's download cache is a build cache mount: reused by the next build, never part of a layer.
+COPY requirements.lock ./
 RUN --mount=type=cache,target=/root/.cache/pip \
     python3 -m venv /opt/botfleet \
-    && /opt/botfleet/bin/pip install --upgrade "pip>=24,<26" "setuptools>=69,<81" "wheel>=0.43,<1"
-
-# Dependencies first, from pyproject.toml alone, so a source change reuses this (large) layer.
-COPY pyproject.toml README.md ./
-RUN --mount=type=cache,target=/root/.cache/pip \
-    mkdir -p bot_runtime operator/botfleet_operator \
-    && touch bot_runtime/__init__.py operator/botfleet_operator/__init__.py \
-    && /opt/botfleet/bin/pip install . \
-    && /opt/botfleet/bin/pip uninstall --yes botfleet \
-    && rm -rf bot_runtime operator build ./*.egg-info
+    && /opt/botfleet/bin/pip install --require-hashes --no-deps -r requirements.lock
 
 # The bot and the operator only: the developer tools (tools/, package botfleet_tools) stay out, and
 # `botfleet --help` hides their commands (sim, demo, record, backtest, dev).
+COPY pyproject.toml README.md ./
 COPY bot_runtime ./bot_runtime
 COPY operator ./operator
-# Byte-compiled at build time: the runtime root filesystem is read-only.
-RUN /opt/botfleet/bin/pip install --no-cache-dir --no-deps . \
+# Built with the locked setuptools (no isolated build env fetching unpinned ones); `pip check` fails
+# when the lock no longer satisfies pyproject.toml. Then the installers leave the virtualenv: the
+# runtime image cannot install anything. Byte-compiled at build time: the root filesystem is read-only.
+RUN /opt/botfleet/bin/pip install --no-cache-dir --no-deps --no-build-isolation . \
+    && /opt/botfleet/bin/pip check \
+    && /opt/botfleet/bin/python -m pip uninstall --yes --no-cache-dir setuptools wheel pip \
     && /opt/botfleet/bin/python -m compileall -q /opt/botfleet/lib \
     && /opt/botfleet/bin/botfleet --version
 

@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DURATION ?= 60
 
-.PHONY: install deps demo test lint typecheck unit controlplane generate clean
+.PHONY: install deps demo test lint typecheck unit controlplane generate lock clean
 
 $(BIN)/botfleet: pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "botfleet needs Python >= 3.11"'
@@ -42,6 +42,13 @@ generate: install
 	$(BIN)/python -m botfleet_operator.apidocs > docs/api-reference.md
 	$(BIN)/python -m botfleet_tools.generate.sync_chart
 	$(BIN)/python -m botfleet_tools.generate.gen_dashboards
+
+# The image's dependencies, pinned with their sha256 (the Dockerfile installs them with
+# --require-hashes): re-run after changing [project] dependencies or build-system.requires.
+lock: install
+	$(BIN)/pip install -q pip-tools
+	CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe \
+		--strip-extras --build-deps-for wheel --no-emit-index-url --no-emit-find-links -o requirements.lock pyproject.toml
 
 unit: install
 	$(BIN)/pytest tests/unit -q
