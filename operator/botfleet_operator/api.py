@@ -221,10 +221,13 @@ class TradingBotSpec(_Model):
     resources: ResourceRequirements | None = Field(
         None, description="Container resources; empty = per-strategy defaults (ArbHunter/EliteMimic 512Mi, PolyAI 1Gi).")
     image: str | None = formatted(
-        formats.IMAGE, None, max_length=1024, description="Bot image; empty = the operator's default image.")
+        formats.IMAGE, None, max_length=1024,
+        description="Bot image; empty = the operator's default image. Must be allowed by the operator's image "
+                    "policy (operator.allowedImages); always pulled.")
     paused: bool = Field(False, description="Scale to zero (the runtime cancels open orders on SIGTERM).")
     env: list[EnvVar] | None = Field(
-        None, max_length=64, description="Extra environment variables; Secret key names are reserved.")
+        None, max_length=64, description="Extra environment variables: only TZ, LANG, LANGUAGE, LC_ALL, LC_*, "
+        "MALLOC_ARENA_MAX and BOT_* names (an allowlist: docs/security.md).")
     nodeSelector: dict[str, LabelValue] | None = Field(None, max_length=32, description="Pod node selector.")
     tolerations: list[Toleration] | None = Field(None, max_length=32, description="Pod tolerations.")
     affinity: dict[str, Any] | None = Field(None, description="Pod affinity (core/v1 Affinity).")

@@ -51,6 +51,7 @@ class Observed:
     secrets_check: SecretsCheck | None = None
     apply_error: str | None = None        # message of a failed apply (never contains Secret data)
     params_error: str | None = None
+    policy_error: str | None = None       # spec.image / spec.env refused by the cluster's policy (tenancy.py)
     reports: list[BotReport] = field(default_factory=list)  # what the bot pods' /status said
     deployment_applied: bool = False      # this reconcile changed the Deployment: `deployment` predates it
 
@@ -247,6 +248,7 @@ def compute_status(bot: TradingBot, obs: Observed, now: datetime, credentials_ha
     conds.append(_cond("RotationDue", due, r_reason, r_msg))
 
     degraded = [(r, m) for r, m in (
+        ("NotAllowed", obs.policy_error),
         ("InvalidParams", obs.params_error),
         ("ApplyFailed", obs.apply_error),
         (pod[0] if pod else "", pod[1] if pod else None),

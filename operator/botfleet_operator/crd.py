@@ -19,6 +19,7 @@ from bot_runtime.contract.params import PARAM_MODELS, Strategy
 from botfleet_operator import api
 from botfleet_operator.presets import DEFAULT_RESOURCES
 from botfleet_operator.schema import JSON, model_schema, strip_defaults
+from botfleet_operator.tenancy import ENV_ALLOWED_NAMES, ENV_ALLOWED_PATTERN, ENV_ALLOWED_TEXT
 
 
 @dataclass(frozen=True)
@@ -180,6 +181,13 @@ def rules() -> list[Rule]:
         Rule(("spec", "env"), "self.all(e, !e.name.startsWith('BOTFLEET_'))",
              "spec.env: names starting with BOTFLEET_ are set by the operator from the spec; set the "
              "matching spec field instead", reason="FieldValueForbidden"),
+        Rule(("spec", "env"),
+             # names the two rules above refuse are theirs to explain (one message per mistake)
+             f"self.all(e, e.name in {_cel_list(list(ENV_ALLOWED_NAMES))} || e.name.matches('{ENV_ALLOWED_PATTERN}')"
+             f" || e.name in {_cel_list(reserved)} || e.name.startsWith('BOTFLEET_'))",
+             f"spec.env: only {ENV_ALLOWED_TEXT} may be set; other variables (OPENAI_BASE_URL, proxies, "
+             "PYTHON*, LD_* ...) could send the bot's keys elsewhere or load other code: remove them",
+             reason="FieldValueForbidden"),
         Rule(("spec", "walletSecretRef", "keys"), f"self.all(k, k in {_cel_list(list(WALLET_KEYS))})",
              "spec.walletSecretRef.keys: only " + ", ".join(WALLET_KEYS) + " can be mapped to other "
              "key names; remove the other entries", reason="FieldValueInvalid"),

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from botfleet_operator import api, conditions, metrics, resources
+from botfleet_operator import api, conditions, metrics, resources, tenancy
 from botfleet_operator.api import SpecError, TradingBot
 from botfleet_operator.kube import Kube, KubeError
 from botfleet_operator.presets import ParamsError, resolve_params
@@ -106,14 +106,17 @@ def up_to_date(desired: Obj, observed: Obj | None) -> bool:
 class Plan:
     apply: list[Obj] = field(default_factory=list)
     prune: list[Obj] = field(default_factory=list)
+    not_allowed: str | None = None  # spec.image / spec.env refused by the cluster's policy (tenancy.py)
 
 
 def plan(bot: TradingBot, snapshot: Snapshot, settings: resources.Settings) -> tuple[Plan, SecretsCheck, str | None]:
-    """(objects to apply and to delete, secrets check, params problem). Pure."""
+    """(objects to apply and to delete, secrets check, params problem). Pure. Nothing to apply or
+    delete while the params or the tenancy policy refuse the spec (`Plan.not_allowed` says why)."""
     secrets_check = check(bot.spec, snapshot.secrets)
     problem = params_problem(bot.spec)
-    if problem:
-        return Plan(), secrets_check, problem
+    not_allowed = tenancy.problem(bot, settings.image, settings.allowed_images)
+    if problem or not_allowed:
+        return Plan(not_allowed=not_allowed), secrets_check, problem
     desired = resources.desired_objects(bot, settings, snapshot.secrets, include_deployment=secrets_check.ok)
     todo = [o for o in desired if not up_to_date(o, snapshot.owned.get((o["kind"], o["metadata"]["name"])))]
     return Plan(todo, resources.prunable(bot, desired, snapshot.owned)), secrets_check, None
@@ -198,7 +201,9 @@ def reconcile(snapshot: Snapshot, kube: Kube, settings: resources.Settings, now:
         return _reconcile_invalid_spec(body, kube, exc, now)
     result = Result()
     secrets_missing = _read_unseen_secrets(bot, snapshot, kube)
-    todo, secrets_check, problem = plan(bot, snapshot, settings)
+    todo, secrets_check, params_error = plan(bot, snapshot, settings)
+    not_allowed = todo.not_allowed
+    problem = params_error or not_allowed
     deployment = snapshot.owned.get(("Deployment", bot.name))
     deployment_applied = False
     created: list[str] = []
@@ -258,8 +263,8 @@ def reconcile(snapshot: Snapshot, kube: Kube, settings: resources.Settings, now:
 
     observed = conditions.Observed(
         deployment=deployment, pods=snapshot.pods, jobs=snapshot.jobs, secrets=snapshot.secrets,
-        secrets_check=secrets_check, apply_error="; ".join(result.errors) or None, params_error=problem,
-        reports=snapshot.reports, deployment_applied=deployment_applied)
+        secrets_check=secrets_check, apply_error="; ".join(result.errors) or None, params_error=params_error,
+        policy_error=not_allowed, reports=snapshot.reports, deployment_applied=deployment_applied)
     status = conditions.compute_status(bot, observed, now, secrets_hash(bot.spec, snapshot.secrets))
     old = dict(bot.status)
     if _stale(old, status, now) and not deployment_applied:

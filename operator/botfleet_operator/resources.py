@@ -27,6 +27,7 @@ from botfleet_operator import api
 from botfleet_operator.api import Backup, KeyRotation, PVCStorage, TradingBot
 from botfleet_operator.presets import default_resources, resolve_params
 from botfleet_operator.secrets import SecretView, secrets_hash
+from botfleet_operator.tenancy import pull_policy
 
 Obj = dict[str, Any]
 
@@ -80,6 +81,8 @@ class Settings:
     operator_namespace: str | None = None
     dns_namespace: str = "kube-system"
     dns_pod_selector: tuple[tuple[str, str], ...] = (("k8s-app", "kube-dns"),)
+    # Images a TradingBot's spec.image may name besides `image` (tenancy.py); empty: `image` only.
+    allowed_images: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -100,6 +103,7 @@ class Settings:
             dns_namespace=env.get("BOTFLEET_DNS_NAMESPACE") or cls.dns_namespace,
             dns_pod_selector=_selector(env["BOTFLEET_DNS_POD_SELECTOR"], "BOTFLEET_DNS_POD_SELECTOR")
             if env.get("BOTFLEET_DNS_POD_SELECTOR") else cls.dns_pod_selector,
+            allowed_images=tuple(i.strip() for i in env.get("BOTFLEET_ALLOWED_IMAGES", "").split(",") if i.strip()),
         )
 
 
@@ -364,7 +368,7 @@ def deployment(bot: TradingBot, settings: Settings, secrets: dict[str, SecretVie
     container = {
         "name": "bot",
         "image": _image(bot, settings),
-        "imagePullPolicy": settings.image_pull_policy,
+        "imagePullPolicy": pull_policy(bot, settings.image, settings.image_pull_policy),
         "args": ["run", "--config", CONFIG_PATH],
         "ports": [{"name": "metrics", "containerPort": METRICS_PORT, "protocol": "TCP"}],
         "env": env,
@@ -506,7 +510,7 @@ def _job_pod(bot: TradingBot, settings: Settings, component: str, args: list[str
             **_pull_secrets(bot, settings),
             "containers": [{
                 "name": component, "image": _image(bot, settings),
-                "imagePullPolicy": settings.image_pull_policy, "args": args, "env": env,
+                "imagePullPolicy": pull_policy(bot, settings.image, settings.image_pull_policy), "args": args, "env": env,
                 "volumeMounts": mounts, "securityContext": _security_context(),
                 "resources": {"requests": {"cpu": "50m", "memory": "128Mi", "ephemeral-storage": "16Mi"},
                               "limits": {"memory": "256Mi", "ephemeral-storage": "128Mi"}},

@@ -26,6 +26,11 @@ def messages(obj: dict[str, Any], old: dict[str, Any] | None = None) -> list[str
     return [str(p) for p in validate(SCHEMA, obj, old)]
 
 
+ENV_ATTACKS = ["OPENAI_BASE_URL", "OPENAI_API_BASE", "HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "ALL_PROXY",
+               "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "PYTHONPATH", "PYTHONSTARTUP", "PYTHONHOME",
+               "PYTHONWARNINGS", "LD_PRELOAD", "LD_LIBRARY_PATH", "PATH", "HOME", "POLYGON_RPC", "SUPABASE_URL_X",
+               "WEB3_HTTP_PROVIDER_URI", "NO_PROXY"]
+
 # (case id, valid spec, invalid spec, text the error must contain)
 CASES: list[tuple[str, dict[str, Any], dict[str, Any], str]] = [
     ("live-needs-wallet",
@@ -111,11 +116,16 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any], str]] = [
      "tolerationSeconds only applies to effect NoExecute"),
     ("toleration-key", {"tolerations": [{"key": "example.com/gpu", "operator": "Exists"}]},
      {"tolerations": [{"key": "example.com/", "operator": "Exists"}]}, "must be a taint key"),
-    ("env-secret-name", {"env": [{"name": "HTTP_PROXY", "value": "x"}]},
-     {"env": [{"name": "A", "value": "1"}, {"name": "PRIVATE_KEY", "value": "x"}]},
+    ("env-secret-name", {"env": [{"name": "TZ", "value": "UTC"}]},
+     {"env": [{"name": "TZ", "value": "UTC"}, {"name": "PRIVATE_KEY", "value": "x"}]},
      "spec.env must not set Secret key names"),
     ("env-botfleet-prefix", {"env": [{"name": "TZ", "value": "UTC"}]},
      {"env": [{"name": "BOTFLEET_MODE", "value": "live"}]}, "names starting with BOTFLEET_"),
+    # An allowlist: these would send the bot's API keys elsewhere (a base URL, a proxy with its CA) or
+    # load other code into the process that holds the wallet key.
+    *[(f"env-allowlist-{name}", {"env": [{"name": "LC_TIME", "value": "C"}, {"name": "BOT_NOTE", "value": "x"}]},
+       {"env": [{"name": "TZ", "value": "UTC"}, {"name": name, "value": "x"}]}, "spec.env: only TZ")
+      for name in ENV_ATTACKS],
     ("wallet-key-mapping", {"walletSecretRef": {"name": "w", "keys": {"PRIVATE_KEY": "pk"}}},
      {"walletSecretRef": {"name": "w", "keys": {"OPENAI_API_KEY": "k"}}}, "spec.walletSecretRef.keys: only"),
 ]
