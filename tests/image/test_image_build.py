@@ -82,6 +82,15 @@ def test_nothing_outside_data_and_tmp_is_writable(ctr: image.Container) -> None:
     assert ctr.run("python3", "-c", script).strip() == "ok"
 
 
+def test_no_installer_in_the_runtime_venv(ctr: image.Container) -> None:
+    """pip, setuptools and wheel were removed from the virtualenv: nothing can be installed in a pod."""
+    script = ("import importlib.util as u, pathlib\n"
+              "found = [m for m in ('pip', 'setuptools', 'wheel') if u.find_spec(m)]\n"
+              "found += [p.name for p in pathlib.Path('/opt/botfleet/bin').glob('pip*')]\n"
+              "print(','.join(found) or 'none')\n")
+    assert ctr.run("/opt/botfleet/bin/python", "-c", script).strip() == "none"
+
+
 def test_bytecode_is_precompiled(ctr: image.Container) -> None:
     """With a read-only root and PYTHONDONTWRITEBYTECODE, .pyc files must come with the image."""
     script = ("import pathlib, bot_runtime\n"
