@@ -167,8 +167,8 @@ async def test_rpc_errors_do_not_print_the_key_in_the_url_path(start_sim, tmp_pa
         await sim.stop()
 
 
-@pytest.mark.parametrize("command", ["run", "backup", "restore", "kill-switch", "rotate-credentials",
-                                     "operator", "crd", "sim", "demo", "record", "backtest", "dev"])
+@pytest.mark.parametrize("command", ["run", "backup", "restore", "kill-switch", "trades", "rotate-credentials",
+                                     "operator", "crd", "sim", "demo", "record", "backtest", "dev", "fleet"])
 def test_no_command_shows_locals_in_tracebacks(command: str) -> None:
     """typer before 0.19 printed every frame's local variables in a crash by default."""
     from bot_runtime.cli import app
