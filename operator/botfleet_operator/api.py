@@ -261,7 +261,9 @@ class TradingBotStatus(_Model):
         None, description="Ready, Progressing, Degraded, SecretsReady, BackupSucceeded, RotationDue.")
     lastBackupTime: str | None = Field(None, description="Completion time of the last successful backup Job.")
     lastRotationTime: str | None = Field(None, description="Completion time of the last credential rotation.")
-    credentialsHash: str | None = Field(None, description="sha256 of the referenced Secrets' data (never the data).")
+    credentialsHash: str | None = Field(
+        None, description="HMAC-SHA256 (the operator's key) of the referenced Secrets' data: changes with it, "
+                          "reveals nothing of it.")
     rotationTrigger: str | None = Field(None, description="Last handled value of the rotate-credentials annotation.")
     replicas: int | None = Field(None, description="Available bot pods.")
 

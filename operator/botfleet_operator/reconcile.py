@@ -265,7 +265,7 @@ def reconcile(snapshot: Snapshot, kube: Kube, settings: resources.Settings, now:
         deployment=deployment, pods=snapshot.pods, jobs=snapshot.jobs, secrets=snapshot.secrets,
         secrets_check=secrets_check, apply_error="; ".join(result.errors) or None, params_error=params_error,
         policy_error=not_allowed, reports=snapshot.reports, deployment_applied=deployment_applied)
-    status = conditions.compute_status(bot, observed, now, secrets_hash(bot.spec, snapshot.secrets))
+    status = conditions.compute_status(bot, observed, now, secrets_hash(bot.spec, snapshot.secrets, settings.hash_key))
     old = dict(bot.status)
     if _stale(old, status, now) and not deployment_applied:
         fresh = _read(kube, "Deployment", bot.namespace, bot.name, result)
@@ -274,7 +274,7 @@ def reconcile(snapshot: Snapshot, kube: Kube, settings: resources.Settings, now:
                      bot.namespace, bot.name, _version(deployment), _version(fresh))
             result.refreshed.append(fresh)
             observed.deployment = fresh
-            status = conditions.compute_status(bot, observed, now, secrets_hash(bot.spec, snapshot.secrets))
+            status = conditions.compute_status(bot, observed, now, secrets_hash(bot.spec, snapshot.secrets, settings.hash_key))
     if not bot.spec.paused and conditions.condition(status, "Ready")["reason"] in WAITING_ON_DEPLOYMENT:  # type: ignore[index]
         result.recheck_after = STALE_AFTER_SECONDS
     if secrets_missing:

@@ -83,6 +83,9 @@ class Settings:
     dns_pod_selector: tuple[tuple[str, str], ...] = (("k8s-app", "kube-dns"),)
     # Images a TradingBot's spec.image may name besides `image` (tenancy.py); empty: `image` only.
     allowed_images: tuple[str, ...] = ()
+    # HMAC key of the published Secret digests (secrets.secrets_hash): a Secret the chart creates
+    # once and keeps across upgrades, so the digests (and the pods) do not change on a restart.
+    hash_key: bytes = field(default=b"", repr=False)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -104,6 +107,7 @@ class Settings:
             dns_pod_selector=_selector(env["BOTFLEET_DNS_POD_SELECTOR"], "BOTFLEET_DNS_POD_SELECTOR")
             if env.get("BOTFLEET_DNS_POD_SELECTOR") else cls.dns_pod_selector,
             allowed_images=tuple(i.strip() for i in env.get("BOTFLEET_ALLOWED_IMAGES", "").split(",") if i.strip()),
+            hash_key=env.get("BOTFLEET_HASH_KEY", "").strip().encode(),
         )
 
 
@@ -393,7 +397,7 @@ def deployment(bot: TradingBot, settings: Settings, secrets: dict[str, SecretVie
                     "labels": pod_labels,
                     "annotations": {
                         ANN_CONFIG_HASH: short_hash(config_json(bot, settings)),
-                        ANN_SECRETS_HASH: secrets_hash(spec, secrets)[:16],
+                        ANN_SECRETS_HASH: secrets_hash(spec, secrets, settings.hash_key)[:16],
                         "kubectl.kubernetes.io/default-container": "bot",
                     },
                 },

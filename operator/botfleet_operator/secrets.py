@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -126,9 +127,13 @@ def check(spec: TradingBotSpec, secrets: dict[str, SecretView]) -> SecretsCheck:
                         [p[1] for p in problems])
 
 
-def secrets_hash(spec: TradingBotSpec, secrets: dict[str, SecretView]) -> str:
-    """sha256 over the digests of the referenced Secrets: changes when any of their data changes."""
-    h = hashlib.sha256()
+def secrets_hash(spec: TradingBotSpec, secrets: dict[str, SecretView], key: bytes = b"") -> str:
+    """A digest of the referenced Secrets: changes when any of their data changes.
+
+    It is published (status.credentialsHash, the pod template's annotation) where tenants who may
+    not read the Secrets can: with the operator's `key` it is an HMAC-SHA256, so nobody without the
+    key can test a guessed value against it. Without a key (development, tests): plain sha256."""
+    h = hmac.new(key, digestmod=hashlib.sha256) if key else hashlib.sha256()
     for name in sorted(referenced_secrets(spec)):
         view = secrets.get(name)
         h.update(name.encode() + b"\0" + (view.digest if view else "-").encode() + b"\n")

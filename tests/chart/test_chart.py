@@ -3,6 +3,7 @@ sync with crds/, deploy/rbac/, the dashboards generator and the alert rules."""
 
 from __future__ import annotations
 
+import base64
 import json
 import shutil
 import subprocess
@@ -101,7 +102,8 @@ def test_default_render_objects() -> None:
     objs = render()
     kinds = sorted({o["kind"] for o in objs})
     assert kinds == ["ClusterRole", "ClusterRoleBinding", "ConfigMap", "CustomResourceDefinition", "Deployment",
-                     "NetworkPolicy", "Pod", "PodDisruptionBudget", "Role", "RoleBinding", "Service", "ServiceAccount"]
+                     "NetworkPolicy", "Pod", "PodDisruptionBudget", "Role", "RoleBinding", "Secret", "Service",
+                     "ServiceAccount"]  # Secret: the operator's HMAC key (hashkey-secret.yaml)
     (test_pod,) = by_kind(objs, "Pod")
     assert test_pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
     # No monitoring.coreos.com objects without that API (nor TradingBots without values).
@@ -355,3 +357,26 @@ def test_registry_pull_secrets_for_every_pod_and_a_lease_per_release() -> None:
     assert env["BOTFLEET_BOT_IMAGE_PULL_SECRETS"] == "regcred,mirror"  # bots, backup and rotation Jobs too
     assert env["BOTFLEET_BOT_IMAGE"] == c["image"]
     assert "--lease-name=blue-botfleet-operator" in c["args"]
+
+
+@needs_helm
+def test_operator_gets_its_hmac_key_and_the_bots_network_settings() -> None:
+    """The key of status.credentialsHash comes from a Secret (made once, or the user's); the bots'
+    NetworkPolicy settings reach the operator as its environment."""
+    objs = render()
+    (key_secret,) = [o for o in by_kind(objs, "Secret") if o["metadata"]["name"].endswith("-hash-key")]
+    assert len(base64.b64decode(key_secret["data"]["key"])) == 64
+    (dep,) = by_kind(objs, "Deployment")
+    env = {e["name"]: e for e in dep["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["BOTFLEET_HASH_KEY"]["valueFrom"]["secretKeyRef"] == {"name": key_secret["metadata"]["name"], "key": "key"}
+    assert env["BOTFLEET_MONITORING_NAMESPACE_SELECTOR"]["value"] == "kubernetes.io/metadata.name=monitoring"
+    assert env["BOTFLEET_DNS_POD_SELECTOR"]["value"] == "k8s-app=kube-dns"
+    assert "BOTFLEET_CLUSTER_CIDRS" not in env and "BOTFLEET_ALLOWED_IMAGES" not in env
+    own = render(values={"operator": {"hashKey": {"existingSecret": "my-key"}, "allowedImages": ["r.example/t/"],
+                                      "botNetworkPolicy": {"clusterCIDRs": ["10.244.0.0/16", "10.96.0.0/12"]}}})
+    assert not [o for o in by_kind(own, "Secret") if o["metadata"]["name"].endswith("-hash-key")]
+    (dep,) = by_kind(own, "Deployment")
+    env = {e["name"]: e for e in dep["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["BOTFLEET_HASH_KEY"]["valueFrom"]["secretKeyRef"]["name"] == "my-key"
+    assert env["BOTFLEET_CLUSTER_CIDRS"]["value"] == "10.244.0.0/16,10.96.0.0/12"
+    assert env["BOTFLEET_ALLOWED_IMAGES"]["value"] == "r.example/t/"

@@ -80,3 +80,8 @@ app.kubernetes.io/component: operator
 {{- end }}
 {{- join "," $pairs }}
 {{- end }}
+
+{{/* The Secret holding the operator's HMAC key (hashkey-secret.yaml, or the user's). */}}
+{{- define "botfleet.hashKeySecret" -}}
+{{- default (printf "%s-hash-key" (include "botfleet.operatorName" .)) .Values.operator.hashKey.existingSecret }}
+{{- end }}
