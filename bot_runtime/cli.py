@@ -15,12 +15,11 @@ import typer
 
 from bot_runtime import __version__
 from bot_runtime.commands import BOT_PACKAGE, LazyGroup, available, new_typer
-from bot_runtime.contract.config import ALL_SECRET_KEYS
-from bot_runtime.telemetry.logs import configure_logging, format_exception_redacted, register_secret
 
 # Secret values a command may get through its environment (the backup CronJob's S3 keys, a wallet
-# key exported for a manual run); the files under /var/run/secrets are registered when read.
-SECRET_ENV = (*ALL_SECRET_KEYS, "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "BOTFLEET_JOURNAL_URL")
+# key exported for a manual run), besides the Secret key names (contract.config.ALL_SECRET_KEYS);
+# the files under /var/run/secrets are registered when read.
+EXTRA_SECRET_ENV = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "BOTFLEET_JOURNAL_URL")
 NOT_SECRET_ENV = frozenset({"FUNDER_ADDRESS", "SIGNATURE_TYPE"})
 EXIT_CRASH = 1
 
@@ -40,6 +39,9 @@ def _root(
                                  help="Print the version and exit."),
 ) -> None:
     """botfleet: Polymarket trading bots on Kubernetes."""
+    # imported here, not at the top: `botfleet --help` and `--version` stay fast
+    from bot_runtime.telemetry.logs import configure_logging
+
     register_env_secrets(os.environ)
     ep = available().get(ctx.invoked_subcommand or "")
     if ep is not None and ep.module.partition(".")[0] == BOT_PACKAGE:
@@ -49,7 +51,10 @@ def _root(
 
 
 def register_env_secrets(env: os._Environ[str] | dict[str, str]) -> None:
-    for name in SECRET_ENV:
+    from bot_runtime.contract.config import ALL_SECRET_KEYS
+    from bot_runtime.telemetry.logs import register_secret
+
+    for name in (*ALL_SECRET_KEYS, *EXTRA_SECRET_ENV):
         if name not in NOT_SECRET_ENV:
             register_secret(env.get(name))
 
@@ -58,6 +63,8 @@ def main() -> None:
     try:
         app()
     except Exception as exc:  # a crash of any command: redacted traceback, no locals
+        from bot_runtime.telemetry.logs import format_exception_redacted
+
         sys.stderr.write(format_exception_redacted(exc))
         sys.stderr.flush()
         sys.exit(EXIT_CRASH)
