@@ -314,6 +314,9 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
     ("env-secret-name", {"env": [{"name": "PRIVATE_KEY", "value": "x"}]}, "spec.env must not set Secret key names"),
     ("env-botfleet-prefix", {"env": [{"name": "BOTFLEET_MODE", "value": "live"}]}, "names starting with BOTFLEET_"),
     ("env-name-format", {"env": [{"name": "1ST", "value": "x"}]}, "must be an environment variable name"),
+    ("env-not-allowlisted", {"env": [{"name": "TZ", "value": "UTC"}, {"name": "OPENAI_BASE_URL", "value": "x"}]},
+     "spec.env: only TZ"),
+    ("env-preload", {"env": [{"name": "LD_PRELOAD", "value": "/tmp/x.so"}]}, "spec.env: only TZ"),
     ("rotation-without-secrets", {"keyRotation": {"schedule": "@weekly"}},
      "spec.keyRotation.schedule needs spec.walletSecretRef"),
     ("bad-cron", {"backup": {"schedule": "every hour"}}, "spec.backup.schedule must be 5 fields"),
@@ -388,6 +391,15 @@ def test_invalid_resources_are_refused_by_the_api_server(cluster: Cluster, names
     apply(cluster, bot_doc("immutable"), namespace)
     changed = apply(cluster, bot_doc("immutable", strategy="polyai"), namespace, check=False)
     assert changed.returncode != 0 and "spec.strategy is immutable" in changed.stderr
+
+
+def test_an_image_outside_the_policy_is_reported_and_not_run(cluster: Cluster, operator: OperatorProcess,
+                                                             namespace: str) -> None:
+    """A tenant names an image the cluster admin did not allow: nothing is created, the status says why."""
+    apply(cluster, bot_doc("foreign-image", image="evil.example.net/miner:1"), namespace)
+    c = wait_condition(cluster, namespace, "foreign-image", "Degraded", "True", reason="NotAllowed")
+    assert "spec.image 'evil.example.net/miner:1' is not allowed" in c["message"]
+    assert deployment(cluster, namespace, "foreign-image") is None
 
 
 def test_deleted_or_scaled_deployment_is_restored(cluster: Cluster, operator: OperatorProcess, namespace: str) -> None:
