@@ -440,6 +440,17 @@ def _internet(settings: Settings) -> list[Obj]:
     return [{"ipBlock": {"cidr": "0.0.0.0/0", "except": v4}}, {"ipBlock": {"cidr": "::/0", "except": v6}}]
 
 
+def _not_link_local() -> list[Obj]:
+    return [{"ipBlock": {"cidr": "0.0.0.0/0", "except": list(BLOCKED_V4)}},
+            {"ipBlock": {"cidr": "::/0", "except": list(BLOCKED_V6)}}]
+
+
+def _dns_peer(settings: Settings) -> Obj:
+    """The cluster resolver's pods: the only DNS server a bot or its Jobs may ask."""
+    return {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": settings.dns_namespace}},
+            "podSelector": {"matchLabels": dict(settings.dns_pod_selector)}}
+
+
 def network_policy(bot: TradingBot, settings: Settings) -> Obj:
     """Ingress: port 9100 from the monitoring namespace(s) and the operator's namespace only.
     Egress: DNS to the cluster resolver only; HTTPS (and the operator's extra ports) to anything but
@@ -455,10 +466,8 @@ def network_policy(bot: TradingBot, settings: Settings) -> Obj:
     if settings.operator_namespace:
         scrapers.append({"namespaceSelector": {"matchLabels": {
             "kubernetes.io/metadata.name": settings.operator_namespace}}})
-    dns = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": settings.dns_namespace}},
-           "podSelector": {"matchLabels": dict(settings.dns_pod_selector)}}
-    not_link_local = [{"ipBlock": {"cidr": "0.0.0.0/0", "except": list(BLOCKED_V4)}},
-                      {"ipBlock": {"cidr": "::/0", "except": list(BLOCKED_V6)}}]
+    dns = _dns_peer(settings)
+    not_link_local = _not_link_local()
     egress: list[Obj] = [
         {"to": [dns], "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]},
         {"to": _internet(settings), "ports": [{"protocol": "TCP", "port": p} for p in sorted(https)]},
@@ -493,9 +502,13 @@ def jobs_network_policy(bot: TradingBot, settings: Settings) -> Obj:
                             "matchExpressions": [{"key": LABEL_COMPONENT, "operator": "In",
                                                   "values": ["backup", "rotation"]}]},
             "policyTypes": ["Ingress", "Egress"],
+            # The Jobs run the bot's (maybe a tenant's) image, the rotation Job with an API token:
+            # DNS through the cluster resolver only, and never link-local (an http:// S3 endpoint
+            # opens port 80, the metadata endpoint's). The cluster's ranges stay reachable: the API
+            # server and an in-cluster S3 live there.
             "egress": [
-                {"ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]},
-                {"ports": [{"protocol": "TCP", "port": p} for p in sorted(egress_ports)]},
+                {"to": [_dns_peer(settings)], "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]},
+                {"to": _not_link_local(), "ports": [{"protocol": "TCP", "port": p} for p in sorted(egress_ports)]},
             ],
         },
     }
