@@ -161,3 +161,13 @@ def test_the_jobs_still_reach_the_api_server_s3_and_dns() -> None:
     assert allowed(policy, "egress", Peer("172.20.0.5"), "TCP", 6443)    # the API server itself
     assert allowed(policy, "egress", Peer("10.96.40.2"), "TCP", 80)      # in-cluster S3 (MinIO)
     assert allowed(policy, "egress", KUBE_DNS, "UDP", 53)
+
+
+def test_ports_the_spec_names_reach_in_cluster_services_but_never_link_local() -> None:
+    """A PostgreSQL journal or an LLM endpoint may run in the cluster: their ports stay open to the
+    cluster's ranges; HTTPS stays outside them; link-local is closed on every port."""
+    b = tb(extraEgress=[{"port": 5432}])
+    policy = resources.network_policy(b, SETTINGS)
+    assert allowed(policy, "egress", Peer("10.96.7.7"), "TCP", 5432)
+    assert not allowed(policy, "egress", Peer("169.254.169.254"), "TCP", 5432)
+    assert not allowed(policy, "egress", Peer("10.96.7.7"), "TCP", 443)
