@@ -38,7 +38,7 @@ from bot_runtime.marketdata.ws import WsSettings, books_differ, fetch_books
 RECOVERY_BOUND_S = 10.0
 RECOVERY_WAIT_S = 3 * RECOVERY_BOUND_S
 STALL_S = 1.0      # a silent feed is probed after 1 s (default 5 s): a probe always meets the outage
-SHORT_S, LONG_S = 3.0, 15.0   # LONG_S: past the dead-man timeout (10 s) and every backoff cap
+SHORT_S, LONG_S = 3.0, 20.0   # LONG_S: past the dead-man timeout (10 s) and every backoff cap, with margin
 MOVING = {"move_prob": 0.9, "size_noise_prob": 0.9, "jump_prob": 0.0, "whales": 0, "dislocation_every": (0, 0)}
 FIGURES: dict[str, float] = {}
 
