@@ -85,7 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("tests", nargs="+", help="pytest paths or node ids, e.g. tests/integration/runtime")
     ap.add_argument("-n", "--runs", type=int, default=5, help="how many times to run them (default 5)")
-    ap.add_argument("--keep", type=Path, default=None, help="directory for the JUnit reports (default: temp)")
+    ap.add_argument("--keep", type=Path, default=None,
+                    help="directory for the JUnit reports and run logs (default: a temporary one)")
     args = ap.parse_args(argv)
     if args.runs < 1:
         ap.error(f"--runs must be >= 1, got {args.runs}")
@@ -97,15 +98,18 @@ def main(argv: list[str] | None = None) -> int:
             xml = outdir / f"run-{run}.xml"
             cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={xml}",
                    *extra, *args.tests]
+            logfile = outdir / f"run-{run}.log"  # follow a long run with `tail -f`
             started = time.monotonic()
-            proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            with logfile.open("w") as out:
+                code = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT).returncode
             tally.durations.append(time.monotonic() - started)
             tally.runs += 1
-            summary = proc.stdout.strip().splitlines()[-1:] or ["(no output)"]
-            print(f"run {run}/{args.runs}: exit {proc.returncode}: {summary[0]}", flush=True)
+            output = logfile.read_text(errors="replace")
+            summary = output.strip().splitlines()[-1:] or ["(no output)"]
+            print(f"run {run}/{args.runs}: exit {code}: {summary[0]}", flush=True)
             if not xml.exists():
                 tally.crashed_runs.append(run)
-                print(proc.stdout[-3000:], flush=True)
+                print(output[-3000:], flush=True)
                 continue
             record(tally, parse_junit(xml))
     print(report(tally))
