@@ -24,10 +24,10 @@ import pytest
 
 import bot_runtime.app_execution as app_execution
 from bot_runtime.app import BotApp
-from bot_runtime.config import BotConfig, Endpoints
+from bot_runtime.contract.config import BotConfig, Endpoints
 from bot_runtime.credentials import CredentialsReader
-from bot_runtime.execution.ratelimit import Backoff
-from bot_runtime.marketdata.ws import WsSettings, books_differ, fetch_books
+from bot_runtime.venue.polymarket.ratelimit import Backoff
+from bot_runtime.venue.polymarket.ws import WsSettings, books_differ, fetch_books
 
 # The recovery bound (docs/reliability.md): each path back to ready takes at most one of
 #   a stall recheck (WsSettings.stall_recheck_s, 2 s) + one POST /books,
