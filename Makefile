@@ -3,8 +3,10 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 DURATION ?= 60
+TESTS ?= tests/integration/runtime
+N ?= 5
 
-.PHONY: install deps demo test lint typecheck unit controlplane generate lock clean
+.PHONY: install deps demo test lint typecheck unit controlplane generate lock clean flake-check
 
 $(BIN)/botfleet: pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "botfleet needs Python >= 3.11"'
@@ -55,6 +57,10 @@ unit: install
 
 test: install deps lint typecheck controlplane
 	$(BIN)/pytest -q -ra
+
+# Run TESTS N times, each a fresh pytest process (no rerun plugin); reports failures per test.
+flake-check: install
+	$(BIN)/python -m botfleet_tools.flake_check $(TESTS) -n $(N)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

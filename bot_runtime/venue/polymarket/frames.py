@@ -12,6 +12,7 @@ reader loop can count the frame as bad and carry on.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -232,7 +233,7 @@ def _num(v: Any) -> int:
         return parse_e6(v) if r is None else r
     if isinstance(v, int) and not isinstance(v, bool) and v >= 0:
         return v * E6
-    if isinstance(v, float) and v >= 0 and v == v and v != float("inf"):
+    if isinstance(v, float) and v >= 0 and math.isfinite(v * E6):  # also not NaN, not overflowing
         # numbers are strings on the wire; tolerate a float but round it to the grid
         return round(v * E6)
     raise FrameError(f"expected a decimal string, got {v!r}")

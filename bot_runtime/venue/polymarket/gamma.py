@@ -125,11 +125,11 @@ def _num_e6(v: Any, name: str, default: int) -> int:
             return parse_e6(v)
         if isinstance(v, bool):
             raise ValueError(v)
-        if isinstance(v, int):
+        if isinstance(v, int) and v >= 0:
             return v * E6
-        if isinstance(v, float):
-            return round(v * E6)
-    except ValueError:
+        if isinstance(v, float) and v >= 0:
+            return round(v * E6)  # NaN: ValueError; a huge value overflows to inf
+    except (ValueError, OverflowError):
         pass
     raise MarketParseError(f"field {name!r} must be a non-negative decimal, got {v!r}")
 
@@ -205,6 +205,8 @@ def market_from_gamma(raw: Mapping[str, Any], event: Mapping[str, Any] | None = 
     if fees_enabled:
         explicit = raw.get("feeRate")
         fee_rate = float(explicit) if isinstance(explicit, (int, float)) else category_fee_rate(category, tags)
+        if fee_rate is not None and not 0 <= fee_rate <= 1:  # NaN too: it would fail at the first fee
+            raise MarketParseError(f"field 'feeRate' must be a fraction in [0, 1], got {explicit!r}")
     neg_risk = _as_bool(_pick(raw, ev, "negRisk"), False)
     nr_id = raw.get("negRiskMarketID") or ev.get("negRiskMarketID") or ""
     augmented = _as_bool(raw.get("negRiskAugmented"), False) or (

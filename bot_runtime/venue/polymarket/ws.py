@@ -9,8 +9,12 @@ not-synced from the drop until their next `book` snapshot.
 
 Stalled feeds: a connection that answers PING but delivers no data for `stall_after_s`
 while the exchange is known to be trading (another connection got data meanwhile, or the
-exchange's REST books differ from ours) is marked stalled: its books are untradable
-(`BookSink.book_age_ms` is None) until data resumes and they are rebuilt.
+exchange's REST books differ from ours, or REST does not answer) is marked stalled: its books
+are untradable (`BookSink.book_age_ms` is None) until data resumes and they are rebuilt, or a
+re-probe every `stall_recheck_s` finds the exchange quiet (REST books equal ours): then the stall
+was an artefact of an outage (a probe that could not tell), the stall is cleared and the books
+are refreshed from REST. A quiet market therefore recovers without waiting for data it will not
+send.
 """
 
 from __future__ import annotations
@@ -150,7 +154,9 @@ class WsSettings:
     ping_interval_s: float = 10.0
     pong_timeout_s: float = 30.0
     backoff_min_s: float = 1.0
-    backoff_max_s: float = 60.0
+    # capped low so a connection is back within ~5 s of the exchange (docs/reliability.md's recovery
+    # bound); full jitter still spreads a fleet's reconnects over the window
+    backoff_max_s: float = 5.0
     open_timeout_s: float = 10.0
     custom_feature_enabled: bool = True
     # CLOB REST base for `POST /books` rebuilds after a desync; None: resubscribe instead
@@ -166,6 +172,9 @@ class WsSettings:
     # stale. None: never declared stalled
     stall_after_s: float | None = 5.0
     stall_probe_assets: int = 50  # books compared over REST to tell "quiet" from "stalled"
+    # a stalled connection is probed again this often: a quiet market is found quiet once REST
+    # answers again, and its stall cleared (data resuming clears it at once anyway)
+    stall_recheck_s: float = 2.0
 
     def __post_init__(self) -> None:
         if not 1 <= self.max_assets_per_conn <= MAX_ASSETS_PER_CONNECTION:
@@ -182,6 +191,8 @@ class WsSettings:
             raise ValueError(f"stall_after_s must be > 0 or None (off), got {self.stall_after_s}")
         if self.stall_probe_assets < 1:
             raise ValueError(f"stall_probe_assets must be >= 1, got {self.stall_probe_assets}")
+        if self.stall_recheck_s <= 0:
+            raise ValueError(f"stall_recheck_s must be > 0, got {self.stall_recheck_s}")
 
 
 class _Shard:
@@ -201,7 +212,7 @@ class _Shard:
         self.data_seen = False  # market data arrived on the current connection
         self.link = FeedLink()  # shared with the store: liveness of this connection's books
         self.probing = False  # a stall probe is in flight
-        self.next_probe_ms = 0  # found quiet (not stalled): no new probe before this time
+        self.next_probe_ms = 0  # no new probe before this time (found quiet, or stalled: the recheck)
 
 
 class MarketWsClient:
@@ -502,7 +513,7 @@ class MarketWsClient:
                     except (websockets.ConnectionClosed, TimeoutError):
                         ws.transport.abort()
                         return
-                if self._stall_suspected(shard) and not shard.probing:
+                if (self._stall_suspected(shard) or self._recheck_due(shard)) and not shard.probing:
                     shard.probing = True
                     probe = asyncio.create_task(self._probe_stall(shard))
         finally:
@@ -519,19 +530,44 @@ class MarketWsClient:
         now = self._clock_ms()
         return now >= shard.next_probe_ms and feed_silent(now, shard.link.data_ms, limit)
 
+    def _recheck_due(self, shard: _Shard) -> bool:
+        """A stalled connection still silent: time to ask whether the exchange trades at all."""
+        return (shard.link.stalled and shard.connected and bool(shard.assets)
+                and self._clock_ms() >= shard.next_probe_ms)
+
     async def _probe_stall(self, shard: _Shard) -> None:
-        """Silent past the limit: stalled if the exchange is known to be trading, quiet otherwise."""
+        """Silent past the limit: stalled if the exchange is known to be trading, quiet otherwise.
+
+        Also the recheck of a stalled connection: the same question, asked again every
+        `stall_recheck_s`. Without it a stall declared while REST failed (an outage: "cannot tell"
+        counts as trading) would last until the next data frame, which a quiet market never sends."""
         try:
             limit = self.settings.stall_after_s
             assert limit is not None
+            recheck_ms = round(self.settings.stall_recheck_s * 1000)
             now = self._clock_ms()
+            was_stalled = shard.link.stalled
             others_busy = any(s is not shard and s.connected and not feed_silent(now, s.link.data_ms, limit)
                               for s in self._shards)
             trading: bool | None = True if others_busy else await self._books_moved(shard)
             if trading is None:
                 trading = True  # cannot tell: money safety says stale
-            if trading and self._stall_suspected(shard):  # still silent after the probe
+            if was_stalled:
+                if not shard.link.stalled:
+                    pass  # data resumed meanwhile: `_read` cleared the stall and rebuilds the books
+                elif trading:
+                    shard.next_probe_ms = self._clock_ms() + recheck_ms
+                else:
+                    # REST equals our books: the feed is current and the market quiet. The books
+                    # are refreshed from REST (stay tradable meanwhile: they were just verified).
+                    shard.link.stalled = False
+                    shard.next_probe_ms = now + round(limit * 1000)
+                    log.warning("market ws shard %d: exchange quiet and its books equal ours; stall "
+                                "cleared, %d books refreshed over REST", shard.id, len(shard.assets))
+                    self._request_resync(shard.assets)
+            elif trading and self._stall_suspected(shard):  # still silent after the probe
                 shard.link.stalled = True
+                shard.next_probe_ms = self._clock_ms() + recheck_ms
                 log.warning("market ws shard %d: no market data for %.1fs while the exchange trades; "
                             "its %d books are stale", shard.id, (self._clock_ms() - shard.link.data_ms) / 1000,
                             len(shard.assets))

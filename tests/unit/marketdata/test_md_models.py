@@ -70,6 +70,12 @@ def test_fees_disabled_or_unknown_category() -> None:
         ({"clobTokenIds": '["1"]'}, "clobTokenIds"),
         ({"clobTokenIds": "not json"}, "clobTokenIds"),
         ({"orderPriceMinTickSize": "-1"}, "orderPriceMinTickSize"),
+        # found by test_bad_input.py's fuzzing (1 run in 3): OverflowError escaped
+        ({"orderPriceMinTickSize": 1.797693134862316e302}, "orderPriceMinTickSize"),
+        ({"orderPriceMinTickSize": float("nan")}, "orderPriceMinTickSize"),
+        ({"orderPriceMinTickSize": -0.01}, "orderPriceMinTickSize"),
+        ({"feesEnabled": True, "feeRate": float("nan")}, "feeRate"),
+        ({"feesEnabled": True, "feeRate": 1e309}, "feeRate"),
     ],
 )
 def test_bad_market_errors_name_the_field(change: dict[str, object], field: str) -> None:

@@ -51,6 +51,23 @@ def test_apply_validates_names_and_options() -> None:
     assert f.is_stale() and dropped == [1] and f.status()["stale_feed"]["active"]
 
 
+def test_errors_on_named_paths_only() -> None:
+    f = Faults()
+    f.set_errors()
+    assert f.hit(f.errors, "/books") and not f.hit(f.errors, "/ws/market")  # websockets stay up
+    dropped: list[int] = []
+    f._drop_callbacks.append(lambda: dropped.append(1))
+    f.apply({"errors": {"paths": ["/v1/heartbeats"]}})
+    assert f.hit(f.errors, "/v1/heartbeats") and not f.hit(f.errors, "/books") and dropped == []
+    assert f.status()["errors"]["paths"] == ["/v1/heartbeats"]
+    f.set_errors(paths=["/ws/market"])  # the websocket: open connections dropped, new ones refused
+    assert f.hit(f.errors, "/ws/market") and not f.hit(f.errors, "/data/trades") and dropped == [1]
+    with pytest.raises(ValueError, match="paths"):
+        f.apply({"errors": {"paths": "/books"}})
+    with pytest.raises(ValueError, match="paths"):
+        f.set_errors(paths=["books"])
+
+
 def test_sim_config_rejects_bad_values_by_name() -> None:
     with pytest.raises(ValueError, match="speed"):
         SimConfig(speed=-1)

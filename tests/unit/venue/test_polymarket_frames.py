@@ -159,6 +159,8 @@ def test_rest_book_shape_with_metadata() -> None:
         '{"event_type":"tick_size_change","asset_id":"a"}',
         '{"event_type":"last_trade_price","asset_id":"a","price":".5","side":"BUY","fee_rate_bps":"x"}',
         '{"event_type":"book","asset_id":"a","timestamp":"soon"}',
+        # a finite float whose millionths overflow: OverflowError escaped before
+        '{"event_type":"book","asset_id":"a","bids":[{"price":1.7e308,"size":"1"}]}',
         "[" * 5000 + "]" * 5000,
         b"\xff\xfe",
     ],

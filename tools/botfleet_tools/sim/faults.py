@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +18,14 @@ class Window:
     active: bool = False
     value: float = 0.0  # seconds: the delay of `slow`, `delayed`, `order_latency`; the competitor's latency
     share: float = 1.0  # competitor: the fraction of the crossing liquidity it takes
+    # path prefixes it applies to; empty: every HTTP path (never the websockets, which need naming,
+    # e.g. "/ws/market", so a global 500 storm leaves the feeds up as before)
+    paths: tuple[str, ...] = ()
+
+    def covers(self, path: str) -> bool:
+        if not self.paths:
+            return not path.startswith("/ws/")
+        return path.startswith(self.paths)
 
     def on(self, now: float) -> bool:
         if not self.active:
@@ -45,9 +54,13 @@ class Faults:
     _drop_callbacks: list[Any] = field(default_factory=list)
 
     @staticmethod
-    def _set(w: Window, seconds: float | None, fraction: float = 1.0, value: float = 0.0) -> None:
+    def _set(w: Window, seconds: float | None, fraction: float = 1.0, value: float = 0.0,
+             paths: Sequence[str] | None = None) -> None:
         if not 0 < fraction <= 1:
             raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+        if isinstance(paths, str) or not all(isinstance(p, str) and p.startswith("/") for p in paths or ()):
+            raise ValueError(f"paths must be a list of path prefixes starting with '/', got {paths!r}")
+        w.paths = tuple(paths or ())
         w.active = True
         w.fraction = fraction
         w.value = value
@@ -56,8 +69,14 @@ class Faults:
     def set_rate_limit(self, seconds: float | None = None, fraction: float = 1.0) -> None:
         self._set(self.rate_limit, seconds, fraction)
 
-    def set_errors(self, seconds: float | None = None, fraction: float = 1.0) -> None:
-        self._set(self.errors, seconds, fraction)
+    def set_errors(self, seconds: float | None = None, fraction: float = 1.0,
+                   paths: Sequence[str] | None = None) -> None:
+        """500 on every HTTP request, or only on paths starting with one of `paths` (e.g.
+        ["/books", "/book"], ["/v1/heartbeats"], ["/ws/market"]: a websocket path also drops the
+        open connections, and refuses new ones until cleared)."""
+        self._set(self.errors, seconds, fraction, paths=paths)
+        if any(p.startswith("/ws/") for p in self.errors.paths):
+            self.drop_connections()
 
     def set_cancel_only(self, seconds: float | None = None) -> None:
         self._set(self.cancel_only, seconds)
@@ -95,9 +114,9 @@ class Faults:
                   self.stale_feed, self.delayed, self.order_latency, self.competitor):
             w.active = False
 
-    def hit(self, w: Window) -> bool:
-        """Is this request affected? (Fractional faults draw from a seeded RNG.)"""
-        if not w.on(time.monotonic()):
+    def hit(self, w: Window, path: str | None = None) -> bool:
+        """Is this request (to `path`) affected? (Fractional faults draw from a seeded RNG.)"""
+        if not w.on(time.monotonic()) or (path is not None and not w.covers(path)):
             return False
         return w.fraction >= 1 or self.rng.random() < w.fraction
 
@@ -113,10 +132,12 @@ class Faults:
             raise ValueError(f"unknown fault(s) {bad}: valid are {sorted(known)}")
         if spec.get("clear"):
             self.clear()
-        for name in ("rate_limit", "errors"):
-            if name in spec:
-                opts = spec[name] or {}
-                getattr(self, f"set_{name}")(opts.get("seconds"), float(opts.get("fraction", 1.0)))
+        if "rate_limit" in spec:
+            opts = spec["rate_limit"] or {}
+            self.set_rate_limit(opts.get("seconds"), float(opts.get("fraction", 1.0)))
+        if "errors" in spec:
+            opts = spec["errors"] or {}
+            self.set_errors(opts.get("seconds"), float(opts.get("fraction", 1.0)), opts.get("paths"))
         for name in ("cancel_only", "trading_disabled", "stale_feed"):
             if name in spec:
                 getattr(self, f"set_{name}")((spec[name] or {}).get("seconds"))
@@ -148,7 +169,7 @@ class Faults:
                      "order_latency", "competitor"):
             w: Window = getattr(self, name)
             on = w.on(now)
-            out[name] = {"active": on, "fraction": w.fraction,
+            out[name] = {"active": on, "fraction": w.fraction, "paths": list(w.paths),
                          "remaining_s": None if (not on or w.until is None) else round(w.until - now, 3)}
             if name in ("slow", "delayed", "order_latency"):
                 out[name]["delay_ms"] = w.value * 1000

@@ -38,9 +38,13 @@ def err(status: int, message: str, **extra: Any) -> web.Response:
 def fault_middleware(sim: SimExchange) -> Any:
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path.startswith("/_sim") or request.path.startswith("/ws/"):
+        if request.path.startswith("/_sim"):
             return await handler(request)
         f = sim.faults
+        if request.path.startswith("/ws/"):  # only an `errors` fault naming the websocket path
+            if f.hit(f.errors, request.path):
+                return err(500, "Internal Server Error")
+            return await handler(request)
         if sim.rate_limiter is not None:
             client = request.headers.get("POLY_API_KEY") or request.remote or "?"
             if not sim.rate_limiter.allow(client, request.method, request.path):
@@ -49,7 +53,7 @@ def fault_middleware(sim: SimExchange) -> Any:
             await asyncio.sleep(f.slow.value)
         if f.hit(f.rate_limit):
             return err(429, "Too Many Requests")
-        if f.hit(f.errors):
+        if f.hit(f.errors, request.path):
             return err(500, "Internal Server Error")
         key = (request.method, request.path)
         if (key in ORDER_PATHS or key in CANCEL_PATHS) and f.hit(f.trading_disabled):
