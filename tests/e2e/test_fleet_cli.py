@@ -41,7 +41,8 @@ def fleet(cluster: Cluster, operator: OperatorProcess) -> Iterator[str]:
     for name in ("fleet-a", "fleet-b"):
         wait_condition(cluster, ns, name, "Ready", "True")
     yield ns
-    cluster.kubectl("delete", "namespace", ns, "--wait=false", check=False)
+    # Gone before the next module starts: a cluster-wide operator there must not meet these bots.
+    cluster.kubectl("delete", "namespace", ns, "--wait=true", "--timeout=120s", check=False, timeout=150)
 
 
 def run(cluster: Cluster, *args: str) -> Any:
