@@ -1,7 +1,7 @@
 """The container image, built for real without Docker: debootstrap base -> buildah bud -> buildah run.
 
 Slow (minutes cold, well under one cached): the base root filesystem and buildah's storage are kept
-under .cache/image/ (tests/support/image.py). Needs root, debootstrap and buildah; skipped with the
+under .cache/image/ (tools/botfleet_tools/devcluster/image.py). Needs root, debootstrap and buildah; skipped with the
 reason otherwise. Times are printed, not asserted (benchmarks/ holds performance checks).
 """
 

@@ -1,5 +1,5 @@
 """The real node's images without a registry: a pause image (a static Go binary on an empty root)
-and the botfleet image (our Dockerfile, tests/support/image.py: debootstrap + buildah), exported to
+and the botfleet image (our Dockerfile, image.py: debootstrap + buildah), exported to
 docker archives that the node imports into containerd's ``k8s.io`` namespace.
 
 Both are cached: the pause image by its source, the botfleet image by a hash of everything the
@@ -11,14 +11,13 @@ from __future__ import annotations
 import hashlib
 import os
 import subprocess
-import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from bot_runtime import __version__
+from botfleet_tools.devcluster import image
 from botfleet_tools.devcluster.binaries import repo_root
 
 PAUSE_REF = "localhost/botfleet-pause:1"
@@ -48,19 +47,6 @@ class NodeImages:
     archives: list[Path]
 
 
-def _image_module():  # type: ignore[no-untyped-def]
-    """tests/support/image.py of the checkout (the one place the image build lives)."""
-    root = repo_root()
-    if root is None:
-        raise RuntimeError("the real node's images are built from a botfleet source checkout "
-                           "(tests/support/image.py); run from one")
-    if str(root) not in sys.path:
-        sys.path.insert(0, str(root))
-    from tests.support import image
-
-    return image
-
-
 def source_hash(root: Path) -> str:
     """Hash of the files the Dockerfile copies (and the Dockerfile): the botfleet image's cache key."""
     h = hashlib.sha256()
@@ -81,14 +67,14 @@ def _run(cmd: list[str], **kwargs: object) -> None:
 
 def ensure_node_images(log: Callable[[str], None] = lambda _m: None) -> NodeImages:
     """Build what is missing (one build at a time per cache: a second caller waits and reuses it)."""
-    image = _image_module()
     with image._locked(image.cache_dir() / ".node-images.lock"):
-        return _ensure(image, log)
+        return _ensure(log)
 
 
-def _ensure(image: Any, log: Callable[[str], None]) -> NodeImages:
+def _ensure(log: Callable[[str], None]) -> NodeImages:
     root = repo_root()
-    assert root is not None
+    if root is None:
+        raise RuntimeError("the real node's images are built from a botfleet source checkout (its Dockerfile)")
     missing = image.missing_requirements()
     if missing:
         raise RuntimeError("building the node's images needs " + "; ".join(missing))
