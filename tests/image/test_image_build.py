@@ -70,6 +70,8 @@ def test_version_runs_as_non_root(ctr: image.Container) -> None:
 
     assert ctr.run("botfleet", "--version").strip() == f"botfleet {__version__}"
     assert ctr.run("id", "-u").strip() == "65532"
+    # A named user: kopf (the operator) calls getpass.getuser(), a KeyError for a nameless uid.
+    assert ctr.run("python3", "-c", "import getpass; print(getpass.getuser())").strip() == "botfleet"
 
 
 def test_nothing_outside_data_and_tmp_is_writable(ctr: image.Container) -> None:
