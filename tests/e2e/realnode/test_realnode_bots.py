@@ -356,3 +356,77 @@ def test_rotation_job_rotates_through_the_kubernetes_service_and_the_bot_rolls(
 
     eventually(rolled, "the bot rolled onto the rotated credentials and is Ready", timeout=300)
     assert get_json(c, "tradingbot", "arb", "-n", real_ns)["status"]["rotationTrigger"] == "manual-1"
+
+
+@contextlib.contextmanager
+def tcp_listener(host: str) -> Iterator[tuple[int, list[str]]]:
+    """A TCP port on the host that records who connected (peer addresses)."""
+    import socket
+    import threading
+
+    srv = socket.socket()
+    srv.bind((host, 0))
+    srv.listen(16)
+    srv.settimeout(0.5)
+    peers: list[str] = []
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, addr = srv.accept()
+            except OSError:
+                continue
+            peers.append(addr[0])
+            conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield int(srv.getsockname()[1]), peers
+    finally:
+        stop.set()
+        thread.join(5)
+        srv.close()
+
+
+CONNECT = ("import socket, sys\n"
+           "try:\n"
+           "    socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=4).close(); print('open')\n"
+           "except OSError as e:\n"
+           "    print('blocked', type(e).__name__)\n")
+
+
+def connect_from(cluster: Cluster, ns: str, pod: str, host: str, port: int) -> str:
+    out = cluster.kubectl("exec", "-n", ns, pod, "--", "python3", "-c", CONNECT, host, str(port), timeout=60)
+    return out.stdout.strip()
+
+
+def test_network_policy_lets_the_bot_reach_only_the_exchange(
+        real_cluster: RealCluster, real_ns: str, sim_url: str, op: HostProcess) -> None:
+    """The operator's NetworkPolicy, enforced by kube-router: the bot trades with the simulator (its
+    allowed egress port) and is scraped on 9100, but reaches no other port, and nothing reaches it
+    on another port; a pod without a policy in the same namespace reaches all of it (the control)."""
+    c = real_cluster.cluster
+    deploy_bot(c, real_ns)
+    pod = wait_ready(real_cluster, real_ns)
+    policy = get_json(c, "networkpolicy", "arb", "-n", real_ns)
+    sim_port = int(sim_url.rsplit(":", 1)[1])
+    assert {"protocol": "TCP", "port": sim_port} in policy["spec"]["egress"][1]["ports"]
+    traded(c, real_ns)  # egress to the simulator's port works under enforcement, and so does the scrape
+    c.kubectl("run", "control", "-n", real_ns, "--image=docker.io/botfleet/botfleet:0.1.0",
+              "--image-pull-policy=Never", "--restart=Never", "--command", "--", "sleep", "600")
+    c.kubectl("wait", "--for=condition=Ready", "pod/control", "-n", real_ns, "--timeout=120s", timeout=150)
+    bot = pod["metadata"]["name"]
+    with tcp_listener(real_cluster.host_ip) as (port, peers):
+        assert connect_from(c, real_ns, "control", real_cluster.host_ip, port) == "open"
+        assert connect_from(c, real_ns, bot, real_cluster.host_ip, sim_port) == "open"
+        assert connect_from(c, real_ns, bot, real_cluster.host_ip, port).startswith("blocked")
+        assert len(peers) == 1, peers  # only the control pod's connection arrived
+    # Ingress: a second listener in the bot's pod (port 8000) is unreachable; its metrics port is not.
+    c.kubectl("exec", "-n", real_ns, bot, "--", "sh", "-c",
+              "nohup python3 -m http.server 8000 --directory /tmp >/dev/null 2>&1 &")
+    bot_ip = pod["status"]["podIP"]
+    eventually(lambda: "open" in connect_from(c, real_ns, bot, "127.0.0.1", 8000), "listener up in the bot's pod")
+    assert connect_from(c, real_ns, "control", bot_ip, 9100) == "open"
+    assert connect_from(c, real_ns, "control", bot_ip, 8000).startswith("blocked")

@@ -138,7 +138,7 @@ def down(
         return
     owned = _owned_pids(state)
     order = [n for n in reversed(COMPONENTS) if n in owned]
-    first = ("kube-proxy", "kubelet", "provisioner")
+    first = ("kube-router", "kube-proxy", "kubelet", "provisioner")
     stop_pids([owned[n] for n in order if n in first])
     node = state.get("real_node")
     if "containerd" in owned and isinstance(node, dict):

@@ -36,7 +36,7 @@ CLUSTER_NAME = "botfleet-local"
 ADMIN_USER = "botfleet-admin"
 # Start order; stopped in reverse. The last four exist only with a real node (realnode.py).
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok",
-              "provisioner", "containerd", "kubelet", "kube-proxy")
+              "provisioner", "containerd", "kubelet", "kube-proxy", "kube-router")
 # kwok's default stages, as kwokctl wires them: node init + lease heartbeat, pod ready/complete/delete.
 KWOK_STAGE_FILES = (
     "node/fast/node-initialize.yaml",

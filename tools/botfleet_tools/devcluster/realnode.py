@@ -10,6 +10,7 @@ Layout (index ``i`` is the first free one, so clusters side by side do not colli
   the machine, and kube-proxy's iptables rules live in the namespace, not on the host;
 - containerd with its own root, state, socket and CNI configuration under ``<workdir>/node``;
   images come from archives imported into its ``k8s.io`` namespace (``ctr images import``);
+- kube-router (its firewall only) enforces NetworkPolicy, with iptables and ipsets of the namespace;
 - kubelet settings for this VM (cgroup v1, no swap limits, no QoS cgroups), see docs/local-cluster.md
   for what a cgroup v2 host changes;
 
@@ -39,7 +40,8 @@ CNI_BIN_DIR = Path("/usr/lib/cni")
 CONTAINERD = "/usr/bin/containerd"
 CTR = "/usr/bin/ctr"
 NODE_PREFIX = "botfleet-node"
-NODE_COMPONENTS = ("containerd", "kubelet", "kube-proxy")
+NODE_COMPONENTS = ("containerd", "kubelet", "kube-proxy", "kube-router")
+KUBE_ROUTER_HEALTH_PORT = 20244  # in the node's namespace: no clash between clusters
 # The kubelet sets these host-wide sysctls at start-up (its "kernel tunables"); the VM is shared, so
 # their values are put back when the node stops.
 KERNEL_TUNABLES = ("vm/overcommit_memory", "vm/panic_on_oom", "kernel/panic", "kernel/panic_on_oops",
@@ -56,7 +58,8 @@ def missing_requirements() -> list[str]:
     if os.geteuid() != 0:
         missing.append("root (containerd, network namespaces and the kubelet need it)")
     for tool, package in (("containerd", "containerd"), ("runc", "runc"), ("ctr", "containerd"),
-                          ("iptables", "iptables"), ("conntrack", "conntrack"), ("nsenter", "util-linux"),
+                          ("iptables", "iptables"), ("conntrack", "conntrack"), ("ipset", "ipset"),
+                          ("nsenter", "util-linux"),
                           ("ip", "iproute2")):
         if shutil.which(tool) is None and not Path(f"/usr/sbin/{tool}").exists():
             missing.append(f"the '{tool}' command (apt-get install {package})")
@@ -197,6 +200,8 @@ class RealNode:
         for fname, user, groups in (
             ("kubelet", f"system:node:{self.name}", ("system:nodes",)),
             ("kube-proxy", "system:kube-proxy", ()),
+            # kube-router watches pods, namespaces and policies cluster-wide: a dev tool, admin.
+            ("kube-router", "kube-router", ("system:masters",)),
         ):
             plane._write_kubeconfig(plane.kubeconfig_dir / f"{fname}.kubeconfig", user,
                                     pki.issue_client_cert(ca, user, groups))
@@ -222,7 +227,7 @@ class RealNode:
 
     # -- start -----------------------------------------------------------------------------------
     def start(self, plane: LocalControlPlane, timeout: float) -> None:
-        missing = [b for b in ("kubelet", "kube-proxy") if not os.access(plane.binaries.path(b), os.X_OK)]
+        missing = [b for b in ("kubelet", "kube-proxy", "kube-router") if not os.access(plane.binaries.path(b), os.X_OK)]
         if missing:
             raise RealNodeError(f"missing {', '.join(missing)} in {plane.binaries.bin_dir} "
                                 "(re-run tools/controlplane/build.sh)")
@@ -242,6 +247,15 @@ class RealNode:
                                     f"--hostname-override={self.name}", "--v=1"], netns=self.net.netns)
         plane._wait_component("kubelet", lambda: plane._node_ready(self.name), max(timeout, 120))
         plane._alive_or_raise("kube-proxy")
+        # NetworkPolicy enforcement: kube-router's firewall alone (the bridge CNI routes, kube-proxy
+        # serves Services). It looks its Node up at start, hence after the kubelet registered it.
+        plane._spawn("kube-router", [
+            f"--kubeconfig={plane.kubeconfig_dir / 'kube-router.kubeconfig'}", f"--hostname-override={self.name}",
+            "--run-firewall=true", "--run-router=false", "--run-service-proxy=false", "--enable-cni=false",
+            f"--health-port={KUBE_ROUTER_HEALTH_PORT}", "--metrics-port=0", "--v=1",
+        ], netns=self.net.netns)
+        plane._wait_component(
+            "kube-router", lambda: plane._http_ok(f"http://{self.net.node_ip}:{KUBE_ROUTER_HEALTH_PORT}/healthz"), 60)
 
     def _start_containerd(self, plane: LocalControlPlane) -> None:
         cni_dir = self.dir / "cni"
@@ -315,7 +329,7 @@ class RealNode:
     # -- stop ------------------------------------------------------------------------------------
     def stop(self, plane: LocalControlPlane) -> None:
         procs = plane._procs
-        for name in ("kube-proxy", "kubelet"):
+        for name in ("kube-router", "kube-proxy", "kubelet"):
             proc = procs.pop(name, None)
             if proc is not None:
                 _terminate(proc.pid, proc.poll)
