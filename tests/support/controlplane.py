@@ -31,7 +31,7 @@ from botfleet_tools.devcluster.binaries import Binaries, ensure_binaries
 from botfleet_tools.devcluster.manifests import install_crds
 from botfleet_tools.devcluster.modes import choose_mode, kind_available
 from botfleet_tools.devcluster.plane import ControlPlaneError, LocalControlPlane
-from botfleet_tools.devcluster.realnode import RealNode
+from botfleet_tools.devcluster.realnode import RealNode, delete_network
 from tests.support.controlplane_csr import kubeconfig_via_csr
 from tests.support.controlplane_kind import KindCluster
 
@@ -123,7 +123,13 @@ def _start_plane(binaries: Binaries, config: pytest.Config, attempts: int = 2,
     ``real_node(workdir)`` makes a real node (tests/support/realnode.py) to start with it."""
     for attempt in range(1, attempts + 1):
         workdir = Path(tempfile.mkdtemp(prefix="botfleet-cp-"))
-        plane = LocalControlPlane(binaries, workdir, real_node=real_node(workdir) if real_node else None)
+        node = real_node(workdir) if real_node else None
+        try:
+            plane = LocalControlPlane(binaries, workdir, real_node=node)
+        except BaseException:
+            if node is not None:  # its network namespace exists already
+                delete_network(node.net)
+            raise
         try:
             plane.start()
             return plane

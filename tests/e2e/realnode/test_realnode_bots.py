@@ -12,6 +12,7 @@ import os
 import signal
 import sqlite3
 import subprocess
+import threading
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -257,18 +258,27 @@ def test_pod_deletion_sigterm_cancels_open_orders_and_exits_0(
     deploy_bot(c, real_ns)
     pod = wait_ready(real_cluster, real_ns)
     traded(c, real_ns)
-    address = wallet_address(real_ns).lower()
-    token = next(f["asset_id"] for f in http_json(f"{sim_url}/_sim/ledger")
-                 if address in (f["taker"].lower(), f["maker"].lower()))
+    market = next(m for m in http_json(f"{sim_url}/gamma/markets") if not m.get("negRisk"))
+    token = json.loads(market["clobTokenIds"])[0]
     order_id = place_resting_order(sim_url, real_ns, token)
     orders = {o["id"].lower(): o for o in http_json(f"{sim_url}/_sim/orders?maker={wallet_address(real_ns)}")}
     assert orders[order_id]["status"] == "LIVE"  # still open while the bot runs
     watcher = _watch_pods(c, real_ns)
+    chunks: list[str] = []
+    reader = threading.Thread(target=lambda: chunks.extend(iter(watcher.stdout.readline, "")),  # type: ignore[union-attr]
+                              daemon=True)
+    reader.start()
+    uid = pod["metadata"]["uid"]
     try:
         c.kubectl("delete", "pod", pod["metadata"]["name"], "-n", real_ns, "--wait=true", timeout=120)
+        # Read the watch up to the pod's DELETED event: the kubelet's final status comes before it.
+        eventually(lambda: any(e["type"] == "DELETED" and e["object"]["metadata"]["uid"] == uid
+                               for e in _events("".join(chunks))), "the pod's DELETED event", timeout=60)
     finally:
         watcher.terminate()
-        out, _ = watcher.communicate(timeout=10)
+        watcher.wait(10)
+        reader.join(10)
+    out = "".join(chunks)
     grace = pod["spec"]["terminationGracePeriodSeconds"]
     terminated = [s["state"]["terminated"] for e in _events(out) if e["object"]["metadata"]["uid"] == pod["metadata"]["uid"]
                   for s in e["object"]["status"].get("containerStatuses") or [] if "terminated" in s.get("state", {})]

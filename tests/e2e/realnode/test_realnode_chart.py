@@ -48,6 +48,11 @@ def operator_pods(cluster: Cluster) -> list[dict[str, Any]]:
     return [p for p in pods if not p["metadata"].get("deletionTimestamp")]
 
 
+def holder(cluster: Cluster) -> str | None:
+    lease = get_json(cluster, "lease", "-n", OPERATOR_NAMESPACE, "botfleet-operator")
+    return (lease or {}).get("spec", {}).get("holderIdentity")
+
+
 def is_ready(pod: dict[str, Any]) -> bool:
     return any(c["type"] == "Ready" and c["status"] == "True" for c in pod["status"].get("conditions") or [])
 
@@ -86,12 +91,12 @@ def test_operator_in_a_container_reconciles_a_bot_that_runs(real_cluster: RealCl
     the chart's RBAC; the bot it creates runs and becomes Ready through its readiness probe."""
     c = real_cluster.cluster
     helm(c, "install", RELEASE, str(CHART), "-n", OPERATOR_NAMESPACE, "--set", "operator.replicas=1",
-         "--set", f"operator.simUrl={chart_release}", "--wait", "--timeout", "4m")
+         "--set", f"operator.simUrl={chart_release}", "--set", "crds.enabled=false", "--wait", "--timeout", "4m")
     (pod,) = operator_pods(c)
     assert pod["spec"]["nodeName"] == real_cluster.node.name and is_ready(pod)
     assert healthz(pod) == 200
-    lease = get_json(c, "lease", "-n", OPERATOR_NAMESPACE, "botfleet-operator")
-    assert lease["spec"]["holderIdentity"] == pod["metadata"]["name"]
+    # Ready means healthy, not leading (a standby is Ready too): the Lease follows shortly.
+    eventually(lambda: holder(c) == pod["metadata"]["name"], "the only replica holds the Lease", timeout=120)
     c.kubectl("apply", "-n", real_ns, "-f", "-", input=json.dumps({
         "apiVersion": "botfleet.io/v1alpha1", "kind": "TradingBot", "metadata": {"name": "arb"},
         "spec": {"strategy": "arbhunter", "mode": "paper", "riskProfile": "conservative"}}))
@@ -104,23 +109,23 @@ def test_operator_in_a_container_reconciles_a_bot_that_runs(real_cluster: RealCl
     eventually(bot_ready, "TradingBot arb Ready (reconciled by the operator in its container)", timeout=300)
     (bot_pod,) = get_json(c, "pods", "-n", real_ns, "-l", "botfleet.io/bot=arb")["items"]
     assert bot_pod["spec"]["nodeName"] == real_cluster.node.name and is_ready(bot_pod)
-    logs = c.kubectl("logs", "-n", OPERATOR_NAMESPACE, pod["metadata"]["name"]).stdout.lower()
-    assert "forbidden" not in logs
+    logs = c.kubectl("logs", "-n", OPERATOR_NAMESPACE, pod["metadata"]["name"]).stdout
+    # Nothing refused by RBAC (a namespace of an earlier test being deleted refuses events: not RBAC).
+    denied = [line for line in logs.splitlines() if "forbidden" in line.lower() and "being terminated" not in line]
+    assert not denied, denied
 
 
-@pytest.mark.xfail(strict=True, reason="issue 12: a standby operator serves no /healthz until it leads "
-                                       "(runner.py acquires the Lease before kopf starts the endpoint), so with "
-                                       "two replicas and maxUnavailable: 0 the Deployment never has 2 ready "
-                                       "replicas: install --wait times out and a rolling upgrade cannot proceed")
 def test_two_replicas_install_wait_upgrade_rolls_standby_healthy(real_cluster: RealCluster,
                                                                  chart_release: str) -> None:
+    """The chart's default: two replicas, one leading. Both Ready (the standby answers /healthz:
+    issue 12), and an upgrade replaces both one at a time (maxUnavailable: 0) with a new leader."""
     c = real_cluster.cluster
     helm(c, "install", RELEASE, str(CHART), "-n", OPERATOR_NAMESPACE, "--set", "operator.replicas=2",
-         "--set", f"operator.simUrl={chart_release}", "--wait", "--timeout", "2m")
+         "--set", f"operator.simUrl={chart_release}", "--set", "crds.enabled=false", "--wait", "--timeout", "2m")
     pods = operator_pods(c)
     assert len(pods) == 2 and all(is_ready(p) and p["spec"]["nodeName"] == real_cluster.node.name for p in pods)
-    holder = get_json(c, "lease", "-n", OPERATOR_NAMESPACE, "botfleet-operator")["spec"]["holderIdentity"]
-    (standby,) = [p for p in pods if p["metadata"]["name"] != holder]
+    leader = eventually(lambda: holder(c), "a replica holds the Lease", timeout=120)
+    (standby,) = [p for p in pods if p["metadata"]["name"] != leader]
     assert healthz(standby) == 200
     before = {p["metadata"]["uid"] for p in pods}
     helm(c, "upgrade", RELEASE, str(CHART), "-n", OPERATOR_NAMESPACE, "--reuse-values",
@@ -128,5 +133,4 @@ def test_two_replicas_install_wait_upgrade_rolls_standby_healthy(real_cluster: R
     after = operator_pods(c)
     assert len(after) == 2 and not before & {p["metadata"]["uid"] for p in after}  # both replaced
     assert all("--workers=8" in p["spec"]["containers"][0]["args"] and is_ready(p) for p in after)
-    eventually(lambda: get_json(c, "lease", "-n", OPERATOR_NAMESPACE, "botfleet-operator")["spec"]["holderIdentity"]
-               in {p["metadata"]["name"] for p in after}, "a new replica leads", timeout=120)
+    eventually(lambda: holder(c) in {p["metadata"]["name"] for p in after}, "a new replica leads", timeout=120)

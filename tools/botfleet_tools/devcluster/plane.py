@@ -158,6 +158,10 @@ class LocalControlPlane:
         self.real_node = real_node
         self.address = real_node.net.host_ip if real_node else "127.0.0.1"
         self.ports = Ports()
+        if real_node:
+            # The port API servers usually have (kubeadm): NetworkPolicies see the endpoint's port, and
+            # the operator's Job policy allows 443 and 6443. The address is the node's own: no clash.
+            self.ports.apiserver = 6443
         self.pki_dir = workdir / "pki"
         self.logs_dir = workdir / "logs"
         self.kubeconfig_dir = workdir / "kubeconfigs"
