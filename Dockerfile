@@ -59,7 +59,11 @@ LABEL org.opencontainers.image.title="botfleet" \
 COPY --from=builder /opt/botfleet /opt/botfleet
 # /data holds the trade journal (a PersistentVolume in Kubernetes); /tmp is an emptyDir there.
 # Both are the only writable paths, so the pod can run with readOnlyRootFilesystem.
-RUN install -d -m 0750 -o 65532 -g 65532 /data
+# The user needs a name: kopf names the operator after getpass.getuser(), which raises KeyError for a
+# uid without a passwd entry (the operator crashed on start in a real container; issue 13).
+RUN install -d -m 0750 -o 65532 -g 65532 /data \
+    && echo "botfleet:x:65532:65532:botfleet:/tmp:/usr/sbin/nologin" >> /etc/passwd \
+    && echo "botfleet:x:65532:" >> /etc/group
 
 ENV PATH=/opt/botfleet/bin:${PATH} \
     PYTHONDONTWRITEBYTECODE=1 \

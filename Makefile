@@ -6,7 +6,7 @@ DURATION ?= 60
 TESTS ?= tests/integration/runtime
 N ?= 5
 
-.PHONY: install deps demo test lint typecheck unit controlplane generate lock clean flake-check
+.PHONY: install deps demo test lint typecheck unit controlplane generate lock realnode-deps realnode clean flake-check
 
 $(BIN)/botfleet: pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "botfleet needs Python >= 3.11"'
@@ -51,6 +51,15 @@ lock: install
 	$(BIN)/pip install -q pip-tools
 	CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe \
 		--strip-extras --build-deps-for wheel --no-emit-index-url --no-emit-find-links -o requirements.lock pyproject.toml
+
+# The real node's packages (containerd, runc, CNI plugins, iptables, conntrack, ipset) come with the
+# others: see tools/install-debian-deps.sh. Kept as a name people look for.
+realnode-deps: deps
+
+# A cluster with a real node in the background (root): pods run as containers; prints the KUBECONFIG
+# to export. See docs/local-cluster.md ("A real node").
+realnode: install deps controlplane
+	$(BIN)/botfleet dev cluster up --real-node
 
 unit: install
 	$(BIN)/pytest tests/unit -q

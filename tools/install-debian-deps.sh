@@ -5,10 +5,11 @@
 #   buildah, debootstrap, uidmap         image builds without Docker (tests/image, the real node)
 #   prometheus                           Prometheus + promtool (tests/chart: dashboards and alert rules)
 #   postgresql-15                        the PostgreSQL journal backend
-#   containerd, runc, containernetworking-plugins, iptables, conntrack
-#                                        the real kubelet node (tests marked realnode)
+#   containerd, runc, containernetworking-plugins, iptables, conntrack, ipset
+#                                        the real kubelet node (tests marked realnode; ipset for
+#                                        kube-router's NetworkPolicy)
 set -euo pipefail
-pkgs=(buildah debootstrap uidmap prometheus postgresql-15 containerd runc containernetworking-plugins iptables conntrack)
+pkgs=(buildah debootstrap uidmap prometheus postgresql-15 containerd runc containernetworking-plugins iptables conntrack ipset)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 [ "${#missing[@]}" -eq 0 ] && exit 0

@@ -1,7 +1,7 @@
 """The container image, built for real without Docker: debootstrap base -> buildah bud -> buildah run.
 
 Slow (minutes cold, well under one cached): the base root filesystem and buildah's storage are kept
-under .cache/image/ (tests/support/image.py). Needs root, debootstrap and buildah; skipped with the
+under .cache/image/ (tools/botfleet_tools/devcluster/image.py). Needs root, debootstrap and buildah; skipped with the
 reason otherwise. Times are printed, not asserted (benchmarks/ holds performance checks).
 """
 
@@ -70,6 +70,8 @@ def test_version_runs_as_non_root(ctr: image.Container) -> None:
 
     assert ctr.run("botfleet", "--version").strip() == f"botfleet {__version__}"
     assert ctr.run("id", "-u").strip() == "65532"
+    # A named user: kopf (the operator) calls getpass.getuser(), a KeyError for a nameless uid.
+    assert ctr.run("python3", "-c", "import getpass; print(getpass.getuser())").strip() == "botfleet"
 
 
 def test_nothing_outside_data_and_tmp_is_writable(ctr: image.Container) -> None:

@@ -31,6 +31,7 @@ from botfleet_tools.devcluster.binaries import Binaries, ensure_binaries
 from botfleet_tools.devcluster.manifests import install_crds
 from botfleet_tools.devcluster.modes import choose_mode, kind_available
 from botfleet_tools.devcluster.plane import ControlPlaneError, LocalControlPlane
+from botfleet_tools.devcluster.realnode import RealNode, delete_network
 from tests.support.controlplane_csr import kubeconfig_via_csr
 from tests.support.controlplane_kind import KindCluster
 
@@ -116,10 +117,19 @@ def prebuild(session: pytest.Session) -> None:
         ensure_binaries(build=True)
 
 
-def _start_plane(binaries: Binaries, config: pytest.Config, attempts: int = 2) -> LocalControlPlane:
-    """Start on fresh loopback ports; one retry covers a port taken between probe and bind."""
+def _start_plane(binaries: Binaries, config: pytest.Config, attempts: int = 2,
+                 real_node: Callable[[Path], RealNode] | None = None) -> LocalControlPlane:
+    """Start on fresh loopback ports; one retry covers a port taken between probe and bind.
+    ``real_node(workdir)`` makes a real node (tests/support/realnode.py) to start with it."""
     for attempt in range(1, attempts + 1):
-        plane = LocalControlPlane(binaries, Path(tempfile.mkdtemp(prefix="botfleet-cp-")))
+        workdir = Path(tempfile.mkdtemp(prefix="botfleet-cp-"))
+        node = real_node(workdir) if real_node else None
+        try:
+            plane = LocalControlPlane(binaries, workdir, real_node=node)
+        except BaseException:
+            if node is not None:  # its network namespace exists already
+                delete_network(node.net)
+            raise
         try:
             plane.start()
             return plane
@@ -134,11 +144,12 @@ def _start_plane(binaries: Binaries, config: pytest.Config, attempts: int = 2) -
 
 
 @contextlib.contextmanager
-def local_cluster(config: pytest.Config) -> Iterator[tuple[Cluster, LocalControlPlane]]:
+def local_cluster(config: pytest.Config, real_node: Callable[[Path], RealNode] | None = None,
+                  ) -> Iterator[tuple[Cluster, LocalControlPlane]]:
     with _visible_output(config):
         binaries = ensure_binaries(build=True)
     start = time.monotonic()
-    plane = _start_plane(binaries, config)
+    plane = _start_plane(binaries, config, real_node=real_node)
     workdir = plane.workdir
     try:
         operator = plane.kubeconfig_for_user(OPERATOR_USER, OPERATOR_GROUPS)

@@ -18,6 +18,7 @@ CACHE="${BOTFLEET_CACHE:-$REPO/.cache}"
 K8S_VERSION=v1.36.3
 KWOK_VERSION=v0.8.0
 HELM_VERSION=v3.22.0
+KUBE_ROUTER_VERSION=v2.1.0 # informational: the pin lives in kube-router/go.mod
 ETCD_VERSION=v3.6.16 # informational: the pin lives in etcd/go.mod
 BUILD_REV=1
 
@@ -46,7 +47,10 @@ fi
 
 OUT="$CACHE/controlplane/$(key)"
 BIN="$OUT/bin"
-BINARIES=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok kubectl helm kubelet kube-proxy kube-score)
+BINARIES=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok kubectl helm kubelet kube-proxy kube-score kube-router)
+# kube-router has a key of its own (its go.mod/go.sum), kept next to the binary: adding or changing
+# it rebuilds kube-router alone, not the control plane everyone's cache holds.
+kube_router_key() { cat "$HERE/kube-router/go.mod" "$HERE/kube-router/go.sum" | sha256sum | cut -c1-16; }
 
 case "${1:-}" in
 --print-dir)
@@ -55,6 +59,7 @@ case "${1:-}" in
     ;;
 --check)
     for b in "${BINARIES[@]}"; do [ -x "$BIN/$b" ] || exit 1; done
+    [ "$(cat "$BIN/.kube-router.key" 2>/dev/null)" = "$(kube_router_key)" ] || exit 1
     [ -d "$OUT/kwok-stages" ] || exit 1
     exit 0
     ;;
@@ -123,6 +128,14 @@ echo "$ks_key" > "$BIN/.kube-score.key"
 build helm helm helm.sh/helm/v3/cmd/helm \
     "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION -X helm.sh/helm/v3/internal/version.gitTreeState=clean"
 
+# NetworkPolicy enforcement on the real node (its firewall only).
+if [ "$(cat "$BIN/.kube-router.key" 2>/dev/null)" != "$(kube_router_key)" ]; then
+    rm -f "$BIN/kube-router"
+fi
+build kube-router kube-router github.com/cloudnativelabs/kube-router/v2/cmd/kube-router \
+    "-s -w -X github.com/cloudnativelabs/kube-router/v2/pkg/version.Version=$KUBE_ROUTER_VERSION"
+kube_router_key > "$BIN/.kube-router.key"
+
 # kwok's default stage definitions (what it does to nodes and pods) ship in its module source.
 if [ ! -d "$OUT/kwok-stages" ]; then
     src="$(cd "$HERE/kwok" && go list -m -f '{{.Dir}}' sigs.k8s.io/kwok)/kustomize/stage"
@@ -133,5 +146,5 @@ if [ ! -d "$OUT/kwok-stages" ]; then
     log "kwok stages copied from $src"
 fi
 
-log "all binaries ready in $BIN ($((SECONDS - TOTAL_START))s; etcd $ETCD_VERSION, kubernetes $K8S_VERSION, kwok $KWOK_VERSION, helm $HELM_VERSION)"
+log "all binaries ready in $BIN ($((SECONDS - TOTAL_START))s; etcd $ETCD_VERSION, kubernetes $K8S_VERSION, kwok $KWOK_VERSION, helm $HELM_VERSION, kube-router $KUBE_ROUTER_VERSION)"
 echo "$BIN"

@@ -40,8 +40,9 @@ def _owned_pids(state: dict[str, object]) -> dict[str, int]:
 
     bin_dir = str(state.get("bin_dir", ""))
     pids = state.get("pids", {})
+    exes = state.get("exes") or {}
     owned: dict[str, int] = {}
-    if not isinstance(pids, dict):
+    if not isinstance(pids, dict) or not isinstance(exes, dict):
         return owned
     for name, pid in pids.items():
         if not pid_alive(int(pid)):
@@ -50,7 +51,9 @@ def _owned_pids(state: dict[str, object]) -> dict[str, int]:
             exe = os.readlink(f"/proc/{pid}/exe")
         except OSError:
             continue
-        if exe.startswith(bin_dir):
+        # containerd and the provisioner (python) run from outside bin_dir: compare with what was started.
+        expected = os.path.realpath(str(exes.get(name, ""))) if name in exes else ""
+        if exe.startswith(bin_dir) or (expected and exe == expected):
             owned[str(name)] = int(pid)
     return owned
 
@@ -68,11 +71,15 @@ def up(
     crds: Path = typer.Option(None, "--crds", help="Directory of CRD manifests to install "
                                                    "(default: crds/ of the checkout)."),
     timeout: float = typer.Option(240.0, help="Seconds to wait for every component."),
+    real_node: bool = typer.Option(False, "--real-node", help="Also start a real node (containerd, kubelet, "
+                                   "kube-proxy; root) where pods run as containers; kwok's fake node "
+                                   "stays for scale, tainted so only pods that tolerate it go there."),
 ) -> None:
     """Start the control plane in the background and print the KUBECONFIG to export."""
     from botfleet_tools.devcluster.binaries import ensure_binaries, repo_root
     from botfleet_tools.devcluster.manifests import install_crds
     from botfleet_tools.devcluster.plane import ControlPlaneError, LocalControlPlane
+    from botfleet_tools.devcluster.realnode import RealNode, RealNodeError
 
     workdir = (workdir or default_dir()).resolve()
     state = _read_state(workdir)
@@ -83,7 +90,17 @@ def up(
     if workdir.exists():
         shutil.rmtree(workdir)  # leftovers of a cluster whose processes are gone
     binaries = ensure_binaries(build=True)
-    plane = LocalControlPlane(binaries, workdir, detach=True)
+    node: RealNode | None = None
+    if real_node:
+        from botfleet_tools.devcluster.nodeimages import ensure_node_images
+
+        try:
+            images = ensure_node_images(log=lambda m: typer.echo(m, err=True))
+            node = RealNode.create(workdir, images.archives, images.pause)
+        except (RealNodeError, RuntimeError) as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(1) from exc
+    plane = LocalControlPlane(binaries, workdir, detach=True, real_node=node)
     typer.echo(f"starting the control plane in {workdir} ...", err=True)
     try:
         plane.start(timeout=timeout)
@@ -93,11 +110,13 @@ def up(
             installed = install_crds(plane.kubectl, crd_dir)
             if installed:
                 typer.echo(f"installed CRDs: {', '.join(installed)}", err=True)
-    except ControlPlaneError as exc:
+    except (ControlPlaneError, RealNodeError) as exc:
         plane.stop()
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
-    typer.echo(f"ready: API server {plane.server}, fake node kwok-node-0, logs in {plane.logs_dir}", err=True)
+    nodes = f"real node {node.name} ({node.net.node_ip}, pods {node.net.pod_cidr}) + " if node else ""
+    typer.echo(f"ready: API server {plane.server}, {nodes}fake node kwok-node-0, logs in {plane.logs_dir}",
+               err=True)
     loaded = _read_state(workdir)
     assert loaded is not None
     _print_usage(loaded)
@@ -110,6 +129,7 @@ def down(
 ) -> None:
     """Stop the control plane started by `up` and delete its state."""
     from botfleet_tools.devcluster.plane import COMPONENTS, stop_pids
+    from botfleet_tools.devcluster.realnode import cleanup_from_state, remove_containers_at
 
     workdir = (workdir or default_dir()).resolve()
     state = _read_state(workdir)
@@ -117,8 +137,14 @@ def down(
         typer.echo(f"no cluster state in {workdir}; nothing to stop", err=True)
         return
     owned = _owned_pids(state)
-    order = [owned[n] for n in reversed(COMPONENTS) if n in owned]
-    stop_pids(order)
+    order = [n for n in reversed(COMPONENTS) if n in owned]
+    first = ("kube-router", "kube-proxy", "kubelet", "provisioner")
+    stop_pids([owned[n] for n in order if n in first])
+    node = state.get("real_node")
+    if "containerd" in owned and isinstance(node, dict):
+        remove_containers_at(str(node["socket"]))  # while containerd runs: its shims outlive it
+    stop_pids([owned[n] for n in order if n not in first])
+    cleanup_from_state(state)
     if not keep:
         shutil.rmtree(workdir, ignore_errors=True)
     typer.echo(f"stopped {len(order)} process(es)" + ("" if keep else f"; removed {workdir}"), err=True)
@@ -135,11 +161,13 @@ def status(workdir: Path = typer.Option(None, "--dir", help=_DIR_HELP)) -> None:
         typer.echo(f"no cluster in {workdir} (start one with `botfleet dev cluster up`)")
         raise typer.Exit(1)
     owned = _owned_pids(state)
-    for name in COMPONENTS:
+    started = state.get("pids") or {}
+    expected = [n for n in COMPONENTS if isinstance(started, dict) and n in started]
+    for name in expected:
         typer.echo(f"{name:<24} {'running pid ' + str(owned[name]) if name in owned else 'STOPPED'}")
     typer.echo(f"server: {state.get('server')}\nlogs: {state.get('logs_dir')}")
     _print_usage(state)
-    if len(owned) != len(COMPONENTS):
+    if len(owned) != len(expected):
         raise typer.Exit(1)
 
 

@@ -14,23 +14,29 @@ import signal
 import socket
 import ssl
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from botfleet_tools.devcluster import pki
+from botfleet_tools.devcluster import pki, provisioner
 from botfleet_tools.devcluster.binaries import Binaries
+
+if TYPE_CHECKING:
+    from botfleet_tools.devcluster.realnode import RealNode
 
 SERVICE_CIDR = "10.0.0.0/16"  # virtual ClusterIPs only; room for a fleet of 1,000+ bots
 SERVICE_IP = "10.0.0.1"  # first address of SERVICE_CIDR: the `kubernetes` Service
 NODE_NAME = "kwok-node-0"
 CLUSTER_NAME = "botfleet-local"
 ADMIN_USER = "botfleet-admin"
-# Start order; stopped in reverse.
-COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
+# Start order; stopped in reverse. The last four exist only with a real node (realnode.py).
+COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok",
+              "provisioner", "containerd", "kubelet", "kube-proxy", "kube-router")
 # kwok's default stages, as kwokctl wires them: node init + lease heartbeat, pod ready/complete/delete.
 KWOK_STAGE_FILES = (
     "node/fast/node-initialize.yaml",
@@ -64,6 +70,10 @@ FAKE_NODE = {
         "phase": "Running",
     },
 }
+
+
+# The fake node's taint when a real node runs beside it: real pods by default, fake ones opt in.
+FAKE_NODE_TAINT = {"key": "kwok.x-k8s.io/node", "value": "fake", "effect": "NoSchedule"}
 
 
 class ControlPlaneError(RuntimeError):
@@ -138,22 +148,32 @@ class LocalControlPlane:
     """Start with :meth:`start`, stop with :meth:`stop`. ``detach`` keeps the processes alive after
     this Python process exits (for `botfleet dev cluster up`)."""
 
-    def __init__(self, binaries: Binaries, workdir: Path, *, detach: bool = False) -> None:
+    def __init__(self, binaries: Binaries, workdir: Path, *, detach: bool = False,
+                 real_node: RealNode | None = None) -> None:
         self.binaries = binaries
         self.workdir = workdir
         self.detach = detach
+        # With a real node the API server listens on the host end of the node's veth (pods and the
+        # kubelet reach it there); without one, on loopback.
+        self.real_node = real_node
+        self.address = real_node.net.host_ip if real_node else "127.0.0.1"
         self.ports = Ports()
+        if real_node:
+            # The port API servers usually have (kubeadm): NetworkPolicies see the endpoint's port, and
+            # the operator's Job policy allows 443 and 6443. The address is the node's own: no clash.
+            self.ports.apiserver = 6443
         self.pki_dir = workdir / "pki"
         self.logs_dir = workdir / "logs"
         self.kubeconfig_dir = workdir / "kubeconfigs"
         self.admin_kubeconfig = self.kubeconfig_dir / "admin.kubeconfig"
         self.state_file = workdir / "state.json"
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
+        self._exes: dict[str, str] = {}
         self._ca: pki.CertPair | None = None
 
     @property
     def server(self) -> str:
-        return f"https://127.0.0.1:{self.ports.apiserver}"
+        return f"https://{self.address}:{self.ports.apiserver}"
 
     # -- credentials -----------------------------------------------------------------------------
     def _write_pki(self) -> None:
@@ -165,7 +185,7 @@ class LocalControlPlane:
         serving = pki.issue_server_cert(
             ca,
             ["kubernetes", "kubernetes.default", "kubernetes.default.svc",
-             "kubernetes.default.svc.cluster.local", "localhost", "127.0.0.1", SERVICE_IP],
+             "kubernetes.default.svc.cluster.local", "localhost", "127.0.0.1", SERVICE_IP, self.address],
         )
         pki.write_private(d / "apiserver.crt", serving.cert_pem)
         pki.write_private(d / "apiserver.key", serving.key_pem)
@@ -186,6 +206,11 @@ class LocalControlPlane:
         # kwok writes node and pod status like a kubelet would, for any node: admin is simplest.
         self._write_kubeconfig(self.kubeconfig_dir / "kwok.kubeconfig", "kwok",
                                pki.issue_client_cert(ca, "kwok", ("system:masters",)))
+        # The volume provisioner creates and deletes PersistentVolumes cluster-wide: a dev tool, admin.
+        self._write_kubeconfig(self.kubeconfig_dir / "provisioner.kubeconfig", "botfleet-provisioner",
+                               pki.issue_client_cert(ca, "botfleet-provisioner", ("system:masters",)))
+        if self.real_node is not None:
+            self.real_node.write_pki(self)
 
     def _write_kubeconfig(self, path: Path, user: str, cert: pki.CertPair) -> Path:
         assert self._ca is not None
@@ -208,12 +233,17 @@ class LocalControlPlane:
         return self._write_kubeconfig(self.kubeconfig_dir / f"user-{safe}.kubeconfig", name, cert)
 
     # -- processes -------------------------------------------------------------------------------
-    def _spawn(self, name: str, args: list[str]) -> None:
+    def _spawn(self, name: str, args: list[str], *, exe: str | None = None, netns: str | None = None) -> None:
+        """Start component ``name`` (``exe``, default: our binary of that name), inside network
+        namespace ``netns`` when given (nsenter execs, so the pid is the component's)."""
         self.logs_dir.mkdir(parents=True, exist_ok=True)
+        exe = exe or self.binaries.path(name.split(":")[0])
+        prefix = ["nsenter", f"--net=/run/netns/{netns}", "--"] if netns else []
+        self._exes[name] = exe
         log = open(self.logs_dir / f"{name}.log", "ab")  # noqa: SIM115 - handed to the child
         try:
             proc = subprocess.Popen(
-                [self.binaries.path(name.split(":")[0]), *args],
+                [*prefix, exe, *args],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 cwd=self.workdir, start_new_session=self.detach,
                 preexec_fn=None if self.detach else _die_with_parent,
@@ -303,7 +333,7 @@ class LocalControlPlane:
 
         self._spawn("kube-apiserver", [
             f"--etcd-servers=http://127.0.0.1:{p.etcd_client}",
-            "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", f"--secure-port={p.apiserver}",
+            f"--bind-address={self.address}", f"--advertise-address={self.address}", f"--secure-port={p.apiserver}",
             f"--cert-dir={pk}", f"--tls-cert-file={pk / 'apiserver.crt'}",
             f"--tls-private-key-file={pk / 'apiserver.key'}", f"--client-ca-file={pk / 'ca.crt'}",
             "--authorization-mode=Node,RBAC", f"--service-cluster-ip-range={SERVICE_CIDR}",
@@ -311,6 +341,7 @@ class LocalControlPlane:
             f"--service-account-key-file={pk / 'sa.pub'}",
             f"--service-account-signing-key-file={pk / 'sa.key'}",
             "--allow-privileged=true", "--profiling=false", "--v=1",
+            *(self.real_node.apiserver_args(self) if self.real_node else []),
         ])
         self._wait_component(
             "kube-apiserver", lambda: self.api_get("/readyz")[0] == 200, max(timeout - 30, 60)
@@ -340,7 +371,11 @@ class LocalControlPlane:
             "--manage-all-nodes=false", "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
             f"--server-address=127.0.0.1:{p.kwok}", "--node-ip=127.0.0.1", "--node-lease-duration-seconds=40",
         ])
-        self.kubectl("apply", "-f", "-", input=json.dumps(FAKE_NODE))
+        fake_node = json.loads(json.dumps(FAKE_NODE))
+        if self.real_node is not None:
+            # Pods go to the real node unless they tolerate the fake one (fake scale nodes beside it).
+            fake_node["spec"]["taints"] = [FAKE_NODE_TAINT]
+        self.kubectl("apply", "-f", "-", input=json.dumps(fake_node))
 
         insecure = ssl.create_default_context()
         insecure.check_hostname = False
@@ -353,9 +388,18 @@ class LocalControlPlane:
             lambda: self.api_get("/api/v1/namespaces/default/serviceaccounts/default")[0] == 200, 90,
         )
         self._wait_component("kwok", self._node_ready, 60)
+        # Claims of the default StorageClass bind by themselves (provisioner.py).
+        self._spawn("provisioner", [
+            "-m", "botfleet_tools.devcluster.provisioner",
+            f"--kubeconfig={k / 'provisioner.kubeconfig'}", f"--dir={self.workdir / 'volumes'}",
+        ], exe=sys.executable)
+        self.kubectl("apply", "-f", "-", input=json.dumps(provisioner.storage_class()))
+        self._alive_or_raise("provisioner")
+        if self.real_node is not None:
+            self.real_node.start(self, timeout)
 
-    def _node_ready(self) -> bool:
-        status, body = self.api_get(f"/api/v1/nodes/{NODE_NAME}")
+    def _node_ready(self, name: str = NODE_NAME) -> bool:
+        status, body = self.api_get(f"/api/v1/nodes/{name}")
         if status != 200:
             return False
         conditions = json.loads(body).get("status", {}).get("conditions", [])
@@ -370,6 +414,9 @@ class LocalControlPlane:
         return result
 
     def stop(self) -> None:
+        if self.real_node is not None:
+            # Kubelet and kube-proxy first, then every container, then containerd and the network.
+            self.real_node.stop(self)
         # One at a time, in reverse start order: etcd must outlive the API server's shutdown.
         for name in [n for n in reversed(COMPONENTS) if n in self._procs]:
             proc = self._procs.pop(name)
@@ -394,6 +441,8 @@ class LocalControlPlane:
             "bin_dir": str(self.binaries.bin_dir),
             "logs_dir": str(self.logs_dir),
             "pids": {n: p.pid for n, p in self._procs.items()},
+            "exes": dict(self._exes),
+            "real_node": self.real_node.state() if self.real_node else None,
             "ports": vars(self.ports),
         }
         self.state_file.write_text(json.dumps(state, indent=2))

@@ -69,6 +69,14 @@ def add_admin_routes(app: web.Application, sim: SimExchange) -> None:
     async def ledger(_: web.Request) -> web.Response:
         return web.json_response([f.as_dict() for f in sim.ledger])
 
+    async def orders(request: web.Request) -> web.Response:
+        """Every API order the engine holds, or one wallet's (``?maker=0x...``): id, status, shape."""
+        maker = request.query.get("maker", "").lower()
+        return web.json_response([
+            {"id": o.id, "maker": o.maker, "status": o.status, "side": o.side, "token": o.token,
+             "order_type": o.order_type, "price": fmt(o.price), "size": fmt(o.size), "created_ms": o.created_ms}
+            for o in sim.engine.orders.values() if not o.internal and (not maker or o.maker.lower() == maker)])
+
     async def step(_: web.Request) -> web.Response:
         await sim.step()
         return web.json_response({"step": sim.scenario.step_no})
@@ -89,5 +97,6 @@ def add_admin_routes(app: web.Application, sim: SimExchange) -> None:
     r.add_get("/_sim/mispricings", mispricings)
     r.add_get("/_sim/news", news)
     r.add_get("/_sim/ledger", ledger)
+    r.add_get("/_sim/orders", orders)
     r.add_post("/_sim/step", step)
     r.add_get("/_sim/state", state)

@@ -1,0 +1,442 @@
+"""Bots as real containers on the real node (issue 13): the botfleet image runs under containerd,
+the kubelet probes it, the operator on the host reconciles, and the bot trades against
+`botfleet sim` on the host through the node's network.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import threading
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.support.controlplane import Cluster
+from tests.support.controlplane_wait import eventually
+from tests.support.realnode import HostProcess, RealCluster, http_json, operator, simulator
+
+pytestmark = pytest.mark.timeout(1200)
+
+REPO = Path(__file__).resolve().parents[3]
+BOT_SELECTOR = "botfleet.io/bot=arb,app.kubernetes.io/component=bot"
+
+
+def get_json(cluster: Cluster, *args: str) -> Any:
+    return json.loads(cluster.kubectl("get", *args, "-o", "json").stdout)
+
+
+def conditions(cluster: Cluster, ns: str, name: str) -> dict[str, dict[str, Any]]:
+    bot = get_json(cluster, "tradingbot", name, "-n", ns)
+    return {c["type"]: c for c in (bot.get("status") or {}).get("conditions") or []}
+
+
+def bot_pod(cluster: Cluster, ns: str) -> dict[str, Any] | None:
+    pods = [p for p in get_json(cluster, "pods", "-n", ns, "-l", BOT_SELECTOR)["items"]
+            if not p["metadata"].get("deletionTimestamp")]
+    return pods[0] if len(pods) == 1 else None
+
+
+def ready_pod(cluster: Cluster, ns: str) -> dict[str, Any] | None:
+    pod = bot_pod(cluster, ns)
+    if pod is None:
+        return None
+    statuses = pod["status"].get("containerStatuses") or []
+    return pod if statuses and all(s.get("ready") for s in statuses) else None
+
+
+def metrics_via_service(cluster: Cluster, ns: str, service: str) -> str:
+    """Scrape /metrics the way Prometheus does: the Service's endpoints (it is headless), from the host."""
+    slices = get_json(cluster, "endpointslices", "-n", ns, "-l", f"kubernetes.io/service-name={service}")
+    addresses = [a for s in slices["items"] for e in s.get("endpoints") or []
+                 if (e.get("conditions") or {}).get("ready") for a in e["addresses"]]
+    ports = [p["port"] for s in slices["items"] for p in s.get("ports") or [] if p.get("name") == "metrics"]
+    assert addresses and ports, f"Service {service} has no ready endpoint: {slices}"
+    with urllib.request.urlopen(f"http://{addresses[0]}:{ports[0]}/metrics", timeout=5) as r:
+        return r.read().decode()  # type: ignore[no-any-return]
+
+
+def metric(text: str, name: str) -> float:
+    """Sum of every series of ``name`` in a Prometheus text exposition."""
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name) and (line[len(name)] in " {"):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+@pytest.fixture(scope="module")
+def sim_url(real_cluster: RealCluster) -> Iterator[str]:
+    with simulator(real_cluster.host_ip) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def op(real_cluster: RealCluster, sim_url: str) -> Iterator[HostProcess]:
+    with operator(real_cluster.cluster, sim_url) as proc:
+        yield proc
+
+
+def wallet_key(ns: str) -> str:
+    """A test-only wallet per namespace, so each test's orders are its own in the shared simulator
+    (which funds a wallet when its first API key is made)."""
+    return "0x" + hashlib.sha256(ns.encode()).hexdigest()
+
+
+def wallet_address(ns: str) -> str:
+    from eth_account import Account
+
+    return str(Account.from_key(wallet_key(ns)).address)
+
+
+def deploy_bot(cluster: Cluster, ns: str, **spec: Any) -> None:
+    cluster.kubectl("apply", "-n", ns, "-f", "-", input=json.dumps({
+        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "arb-wallet"},
+        "stringData": {"PRIVATE_KEY": wallet_key(ns), "SIGNATURE_TYPE": "0"}}))
+    doc = yaml.safe_load((REPO / "examples" / "arbhunter.yaml").read_text())
+    doc["metadata"]["name"] = "arb"
+    doc["spec"]["walletSecretRef"] = {"name": "arb-wallet"}
+    doc["spec"].update(spec)
+    cluster.kubectl("apply", "-n", ns, "-f", "-", input=json.dumps(doc))
+
+
+def wait_ready(rc: RealCluster, ns: str, timeout: float = 300) -> dict[str, Any]:
+    c = rc.cluster
+
+    def probe() -> dict[str, Any] | None:
+        ready = conditions(c, ns, "arb").get("Ready")
+        return ready_pod(c, ns) if ready and ready["status"] == "True" else None
+
+    try:
+        return eventually(probe, "TradingBot arb Ready through its pod's readiness probe", timeout=timeout)
+    except AssertionError:
+        described = c.kubectl("describe", "pods", "-n", ns, check=False).stdout[-4000:]
+        logs = c.kubectl("logs", "-n", ns, "-l", BOT_SELECTOR, "--tail=40", check=False)
+        raise AssertionError(f"{described}\n--- bot logs ---\n{logs.stdout}{logs.stderr}") from None
+
+
+def test_bot_runs_in_a_container_trades_and_is_scraped(real_cluster: RealCluster, real_ns: str, sim_url: str,
+                                                      op: HostProcess) -> None:
+    c = real_cluster.cluster
+    deploy_bot(c, real_ns)
+    pod = wait_ready(real_cluster, real_ns)
+    # A real container on the real node, from the imported image, with its real readiness probe.
+    assert pod["spec"]["nodeName"] == real_cluster.node.name
+    (status,) = pod["status"]["containerStatuses"]
+    assert status["imageID"], status
+    assert status["containerID"].startswith("containerd://")
+    assert real_cluster.container_pid(status["containerID"]) > 1
+    # Its journal claim bound by itself (default StorageClass + the dev provisioner).
+    pvc = get_json(c, "pvc", "arb", "-n", real_ns)
+    assert pvc["status"]["phase"] == "Bound"
+    assert pvc["spec"]["storageClassName"] == "botfleet-local"
+
+    text = traded(c, real_ns)
+    assert metric(text, "botfleet_orders_total") > 0
+    ledger = http_json(f"{sim_url}/_sim/ledger")
+    address = wallet_address(real_ns).lower()
+    mine = [f for f in ledger if address in (f["taker"].lower(), f["maker"].lower())]
+    assert mine, "the simulator's ledger has no fill of the bot's wallet"
+    print(f"\nbot trading in a container: {len(mine)} fills of its wallet in the simulator's ledger")
+
+
+def volume_dir(cluster: Cluster, ns: str, claim: str = "arb") -> Path:
+    """The host directory behind a claim (the dev provisioner's hostPath volumes)."""
+    pvc = get_json(cluster, "pvc", claim, "-n", ns)
+    pv = get_json(cluster, "pv", pvc["spec"]["volumeName"])
+    return Path(pv["spec"]["hostPath"]["path"])
+
+
+def _journal(cluster: Cluster, ns: str) -> sqlite3.Connection:
+    path = volume_dir(cluster, ns) / "journal.sqlite"
+    assert path.is_file(), f"no journal at {path}"
+    return sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
+
+
+def journal_orders(cluster: Cluster, ns: str) -> dict[str, str]:
+    """order_hash -> status of the bot's journal, read on the host from its volume's directory."""
+    with contextlib.closing(_journal(cluster, ns)) as db:
+        return {h.lower(): st for h, st in db.execute("SELECT order_hash, status FROM orders")}
+
+
+def journal_events(cluster: Cluster, ns: str, kind: str) -> list[dict[str, Any]]:
+    with contextlib.closing(_journal(cluster, ns)) as db:
+        return [json.loads(d) for (d,) in db.execute("SELECT data FROM events WHERE kind = ?", (kind,))]
+
+
+def traded(cluster: Cluster, ns: str, min_fills: float = 1) -> str:
+    """The bot's /metrics (through its Service) once it reports ``min_fills`` fills."""
+    def probe() -> str | None:
+        text = metrics_via_service(cluster, ns, "arb")
+        return text if metric(text, "botfleet_fills_total") >= min_fills else None
+
+    return eventually(probe, "fills in the bot's /metrics (scraped through its Service)", timeout=240)
+
+
+def test_kill_9_restarts_the_bot_journal_survives_no_duplicate_order(
+        real_cluster: RealCluster, real_ns: str, sim_url: str, op: HostProcess) -> None:
+    c = real_cluster.cluster
+    deploy_bot(c, real_ns)
+    pod = wait_ready(real_cluster, real_ns)
+    traded(c, real_ns)
+    before = journal_orders(c, real_ns)
+    assert before, "the bot traded but its journal has no order"
+    (status,) = pod["status"]["containerStatuses"]
+    pid = real_cluster.container_pid(status["containerID"])
+    os.kill(pid, signal.SIGKILL)  # the bot process itself, from the host: no chance to clean up
+
+    def restarted() -> dict[str, Any] | None:
+        p = ready_pod(c, real_ns)
+        if p is None or p["metadata"]["uid"] != pod["metadata"]["uid"]:
+            return None
+        (s,) = p["status"]["containerStatuses"]
+        return p if s["restartCount"] >= 1 else None
+
+    again = eventually(restarted, "kubelet restarted the killed container and it is Ready again", timeout=300)
+    (s,) = again["status"]["containerStatuses"]
+    assert s["lastState"]["terminated"]["exitCode"] == 137  # SIGKILL
+    assert s["containerID"] != status["containerID"]
+    after = journal_orders(c, real_ns)
+    assert set(before) <= set(after), "orders journaled before the kill are gone"
+    # Every order the exchange holds for this wallet was journaled (before sending), and none twice:
+    # a re-sent journaled order has the same hash (the simulator keeps one), an unjournaled one would
+    # not be in the journal.
+    orders = http_json(f"{sim_url}/_sim/orders?maker={wallet_address(real_ns)}")
+    ids = [o["id"].lower() for o in orders]
+    assert ids and len(ids) == len(set(ids))
+    assert set(ids) <= set(after), f"orders at the exchange missing from the journal: {set(ids) - set(after)}"
+
+
+def _watch_pods(cluster: Cluster, ns: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [cluster.kubectl_bin, f"--kubeconfig={cluster.admin_kubeconfig}", "get", "pods", "-n", ns, "-l",
+         BOT_SELECTOR, "--watch", "-o", "json", "--output-watch-events"], stdout=subprocess.PIPE, text=True)
+
+
+def _events(out: str) -> list[dict[str, Any]]:
+    decoder, pos, events = json.JSONDecoder(), 0, []
+    while pos < len(out):
+        while pos < len(out) and out[pos].isspace():
+            pos += 1
+        if pos >= len(out):
+            break
+        event, pos = decoder.raw_decode(out, pos)
+        events.append(event)
+    return events
+
+
+def place_resting_order(sim_url: str, ns: str, token: str) -> str:
+    """A GTC BUY far below the market for the bot's wallet, through a second API key of that wallet."""
+    from botfleet_tools.sim.auth import ApiCreds, l2_headers
+    from tests.support.sim import signed_order_body
+
+    address = wallet_address(ns)
+    raw = http_json(f"{sim_url}/_sim/api-keys", "POST", {"address": address})
+    creds = ApiCreds(raw["apiKey"], raw["secret"], raw["passphrase"], address)
+    body = json.dumps(signed_order_body(creds, token, "BUY", 0.01, 10, private_key=wallet_key(ns)))
+    req = urllib.request.Request(f"{sim_url}/order", data=body.encode(), method="POST",
+                                 headers={"Content-Type": "application/json",
+                                          **l2_headers(creds, "POST", "/order", body)})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        answer = json.loads(r.read())
+    assert answer.get("status") == "live", answer
+    return str(answer["orderID"]).lower()
+
+
+def test_pod_deletion_sigterm_cancels_open_orders_and_exits_0(
+        real_cluster: RealCluster, real_ns: str, sim_url: str, op: HostProcess) -> None:
+    c = real_cluster.cluster
+    deploy_bot(c, real_ns)
+    pod = wait_ready(real_cluster, real_ns)
+    traded(c, real_ns)
+    market = next(m for m in http_json(f"{sim_url}/gamma/markets") if not m.get("negRisk"))
+    token = json.loads(market["clobTokenIds"])[0]
+    order_id = place_resting_order(sim_url, real_ns, token)
+    orders = {o["id"].lower(): o for o in http_json(f"{sim_url}/_sim/orders?maker={wallet_address(real_ns)}")}
+    assert orders[order_id]["status"] == "LIVE"  # still open while the bot runs
+    watcher = _watch_pods(c, real_ns)
+    chunks: list[str] = []
+    reader = threading.Thread(target=lambda: chunks.extend(iter(watcher.stdout.readline, "")),  # type: ignore[union-attr]
+                              daemon=True)
+    reader.start()
+    uid = pod["metadata"]["uid"]
+    try:
+        c.kubectl("delete", "pod", pod["metadata"]["name"], "-n", real_ns, "--wait=true", timeout=120)
+        # Read the watch up to the pod's DELETED event: the kubelet's final status comes before it.
+        eventually(lambda: any(e["type"] == "DELETED" and e["object"]["metadata"]["uid"] == uid
+                               for e in _events("".join(chunks))), "the pod's DELETED event", timeout=60)
+    finally:
+        watcher.terminate()
+        watcher.wait(10)
+        reader.join(10)
+    out = "".join(chunks)
+    grace = pod["spec"]["terminationGracePeriodSeconds"]
+    terminated = [s["state"]["terminated"] for e in _events(out) if e["object"]["metadata"]["uid"] == pod["metadata"]["uid"]
+                  for s in e["object"]["status"].get("containerStatuses") or [] if "terminated" in s.get("state", {})]
+    assert terminated, f"no terminated state of the deleted pod's container was seen: {out[-2000:]}"
+    # Exit code 0 = the bot's own clean exit (past the grace period the kubelet's SIGKILL gives 137).
+    assert terminated[-1]["exitCode"] == 0, terminated[-1]
+    assert grace == 30
+    orders = {o["id"].lower(): o for o in http_json(f"{sim_url}/_sim/orders?maker={wallet_address(real_ns)}")}
+    assert orders[order_id]["status"] == "CANCELED", orders[order_id]
+    assert not [o for o in orders.values() if o["status"] == "LIVE"], "an order of the bot is still open"
+    # ... canceled by the bot's shutdown path, as its journal (on the volume) records.
+    events = journal_events(c, real_ns, "cancel_all")
+    assert any(e.get("reason") == "shutdown" and e.get("canceled", 0) >= 1 for e in events), events
+
+
+def job_pod(cluster: Cluster, ns: str, selector: str) -> dict[str, Any] | None:
+    """The finished pod of a Job (by label selector), once its container has terminated."""
+    for pod in get_json(cluster, "pods", "-n", ns, "-l", selector)["items"]:
+        statuses = pod["status"].get("containerStatuses") or []
+        if statuses and "terminated" in statuses[0].get("state", {}):
+            return pod  # type: ignore[no-any-return]
+    return None
+
+
+def test_backup_job_runs_botfleet_backup_in_a_container(
+        real_cluster: RealCluster, real_ns: str, sim_url: str, op: HostProcess) -> None:
+    c = real_cluster.cluster
+    deploy_bot(c, real_ns)
+    wait_ready(real_cluster, real_ns)
+    traded(c, real_ns)
+    c.kubectl("create", "job", "manual-backup-1", "-n", real_ns, "--from=cronjob/arb-backup")
+    pod = eventually(lambda: job_pod(c, real_ns, "job-name=manual-backup-1"), "backup pod finished", timeout=300)
+    assert pod["spec"]["nodeName"] == real_cluster.node.name
+    (status,) = pod["status"]["containerStatuses"]
+    assert status["state"]["terminated"]["exitCode"] == 0, c.kubectl("logs", "-n", real_ns, pod["metadata"]["name"],
+                                                                     check=False).stdout
+    assert pod["spec"]["containers"][0]["args"][0] == "backup"
+    ready = eventually(lambda: (conditions(c, real_ns, "arb").get("BackupSucceeded") or {}).get("status") == "True",
+                       "BackupSucceeded=True", timeout=180)
+    assert ready
+    bot = get_json(c, "tradingbot", "arb", "-n", real_ns)
+    assert bot["status"]["lastBackupTime"]
+    # The backup is in the bot's volume: a consistent SQLite copy of the journal, with its orders.
+    backups = sorted((volume_dir(c, real_ns) / "backups").glob("journal-*.sqlite"))
+    assert len(backups) == 1, backups
+    with contextlib.closing(sqlite3.connect(f"file:{backups[0]}?mode=ro", uri=True)) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert db.execute("SELECT count(*) FROM orders").fetchone()[0] > 0
+
+
+def test_rotation_job_rotates_through_the_kubernetes_service_and_the_bot_rolls(
+        real_cluster: RealCluster, real_ns: str, sim_url: str, op: HostProcess) -> None:
+    c = real_cluster.cluster
+    address = wallet_address(real_ns)
+    old = http_json(f"{sim_url}/_sim/api-keys", "POST", {"address": address})
+    c.kubectl("apply", "-n", real_ns, "-f", "-", input=json.dumps({
+        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "arb-creds"},
+        "stringData": {"CLOB_API_KEY": old["apiKey"], "CLOB_SECRET": old["secret"],
+                       "CLOB_PASSPHRASE": old["passphrase"]}}))
+    deploy_bot(c, real_ns, credentialsSecretRef={"name": "arb-creds"},
+               keyRotation={"maxAgeDays": 30, "schedule": "0 3 * * 0"})
+    first = wait_ready(real_cluster, real_ns)
+    before = first["metadata"]["annotations"]["botfleet.io/secrets-hash"]
+    c.kubectl("annotate", "tradingbot", "arb", "-n", real_ns, "botfleet.io/rotate-credentials=manual-1")
+    sel = "botfleet.io/bot=arb,app.kubernetes.io/component=rotation"
+    pod = eventually(lambda: job_pod(c, real_ns, sel), "rotation pod finished", timeout=300)
+    logs = c.kubectl("logs", "-n", real_ns, pod["metadata"]["name"], check=False)
+    (status,) = pod["status"]["containerStatuses"]
+    assert status["state"]["terminated"]["exitCode"] == 0, logs.stdout + logs.stderr
+    assert pod["spec"]["nodeName"] == real_cluster.node.name
+    # In the container, under the rotator ServiceAccount's token, through the `kubernetes` Service.
+    assert pod["spec"]["serviceAccountName"] == "arb-rotator"
+    assert pod["spec"]["automountServiceAccountToken"] is True
+    secret = get_json(c, "secret", "arb-creds", "-n", real_ns)
+    import base64
+
+    new_key = base64.b64decode(secret["data"]["CLOB_API_KEY"]).decode()
+    assert new_key != old["apiKey"]
+    for value in (old["secret"], old["passphrase"], base64.b64decode(secret["data"]["CLOB_SECRET"]).decode()):
+        assert value not in logs.stdout + logs.stderr, "a credential reached the rotation Job's log"
+
+    def rolled() -> dict[str, Any] | None:
+        p = ready_pod(c, real_ns)
+        return p if p and p["metadata"]["annotations"]["botfleet.io/secrets-hash"] != before else None
+
+    eventually(rolled, "the bot rolled onto the rotated credentials and is Ready", timeout=300)
+    assert get_json(c, "tradingbot", "arb", "-n", real_ns)["status"]["rotationTrigger"] == "manual-1"
+
+
+@contextlib.contextmanager
+def tcp_listener(host: str) -> Iterator[tuple[int, list[str]]]:
+    """A TCP port on the host that records who connected (peer addresses)."""
+    import socket
+    import threading
+
+    srv = socket.socket()
+    srv.bind((host, 0))
+    srv.listen(16)
+    srv.settimeout(0.5)
+    peers: list[str] = []
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, addr = srv.accept()
+            except OSError:
+                continue
+            peers.append(addr[0])
+            conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield int(srv.getsockname()[1]), peers
+    finally:
+        stop.set()
+        thread.join(5)
+        srv.close()
+
+
+CONNECT = ("import socket, sys\n"
+           "try:\n"
+           "    socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=4).close(); print('open')\n"
+           "except OSError as e:\n"
+           "    print('blocked', type(e).__name__)\n")
+
+
+def connect_from(cluster: Cluster, ns: str, pod: str, host: str, port: int) -> str:
+    out = cluster.kubectl("exec", "-n", ns, pod, "--", "python3", "-c", CONNECT, host, str(port), timeout=60)
+    return out.stdout.strip()
+
+
+def test_network_policy_lets_the_bot_reach_only_the_exchange(
+        real_cluster: RealCluster, real_ns: str, sim_url: str, op: HostProcess) -> None:
+    """The operator's NetworkPolicy, enforced by kube-router: the bot trades with the simulator (its
+    allowed egress port) and is scraped on 9100, but reaches no other port, and nothing reaches it
+    on another port; a pod without a policy in the same namespace reaches all of it (the control)."""
+    c = real_cluster.cluster
+    deploy_bot(c, real_ns)
+    pod = wait_ready(real_cluster, real_ns)
+    policy = get_json(c, "networkpolicy", "arb", "-n", real_ns)
+    sim_port = int(sim_url.rsplit(":", 1)[1])
+    assert {"protocol": "TCP", "port": sim_port} in policy["spec"]["egress"][1]["ports"]
+    traded(c, real_ns)  # egress to the simulator's port works under enforcement, and so does the scrape
+    c.kubectl("run", "control", "-n", real_ns, "--image=docker.io/botfleet/botfleet:0.1.0",
+              "--image-pull-policy=Never", "--restart=Never", "--command", "--", "sleep", "600")
+    c.kubectl("wait", "--for=condition=Ready", "pod/control", "-n", real_ns, "--timeout=120s", timeout=150)
+    bot = pod["metadata"]["name"]
+    with tcp_listener(real_cluster.host_ip) as (port, peers):
+        assert connect_from(c, real_ns, "control", real_cluster.host_ip, port) == "open"
+        assert connect_from(c, real_ns, bot, real_cluster.host_ip, sim_port) == "open"
+        assert connect_from(c, real_ns, bot, real_cluster.host_ip, port).startswith("blocked")
+        assert len(peers) == 1, peers  # only the control pod's connection arrived
+    # Ingress: a second listener in the bot's pod (port 8000) is unreachable; its metrics port is not.
+    c.kubectl("exec", "-n", real_ns, bot, "--", "sh", "-c",
+              "nohup python3 -m http.server 8000 --directory /tmp >/dev/null 2>&1 &")
+    bot_ip = pod["status"]["podIP"]
+    eventually(lambda: "open" in connect_from(c, real_ns, bot, "127.0.0.1", 8000), "listener up in the bot's pod")
+    assert connect_from(c, real_ns, "control", bot_ip, 9100) == "open"
+    assert connect_from(c, real_ns, "control", bot_ip, 8000).startswith("blocked")

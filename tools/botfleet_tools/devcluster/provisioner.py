@@ -1,0 +1,145 @@
+"""The dev cluster's volume provisioner: a PersistentVolume (a host directory) for every pending
+claim of the default StorageClass, and the directory removed once the volume is released.
+
+Why not rancher/local-path-provisioner: it needs a helper-pod image and a Go build on top of the
+control plane's; this loop is ~100 lines, binds claims on the real node and on kwok's fake node
+alike, and makes no network call except to the API server. It is a development tool: one host, no
+capacity accounting, directories world-writable (a hostPath volume ignores the pod's fsGroup and the
+bot runs as a non-root user).
+
+Run by the local control plane (plane.py) as ``python -m botfleet_tools.devcluster.provisioner``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import re
+import shutil
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+PROVISIONER_NAME = "botfleet.io/devcluster-hostpath"
+STORAGE_CLASS = "botfleet-local"
+log = logging.getLogger("botfleet.provisioner")
+
+
+def storage_class() -> dict[str, Any]:
+    return {
+        "apiVersion": "storage.k8s.io/v1",
+        "kind": "StorageClass",
+        "metadata": {"name": STORAGE_CLASS,
+                     "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
+        "provisioner": PROVISIONER_NAME,
+        "reclaimPolicy": "Delete",
+        # Immediate: claims bind before scheduling, on the real node and on kwok's alike.
+        "volumeBindingMode": "Immediate",
+    }
+
+
+def pv_name(claim: dict[str, Any]) -> str:
+    """Deterministic, so a restart never makes a second volume for one claim."""
+    return f"pvc-{claim['metadata']['uid']}"
+
+
+def volume_for(claim: dict[str, Any], base: Path, storage_class: str) -> dict[str, Any] | None:
+    """The PersistentVolume for a pending claim of ``storage_class``, or None when not ours. Pure."""
+    spec, meta = claim.get("spec", {}), claim["metadata"]
+    if claim.get("status", {}).get("phase") != "Pending" or spec.get("volumeName"):
+        return None
+    if spec.get("storageClassName") != storage_class:
+        return None
+    size = spec.get("resources", {}).get("requests", {}).get("storage", "1Gi")
+    name = pv_name(claim)
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolume",
+        "metadata": {"name": name, "labels": {"botfleet.io/provisioned-by": "devcluster"},
+                     "annotations": {"pv.kubernetes.io/provisioned-by": PROVISIONER_NAME}},
+        "spec": {
+            "capacity": {"storage": size},
+            "accessModes": spec.get("accessModes") or ["ReadWriteOnce"],
+            "persistentVolumeReclaimPolicy": "Delete",
+            "storageClassName": storage_class,
+            "volumeMode": spec.get("volumeMode", "Filesystem"),
+            "hostPath": {"path": str(base / name), "type": "DirectoryOrCreate"},
+            "claimRef": {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "namespace": meta["namespace"],
+                         "name": meta["name"], "uid": meta["uid"]},
+        },
+    }
+
+
+_SAFE = re.compile(r"^pvc-[0-9a-f-]{36}$")
+
+
+class Provisioner:
+    def __init__(self, kubeconfig: str, base: Path, storage_class: str = STORAGE_CLASS) -> None:
+        from kubernetes import client, config
+
+        self.base = base
+        self.storage_class = storage_class
+        api = config.new_client_from_config(config_file=kubeconfig)
+        self.core = client.CoreV1Api(api)
+
+    def sync(self) -> None:
+        from kubernetes.client.exceptions import ApiException
+
+        claims = self.core.api_client.sanitize_for_serialization(
+            self.core.list_persistent_volume_claim_for_all_namespaces())["items"]
+        for claim in claims:
+            volume = volume_for(claim, self.base, self.storage_class)
+            if volume is None:
+                continue
+            path = Path(volume["spec"]["hostPath"]["path"])
+            path.mkdir(parents=True, exist_ok=True)
+            path.chmod(0o777)  # see the module docstring
+            try:
+                self.core.create_persistent_volume(volume)  # type: ignore[arg-type]  # a dict serializes as is
+                log.info("provisioned %s for %s/%s", volume["metadata"]["name"],
+                         claim["metadata"]["namespace"], claim["metadata"]["name"])
+            except ApiException as exc:
+                if exc.status != 409:  # 409: made on an earlier pass, not yet bound
+                    raise
+        volumes = self.core.api_client.sanitize_for_serialization(
+            self.core.list_persistent_volume(label_selector="botfleet.io/provisioned-by=devcluster"))["items"]
+        for volume in volumes:
+            name = volume["metadata"]["name"]
+            if volume.get("status", {}).get("phase") in ("Released", "Failed") and _SAFE.match(name):
+                shutil.rmtree(self.base / name, ignore_errors=True)
+                try:
+                    self.core.delete_persistent_volume(name)
+                except ApiException as exc:
+                    if exc.status != 404:
+                        raise
+                log.info("deleted released volume %s", name)
+
+    def run(self, stop: threading.Event, interval: float = 1.0) -> None:
+        while not stop.is_set():
+            try:
+                self.sync()
+            except Exception as exc:  # the API server restarting, a transient error: retry
+                log.warning("sync failed: %s", exc)
+            stop.wait(interval)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--kubeconfig", required=True)
+    parser.add_argument("--dir", required=True, type=Path, help="where volume directories are made")
+    parser.add_argument("--storage-class", default=STORAGE_CLASS)
+    parser.add_argument("--interval", type=float, default=1.0)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stdout)
+    args.dir.mkdir(parents=True, exist_ok=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    Provisioner(args.kubeconfig, args.dir, args.storage_class).run(stop, args.interval)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
