@@ -6,7 +6,7 @@ DURATION ?= 60
 TESTS ?= tests/integration/runtime
 N ?= 5
 
-.PHONY: install deps demo test lint typecheck unit controlplane generate lock realnode-deps realnode clean flake-check
+.PHONY: install image deps demo test lint typecheck unit controlplane generate lock realnode-deps realnode clean flake-check
 
 $(BIN)/botfleet: pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "botfleet needs Python >= 3.11"'
@@ -29,6 +29,13 @@ lint: install
 
 typecheck: install
 	$(BIN)/mypy
+
+# The botfleet image: docker where a Docker engine runs, else buildah (root). BASE=debootstrap builds
+# without the base image's registry; PUSH=1 pushes IMAGE to its registry.
+IMAGE ?= botfleet/botfleet:$(shell $(PYTHON) -c 'import tomllib;print(tomllib.load(open("pyproject.toml","rb"))["project"]["version"])')
+BASE ?= official
+image: install deps
+	$(BIN)/python -m botfleet_tools.devcluster.image --tag $(IMAGE) --base $(BASE) $(if $(PUSH),--push)
 
 # Debian packages of the image, chart, journal and real-node tests: installed when root, else named.
 deps:

@@ -20,6 +20,7 @@ import os
 import platform
 import shutil
 import subprocess
+import sys
 import tarfile
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -214,3 +215,51 @@ def prune(buildah: Buildah) -> None:
     """Drop images no tag points to any more (earlier builds); the base and the last build stay."""
     subprocess.run(["buildah", "--root", str(buildah.root), "--runroot", str(buildah.runroot),
                     "--storage-driver", "vfs", "rmi", "--prune"], capture_output=True, check=False)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`make image`: the botfleet image with docker where a Docker engine runs, else buildah."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Build (and optionally push) the botfleet image.")
+    parser.add_argument("--tag", required=True, help="e.g. registry.example.com/botfleet/botfleet:0.1.0")
+    parser.add_argument("--base", choices=["official", "debootstrap"], default="official",
+                        help="official: the Dockerfile's pinned python:3.11-slim base (needs its registry); "
+                             "debootstrap: a Debian bookworm base made here (no registry needed).")
+    parser.add_argument("--push", action="store_true", help="Push the tag to its registry after the build.")
+    args = parser.parse_args(argv)
+    docker = shutil.which("docker")
+    if docker and subprocess.run([docker, "info"], capture_output=True, check=False).returncode == 0:
+        if args.base != "official":
+            print("with docker, build on the Dockerfile's base (--base official); --base debootstrap is for "
+                  "buildah on machines without a registry", file=sys.stderr)
+            return 2
+        _run([docker, "build", "-t", args.tag, str(REPO)], timeout=3600)
+        if args.push:
+            _run([docker, "push", args.tag], timeout=3600)
+        print(f"built {args.tag} with docker" + (" and pushed it" if args.push else ""))
+        return 0
+    missing = missing_requirements()
+    if missing:
+        print("cannot build the image here: no Docker engine and " + "; ".join(missing), file=sys.stderr)
+        return 2
+    buildah = Buildah()
+    base = ensure_base_image(buildah) if args.base == "debootstrap" else ""
+    if base:
+        image_id = build_image(buildah, base, args.tag)
+    else:
+        buildah("bud", "--isolation", "chroot", "--layers=false", "-t", args.tag, "-f", str(REPO / "Dockerfile"),
+                str(REPO))
+        image_id = buildah("inspect", "--type", "image", "--format", "{{.FromImageID}}", args.tag).strip()
+    print(f"built {args.tag} ({image_id[:12]}) in buildah's storage {buildah.root}")
+    if args.push:
+        buildah("push", args.tag, f"docker://{args.tag}")
+        print(f"pushed {args.tag}")
+    else:
+        print(f"push it with: buildah --root {buildah.root} --runroot {buildah.runroot} --storage-driver vfs "
+              f"push {args.tag} docker://{args.tag}   (or `make image IMAGE={args.tag} PUSH=1`)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
