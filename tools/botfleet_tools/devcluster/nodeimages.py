@@ -50,11 +50,11 @@ class NodeImages:
 def source_hash(root: Path) -> str:
     """Hash of the files the Dockerfile copies (and the Dockerfile): the botfleet image's cache key."""
     h = hashlib.sha256()
-    files = [root / "Dockerfile", root / "pyproject.toml", root / "README.md"]
+    files = [root / "Dockerfile", root / "pyproject.toml", root / "README.md", root / "requirements.lock"]
     for sub in ("bot_runtime", "operator"):
         files += sorted(p for p in (root / sub).rglob("*")
                         if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc")
-    for f in files:
+    for f in (f for f in files if f.is_file()):
         h.update(str(f.relative_to(root)).encode() + b"\0" + f.read_bytes() + b"\0")
     return h.hexdigest()[:16]
 
