@@ -54,15 +54,35 @@ def ready_pod(cluster: Cluster, ns: str) -> dict[str, Any] | None:
     return pod if statuses and all(s.get("ready") for s in statuses) else None
 
 
+MONITORING_NS = "monitoring"  # the operator's default scraper namespace (its NetworkPolicy's ingress)
+
+
+def scraper_pod(cluster: Cluster) -> str:
+    """A pod in the `monitoring` namespace, where Prometheus would run: the bots' policy lets it in."""
+    if cluster.kubectl("get", "pod", "scraper", "-n", MONITORING_NS, check=False).returncode != 0:
+        cluster.kubectl("create", "namespace", MONITORING_NS, check=False)
+        cluster.kubectl("run", "scraper", "-n", MONITORING_NS, "--image=docker.io/botfleet/botfleet:0.1.0",
+                        "--image-pull-policy=Never", "--restart=Never", "--command", "--", "sleep", "86400")
+    cluster.kubectl("wait", "--for=condition=Ready", "pod/scraper", "-n", MONITORING_NS, "--timeout=120s",
+                    timeout=150)
+    return "scraper"
+
+
+FETCH = ("import sys, urllib.request\n"
+         "print(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())\n")
+
+
 def metrics_via_service(cluster: Cluster, ns: str, service: str) -> str:
-    """Scrape /metrics the way Prometheus does: the Service's endpoints (it is headless), from the host."""
+    """Scrape /metrics the way Prometheus does: the Service's endpoints (it is headless), from a pod
+    in the monitoring namespace (the only place the bot's NetworkPolicy admits scrapes from)."""
     slices = get_json(cluster, "endpointslices", "-n", ns, "-l", f"kubernetes.io/service-name={service}")
     addresses = [a for s in slices["items"] for e in s.get("endpoints") or []
                  if (e.get("conditions") or {}).get("ready") for a in e["addresses"]]
     ports = [p["port"] for s in slices["items"] for p in s.get("ports") or [] if p.get("name") == "metrics"]
     assert addresses and ports, f"Service {service} has no ready endpoint: {slices}"
-    with urllib.request.urlopen(f"http://{addresses[0]}:{ports[0]}/metrics", timeout=5) as r:
-        return r.read().decode()  # type: ignore[no-any-return]
+    out = cluster.kubectl("exec", "-n", MONITORING_NS, scraper_pod(cluster), "--", "python3", "-c", FETCH,
+                          f"http://{addresses[0]}:{ports[0]}/metrics", check=False, timeout=60)
+    return out.stdout if out.returncode == 0 else ""
 
 
 def metric(text: str, name: str) -> float:
@@ -415,14 +435,15 @@ def connect_from(cluster: Cluster, ns: str, pod: str, host: str, port: int) -> s
 def test_network_policy_lets_the_bot_reach_only_the_exchange(
         real_cluster: RealCluster, real_ns: str, sim_url: str, op: HostProcess) -> None:
     """The operator's NetworkPolicy, enforced by kube-router: the bot trades with the simulator (its
-    allowed egress port) and is scraped on 9100, but reaches no other port, and nothing reaches it
-    on another port; a pod without a policy in the same namespace reaches all of it (the control)."""
+    allowed egress port) and is scraped on 9100 from the monitoring namespace, but reaches no other
+    port, and nothing else reaches it; a pod without a policy in the same namespace reaches the
+    host's port the bot cannot (the control)."""
     c = real_cluster.cluster
     deploy_bot(c, real_ns)
     pod = wait_ready(real_cluster, real_ns)
     policy = get_json(c, "networkpolicy", "arb", "-n", real_ns)
     sim_port = int(sim_url.rsplit(":", 1)[1])
-    assert {"protocol": "TCP", "port": sim_port} in policy["spec"]["egress"][1]["ports"]
+    assert any({"protocol": "TCP", "port": sim_port} in rule.get("ports", []) for rule in policy["spec"]["egress"])
     traded(c, real_ns)  # egress to the simulator's port works under enforcement, and so does the scrape
     c.kubectl("run", "control", "-n", real_ns, "--image=docker.io/botfleet/botfleet:0.1.0",
               "--image-pull-policy=Never", "--restart=Never", "--command", "--", "sleep", "600")
@@ -433,10 +454,13 @@ def test_network_policy_lets_the_bot_reach_only_the_exchange(
         assert connect_from(c, real_ns, bot, real_cluster.host_ip, sim_port) == "open"
         assert connect_from(c, real_ns, bot, real_cluster.host_ip, port).startswith("blocked")
         assert len(peers) == 1, peers  # only the control pod's connection arrived
-    # Ingress: a second listener in the bot's pod (port 8000) is unreachable; its metrics port is not.
+    # Ingress: 9100 from the monitoring namespace only; a second listener in the bot's pod (port 8000)
+    # from nowhere.
     c.kubectl("exec", "-n", real_ns, bot, "--", "sh", "-c",
               "nohup python3 -m http.server 8000 --directory /tmp >/dev/null 2>&1 &")
     bot_ip = pod["status"]["podIP"]
     eventually(lambda: "open" in connect_from(c, real_ns, bot, "127.0.0.1", 8000), "listener up in the bot's pod")
-    assert connect_from(c, real_ns, "control", bot_ip, 9100) == "open"
-    assert connect_from(c, real_ns, "control", bot_ip, 8000).startswith("blocked")
+    scraper = scraper_pod(c)
+    assert connect_from(c, MONITORING_NS, scraper, bot_ip, 9100) == "open"
+    assert connect_from(c, MONITORING_NS, scraper, bot_ip, 8000).startswith("blocked")
+    assert connect_from(c, real_ns, "control", bot_ip, 9100).startswith("blocked")
