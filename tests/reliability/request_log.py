@@ -1,4 +1,5 @@
-"""Count every HTTP request a client session sends (aiohttp tracing): method, path, time, status."""
+"""Count every HTTP request a CLOB client sends: through its aiohttp session (tracing) and through its
+order lane (raw keep-alive writes that aiohttp never sees: the client reports them to its observer)."""
 
 from __future__ import annotations
 
@@ -39,6 +40,15 @@ class RequestLog:
     def session(self, timeout_s: float = 10.0) -> aiohttp.ClientSession:
         return aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout_s),
                                      trace_configs=[self.trace_config()])
+
+    # ClobObserver: the order lane's requests (answered; a lane request without an answer is resent
+    # through the traced session, so it is counted there).
+    def on_api_request(self, endpoint: str, status: int) -> None:
+        method, _, path = endpoint.partition(" ")
+        self.requests.append(Request(method, path, time.monotonic(), status))
+
+    def on_api_error(self, endpoint: str, status: int) -> None:
+        return None
 
     def select(self, method: str, path: str, since: float = 0.0, until: float = float("inf")) -> list[Request]:
         return [r for r in self.requests if r.method == method and r.path == path and since <= r.t < until]

@@ -36,8 +36,9 @@ LIMITS = Limits(maxOrderUsd=100, maxPositionPerMarketUsd=1_000_000, maxTotalExpo
 def _executor(sim, creds, key: str, tmp: Path, log: RequestLog, **kw) -> Executor:  # type: ignore[no-untyped-def]
     signer = OrderSigner(key)
     c = ApiCreds(creds.api_key, creds.secret, creds.passphrase)
-    exchange = ClobHttpExchange(sim.url, signer.address, lambda: c, session=log.session(kw.pop("timeout_s", 10.0)),
-                                **kw)
+    timeout_s = kw.pop("timeout_s", 10.0)  # the session's and the order lane's deadline alike
+    exchange = ClobHttpExchange(sim.url, signer.address, lambda: c, session=log.session(timeout_s),
+                                observer=log, timeout_s=timeout_s, **kw)
     journal = open_journal(f"sqlite:///{tmp}/journal.sqlite")
     return Executor(exchange, signer, journal, RiskEngine(LIMITS, journal))
 
