@@ -207,7 +207,10 @@ def _ts(v: Any) -> int:
     elif isinstance(v, str) and v.isdigit():
         t = int(v)
     else:  # "1757908890000.0", floats
-        t = int(float(v))
+        f = float(v)
+        if not math.isfinite(f):  # "1e309", "nan": a ValueError like any other bad field, not OverflowError
+            raise ValueError(f"timestamp is not a finite number: {v!r}")
+        t = int(f)
     if t < 100_000_000_000:  # before 1973 in ms: it is in seconds
         t *= 1000
     return t

@@ -214,3 +214,13 @@ def test_random_json_events_never_crash(obj: object) -> None:
 def test_truncated_real_frames_never_crash(cut: int) -> None:
     for line in _sample_lines():
         _only_frame_error(line[: cut % (len(line) + 1)])
+
+
+@pytest.mark.parametrize("ts", ["1e309", "-1e309", "nan", "inf"])
+def test_a_non_finite_timestamp_is_a_frame_error_not_an_overflow(ts: str) -> None:
+    # Found by tests/reliability/test_bad_input.py (hypothesis): int(float("1e309")) raises OverflowError.
+    book = {"event_type": "book", "market": "0x1", "asset_id": "1", "bids": [], "asks": [], "timestamp": ts}
+    with pytest.raises(FrameError):
+        parse_frame(json.dumps(book))
+    with pytest.raises(ValueError, match="timestamp is not a finite number"):
+        parse_book(book)  # the REST /book path: a ValueError its caller reports, never an OverflowError
