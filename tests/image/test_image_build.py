@@ -7,7 +7,10 @@ reason otherwise. Times are printed, not asserted (benchmarks/ holds performance
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -128,22 +131,52 @@ def test_short_paper_run(ctr: image.Container, tmp_path: Path) -> None:
     bot = None
     try:
         assert wait_for(lambda: sim_state(url) is not None, 60), "simulator did not start"
+        # Its own session: `buildah run` does not pass our signals on to the bot inside, so the whole
+        # session is stopped at the end (a leaked bot kept running after the test before).
         bot = subprocess.Popen(ctr.command("sh", "-c", script, "sh", json.dumps(config)), stdout=bot_log,
-                               stderr=subprocess.STDOUT, env=ctr.buildah.env())
+                               stderr=subprocess.STDOUT, env=ctr.buildah.env(), start_new_session=True)
         # The bot's own log says it sent orders (the simulator's books also hold its market makers' orders).
         traded = wait_for(lambda: bot.poll() is None and _sent_orders(tmp_path / "bot.log"), 240)
         assert traded, (tmp_path / "bot.log").read_text()[-3000:]
         assert "BOT STARTING" in (tmp_path / "bot.log").read_text()
     finally:
-        for proc in (bot, sim):
-            if proc is not None and proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=60)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+        if bot is not None:
+            _stop_group(bot)
+        if sim.poll() is None:
+            sim.terminate()
+            try:
+                sim.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                sim.kill()
         sim_log.close()
         bot_log.close()
+
+
+def _session_pids(sid: int) -> list[int]:
+    """Every process of a session (`timeout` inside the container moves the bot to a process group of
+    its own, but not out of the session our Popen started)."""
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[3]) == sid:  # field 6 of /proc/PID/stat: the session id
+                pids.append(int(stat.parent.name))
+    return pids
+
+
+def _stop_group(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM to the whole session (the bot cancels and exits), SIGKILL to whatever is left."""
+    for sig, wait_s in ((signal.SIGTERM, 30.0), (signal.SIGKILL, 10.0)):
+        for pid in _session_pids(proc.pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+        deadline = time.monotonic() + wait_s
+        while _session_pids(proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if not _session_pids(proc.pid):
+            break
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=5)
 
 
 def free_port() -> int:
