@@ -184,13 +184,7 @@ def _reconcile_invalid_spec(obj: Obj, kube: Kube, error: SpecError, now: datetim
     result = Result()
     old = obj.get("status") or {}
     status = conditions.invalid_spec_status(obj, str(error))
-    status["conditions"] = conditions.merge_conditions(status["conditions"], old.get("conditions"), now)
-    if conditions.status_changed(old, status):
-        _transition_events(kube, obj, old, status)
-        _write_status(kube, obj, status, result)
-    if not result.gone:
-        metrics.observe_bot({**obj, "status": status})
-    return result
+    return _publish_status(kube, obj, old, status, result, now)
 
 
 def reconcile(snapshot: Snapshot, kube: Kube, settings: resources.Settings, now: datetime) -> Result:
@@ -286,14 +280,7 @@ def reconcile(snapshot: Snapshot, kube: Kube, settings: resources.Settings, now:
         status["observedGeneration"] = old.get("observedGeneration")
         if status["observedGeneration"] is None:
             status.pop("observedGeneration")
-    status["conditions"] = conditions.merge_conditions(status["conditions"], old.get("conditions"), now)
-    if conditions.status_changed(old, status):
-        _transition_events(kube, body, old, status)
-        _write_status(kube, body, status, result)
-    if not result.gone:
-        # The per-bot series follow what this reconcile observed, written or not (the leader's view).
-        metrics.observe_bot({**body, "status": status})
-    return result
+    return _publish_status(kube, body, old, status, result, now)
 
 
 def _version(obj: Obj | None) -> str | None:
@@ -357,3 +344,15 @@ def _transition_events(kube: Kube, bot: Obj, old: Obj, new: Obj) -> None:
             continue  # a bot's first status: only problems are worth an Event
         _event(kube, bot, "Warning" if bad else "Normal", after["reason"],
                f"{type_}={after['status']}: {after['message']}")
+
+
+def _publish_status(kube: Any, obj: Obj, old: Obj, status: Obj, result: Any, now: Any) -> Any:
+    """Merge the conditions with the old ones, write (and announce) only a change, and keep the
+    per-bot series on what this reconcile observed, written or not (the leader's view)."""
+    status["conditions"] = conditions.merge_conditions(status["conditions"], old.get("conditions"), now)
+    if conditions.status_changed(old, status):
+        _transition_events(kube, obj, old, status)
+        _write_status(kube, obj, status, result)
+    if not result.gone:
+        metrics.observe_bot({**obj, "status": status})
+    return result
