@@ -201,7 +201,8 @@ def run(n: int, workers: int, timeout_s: float) -> dict[str, Any]:
         for i in range(0, n, 500):
             _kubectl(plane, "apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List",
                                                                   "items": pvs[i:i + 500]}))
-        secret: dict[str, Any] = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "shared-wallet"},
+        secret: dict[str, Any] = {"apiVersion": "v1", "kind": "Secret",
+                                  "metadata": {"name": "shared-wallet", "labels": {"botfleet.io/bots": "all"}},
                   "stringData": {"PRIVATE_KEY": "0x" + "5a" * 32, "SIGNATURE_TYPE": "0"}}
         _kubectl(plane, "apply", "-n", ns, "-f", "-", input=json.dumps(secret))
 

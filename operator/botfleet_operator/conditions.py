@@ -52,6 +52,7 @@ class Observed:
     apply_error: str | None = None        # message of a failed apply (never contains Secret data)
     params_error: str | None = None
     policy_error: str | None = None       # spec.image / spec.env refused by the cluster's policy (tenancy.py)
+    conflict_error: str | None = None     # an object to create exists under another controller (not adopted)
     reports: list[BotReport] = field(default_factory=list)  # what the bot pods' /status said
     deployment_applied: bool = False      # this reconcile changed the Deployment: `deployment` predates it
 
@@ -232,7 +233,11 @@ def compute_status(bot: TradingBot, obs: Observed, now: datetime, credentials_ha
     ready, progressing, reason, message = deployment_state(bot, obs.deployment, obs.deployment_applied)
     pod = pod_problem(obs.pods) if not bot.spec.paused else None
     kill = _kill_switch(obs.reports) if not bot.spec.paused else None
-    if check is not None and not check.ok and not ready:
+    blocked = ("OwnershipConflict", obs.conflict_error) if obs.conflict_error else (
+        ("NotAllowed", obs.policy_error) if obs.policy_error else None)
+    if blocked and not ready:
+        reason, message = blocked   # nothing was applied: the Deployment's state says nothing useful
+    elif check is not None and not check.ok and not ready:
         reason, message = check.reason, check.message
     elif pod and not ready:
         reason, message = pod      # e.g. "RollingOut: 0/1 available" says less than FailedScheduling
@@ -248,6 +253,7 @@ def compute_status(bot: TradingBot, obs: Observed, now: datetime, credentials_ha
     conds.append(_cond("RotationDue", due, r_reason, r_msg))
 
     degraded = [(r, m) for r, m in (
+        ("OwnershipConflict", obs.conflict_error),
         ("NotAllowed", obs.policy_error),
         ("InvalidParams", obs.params_error),
         ("ApplyFailed", obs.apply_error),

@@ -16,7 +16,7 @@ from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
 from botfleet_operator import api
-from botfleet_operator.resources import LABEL_SECRET, MANAGER
+from botfleet_operator.resources import MANAGER
 
 Obj = dict[str, Any]
 
@@ -51,7 +51,7 @@ class KubeError(RuntimeError):
 class Kube(Protocol):
     def apply(self, obj: Obj) -> Obj: ...
     def delete(self, kind: str, namespace: str, name: str, uid: str | None = None) -> None: ...
-    def label_secret(self, namespace: str, name: str) -> Obj | None: ...
+    def secret_exists(self, namespace: str, name: str) -> bool: ...
     def patch_status(self, namespace: str, name: str, status: Obj, resource_version: str | None = None) -> Obj: ...
     def get(self, kind: str, namespace: str, name: str) -> Obj | None: ...
     def event(self, bot: Obj, type_: str, reason: str, message: str) -> None: ...
@@ -94,12 +94,12 @@ class ApiKube:
         self.identity = identity
 
     def _call(self, method: str, path: str, body: Any = None, content_type: str = "application/json",
-              query: list[tuple[str, str]] | None = None) -> Obj:
+              query: list[tuple[str, str]] | None = None, accept: str = "application/json") -> Obj:
         # JSON is valid YAML: apply patches (+yaml) are sent as JSON text, JSON bodies as dicts.
         payload = json.dumps(body) if content_type.endswith("yaml") and body is not None else body
         _, url, headers, data, _ = self.api.param_serialize(
             method=method, resource_path=path, query_params=query or [],
-            header_params={"Content-Type": content_type, "Accept": "application/json"},
+            header_params={"Content-Type": content_type, "Accept": accept},
             body=payload, auth_settings=["BearerToken"])
         response = self.api.call_api(method, url, header_params=headers, body=data, _request_timeout=30)
         raw = response.read()
@@ -117,18 +117,17 @@ class ApiKube:
         except ApiException as exc:
             raise _error(exc, f"apply {obj['kind']} {meta['namespace']}/{meta['name']}") from None
 
-    def label_secret(self, namespace: str, name: str) -> Obj | None:
-        """Label a referenced Secret so the operator's label-selected Secret watch includes it; the
-        Secret as stored (the caller reduces it to a SecretView at once), None when it does not exist.
-        A merge patch, not an apply: it must never create the Secret."""
-        body = {"metadata": {"labels": {LABEL_SECRET: "true"}}}
+    def secret_exists(self, namespace: str, name: str) -> bool:
+        """Does the Secret exist? Its metadata only (PartialObjectMetadata): a Secret nobody opted in
+        for bots is never read, only named in status."""
         try:
-            return self._call("PATCH", object_path("Secret", namespace, name), body, "application/merge-patch+json",
-                              [("fieldManager", MANAGER)])
+            self._call("GET", object_path("Secret", namespace, name),
+                       accept="application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1")
         except ApiException as exc:
             if exc.status == 404:
-                return None
-            raise _error(exc, f"label Secret {namespace}/{name}") from None
+                return False
+            raise _error(exc, f"get Secret {namespace}/{name}") from None
+        return True
 
     def delete(self, kind: str, namespace: str, name: str, uid: str | None = None) -> None:
         """Delete one object (pruning); with `uid`, only that very object (a precondition), so a

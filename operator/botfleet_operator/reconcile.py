@@ -27,7 +27,7 @@ from botfleet_operator.secrets import (
     check,
     referenced_secrets,
     secrets_hash,
-    view_of,
+    unlabelled_view,
 )
 
 log = logging.getLogger("botfleet.operator")
@@ -112,9 +112,11 @@ class Plan:
 def plan(bot: TradingBot, snapshot: Snapshot, settings: resources.Settings) -> tuple[Plan, SecretsCheck, str | None]:
     """(objects to apply and to delete, secrets check, params problem). Pure. Nothing to apply or
     delete while the params or the tenancy policy refuse the spec (`Plan.not_allowed` says why)."""
-    secrets_check = check(bot.spec, snapshot.secrets)
+    secrets_check = check(bot.spec, snapshot.secrets, bot.name)
     problem = params_problem(bot.spec)
-    not_allowed = tenancy.problem(bot, settings.image, settings.allowed_images)
+    refused = [p for p in (tenancy.problem(bot, settings.image, settings.allowed_images, settings.allowed_endpoints,
+                                           settings.allowed_toleration_keys), secrets_check.not_allowed) if p]
+    not_allowed = "; ".join(refused) or None
     if problem or not_allowed:
         return Plan(not_allowed=not_allowed), secrets_check, problem
     desired = resources.desired_objects(bot, settings, snapshot.secrets, include_deployment=secrets_check.ok)
@@ -160,22 +162,46 @@ def apply_all(kube: Kube, objs: list[Obj]) -> list[tuple[Obj, Obj | KubeError]]:
     return [(obj, outcomes[i]) for i, obj in enumerate(objs)]
 
 
+def _ownership_conflicts(bot: TradingBot, kube: Kube, objs: list[Obj], owned: dict[tuple[str, str], Obj]) -> list[str]:
+    """Objects the plan would write that exist under another controller (`resources.foreign`). The
+    watch sees only objects labelled as the operator's, so one it has not seen is read first (once,
+    when the bot first creates it); 404s are the common answer."""
+    unseen = [o for o in objs if (o["kind"], o["metadata"]["name"]) not in owned]
+
+    def read(obj: Obj) -> Obj | KubeError | None:
+        try:
+            return kube.get(obj["kind"], bot.namespace, obj["metadata"]["name"])
+        except KubeError as exc:
+            return exc
+    problems = []
+    for obj in objs:
+        seen = owned.get((obj["kind"], obj["metadata"]["name"]))
+        if seen is not None and (why := resources.foreign(bot, seen)):
+            problems.append(why)
+    for obj, found in zip(unseen, _APPLY_POOL.map(read, unseen), strict=True):
+        if isinstance(found, KubeError):
+            problems.append(f"cannot check {obj['kind']} {obj['metadata']['name']} before creating it: {found}")
+        elif found is not None and (why := resources.foreign(bot, {"kind": obj["kind"], **found})):
+            problems.append(why)
+    return problems
+
+
 def _read_unseen_secrets(bot: TradingBot, snapshot: Snapshot, kube: Kube) -> bool:
-    """Referenced Secrets the Secret watch has not delivered: it only sees Secrets labelled
-    `resources.LABEL_SECRET`, so label them (which also reads them) and use what came back.
-    True when one of them is still not there."""
+    """Referenced Secrets the Secret watch has not delivered. It only sees Secrets their owner opted
+    in for bots (`tenancy.LABEL_SECRET_BOTS`): one that exists all the same is recorded as not opted
+    in (the check names the label to add), never read. True when one of them does not exist."""
     missing = False
     for name in sorted(referenced_secrets(bot.spec) - set(snapshot.secrets)):
         try:
-            obj = kube.label_secret(bot.namespace, name)
+            exists = kube.secret_exists(bot.namespace, name)
         except KubeError as exc:  # the message has the status and reason, never Secret data
-            log.warning("cannot label Secret %s/%s for the watch: %s", bot.namespace, name, exc)
+            log.warning("cannot look up Secret %s/%s: %s", bot.namespace, name, exc)
             missing = True
             continue
-        if obj is None:
-            missing = True
+        if exists:
+            snapshot.secrets[name] = unlabelled_view(name)
         else:
-            snapshot.secrets[name] = view_of(obj)
+            missing = True
     return missing
 
 
@@ -197,7 +223,13 @@ def reconcile(snapshot: Snapshot, kube: Kube, settings: resources.Settings, now:
     secrets_missing = _read_unseen_secrets(bot, snapshot, kube)
     todo, secrets_check, params_error = plan(bot, snapshot, settings)
     not_allowed = todo.not_allowed
-    problem = params_error or not_allowed
+    conflicts = _ownership_conflicts(bot, kube, todo.apply, snapshot.owned) if todo.apply else []
+    if conflicts:
+        # Nothing is written while one object is someone else's: the others would point at it.
+        todo = Plan(not_allowed=not_allowed)
+        result.retry = any("still being deleted" in c for c in conflicts)
+    conflict = "; ".join(conflicts) or None
+    problem = params_error or not_allowed or conflict
     deployment = snapshot.owned.get(("Deployment", bot.name))
     deployment_applied = False
     created: list[str] = []
@@ -258,7 +290,7 @@ def reconcile(snapshot: Snapshot, kube: Kube, settings: resources.Settings, now:
     observed = conditions.Observed(
         deployment=deployment, pods=snapshot.pods, jobs=snapshot.jobs, secrets=snapshot.secrets,
         secrets_check=secrets_check, apply_error="; ".join(result.errors) or None, params_error=params_error,
-        policy_error=not_allowed, reports=snapshot.reports, deployment_applied=deployment_applied)
+        policy_error=not_allowed, conflict_error=conflict, reports=snapshot.reports, deployment_applied=deployment_applied)
     status = conditions.compute_status(bot, observed, now, secrets_hash(bot.spec, snapshot.secrets, settings.hash_key))
     old = dict(bot.status)
     if _stale(old, status, now) and not deployment_applied:

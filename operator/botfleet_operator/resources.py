@@ -27,7 +27,7 @@ from botfleet_operator import api
 from botfleet_operator.api import Backup, KeyRotation, PVCStorage, TradingBot
 from botfleet_operator.presets import default_resources, resolve_params
 from botfleet_operator.secrets import SecretView, secrets_hash
-from botfleet_operator.tenancy import pull_policy
+from botfleet_operator.tenancy import DEFAULT_ALLOWED_ENDPOINTS, pull_policy
 
 Obj = dict[str, Any]
 
@@ -48,9 +48,6 @@ ANN_CONFIG_HASH = "botfleet.io/config-hash"
 ANN_SECRETS_HASH = "botfleet.io/secrets-hash"
 ANN_ROTATION_TRIGGER = "botfleet.io/rotation-trigger"
 ANN_DESIRED_HASH = "botfleet.io/desired-hash"
-# Put by the operator on the Secrets a TradingBot references: it watches only those (server-side
-# label selector), not every Secret of the cluster (Helm releases, tokens...).
-LABEL_SECRET = "botfleet.io/referenced-secret"
 COMPONENT_BOT = "bot"
 # Kinds that can drop out of a bot's desired set (rotation RBAC and CronJob, the backup PVC): the
 # operator deletes them (docs/operator.md#pruning); its RBAC grants delete on these kinds only.
@@ -83,6 +80,10 @@ class Settings:
     dns_pod_selector: tuple[tuple[str, str], ...] = (("k8s-app", "kube-dns"),)
     # Images a TradingBot's spec.image may name besides `image` (tenancy.py); empty: `image` only.
     allowed_images: tuple[str, ...] = ()
+    # URLs a spec may send a Secret's key to (llmBaseUrl, backup S3 endpoint), and the taint keys a
+    # spec may tolerate (empty: any but the control plane's); tenancy.py.
+    allowed_endpoints: tuple[str, ...] = DEFAULT_ALLOWED_ENDPOINTS
+    allowed_toleration_keys: tuple[str, ...] = ()
     # HMAC key of the published Secret digests (secrets.secrets_hash): a Secret the chart creates
     # once and keeps across upgrades, so the digests (and the pods) do not change on a restart.
     hash_key: bytes = field(default=b"", repr=False)
@@ -106,9 +107,15 @@ class Settings:
             dns_namespace=env.get("BOTFLEET_DNS_NAMESPACE") or cls.dns_namespace,
             dns_pod_selector=_selector(env["BOTFLEET_DNS_POD_SELECTOR"], "BOTFLEET_DNS_POD_SELECTOR")
             if env.get("BOTFLEET_DNS_POD_SELECTOR") else cls.dns_pod_selector,
-            allowed_images=tuple(i.strip() for i in env.get("BOTFLEET_ALLOWED_IMAGES", "").split(",") if i.strip()),
+            allowed_images=_list(env, "BOTFLEET_ALLOWED_IMAGES"),
+            allowed_endpoints=_list(env, "BOTFLEET_ALLOWED_ENDPOINTS") or cls.allowed_endpoints,
+            allowed_toleration_keys=_list(env, "BOTFLEET_ALLOWED_TOLERATION_KEYS"),
             hash_key=env.get("BOTFLEET_HASH_KEY", "").strip().encode(),
         )
+
+
+def _list(env: dict[str, str], var: str) -> tuple[str, ...]:
+    return tuple(i.strip() for i in env.get(var, "").split(",") if i.strip())
 
 
 def _cidrs(text: str, var: str) -> tuple[str, ...]:
@@ -688,6 +695,30 @@ def prunable(bot: TradingBot, desired: list[Obj], observed: dict[tuple[str, str]
         if any(r.get("uid") == bot.uid and r.get("controller") for r in refs):
             out.append(obj)
     return out
+
+
+def foreign(bot: TradingBot, existing: Obj) -> str | None:
+    """Why the existing object of a desired object's kind and name is not this bot's to write, or
+    None. Server-side apply with force would take it over (and garbage collection delete it with the
+    bot): a bot named after a namespace's NetworkPolicy, or whose `<bot>-rotator` is a privileged
+    ServiceAccount, must not get it. Ours: controlled by this very TradingBot (uid), or a volume that
+    `spec.retention` kept for a bot of this name (our labels, no other controller)."""
+    meta = existing.get("metadata") or {}
+    refs = meta.get("ownerReferences") or []
+    controller = next((r for r in refs if r.get("controller")), None)
+    if controller is not None and controller.get("uid") == bot.uid:
+        return None
+    ident = f"{existing.get('kind', '?')} {bot.namespace}/{meta.get('name', '?')}"
+    labels_ = meta.get("labels") or {}
+    ours = labels_.get(LABEL_BOT) == bot.name and labels_.get(LABEL_MANAGED_BY) == MANAGER
+    if existing.get("kind") == "PersistentVolumeClaim" and controller is None and ours:
+        return None
+    if controller is not None and controller.get("kind") == api.KIND and controller.get("name") == bot.name:
+        return (f"{ident} belongs to an earlier TradingBot {bot.name} (uid {controller.get('uid')}) still being "
+                "deleted; it is retried")
+    whose = f"controlled by {controller.get('kind')} {controller.get('name')}" if controller else "not created by this bot"
+    return (f"{ident} already exists and is {whose}: botfleet does not adopt objects; rename the TradingBot, "
+            "or delete that object if it is a leftover")
 
 
 def key(obj: Obj) -> tuple[str, str, str]:

@@ -32,11 +32,11 @@ from botfleet_operator.reconcile import Result, Snapshot, reconcile
 from botfleet_operator.resources import (
     LABEL_COMPONENT,
     LABEL_MANAGED_BY,
-    LABEL_SECRET,
     MANAGER,
     METRICS_PORT,
     Settings,
 )
+from botfleet_operator.tenancy import LABEL_SECRET_BOTS
 
 log = logging.getLogger("botfleet.operator")
 
@@ -279,8 +279,9 @@ def build_registry(ctl: Controller, opts: OperatorOptions) -> kopf.OperatorRegis
         # client-side, after every pod, Job, ConfigMap... of the cluster has been listed and sent.
         for group, _version, plural, _kind in OWNED:
             settings.watching.label_selectors[_resource_is(group, plural)] = f"{LABEL_MANAGED_BY}={MANAGER}"
-        # Only the Secrets the operator has labelled because a TradingBot references them.
-        settings.watching.label_selectors[_resource_is("", "secrets")] = LABEL_SECRET
+        # Only the Secrets their owners opted in for bots, not every Secret of the cluster (Helm
+        # releases, tokens...): the label is the opt-in (tenancy.py).
+        settings.watching.label_selectors[_resource_is("", "secrets")] = LABEL_SECRET_BOTS
         await ctl.start()
 
     @kopf.on.login(registry=registry)

@@ -23,6 +23,7 @@ from bot_runtime.contract.config import (
 )
 from bot_runtime.contract.params import Strategy
 from botfleet_operator.api import TradingBotSpec
+from botfleet_operator.tenancy import LABEL_SECRET_BOTS, secret_allowed
 
 S3_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
 CLOB_KEYS = (CLOB_API_KEY, CLOB_SECRET, CLOB_PASSPHRASE)
@@ -42,6 +43,7 @@ class SecretView:
     digest: str                      # sha256 over sorted (key, sha256(value)) pairs
     rotated_at: str | None = None    # ROTATED_AT, public
     created: str | None = None       # metadata.creationTimestamp
+    bots: str | None = None          # the owner's opt-in label (tenancy.LABEL_SECRET_BOTS), None: not opted in
 
 
 def view_of(secret: dict[str, Any]) -> SecretView:
@@ -57,7 +59,13 @@ def view_of(secret: dict[str, Any]) -> SecretView:
         name=secret["metadata"]["name"], keys=frozenset(data), digest=h.hexdigest(),
         rotated_at=base64.b64decode(rotated).decode(errors="replace") if rotated else None,
         created=secret["metadata"].get("creationTimestamp"),
+        bots=(secret["metadata"].get("labels") or {}).get(LABEL_SECRET_BOTS),
     )
+
+
+def unlabelled_view(name: str) -> SecretView:
+    """A Secret that exists but is not opted in for any bot: the operator knows its name only."""
+    return SecretView(name=name, keys=frozenset(), digest="")
 
 
 @dataclass(frozen=True)
@@ -94,19 +102,26 @@ def referenced_secrets(spec: TradingBotSpec) -> set[str]:
 @dataclass(frozen=True)
 class SecretsCheck:
     ok: bool                 # every blocking requirement met
-    reason: str              # AllSecretsPresent | SecretNotFound | SecretKeyMissing
+    reason: str              # AllSecretsPresent | SecretNotFound | SecretNotAllowed | SecretKeyMissing
     message: str             # names the Secret and the missing key, never a value
     backup_ok: bool = True
     problems: list[str] = field(default_factory=list)
+    not_allowed: str | None = None   # a referenced Secret not opted in for this bot: nothing may use it
 
 
-def check(spec: TradingBotSpec, secrets: dict[str, SecretView]) -> SecretsCheck:
-    """Are the referenced Secrets there with the keys this bot needs?"""
+def check(spec: TradingBotSpec, secrets: dict[str, SecretView], bot: str) -> SecretsCheck:
+    """Are the referenced Secrets there, opted in for `bot`, with the keys this bot needs?"""
     problems: list[tuple[str, str, bool]] = []  # (reason, message, blocking)
+    refused: list[str] = []
     for req in requirements(spec):
         view = secrets.get(req.secret)
         if view is None:
             problems.append(("SecretNotFound", f"Secret {req.secret} ({req.ref}) not found; create it", req.blocking))
+            continue
+        if not secret_allowed({LABEL_SECRET_BOTS: view.bots} if view.bots is not None else None, bot):
+            refused.append(f"Secret {req.secret} ({req.ref}) is not opted in for this bot: its owner labels it "
+                           f"with `kubectl label secret {req.secret} {LABEL_SECRET_BOTS}={bot}` (or =all, or bot "
+                           "names joined by _)")
             continue
         for key in req.keys:
             if key not in view.keys:
@@ -118,6 +133,9 @@ def check(spec: TradingBotSpec, secrets: dict[str, SecretView]) -> SecretsCheck:
                 missing = ", ".join(k for k in CLOB_KEYS if k not in view.keys)
                 problems.append(("SecretKeyMissing", f"Secret {req.secret} ({req.ref}) has only part of the "
                                  f"CLOB API credentials: add {missing} or remove them all", True))
+    if refused:
+        message = "; ".join(refused)
+        return SecretsCheck(False, "SecretNotAllowed", message, False, refused + [p[1] for p in problems], message)
     blocking = [p for p in problems if p[2]]
     backup_ok = not [p for p in problems if not p[2]]
     if not blocking:

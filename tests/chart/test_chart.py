@@ -147,6 +147,21 @@ def test_watch_namespaces_and_no_leader_election() -> None:
 
 
 @needs_helm
+def test_watch_namespaces_grant_the_operator_nothing_elsewhere() -> None:
+    """The operator's rights hold in the watched namespaces only: one RoleBinding each, no
+    ClusterRoleBinding (a cluster-wide Secret read for an operator that manages two namespaces)."""
+    objs = render(values={"operator": {"watchNamespaces": ["team-a", "team-b"]}})
+    assert by_kind(objs, "ClusterRoleBinding") == []
+    bound = {b["metadata"]["namespace"]: b for b in by_kind(objs, "RoleBinding") if b["roleRef"]["kind"] == "ClusterRole"}
+    assert set(bound) == {"team-a", "team-b"}
+    for b in bound.values():
+        assert b["roleRef"]["name"] == "botfleet-operator"
+        assert b["subjects"] == [{"kind": "ServiceAccount", "name": "botfleet-operator", "namespace": "botfleet-system"}]
+    everywhere = render()
+    assert len(by_kind(everywhere, "ClusterRoleBinding")) == 1
+
+
+@needs_helm
 def test_rbac_matches_deploy_rbac() -> None:
     objs = render()
     (cr,) = by_kind(objs, "ClusterRole")

@@ -88,7 +88,8 @@ def template_annotations(cluster: Cluster, ns: str, name: str) -> dict[str, str]
 
 
 def secret_doc(name: str, **data: str) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name}, "stringData": data}
+    return {"apiVersion": "v1", "kind": "Secret", "stringData": data,
+            "metadata": {"name": name, "labels": {"botfleet.io/bots": "all"}}}  # opted in for the bots
 
 
 def _free_port() -> int:

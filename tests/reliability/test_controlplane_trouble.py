@@ -202,7 +202,8 @@ def _needles(values: dict[str, str]) -> list[str]:
 
 
 def _secret(name: str, data: dict[str, str]) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name}, "stringData": data}
+    return {"apiVersion": "v1", "kind": "Secret", "stringData": data,
+            "metadata": {"name": name, "labels": {"botfleet.io/bots": "all"}}}  # opted in for the bots
 
 
 def test_no_secret_in_logs_events_status_configmaps_or_metrics(plane: Plane, tmp_path: Path) -> None:

@@ -21,10 +21,11 @@ def _free_port() -> int:
 
 
 class Replica:
-    def __init__(self, cluster: Cluster, identity: str, namespace: str, lease: str, log: Path) -> None:
+    def __init__(self, cluster: Cluster, identity: str, namespace: str, lease: str, log: Path,
+                 kubeconfig: Path | None = None) -> None:
         self.identity, self.log = identity, log
         self.health = _free_port()
-        env = {**os.environ, "KUBECONFIG": str(cluster.operator_kubeconfig), "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "KUBECONFIG": str(kubeconfig or cluster.operator_kubeconfig), "PYTHONUNBUFFERED": "1"}
         env.pop("BOTFLEET_SIM_URL", None)
         cmd = [sys.executable, "-m", "botfleet_operator", "operator", "--namespace", namespace,
                "--lease-namespace", OPERATOR_NAMESPACE, "--lease-name", lease, "--identity", identity,

@@ -120,7 +120,7 @@ def wallet_address(ns: str) -> str:
 
 def deploy_bot(cluster: Cluster, ns: str, **spec: Any) -> None:
     cluster.kubectl("apply", "-n", ns, "-f", "-", input=json.dumps({
-        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "arb-wallet"},
+        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "arb-wallet", "labels": {"botfleet.io/bots": "arb"}},
         "stringData": {"PRIVATE_KEY": wallet_key(ns), "SIGNATURE_TYPE": "0"}}))
     doc = yaml.safe_load((REPO / "examples" / "arbhunter.yaml").read_text())
     doc["metadata"]["name"] = "arb"
@@ -355,7 +355,7 @@ def test_rotation_job_rotates_through_the_kubernetes_service_and_the_bot_rolls(
     address = wallet_address(real_ns)
     old = http_json(f"{sim_url}/_sim/api-keys", "POST", {"address": address})
     c.kubectl("apply", "-n", real_ns, "-f", "-", input=json.dumps({
-        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "arb-creds"},
+        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "arb-creds", "labels": {"botfleet.io/bots": "arb"}},
         "stringData": {"CLOB_API_KEY": old["apiKey"], "CLOB_SECRET": old["secret"],
                        "CLOB_PASSPHRASE": old["passphrase"]}}))
     deploy_bot(c, real_ns, credentialsSecretRef={"name": "arb-creds"},

@@ -7,6 +7,7 @@ from typing import Any
 
 from botfleet_operator.api import TradingBot, TradingBotSpec
 from botfleet_operator.secrets import SecretView, view_of
+from botfleet_operator.tenancy import LABEL_SECRET_BOTS
 
 FAKE_KEY = "0x" + "ab" * 32  # test-only value, scanned for in every output
 
@@ -27,9 +28,12 @@ def spec_of(**spec: Any) -> TradingBotSpec:
     return TradingBotSpec.model_validate(spec)
 
 
-def secret(name: str, namespace: str = "ns", **data: str) -> dict[str, Any]:
+def secret(name: str, namespace: str = "ns", bots: str | None = "all", **data: str) -> dict[str, Any]:
+    """A Secret opted in for `bots` (the owner's label; None: not opted in)."""
+    labels = {LABEL_SECRET_BOTS: bots} if bots is not None else {}
     return {"apiVersion": "v1", "kind": "Secret",
-            "metadata": {"name": name, "namespace": namespace, "creationTimestamp": "2026-01-01T00:00:00Z"},
+            "metadata": {"name": name, "namespace": namespace, "creationTimestamp": "2026-01-01T00:00:00Z",
+                         "labels": labels},
             "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()}}
 
 

@@ -38,8 +38,8 @@ class RecordingKube:
     def delete(self, kind: str, namespace: str, name: str, uid: str | None = None) -> None:
         pass
 
-    def label_secret(self, namespace: str, name: str) -> dict[str, Any] | None:
-        return None
+    def secret_exists(self, namespace: str, name: str) -> bool:
+        return False
 
 
 def running_pod(ip: str) -> dict[str, Any]:

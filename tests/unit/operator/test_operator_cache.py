@@ -105,8 +105,8 @@ class _RecordingKube:
     def delete(self, kind: str, namespace: str, name: str, uid: str | None = None) -> None:
         pass
 
-    def label_secret(self, namespace: str, name: str) -> dict[str, object] | None:
-        return None
+    def secret_exists(self, namespace: str, name: str) -> bool:
+        return False
 
     def get(self, kind: str, namespace: str, name: str) -> dict[str, object] | None:
         return None

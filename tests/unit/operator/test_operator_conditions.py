@@ -35,7 +35,7 @@ def status_of(b: dict[str, Any], **obs: Any) -> dict[str, Any]:
     o = Observed(**obs)
     parsed = TradingBot.parse(b)
     if o.secrets_check is None:
-        o.secrets_check = check(parsed.spec, o.secrets)
+        o.secrets_check = check(parsed.spec, o.secrets, parsed.name)
     return compute_status(parsed, o, NOW, "h")
 
 
@@ -232,7 +232,7 @@ def test_secret_view_keeps_no_value() -> None:
      "AllSecretsPresent", "Secret s3 (spec.backup.s3.secretRef) not found"),
 ])
 def test_secrets_check(spec: dict[str, Any], present: list[dict[str, Any]], ok: bool, reason: str, text: str) -> None:
-    result = check(spec_of(**{"strategy": "arbhunter", **spec}), views(*present))
+    result = check(spec_of(**{"strategy": "arbhunter", **spec}), views(*present), "b1")
     assert (result.ok, result.reason) == (ok, reason)
     assert text in result.message
 

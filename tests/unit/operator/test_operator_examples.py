@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from bot_runtime.contract.config import ALL_SECRET_KEYS, BotConfig
-from botfleet_operator import crd
+from botfleet_operator import crd, tenancy
 from botfleet_operator.api import TradingBotSpec
 from tests.unit.operator.tb_schemacheck import validate
 
@@ -38,6 +38,9 @@ def test_example_secrets_reference_and_placeholders(name: str) -> None:
             assert spec[ref]["name"] in names
     for secret in secrets:
         assert secret["kind"] == "Secret"
+        # Opted in for the example's bot, and only it: the operator uses no other Secret.
+        assert tenancy.secret_allowed(secret["metadata"].get("labels"), name)
+        assert not tenancy.secret_allowed(secret["metadata"].get("labels"), name + "-other")
         for key, value in secret["stringData"].items():
             assert key in ALL_SECRET_KEYS
             assert not re.search(r"[0-9a-fA-F]{64}", str(value)), f"{key} looks like a real key"

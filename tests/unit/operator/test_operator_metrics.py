@@ -143,8 +143,8 @@ class _Kube:
     def delete(self, kind: str, namespace: str, name: str, uid: str | None = None) -> None:
         pass
 
-    def label_secret(self, namespace: str, name: str) -> dict[str, Any] | None:
-        return None
+    def secret_exists(self, namespace: str, name: str) -> bool:
+        return False
 
     def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         return None

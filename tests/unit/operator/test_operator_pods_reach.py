@@ -47,7 +47,7 @@ def test_a_postgres_journal_url_comes_from_its_secret_and_its_port_is_open() -> 
     assert ("TCP", 6543) in _egress_ports(o["NetworkPolicy/b1"]) and ("TCP", 6543) in _egress_ports(o["NetworkPolicy/b1-jobs"])
     spec = tb(journal={"backend": "postgres", "urlSecretRef": {"name": "db", "key": "URL"}}).spec
     assert ("db", "spec.journal.urlSecretRef", ("URL",)) in [(r.secret, r.ref, r.keys) for r in secrets.requirements(spec)]
-    missing = secrets.check(spec, views(secret("db", OTHER="x")))
+    missing = secrets.check(spec, views(secret("db", OTHER="x")), "b1")
     assert not missing.ok and "has no key URL" in missing.message
 
 

@@ -26,8 +26,9 @@ class FakeKube:
         self.statuses: list[dict[str, Any]] = []
         self.events: list[tuple[str, str, str]] = []
         self.deleted: list[tuple[str, str, str | None]] = []
-        self.labelled: list[str] = []
-        self.unwatched_secrets: dict[str, dict[str, Any]] = {}  # exist, but the watch has not seen them
+        self.looked_up: list[str] = []
+        self.unwatched_secrets: set[str] = set()  # exist, but the watch has not seen them (not opted in)
+        self.existing: dict[tuple[str, str], dict[str, Any]] = {}  # objects the watch does not show
         self.fail_kinds = fail_kinds
 
     def apply(self, obj: dict[str, Any]) -> dict[str, Any]:
@@ -42,9 +43,9 @@ class FakeKube:
     def delete(self, kind: str, namespace: str, name: str, uid: str | None = None) -> None:
         self.deleted.append((kind, name, uid))
 
-    def label_secret(self, namespace: str, name: str) -> dict[str, Any] | None:
-        self.labelled.append(name)
-        return self.unwatched_secrets.get(name)
+    def secret_exists(self, namespace: str, name: str) -> bool:
+        self.looked_up.append(name)
+        return name in self.unwatched_secrets
 
     def patch_status(self, namespace: str, name: str, status: dict[str, Any],
                      resource_version: str | None = None) -> dict[str, Any]:
@@ -52,7 +53,7 @@ class FakeKube:
         return {}
 
     def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
-        return None
+        return copy.deepcopy(self.existing.get((kind, name)))
 
     def event(self, bot: dict[str, Any], type_: str, reason: str, message: str) -> None:
         self.events.append((type_, reason, message))
@@ -322,25 +323,93 @@ def test_nothing_is_pruned_while_an_apply_fails() -> None:
     assert kube.deleted == [] and result.retry
 
 
-def test_a_referenced_secret_the_watch_has_not_seen_is_labelled_and_used() -> None:
-    b = bot(walletSecretRef={"name": "w"})
+def test_a_secret_not_opted_in_is_named_never_read_and_nothing_uses_it() -> None:
+    """An author may name any Secret of the namespace; only one its owner labelled for the bot is used."""
+    b = bot(mode="live", walletSecretRef={"name": "w"})
     kube = FakeKube()
-    kube.unwatched_secrets["w"] = secret("w", PRIVATE_KEY=FAKE_KEY)
+    kube.unwatched_secrets.add("w")   # exists, unlabelled: the label-selected watch never delivered it
     result = reconcile(Snapshot(bot=b), kube, SETTINGS, NOW)
-    assert kube.labelled == ["w"]
-    assert "Deployment" in [k for k, _ in result.applied]  # the Secret counted as present
-    assert condition(kube.statuses[-1], "SecretsReady")["status"] == "True"  # type: ignore[index]
-    assert result.recheck_after != 10.0
+    assert kube.looked_up == ["w"] and kube.applied == [] and result.applied == []
+    status = kube.statuses[-1]
+    sr, ready, degraded = (condition(status, t) for t in ("SecretsReady", "Ready", "Degraded"))
+    assert sr is not None and sr["status"] == "False" and sr["reason"] == "SecretNotAllowed"
+    assert "kubectl label secret w botfleet.io/bots=b1" in sr["message"]
+    assert degraded is not None and degraded["reason"] == "NotAllowed" and "spec.walletSecretRef" in degraded["message"]
+    assert ready is not None and ready["reason"] == "NotAllowed"
+    assert "observedGeneration" not in status  # the generation is not claimed
+
+
+@pytest.mark.parametrize(("label", "used"), [("all", True), ("b1", True), ("a_b1_c", True), ("b2", False),
+                                             ("b", False), ("b1x", False), ("", False)])
+def test_the_opt_in_label_names_the_bot(label: str, used: bool) -> None:
+    b = bot(mode="live", walletSecretRef={"name": "w"})
+    kube = FakeKube()
+    reconcile(Snapshot(bot=b, secrets=views(secret("w", bots=label, PRIVATE_KEY=FAKE_KEY))), kube, SETTINGS, NOW)
+    assert ("Deployment" in [o["kind"] for o in kube.applied]) is used
+    sr = condition(kube.statuses[-1], "SecretsReady")
+    assert sr is not None and sr["reason"] == ("AllSecretsPresent" if used else "SecretNotAllowed")
 
 
 def test_a_missing_secret_is_looked_for_again_soon() -> None:
     kube = FakeKube()
-    result = reconcile(Snapshot(bot=bot(walletSecretRef={"name": "w"})), kube, SETTINGS, NOW)
-    assert kube.labelled == ["w"] and result.recheck_after == 10.0
+    result = reconcile(Snapshot(bot=bot(mode="live", walletSecretRef={"name": "w"})), kube, SETTINGS, NOW)
+    assert kube.looked_up == ["w"] and result.recheck_after == 10.0
     sr = condition(kube.statuses[-1], "SecretsReady")
     assert sr is not None and sr["reason"] == "SecretNotFound"
-    # Seen by the watch (labelled): no read.
+    # Seen by the watch (opted in): no lookup.
     kube2 = FakeKube()
-    reconcile(Snapshot(bot=bot(walletSecretRef={"name": "w"}), secrets=views(secret("w", PRIVATE_KEY="x"))),
-              kube2, SETTINGS, NOW)
-    assert kube2.labelled == []
+    reconcile(Snapshot(bot=bot(mode="live", walletSecretRef={"name": "w"}),
+                       secrets=views(secret("w", PRIVATE_KEY="x"))), kube2, SETTINGS, NOW)
+    assert kube2.looked_up == []
+
+
+def _foreign(kind: str, name: str, **meta: Any) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": kind, "metadata": {"name": name, "namespace": "ns", "uid": "other", **meta}}
+
+
+@pytest.mark.parametrize(("kind", "name"), [("NetworkPolicy", "b1"), ("ServiceAccount", "b1-rotator"),
+                                            ("ConfigMap", "b1"), ("PersistentVolumeClaim", "b1")])
+def test_an_existing_object_of_someone_else_is_never_adopted(kind: str, name: str) -> None:
+    """A bot named after the namespace's default-deny policy, or whose rotator name is a privileged
+    ServiceAccount: nothing is written (forced apply would take the object over, GC delete it)."""
+    b = bot(mode="live", walletSecretRef={"name": "w"}, credentialsSecretRef={"name": "c"})
+    secrets = views(secret("w", PRIVATE_KEY=FAKE_KEY), secret("c"))
+    kube = FakeKube()
+    kube.existing[(kind, name)] = _foreign(kind, name, labels={"team": "infra"})
+    result = reconcile(Snapshot(bot=b, secrets=secrets), kube, SETTINGS, NOW)
+    assert kube.applied == [] and kube.deleted == [] and not result.retry
+    degraded, ready = condition(kube.statuses[-1], "Degraded"), condition(kube.statuses[-1], "Ready")
+    assert degraded is not None and degraded["reason"] == "OwnershipConflict"
+    assert f"{kind} ns/{name} already exists" in degraded["message"] and "does not adopt" in degraded["message"]
+    assert ready is not None and ready["reason"] == "OwnershipConflict"
+    assert "observedGeneration" not in kube.statuses[-1]
+    # Once the object is gone (renamed bot, deleted leftover), the bot is created.
+    kube.existing.clear()
+    reconcile(Snapshot(bot=b, secrets=secrets), kube, SETTINGS, NOW)
+    assert (kind, name) in [(o["kind"], o["metadata"]["name"]) for o in kube.applied]
+
+
+def test_a_retained_journal_and_objects_the_bot_controls_are_its_own() -> None:
+    b = bot()
+    kube = FakeKube()
+    # The journal a deleted bot of this name left behind (retention: Retain): labelled, no controller.
+    kube.existing[("PersistentVolumeClaim", "b1")] = _foreign(
+        "PersistentVolumeClaim", "b1",
+        labels={"botfleet.io/bot": "b1", "app.kubernetes.io/managed-by": "botfleet-operator"})
+    # An object this bot created whose watch event has not arrived yet.
+    kube.existing[("ConfigMap", "b1")] = _foreign("ConfigMap", "b1", ownerReferences=[
+        {"apiVersion": "botfleet.io/v1alpha1", "kind": "TradingBot", "name": "b1", "uid": "uid-b1", "controller": True}])
+    reconcile(Snapshot(bot=b), kube, SETTINGS, NOW)
+    assert {"PersistentVolumeClaim", "ConfigMap", "Deployment"} <= {o["kind"] for o in kube.applied}
+
+
+def test_objects_of_an_earlier_bot_of_the_same_name_wait_for_its_deletion() -> None:
+    b = bot()
+    earlier = _foreign("ConfigMap", "b1", ownerReferences=[
+        {"apiVersion": "botfleet.io/v1alpha1", "kind": "TradingBot", "name": "b1", "uid": "uid-old", "controller": True}],
+        labels={"botfleet.io/bot": "b1", "app.kubernetes.io/managed-by": "botfleet-operator"})
+    kube = FakeKube()
+    result = reconcile(Snapshot(bot=b, owned={("ConfigMap", "b1"): earlier}), kube, SETTINGS, NOW)
+    assert kube.applied == [] and result.retry
+    degraded = condition(kube.statuses[-1], "Degraded")
+    assert degraded is not None and "still being deleted" in degraded["message"]

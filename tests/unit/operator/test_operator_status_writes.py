@@ -63,8 +63,8 @@ class FakeCluster:
         self.status_writes += 1
         return self._store({**copy.deepcopy(stored), "status": copy.deepcopy(status)}, "MODIFIED")
 
-    def label_secret(self, namespace: str, name: str) -> Obj | None:
-        return None
+    def secret_exists(self, namespace: str, name: str) -> bool:
+        return False
 
     def get(self, kind: str, namespace: str, name: str) -> Obj | None:
         return copy.deepcopy(self.objects.get((kind, namespace, name)))

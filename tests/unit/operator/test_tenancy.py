@@ -105,3 +105,90 @@ def _pod_specs(obj: dict) -> list[dict]:  # type: ignore[type-arg]
     if obj["kind"] == "CronJob":
         return [spec["jobTemplate"]["spec"]["template"]["spec"]]
     return []
+
+
+DEFAULT_ENDPOINTS = tenancy.DEFAULT_ALLOWED_ENDPOINTS
+
+
+@pytest.mark.parametrize("url", [
+    "https://api.openai.com/v1", "https://api.openai.com", "https://api.openai.com:443/v1",
+    "https://s3.amazonaws.com", "https://s3.eu-west-1.amazonaws.com", "https://S3.EU-WEST-1.amazonaws.com/",
+])
+def test_endpoints_allowed_by_default(url: str) -> None:
+    assert tenancy.endpoint_allowed(url, DEFAULT_ENDPOINTS)
+
+
+@pytest.mark.parametrize(("what", "url"), [
+    ("attacker host", "https://llm.attacker.example/v1"),
+    ("plain http to an allowed host", "http://api.openai.com/v1"),
+    ("another port", "https://api.openai.com:8443/v1"),
+    ("suffix trick", "https://api.openai.com.attacker.example/v1"),
+    ("userinfo trick", "https://api.openai.com@attacker.example/v1"),
+    ("customer-hosted AWS service", "https://abc123.execute-api.us-east-1.amazonaws.com"),
+    ("two labels for one *", "https://s3.x.eu-west-1.amazonaws.com"),
+    ("bucket-style host", "https://evil.s3.amazonaws.com.attacker.example"),
+    ("metadata endpoint", "http://169.254.169.254/latest"),
+    ("not a URL", "api.openai.com"),
+])
+def test_endpoints_refused_by_default(what: str, url: str) -> None:
+    assert not tenancy.endpoint_allowed(url, DEFAULT_ENDPOINTS), what
+
+
+def test_admin_endpoint_entries_match_scheme_host_port_and_path_prefix() -> None:
+    allowed = ("http://llm.internal:8000/v1", "https://minio.backup.svc:9000/")
+    assert tenancy.endpoint_allowed("http://llm.internal:8000/v1", allowed)
+    assert tenancy.endpoint_allowed("http://llm.internal:8000/v1/", allowed)
+    assert not tenancy.endpoint_allowed("http://llm.internal:8000/v10", allowed)
+    assert not tenancy.endpoint_allowed("http://llm.internal:8001/v1", allowed)
+    assert tenancy.endpoint_allowed("https://minio.backup.svc:9000", allowed)
+
+
+def test_a_tenant_chosen_llm_endpoint_gets_no_key() -> None:
+    """params.llmBaseUrl would receive OPENAI_API_KEY from the namespace's credentials Secret."""
+    body = bot(strategy="polyai", params={"llmBaseUrl": "https://llm.attacker.example/v1"})
+    kube = FakeKube()
+    result = reconcile(Snapshot(bot=body), kube, POLICY, NOW)
+    assert kube.applied == []
+    degraded = condition(result.status or {}, "Degraded")
+    assert degraded and degraded["reason"] == "NotAllowed"
+    assert "spec.params.llmBaseUrl 'https://llm.attacker.example/v1' is not an allowed endpoint" in degraded["message"]
+    assert "operator.allowedEndpoints" in degraded["message"]
+    widened = Settings(image=POLICY.image, allowed_endpoints=("https://llm.attacker.example/",))
+    assert tenancy.problem(TradingBot.parse(body), widened.image, (), widened.allowed_endpoints) is None
+
+
+def test_a_tenant_chosen_s3_endpoint_gets_no_key() -> None:
+    s3 = {"endpoint": "https://collector.attacker.example", "bucket": "bkt", "secretRef": {"name": "s3"}}
+    problem = tenancy.problem(tb(backup={"s3": s3}), POLICY.image, ())
+    assert problem and "spec.backup.s3.endpoint" in problem
+
+
+@pytest.mark.parametrize(("spec", "text"), [
+    ({"tolerations": [{"operator": "Exists"}]}, "spec.tolerations[0] has no key: it would tolerate every taint"),
+    ({"tolerations": [{"key": "node-role.kubernetes.io/control-plane", "operator": "Exists",
+                       "effect": "NoSchedule"}]}, "control-plane"),
+    ({"tolerations": [{"key": "node-role.kubernetes.io/master", "operator": "Exists"}]}, "control-plane"),
+    ({"nodeSelector": {"node-role.kubernetes.io/control-plane": ""}}, "spec.nodeSelector"),
+    ({"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+        {"matchExpressions": [{"key": "node-role.kubernetes.io/control-plane", "operator": "Exists"}]}]}}}},
+     "spec.affinity names node-role.kubernetes.io/control-plane"),
+])
+def test_scheduling_that_escapes_the_bot_pools_is_refused(spec: dict[str, object], text: str) -> None:
+    problem = tenancy.problem(tb(**spec), POLICY.image, ())
+    assert problem and text in problem
+
+
+def test_toleration_keys_follow_the_admins_list() -> None:
+    dedicated = {"tolerations": [{"key": "dedicated", "operator": "Equal", "value": "bots", "effect": "NoSchedule"}]}
+    assert tenancy.problem(tb(**dedicated), POLICY.image, ()) is None  # no list: any key
+    assert tenancy.problem(tb(**dedicated), POLICY.image, (), toleration_keys=("dedicated",)) is None
+    problem = tenancy.problem(tb(**dedicated), POLICY.image, (), toleration_keys=("gpu",))
+    assert problem and "operator.scheduling.allowedTolerationKeys" in problem
+
+
+def test_settings_read_the_admins_lists() -> None:
+    s = Settings.from_env({"BOTFLEET_ALLOWED_ENDPOINTS": "https://llm.internal/, https://minio:9000/",
+                           "BOTFLEET_ALLOWED_TOLERATION_KEYS": "dedicated"})
+    assert s.allowed_endpoints == ("https://llm.internal/", "https://minio:9000/")
+    assert s.allowed_toleration_keys == ("dedicated",)
+    assert Settings.from_env({}).allowed_endpoints == DEFAULT_ENDPOINTS

@@ -80,7 +80,8 @@ class FleetKube:
             name, namespace, {"spec": {"template": {"metadata": {"annotations": {
                 "kubectl.kubernetes.io/restartedAt": now}}}}})
 
-    def secret_data(self, namespace: str, name: str) -> dict[str, str] | None:
+    def secret_data(self, namespace: str, name: str) -> tuple[dict[str, str], dict[str, str]] | None:
+        """(decoded data, labels) of a Secret, None when it does not exist."""
         import base64
 
         from kubernetes.client.rest import ApiException
@@ -91,7 +92,8 @@ class FleetKube:
             if e.status == 404:
                 return None
             raise
-        return {k: base64.b64decode(v).decode(errors="replace") for k, v in (s.data or {}).items()}
+        return ({k: base64.b64decode(v).decode(errors="replace") for k, v in (s.data or {}).items()},
+                dict((s.metadata.labels if s.metadata else None) or {}))
 
     def config_json(self, namespace: str, name: str) -> str | None:
         from kubernetes.client.rest import ApiException

@@ -23,11 +23,12 @@ def preflight(kube: Any, bot: Obj) -> list[Check]:
     data: dict[str, dict[str, str]] = {}
     views = {}
     for r in req.requirements(spec):
-        d = kube.secret_data(ns, r.secret)
-        if d is not None:
+        found = kube.secret_data(ns, r.secret)
+        if found is not None:
+            d, labels = found
             data[r.ref] = d
-            views[r.secret] = req.view_of({"metadata": {"name": r.secret}, "stringData": d})
-    result = req.check(spec, views)
+            views[r.secret] = req.view_of({"metadata": {"name": r.secret, "labels": labels}, "stringData": d})
+    result = req.check(spec, views, name)
     checks = [Check(f"{who} secrets", result.ok and result.backup_ok,
                     "; ".join(result.problems) or result.message)]
     if spec.mode != "live":
