@@ -34,6 +34,8 @@ def fleet(cluster: Cluster, operator: OperatorProcess) -> Iterator[str]:
     ns = "fleet-e2e"
     cluster.kubectl("create", "namespace", ns, check=False)
     cluster.kubectl("apply", "-n", ns, "-f", "examples/arbhunter-secret.yaml")
+    # The example opts its Secret in for the bot `arbhunter` only; its owner widens that here.
+    cluster.kubectl("label", "--overwrite", "secret", "arbhunter-wallet", "-n", ns, "botfleet.io/bots=all")
     for name, team in (("fleet-a", "red"), ("fleet-b", "blue")):
         doc = example("arbhunter")
         doc["metadata"] = {"name": name, "labels": {"team": team}}
