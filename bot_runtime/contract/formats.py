@@ -56,6 +56,9 @@ SLUG = Format(r"^[a-z0-9]+(-[a-z0-9]+)*$", "a slug: lowercase letters and digits
               "will-bitcoin-reach-100k")
 HTTP_URL = Format(r"^https?://[^\s/?#@]+(/[^\s]*)?$", "an http:// or https:// URL with a host",
                   "https://api.openai.com/v1")
+# Backups (every signed order) leave the cluster: TLS only, no plain-http escape hatch.
+HTTPS_URL = Format(r"^https://[^\s/?#@]+(/[^\s]*)?$", "an https:// URL with a host (plain http is refused)",
+                   "https://s3.eu-west-1.amazonaws.com")
 QUANTITY = Format(
     r"^[+]?([0-9]+([.][0-9]*)?|[.][0-9]+)([KMGTPE]i|[mkMGTPE]|[eE][+-]?[0-9]+)?$",
     "a Kubernetes quantity: a number with an optional suffix m, k, M, G, Ki, Mi, Gi...", "512Mi")

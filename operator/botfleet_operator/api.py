@@ -11,7 +11,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal, Optional
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from bot_runtime.contract import formats
 from bot_runtime.contract.config import MarketSelector
@@ -99,10 +107,20 @@ class PVCStorage(_Model):
 class S3Target(_Model):
     """Optional S3-compatible copy of every backup."""
 
-    endpoint: str = formatted(formats.HTTP_URL, max_length=2048, description="S3 endpoint, e.g. https://s3.eu-west-1.amazonaws.com.")
+    endpoint: str = formatted(formats.HTTPS_URL, max_length=2048,
+                              description="S3 endpoint, https only, e.g. https://s3.eu-west-1.amazonaws.com.")
     bucket: str = formatted(formats.S3_BUCKET, min_length=3, max_length=63, description="Bucket name.")
     prefix: str = Field("", max_length=1024, description="Key prefix inside the bucket.")
-    secretRef: SecretRef = Field(description="Secret with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.")
+    secretRef: SecretRef = Field(description="Secret with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
+                                             "(mounted as files in the backup Job, never environment variables).")
+
+
+class BackupEncryption(_Model):
+    """Client-side encryption (AES-256-GCM) of every backup, before it is written or uploaded."""
+
+    secretRef: SecretRef = Field(description="Secret with BACKUP_ENCRYPTION_KEY: 32 random bytes in base64 "
+                                             "(`openssl rand -base64 32`). Keep a copy outside the cluster: "
+                                             "without it no backup can be restored.")
 
 
 class BackupStorage(_Model):
@@ -117,12 +135,23 @@ class Backup(_Model):
     retain: int = Field(7, ge=1, le=1000, description="Number of backups kept.")
     suspend: bool = Field(False, description="Pause the backup CronJob.")
     storage: BackupStorage | None = Field(None, description="Where backups are written.")
-    s3: S3Target | None = Field(None, description="Also upload each backup to this S3-compatible bucket.")
+    s3: S3Target | None = Field(None, description="Also upload each backup to this S3-compatible bucket "
+                                                  "(requires encryption).")
+    encryption: BackupEncryption | None = Field(
+        None, description="Encrypt every backup (on the volume and in S3) with a key from a Secret; required "
+                          "with s3.")
 
     @field_validator("schedule")
     @classmethod
     def _cron(cls, value: str) -> str:
         return formats.check_cron(value)
+
+    @model_validator(mode="after")
+    def _s3_needs_encryption(self) -> Backup:  # the CRD's CEL rule, re-checked for the operator
+        if self.s3 is not None and self.encryption is None:
+            raise ValueError("spec.backup.s3 requires spec.backup.encryption: name a Secret with "
+                             "BACKUP_ENCRYPTION_KEY in spec.backup.encryption.secretRef")
+        return self
 
 
 class ResourceList(_Model):

@@ -143,7 +143,10 @@ def api_reference_markdown() -> str:
             "PolyAI needs `OPENAI_API_KEY` and `NEWSAPI_KEY`, EliteMimic `OPENAI_API_KEY`; the three `CLOB_*` "
             "keys come together or not at all (absent: derived from the wallet).",
             "- Optional `ROTATED_AT` (RFC 3339) in either Secret: when the credentials were last rotated.",
-            "- S3 Secret (`spec.backup.s3.secretRef`): `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`.",
+            "- S3 Secret (`spec.backup.s3.secretRef`): `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` (mounted as "
+            "files in the backup Job).",
+            "- Backup encryption Secret (`spec.backup.encryption.secretRef`): `BACKUP_ENCRYPTION_KEY`, 32 random "
+            "bytes in base64 (`openssl rand -base64 32`); required with `spec.backup.s3`.",
             "",
             f"Manual credential rotation: `kubectl annotate tradingbot NAME {api.ROTATE_ANNOTATION}=$(date +%s) "
             "--overwrite`.", "",

@@ -157,6 +157,10 @@ def rules() -> list[Rule]:
              "self.maxOrderUsd <= self.maxTotalExposureUsd",
              "spec.limits.maxOrderUsd must not exceed spec.limits.maxTotalExposureUsd; lower maxOrderUsd",
              field_path=".maxOrderUsd"),
+        Rule(("spec", "backup"), "!has(self.s3) || has(self.encryption)",
+             "spec.backup.s3 requires spec.backup.encryption: backups copied off the cluster hold every "
+             "signed order; name a Secret with BACKUP_ENCRYPTION_KEY in spec.backup.encryption.secretRef",
+             field_path=".encryption", reason="FieldValueRequired"),
         *cron_rules(("spec", "backup", "schedule"), "0 */6 * * *"),
         *cron_rules(("spec", "keyRotation", "schedule"), "0 3 * * 0"),
         *resource_rules(),

@@ -37,6 +37,9 @@ CONFIG_PATH = f"{CONFIG_DIR}/config.json"
 CREDENTIALS_DIR = "/var/run/secrets/botfleet"
 DATA_DIR = "/data"
 BACKUP_DIR = "/backups"
+BACKUP_S3_DIR = f"{CREDENTIALS_DIR}/s3"            # AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY files
+BACKUP_KEY_DIR = f"{CREDENTIALS_DIR}/backup-key"   # BACKUP_ENCRYPTION_KEY file
+BACKUP_KEY_NAME = "BACKUP_ENCRYPTION_KEY"
 JOURNAL_URL = f"sqlite:///{DATA_DIR}/journal.sqlite"
 RUN_AS = 65532  # the image's numeric user (Dockerfile), so file ownership in the image matches
 
@@ -560,9 +563,20 @@ def backup_cronjob(bot: TradingBot, settings: Settings) -> Obj:
     if s3:
         env += [{"name": "BOTFLEET_BACKUP_S3_ENDPOINT", "value": s3.endpoint},
                 {"name": "BOTFLEET_BACKUP_S3_BUCKET", "value": s3.bucket},
-                {"name": "BOTFLEET_BACKUP_S3_PREFIX", "value": s3.prefix or f"{bot.namespace}/{name}/"}]
-        env += [{"name": k, "valueFrom": {"secretKeyRef": {"name": s3.secretRef.name, "key": k}}}
-                for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")]
+                {"name": "BOTFLEET_BACKUP_S3_PREFIX", "value": s3.prefix or f"{bot.namespace}/{name}/"},
+                {"name": "BOTFLEET_BACKUP_S3_CREDENTIALS_DIR", "value": BACKUP_S3_DIR}]
+        # Keys as files, not environment variables (those show in `kubectl describe`, /proc/*/environ
+        # of every child process, crash dumps).
+        volumes.append({"name": "s3-credentials", "secret": {
+            "secretName": s3.secretRef.name, "defaultMode": 0o440,
+            "items": [{"key": k, "path": k} for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")]}})
+        mounts.append({"name": "s3-credentials", "mountPath": BACKUP_S3_DIR, "readOnly": True})
+    if backup.encryption:
+        volumes.append({"name": "backup-key", "secret": {
+            "secretName": backup.encryption.secretRef.name, "defaultMode": 0o440,
+            "items": [{"key": BACKUP_KEY_NAME, "path": BACKUP_KEY_NAME}]}})
+        mounts.append({"name": "backup-key", "mountPath": BACKUP_KEY_DIR, "readOnly": True})
+        env.append({"name": "BOTFLEET_BACKUP_ENCRYPTION_KEY_FILE", "value": f"{BACKUP_KEY_DIR}/{BACKUP_KEY_NAME}"})
     pod = _job_pod(bot, settings, "backup",
                    ["backup", "--to", BACKUP_DIR, "--retain", str(backup.retain), "--config", CONFIG_PATH],
                    mounts, volumes, env)

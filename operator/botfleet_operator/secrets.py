@@ -26,6 +26,7 @@ from botfleet_operator.api import TradingBotSpec
 from botfleet_operator.tenancy import LABEL_SECRET_BOTS, secret_allowed
 
 S3_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+BACKUP_KEY = "BACKUP_ENCRYPTION_KEY"
 CLOB_KEYS = (CLOB_API_KEY, CLOB_SECRET, CLOB_PASSPHRASE)
 STRATEGY_CREDENTIALS: dict[Strategy, tuple[str, ...]] = {
     Strategy.ARBHUNTER: (),
@@ -89,6 +90,10 @@ def requirements(spec: TradingBotSpec) -> list[Requirement]:
     s3 = spec.backup.s3 if spec.backup else None
     if s3:
         out.append(Requirement(s3.secretRef.name, "spec.backup.s3.secretRef", S3_KEYS, blocking=False))
+    encryption = spec.backup.encryption if spec.backup else None
+    if encryption:
+        out.append(Requirement(encryption.secretRef.name, "spec.backup.encryption.secretRef", (BACKUP_KEY,),
+                               blocking=False))
     journal = spec.journal
     if journal and journal.backend == "postgres" and journal.urlSecretRef:
         out.append(Requirement(journal.urlSecretRef.name, "spec.journal.urlSecretRef", (journal.urlSecretRef.key,)))

@@ -295,6 +295,7 @@ def test_missing_secret_reports_then_heals(cluster: Cluster, operator: OperatorP
 
 WALLET = "0x56687bf447db6ffa42ffe2204a05edaa20f55839"
 _S3 = {"endpoint": "https://s3.example.com", "bucket": "bots", "secretRef": {"name": "s3"}}
+_ENC = {"secretRef": {"name": "backup-key"}}
 _ROT = {"walletSecretRef": {"name": "w"}, "credentialsSecretRef": {"name": "c"}}
 
 # (case, spec, what `kubectl apply` must print: the field and the fix)
@@ -339,8 +340,12 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
     ("slug", {"markets": {"slugs": ["Will Trump Win?"]}}, "must be a slug"),
     ("llm-url", {"strategy": "polyai", "params": {"llmBaseUrl": "api.openai.com/v1"}},
      "must be an http:// or https:// URL"),
-    ("s3-endpoint", {"backup": {"s3": {**_S3, "endpoint": "s3.example.com"}}}, "must be an http:// or https:// URL"),
-    ("s3-bucket", {"backup": {"s3": {**_S3, "bucket": "My_Bucket"}}}, "must be an S3 bucket name"),
+    ("s3-endpoint", {"backup": {"s3": {**_S3, "endpoint": "s3.example.com"}, "encryption": _ENC}},
+     "must be an https:// URL"),
+    ("s3-http", {"backup": {"s3": {**_S3, "endpoint": "http://minio.storage:9000"}, "encryption": _ENC}},
+     "must be an https:// URL with a host (plain http is refused)"),
+    ("s3-unencrypted", {"backup": {"s3": _S3}}, "spec.backup.s3 requires spec.backup.encryption"),
+    ("s3-bucket", {"backup": {"s3": {**_S3, "bucket": "My_Bucket"}, "encryption": _ENC}}, "must be an S3 bucket name"),
     ("quantity", {"resources": {"limits": {"memory": "512MB"}}}, "must be a Kubernetes quantity"),
     ("resource-name", {"resources": {"limits": {"gpu": "1"}}}, "spec.resources.limits.gpu"),
     ("requests-above-limits", {"resources": {"requests": {"memory": "2Gi"}, "limits": {"memory": "1Gi"}}},

@@ -137,30 +137,57 @@ class HostProcess:
                 self.proc.wait(5)
 
 
-def http_json(url: str, method: str = "GET", body: Any = None, timeout: float = 5) -> Any:
+def http_json(url: str, method: str = "GET", body: Any = None, timeout: float = 5,
+              headers: dict[str, str] | None = None) -> Any:
     data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(url, data=data, method=method,
+                                 headers={"Content-Type": "application/json", **(headers or {})})
     with urllib.request.urlopen(req, timeout=timeout) as r:
         return json.loads(r.read() or b"null")
 
 
-def http_ok(url: str) -> bool:
-    with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=3) as r:
+def http_ok(url: str, headers: dict[str, str] | None = None) -> bool:
+    with contextlib.suppress(OSError), urllib.request.urlopen(
+            urllib.request.Request(url, headers=headers or {}), timeout=3) as r:
         return int(r.status) == 200
     return False
 
 
+# The admin listener (`/_sim/*`, loopback, bearer token) of each simulator started here, by its URL.
+_SIM_ADMIN: dict[str, tuple[str, dict[str, str]]] = {}
+
+
+def sim_admin(sim_url: str, path: str, method: str = "GET", body: Any = None) -> Any:
+    """A `/_sim/*` request to the admin listener of the simulator serving `sim_url`, with its token."""
+    admin_url, headers = _SIM_ADMIN[sim_url]
+    return http_json(admin_url + path, method, body, headers=headers)
+
+
 @contextlib.contextmanager
 def simulator(host: str) -> Iterator[str]:
-    """`botfleet sim` on the host, listening where the node's pods reach it; yields its URL."""
-    port = free_port()
-    sim = HostProcess("sim", ["sim", "--host", host, "--port", str(port)])
+    """`botfleet sim` on the host, listening where the node's pods reach it; yields its URL. Its admin
+    endpoints stay on the host's loopback (pods never reach them): `sim_admin(url, "/_sim/...")`."""
+    port, admin_port = free_port(), free_port()
+    token_file = REPO / ".cache" / "realnode" / f"sim-admin-{os.getpid()}-{port}.token"
+    token_file.parent.mkdir(parents=True, exist_ok=True)
+    sim = HostProcess("sim", ["sim", "--host", host, "--port", str(port), "--admin-port", str(admin_port),
+                              "--admin-token-file", str(token_file)])
     url = f"http://{host}:{port}"
+    admin_url = f"http://127.0.0.1:{admin_port}"
+
+    def up() -> bool:
+        if not (sim.alive() and token_file.is_file() and token_file.read_text()):
+            return False
+        _SIM_ADMIN[url] = (admin_url, {"Authorization": f"Bearer {token_file.read_text().strip()}"})
+        return http_ok(f"{url}/ok") and http_ok(f"{admin_url}/_sim/state", _SIM_ADMIN[url][1])
+
     try:
-        eventually(lambda: sim.alive() and http_ok(f"{url}/_sim/state"), "simulator up", timeout=60)
+        eventually(up, "simulator up", timeout=60)
         yield url
     finally:
         sim.stop()
+        _SIM_ADMIN.pop(url, None)
+        token_file.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager

@@ -8,7 +8,9 @@ fixtures: see tests/integration/sim/conftest.py.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
+import aiohttp
 import pytest_asyncio
 from eth_account import Account
 
@@ -24,6 +26,13 @@ async def start_sim(**config: object) -> SimExchange:
     sim = SimExchange(SimConfig(**config))  # type: ignore[arg-type]
     await sim.start(host="127.0.0.1", port=0)
     return sim
+
+
+async def admin(sim: SimExchange, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+    """(status, JSON) of a `/_sim/*` request on the simulator's admin listener, with its bearer token."""
+    async with aiohttp.ClientSession() as s, s.request(method, sim.admin_url + path, json=body,
+                                                        headers=sim.admin_headers()) as r:
+        return r.status, await r.json()
 
 
 @pytest_asyncio.fixture

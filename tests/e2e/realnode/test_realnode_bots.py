@@ -23,7 +23,7 @@ import yaml
 
 from tests.support.controlplane import Cluster
 from tests.support.controlplane_wait import eventually
-from tests.support.realnode import HostProcess, RealCluster, http_json, operator, simulator
+from tests.support.realnode import HostProcess, RealCluster, http_json, operator, sim_admin, simulator
 
 pytestmark = pytest.mark.timeout(1200)
 
@@ -162,7 +162,7 @@ def test_bot_runs_in_a_container_trades_and_is_scraped(real_cluster: RealCluster
 
     text = traded(c, real_ns)
     assert metric(text, "botfleet_orders_total") > 0
-    ledger = http_json(f"{sim_url}/_sim/ledger")
+    ledger = sim_admin(sim_url, "/_sim/ledger")
     address = wallet_address(real_ns).lower()
     mine = [f for f in ledger if address in (f["taker"].lower(), f["maker"].lower())]
     assert mine, "the simulator's ledger has no fill of the bot's wallet"
@@ -230,7 +230,7 @@ def test_kill_9_restarts_the_bot_journal_survives_no_duplicate_order(
     # Every order the exchange holds for this wallet was journaled (before sending), and none twice:
     # a re-sent journaled order has the same hash (the simulator keeps one), an unjournaled one would
     # not be in the journal.
-    orders = http_json(f"{sim_url}/_sim/orders?maker={wallet_address(real_ns)}")
+    orders = sim_admin(sim_url, f"/_sim/orders?maker={wallet_address(real_ns)}")
     ids = [o["id"].lower() for o in orders]
     assert ids and len(ids) == len(set(ids))
     assert set(ids) <= set(after), f"orders at the exchange missing from the journal: {set(ids) - set(after)}"
@@ -260,7 +260,7 @@ def place_resting_order(sim_url: str, ns: str, token: str) -> str:
     from tests.support.sim import signed_order_body
 
     address = wallet_address(ns)
-    raw = http_json(f"{sim_url}/_sim/api-keys", "POST", {"address": address})
+    raw = sim_admin(sim_url, "/_sim/api-keys", "POST", {"address": address})
     creds = ApiCreds(raw["apiKey"], raw["secret"], raw["passphrase"], address)
     body = json.dumps(signed_order_body(creds, token, "BUY", 0.01, 10, private_key=wallet_key(ns)))
     req = urllib.request.Request(f"{sim_url}/order", data=body.encode(), method="POST",
@@ -281,7 +281,7 @@ def test_pod_deletion_sigterm_cancels_open_orders_and_exits_0(
     market = next(m for m in http_json(f"{sim_url}/gamma/markets") if not m.get("negRisk"))
     token = json.loads(market["clobTokenIds"])[0]
     order_id = place_resting_order(sim_url, real_ns, token)
-    orders = {o["id"].lower(): o for o in http_json(f"{sim_url}/_sim/orders?maker={wallet_address(real_ns)}")}
+    orders = {o["id"].lower(): o for o in sim_admin(sim_url, f"/_sim/orders?maker={wallet_address(real_ns)}")}
     assert orders[order_id]["status"] == "LIVE"  # still open while the bot runs
     watcher = _watch_pods(c, real_ns)
     chunks: list[str] = []
@@ -306,7 +306,7 @@ def test_pod_deletion_sigterm_cancels_open_orders_and_exits_0(
     # Exit code 0 = the bot's own clean exit (past the grace period the kubelet's SIGKILL gives 137).
     assert terminated[-1]["exitCode"] == 0, terminated[-1]
     assert grace == 30
-    orders = {o["id"].lower(): o for o in http_json(f"{sim_url}/_sim/orders?maker={wallet_address(real_ns)}")}
+    orders = {o["id"].lower(): o for o in sim_admin(sim_url, f"/_sim/orders?maker={wallet_address(real_ns)}")}
     assert orders[order_id]["status"] == "CANCELED", orders[order_id]
     assert not [o for o in orders.values() if o["status"] == "LIVE"], "an order of the bot is still open"
     # ... canceled by the bot's shutdown path, as its journal (on the volume) records.
@@ -353,7 +353,7 @@ def test_rotation_job_rotates_through_the_kubernetes_service_and_the_bot_rolls(
         real_cluster: RealCluster, real_ns: str, sim_url: str, op: HostProcess) -> None:
     c = real_cluster.cluster
     address = wallet_address(real_ns)
-    old = http_json(f"{sim_url}/_sim/api-keys", "POST", {"address": address})
+    old = sim_admin(sim_url, "/_sim/api-keys", "POST", {"address": address})
     c.kubectl("apply", "-n", real_ns, "-f", "-", input=json.dumps({
         "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "arb-creds", "labels": {"botfleet.io/bots": "arb"}},
         "stringData": {"CLOB_API_KEY": old["apiKey"], "CLOB_SECRET": old["secret"],

@@ -66,22 +66,34 @@ def _backup(tmp: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=300, check=False)
 
 
-def _s3_env(endpoint: str, **extra: str) -> dict[str, str]:
+BACKUP_KEY = "q0Ik0gXb7Ck1m3f8gYd9wQ5p2Jr6tLs4vNz8xHa1cEo="  # planted: 32 bytes in base64
+
+
+def _s3_env(endpoint: str, tmp: Path, files: bool = False, **extra: str) -> dict[str, str]:
+    """By hand (keys in the environment) or as the operator runs it (keys and encryption key in files)."""
+    (tmp / "backup-key").write_text(BACKUP_KEY)
+    keys = {"AWS_ACCESS_KEY_ID": "AKIAPLANTED", "AWS_SECRET_ACCESS_KEY": S3_SECRET}
+    if files:
+        (tmp / "s3").mkdir()
+        for k, v in keys.items():
+            (tmp / "s3" / k).write_text(v)
+        keys = {"BOTFLEET_BACKUP_S3_CREDENTIALS_DIR": str(tmp / "s3")}
     return _clean_env(BOTFLEET_BACKUP_S3_ENDPOINT=endpoint, BOTFLEET_BACKUP_S3_BUCKET="bots-backup",
-                      AWS_ACCESS_KEY_ID="AKIAPLANTED", AWS_SECRET_ACCESS_KEY=S3_SECRET, **extra)
+                      BOTFLEET_BACKUP_ENCRYPTION_KEY_FILE=str(tmp / "backup-key"), **keys, **extra)
 
 
 def test_backup_crash_prints_no_s3_secret(tmp_path: Path) -> None:
     """An invalid S3 endpoint port makes the S3 client's constructor raise outside any handler:
     the traceback is printed, without local variables (the S3 target with its secret key)."""
-    proc = _backup(tmp_path, _s3_env("https://s3.example.com:99999"))
+    proc = _backup(tmp_path, _s3_env("https://s3.example.com:99999", tmp_path))
     assert proc.returncode == 1, proc.stderr[-2000:]
     assert "Traceback" in proc.stderr and "ValueError" in proc.stderr, proc.stderr[-2000:]
     assert "secret_key=" not in proc.stderr.replace("secret_key=target.secret_key", "")  # no locals
-    assert _leaks([S3_SECRET], [proc.stdout, proc.stderr], tmp_path / "out") == []
+    assert _leaks([S3_SECRET, BACKUP_KEY], [proc.stdout, proc.stderr], tmp_path / "out") == []
 
 
-def test_a_dependency_quoting_the_secret_in_its_crash_is_scrubbed(tmp_path: Path) -> None:
+@pytest.mark.parametrize("files", [False, True], ids=["keys-in-env", "keys-in-files"])
+def test_a_dependency_quoting_the_secret_in_its_crash_is_scrubbed(tmp_path: Path, files: bool) -> None:
     """The worst case of a library: its exception message carries the secret it was given. The
     fault is injected into the real command (a sitecustomize that replaces the S3 client)."""
     hook = tmp_path / "hook"
@@ -95,11 +107,11 @@ def test_a_dependency_quoting_the_secret_in_its_crash_is_scrubbed(tmp_path: Path
 
         minio.Minio = Leaky
     """))
-    env = _s3_env("https://s3.example.com", PYTHONPATH=str(hook))
+    env = _s3_env("https://s3.example.com", tmp_path, files, PYTHONPATH=str(hook))
     proc = _backup(tmp_path, env)
     assert proc.returncode == 1, proc.stderr[-2000:]
     assert "RuntimeError: cannot sign for AKIAPLANTED:[REDACTED]" in proc.stderr, proc.stderr[-2000:]
-    assert _leaks([S3_SECRET], [proc.stdout, proc.stderr], tmp_path / "out") == []
+    assert _leaks([S3_SECRET, BACKUP_KEY], [proc.stdout, proc.stderr], tmp_path / "out") == []
 
 
 def test_rotation_failure_prints_no_key_and_logs_through_the_redactor(tmp_path: Path) -> None:

@@ -71,7 +71,8 @@ async def test_dislocations_are_visible_in_the_books_when_injected() -> None:
                 assert [seen[a] for a in d.assets] == d.prices
                 checked += 1
         assert checked >= 5
-        listed = await get(sim.url + "/_sim/dislocations")
+        status, listed = await _support.admin(sim, "GET", "/_sim/dislocations")
+        assert status == 200
         assert [x["ts_ms"] for x in listed] == [d.ts_ms for d in sim.scenario.dislocations]
     finally:
         await sim.stop()

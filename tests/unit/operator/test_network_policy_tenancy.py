@@ -138,7 +138,8 @@ def test_bad_settings_name_the_variable(env: dict[str, str], field_name: str) ->
 
 
 JOB_ATTACKS = [
-    ("metadata endpoint on the S3 port (80)", Peer("169.254.169.254"), "TCP", 80),
+    ("metadata endpoint on the S3 port (9000)", Peer("169.254.169.254"), "TCP", 9000),
+    ("metadata endpoint on 80", Peer("169.254.169.254"), "TCP", 80),
     ("metadata endpoint on 443", Peer("169.254.169.254"), "TCP", 443),
     ("AWS IPv6 metadata", Peer("fd00:ec2::254"), "TCP", 80),
     ("DNS via an outside resolver", Peer("8.8.8.8"), "UDP", 53),
@@ -147,19 +148,22 @@ JOB_ATTACKS = [
 
 @pytest.mark.parametrize(("what", "peer", "proto", "port"), JOB_ATTACKS, ids=[a[0] for a in JOB_ATTACKS])
 def test_the_backup_and_rotation_jobs_cannot_reach(what: str, peer: Peer, proto: str, port: int) -> None:
-    """The Jobs run the bot's image too (the rotation Job with an API token); an http:// S3 endpoint
-    opens port 80, the metadata endpoint's."""
-    b = tb(backup={"s3": {"endpoint": "http://minio.storage.svc", "bucket": "bots", "secretRef": {"name": "s"}}})
+    """The Jobs run the bot's image too (the rotation Job with an API token); the S3 endpoint's port
+    (https only: an http:// one, on the metadata endpoint's port 80, is refused at admission) is open,
+    but never to link-local addresses."""
+    b = tb(backup={"s3": {"endpoint": "https://minio.storage.svc:9000", "bucket": "bots", "secretRef": {"name": "s"}},
+                   "encryption": {"secretRef": {"name": "k"}}})
     policy = resources.jobs_network_policy(b, SETTINGS)
     assert not allowed(policy, "egress", peer, proto, port), what
 
 
 def test_the_jobs_still_reach_the_api_server_s3_and_dns() -> None:
-    b = tb(backup={"s3": {"endpoint": "http://minio.storage.svc", "bucket": "bots", "secretRef": {"name": "s"}}})
+    b = tb(backup={"s3": {"endpoint": "https://minio.storage.svc:9000", "bucket": "bots", "secretRef": {"name": "s"}},
+                   "encryption": {"secretRef": {"name": "k"}}})
     policy = resources.jobs_network_policy(b, SETTINGS)
     assert allowed(policy, "egress", Peer("10.96.0.1"), "TCP", 443)      # the API server's Service IP
     assert allowed(policy, "egress", Peer("172.20.0.5"), "TCP", 6443)    # the API server itself
-    assert allowed(policy, "egress", Peer("10.96.40.2"), "TCP", 80)      # in-cluster S3 (MinIO)
+    assert allowed(policy, "egress", Peer("10.96.40.2"), "TCP", 9000)    # in-cluster S3 (MinIO, TLS)
     assert allowed(policy, "egress", KUBE_DNS, "UDP", 53)
 
 

@@ -31,6 +31,10 @@ ENV_ATTACKS = ["OPENAI_BASE_URL", "OPENAI_API_BASE", "HTTPS_PROXY", "https_proxy
                "PYTHONWARNINGS", "LD_PRELOAD", "LD_LIBRARY_PATH", "PATH", "HOME", "POLYGON_RPC", "SUPABASE_URL_X",
                "WEB3_HTTP_PROVIDER_URI", "NO_PROXY"]
 
+_ENC = {"secretRef": {"name": "backup-key"}}
+HTTP_S3_ATTACKS = ["http://minio.storage.svc:9000", "http://s3.amazonaws.com", "HTTP://s3.example.com",
+                   "http://169.254.169.254/latest", "ftp://s3.example.com", "https//s3.example.com"]
+
 # (case id, valid spec, invalid spec, text the error must contain)
 CASES: list[tuple[str, dict[str, Any], dict[str, Any], str]] = [
     ("live-needs-wallet",
@@ -93,11 +97,25 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any], str]] = [
      "must be a DNS subdomain"),
     ("wallet-key-name", {"walletSecretRef": {"name": "w", "keys": {"PRIVATE_KEY": "pk.hex"}}},
      {"walletSecretRef": {"name": "w", "keys": {"PRIVATE_KEY": "my key"}}}, "must be a Secret key name"),
-    ("s3-endpoint", {"backup": {"s3": {"endpoint": "https://s3.example.com", "bucket": "bots", "secretRef": {"name": "s"}}}},
-     {"backup": {"s3": {"endpoint": "s3.example.com", "bucket": "bots", "secretRef": {"name": "s"}}}},
-     "must be an http:// or https:// URL"),
-    ("s3-bucket", {"backup": {"s3": {"endpoint": "http://minio:9000", "bucket": "bot.backups", "secretRef": {"name": "s"}}}},
-     {"backup": {"s3": {"endpoint": "http://minio:9000", "bucket": "Bot_Backups", "secretRef": {"name": "s"}}}},
+    ("s3-endpoint", {"backup": {"s3": {"endpoint": "https://s3.example.com", "bucket": "bots", "secretRef": {"name": "s"}},
+                                "encryption": _ENC}},
+     {"backup": {"s3": {"endpoint": "s3.example.com", "bucket": "bots", "secretRef": {"name": "s"}}, "encryption": _ENC}},
+     "must be an https:// URL"),
+    # Backups hold every signed order: never over plain http, not even to an in-cluster endpoint.
+    *[(f"s3-http-{i}", {"backup": {"s3": {"endpoint": "https://minio.storage.svc:9000", "bucket": "bots",
+                                          "secretRef": {"name": "s"}}, "encryption": _ENC}},
+       {"backup": {"s3": {"endpoint": url, "bucket": "bots", "secretRef": {"name": "s"}}, "encryption": _ENC}},
+       "must be an https:// URL with a host (plain http is refused)")
+      for i, url in enumerate(HTTP_S3_ATTACKS)],
+    ("s3-needs-encryption",
+     {"backup": {"s3": {"endpoint": "https://s3.example.com", "bucket": "bots", "secretRef": {"name": "s"}},
+                 "encryption": _ENC}},
+     {"backup": {"s3": {"endpoint": "https://s3.example.com", "bucket": "bots", "secretRef": {"name": "s"}}}},
+     "spec.backup.s3 requires spec.backup.encryption"),
+    ("s3-bucket", {"backup": {"s3": {"endpoint": "https://minio:9000", "bucket": "bot.backups", "secretRef": {"name": "s"}},
+                              "encryption": _ENC}},
+     {"backup": {"s3": {"endpoint": "https://minio:9000", "bucket": "Bot_Backups", "secretRef": {"name": "s"}},
+                 "encryption": _ENC}},
      "must be an S3 bucket name"),
     ("backup-pvc-size", {"backup": {"storage": {"pvc": {"size": "10Gi"}}}},
      {"backup": {"storage": {"pvc": {"size": "10 GB"}}}}, "must be a Kubernetes quantity"),

@@ -228,8 +228,13 @@ def test_secret_view_keeps_no_value() -> None:
     ({"credentialsSecretRef": {"name": "c"}}, [secret("c", CLOB_API_KEY="x")], False, "SecretKeyMissing",
      "add CLOB_SECRET, CLOB_PASSPHRASE"),
     ({"credentialsSecretRef": {"name": "c"}}, [secret("c", OPENAI_API_KEY="x")], True, "AllSecretsPresent", ""),
-    ({"backup": {"s3": {"endpoint": "https://s3", "bucket": "bkt", "secretRef": {"name": "s3"}}}}, [], True,
+    ({"backup": {"s3": {"endpoint": "https://s3", "bucket": "bkt", "secretRef": {"name": "s3"}},
+                 "encryption": {"secretRef": {"name": "bk"}}}}, [secret("bk", BACKUP_ENCRYPTION_KEY="x")], True,
      "AllSecretsPresent", "Secret s3 (spec.backup.s3.secretRef) not found"),
+    ({"backup": {"s3": {"endpoint": "https://s3", "bucket": "bkt", "secretRef": {"name": "s3"}},
+                 "encryption": {"secretRef": {"name": "bk"}}}},
+     [secret("s3", AWS_ACCESS_KEY_ID="a", AWS_SECRET_ACCESS_KEY="b"), secret("bk", OTHER="x")], True,
+     "AllSecretsPresent", "BACKUP_ENCRYPTION_KEY"),
 ])
 def test_secrets_check(spec: dict[str, Any], present: list[dict[str, Any]], ok: bool, reason: str, text: str) -> None:
     result = check(spec_of(**{"strategy": "arbhunter", **spec}), views(*present), "b1")

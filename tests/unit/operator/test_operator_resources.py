@@ -164,13 +164,34 @@ def test_backup_cronjob_runs_backup_on_the_journal_volume() -> None:
 
 def test_backup_pvc_and_s3() -> None:
     b = tb(backup={"storage": {"pvc": {"size": "5Gi", "storageClassName": "fast"}},
-                    "s3": {"endpoint": "https://s3", "bucket": "bkt", "secretRef": {"name": "s3"}}})
+                    "s3": {"endpoint": "https://s3", "bucket": "bkt", "secretRef": {"name": "s3"}},
+                    "encryption": {"secretRef": {"name": "backup-key"}}})
     objs = by_kind(desired_objects(b, SIM, {}))
     assert objs["PersistentVolumeClaim/b1-backups"]["spec"]["storageClassName"] == "fast"
-    c = objs["CronJob/b1-backup"]["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
-    names = [e["name"] for e in c["env"]]
-    assert "BOTFLEET_BACKUP_S3_BUCKET" in names and "AWS_SECRET_ACCESS_KEY" in names
-    assert {"name": "backups", "mountPath": "/backups"} in c["volumeMounts"]
+    pod = objs["CronJob/b1-backup"]["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    c = pod["containers"][0]
+    env = {e["name"]: e for e in c["env"]}
+    assert "BOTFLEET_BACKUP_S3_BUCKET" in env and {"name": "backups", "mountPath": "/backups"} in c["volumeMounts"]
+    # The S3 keys and the encryption key are files, never environment variables.
+    assert not [e for e in c["env"] if "valueFrom" in e] and "AWS_SECRET_ACCESS_KEY" not in env
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert volumes["s3-credentials"]["secret"]["secretName"] == "s3"
+    assert [i["key"] for i in volumes["s3-credentials"]["secret"]["items"]] == ["AWS_ACCESS_KEY_ID",
+                                                                                "AWS_SECRET_ACCESS_KEY"]
+    assert volumes["backup-key"]["secret"] == {"secretName": "backup-key", "defaultMode": 0o440, "items": [
+        {"key": "BACKUP_ENCRYPTION_KEY", "path": "BACKUP_ENCRYPTION_KEY"}]}
+    mounts = {m["name"]: m for m in c["volumeMounts"]}
+    assert mounts["s3-credentials"]["readOnly"] and mounts["backup-key"]["readOnly"]
+    assert env["BOTFLEET_BACKUP_S3_CREDENTIALS_DIR"]["value"] == mounts["s3-credentials"]["mountPath"]
+    assert env["BOTFLEET_BACKUP_ENCRYPTION_KEY_FILE"]["value"] == (mounts["backup-key"]["mountPath"]
+                                                                 + "/BACKUP_ENCRYPTION_KEY")
+
+
+def test_backup_without_encryption_mounts_no_key() -> None:
+    pod = by_kind(desired_objects(tb(), SIM, {}))["CronJob/b1-backup"]["spec"]["jobTemplate"]["spec"]["template"]
+    names = {e["name"] for e in pod["spec"]["containers"][0]["env"]}
+    assert "BOTFLEET_BACKUP_ENCRYPTION_KEY_FILE" not in names
+    assert not {"backup-key", "s3-credentials"} & {v["name"] for v in pod["spec"]["volumes"]}
 
 
 def test_rotation_objects_only_with_both_secrets_and_cronjob_with_schedule() -> None:
@@ -232,7 +253,8 @@ def test_service_and_network_policy_select_the_bot_pod_only_not_job_pods() -> No
 
 
 def test_jobs_network_policy_allows_the_s3_endpoint_port() -> None:
-    b = tb(backup={"s3": {"endpoint": "http://minio.storage:9000", "bucket": "bots", "secretRef": {"name": "s"}}})
+    b = tb(backup={"s3": {"endpoint": "https://minio.storage:9000", "bucket": "bots", "secretRef": {"name": "s"}},
+                   "encryption": {"secretRef": {"name": "k"}}})
     np = resources.jobs_network_policy(b, Settings())
     ports = {p["port"] for rule in np["spec"]["egress"] for p in rule["ports"]}
     assert 9000 in ports

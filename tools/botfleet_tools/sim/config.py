@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+MIN_ADMIN_TOKEN = 16  # a token given by hand; generated ones have 43 characters (32 random bytes)
+
 
 @dataclass
 class SimConfig:
@@ -20,6 +22,8 @@ class SimConfig:
     check_l2_timestamp_s: int = 0  # >0: reject L2 requests whose POLY_TIMESTAMP is older than this
     enforce_rate_limits: bool = False  # 429 above Polymarket's documented per-10s limits (ratelimits.py)
     rate_limit_scale: float = 1.0  # multiply those limits (e.g. 0.01 to hit them quickly in tests)
+    # Bearer token of the admin listener (`/_sim/*`); empty = a random one per start. Never in a repr.
+    admin_token: str = field(default="", repr=False)
 
     def __post_init__(self) -> None:
         if self.speed < 0:
@@ -30,3 +34,6 @@ class SimConfig:
             raise ValueError(f"SimConfig.default_usdc must be >= 0, got {self.default_usdc}")
         if self.heartbeat_timeout_s <= 0:
             raise ValueError(f"SimConfig.heartbeat_timeout_s must be > 0, got {self.heartbeat_timeout_s}")
+        if self.admin_token and len(self.admin_token) < MIN_ADMIN_TOKEN:
+            raise ValueError(f"SimConfig.admin_token must be at least {MIN_ADMIN_TOKEN} characters "
+                             "(or empty for a random one)")

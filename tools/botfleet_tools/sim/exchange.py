@@ -1,4 +1,5 @@
-"""SimExchange: the engine, a scenario driving it, auth, faults and the aiohttp server on one port."""
+"""SimExchange: the engine, a scenario driving it, auth, faults and the aiohttp servers: the exchange's
+APIs on one port, the `/_sim/*` admin endpoints on another (token-protected, loopback by default)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import contextlib
 import hashlib
 import logging
 import random
+import secrets
 import time
 from typing import Any
 
@@ -68,6 +70,9 @@ class SimExchange:
         self.heartbeat_chain: dict[str, int] = {}  # account -> heartbeats in the current chain
         self.url = ""
         self.port = 0
+        self.admin_token = self.config.admin_token or secrets.token_urlsafe(32)
+        self.admin_url = ""
+        self.admin_port = 0
         self._mm: dict[tuple[str, str], dict[tuple[str, int], Order]] = {}  # (owner, token) -> (side, price) -> order
         self._placed: dict[str, Order] = {}  # scenario one-shot orders by key
         self.delayed: dict[str, Order] = {}  # orders answered `delayed`, not matched yet
@@ -80,7 +85,9 @@ class SimExchange:
         self._queue: asyncio.Queue[list[tuple[str, Any]]] | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._runner: web.AppRunner | None = None
+        self._admin_runner: web.AppRunner | None = None
         self.app = self._build_app()
+        self.admin_app = self._build_admin_app()
 
     # ----- Python API -----
     @property
@@ -369,38 +376,54 @@ class SimExchange:
 
     # ----- lifecycle -----
     def _build_app(self) -> web.Application:
-        from .http_admin import add_admin_routes
         from .http_public import add_public_routes
         from .http_trading import add_trading_routes, fault_middleware
 
         app = web.Application(middlewares=[fault_middleware(self)], client_max_size=8 * 1024 * 1024)
         add_public_routes(app, self)
         add_trading_routes(app, self)
-        add_admin_routes(app, self)
         app.router.add_get("/ws/market", self.market_hub.handle)
         app.router.add_get("/ws/user", self.user_hub.handle)
         return app
 
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+    def _build_admin_app(self) -> web.Application:
+        from .http_admin import build_admin_app
+
+        return build_admin_app(self)
+
+    def admin_headers(self) -> dict[str, str]:
+        """The header every `/_sim/*` request on `admin_url` needs."""
+        return {"Authorization": f"Bearer {self.admin_token}"}
+
+    @staticmethod
+    async def _listen(runner: web.AppRunner, host: str, port: int) -> int:
+        await runner.setup()
+        site = web.TCPSite(runner, host, port)
+        await site.start()
+        server = getattr(site, "_server", None)
+        sockets = getattr(server, "sockets", None) or []
+        return int(sockets[0].getsockname()[1]) if sockets else port
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0, admin_host: str = "127.0.0.1",
+                    admin_port: int = 0) -> str:
+        """Serve the exchange on host:port and the admin endpoints on admin_host:admin_port (0 = any free)."""
         self._queue = asyncio.Queue()
         self._tasks.append(asyncio.create_task(self._publisher(), name="sim-publisher"))
         ts = now_ms()
         self._apply(self.scenario.step(ts), ts)  # opening books
         self._emit(ts)
         self._runner = web.AppRunner(self.app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port)
-        await site.start()
-        server = getattr(site, "_server", None)
-        sockets = getattr(server, "sockets", None) or []
-        self.port = sockets[0].getsockname()[1] if sockets else port
+        self.port = await self._listen(self._runner, host, port)
         self.url = f"http://{host}:{self.port}"
+        self._admin_runner = web.AppRunner(self.admin_app, access_log=None)
+        self.admin_port = await self._listen(self._admin_runner, admin_host, admin_port)
+        self.admin_url = f"http://{admin_host}:{self.admin_port}"
         self._tasks.append(asyncio.create_task(self._confirm_trades(), name="sim-confirm"))
         self._tasks.append(asyncio.create_task(self._housekeeping(), name="sim-housekeeping"))
         if self.config.speed > 0:
             self._tasks.append(asyncio.create_task(self._stepper(), name="sim-stepper"))
-        log.info("simulated exchange listening on %s (scenario %s, seed %d)", self.url,
-                 self.config.scenario, self.config.seed)
+        log.info("simulated exchange listening on %s, admin endpoints on %s (scenario %s, seed %d)", self.url,
+                 self.admin_url, self.config.scenario, self.config.seed)
         return self.url
 
     @property
@@ -416,9 +439,10 @@ class SimExchange:
         self._tasks.clear()
         await self.market_hub.close_all()
         await self.user_hub.close_all()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        for runner in (self._runner, self._admin_runner):
+            if runner is not None:
+                await runner.cleanup()
+        self._runner = self._admin_runner = None
 
     async def __aenter__(self) -> SimExchange:
         await self.start()

@@ -1,8 +1,15 @@
-"""`/_sim/*`: control of the simulator over HTTP (faults, wallets, keys, inspection) for other processes."""
+"""`/_sim/*`: control of the simulator over HTTP (faults, wallets, keys, inspection) for other processes.
+
+Served by a listener of its own (`admin_url`, loopback by default), never on the trading port: whoever
+reaches a paper bot's exchange must not be able to rewrite its market or mint API keys. Every request
+carries `Authorization: Bearer <admin token>`, compared in constant time.
+"""
 
 from __future__ import annotations
 
+import hmac
 import json
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -11,6 +18,34 @@ from .units import fmt
 
 if TYPE_CHECKING:
     from .exchange import SimExchange
+
+
+UNAUTHORIZED = ("missing or wrong bearer token: send 'Authorization: Bearer <token>' (the token of "
+                "`botfleet sim --admin-token-file`, BOTFLEET_SIM_ADMIN_TOKEN or SimExchange.admin_token)")
+
+
+def bearer_auth(token: str) -> Any:
+    """Middleware: 401 unless the request's bearer token is `token`."""
+    expected = token.encode()
+
+    @web.middleware
+    async def middleware(request: web.Request,
+                         handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+        # compare_digest: the time taken does not tell how many leading characters were right
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected):
+            return web.json_response({"error": UNAUTHORIZED}, status=401,
+                                     headers={"WWW-Authenticate": 'Bearer realm="botfleet-sim-admin"'})
+        return await handler(request)
+
+    return middleware
+
+
+def build_admin_app(sim: SimExchange) -> web.Application:
+    """The admin listener's application: token check, then the `/_sim/*` routes."""
+    app = web.Application(middlewares=[bearer_auth(sim.admin_token)])
+    add_admin_routes(app, sim)
+    return app
 
 
 def add_admin_routes(app: web.Application, sim: SimExchange) -> None:

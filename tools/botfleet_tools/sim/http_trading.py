@@ -38,7 +38,7 @@ def err(status: int, message: str, **extra: Any) -> web.Response:
 def fault_middleware(sim: SimExchange) -> Any:
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path.startswith("/_sim"):
+        if request.path.startswith("/_sim"):  # admin lives on its own listener: a plain 404 here, never faulted
             return await handler(request)
         f = sim.faults
         if request.path.startswith("/ws/"):  # only an `errors` fault naming the websocket path
