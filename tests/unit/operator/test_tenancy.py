@@ -159,7 +159,8 @@ def test_a_tenant_chosen_llm_endpoint_gets_no_key() -> None:
 
 def test_a_tenant_chosen_s3_endpoint_gets_no_key() -> None:
     s3 = {"endpoint": "https://collector.attacker.example", "bucket": "bkt", "secretRef": {"name": "s3"}}
-    problem = tenancy.problem(tb(backup={"s3": s3}), POLICY.image, ())
+    backup = {"s3": s3, "encryption": {"secretRef": {"name": "backup-key"}}}
+    problem = tenancy.problem(tb(backup=backup), POLICY.image, ())
     assert problem and "spec.backup.s3.endpoint" in problem
 
 
