@@ -117,7 +117,7 @@ def test_hand_edits_are_reverted() -> None:
 
 
 def test_missing_secret_holds_the_deployment_and_reports_the_key() -> None:
-    b = bot(walletSecretRef={"name": "w"})
+    b = bot(mode="live", walletSecretRef={"name": "w"})
     kube = FakeKube()
     reconcile(Snapshot(bot=b, secrets=views(secret("w", SIGNATURE_TYPE="0"))), kube, SETTINGS, NOW)
     assert "Deployment" not in [o["kind"] for o in kube.applied]
@@ -156,7 +156,7 @@ def test_invalid_params_applies_nothing() -> None:
 
 
 def test_manual_rotation_trigger_starts_one_job() -> None:
-    b = bot(walletSecretRef={"name": "w"}, credentialsSecretRef={"name": "c"})
+    b = bot(mode="live", walletSecretRef={"name": "w"}, credentialsSecretRef={"name": "c"})
     b["metadata"]["annotations"] = {"botfleet.io/rotate-credentials": "now-1"}
     secrets = views(secret("w", PRIVATE_KEY="x"), secret("c", OPENAI_API_KEY="y"))
     kube = FakeKube()
@@ -247,7 +247,7 @@ def test_removing_a_spec_field_reapplies_the_deployment_without_it(field: str, v
 
 def test_removing_the_wallet_key_map_reapplies_the_secret_volume() -> None:
     secrets = views(secret("w", pk="x", PRIVATE_KEY="x"))
-    b = bot(walletSecretRef={"name": "w", "keys": {"PRIVATE_KEY": "pk"}})
+    b = bot(mode="live", walletSecretRef={"name": "w", "keys": {"PRIVATE_KEY": "pk"}})
     _, owned = _converge(b, secrets)
     b["spec"]["walletSecretRef"] = {"name": "w"}
     kube = FakeKube()
@@ -257,7 +257,7 @@ def test_removing_the_wallet_key_map_reapplies_the_secret_volume() -> None:
     assert "items" not in wallet["secret"]
 
 
-ROT = {"walletSecretRef": {"name": "w"}, "credentialsSecretRef": {"name": "c"}}
+ROT = {"mode": "live", "walletSecretRef": {"name": "w"}, "credentialsSecretRef": {"name": "c"}}
 ROT_SECRETS = views(secret("w", PRIVATE_KEY="x"), secret("c", OPENAI_API_KEY="y"))
 
 
@@ -323,7 +323,7 @@ def test_nothing_is_pruned_while_an_apply_fails() -> None:
 
 
 def test_a_referenced_secret_the_watch_has_not_seen_is_labelled_and_used() -> None:
-    b = bot(walletSecretRef={"name": "w"})
+    b = bot(mode="live", walletSecretRef={"name": "w"})
     kube = FakeKube()
     kube.unwatched_secrets["w"] = secret("w", PRIVATE_KEY=FAKE_KEY)
     result = reconcile(Snapshot(bot=b), kube, SETTINGS, NOW)
@@ -335,12 +335,12 @@ def test_a_referenced_secret_the_watch_has_not_seen_is_labelled_and_used() -> No
 
 def test_a_missing_secret_is_looked_for_again_soon() -> None:
     kube = FakeKube()
-    result = reconcile(Snapshot(bot=bot(walletSecretRef={"name": "w"})), kube, SETTINGS, NOW)
+    result = reconcile(Snapshot(bot=bot(mode="live", walletSecretRef={"name": "w"})), kube, SETTINGS, NOW)
     assert kube.labelled == ["w"] and result.recheck_after == 10.0
     sr = condition(kube.statuses[-1], "SecretsReady")
     assert sr is not None and sr["reason"] == "SecretNotFound"
     # Seen by the watch (labelled): no read.
     kube2 = FakeKube()
-    reconcile(Snapshot(bot=bot(walletSecretRef={"name": "w"}), secrets=views(secret("w", PRIVATE_KEY="x"))),
+    reconcile(Snapshot(bot=bot(mode="live", walletSecretRef={"name": "w"}), secrets=views(secret("w", PRIVATE_KEY="x"))),
               kube2, SETTINGS, NOW)
     assert kube2.labelled == []

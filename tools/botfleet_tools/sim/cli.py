@@ -13,6 +13,8 @@ import signal
 
 import typer
 
+from bot_runtime.contract.config import SIM_CHAIN_ID
+
 from .config import SimConfig
 from .exchange import SimExchange
 from .scenarios import PRESETS
@@ -31,6 +33,7 @@ async def run_sim(host: str = "127.0.0.1", port: int = 8765, scenario: str = "de
                 loop.add_signal_handler(sig, done.set)
     print(json.dumps({"event": "SIM READY", "url": sim.url, "ws": sim.ws_url, "gamma": sim.url + "/gamma",
                       "data_api": sim.url + "/data-api", "scenario": scenario, "seed": seed,
+                      "chain_id": sim.config.chain_id,
                       "markets": len(sim.markets)}), flush=True)
     try:
         await done.wait()
@@ -46,6 +49,10 @@ def sim_command(
     seed: int = typer.Option(1, "--seed", help="RNG seed: same seed, same markets and same scenario actions."),
     speed: float = typer.Option(1.0, "--speed", help="Scenario speed multiplier (0 = frozen books)."),
     default_usdc: float = typer.Option(10_000.0, "--default-usdc", help="pUSD credited to each new API wallet."),
+    chain_id: int = typer.Option(SIM_CHAIN_ID, "--chain-id", min=1,
+                                 help="Chain id orders and L1 auth must be signed for. The default is the "
+                                      "simulator's own (paper bots sign for it); 137 (Polygon) only for "
+                                      "reference clients such as py-clob-client-v2."),
     log_level: str = typer.Option("INFO", "--log-level", help="Python log level."),
 ) -> None:
     """Run the simulated Polymarket exchange."""  # CLOB REST, websockets, Gamma, Data API on one port
@@ -53,7 +60,7 @@ def sim_command(
         raise typer.BadParameter(f"unknown scenario {scenario!r}: choose one of {', '.join(sorted(PRESETS))}",
                                  param_hint="--scenario")
     logging.basicConfig(level=log_level.upper(), format="%(message)s")
-    asyncio.run(run_sim(host, port, scenario, seed, speed, default_usdc=default_usdc))
+    asyncio.run(run_sim(host, port, scenario, seed, speed, default_usdc=default_usdc, chain_id=chain_id))
 
 
 app = typer.Typer(add_completion=False)
