@@ -4,8 +4,8 @@ bytes leaving it, for ArbHunter in paper mode against `botfleet sim` on loopback
 One command, prints JSON:
     .venv/bin/python benchmarks/bench_tick_to_order.py [--opportunities 10000] [--signer ours|pyclob]
 
-What runs: a real BotApp (arbhunter, paper mode, real EIP-712 signing with the wallet the sim
-issues, real SQLite journal, real risk engine, real aiohttp order client) whose exchange is a
+What runs: a real BotApp (arbhunter, paper mode, real EIP-712 signing with its paper key, which the sim
+funds, real SQLite journal, real risk engine, real aiohttp order client) whose exchange is a
 `botfleet sim` subprocess (pinned to the other core) and whose market websocket is a small feed
 server in this process that plays one dislocation (both outcomes' asks at 0.10, below anything the
 sim's books offer, so both FOK legs are refused: no fills, no hedging) at a time and

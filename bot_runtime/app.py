@@ -11,10 +11,11 @@ stop():   no new orders -> strategy stopped and drained -> open orders canceled 
 Mode rules (decided in `plan_execution`, a pure function):
 - live: needs `mode: live` AND a wallet key (`PRIVATE_KEY`); orders go to the configured CLOB;
 - paper against a simulator (any clobUrl other than production's): real HTTP orders to the sim,
-  signed with the mounted wallet key or, with no wallet Secret, an ephemeral key generated in
-  memory (never logged); API credentials come from the Secret or the sim's L1 auth endpoint;
+  signed with the bot's own paper key (generated once, kept with the journal, never logged) for
+  the simulator's chain id (SIM_CHAIN_ID), never with the wallet Secret; API credentials come
+  from the sim's L1 auth endpoint, never from the credentials Secret (warned about when present);
 - paper against production endpoints: live market data, orders filled by an in-process matching
-  engine against those books; nothing is sent to Polymarket.
+  engine against those books; nothing is sent to Polymarket (same paper key).
 """
 
 from __future__ import annotations

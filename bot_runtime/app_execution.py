@@ -11,7 +11,7 @@ import asyncio
 import os
 import socket
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,6 +22,7 @@ from bot_runtime.contract.config import (
     CLOB_API_KEY,
     CLOB_PASSPHRASE,
     CLOB_SECRET,
+    SIM_CHAIN_ID,
     WALLET_FUNDER_ADDRESS,
     WALLET_PRIVATE_KEY,
     WALLET_SIGNATURE_TYPE,
@@ -80,21 +81,35 @@ class ExecutionPlan:
     """How orders are executed, decided from the configuration and which credentials exist."""
 
     kind: str                 # "live" | "sim" | "paper-local"
-    ephemeral_wallet: bool    # generate a throwaway key (paper against a sim without a wallet Secret)
+    paper_wallet: bool        # sign with the bot's own paper key (execution/paper_wallet.py), not the Secret's
     derive_api_creds: bool    # ask the exchange's L1 endpoint for API credentials
+    chain_id: int             # what orders and L1 headers are signed for
+    ignored: tuple[str, ...] = ()  # Secret keys present but never used in this mode (warned about once)
 
 
-def plan_execution(config: BotConfig, has_wallet: bool, has_api_creds: bool) -> ExecutionPlan:
-    """Pure decision of the execution path; raises StartupError(config_error=True) when refused."""
+PAPER_IGNORED_KEYS = (WALLET_PRIVATE_KEY, WALLET_FUNDER_ADDRESS, WALLET_SIGNATURE_TYPE,
+                      CLOB_API_KEY, CLOB_SECRET, CLOB_PASSPHRASE)
+
+
+def plan_execution(config: BotConfig, has_wallet: bool, has_api_creds: bool,
+                   present: Collection[str] = ()) -> ExecutionPlan:
+    """Pure decision of the execution path; raises StartupError(config_error=True) when refused.
+
+    Paper mode never signs with the wallet Secret nor uses its CLOB API credentials: a simulator
+    may be compromised or sniffed (plain HTTP), so a paper bot has a key of its own and signs for
+    the simulator's chain id, which Polygon does not accept. `present`: the credential keys found."""
     production = config.endpoints.clobUrl.rstrip("/") == PRODUCTION_CLOB
     if config.mode == "live":
         if not has_wallet:
             raise StartupError("mode is live but no wallet key was found: mount the wallet Secret with "
                                "PRIVATE_KEY (spec.walletSecretRef) or set mode: paper", config_error=True)
-        return ExecutionPlan("live", ephemeral_wallet=False, derive_api_creds=not has_api_creds)
-    if production:
-        return ExecutionPlan("paper-local", ephemeral_wallet=False, derive_api_creds=False)
-    return ExecutionPlan("sim", ephemeral_wallet=not has_wallet, derive_api_creds=not has_api_creds)
+        return ExecutionPlan("live", paper_wallet=False, derive_api_creds=not has_api_creds,
+                             chain_id=config.endpoints.chainId)
+    ignored = tuple(k for k in PAPER_IGNORED_KEYS if k in present)
+    if production:  # orders are matched in-process: nothing signed leaves the bot
+        return ExecutionPlan("paper-local", paper_wallet=True, derive_api_creds=False, chain_id=SIM_CHAIN_ID,
+                             ignored=ignored)
+    return ExecutionPlan("sim", paper_wallet=True, derive_api_creds=True, chain_id=SIM_CHAIN_ID, ignored=ignored)
 
 
 def _creds_from(credentials: Any) -> ApiCreds | None:
@@ -104,7 +119,9 @@ def _creds_from(credentials: Any) -> ApiCreds | None:
     return None
 
 
-def _signer(deps: ExecutionDeps, private_key: str) -> OrderSigner:
+def _signer(deps: ExecutionDeps, private_key: str, plan: ExecutionPlan) -> OrderSigner:
+    if plan.paper_wallet:  # the paper key is a plain EOA: the wallet Secret's settings are not its own
+        return OrderSigner(private_key, chain_id=plan.chain_id)
     creds = deps.credentials
     sig_type_text = (creds.get(WALLET_SIGNATURE_TYPE) or "0").strip()
     try:
@@ -113,7 +130,7 @@ def _signer(deps: ExecutionDeps, private_key: str) -> OrderSigner:
         raise StartupError(f"wallet Secret key {WALLET_SIGNATURE_TYPE} must be 0, 1, 2 or 3, got a non-number",
                            config_error=True) from None
     try:
-        return OrderSigner(private_key, chain_id=deps.config.endpoints.chainId, signature_type=sig_type,
+        return OrderSigner(private_key, chain_id=plan.chain_id, signature_type=sig_type,
                            funder=creds.get(WALLET_FUNDER_ADDRESS) or None)
     except OrderError as exc:  # the message names the key, never its value
         raise StartupError(f"wallet Secret: {exc}", config_error=True) from None
@@ -123,10 +140,12 @@ class Execution:
     """What BotApp needs from the execution layer, over one Executor."""
 
     def __init__(self, deps: ExecutionDeps, kind: str, journal: Journal, executor: Executor,
-                 observer: MetricsObserver, lock_fd: int | None, session: Any = None) -> None:
+                 observer: MetricsObserver, lock_fd: int | None, session: Any = None,
+                 paper_wallet: bool = False) -> None:
         self.deps = deps
         self.log = deps.log
         self.kind = kind
+        self.paper_wallet = paper_wallet
         self.journal = journal
         self.executor = executor
         self.observer = observer
@@ -188,6 +207,8 @@ class Execution:
             self._lock_fd = None
 
     async def credentials_changed(self, keys: set[str]) -> None:
+        if self.paper_wallet:  # paper mode signs with its own key and derives its own API credentials
+            return
         if WALLET_PRIVATE_KEY in keys:
             # positions and open orders belong to the old wallet: a new key needs a restart
             self.log.warning("wallet key changed: restart the bot to trade with the new wallet")
@@ -328,8 +349,11 @@ async def build_execution(deps: ExecutionDeps) -> Execution:
     cfg = deps.config
     creds = deps.credentials
     exchange_session: aiohttp.ClientSession | None = None  # ours to close: the exchange does not own it
-    private_key = creds.get(WALLET_PRIVATE_KEY) or ""
-    plan = plan_execution(cfg, bool(private_key), _creds_from(creds) is not None)
+    present = [k for k in PAPER_IGNORED_KEYS if creds.get(k)]
+    plan = plan_execution(cfg, WALLET_PRIVATE_KEY in present, _creds_from(creds) is not None, present)
+    if plan.ignored:  # names only: the values stay unread
+        deps.log.warning("paper mode ignores the wallet Secret and the CLOB API credentials: the bot signs "
+                         "with its own paper key for the simulator's chain id", ignored=list(plan.ignored))
 
     # the journal, exclusively ours
     lock_fd: int | None = None
@@ -348,34 +372,35 @@ async def build_execution(deps: ExecutionDeps) -> Execution:
 
     try:
         observer = MetricsObserver(deps.metrics, *deps.labels, log=deps.log)
-        if plan.kind == "paper-local":
-            from eth_account import Account
+        if plan.paper_wallet:
+            from bot_runtime.execution.paper_wallet import load_or_create_paper_key
 
+            private_key = await asyncio.to_thread(load_or_create_paper_key, cfg.journal.url, journal)
+            register_secret(private_key)
+            register_secret(private_key.removeprefix("0x"))  # the bare hex too: some libraries print it so
+        else:
+            private_key = creds.get(WALLET_PRIVATE_KEY) or ""
+        signer = _signer(deps, private_key, plan)
+        if plan.kind == "paper-local":
             from bot_runtime.execution.paper import PaperMatchingExchange
 
-            key = Account.create().key.hex()  # signs orders nobody receives: keeps the code path identical
-            register_secret(key)
-            signer = _signer(deps, key)
             exchange: Any = PaperMatchingExchange(deps.store.books.get, fee_rate_ppm=_fee_ppm(deps.store))
         else:
-            if plan.ephemeral_wallet:
-                from eth_account import Account
-
-                private_key = Account.create().key.hex()  # in memory only; the sim funds new wallets
-                register_secret(private_key)
-            signer = _signer(deps, private_key)
             derived: ApiCreds | None = None
             if plan.derive_api_creds:
                 assert deps.http is not None
                 try:
                     derived = await create_or_derive_api_creds(deps.http, cfg.endpoints.clobUrl, private_key,
-                                                               cfg.endpoints.chainId)
+                                                               plan.chain_id)
                 except ApiKeyError as exc:
                     raise StartupError(str(exc)) from None
                 for v in (derived.api_key, derived.secret, derived.passphrase):
                     register_secret(v)
+            paper = plan.paper_wallet
 
             def current_creds() -> ApiCreds:
+                if paper:  # the Secret's CLOB keys belong to the real wallet: never sent to a simulator
+                    return derived or ApiCreds("", "", "")
                 # a rotated credentials Secret wins over what was derived at start
                 return _creds_from(creds) or derived or ApiCreds("", "", "")
 
@@ -402,7 +427,7 @@ async def build_execution(deps: ExecutionDeps) -> Execution:
                 raise StartupError(f"reconcile with {cfg.endpoints.clobUrl} failed: {exc}") from None
             raise
         deps.log.info("EXECUTION READY", execution=plan.kind, address=signer.address,
-                     ephemeral_wallet=plan.ephemeral_wallet, reconciled=report.checked,
+                     paper_wallet=plan.paper_wallet, chain_id=plan.chain_id, reconciled=report.checked,
                      open_orders=report.open_orders, kill_switch=risk.tripped)
     except BaseException:
         if exchange_session is not None:
@@ -413,7 +438,8 @@ async def build_execution(deps: ExecutionDeps) -> Execution:
         raise
     # risk state reads the journal's kill switch at construction: reflect it right away
     observer.on_kill_switch(risk.tripped)
-    execution = Execution(deps, plan.kind, journal, executor, observer, lock_fd, exchange_session)
+    execution = Execution(deps, plan.kind, journal, executor, observer, lock_fd, exchange_session,
+                          paper_wallet=plan.paper_wallet)
     execution.start_background()
     return execution
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -25,6 +25,12 @@ from bot_runtime.venue.polymarket.constants import (
 )
 
 Mode = Literal["paper", "live"]
+
+# The simulator's own chain id (`botfleet sim`): paper bots sign orders (EIP-712 domain) and L1
+# ClobAuth headers for it, never for Polygon (137), so nothing a paper bot signs is valid on
+# Polymarket. 0xB07F1EE7 ("botfleet"), not the id of any public chain we know of. Lives in the
+# contract because the operator renders it into paper bots' endpoints and the simulator checks it.
+SIM_CHAIN_ID: Final = 0xB07F1EE7
 
 # Secret key names. Wallet Secret (spec.walletSecretRef): the signing key and how orders are signed.
 WALLET_PRIVATE_KEY = "PRIVATE_KEY"
@@ -75,11 +81,11 @@ class Endpoints(_Model):
 
     @classmethod
     def for_sim(cls, base_url: str) -> Endpoints:
-        """All endpoints of one `botfleet sim` server (it serves every API on one port)."""
+        """All endpoints of one `botfleet sim` server (it serves every API on one port), and its chain id."""
         base = base_url.rstrip("/")
         ws = base.replace("http://", "ws://", 1).replace("https://", "wss://", 1)
         return cls(clobUrl=base, gammaUrl=f"{base}/gamma", dataApiUrl=f"{base}/data-api",
-                   wsMarketUrl=f"{ws}/ws/market", wsUserUrl=f"{ws}/ws/user")
+                   wsMarketUrl=f"{ws}/ws/market", wsUserUrl=f"{ws}/ws/user", chainId=SIM_CHAIN_ID)
 
 
 class JournalConfig(_Model):

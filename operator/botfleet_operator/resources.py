@@ -368,7 +368,7 @@ def deployment(bot: TradingBot, settings: Settings, secrets: dict[str, SecretVie
     name = bot.name
     volumes, mounts = _config_volumes(bot)
     wallet, creds = spec.walletSecretRef, spec.credentialsSecretRef
-    if wallet:
+    if wallet and spec.mode == "live":  # paper bots sign with a paper key of their own: the wallet stays out
         volumes.append(_secret_volume("wallet", wallet.name, wallet.keys, secrets.get(wallet.name)))
         mounts.append({"name": "wallet", "mountPath": f"{CREDENTIALS_DIR}/wallet", "readOnly": True})
     if creds:
@@ -670,7 +670,8 @@ def rotation_job(bot: TradingBot, settings: Settings, trigger: str) -> Obj:
 
 
 def wants_rotation_rbac(bot: TradingBot) -> bool:
-    return bool(bot.spec.walletSecretRef and bot.spec.credentialsSecretRef)
+    # live only: rotating signs with the wallet, and a paper bot's API credentials are derived from its paper key
+    return bool(bot.spec.mode == "live" and bot.spec.walletSecretRef and bot.spec.credentialsSecretRef)
 
 
 def desired_objects(bot: TradingBot, settings: Settings, secrets: dict[str, SecretView], *,

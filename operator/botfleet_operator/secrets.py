@@ -80,7 +80,7 @@ class Requirement:
 def requirements(spec: TradingBotSpec) -> list[Requirement]:
     out: list[Requirement] = []
     wallet = spec.walletSecretRef
-    if wallet:
+    if wallet and spec.mode == "live":  # a paper bot never mounts it (its own paper key signs)
         mapping = wallet.keys or {}
         out.append(Requirement(wallet.name, "spec.walletSecretRef",
                                (mapping.get(WALLET_PRIVATE_KEY, WALLET_PRIVATE_KEY),)))

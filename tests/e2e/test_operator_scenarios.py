@@ -233,7 +233,8 @@ def test_spec_change_updates_config_rolls_and_advances_generation(cluster: Clust
 
 
 def test_secret_change_rolls_without_two_pods(cluster: Cluster, operator: OperatorProcess, namespace: str) -> None:
-    _apply_example(cluster, namespace, "arbhunter")
+    # live: only a live bot mounts its wallet Secret, so only its wallet's change rolls it (kwok runs no container)
+    _apply_example(cluster, namespace, "arbhunter", mode="live")
     wait_condition(cluster, namespace, "arbhunter", "Ready", "True")
     before = template_annotations(cluster, namespace, "arbhunter")["botfleet.io/secrets-hash"]
     first_pod = get_json(cluster, "pods", "-n", namespace, "-l", "botfleet.io/bot=arbhunter,app.kubernetes.io/component=bot")
@@ -280,7 +281,7 @@ def test_secret_change_rolls_without_two_pods(cluster: Cluster, operator: Operat
 
 
 def test_missing_secret_reports_then_heals(cluster: Cluster, operator: OperatorProcess, namespace: str) -> None:
-    apply(cluster, example("arbhunter"), namespace)  # the Secret is not there yet
+    apply(cluster, example("arbhunter", mode="live"), namespace)  # the Secret is not there yet (live: it is required)
     c = wait_condition(cluster, namespace, "arbhunter", "SecretsReady", "False", "SecretNotFound")
     assert "arbhunter-wallet" in c["message"]
     assert conditions(cluster, namespace, "arbhunter")["Ready"]["status"] == "False"
@@ -505,7 +506,7 @@ def test_objects_dropped_from_the_spec_are_deleted(cluster: Cluster, operator: O
                                                    namespace: str) -> None:
     apply(cluster, secret_doc("p-wallet", PRIVATE_KEY="REPLACE_ME"), namespace)
     apply(cluster, secret_doc("p-creds", OPENAI_API_KEY="REPLACE_ME"), namespace)
-    apply(cluster, bot_doc("pruned", walletSecretRef={"name": "p-wallet"}, credentialsSecretRef={"name": "p-creds"},
+    apply(cluster, bot_doc("pruned", mode="live", walletSecretRef={"name": "p-wallet"}, credentialsSecretRef={"name": "p-creds"},
                            keyRotation={"schedule": "0 3 * * 0"},
                            backup={"storage": {"pvc": {"size": "1Gi"}}}, retention={"backups": "Delete"}), namespace)
     eventually(lambda: get_json(cluster, "cronjob", "pruned-rotate", "-n", namespace, check=False), "rotation CronJob")
@@ -613,6 +614,7 @@ async def test_rotation_by_annotation_updates_secret_and_rolls(cluster: Cluster,
     import asyncio
 
     from bot_runtime import rotation
+    from bot_runtime.contract.config import SIM_CHAIN_ID
 
     sim_support = _load_sim_support()
     sim = await sim_support.start_sim(seed=1, scenario="static", speed=0)
@@ -622,7 +624,7 @@ async def test_rotation_by_annotation_updates_secret_and_rolls(cluster: Cluster,
         await asyncio.to_thread(apply, cluster, secret_doc(
             "rot-creds", CLOB_API_KEY=old.api_key, CLOB_SECRET=old.secret, CLOB_PASSPHRASE=old.passphrase), namespace)
         await asyncio.to_thread(apply, cluster, bot_doc(
-            "rot", walletSecretRef={"name": "rot-wallet"}, credentialsSecretRef={"name": "rot-creds"},
+            "rot", mode="live", walletSecretRef={"name": "rot-wallet"}, credentialsSecretRef={"name": "rot-creds"},
             keyRotation={"maxAgeDays": 30, "schedule": "0 3 * * 0"}), namespace)
         await asyncio.to_thread(wait_condition, cluster, namespace, "rot", "Ready", "True")
         assert await asyncio.to_thread(get_json, cluster, "cronjob", "rot-rotate", "-n", namespace)
@@ -642,7 +644,7 @@ async def test_rotation_by_annotation_updates_secret_and_rolls(cluster: Cluster,
                                           ("system:serviceaccounts", f"system:serviceaccounts:{namespace}"))
         kube = rotation.KubeSecrets(str(rotator))
         new_key = await asyncio.to_thread(
-            rotation.rotate, kube, namespace=namespace, secret="rot-creds", clob_url=sim.url, chain_id=137,
+            rotation.rotate, kube, namespace=namespace, secret="rot-creds", clob_url=sim.url, chain_id=SIM_CHAIN_ID,
             private_key=TEST_PRIVATE_KEY, revoke_old=True)
         assert new_key != old.api_key and sim.keys.get(old.api_key) is None and sim.keys.get(new_key) is not None
         await asyncio.to_thread(

@@ -22,6 +22,7 @@ import sys
 import threading
 from typing import Any
 
+from bot_runtime.contract.config import SIM_CHAIN_ID
 from bot_runtime.contract.params import Limits
 from bot_runtime.execution.executor import Executor
 from bot_runtime.execution.journal import open_journal
@@ -41,7 +42,7 @@ LIMITS = Limits(maxOrderUsd=100, maxPositionPerMarketUsd=1_000_000, maxTotalExpo
 def build(url: str, journal_url: str, crash_hook: Any = None) -> Executor:
     """The executor as the runtime wires it for paper trading against a simulator."""
     creds = ApiCreds(os.environ["T_API_KEY"], os.environ["T_SECRET"], os.environ["T_PASSPHRASE"])
-    signer = OrderSigner(os.environ["T_PRIVATE_KEY"])
+    signer = OrderSigner(os.environ["T_PRIVATE_KEY"], chain_id=SIM_CHAIN_ID)  # what the simulator verifies
     exchange = ClobHttpExchange(url, signer.address, lambda: creds, backoff=Backoff(base_s=0.02, cap_s=0.2),
                                 cancel_only_pause_s=0.5)
     journal = open_journal(journal_url)

@@ -18,6 +18,7 @@ import pytest
 from crash_zygote import LIMITS
 
 from bot_runtime.app_execution import _market_age
+from bot_runtime.contract.config import SIM_CHAIN_ID
 from bot_runtime.execution.executor import Executor
 from bot_runtime.execution.journal import open_journal
 from bot_runtime.execution.risk import STALE_DATA, RiskEngine
@@ -85,8 +86,8 @@ async def test_books_rebuild_after_every_drop_and_no_order_on_stale_data(start_s
     async with GammaClient(sim.url + "/gamma") as g:
         store.add_markets(await g.markets())
     tokens = [t for m in sim.markets for t in m.tokens]
-    creds = sim.create_api_key(OrderSigner(test_key).address)
-    signer = OrderSigner(test_key)
+    creds = sim.create_api_key(OrderSigner(test_key, chain_id=SIM_CHAIN_ID).address)
+    signer = OrderSigner(test_key, chain_id=SIM_CHAIN_ID)  # what the simulator verifies
     c = ApiCreds(creds.api_key, creds.secret, creds.passphrase)
     journal = open_journal(f"sqlite:///{tmp_path}/journal.sqlite")
     rejects = Rejects()
@@ -224,7 +225,7 @@ async def test_stale_data_halt_is_per_token(static_sim, sim_creds, test_key, tmp
     async with aiohttp.ClientSession() as http:
         await fetch_and_apply_books(http, sim.url, [spec.yes_token, spec.no_token], store)
     store.invalidate([spec.no_token])      # the NO book is being rebuilt after a reconnect
-    signer = OrderSigner(test_key)
+    signer = OrderSigner(test_key, chain_id=SIM_CHAIN_ID)  # what the simulator verifies
     c = ApiCreds(sim_creds.api_key, sim_creds.secret, sim_creds.passphrase)
     journal = open_journal(f"sqlite:///{tmp_path}/journal.sqlite")
     ex = Executor(ClobHttpExchange(sim.url, signer.address, lambda: c), signer, journal,

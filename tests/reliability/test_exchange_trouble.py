@@ -15,6 +15,7 @@ import pytest
 from crash_checks import compare
 from request_log import RequestLog
 
+from bot_runtime.contract.config import SIM_CHAIN_ID
 from bot_runtime.contract.params import Limits
 from bot_runtime.execution.executor import Executor
 from bot_runtime.execution.journal import open_journal
@@ -34,7 +35,7 @@ LIMITS = Limits(maxOrderUsd=100, maxPositionPerMarketUsd=1_000_000, maxTotalExpo
 
 
 def _executor(sim, creds, key: str, tmp: Path, log: RequestLog, **kw) -> Executor:  # type: ignore[no-untyped-def]
-    signer = OrderSigner(key)
+    signer = OrderSigner(key, chain_id=SIM_CHAIN_ID)  # what the simulator verifies
     c = ApiCreds(creds.api_key, creds.secret, creds.passphrase)
     timeout_s = kw.pop("timeout_s", 10.0)  # the session's and the order lane's deadline alike
     exchange = ClobHttpExchange(sim.url, signer.address, lambda: c, session=log.session(timeout_s),

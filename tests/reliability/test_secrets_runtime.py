@@ -1,5 +1,6 @@
-"""Secrets in the runtime: a bot (`botfleet run`, a real process) trades against the simulated
-exchange with a known wallet key and API credentials, at debug log level, through a 500-error
+"""Secrets in the runtime: a live bot (`botfleet run`, a real process) trades against the simulated
+exchange (live mode, the simulator's chain id: only a live bot uses the wallet and the credentials
+Secret) with a known wallet key and API credentials, at debug log level, through a 500-error
 window and a credential rotation. Every log line, the metrics, /status and the journal file are
 scanned for the key and the credentials (old and new): zero occurrences.
 """
@@ -67,7 +68,7 @@ async def test_no_secret_in_bot_logs_metrics_status_or_journal(start_sim, tmp_pa
                                                 "CLOB_PASSPHRASE": api.passphrase}, "2026_11_25_00_00_00.1")
     port = _free_port()
     journal = tmp_path / "data" / "journal.sqlite"
-    config = {"name": "secret-scan", "strategy": "arbhunter", "mode": "paper", "riskProfile": "aggressive",
+    config = {"name": "secret-scan", "strategy": "arbhunter", "mode": "live", "riskProfile": "aggressive",
               "endpoints": Endpoints.for_sim(sim.url).model_dump(), "journal": {"url": f"sqlite:///{journal}"},
               "telemetry": {"port": port, "logLevel": "debug"}, "credentialsDir": str(secrets_dir)}
     (tmp_path / "config.json").write_text(json.dumps(config))

@@ -14,11 +14,15 @@ import aiohttp
 import pytest_asyncio
 from eth_account import Account
 
+from bot_runtime.venue.polymarket.constants import CHAIN_ID
 from botfleet_tools.sim import ApiCreds, SimConfig, SimExchange
 
 # A fixed test key (never used anywhere real): tests sign orders with it.
 TEST_PRIVATE_KEY = "0x" + "11" * 32
 TEST_ADDRESS = Account.from_key(TEST_PRIVATE_KEY).address
+# The simulator verifies signatures for its own chain id (SIM_CHAIN_ID) and refuses Polygon's.
+# py-clob-client-v2 signs for 137 or 80002 only: a sim it drives is started with this, explicitly.
+PYCLOB_CHAIN_ID = CHAIN_ID
 
 
 async def start_sim(**config: object) -> SimExchange:
@@ -61,6 +65,17 @@ async def sim_creds(static_sim: SimExchange) -> ApiCreds:
     return static_sim.create_api_key(TEST_ADDRESS)
 
 
+@pytest_asyncio.fixture
+async def pyclob_static_sim() -> AsyncIterator[SimExchange]:
+    """`static_sim` that accepts what py-clob-client-v2 signs (chain id 137): only for tests that
+    drive the simulator with the reference client."""
+    s = await start_sim(seed=1, scenario="static", speed=0, chain_id=PYCLOB_CHAIN_ID)
+    try:
+        yield s
+    finally:
+        await s.stop()
+
+
 def signed_order_body(creds: ApiCreds, token_id: str, side: str, price: float, size: float, *,
                       neg_risk: bool = False, order_type: str = "GTC", post_only: bool = False,
                       tick_size: str = "0.01", private_key: str = TEST_PRIVATE_KEY) -> dict:
@@ -73,7 +88,7 @@ def signed_order_body(creds: ApiCreds, token_id: str, side: str, price: float, s
     from py_clob_client_v2.order_utils.model.order_data_v2 import order_to_json_v2
     from py_clob_client_v2.signer import Signer
 
-    builder = OrderBuilder(Signer(private_key, 137))
+    builder = OrderBuilder(Signer(private_key, PYCLOB_CHAIN_ID))  # the sim must be started with PYCLOB_CHAIN_ID
     options = CreateOrderOptions(tick_size=tick_size, neg_risk=neg_risk)  # type: ignore[arg-type]
     if order_type in ("FOK", "FAK"):
         order = builder.build_market_order(

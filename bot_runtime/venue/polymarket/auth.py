@@ -1,8 +1,8 @@
 """CLOB authentication (docs/venue.md#authentication): L1 headers (a wallet's EIP-712 ClobAuth signature),
 L2 headers (API key + HMAC of the request), and API credentials from a wallet key: L1-authenticated
-`GET /auth/derive-api-key`, else `POST /auth/api-key`. Deriving is used when no credentials Secret is
-mounted: paper mode against `botfleet sim` (with an ephemeral wallet) and, live, a wallet whose keys
-were never created. Rotation (a blocking Job, no event loop) creates a key with a fresh nonce and
+`GET /auth/derive-api-key`, else `POST /auth/api-key`. Deriving is used by paper mode against
+`botfleet sim` (always, with the bot's paper key and the simulator's chain id) and, live, by a wallet
+whose keys were never created. Rotation (a blocking Job, no event loop) creates a key with a fresh nonce and
 revokes the old one (L2-signed `DELETE /auth/api-key`).
 """
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bot_runtime.contract.config import SIM_CHAIN_ID
 from bot_runtime.contract.params import Limits
 from bot_runtime.execution.executor import Executor
 from bot_runtime.execution.journal import open_journal
@@ -19,7 +20,7 @@ LIMITS = Limits(maxOrderUsd=100, maxPositionPerMarketUsd=400, maxTotalExposureUs
 
 def build(url: str, key: str, creds: ApiCreds, journal_url: str, *, limits: Limits = LIMITS,
           marks: dict[str, int] | None = None, crash_hook=None) -> Executor:  # type: ignore[no-untyped-def]
-    signer = OrderSigner(key)
+    signer = OrderSigner(key, chain_id=SIM_CHAIN_ID)  # what the simulator verifies (paper bots sign for it)
     exchange = ClobHttpExchange(url, signer.address, lambda: creds, backoff=Backoff(base_s=0.02, cap_s=0.2),
                                 cancel_only_pause_s=0.5)
     journal = open_journal(journal_url)

@@ -231,7 +231,7 @@ async def test_sigkill_between_journal_and_send_no_duplicates_no_lost_fills(
     await ex.exchange.close()
 
 
-async def test_official_client_exchange_against_the_sim(static_sim, sim_creds, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+async def test_official_client_exchange_against_the_sim(pyclob_static_sim, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     from exec_harness import LIMITS
 
     from bot_runtime.execution.executor import Executor
@@ -239,12 +239,14 @@ async def test_official_client_exchange_against_the_sim(static_sim, sim_creds, t
     from bot_runtime.execution.risk import RiskEngine
     from bot_runtime.venue.polymarket.signing import OrderSigner
     from tests.support.pyclob_exchange import PyClobClientExchange
-    from tests.support.sim import TEST_PRIVATE_KEY
+    from tests.support.sim import PYCLOB_CHAIN_ID, TEST_ADDRESS, TEST_PRIVATE_KEY
 
-    creds = _creds(sim_creds)
-    exchange = PyClobClientExchange(static_sim.url, TEST_PRIVATE_KEY, lambda: creds)
+    static_sim = pyclob_static_sim  # the reference client signs for 137: this sim accepts it, explicitly
+    creds = _creds(static_sim.create_api_key(TEST_ADDRESS))
+    exchange = PyClobClientExchange(static_sim.url, TEST_PRIVATE_KEY, lambda: creds, chain_id=PYCLOB_CHAIN_ID)
     journal = open_journal(journal_url(tmp_path))
-    ex = Executor(exchange, OrderSigner(TEST_PRIVATE_KEY), journal, RiskEngine(LIMITS, journal))
+    ex = Executor(exchange, OrderSigner(TEST_PRIVATE_KEY, chain_id=PYCLOB_CHAIN_ID), journal,
+                  RiskEngine(LIMITS, journal))
     await ex.start()
     spec, top = _market(static_sim)
     [filled] = await ex.submit([_leg(spec, top.best_ask)])

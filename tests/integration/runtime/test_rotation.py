@@ -1,4 +1,7 @@
-"""A running bot picks up rotated API credentials from its Secret volume without a restart."""
+"""A running live bot picks up rotated API credentials from its Secret volume without a restart.
+
+Live mode against the simulator (its chain id in the endpoints): only a live bot uses the wallet
+and the credentials Secret; a paper bot derives its own from its paper key."""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from bot_runtime.app import BotApp
-from bot_runtime.contract.config import BotConfig, Endpoints
+from bot_runtime.contract.config import SIM_CHAIN_ID, BotConfig, Endpoints
 from bot_runtime.credentials import CredentialsReader
 from bot_runtime.venue.polymarket.clob import ExchangeError
 from bot_runtime.venue.polymarket.signing import OrderSigner
@@ -37,13 +40,13 @@ def creds_dict(c) -> dict[str, str]:  # type: ignore[no-untyped-def]
 
 async def test_rotated_api_credentials_are_used_without_restart(start_sim, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     sim = await start_sim(seed=3, scenario="static", speed=1.0)
-    address = OrderSigner(PRIVATE_KEY).address
+    address = OrderSigner(PRIVATE_KEY, chain_id=SIM_CHAIN_ID).address
     first = sim.create_api_key(address, nonce=0)
     secrets_dir = tmp_path / "secrets"
     write_secret(secrets_dir / "wallet", {"PRIVATE_KEY": PRIVATE_KEY}, "one")
     write_secret(secrets_dir / "credentials", creds_dict(first), "one")
     config = BotConfig.model_validate({
-        "name": "rot", "strategy": "arbhunter", "endpoints": Endpoints.for_sim(sim.url).model_dump(),
+        "name": "rot", "strategy": "arbhunter", "mode": "live", "endpoints": Endpoints.for_sim(sim.url).model_dump(),
         "journal": {"url": f"sqlite:///{tmp_path / 'journal.sqlite'}"}, "credentialsDir": str(secrets_dir)})
     reader = CredentialsReader(secrets_dir, env={}, poll_interval=0.05)
     app = BotApp(config, reader, sync_timeout_s=5)

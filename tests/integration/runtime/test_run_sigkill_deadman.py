@@ -18,9 +18,10 @@ from bot_runtime.contract.config import Endpoints
 from bot_runtime.types import OrderIntent
 from bot_runtime.venue.polymarket.auth import ApiCreds
 from bot_runtime.venue.polymarket.clob_http import ClobHttpExchange
-from bot_runtime.venue.polymarket.signing import OrderSigner
+from tests.integration.runtime.test_run_sigterm import plant_paper_key
 
-PRIVATE_KEY = "0x" + "5c" * 32  # test-only key
+PRIVATE_KEY = "0x" + "5c" * 32  # test-only key: the wallet, which a paper bot ignores
+PAPER_KEY = "0x" + "5d" * 32    # test-only: the bot's paper key
 RUN = [sys.executable, "-c", "import typer; from bot_runtime.run import run_command; typer.run(run_command)"]
 
 
@@ -48,7 +49,7 @@ async def wait_ready(port: int, proc: asyncio.subprocess.Process, timeout: float
 async def test_sigkilled_bot_has_its_orders_canceled_by_the_exchange(  # type: ignore[no-untyped-def]
         start_sim, tmp_path: Path) -> None:
     sim = await start_sim(seed=2, scenario="static", speed=1.0)  # Polymarket's 10 s dead-man timeout
-    signer = OrderSigner(PRIVATE_KEY)
+    signer = plant_paper_key(tmp_path / "data", PAPER_KEY)  # the bot's paper identity (never the wallet's)
     api = sim.create_api_key(signer.address)
     creds = ApiCreds(api.api_key, api.secret, api.passphrase)
     exchange = ClobHttpExchange(sim.url, signer.address, lambda: creds)
@@ -66,8 +67,7 @@ async def test_sigkilled_bot_has_its_orders_canceled_by_the_exchange(  # type: i
               "telemetry": {"port": port}}
     (tmp_path / "config.json").write_text(json.dumps(config))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("BOTFLEET_", "CLOB_", "PRIVATE_KEY"))}
-    env.update({"PRIVATE_KEY": PRIVATE_KEY, "CLOB_API_KEY": api.api_key, "CLOB_SECRET": api.secret,
-                "CLOB_PASSPHRASE": api.passphrase})
+    env.update({"PRIVATE_KEY": PRIVATE_KEY})  # ignored in paper mode
     proc = await asyncio.create_subprocess_exec(*RUN, "--config", str(tmp_path / "config.json"), env=env,
                                                 stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
     try:

@@ -1,5 +1,8 @@
 """`botfleet run` as a real process against the simulator: credentials from a Secret-like volume,
-telemetry over HTTP, SIGTERM cancels the open orders and exits 0, and no secret reaches the logs."""
+telemetry over HTTP, SIGTERM cancels the open orders and exits 0, and no secret reaches the logs.
+
+A paper bot signs with its paper key (beside the journal), never with the wallet Secret: the test
+plants that key as a previous run would have left it and places the bot's resting orders with it."""
 
 from __future__ import annotations
 
@@ -14,14 +17,16 @@ from pathlib import Path
 
 import aiohttp
 
-from bot_runtime.contract.config import Endpoints
+from bot_runtime.contract.config import SIM_CHAIN_ID, Endpoints
+from bot_runtime.execution.paper_wallet import PAPER_KEY_FILE
 from bot_runtime.types import OrderIntent
 from bot_runtime.venue.polymarket.auth import ApiCreds
 from bot_runtime.venue.polymarket.clob_http import ClobHttpExchange
 from bot_runtime.venue.polymarket.signing import OrderSigner
 
-# Test-only key (never used anywhere real).
+# Test-only keys (never used anywhere real): the wallet Secret's, and the bot's paper key.
 PRIVATE_KEY = "0x" + "4b" * 32
+PAPER_KEY = "0x" + "4c" * 32
 RUN = [sys.executable, "-c", "import typer; from bot_runtime.run import run_command; typer.run(run_command)"]
 
 
@@ -29,6 +34,15 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def plant_paper_key(data_dir: Path, key: str) -> OrderSigner:
+    """The paper key a previous run of the bot left beside its journal; its signer (sim chain id)."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / PAPER_KEY_FILE
+    path.write_text(key + "\n")
+    path.chmod(0o600)
+    return OrderSigner(key, chain_id=SIM_CHAIN_ID)
 
 
 def write_secret(folder: Path, data: dict[str, str]) -> None:
@@ -67,10 +81,10 @@ async def test_sigterm_cancels_open_orders_and_exits_0(start_sim, tmp_path: Path
 
 
 async def _scenario(sim, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    signer = OrderSigner(PRIVATE_KEY)
+    signer = plant_paper_key(tmp_path / "data", PAPER_KEY)
     api = sim.create_api_key(signer.address)
     creds = ApiCreds(api.api_key, api.secret, api.passphrase)
-    # two resting orders on the bot's account, placed before it starts (as after a restart)
+    # two resting orders on the bot's (paper) account, placed before it starts (as after a restart)
     exchange = ClobHttpExchange(sim.url, signer.address, lambda: creds)
     spec = sim.markets[0]
     ts = int(time.time() * 1000)
@@ -82,8 +96,7 @@ async def _scenario(sim, tmp_path: Path) -> None:  # type: ignore[no-untyped-def
 
     secrets_dir = tmp_path / "secrets"
     write_secret(secrets_dir / "wallet", {"PRIVATE_KEY": PRIVATE_KEY})
-    write_secret(secrets_dir / "credentials", {"CLOB_API_KEY": api.api_key, "CLOB_SECRET": api.secret,
-                                               "CLOB_PASSPHRASE": api.passphrase})
+    write_secret(secrets_dir / "credentials", {"OPENAI_API_KEY": "sk-test-only-" + "7" * 20})
     port = free_port()
     config = {"name": "sigterm-bot", "strategy": "arbhunter", "mode": "paper",
               "endpoints": Endpoints.for_sim(sim.url).model_dump(),
@@ -123,5 +136,5 @@ async def _scenario(sim, tmp_path: Path) -> None:  # type: ignore[no-untyped-def
     events = [json.loads(line)["event"] for line in out.decode().splitlines() if line.startswith("{")]
     assert "BOT STOPPING" in events and "BOT STOPPED" in events and "CANCELED ALL" in events
     # secrets never printed, though the bot logged at debug level
-    for secret in (PRIVATE_KEY, PRIVATE_KEY[2:], api.secret, api.passphrase):
+    for secret in (PRIVATE_KEY, PRIVATE_KEY[2:], PAPER_KEY, PAPER_KEY[2:], api.secret, api.passphrase):
         assert text.count(secret) == 0

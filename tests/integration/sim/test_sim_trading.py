@@ -191,7 +191,8 @@ async def test_key_rotation_keeps_the_account(static_sim: SimExchange, sim_creds
 
 
 async def test_heartbeat_dead_man_switch_cancels() -> None:
-    sim = await _support.start_sim(seed=1, scenario="static", speed=0, heartbeat_timeout_s=0.5)
+    sim = await _support.start_sim(seed=1, scenario="static", speed=0, heartbeat_timeout_s=0.5,
+                                   chain_id=_support.PYCLOB_CHAIN_ID)
     try:
         creds = sim.create_api_key(TEST_ADDRESS)
         spec = sim.markets[0]

@@ -11,6 +11,7 @@ from typing import Any
 from typer.testing import CliRunner
 
 from bot_runtime.cli import app as botfleet
+from bot_runtime.contract.config import SIM_CHAIN_ID
 from bot_runtime.execution.journal import open_journal
 from bot_runtime.types import Fill
 from botfleet_tools.fleet.auth import auth_check
@@ -20,23 +21,23 @@ __all__ = ["static_sim"]
 
 
 async def test_check_accepts_real_credentials_and_refuses_wrong_ones(static_sim: Any) -> None:
-    url = static_sim.url
-    ok, detail = await asyncio.to_thread(auth_check, url, 137, {"PRIVATE_KEY": TEST_PRIVATE_KEY}, {})
+    url = static_sim.url  # the check signs L1 for the chain id it is given: the simulator's own here
+    ok, detail = await asyncio.to_thread(auth_check, url, SIM_CHAIN_ID, {"PRIVATE_KEY": TEST_PRIVATE_KEY}, {})
     assert ok and "no API key yet" in detail  # L1 signature valid, nothing to derive yet
 
     creds = static_sim.create_api_key(TEST_ADDRESS)
     good = {"CLOB_API_KEY": creds.api_key, "CLOB_SECRET": creds.secret, "CLOB_PASSPHRASE": creds.passphrase}
-    ok, detail = await asyncio.to_thread(auth_check, url, 137, {"PRIVATE_KEY": TEST_PRIVATE_KEY}, good)
+    ok, detail = await asyncio.to_thread(auth_check, url, SIM_CHAIN_ID, {"PRIVATE_KEY": TEST_PRIVATE_KEY}, good)
     assert ok and "(L2)" in detail
-    ok, detail = await asyncio.to_thread(auth_check, url, 137, {"PRIVATE_KEY": TEST_PRIVATE_KEY}, {})
+    ok, detail = await asyncio.to_thread(auth_check, url, SIM_CHAIN_ID, {"PRIVATE_KEY": TEST_PRIVATE_KEY}, {})
     assert ok and "no API key yet" not in detail  # now derivable
 
     wrong = good | {"CLOB_SECRET": "d3Jvbmctc2VjcmV0LXdyb25nLXNlY3JldA=="}
-    ok, detail = await asyncio.to_thread(auth_check, url, 137, {"PRIVATE_KEY": TEST_PRIVATE_KEY}, wrong)
+    ok, detail = await asyncio.to_thread(auth_check, url, SIM_CHAIN_ID, {"PRIVATE_KEY": TEST_PRIVATE_KEY}, wrong)
     assert not ok and "refused" in detail and "HTTP 401" in detail
     assert creds.secret not in detail and wrong["CLOB_SECRET"] not in detail and TEST_PRIVATE_KEY[2:] not in detail
 
-    ok, detail = await asyncio.to_thread(auth_check, url, 137, {"PRIVATE_KEY": "0x1234"}, {})
+    ok, detail = await asyncio.to_thread(auth_check, url, SIM_CHAIN_ID, {"PRIVATE_KEY": "0x1234"}, {})
     assert not ok and "PRIVATE_KEY is not a valid" in detail
 
 

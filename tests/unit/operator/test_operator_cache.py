@@ -38,7 +38,7 @@ async def test_queue_backoff_grows_and_resets() -> None:
 
 def test_secret_change_finds_every_bot_using_it() -> None:
     c = Cache()
-    c.put_bot(bot("a", walletSecretRef={"name": "shared"}))
+    c.put_bot(bot("a", mode="live", walletSecretRef={"name": "shared"}))
     c.put_bot(bot("b", credentialsSecretRef={"name": "shared"}))
     c.put_bot(bot("c"))
     shared = ("ns", "shared")

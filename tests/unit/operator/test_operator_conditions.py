@@ -74,7 +74,7 @@ def test_paused() -> None:
 
 
 def test_missing_secret_is_the_ready_reason() -> None:
-    b = bot(walletSecretRef={"name": "w"})
+    b = bot(mode="live", walletSecretRef={"name": "w"})
     st = status_of(b, deployment=None)
     assert cond(st, "SecretsReady") == ("False", "SecretNotFound")
     assert cond(st, "Ready") == ("False", "SecretNotFound")
@@ -217,12 +217,19 @@ def test_secret_view_keeps_no_value() -> None:
     assert FAKE_KEY not in repr(view) and view.keys == frozenset({"PRIVATE_KEY"})
 
 
+LIVE = {"mode": "live"}
+
+
 @pytest.mark.parametrize(("spec", "present", "ok", "reason", "text"), [
-    ({"walletSecretRef": {"name": "w"}}, [], False, "SecretNotFound", "Secret w (spec.walletSecretRef) not found"),
-    ({"walletSecretRef": {"name": "w"}}, [secret("w", SIGNATURE_TYPE="0")], False, "SecretKeyMissing", "no key PRIVATE_KEY"),
-    ({"walletSecretRef": {"name": "w", "keys": {"PRIVATE_KEY": "pk"}}}, [secret("w", PRIVATE_KEY="x")], False,
+    (LIVE | {"walletSecretRef": {"name": "w"}}, [], False, "SecretNotFound", "Secret w (spec.walletSecretRef) not found"),
+    (LIVE | {"walletSecretRef": {"name": "w"}}, [secret("w", SIGNATURE_TYPE="0")], False, "SecretKeyMissing",
+     "no key PRIVATE_KEY"),
+    (LIVE | {"walletSecretRef": {"name": "w", "keys": {"PRIVATE_KEY": "pk"}}}, [secret("w", PRIVATE_KEY="x")], False,
      "SecretKeyMissing", "no key pk"),
-    ({"walletSecretRef": {"name": "w", "keys": {"PRIVATE_KEY": "pk"}}}, [secret("w", pk="x")], True, "AllSecretsPresent", ""),
+    (LIVE | {"walletSecretRef": {"name": "w", "keys": {"PRIVATE_KEY": "pk"}}}, [secret("w", pk="x")], True,
+     "AllSecretsPresent", ""),
+    # a paper bot never mounts its wallet: a missing wallet Secret does not hold it
+    ({"walletSecretRef": {"name": "w"}}, [], True, "AllSecretsPresent", "all referenced Secrets"),
     ({"strategy": "polyai", "credentialsSecretRef": {"name": "c"}}, [secret("c", OPENAI_API_KEY="x")], False,
      "SecretKeyMissing", "no key NEWSAPI_KEY"),
     ({"credentialsSecretRef": {"name": "c"}}, [secret("c", CLOB_API_KEY="x")], False, "SecretKeyMissing",
@@ -243,7 +250,7 @@ def test_secrets_check(spec: dict[str, Any], present: list[dict[str, Any]], ok: 
 
 
 def test_secrets_hash_changes_with_data_only() -> None:
-    spec = spec_of(strategy="arbhunter", walletSecretRef={"name": "w"})
+    spec = spec_of(strategy="arbhunter", mode="live", walletSecretRef={"name": "w"})
     a = secrets_hash(spec, views(secret("w", PRIVATE_KEY="1")))
     assert a == secrets_hash(spec, views(secret("w", PRIVATE_KEY="1")))
     assert a != secrets_hash(spec, views(secret("w", PRIVATE_KEY="2")))

@@ -13,7 +13,7 @@ SETTINGS = Settings(image="img:1", image_pull_secrets=("regcred",))
 
 
 def objs(**spec: Any) -> dict[str, dict[str, Any]]:
-    b = tb(walletSecretRef={"name": "w"}, credentialsSecretRef={"name": "c"},
+    b = tb(mode="live", walletSecretRef={"name": "w"}, credentialsSecretRef={"name": "c"},
            keyRotation={"schedule": "0 3 * * 0"}, **spec)
     views_ = views(secret("w", PRIVATE_KEY=FAKE_KEY), secret("c", OPENAI_API_KEY="sk"),
                    secret("db", JOURNAL_URL="postgresql://u:p@db:6543/x"))

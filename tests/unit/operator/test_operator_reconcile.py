@@ -118,7 +118,7 @@ def test_hand_edits_are_reverted() -> None:
 
 
 def test_missing_secret_holds_the_deployment_and_reports_the_key() -> None:
-    b = bot(walletSecretRef={"name": "w"})
+    b = bot(mode="live", walletSecretRef={"name": "w"})
     kube = FakeKube()
     reconcile(Snapshot(bot=b, secrets=views(secret("w", SIGNATURE_TYPE="0"))), kube, SETTINGS, NOW)
     assert "Deployment" not in [o["kind"] for o in kube.applied]
@@ -157,7 +157,7 @@ def test_invalid_params_applies_nothing() -> None:
 
 
 def test_manual_rotation_trigger_starts_one_job() -> None:
-    b = bot(walletSecretRef={"name": "w"}, credentialsSecretRef={"name": "c"})
+    b = bot(mode="live", walletSecretRef={"name": "w"}, credentialsSecretRef={"name": "c"})
     b["metadata"]["annotations"] = {"botfleet.io/rotate-credentials": "now-1"}
     secrets = views(secret("w", PRIVATE_KEY="x"), secret("c", OPENAI_API_KEY="y"))
     kube = FakeKube()
@@ -248,7 +248,7 @@ def test_removing_a_spec_field_reapplies_the_deployment_without_it(field: str, v
 
 def test_removing_the_wallet_key_map_reapplies_the_secret_volume() -> None:
     secrets = views(secret("w", pk="x", PRIVATE_KEY="x"))
-    b = bot(walletSecretRef={"name": "w", "keys": {"PRIVATE_KEY": "pk"}})
+    b = bot(mode="live", walletSecretRef={"name": "w", "keys": {"PRIVATE_KEY": "pk"}})
     _, owned = _converge(b, secrets)
     b["spec"]["walletSecretRef"] = {"name": "w"}
     kube = FakeKube()
@@ -258,7 +258,7 @@ def test_removing_the_wallet_key_map_reapplies_the_secret_volume() -> None:
     assert "items" not in wallet["secret"]
 
 
-ROT = {"walletSecretRef": {"name": "w"}, "credentialsSecretRef": {"name": "c"}}
+ROT = {"mode": "live", "walletSecretRef": {"name": "w"}, "credentialsSecretRef": {"name": "c"}}
 ROT_SECRETS = views(secret("w", PRIVATE_KEY="x"), secret("c", OPENAI_API_KEY="y"))
 
 

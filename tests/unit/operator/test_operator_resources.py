@@ -67,7 +67,13 @@ def test_desired_objects_for_every_strategy_mode_and_risk(strategy: Strategy, mo
     assert c["ports"][0]["containerPort"] == 9100
     assert c["resources"] == DEFAULT_RESOURCES[strategy]
     mounts = {m["name"]: m["mountPath"] for m in c["volumeMounts"]}
-    assert mounts["wallet"] == "/var/run/secrets/botfleet/wallet" and mounts["data"] == "/data"
+    volumes = {v["name"] for v in pod["volumes"]}
+    if mode == "live":
+        assert mounts["wallet"] == "/var/run/secrets/botfleet/wallet" and "wallet" in volumes
+    else:  # a paper bot signs with its own paper key: the wallet Secret is neither mounted nor a volume
+        assert "wallet" not in mounts and "wallet" not in volumes
+        assert all(v.get("secret", {}).get("secretName") != "w" for v in pod["volumes"])
+    assert mounts["data"] == "/data"
     assert "credentials" not in mounts
     ann = dep["template"]["metadata"]["annotations"]
     assert len(ann["botfleet.io/config-hash"]) == 16 and len(ann["botfleet.io/secrets-hash"]) == 16
@@ -99,12 +105,12 @@ def test_config_hash_changes_with_spec_and_secret_hash_with_data() -> None:
         d = resources.deployment(b, SIM, s)
         return d["spec"]["template"]["metadata"]["annotations"]  # type: ignore[no-any-return]
 
-    base = tb(walletSecretRef={"name": "w"})
+    base = tb(mode="live", walletSecretRef={"name": "w"})
     s1, s2 = views(secret("w", PRIVATE_KEY="a")), views(secret("w", PRIVATE_KEY="b"))
     assert ann(base, s1) == ann(base, s1)
     assert ann(base, s1)["botfleet.io/secrets-hash"] != ann(base, s2)["botfleet.io/secrets-hash"]
     assert ann(base, s1)["botfleet.io/config-hash"] == ann(base, s2)["botfleet.io/config-hash"]
-    changed = tb(walletSecretRef={"name": "w"}, riskProfile="aggressive")
+    changed = tb(mode="live", walletSecretRef={"name": "w"}, riskProfile="aggressive")
     assert ann(base, s1)["botfleet.io/config-hash"] != ann(changed, s1)["botfleet.io/config-hash"]
 
 
@@ -114,7 +120,7 @@ def test_sim_url_only_for_paper_and_production_without_it() -> None:
 
 
 def test_secret_volumes_and_key_mapping() -> None:
-    b = tb(walletSecretRef={"name": "w", "keys": {"PRIVATE_KEY": "pk"}}, credentialsSecretRef={"name": "c"})
+    b = tb(mode="live", walletSecretRef={"name": "w", "keys": {"PRIVATE_KEY": "pk"}}, credentialsSecretRef={"name": "c"})
     dep = resources.deployment(b, SIM, views(secret("w", pk="x", SIGNATURE_TYPE="0"), secret("c", CLOB_API_KEY="k")))
     vols = {v["name"]: v for v in dep["spec"]["template"]["spec"]["volumes"]}
     assert vols["wallet"]["secret"]["items"] == [{"key": "SIGNATURE_TYPE", "path": "SIGNATURE_TYPE"},
@@ -195,7 +201,7 @@ def test_backup_without_encryption_mounts_no_key() -> None:
 
 
 def test_rotation_objects_only_with_both_secrets_and_cronjob_with_schedule() -> None:
-    b = tb(walletSecretRef={"name": "w"}, credentialsSecretRef={"name": "c"},
+    b = tb(mode="live", walletSecretRef={"name": "w"}, credentialsSecretRef={"name": "c"},
             keyRotation={"schedule": "0 3 * * 0", "maxAgeDays": 30})
     objs = by_kind(desired_objects(b, SIM, {}))
     role = objs["Role/b1-rotator"]
@@ -208,7 +214,10 @@ def test_rotation_objects_only_with_both_secrets_and_cronjob_with_schedule() -> 
     job = resources.rotation_job(b, SIM, "2026-05-01")
     assert job["metadata"]["name"] == resources.rotation_job(b, SIM, "2026-05-01")["metadata"]["name"]
     assert job["metadata"]["name"] != resources.rotation_job(b, SIM, "again")["metadata"]["name"]
-    assert "CronJob/b1-rotate" not in by_kind(desired_objects(tb(walletSecretRef={"name": "w"}), SIM, {}))
+    assert "CronJob/b1-rotate" not in by_kind(desired_objects(tb(mode="live", walletSecretRef={"name": "w"}), SIM, {}))
+    # a paper bot rotates nothing: rotating signs with the wallet, which paper mode never uses
+    paper = tb(walletSecretRef={"name": "w"}, credentialsSecretRef={"name": "c"}, keyRotation={"schedule": "@weekly"})
+    assert not [k for k in by_kind(desired_objects(paper, SIM, {})) if "rotat" in k]
 
 
 def test_without_deployment_when_secrets_are_broken() -> None:
@@ -232,7 +241,7 @@ def _matches(selector: dict[str, Any], pod_labels: dict[str, str]) -> bool:
 
 
 def test_service_and_network_policy_select_the_bot_pod_only_not_job_pods() -> None:
-    b = tb(walletSecretRef={"name": "w"}, credentialsSecretRef={"name": "c"}, keyRotation={"schedule": "@weekly"})
+    b = tb(mode="live", walletSecretRef={"name": "w"}, credentialsSecretRef={"name": "c"}, keyRotation={"schedule": "@weekly"})
     objs = by_kind(desired_objects(b, SIM, {}))
     bot_pod = objs["Deployment/b1"]["spec"]["template"]["metadata"]["labels"]
     backup_pod = objs["CronJob/b1-backup"]["spec"]["jobTemplate"]["spec"]["template"]["metadata"]["labels"]

@@ -11,9 +11,10 @@ from typer.testing import CliRunner
 
 from bot_runtime.app import readiness_reasons
 from bot_runtime.app_execution import plan_execution
-from bot_runtime.contract.config import BotConfig, Endpoints
+from bot_runtime.contract.config import SIM_CHAIN_ID, BotConfig, Endpoints
 from bot_runtime.errors import StartupError
 from bot_runtime.run import run_command
+from bot_runtime.venue.polymarket.constants import CHAIN_ID
 
 
 def invoke(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
@@ -63,12 +64,28 @@ def test_plan_execution() -> None:
         plan_execution(cfg("live"), has_wallet=False, has_api_creds=True)
     assert err.value.config_error
     live = plan_execution(cfg("live"), has_wallet=True, has_api_creds=False)
-    assert (live.kind, live.ephemeral_wallet, live.derive_api_creds) == ("live", False, True)
+    assert (live.kind, live.paper_wallet, live.derive_api_creds, live.chain_id) == ("live", False, True, CHAIN_ID)
+    assert plan_execution(cfg("live"), has_wallet=True, has_api_creds=True).derive_api_creds is False
     sim = plan_execution(cfg(clob="http://127.0.0.1:8080"), has_wallet=False, has_api_creds=False)
-    assert (sim.kind, sim.ephemeral_wallet, sim.derive_api_creds) == ("sim", True, True)
-    sim_keys = plan_execution(cfg(clob="http://127.0.0.1:8080"), has_wallet=True, has_api_creds=True)
-    assert (sim_keys.ephemeral_wallet, sim_keys.derive_api_creds) == (False, False)
-    assert plan_execution(cfg(), has_wallet=True, has_api_creds=True).kind == "paper-local"
+    assert (sim.kind, sim.paper_wallet, sim.derive_api_creds, sim.chain_id, sim.ignored) == (
+        "sim", True, True, SIM_CHAIN_ID, ())
+    local = plan_execution(cfg(), has_wallet=True, has_api_creds=True)
+    assert (local.kind, local.paper_wallet, local.chain_id) == ("paper-local", True, SIM_CHAIN_ID)
+
+
+@pytest.mark.parametrize("clob", [None, "http://127.0.0.1:8080"])
+def test_paper_mode_never_uses_the_wallet_secret(clob: str | None) -> None:
+    """A wallet key and CLOB credentials in the Secret change nothing in paper mode: the bot signs
+    with its paper key for the simulator's chain id (even if the config says 137) and derives its
+    own API credentials; the ignored keys are named for the warning."""
+    config = cfg(clob=clob)
+    config.endpoints.chainId = CHAIN_ID
+    present = ["PRIVATE_KEY", "FUNDER_ADDRESS", "CLOB_API_KEY", "CLOB_SECRET", "CLOB_PASSPHRASE", "OPENAI_API_KEY"]
+    plan = plan_execution(config, has_wallet=True, has_api_creds=True, present=present)
+    assert plan.paper_wallet and plan.chain_id == SIM_CHAIN_ID != CHAIN_ID
+    assert plan.derive_api_creds is (clob is not None)
+    assert plan.ignored == ("PRIVATE_KEY", "FUNDER_ADDRESS", "CLOB_API_KEY", "CLOB_SECRET", "CLOB_PASSPHRASE")
+    assert Endpoints.for_sim("http://sim:8000").chainId == SIM_CHAIN_ID
 
 
 def test_readiness_reasons() -> None:

@@ -1,8 +1,8 @@
 """`botfleet demo`: the simulated exchange plus one paper bot per strategy, in one process.
 
-No cluster, no keys, no internet: the simulator listens on a free loopback port, each bot gets an
-ephemeral in-memory wallet (the simulator funds new wallets) and its own journal in a temporary
-directory that is removed at the end. Logs go to a file (the terminal shows the live view).
+No cluster, no keys, no internet: the simulator listens on a free loopback port, each bot gets its
+own journal in a temporary directory that is removed at the end, and a paper key beside it (the
+simulator funds new wallets). Logs go to a file (the terminal shows the live view).
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_utils import to_checksum_address
 
+from bot_runtime.contract.config import SIM_CHAIN_ID
 from bot_runtime.venue.polymarket.auth import clob_auth_typed_data  # one definition of ClobAuth
 from bot_runtime.venue.polymarket.constants import CHAIN_ID
 
@@ -86,18 +87,28 @@ def _header(headers: Mapping[str, str], name: str) -> str:
     return value
 
 
-def verify_l1(headers: Mapping[str, str], chain_id: int = CHAIN_ID) -> tuple[str, int]:
-    """Check L1 headers; returns (checksummed address, nonce)."""
+def _l1_signer(address: str, timestamp: str, nonce: int, signature: str, chain_id: int) -> str:
+    msg = encode_typed_data(full_message=clob_auth_typed_data(address, timestamp, nonce, chain_id))
+    return str(Account.recover_message(msg, signature=signature))
+
+
+def verify_l1(headers: Mapping[str, str], chain_id: int = SIM_CHAIN_ID) -> tuple[str, int]:
+    """Check L1 headers signed for `chain_id` (the simulator's own by default: a ClobAuth signed
+    for Polygon is refused, so nothing valid on Polymarket is ever asked of a wallet); returns
+    (checksummed address, nonce)."""
     address, signature, timestamp = (_header(headers, h) for h in L1_HEADERS)
     nonce_text = headers.get("POLY_NONCE") or headers.get("poly_nonce") or "0"
     try:
         nonce = int(nonce_text)
         address = to_checksum_address(address)
-        msg = encode_typed_data(full_message=clob_auth_typed_data(address, timestamp, nonce, chain_id))
-        recovered = Account.recover_message(msg, signature=signature)
+        recovered = _l1_signer(address, timestamp, nonce, signature, chain_id)
     except Exception as exc:
         raise AuthError("Invalid L1 Request headers") from exc
     if recovered.lower() != address.lower():
+        if chain_id != CHAIN_ID and _l1_signer(address, timestamp, nonce, signature, CHAIN_ID).lower() == address.lower():
+            raise AuthError(f"Invalid L1 Request headers: signed for Polygon (chain id {CHAIN_ID}); this "
+                            f"simulator accepts chain id {chain_id} only (never sign for Polygon against a "
+                            "simulator; a reference client needs `botfleet sim --chain-id 137`)")
         raise AuthError("Invalid L1 Request headers")
     return address, nonce
 

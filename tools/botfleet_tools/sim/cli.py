@@ -16,6 +16,8 @@ from pathlib import Path
 
 import typer
 
+from bot_runtime.contract.config import SIM_CHAIN_ID
+
 from .config import MIN_ADMIN_TOKEN, SimConfig
 from .exchange import SimExchange
 from .scenarios import PRESETS
@@ -62,6 +64,7 @@ async def run_sim(host: str = "127.0.0.1", port: int = 8765, scenario: str = "de
                           "data_api": sim.url + "/data-api", "admin_url": sim.admin_url,
                           "admin_token_file": str(token_file) if token_file else None,
                           "admin_token": f"from {ADMIN_TOKEN_ENV}" if given else "generated",
+                          "chain_id": sim.config.chain_id,
                           "scenario": scenario, "seed": seed, "markets": len(sim.markets)}), flush=True)
         try:
             await done.wait()
@@ -87,6 +90,10 @@ def sim_command(
     seed: int = typer.Option(1, "--seed", help="RNG seed: same seed, same markets and same scenario actions."),
     speed: float = typer.Option(1.0, "--speed", help="Scenario speed multiplier (0 = frozen books)."),
     default_usdc: float = typer.Option(10_000.0, "--default-usdc", help="pUSD credited to each new API wallet."),
+    chain_id: int = typer.Option(SIM_CHAIN_ID, "--chain-id", min=1,
+                                 help="Chain id orders and L1 auth must be signed for. The default is the "
+                                      "simulator's own (paper bots sign for it); 137 (Polygon) only for "
+                                      "reference clients such as py-clob-client-v2."),
     log_level: str = typer.Option("INFO", "--log-level", help="Python log level."),
 ) -> None:
     """Run the simulated Polymarket exchange."""  # CLOB REST, websockets, Gamma, Data API on one port; admin on another
@@ -102,7 +109,8 @@ def sim_command(
                                  "(e.g. `openssl rand -base64 32`)", param_hint=ADMIN_TOKEN_ENV)
     logging.basicConfig(level=log_level.upper(), format="%(message)s")
     asyncio.run(run_sim(host, port, scenario, seed, speed, admin_host=admin_host, admin_port=admin_port,
-                        admin_token_file=admin_token_file, default_usdc=default_usdc, admin_token=token))
+                        admin_token_file=admin_token_file, default_usdc=default_usdc, admin_token=token,
+                        chain_id=chain_id))
 
 
 app = typer.Typer(add_completion=False)

@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot_runtime.contract.config import SIM_CHAIN_ID
+from bot_runtime.venue.polymarket.constants import CHAIN_ID
+
 MIN_ADMIN_TOKEN = 16  # a token given by hand; generated ones have 43 characters (32 random bytes)
 
 
@@ -24,6 +27,10 @@ class SimConfig:
     rate_limit_scale: float = 1.0  # multiply those limits (e.g. 0.01 to hit them quickly in tests)
     # Bearer token of the admin listener (`/_sim/*`); empty = a random one per start. Never in a repr.
     admin_token: str = field(default="", repr=False)
+    # The chain id orders and L1 auth must be signed for: the simulator's own, so a signature made
+    # for Polygon (137) is refused and nothing a paper bot signs is valid on Polymarket. Reference
+    # clients that only know 137/80002 (py-clob-client-v2) need 137 here, explicitly.
+    chain_id: int = SIM_CHAIN_ID
 
     def __post_init__(self) -> None:
         if self.speed < 0:
@@ -32,6 +39,9 @@ class SimConfig:
             raise ValueError(f"SimConfig.step_ms must be > 0, got {self.step_ms}")
         if self.default_usdc < 0:
             raise ValueError(f"SimConfig.default_usdc must be >= 0, got {self.default_usdc}")
+        if self.chain_id <= 0:
+            raise ValueError(f"SimConfig.chain_id must be > 0 ({SIM_CHAIN_ID} by default, {CHAIN_ID} for "
+                             f"py-clob-client-v2), got {self.chain_id}")
         if self.heartbeat_timeout_s <= 0:
             raise ValueError(f"SimConfig.heartbeat_timeout_s must be > 0, got {self.heartbeat_timeout_s}")
         if self.admin_token and len(self.admin_token) < MIN_ADMIN_TOKEN:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from bot_runtime.venue.polymarket.constants import TRADING_DISABLED_MESSAGE
+from bot_runtime.venue.polymarket.constants import CHAIN_ID, TRADING_DISABLED_MESSAGE
 from bot_runtime.venue.polymarket.fills import terms_of
 
 from .auth import ApiCreds, AuthError, verify_l1, verify_l2
@@ -79,6 +79,14 @@ def to_engine_order(so: SignedOrderV2, order_id: str, creds: ApiCreds, order_typ
                  account=creds.address.lower())
 
 
+def _signed_for(so: SignedOrderV2, exchange: str, chain_id: int) -> bool:
+    """Does the order's signature recover to its signer under `chain_id` (to name the mistake)?"""
+    try:
+        return so.recover_signer(exchange, chain_id) == so.signer.lower()
+    except (OrderPayloadError, ValueError):
+        return False
+
+
 def add_trading_routes(app: web.Application, sim: SimExchange) -> None:
     eng = sim.engine
     r = app.router
@@ -94,7 +102,7 @@ def add_trading_routes(app: web.Application, sim: SimExchange) -> None:
 
     def l1(request: web.Request) -> tuple[str, int]:
         try:
-            return verify_l1(request.headers)
+            return verify_l1(request.headers, sim.config.chain_id)
         except AuthError as exc:
             raise web.HTTPUnauthorized(text=json.dumps({"error": str(exc)}), content_type="application/json") from exc
 
@@ -148,12 +156,16 @@ def add_trading_routes(app: web.Application, sim: SimExchange) -> None:
         if so.signature_type not in (0, 1, 2):
             return 400, {"error": f"signature type {so.signature_type} is not supported by the simulator: use "
                                   "0 (EOA), 1 (POLY_PROXY) or 2 (POLY_GNOSIS_SAFE)"}
-        order_id = so.order_hash(spec.exchange)
+        chain_id = sim.config.chain_id
+        order_id = so.order_hash(spec.exchange, chain_id)
         try:
-            signer = so.recover_signer(spec.exchange)
+            signer = so.recover_signer(spec.exchange, chain_id)
         except (OrderPayloadError, ValueError) as exc:
             return 400, {"error": f"invalid signature: {exc}"}
         if signer != so.signer.lower():
+            if chain_id != CHAIN_ID and _signed_for(so, spec.exchange, CHAIN_ID):
+                return 400, {"error": f"invalid signature: signed for Polygon (chain id {CHAIN_ID}); this "
+                                      f"simulator accepts chain id {chain_id} only"}
             return 400, {"error": "invalid signature: it does not recover to the order signer (check the "
                                   "exchange address: neg-risk markets sign for the NegRisk exchange)"}
         if so.signer.lower() != creds.address.lower():

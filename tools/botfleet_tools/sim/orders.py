@@ -1,7 +1,8 @@
 """CLOB V2 signed orders: parse the POST /order body, compute the EIP-712 hash, check the signature.
 
 The order hash (EIP-712 digest) is the order id, exactly as on Polymarket, so a client can
-re-derive the id of an order it signed before a crash.
+re-derive the id of an order it signed before a crash. The domain's chain id is the simulator's
+own (SIM_CHAIN_ID) unless the simulator was started for another one (`--chain-id`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 from eth_keys import keys
 from eth_utils import keccak
 
-from bot_runtime.venue.polymarket.constants import CHAIN_ID
+from bot_runtime.contract.config import SIM_CHAIN_ID
 
 ORDER_TYPE_STRING = (
     "Order(uint256 salt,address maker,address signer,uint256 tokenId,uint256 makerAmount,"
@@ -49,7 +50,7 @@ def _b32(h: str) -> bytes:
 _domain_cache: dict[tuple[str, int], bytes] = {}
 
 
-def domain_separator(exchange: str, chain_id: int = CHAIN_ID) -> bytes:
+def domain_separator(exchange: str, chain_id: int = SIM_CHAIN_ID) -> bytes:
     key = (exchange.lower(), chain_id)
     sep = _domain_cache.get(key)
     if sep is None:
@@ -75,7 +76,7 @@ class SignedOrderV2:
     expiration: int
     signature: str
 
-    def digest(self, exchange: str, chain_id: int = CHAIN_ID) -> bytes:
+    def digest(self, exchange: str, chain_id: int = SIM_CHAIN_ID) -> bytes:
         struct = keccak(
             ORDER_TYPE_HASH + _u256(self.salt) + _addr(self.maker) + _addr(self.signer)
             + _u256(int(self.token_id)) + _u256(self.maker_amount) + _u256(self.taker_amount)
@@ -83,10 +84,10 @@ class SignedOrderV2:
             + _b32(self.metadata) + _b32(self.builder))
         return keccak(b"\x19\x01" + domain_separator(exchange, chain_id) + struct)
 
-    def order_hash(self, exchange: str, chain_id: int = CHAIN_ID) -> str:
+    def order_hash(self, exchange: str, chain_id: int = SIM_CHAIN_ID) -> str:
         return "0x" + self.digest(exchange, chain_id).hex()
 
-    def recover_signer(self, exchange: str, chain_id: int = CHAIN_ID) -> str:
+    def recover_signer(self, exchange: str, chain_id: int = SIM_CHAIN_ID) -> str:
         return recover(self.digest(exchange, chain_id), self.signature)
 
 
