@@ -468,7 +468,8 @@ def test_backup_job_success_then_failure(cluster: Cluster, operator: OperatorPro
 
 
 def test_delete_removes_everything_it_owned(cluster: Cluster, operator: OperatorProcess, namespace: str) -> None:
-    _apply_example(cluster, namespace, "elitemimic", retention={"journal": "Delete"})
+    # live: rotation objects (ServiceAccount, Role, RoleBinding) exist for live bots only
+    _apply_example(cluster, namespace, "elitemimic", mode="live", retention={"journal": "Delete"})
     wait_condition(cluster, namespace, "elitemimic", "Ready", "True")
     assert get_json(cluster, "role", "elitemimic-rotator", "-n", namespace)
     cluster.kubectl("delete", "tradingbot", "elitemimic", "-n", namespace)
