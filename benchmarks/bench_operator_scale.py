@@ -221,8 +221,10 @@ def run(n: int, workers: int, timeout_s: float) -> dict[str, Any]:
         idle_rss = watch.peak_rss_mb
 
         names = [f"bot-{i:05d}" for i in range(n)]
+        # live: only a live bot mounts its wallet Secret, so only its Deployment follows a rotation
+        # (kwok pods run no container: nothing trades).
         docs: list[dict[str, Any]] = [{"apiVersion": "botfleet.io/v1alpha1", "kind": "TradingBot", "metadata": {"name": nm},
-                 "spec": {"strategy": "arbhunter", "mode": "paper", "walletSecretRef": {"name": "shared-wallet"}}}
+                 "spec": {"strategy": "arbhunter", "mode": "live", "walletSecretRef": {"name": "shared-wallet"}}}
                 for nm in names]
         admin = Admin(plane.admin_kubeconfig)
         ready_at: dict[str, float] = {}

@@ -1,6 +1,12 @@
 """Bots as real containers on the real node (issue 13): the botfleet image runs under containerd,
 the kubelet probes it, the operator on the host reconciles, and the bot trades against
 `botfleet sim` on the host through the node's network.
+
+The bot is given a wallet Secret and, being a paper bot, must not use it: it trades on its own
+paper account (the key beside its journal, on the volume). Credential rotation signs with the
+wallet and so runs for live bots only, which never talk to the simulator: it is covered against the
+API server by tests/e2e/test_operator_scenarios.py and against the simulator by
+tests/integration/runtime/test_rotation.py, not here.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import signal
 import sqlite3
 import subprocess
 import threading
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +28,10 @@ from typing import Any
 import pytest
 import yaml
 
+from bot_runtime.contract.config import SIM_CHAIN_ID
+from bot_runtime.execution.paper_wallet import PAPER_KEY_FILE
+from bot_runtime.types import OrderIntent
+from bot_runtime.venue.polymarket.signing import OrderSigner
 from tests.support.controlplane import Cluster
 from tests.support.controlplane_wait import eventually
 from tests.support.realnode import HostProcess, RealCluster, http_json, operator, sim_admin, simulator
@@ -107,8 +118,7 @@ def op(real_cluster: RealCluster, sim_url: str) -> Iterator[HostProcess]:
 
 
 def wallet_key(ns: str) -> str:
-    """A test-only wallet per namespace, so each test's orders are its own in the shared simulator
-    (which funds a wallet when its first API key is made)."""
+    """A test-only wallet per namespace: its Secret is given to the paper bot, which must ignore it."""
     return "0x" + hashlib.sha256(ns.encode()).hexdigest()
 
 
@@ -116,6 +126,25 @@ def wallet_address(ns: str) -> str:
     from eth_account import Account
 
     return str(Account.from_key(wallet_key(ns)).address)
+
+
+def paper_key(cluster: Cluster, ns: str) -> str:
+    """The key the paper bot signs with: its own, kept beside its journal on the volume."""
+    path = volume_dir(cluster, ns) / PAPER_KEY_FILE
+    text = eventually(lambda: path.is_file() and path.read_text().strip(), f"the bot's paper key at {path}")
+    return str(text)
+
+
+def bot_address(cluster: Cluster, ns: str) -> str:
+    """The bot's account at the simulator (each namespace's bot has its own paper key)."""
+    from eth_account import Account
+
+    return str(Account.from_key(paper_key(cluster, ns)).address)
+
+
+def assert_wallet_unused(sim_url: str, ns: str) -> None:
+    """Nothing reached the exchange signed by the wallet Secret's key (paper mode never uses it)."""
+    assert sim_admin(sim_url, f"/_sim/orders?maker={wallet_address(ns)}") == []
 
 
 def deploy_bot(cluster: Cluster, ns: str, **spec: Any) -> None:
@@ -163,10 +192,12 @@ def test_bot_runs_in_a_container_trades_and_is_scraped(real_cluster: RealCluster
     text = traded(c, real_ns)
     assert metric(text, "botfleet_orders_total") > 0
     ledger = sim_admin(sim_url, "/_sim/ledger")
-    address = wallet_address(real_ns).lower()
+    address = bot_address(c, real_ns).lower()
     mine = [f for f in ledger if address in (f["taker"].lower(), f["maker"].lower())]
-    assert mine, "the simulator's ledger has no fill of the bot's wallet"
-    print(f"\nbot trading in a container: {len(mine)} fills of its wallet in the simulator's ledger")
+    assert mine, "the simulator's ledger has no fill of the bot's paper account"
+    assert address != wallet_address(real_ns).lower()
+    assert_wallet_unused(sim_url, real_ns)
+    print(f"\nbot trading in a container: {len(mine)} fills of its paper account in the simulator's ledger")
 
 
 def volume_dir(cluster: Cluster, ns: str, claim: str = "arb") -> Path:
@@ -230,7 +261,7 @@ def test_kill_9_restarts_the_bot_journal_survives_no_duplicate_order(
     # Every order the exchange holds for this wallet was journaled (before sending), and none twice:
     # a re-sent journaled order has the same hash (the simulator keeps one), an unjournaled one would
     # not be in the journal.
-    orders = sim_admin(sim_url, f"/_sim/orders?maker={wallet_address(real_ns)}")
+    orders = sim_admin(sim_url, f"/_sim/orders?maker={bot_address(c, real_ns)}")
     ids = [o["id"].lower() for o in orders]
     assert ids and len(ids) == len(set(ids))
     assert set(ids) <= set(after), f"orders at the exchange missing from the journal: {set(ids) - set(after)}"
@@ -254,15 +285,17 @@ def _events(out: str) -> list[dict[str, Any]]:
     return events
 
 
-def place_resting_order(sim_url: str, ns: str, token: str) -> str:
-    """A GTC BUY far below the market for the bot's wallet, through a second API key of that wallet."""
+def place_resting_order(sim_url: str, cluster: Cluster, ns: str, market: dict[str, Any], token: str) -> str:
+    """A GTC BUY far below the market on the bot's paper account, through a second API key of it,
+    signed as the bot signs (its paper key, the simulator's chain id)."""
     from botfleet_tools.sim.auth import ApiCreds, l2_headers
-    from tests.support.sim import signed_order_body
 
-    address = wallet_address(ns)
-    raw = sim_admin(sim_url, "/_sim/api-keys", "POST", {"address": address})
-    creds = ApiCreds(raw["apiKey"], raw["secret"], raw["passphrase"], address)
-    body = json.dumps(signed_order_body(creds, token, "BUY", 0.01, 10, private_key=wallet_key(ns)))
+    signer = OrderSigner(paper_key(cluster, ns), chain_id=SIM_CHAIN_ID)
+    raw = sim_admin(sim_url, "/_sim/api-keys", "POST", {"address": signer.address})
+    creds = ApiCreds(raw["apiKey"], raw["secret"], raw["passphrase"], signer.address)
+    intent = OrderIntent(market=market["conditionId"], token_id=token, side="BUY", price_e6=10_000,
+                         size_e6=10_000_000)
+    body = signer.sign(intent, "realnode-resting", int(time.time() * 1000)).body_json(raw["apiKey"])
     req = urllib.request.Request(f"{sim_url}/order", data=body.encode(), method="POST",
                                  headers={"Content-Type": "application/json",
                                           **l2_headers(creds, "POST", "/order", body)})
@@ -280,8 +313,9 @@ def test_pod_deletion_sigterm_cancels_open_orders_and_exits_0(
     traded(c, real_ns)
     market = next(m for m in http_json(f"{sim_url}/gamma/markets") if not m.get("negRisk"))
     token = json.loads(market["clobTokenIds"])[0]
-    order_id = place_resting_order(sim_url, real_ns, token)
-    orders = {o["id"].lower(): o for o in sim_admin(sim_url, f"/_sim/orders?maker={wallet_address(real_ns)}")}
+    order_id = place_resting_order(sim_url, c, real_ns, market, token)
+    address = bot_address(c, real_ns)
+    orders = {o["id"].lower(): o for o in sim_admin(sim_url, f"/_sim/orders?maker={address}")}
     assert orders[order_id]["status"] == "LIVE"  # still open while the bot runs
     watcher = _watch_pods(c, real_ns)
     chunks: list[str] = []
@@ -306,7 +340,7 @@ def test_pod_deletion_sigterm_cancels_open_orders_and_exits_0(
     # Exit code 0 = the bot's own clean exit (past the grace period the kubelet's SIGKILL gives 137).
     assert terminated[-1]["exitCode"] == 0, terminated[-1]
     assert grace == 30
-    orders = {o["id"].lower(): o for o in sim_admin(sim_url, f"/_sim/orders?maker={wallet_address(real_ns)}")}
+    orders = {o["id"].lower(): o for o in sim_admin(sim_url, f"/_sim/orders?maker={address}")}
     assert orders[order_id]["status"] == "CANCELED", orders[order_id]
     assert not [o for o in orders.values() if o["status"] == "LIVE"], "an order of the bot is still open"
     # ... canceled by the bot's shutdown path, as its journal (on the volume) records.
@@ -347,45 +381,6 @@ def test_backup_job_runs_botfleet_backup_in_a_container(
     with contextlib.closing(sqlite3.connect(f"file:{backups[0]}?mode=ro", uri=True)) as db:
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         assert db.execute("SELECT count(*) FROM orders").fetchone()[0] > 0
-
-
-def test_rotation_job_rotates_through_the_kubernetes_service_and_the_bot_rolls(
-        real_cluster: RealCluster, real_ns: str, sim_url: str, op: HostProcess) -> None:
-    c = real_cluster.cluster
-    address = wallet_address(real_ns)
-    old = sim_admin(sim_url, "/_sim/api-keys", "POST", {"address": address})
-    c.kubectl("apply", "-n", real_ns, "-f", "-", input=json.dumps({
-        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "arb-creds", "labels": {"botfleet.io/bots": "arb"}},
-        "stringData": {"CLOB_API_KEY": old["apiKey"], "CLOB_SECRET": old["secret"],
-                       "CLOB_PASSPHRASE": old["passphrase"]}}))
-    deploy_bot(c, real_ns, credentialsSecretRef={"name": "arb-creds"},
-               keyRotation={"maxAgeDays": 30, "schedule": "0 3 * * 0"})
-    first = wait_ready(real_cluster, real_ns)
-    before = first["metadata"]["annotations"]["botfleet.io/secrets-hash"]
-    c.kubectl("annotate", "tradingbot", "arb", "-n", real_ns, "botfleet.io/rotate-credentials=manual-1")
-    sel = "botfleet.io/bot=arb,app.kubernetes.io/component=rotation"
-    pod = eventually(lambda: job_pod(c, real_ns, sel), "rotation pod finished", timeout=300)
-    logs = c.kubectl("logs", "-n", real_ns, pod["metadata"]["name"], check=False)
-    (status,) = pod["status"]["containerStatuses"]
-    assert status["state"]["terminated"]["exitCode"] == 0, logs.stdout + logs.stderr
-    assert pod["spec"]["nodeName"] == real_cluster.node.name
-    # In the container, under the rotator ServiceAccount's token, through the `kubernetes` Service.
-    assert pod["spec"]["serviceAccountName"] == "arb-rotator"
-    assert pod["spec"]["automountServiceAccountToken"] is True
-    secret = get_json(c, "secret", "arb-creds", "-n", real_ns)
-    import base64
-
-    new_key = base64.b64decode(secret["data"]["CLOB_API_KEY"]).decode()
-    assert new_key != old["apiKey"]
-    for value in (old["secret"], old["passphrase"], base64.b64decode(secret["data"]["CLOB_SECRET"]).decode()):
-        assert value not in logs.stdout + logs.stderr, "a credential reached the rotation Job's log"
-
-    def rolled() -> dict[str, Any] | None:
-        p = ready_pod(c, real_ns)
-        return p if p and p["metadata"]["annotations"]["botfleet.io/secrets-hash"] != before else None
-
-    eventually(rolled, "the bot rolled onto the rotated credentials and is Ready", timeout=300)
-    assert get_json(c, "tradingbot", "arb", "-n", real_ns)["status"]["rotationTrigger"] == "manual-1"
 
 
 @contextlib.contextmanager
