@@ -162,10 +162,12 @@ def apply_all(kube: Kube, objs: list[Obj]) -> list[tuple[Obj, Obj | KubeError]]:
     return [(obj, outcomes[i]) for i, obj in enumerate(objs)]
 
 
-def _ownership_conflicts(bot: TradingBot, kube: Kube, objs: list[Obj], owned: dict[tuple[str, str], Obj]) -> list[str]:
-    """Objects the plan would write that exist under another controller (`resources.foreign`). The
-    watch sees only objects labelled as the operator's, so one it has not seen is read first (once,
-    when the bot first creates it); 404s are the common answer."""
+def _ownership_conflicts(bot: TradingBot, kube: Kube, objs: list[Obj],
+                         owned: dict[tuple[str, str], Obj]) -> tuple[list[str], list[str]]:
+    """(conflicts, errors): objects the plan would write that exist under another controller
+    (`resources.foreign`), and reads that failed. The watch sees only objects labelled as the
+    operator's, so one it has not seen is read first (once, when the bot first creates it); 404s
+    are the common answer."""
     unseen = [o for o in objs if (o["kind"], o["metadata"]["name"]) not in owned]
 
     def read(obj: Obj) -> Obj | KubeError | None:
@@ -173,17 +175,17 @@ def _ownership_conflicts(bot: TradingBot, kube: Kube, objs: list[Obj], owned: di
             return kube.get(obj["kind"], bot.namespace, obj["metadata"]["name"])
         except KubeError as exc:
             return exc
-    problems = []
+    conflicts, errors = [], []
     for obj in objs:
         seen = owned.get((obj["kind"], obj["metadata"]["name"]))
         if seen is not None and (why := resources.foreign(bot, seen)):
-            problems.append(why)
+            conflicts.append(why)
     for obj, found in zip(unseen, _APPLY_POOL.map(read, unseen), strict=True):
         if isinstance(found, KubeError):
-            problems.append(f"cannot check {obj['kind']} {obj['metadata']['name']} before creating it: {found}")
+            errors.append(f"cannot check {obj['kind']} {obj['metadata']['name']} before creating it: {found}")
         elif found is not None and (why := resources.foreign(bot, {"kind": obj["kind"], **found})):
-            problems.append(why)
-    return problems
+            conflicts.append(why)
+    return conflicts, errors
 
 
 def _read_unseen_secrets(bot: TradingBot, snapshot: Snapshot, kube: Kube) -> bool:
@@ -223,11 +225,12 @@ def reconcile(snapshot: Snapshot, kube: Kube, settings: resources.Settings, now:
     secrets_missing = _read_unseen_secrets(bot, snapshot, kube)
     todo, secrets_check, params_error = plan(bot, snapshot, settings)
     not_allowed = todo.not_allowed
-    conflicts = _ownership_conflicts(bot, kube, todo.apply, snapshot.owned) if todo.apply else []
-    if conflicts:
-        # Nothing is written while one object is someone else's: the others would point at it.
+    conflicts, unchecked = _ownership_conflicts(bot, kube, todo.apply, snapshot.owned) if todo.apply else ([], [])
+    if conflicts or unchecked:
+        # Nothing is written while one object is (or may be) someone else's: the others would point at it.
         todo = Plan(not_allowed=not_allowed)
-        result.retry = any("still being deleted" in c for c in conflicts)
+        result.errors += unchecked
+        result.retry = bool(unchecked) or any(resources.EARLIER_BOT in c for c in conflicts)
     conflict = "; ".join(conflicts) or None
     problem = params_error or not_allowed or conflict
     deployment = snapshot.owned.get(("Deployment", bot.name))

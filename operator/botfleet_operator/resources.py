@@ -712,6 +712,9 @@ def prunable(bot: TradingBot, desired: list[Obj], observed: dict[tuple[str, str]
     return out
 
 
+EARLIER_BOT = "earlier TradingBot still being deleted:"
+
+
 def foreign(bot: TradingBot, existing: Obj) -> str | None:
     """Why the existing object of a desired object's kind and name is not this bot's to write, or
     None. Server-side apply with force would take it over (and garbage collection delete it with the
@@ -729,8 +732,7 @@ def foreign(bot: TradingBot, existing: Obj) -> str | None:
     if existing.get("kind") == "PersistentVolumeClaim" and controller is None and ours:
         return None
     if controller is not None and controller.get("kind") == api.KIND and controller.get("name") == bot.name:
-        return (f"{ident} belongs to an earlier TradingBot {bot.name} (uid {controller.get('uid')}) still being "
-                "deleted; it is retried")
+        return f"{ident} belongs to an {EARLIER_BOT} {bot.name} (uid {controller.get('uid')}); it is retried"
     whose = f"controlled by {controller.get('kind')} {controller.get('name')}" if controller else "not created by this bot"
     return (f"{ident} already exists and is {whose}: botfleet does not adopt objects; rename the TradingBot, "
             "or delete that object if it is a leftover")

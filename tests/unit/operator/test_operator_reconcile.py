@@ -29,6 +29,7 @@ class FakeKube:
         self.looked_up: list[str] = []
         self.unwatched_secrets: set[str] = set()  # exist, but the watch has not seen them (not opted in)
         self.existing: dict[tuple[str, str], dict[str, Any]] = {}  # objects the watch does not show
+        self.get_error = 0  # an HTTP status every direct read fails with
         self.fail_kinds = fail_kinds
 
     def apply(self, obj: dict[str, Any]) -> dict[str, Any]:
@@ -53,6 +54,8 @@ class FakeKube:
         return {}
 
     def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        if self.get_error:
+            raise KubeError(f"get {kind} {namespace}/{name}: HTTP {self.get_error}: denied", self.get_error)
         return copy.deepcopy(self.existing.get((kind, name)))
 
     def event(self, bot: dict[str, Any], type_: str, reason: str, message: str) -> None:
@@ -413,3 +416,13 @@ def test_objects_of_an_earlier_bot_of_the_same_name_wait_for_its_deletion() -> N
     assert kube.applied == [] and result.retry
     degraded = condition(kube.statuses[-1], "Degraded")
     assert degraded is not None and "still being deleted" in degraded["message"]
+
+
+def test_an_object_that_cannot_be_checked_is_not_created_and_is_retried() -> None:
+    kube = FakeKube()
+    kube.get_error = 403
+    result = reconcile(Snapshot(bot=bot()), kube, SETTINGS, NOW)
+    assert kube.applied == [] and result.retry
+    degraded = condition(kube.statuses[-1], "Degraded")
+    assert degraded is not None and degraded["reason"] == "ApplyFailed"
+    assert "cannot check ConfigMap b1 before creating it" in degraded["message"]
