@@ -219,7 +219,8 @@ def test_no_secret_in_logs_events_status_configmaps_or_metrics(plane: Plane, tmp
                               bot("s-ai", strategy="polyai", walletSecretRef={"name": "w"},
                                   credentialsSecretRef={"name": "c"}),
                               bot("s-live", mode="live", walletSecretRef={"name": "w"}, credentialsSecretRef={"name": "c"}),
-                              bot("s-missing", walletSecretRef={"name": "nope"})], ns)
+                              # a paper bot never needs its wallet: a missing credentials Secret it does need
+                              bot("s-missing", credentialsSecretRef={"name": "nope"})], ns)
         running = ["s-arb", "s-ai", "s-live"]
         # Deployments available (not TradingBot Ready: see the report on bots stuck in RollingOut)
         eventually(lambda: all(_available(p, ns, n) for n in running), "bots with Secrets running", timeout=300)
