@@ -256,12 +256,14 @@ def test_kill_9_restarts_the_bot_journal_survives_no_duplicate_order(
     (s,) = again["status"]["containerStatuses"]
     assert s["lastState"]["terminated"]["exitCode"] == 137  # SIGKILL
     assert s["containerID"] != status["containerID"]
+    # The exchange first, then the journal: the restarted bot keeps trading, and an order is journaled
+    # before it is sent, so every order the exchange holds now is in any later read of the journal.
+    orders = sim_admin(sim_url, f"/_sim/orders?maker={bot_address(c, real_ns)}")
     after = journal_orders(c, real_ns)
     assert set(before) <= set(after), "orders journaled before the kill are gone"
-    # Every order the exchange holds for this wallet was journaled (before sending), and none twice:
+    # Every order the exchange holds for this account was journaled (before sending), and none twice:
     # a re-sent journaled order has the same hash (the simulator keeps one), an unjournaled one would
     # not be in the journal.
-    orders = sim_admin(sim_url, f"/_sim/orders?maker={bot_address(c, real_ns)}")
     ids = [o["id"].lower() for o in orders]
     assert ids and len(ids) == len(set(ids))
     assert set(ids) <= set(after), f"orders at the exchange missing from the journal: {set(ids) - set(after)}"
