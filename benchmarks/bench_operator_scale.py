@@ -88,6 +88,37 @@ class ProcWatch(threading.Thread):
             time.sleep(0.5)
 
 
+def _cpu_s(pid: int) -> float:
+    """utime + stime of a process, in seconds (0 when it is gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _plane_cpu(plane: Any) -> dict[str, float]:
+    """CPU seconds of each control-plane process: where the rest of the 2 cores went."""
+    return {name: _cpu_s(proc.pid) for name, proc in plane._procs.items()}
+
+
+def _requests(admin: "Admin") -> dict[str, float]:
+    """The API server's request counters by verb and resource (`apiserver_request_total`)."""
+    import re
+
+    _, url, headers, _, _ = admin.api.param_serialize(method="GET", resource_path="/metrics",
+                                                      header_params={}, auth_settings=["BearerToken"])
+    text = admin.api.call_api("GET", url, header_params=headers, _request_timeout=60).read().decode()
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith("apiserver_request_total{"):
+            lab = dict(re.findall(r'(\w+)="([^"]*)"', line.split("}", 1)[0]))
+            sub = f"/{lab['subresource']}" if lab.get("subresource") else ""
+            k = f"{lab.get('verb')} {lab.get('resource')}{sub}"
+            out[k] = out.get(k, 0.0) + float(line.rsplit(" ", 1)[1])
+    return out
+
+
 def _uptime() -> str:
     return subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
 
@@ -240,6 +271,8 @@ def run(n: int, workers: int, timeout_s: float) -> dict[str, Any]:
                 time.sleep(0.5)
         t0 = time.monotonic()
         cpu0 = watch.cpu_s
+        plane0 = _plane_cpu(plane)
+        req0 = _requests(admin)
         poller = threading.Thread(target=poll, daemon=True)
         poller.start()
         applied = admin.create_all(f"/apis/botfleet.io/v1alpha1/namespaces/{ns}/tradingbots", docs)
@@ -248,6 +281,14 @@ def run(n: int, workers: int, timeout_s: float) -> dict[str, Any]:
         stop_polling.set()
         lat = [ready_at[nm] - applied[nm] for nm in ready_at if nm in applied]
         cpu_create = watch.cpu_s - cpu0
+        plane1 = _plane_cpu(plane)
+        # Same window as the operator's figure: the first create until every bot is Ready.
+        result["control_plane_cpu_s_create"] = {k: round(plane1[k] - plane0.get(k, 0.0), 1) for k in plane1}
+        req1 = _requests(admin)
+        # Every client's requests (operator, controllers, kwok, this bench's polls), per bot.
+        per_bot = {k: round((v - req0.get(k, 0.0)) / n, 2) for k, v in req1.items()}
+        result["apiserver_requests_per_bot_create"] = dict(sorted(
+            ((k, v) for k, v in per_bot.items() if v >= 0.05), key=lambda kv: -kv[1]))
         result.update({
             "ready": len(ready_at), "all_ready_s": round(max(ready_at.values()) - t0, 1) if len(ready_at) == n else None,
             "create_to_ready_p50_s": round(_pct(lat, 0.5), 1), "create_to_ready_p99_s": round(_pct(lat, 0.99), 1),

@@ -25,6 +25,7 @@ from bot_runtime.contract.config import BotConfig, Endpoints, JournalConfig, Mar
 from bot_runtime.contract.params import Limits
 from botfleet_operator import api
 from botfleet_operator.api import Backup, KeyRotation, PVCStorage, TradingBot
+from botfleet_operator.memo import Memo
 from botfleet_operator.presets import default_resources, resolve_params
 from botfleet_operator.secrets import SecretView, secrets_hash
 from botfleet_operator.tenancy import DEFAULT_ALLOWED_ENDPOINTS, pull_policy
@@ -183,9 +184,10 @@ def bot_selector(name: str) -> dict[str, str]:
 
 def desired_hash(obj: Obj) -> str:
     """Hash of an object's desired state, without the annotation that carries it."""
-    body = json.loads(json.dumps(obj))
-    (body["metadata"].get("annotations") or {}).pop(ANN_DESIRED_HASH, None)
-    return short_hash(json.dumps(body, sort_keys=True, separators=(",", ":")))
+    if ANN_DESIRED_HASH in (obj["metadata"].get("annotations") or {}):
+        obj = {**obj, "metadata": {**obj["metadata"], "annotations": {
+            k: v for k, v in obj["metadata"]["annotations"].items() if k != ANN_DESIRED_HASH}}}
+    return short_hash(json.dumps(obj, sort_keys=True, separators=(",", ":")))
 
 
 def with_desired_hash(obj: Obj) -> Obj:
@@ -694,7 +696,20 @@ def desired_objects(bot: TradingBot, settings: Settings, secrets: dict[str, Secr
         cron = rotation_cronjob(bot, settings)
         if cron:
             objs.append(cron)
-    return [with_desired_hash(o) for o in objs]
+    # The objects are a pure function of these inputs: their hashes are computed once per change.
+    inputs = (bot.namespace, bot.name, bot.uid, bot.spec.model_dump_json(), settings,
+              frozenset(secrets.items()), include_deployment)
+    hashes = _DESIRED_HASHES.get(inputs)
+    if hashes is None or len(hashes) != len(objs):
+        hashes = tuple(desired_hash(o) for o in objs)
+        _DESIRED_HASHES.put(inputs, hashes)
+    for obj, digest in zip(objs, hashes, strict=True):
+        obj["metadata"].setdefault("annotations", {})[ANN_DESIRED_HASH] = digest
+    return objs
+
+
+# One entry per bot and change (a few hundred bytes): room for a large fleet's bots.
+_DESIRED_HASHES: Memo[tuple[str, ...]] = Memo(20_000)
 
 
 def prunable(bot: TradingBot, desired: list[Obj], observed: dict[tuple[str, str], Obj]) -> list[Obj]:

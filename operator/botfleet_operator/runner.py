@@ -259,6 +259,21 @@ def _pollable(pod: dict[str, Any]) -> bool:
         and st.get("phase") == "Running" and bool(st.get("podIP"))
 
 
+class NoDiffBase(kopf.DiffBaseStorage):
+    """No diff base: the operator has only event and index handlers, which never read one, yet kopf
+    builds one (a deep copy of the object) for every watch event: 11% of the operator's CPU at 300
+    bots. Nothing is stored on the objects either way (no kopf annotations)."""
+
+    def build(self, *, body: kopf.Body, extra_fields: Any = None) -> kopf.BodyEssence:
+        return kopf.BodyEssence()
+
+    def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
+        return None
+
+    def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: kopf.BodyEssence) -> None:
+        return None
+
+
 def build_registry(ctl: Controller, opts: OperatorOptions) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
 
@@ -275,6 +290,7 @@ def build_registry(ctl: Controller, opts: OperatorOptions) -> kopf.OperatorRegis
         # (~10 watched objects each) a long timeout keeps ~10,000 tasks and their queues alive.
         settings.batching.idle_timeout = 5
         settings.networking.request_timeout = 60
+        settings.persistence.diffbase_storage = NoDiffBase()
         # Server-side filtering (labelSelector on list and watch): `labels=` on a handler filters
         # client-side, after every pod, Job, ConfigMap... of the cluster has been listed and sent.
         for group, _version, plural, _kind in OWNED:
@@ -339,8 +355,8 @@ def _register_owned(registry: kopf.OperatorRegistry, ctl: Controller, group: str
 
     @kopf.on.event(group, version, plural, labels=selector, registry=registry, id=f"event-{plural}")
     async def _event(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
-        owner = ctl.cache.put_owned(dict(body), deleted=event.get("type") == "DELETED")
-        ctl.enqueue(owner)
+        # The index handler stored this very version a moment ago (it runs first for each event).
+        ctl.enqueue(ctl.cache.owned_event(dict(event["object"]), deleted=event.get("type") == "DELETED"))
 
 
 def _configure_logging(verbose: bool) -> None:

@@ -302,3 +302,20 @@ def test_desired_hash_changes_when_a_field_is_removed() -> None:
     without = resources.deployment(tb(), SIM, {})
     assert resources.desired_hash(with_selector) != resources.desired_hash(without)
     assert resources.desired_hash(resources.with_desired_hash(without)) == resources.desired_hash(without)
+
+
+def test_memoised_hashes_are_the_hashes_of_the_objects_returned() -> None:
+    # Computed once per change of the inputs; a later call (a hit) must carry what a fresh computation
+    # gives, and a spec change (same bot, same uid) must not be served the old hashes.
+    def hashes(spec: dict[str, Any]) -> dict[str, str]:
+        return {k: o["metadata"]["annotations"][resources.ANN_DESIRED_HASH]
+                for k, o in by_kind(desired_objects(tb(**spec), SIM, {})).items()}
+    specs: list[dict[str, Any]] = [{}, {"nodeSelector": {"pool": "x"}}, {"paused": True}]
+    fresh = []
+    for spec in specs:
+        resources._DESIRED_HASHES.clear()
+        fresh.append(hashes(spec))
+    for spec, want in zip(specs * 2, fresh * 2, strict=True):
+        assert hashes(spec) == want, spec
+    assert fresh[0]["Deployment/b1"] != fresh[1]["Deployment/b1"] != fresh[2]["Deployment/b1"]
+    assert fresh[0]["ServiceAccount/b1"] == fresh[1]["ServiceAccount/b1"]
