@@ -188,7 +188,7 @@ def _ready(b: dict[str, Any]) -> bool:
     return conds.get("Ready") == "True" and st.get("observedGeneration") == b["metadata"]["generation"]
 
 
-def run(n: int, workers: int, timeout_s: float) -> dict[str, Any]:
+def run(n: int, workers: int, timeout_s: float, controller_qps: int = 0) -> dict[str, Any]:
     from botfleet_tools.devcluster import plane as plane_module
     from botfleet_tools.devcluster.binaries import ensure_binaries
     from botfleet_tools.devcluster.manifests import install_crds
@@ -198,11 +198,19 @@ def run(n: int, workers: int, timeout_s: float) -> dict[str, Any]:
     # (254 ClusterIPs, one Service per bot) and its one fake node takes 110 pods. Widen the range
     # and add fake nodes (kwok runs every node annotated kwok.x-k8s.io/node=fake).
     plane_module.SERVICE_CIDR = "10.96.0.0/16"
+    if controller_qps:
+        # A plane sized for a fleet: kube-controller-manager's clients default to 20 requests/s (its
+        # Deployment controller writes ~6 times per new bot), the scheduler's to 50.
+        plane_module.KCM_EXTRA_ARGS = [f"--kube-api-qps={controller_qps}", f"--kube-api-burst={2 * controller_qps}",
+                                       "--concurrent-deployment-syncs=25", "--concurrent-replicaset-syncs=25"]
+        plane_module.SCHEDULER_EXTRA_ARGS = [f"--kube-api-qps={controller_qps}",
+                                             f"--kube-api-burst={2 * controller_qps}"]
     workdir = Path(tempfile.mkdtemp(prefix="bench-op-"))
     plane = LocalControlPlane(ensure_binaries(build=False), workdir)
     t_plane = time.monotonic()
     plane.start()
     result: dict[str, Any] = {"benchmark": "operator_scale", "bots": n, "workers": workers,
+                              "controller_qps": controller_qps or "defaults (20 / 50)",
                               "control_plane_start_s": round(time.monotonic() - t_plane, 1),
                               "uptime_before": _uptime()}
     op: subprocess.Popen[bytes] | None = None
@@ -225,7 +233,9 @@ def run(n: int, workers: int, timeout_s: float) -> dict[str, Any]:
         # Pre-bound to the journal claim of bot i (claimRef): the PV controller's search for a
         # matching volume among 1,000 unbound ones took minutes and would be measured instead.
         pvs = [{"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": f"bench-pv-{i:05d}"},
+                # The claims' class (the default one): a PV of another class never binds them.
                 "spec": {"capacity": {"storage": "5Gi"}, "accessModes": ["ReadWriteOnce"],
+                         "storageClassName": "botfleet-local",
                          "claimRef": {"namespace": ns, "name": f"bot-{i:05d}"},
                          "persistentVolumeReclaimPolicy": "Retain", "hostPath": {"path": f"/tmp/bench-pv-{i:05d}"}}}
                for i in range(n)]
@@ -296,6 +306,14 @@ def run(n: int, workers: int, timeout_s: float) -> dict[str, Any]:
             "operator_cpu_s_per_bot": round(cpu_create / max(1, len(ready_at)), 4),
         })
 
+        # Who posts the Events (an Event is a write and a watch fan-out like any other object).
+        reasons: dict[str, int] = {}
+        for ev in admin.call("GET", f"/api/v1/namespaces/{ns}/events")["items"]:
+            who = ev.get("reportingComponent") or (ev.get("source") or {}).get("component") or "?"
+            k = f"{who}: {ev.get('reason')}"
+            reasons[k] = reasons.get(k, 0) + int(ev.get("count") or 1)
+        result["events_per_bot_by_reason"] = {k: round(v / n, 2) for k, v in sorted(reasons.items(), key=lambda kv: -kv[1])}
+
         # rotate the shared Secret: every bot must roll (new secrets hash on its pod template)
         def hashes() -> dict[str, str]:
             out = admin.call("GET", f"/apis/apps/v1/namespaces/{ns}/deployments")
@@ -340,8 +358,10 @@ def main() -> None:
     ap.add_argument("--bots", type=int, default=1000)
     ap.add_argument("--workers", type=int, default=32, help="the operator's --workers (its default: 32)")
     ap.add_argument("--timeout", type=float, default=900, help="give up waiting after this many seconds")
+    ap.add_argument("--controller-qps", type=int, default=0,
+                    help="kube-controller-manager's and the scheduler's API request rate (0: their defaults, 20 and 50)")
     a = ap.parse_args()
-    print(json.dumps(run(a.bots, a.workers, a.timeout), indent=1))
+    print(json.dumps(run(a.bots, a.workers, a.timeout, a.controller_qps), indent=1))
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from collections import defaultdict
 from typing import Any
 
 from botfleet_operator.api import SpecError, TradingBot
-from botfleet_operator.reconcile import Snapshot
+from botfleet_operator.reconcile import UP_TO_DATE_MARK, Snapshot
 from botfleet_operator.resources import LABEL_BOT
 from botfleet_operator.secrets import SecretView, referenced_secrets, view_of
 
@@ -33,13 +33,24 @@ def slim(body: Obj) -> Obj:
     meta = {k: v for k, v in body.get("metadata", {}).items() if k != "managedFields"}
     if _LAST_APPLIED in (meta.get("annotations") or {}):
         meta["annotations"] = {k: v for k, v in meta["annotations"].items() if k != _LAST_APPLIED}
-    out = {k: v for k, v in body.items() if k != "metadata"}
+    # Never a reconcile's mark: a version is found up to date by comparing it (reconcile.up_to_date).
+    out = {k: v for k, v in body.items() if k not in ("metadata", UP_TO_DATE_MARK)}
     out["metadata"] = meta
     kind = body.get("kind")
     if kind in ("Pod", "Job"):
         out.pop("spec", None)
     elif kind not in ("Deployment", "TradingBot"):
         out.pop("status", None)
+    return out
+
+
+# What reconcile and conditions read of an owned object once it is known to be up to date: its
+# identity and owner (pruning, adoption checks), the desired-state hash and the mark (up_to_date),
+# and of the Deployment its replicas and status (Ready).
+def compact(body: Obj) -> Obj:
+    out = {k: body[k] for k in ("apiVersion", "kind", "metadata", "status", UP_TO_DATE_MARK) if k in body}
+    if body.get("kind") == "Deployment" and "replicas" in (body.get("spec") or {}):
+        out["spec"] = {"replicas": body["spec"]["replicas"]}
     return out
 
 
@@ -182,6 +193,14 @@ class Cache:
         ident = (body["kind"], body["metadata"]["name"])
         if self.owned[bot].get(ident) is seen.get(ident):
             self.owned[bot][ident] = slim(body)
+
+    def compact_if_unchanged(self, bot: BotKey, seen: Obj) -> None:
+        """A reconcile found `seen` up to date (it carries the mark): keep only what later
+        reconciles read of that version, if the cache still holds it. Its next version arrives whole."""
+        ident = (seen.get("kind"), (seen.get("metadata") or {}).get("name"))
+        table = self.owned.get(bot)
+        if table is not None and table.get(ident) is seen:  # type: ignore[arg-type]
+            table[ident] = compact(seen)  # type: ignore[index]
 
     def snapshot(self, key: BotKey) -> Snapshot | None:
         body = self.bots.get(key)

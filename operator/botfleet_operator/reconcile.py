@@ -104,17 +104,17 @@ def up_to_date(desired: Obj, observed: Obj | None) -> bool:
     # A cached object is never changed in place (each watch event brings a new one): once found up
     # to date with this desired hash it stays so, and a bot's status-only events (its Deployment
     # rolling out, its pods) do not compare its objects again.
-    if observed.get(_UP_TO_DATE_MARK) == want:
+    if observed.get(UP_TO_DATE_MARK) == want:
         return True
     same = is_subset(desired, observed)
     if same:
-        observed[_UP_TO_DATE_MARK] = want
+        observed[UP_TO_DATE_MARK] = want
     return same
 
 
 # Kept on the cached object itself, so it goes with that very version; never sent anywhere (the
-# operator applies desired objects, not observed ones).
-_UP_TO_DATE_MARK = "_botfleetUpToDate"
+# operator applies desired objects, not observed ones). The cache then keeps only a compact copy.
+UP_TO_DATE_MARK = "_botfleetUpToDate"
 
 
 @dataclass

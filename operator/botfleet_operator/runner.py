@@ -28,7 +28,7 @@ from botfleet_operator.cache import BotKey, Cache, WorkQueue
 from botfleet_operator.conditions import BotReport, parse_report
 from botfleet_operator.health import Health
 from botfleet_operator.kube import ApiKube, Kube, load_config
-from botfleet_operator.reconcile import Result, Snapshot, reconcile
+from botfleet_operator.reconcile import UP_TO_DATE_MARK, Result, Snapshot, reconcile
 from botfleet_operator.resources import (
     LABEL_COMPONENT,
     LABEL_MANAGED_BY,
@@ -241,6 +241,9 @@ def absorb(cache: Cache, key: BotKey, snapshot: Snapshot, result: Result) -> Non
         # A direct read found the cache stale: take it, unless the watch delivered
         # something else for that object meanwhile (then that is at least as new).
         cache.replace_owned_if_unchanged(obj, snapshot.owned)
+    for obj in snapshot.owned.values():
+        if UP_TO_DATE_MARK in obj:
+            cache.compact_if_unchanged(key, obj)
     cached = cache.bots.get(key)
     if result.stored is not None and cached is not None and \
             _rv(cached) == _rv(snapshot.bot):

@@ -10,7 +10,8 @@ from botfleet_tools.devcluster import provisioner, realnode
 
 
 def claim(**spec: Any) -> dict[str, Any]:
-    return {"metadata": {"name": "arb", "namespace": "ns1", "uid": "0f8fad5b-d9cb-469f-a165-70867728950e"},
+    return {"metadata": {"name": "arb", "namespace": "ns1", "uid": "0f8fad5b-d9cb-469f-a165-70867728950e",
+                         "annotations": {"volume.kubernetes.io/storage-provisioner": provisioner.PROVISIONER_NAME}},
             "spec": {"storageClassName": "botfleet-local", "accessModes": ["ReadWriteOnce"],
                      "resources": {"requests": {"storage": "2Gi"}}, **spec},
             "status": {"phase": "Pending"}}
@@ -34,6 +35,13 @@ def test_claims_not_ours_are_left_alone() -> None:
     bound = claim()
     bound["status"]["phase"] = "Bound"
     assert provisioner.volume_for(bound, Path("/v"), "botfleet-local") is None
+    # Not (yet) handed over by the PV controller: an existing volume may take it.
+    unannounced = claim()
+    unannounced["metadata"]["annotations"] = {}
+    assert provisioner.volume_for(unannounced, Path("/v"), "botfleet-local") is None
+    other = claim()
+    other["metadata"]["annotations"] = {"volume.kubernetes.io/storage-provisioner": "ebs.csi.aws.com"}
+    assert provisioner.volume_for(other, Path("/v"), "botfleet-local") is None
 
 
 def test_storage_class_is_the_default() -> None:

@@ -143,6 +143,49 @@ async def test_controller_workers_reconcile_queued_bots_and_cache_their_writes()
         await ctl.stop()
 
 
+async def test_objects_found_up_to_date_are_kept_compact_and_a_new_version_is_compared_again() -> None:
+    from botfleet_operator.resources import Settings
+    from botfleet_operator.runner import Controller
+
+    kube = _RecordingKube()
+    ctl = Controller(kube, Settings(image="img"), workers=1, resync_seconds=3600)
+    await ctl.start()
+
+    async def reconciled(statuses: int) -> None:
+        for _ in range(300):
+            if len(kube.statuses) >= statuses and not ctl.queue._active and not len(ctl.queue):  # type: ignore[union-attr]
+                return
+            await asyncio.sleep(0.01)
+    try:
+        kube.bots[("ns", "a")] = {**bot("a"), "metadata": {**bot("a")["metadata"], "resourceVersion": "1"}}
+        ctl.cache.put_bot(kube.bots[("ns", "a")])
+        ctl.enqueue(("ns", "a"))
+        await reconciled(1)
+        # The watch delivers what was applied (the fake's answers carry no resourceVersion: give them one).
+        for i, obj in enumerate(list(ctl.cache.owned[("ns", "a")].values())):
+            ctl.cache.put_owned({**obj, "metadata": {**obj["metadata"], "resourceVersion": f"v{i}"}}, False)
+        whole = ctl.cache.owned[("ns", "a")][("CronJob", "a-backup")]
+        assert "spec" in whole
+        count = len(kube.applied)
+        ctl.enqueue(("ns", "a"))
+        await asyncio.sleep(0.2)
+        await reconciled(1)
+        assert len(kube.applied) == count  # all up to date
+        kept = ctl.cache.owned[("ns", "a")]
+        assert "spec" not in kept[("CronJob", "a-backup")] and kept[("Deployment", "a")]["spec"] == {"replicas": 1}
+        assert all(o["metadata"]["resourceVersion"].startswith("v") for o in kept.values())
+        # Someone edits the CronJob: its new version arrives whole, is compared, and is re-applied.
+        edited = {**whole, "metadata": {**whole["metadata"], "resourceVersion": "v99"},
+                  "spec": {**whole["spec"], "schedule": "* * * * *"}}
+        ctl.cache.put_owned(edited, False)
+        ctl.enqueue(("ns", "a"))
+        await asyncio.sleep(0.2)
+        await reconciled(1)
+        assert kube.applied[count:] == ["CronJob/a-backup"]
+    finally:
+        await ctl.stop()
+
+
 def test_own_write_never_overwrites_a_newer_watched_object() -> None:
     c = Cache()
     labels = {"botfleet.io/bot": "a"}

@@ -30,6 +30,11 @@ if TYPE_CHECKING:
     from botfleet_tools.devcluster.realnode import RealNode
 
 SERVICE_CIDR = "10.0.0.0/16"  # virtual ClusterIPs only; room for a fleet of 1,000+ bots
+# Extra flags of the controllers, for a plane sized for a fleet (benchmarks/bench_operator_scale.py):
+# kube-controller-manager talks to the API server at 20 requests/s per controller by default, so
+# its Deployment controller alone needs minutes for 1,000 new Deployments. Large clusters raise it.
+KCM_EXTRA_ARGS: list[str] = []
+SCHEDULER_EXTRA_ARGS: list[str] = []
 SERVICE_IP = "10.0.0.1"  # first address of SERVICE_CIDR: the `kubernetes` Service
 NODE_NAME = "kwok-node-0"
 CLUSTER_NAME = "botfleet-local"
@@ -357,7 +362,7 @@ class LocalControlPlane:
             f"--service-account-private-key-file={pk / 'sa.key'}", f"--root-ca-file={pk / 'ca.crt'}",
             f"--cluster-signing-cert-file={pk / 'ca.crt'}", f"--cluster-signing-key-file={pk / 'ca.key'}",
             f"--cluster-name={CLUSTER_NAME}", f"--service-cluster-ip-range={SERVICE_CIDR}",
-            "--profiling=false", "--v=1",
+            "--profiling=false", "--v=1", *KCM_EXTRA_ARGS,
         ])
         self._spawn("kube-scheduler", [
             f"--kubeconfig={k / 'kube-scheduler.kubeconfig'}",
@@ -365,6 +370,7 @@ class LocalControlPlane:
             f"--authorization-kubeconfig={k / 'kube-scheduler.kubeconfig'}",
             "--bind-address=127.0.0.1", f"--secure-port={p.scheduler}",
             f"--cert-dir={pk / 'scheduler'}", "--leader-elect=false", "--profiling=false", "--v=1",
+            *SCHEDULER_EXTRA_ARGS,
         ])
         self._spawn("kwok", [
             f"--kubeconfig={k / 'kwok.kubeconfig'}", f"--config={self._kwok_config()}",

@@ -45,12 +45,24 @@ def pv_name(claim: dict[str, Any]) -> str:
     return f"pvc-{claim['metadata']['uid']}"
 
 
+# Set on a claim by the control plane's PV controller once it found no existing volume to bind and
+# the claim's class names an external provisioner: the provisioner's cue, as for every CSI one.
+ANN_PROVISIONER = ("volume.kubernetes.io/storage-provisioner", "volume.beta.kubernetes.io/storage-provisioner")
+
+
 def volume_for(claim: dict[str, Any], base: Path, storage_class: str) -> dict[str, Any] | None:
-    """The PersistentVolume for a pending claim of ``storage_class``, or None when not ours. Pure."""
+    """The PersistentVolume for a pending claim of ``storage_class`` that the PV controller handed
+    to this provisioner, or None when not ours (yet). Pure.
+
+    Only on the PV controller's cue, like a real provisioner: a claim that an existing volume
+    (pre-bound, or matching) can take is bound to it, never given a second one."""
     spec, meta = claim.get("spec", {}), claim["metadata"]
     if claim.get("status", {}).get("phase") != "Pending" or spec.get("volumeName"):
         return None
     if spec.get("storageClassName") != storage_class:
+        return None
+    annotations = meta.get("annotations") or {}
+    if PROVISIONER_NAME not in (annotations.get(a) for a in ANN_PROVISIONER):
         return None
     size = spec.get("resources", {}).get("requests", {}).get("storage", "1Gi")
     name = pv_name(claim)
