@@ -102,7 +102,7 @@ def _plane_cpu(plane: Any) -> dict[str, float]:
     return {name: _cpu_s(proc.pid) for name, proc in plane._procs.items()}
 
 
-def _requests(admin: "Admin") -> dict[str, float]:
+def _requests(admin: Admin) -> dict[str, float]:
     """The API server's request counters by verb and resource (`apiserver_request_total`)."""
     import re
 
@@ -168,8 +168,10 @@ def _operator_counters(port: int, n: int) -> dict[str, Any]:
 
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
         text = r.read().decode()
-    totals = {"reconciles": 0.0, "applies": 0.0}
+    totals = {"reconciles": 0.0, "applies": 0.0, "watch_events": 0.0}
     for line in text.splitlines():
+        if line.startswith("botfleet_operator_watch_events_total{"):
+            totals["watch_events"] += float(line.rsplit(" ", 1)[1])
         if line.startswith("botfleet_operator_reconciles_total{"):
             totals["reconciles"] += float(line.rsplit(" ", 1)[1])
         elif line.startswith("botfleet_operator_applies_total{"):

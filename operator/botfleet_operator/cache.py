@@ -170,21 +170,6 @@ class Cache:
             table[ident] = body
         return None if echo else bot
 
-    def owned_event(self, body: Obj, deleted: bool) -> BotKey | None:
-        """A watch event of an owned object: `put_owned`, without storing again the version the
-        index handler stored for this same event."""
-        bot = self.owner_of(body)
-        if bot is None or deleted:
-            return self.put_owned(body, deleted)
-        kind, name = body["kind"], body["metadata"]["name"]
-        table: dict[Any, Obj] = self.pods[bot] if kind == "Pod" else self.jobs[bot] if kind == "Job" \
-            else self.owned[bot]
-        cached = table.get(name if kind in ("Pod", "Job") else (kind, name))
-        rv = _rv(body)
-        if rv is None or cached is None or _rv(cached) != rv:
-            return self.put_owned(body, deleted)
-        return None if self._written.get((bot[0], kind, name)) == rv else bot
-
     def replace_owned_if_unchanged(self, body: Obj, seen: dict[tuple[str, str], Obj]) -> None:
         """Store `body` (a direct read) if the cache still holds what the reconcile saw (`seen`)."""
         bot = self.owner_of(body)

@@ -27,6 +27,9 @@ BOTS = Gauge("botfleet_operator_bots", "TradingBots by condition and status.", [
 QUEUE = Gauge("botfleet_operator_queue_depth", "Bots waiting to be reconciled.", registry=REGISTRY)
 APPLIES = Counter("botfleet_operator_applies_total", "Objects server-side-applied, by kind.", ["kind"],
                   registry=REGISTRY)
+WATCH_EVENTS = Counter("botfleet_operator_watch_events_total",
+                       "Watch events received, by kind (what drives the operator's CPU at scale).", ["kind"],
+                       registry=REGISTRY)
 LEADER = Gauge("botfleet_operator_leader", "1 when this replica holds the leader Lease.", registry=REGISTRY)
 LEASE_RENEW_FAILURES = Counter("botfleet_operator_lease_renew_failures_total",
                                "Failed Lease renewals by the leader (it exits after 10 s without one).",

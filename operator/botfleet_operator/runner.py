@@ -1,9 +1,10 @@
 """kopf wiring: watches feed the cache, workers reconcile bots from it.
 
-kopf does the watching (list + watch with resumption, per-object event batching) and the readiness
-gate: every watched resource has an index handler, so kopf holds all
-event handlers until the initial listings of *all* kinds are in the cache. The first reconcile of
-a bot therefore sees its existing Deployment etc. and re-applies nothing after a restart.
+kopf runs the operator's lifecycle and watches TradingBots and Secrets; its readiness gate holds
+their event handlers until both initial listings are in the cache. The owned kinds (Deployments,
+pods, ConfigMaps...) are listed and watched by watch.py, which costs a fraction of kopf's per-event
+machinery at fleet scale; workers wait until those initial lists are in the cache too. The first
+reconcile of a bot therefore sees its existing Deployment etc. and re-applies nothing after a restart.
 No kopf state is stored on the objects (no finalizers, no annotations): every reconcile starts
 from the observed state, which is what makes it safe to kill the operator at any point.
 """
@@ -37,6 +38,7 @@ from botfleet_operator.resources import (
     Settings,
 )
 from botfleet_operator.tenancy import LABEL_SECRET_BOTS
+from botfleet_operator.watch import Deliver, Watchers
 
 log = logging.getLogger("botfleet.operator")
 
@@ -77,8 +79,13 @@ class Controller:
     """The state shared by the kopf handlers and the workers of one operator process."""
 
     def __init__(self, kube: Kube, settings: Settings, workers: int = 32, resync_seconds: float = 300.0,
-                 health: Health | None = None, bot_status_seconds: float = 30.0) -> None:
+                 health: Health | None = None, bot_status_seconds: float = 30.0,
+                 watch_owned: Callable[[Deliver], Watchers] | None = None) -> None:
         self.kube = kube
+        # The owned kinds' list+watch (watch.py); without it (unit tests) the cache is fed directly.
+        self.watch_owned = watch_owned
+        self.watchers: Watchers | None = None
+        self.synced = asyncio.Event()
         self.health = health or Health()
         self.bot_status_seconds = bot_status_seconds
         self.bot_status_port = METRICS_PORT
@@ -96,8 +103,18 @@ class Controller:
         if key is not None and self.queue is not None and key in self.cache.bots:
             self.queue.add(key)
 
+    def deliver(self, obj: dict[str, Any], deleted: bool) -> None:
+        """An owned object's change, from its watch: into the cache, and its bot marked dirty."""
+        self.enqueue(self.cache.put_owned(obj, deleted))
+
     async def start(self) -> None:
         self.queue = WorkQueue()
+        if self.watch_owned is not None:
+            self.watchers = self.watch_owned(self.deliver)
+            self.synced = self.watchers.synced
+            await self.watchers.start()
+        else:
+            self.synced.set()
         self.tasks = [asyncio.create_task(self._worker(i)) for i in range(self.workers)]
         self.tasks.append(asyncio.create_task(self._resync()))
         self.tasks.append(asyncio.create_task(self._gauges()))
@@ -106,6 +123,8 @@ class Controller:
             self.tasks.append(asyncio.create_task(self._poll_bot_status()))
 
     async def stop(self) -> None:
+        if self.watchers is not None:
+            await self.watchers.stop()
         for task in self.tasks:
             task.cancel()
         for task in self.tasks:
@@ -116,6 +135,8 @@ class Controller:
     async def _worker(self, n: int) -> None:
         assert self.queue is not None
         loop = asyncio.get_running_loop()
+        # A bot's first reconcile must see the objects it already has (no re-creates after a restart).
+        await self.synced.wait()
         while True:
             key = await self.queue.get()
             failed = False
@@ -294,10 +315,6 @@ def build_registry(ctl: Controller, opts: OperatorOptions) -> kopf.OperatorRegis
         settings.batching.idle_timeout = 5
         settings.networking.request_timeout = 60
         settings.persistence.diffbase_storage = NoDiffBase()
-        # Server-side filtering (labelSelector on list and watch): `labels=` on a handler filters
-        # client-side, after every pod, Job, ConfigMap... of the cluster has been listed and sent.
-        for group, _version, plural, _kind in OWNED:
-            settings.watching.label_selectors[_resource_is(group, plural)] = f"{LABEL_MANAGED_BY}={MANAGER}"
         # Only the Secrets their owners opted in for bots, not every Secret of the cluster (Helm
         # releases, tokens...): the label is the opt-in (tenancy.py).
         settings.watching.label_selectors[_resource_is("", "secrets")] = LABEL_SECRET_BOTS
@@ -320,6 +337,7 @@ def build_registry(ctl: Controller, opts: OperatorOptions) -> kopf.OperatorRegis
 
     @kopf.on.event(api.GROUP, api.VERSION, api.PLURAL, registry=registry)
     async def _bot_event(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
+        metrics.WATCH_EVENTS.labels(kind=api.KIND).inc()
         key = (body["metadata"]["namespace"], body["metadata"]["name"])
         if event.get("type") == "DELETED":
             ctl.cache.drop_bot(key)
@@ -341,25 +359,8 @@ def build_registry(ctl: Controller, opts: OperatorOptions) -> kopf.OperatorRegis
         for bot in users:
             ctl.enqueue(bot)
 
-    # Owned objects, bot pods and Jobs -------------------------------------------------------------
-    for group, version, plural, _kind in OWNED:
-        _register_owned(registry, ctl, group, version, plural)
+    # Owned objects, bot pods and Jobs: watch.py, started with the controller.
     return registry
-
-
-# All handlers are `async`: kopf runs sync handlers on worker threads, and the cache and the work
-# queue (an asyncio.Queue) must only be touched from the event loop.
-def _register_owned(registry: kopf.OperatorRegistry, ctl: Controller, group: str, version: str, plural: str) -> None:
-    selector = {LABEL_MANAGED_BY: MANAGER}
-
-    @kopf.index(group, version, plural, labels=selector, registry=registry, id=f"index-{plural}")
-    async def _index(body: kopf.Body, **_: Any) -> None:
-        ctl.cache.put_owned(dict(body), deleted=False)
-
-    @kopf.on.event(group, version, plural, labels=selector, registry=registry, id=f"event-{plural}")
-    async def _event(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
-        # The index handler stored this very version a moment ago (it runs first for each event).
-        ctl.enqueue(ctl.cache.owned_event(dict(event["object"]), deleted=event.get("type") == "DELETED"))
 
 
 def _configure_logging(verbose: bool) -> None:
@@ -413,8 +414,12 @@ def run(opts: OperatorOptions) -> None:
     else:
         metrics.LEADER.set(1)
         health.leading = lambda: True
+    def watch_owned(deliver: Deliver) -> Watchers:
+        return Watchers(api_client, OWNED, opts.namespaces, f"{LABEL_MANAGED_BY}={MANAGER}", deliver,
+                        on_event=lambda kind: metrics.WATCH_EVENTS.labels(kind=kind).inc())
+
     ctl = Controller(kube, Settings.from_env(), workers=opts.workers, resync_seconds=opts.resync_seconds,
-                     health=health, bot_status_seconds=opts.bot_status_seconds)
+                     health=health, bot_status_seconds=opts.bot_status_seconds, watch_owned=watch_owned)
     registry = build_registry(ctl, opts)
     log.info("botfleet operator starting (%s)", ", ".join(opts.namespaces) or "all namespaces")
     try:

@@ -70,12 +70,19 @@ def conditions(cluster: Cluster, ns: str, name: str) -> dict[str, dict[str, Any]
 
 def wait_condition(cluster: Cluster, ns: str, name: str, type_: str, status: str, reason: str | None = None,
                    timeout: float = 90) -> dict[str, Any]:
+    seen: list[Any] = [None]
+
     def probe() -> dict[str, Any] | None:
-        c = conditions(cluster, ns, name).get(type_)
+        c = seen[0] = conditions(cluster, ns, name).get(type_)
         if c and c["status"] == status and (reason is None or c["reason"] == reason):
             return c
         return None
-    return eventually(probe, f"{ns}/{name} {type_}={status} {reason or ''}", timeout=timeout)
+    try:
+        return eventually(probe, f"{ns}/{name} {type_}={status} {reason or ''}", timeout=timeout)
+    except AssertionError as exc:  # say what it was instead, and what its Deployment said
+        dep = deployment(cluster, ns, name) or {}
+        raise AssertionError(f"{exc}; the condition was {seen[0]!r}; Deployment generation "
+                             f"{dep.get('metadata', {}).get('generation')} status {dep.get('status')!r}") from None
 
 
 def deployment(cluster: Cluster, ns: str, name: str) -> dict[str, Any] | None:

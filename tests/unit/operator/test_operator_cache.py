@@ -235,27 +235,6 @@ def test_echo_of_our_own_write_does_not_queue_the_bot() -> None:
     assert c.put_owned(cm("6"), True) == ("ns", "a")        # deleted
 
 
-def test_an_event_does_not_store_again_what_its_index_handler_stored() -> None:
-    c = Cache()
-    labels = {"botfleet.io/bot": "a"}
-
-    def dep(rv: str, replicas: int = 1) -> dict[str, Any]:
-        return {"kind": "Deployment", "metadata": {"name": "a", "namespace": "ns", "labels": labels,
-                                                   "resourceVersion": rv}, "status": {"replicas": replicas}}
-    c.put_owned(dep("7"), False)                      # index handler
-    stored = c.owned[("ns", "a")][("Deployment", "a")]
-    assert c.owned_event(dep("7"), False) == ("ns", "a") and c.owned[("ns", "a")][("Deployment", "a")] is stored
-    assert c.owned_event(dep("8", 2), False) == ("ns", "a")  # a version the index has not seen: stored
-    assert c.owned[("ns", "a")][("Deployment", "a")]["status"] == {"replicas": 2}
-    c.put_owned(dep("9"), False, only_if_absent=False)
-    c._written[("ns", "Deployment", "a")] = "9"       # as if our own apply answered with version 9
-    assert c.owned_event(dep("9"), False) is None     # its echo queues nothing
-    assert c.owned_event(dep("9"), True) == ("ns", "a") and ("Deployment", "a") not in c.owned[("ns", "a")]
-    pod = {"kind": "Pod", "metadata": {"name": "a-1", "namespace": "ns", "labels": labels, "resourceVersion": "3"}}
-    c.put_owned(pod, False)
-    assert c.owned_event(pod, False) == ("ns", "a") and "a-1" in c.pods[("ns", "a")]
-
-
 def test_echo_of_our_own_status_write_does_not_queue_the_bot() -> None:
     c = Cache()
     body = bot("a")

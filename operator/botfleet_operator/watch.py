@@ -1,0 +1,235 @@
+"""Lean list+watch of the kinds the operator owns (Deployments, pods, ConfigMaps...), into the cache.
+
+Why not kopf for these: at 300 bots kopf's per-event machinery (causes, handler invocation, a logger
+and a worker task per object, a diff base) was a third of the operator's CPU, and its JSON decoding
+another seventh, for events whose only job is to update a cache entry and mark a bot dirty
+(docs/benchmarks.md#3-operator-at-scale). kopf still runs the operator's lifecycle and the
+TradingBot and Secret handlers; this module does what client-go's reflector does for one kind:
+
+- LIST (paginated, server-side label selector), then WATCH from the list's resourceVersion with
+  bookmarks, resumed from the last version seen after a disconnect or a server timeout;
+- a relist when the server says the version is too old (410 Gone), objects missing from the new
+  list delivered as deletions;
+- `synced` set once every kind's first list is in the cache: workers wait for it, so a bot's first
+  reconcile sees the objects it already has.
+
+The decisions (what a list or an event does to the cache) are pure functions of `Reflected`; the
+`Watcher` is the HTTP shell around them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import ssl
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode
+
+import aiohttp
+import orjson
+from kubernetes import client
+
+log = logging.getLogger("botfleet.operator")
+Obj = dict[str, Any]
+Key = tuple[str, str]  # (namespace, name)
+Deliver = Callable[[Obj, bool], None]  # (object, deleted)
+
+WATCH_SECONDS = 600          # the server ends each watch after this; it is resumed at once
+RETRY_SECONDS = (0.5, 30.0)  # backoff between failed attempts: first, cap
+
+
+class Gone(Exception):
+    """The resourceVersion asked for is no longer in the server's history: list again."""
+
+
+@dataclass
+class Reflected:
+    """What one kind's watch has delivered: the key and resourceVersion of every live object."""
+
+    kind: str
+    # key -> (resourceVersion, labels): the labels name the bot a deletion found by a relist belongs to
+    versions: dict[Key, tuple[str, dict[str, str]]] = field(default_factory=dict)
+    resource_version: str = ""
+
+    def listed(self, items: Iterable[Obj], resource_version: str) -> list[tuple[Obj, bool]]:
+        """A full list: every item (changed or new) as an update, every object no longer listed as a
+        deletion. Unchanged items are skipped: a relist after a long outage is not 1,000 reconciles."""
+        out: list[tuple[Obj, bool]] = []
+        seen: dict[Key, tuple[str, dict[str, str]]] = {}
+        for item in items:
+            item.setdefault("kind", self.kind)
+            meta = item["metadata"]
+            key, rv = (meta.get("namespace", ""), meta["name"]), meta.get("resourceVersion", "")
+            seen[key] = (rv, meta.get("labels") or {})
+            if self.versions.get(key, ("",))[0] != rv:
+                out.append((item, False))
+        for key in sorted(self.versions.keys() - seen.keys()):
+            gone = {"namespace": key[0], "name": key[1], "labels": self.versions[key][1]}
+            out.append(({"kind": self.kind, "metadata": gone}, True))
+        self.versions = seen
+        self.resource_version = resource_version
+        return out
+
+    def event(self, event: Obj) -> tuple[Obj, bool] | None:
+        """One watch event: (object, deleted) to deliver, or None (a bookmark). Raises Gone for the
+        server's 410, RuntimeError for another error event."""
+        kind, obj = event.get("type"), event.get("object") or {}
+        if kind == "ERROR":
+            if obj.get("code") == 410:
+                raise Gone(obj.get("message", ""))
+            raise RuntimeError(f"watch {self.kind}: {obj.get('code')} {obj.get('message')}")
+        meta = obj.get("metadata") or {}
+        if meta.get("resourceVersion"):
+            self.resource_version = meta["resourceVersion"]
+        if kind == "BOOKMARK":
+            return None
+        obj.setdefault("kind", self.kind)
+        key = (meta.get("namespace", ""), meta.get("name", ""))
+        if kind == "DELETED":
+            self.versions.pop(key, None)
+            return obj, True
+        self.versions[key] = (meta.get("resourceVersion", ""), meta.get("labels") or {})
+        return obj, False
+
+
+def _ssl_context(cfg: client.Configuration) -> ssl.SSLContext | bool:
+    if not cfg.verify_ssl:
+        return False
+    ctx = ssl.create_default_context(cafile=cfg.ssl_ca_cert)
+    if cfg.cert_file:
+        ctx.load_cert_chain(cfg.cert_file, cfg.key_file)
+    return ctx
+
+
+def _auth_header(cfg: client.Configuration) -> dict[str, str]:
+    """The bearer token, re-read each time (the in-cluster token is rotated by the kubelet)."""
+    token = cfg.get_api_key_with_prefix("authorization")
+    return {"Authorization": token} if token else {}
+
+
+class Watcher:
+    """Lists and watches one kind (in one namespace, or all) and hands each change to `deliver`."""
+
+    def __init__(self, session: aiohttp.ClientSession, cfg: client.Configuration, path: str, kind: str,
+                 selector: str, deliver: Deliver, on_event: Callable[[str], None] | None = None) -> None:
+        self.session, self.cfg, self.path, self.selector = session, cfg, path, selector
+        self.state = Reflected(kind)
+        self.deliver = deliver
+        self.on_event = on_event
+        self.listed = asyncio.Event()
+
+    async def _get(self, params: dict[str, str], timeout: float) -> aiohttp.ClientResponse:
+        url = f"{self.cfg.host}{self.path}?{urlencode(params)}"
+        response = await self.session.get(url, headers={"Accept": "application/json", **_auth_header(self.cfg)},
+                                          timeout=aiohttp.ClientTimeout(total=timeout, sock_connect=30))
+        if response.status == 410:
+            response.release()
+            raise Gone(self.path)
+        if response.status >= 400:
+            body = (await response.text())[:300]
+            response.release()
+            raise RuntimeError(f"{self.state.kind} {self.path}: HTTP {response.status}: {body}")
+        return response
+
+    async def list(self) -> None:
+        items: list[Obj] = []
+        params = {"labelSelector": self.selector, "limit": "500"}
+        while True:
+            response = await self._get(params, 120)
+            async with response:
+                page = orjson.loads(await response.read())
+            items += page.get("items") or []
+            token = (page.get("metadata") or {}).get("continue")
+            if not token:
+                break
+            params = {**params, "continue": token}
+        for obj, deleted in self.state.listed(items, (page.get("metadata") or {}).get("resourceVersion", "")):
+            self.deliver(obj, deleted)
+        self.listed.set()
+
+    async def watch(self) -> None:
+        params = {"labelSelector": self.selector, "watch": "true", "allowWatchBookmarks": "true",
+                  "resourceVersion": self.state.resource_version, "timeoutSeconds": str(WATCH_SECONDS)}
+        response = await self._get(params, WATCH_SECONDS + 60)
+        async with response:
+            async for line in response.content:
+                if not line.strip():
+                    continue
+                change = self.state.event(orjson.loads(line))
+                if change is not None:
+                    if self.on_event is not None:
+                        self.on_event(self.state.kind)
+                    self.deliver(*change)
+
+    async def run(self) -> None:
+        """List, then watch for ever; relist on 410, back off on errors."""
+        failures = 0
+        need_list = True
+        while True:
+            try:
+                if need_list:
+                    await self.list()
+                    need_list = False
+                await self.watch()
+                failures = 0
+            except asyncio.CancelledError:
+                raise
+            except Gone:
+                need_list = True
+            except Exception as exc:  # a watch must never die: the cache would go stale
+                failures += 1
+                delay = min(RETRY_SECONDS[1], RETRY_SECONDS[0] * 2 ** (failures - 1)) * random.uniform(0.8, 1.2)
+                log.warning("watch %s %s failed (%s: %s); again in %.1fs", self.state.kind, self.path,
+                            type(exc).__name__, exc, delay)
+                await asyncio.sleep(delay)
+
+
+class Watchers:
+    """One `Watcher` per owned kind and namespace; `synced` once all have listed."""
+
+    def __init__(self, api_client: client.ApiClient, kinds: Iterable[tuple[str, str, str, str]],
+                 namespaces: list[str], selector: str, deliver: Deliver,
+                 on_event: Callable[[str], None] | None = None) -> None:
+        self.cfg = api_client.configuration
+        self.specs = [(group, version, plural, kind) for group, version, plural, kind in kinds]
+        self.namespaces = namespaces
+        self.selector = selector
+        self.deliver = deliver
+        self.on_event = on_event
+        self.synced = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._session: aiohttp.ClientSession | None = None
+
+    def _paths(self) -> list[tuple[str, str]]:
+        out = []
+        for group, version, plural, kind in self.specs:
+            base = f"/api/{version}" if not group else f"/apis/{group}/{version}"
+            for ns in self.namespaces or [""]:
+                out.append((f"{base}/namespaces/{ns}/{plural}" if ns else f"{base}/{plural}", kind))
+        return out
+
+    async def start(self) -> None:
+        connector = aiohttp.TCPConnector(ssl=_ssl_context(self.cfg), limit=0)
+        self._session = aiohttp.ClientSession(connector=connector)
+        watchers = [Watcher(self._session, self.cfg, path, kind, self.selector, self.deliver, self.on_event)
+                    for path, kind in self._paths()]
+        self._tasks = [asyncio.create_task(w.run(), name=f"watch {w.path}") for w in watchers]
+
+        async def all_listed() -> None:
+            await asyncio.gather(*(w.listed.wait() for w in watchers))
+            self.synced.set()
+            log.info("watching %d owned kinds: initial lists in the cache", len(self.specs))
+        self._tasks.append(asyncio.create_task(all_listed()))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._session is not None:
+            await self._session.close()
