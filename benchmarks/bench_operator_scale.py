@@ -3,7 +3,7 @@ scheduler, kwok; the same code as the e2e fixture): N TradingBots applied at onc
 wallet Secret rotated under all of them.
 
 One command, prints JSON:
-    .venv/bin/python benchmarks/bench_operator_scale.py [--bots 1000] [--workers 32]
+    .venv/bin/python benchmarks/bench_operator_scale.py [--bots 1000] [--workers 32] [--controller-qps 200]
 
 The fleet is created server-side: parallel POSTs of the TradingBots straight to the API server
 (16 connections), not `kubectl apply` (which spent 312 s on 1,000 bots and was what the earlier
@@ -15,6 +15,11 @@ as a subprocess under its least-privilege ServiceAccount, as in the e2e suite, w
 election (one replica; on this loaded machine a slow Lease renewal would stop it mid-run). The machine is shared:
 `uptime` before and after is part of the output. Targets: 1,000 bots Ready within 60 s, operator RSS
 at most 150 MB, at most 0.05 CPU-seconds per bot.
+
+Where the rest of the machine went, over the same window: each control-plane process's CPU seconds,
+the API server's requests per bot by verb and resource (every client's), the Events per bot by
+who posted them, and the operator's watch events per bot. `--controller-qps` sizes the controllers'
+API clients for a fleet (kube-controller-manager defaults to 20 requests/s per controller).
 """
 
 from __future__ import annotations
@@ -190,7 +195,7 @@ def _ready(b: dict[str, Any]) -> bool:
     return conds.get("Ready") == "True" and st.get("observedGeneration") == b["metadata"]["generation"]
 
 
-def run(n: int, workers: int, timeout_s: float, controller_qps: int = 0) -> dict[str, Any]:
+def run(n: int, workers: int, timeout_s: float, controller_qps: int = 0, trace_memory: bool = False) -> dict[str, Any]:
     from botfleet_tools.devcluster import plane as plane_module
     from botfleet_tools.devcluster.binaries import ensure_binaries
     from botfleet_tools.devcluster.manifests import install_crds
@@ -252,6 +257,8 @@ def run(n: int, workers: int, timeout_s: float, controller_qps: int = 0) -> dict
         kubeconfig = plane.kubeconfig_for_user(OPERATOR_USER, OPERATOR_GROUPS)
         env = {**os.environ, "KUBECONFIG": str(kubeconfig), "PYTHONUNBUFFERED": "1"}
         env.pop("BOTFLEET_SIM_URL", None)
+        if trace_memory:  # the operator logs its largest allocation sites on SIGUSR2 (runner.py)
+            env["PYTHONTRACEMALLOC"] = "1"
         log = open(workdir / "operator.log", "wb")  # noqa: SIM115 - handed to the child
         metrics_port = _free_port()
         op = subprocess.Popen([sys.executable, "-m", "botfleet_operator", "operator", "--all-namespaces",
@@ -335,6 +342,13 @@ def run(n: int, workers: int, timeout_s: float, controller_qps: int = 0) -> dict
                        "operator_cpu_s_rotation": round(watch.cpu_s - cpu1, 1)})
         watch.sample()
         result.update(_operator_counters(metrics_port, n))
+        if trace_memory:
+            import signal
+
+            os.kill(op.pid, signal.SIGUSR2)
+            time.sleep(10)
+            text = (workdir / "operator.log").read_text(errors="replace")
+            result["tracemalloc"] = text[text.rfind("tracemalloc:"):].splitlines()[:27]
         result.update({"operator_idle_rss_mb": round(idle_rss, 1), "operator_peak_rss_mb": round(watch.peak_rss_mb, 1),
                        "operator_cpu_s_total": round(watch.cpu_s, 1), "uptime_after": _uptime(),
                        "targets": {"all_ready_within_60s": result["all_ready_s"] is not None and result["all_ready_s"] <= 60,
@@ -362,8 +376,10 @@ def main() -> None:
     ap.add_argument("--timeout", type=float, default=900, help="give up waiting after this many seconds")
     ap.add_argument("--controller-qps", type=int, default=0,
                     help="kube-controller-manager's and the scheduler's API request rate (0: their defaults, 20 and 50)")
+    ap.add_argument("--trace-memory", action="store_true",
+                    help="run the operator under tracemalloc (slower) and report its largest allocation sites")
     a = ap.parse_args()
-    print(json.dumps(run(a.bots, a.workers, a.timeout, a.controller_qps), indent=1))
+    print(json.dumps(run(a.bots, a.workers, a.timeout, a.controller_qps, a.trace_memory), indent=1))
 
 
 if __name__ == "__main__":
