@@ -384,7 +384,8 @@ def _memory_dump_on_usr2() -> None:
     def dump(*_: Any) -> None:
         stats = tracemalloc.take_snapshot().statistics("lineno")
         total = sum(s.size for s in stats)
-        log.warning("tracemalloc: %.1f MiB traced; largest sites:\n%s", total / 2**20,
+        peak = tracemalloc.get_traced_memory()[1]
+        log.warning("tracemalloc: %.1f MiB traced, peak %.1f MiB; largest sites:\n%s", total / 2**20, peak / 2**20,
                     "\n".join(f"{s.size / 2**20:8.2f} MiB {s.count:8d} {s.traceback}" for s in stats[:25]))
     signal.signal(signal.SIGUSR2, dump)
 
