@@ -78,14 +78,12 @@ class ProcWatch(threading.Thread):
     def sample(self) -> None:
         try:
             status = Path(f"/proc/{self.pid}/status").read_text()
-            stat = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             return
         for line in status.splitlines():
             if line.startswith("VmHWM:"):
                 self.peak_rss_mb = max(self.peak_rss_mb, int(line.split()[1]) / 1024)
-        tick = os.sysconf("SC_CLK_TCK")
-        self.cpu_s = (int(stat[11]) + int(stat[12])) / tick
+        self.cpu_s = _cpu_s(self.pid) or self.cpu_s
 
     def run(self) -> None:
         while not self.stop.is_set():
