@@ -40,6 +40,9 @@ Deliver = Callable[[Obj, bool], None]  # (object, deleted)
 
 WATCH_SECONDS = 600          # the server ends each watch after this; it is resumed at once
 RETRY_SECONDS = (0.5, 30.0)  # backoff between failed attempts: first, cap
+# A watch event is one line; aiohttp refuses lines over twice its read buffer (64 KiB by default), and
+# the same event would then fail the watch on every retry. An object can be ~1.5 MiB (etcd's limit).
+READ_BUFSIZE = 4 * 2**20
 
 
 class Gone(Exception):
@@ -214,7 +217,7 @@ class Watchers:
 
     async def start(self) -> None:
         connector = aiohttp.TCPConnector(ssl=_ssl_context(self.cfg), limit=0)
-        self._session = aiohttp.ClientSession(connector=connector)
+        self._session = aiohttp.ClientSession(connector=connector, read_bufsize=READ_BUFSIZE)
         watchers = [Watcher(self._session, self.cfg, path, kind, self.selector, self.deliver, self.on_event)
                     for path, kind in self._paths()]
         self._tasks = [asyncio.create_task(w.run(), name=f"watch {w.path}") for w in watchers]

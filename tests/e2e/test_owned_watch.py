@@ -57,6 +57,10 @@ async def test_owned_objects_are_listed_watched_and_relisted(cluster: Cluster, n
         await _until(lambda: "during" in seen, "the created ConfigMap")
         cluster.kubectl("apply", "-f", "-", input=_cm(namespace, "during", "2"))
         await _until(lambda: (seen.get("during") or {}).get("data") == {"v": "2"}, "the change")
+        # One event of 300 KB (one line of the watch stream; an object may be up to ~1.5 MiB).
+        cluster.kubectl("create", "-f", "-", input=_cm(namespace, "large", "x" * 300_000))
+        await _until(lambda: len(((seen.get("large") or {}).get("data") or {}).get("v", "")) == 300_000,
+                     "the 300 KB ConfigMap")
         cluster.kubectl("delete", "configmap", "before", "-n", namespace)
         await _until(lambda: "before" in seen and seen["before"] is None, "the deletion")
         # Unlabelled objects are filtered by the server.
@@ -73,8 +77,9 @@ async def test_owned_objects_are_listed_watched_and_relisted(cluster: Cluster, n
         cluster.kubectl("create", "configmap", f"churn-{i}", "-n", namespace)
     import aiohttp
 
-    from botfleet_operator.watch import _ssl_context
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=_ssl_context(api.configuration))) as session:
+    from botfleet_operator.watch import READ_BUFSIZE, _ssl_context
+    connector = aiohttp.TCPConnector(ssl=_ssl_context(api.configuration))
+    async with aiohttp.ClientSession(connector=connector, read_bufsize=READ_BUFSIZE) as session:
         w = Watcher(session, api.configuration, f"/api/v1/namespaces/{namespace}/configmaps", "ConfigMap",
                     SELECTOR, deliver)
         await w.list()
