@@ -54,6 +54,7 @@ class Reflected:
     """What one kind's watch has delivered: the key and resourceVersion of every live object."""
 
     kind: str
+    api_version: str = "v1"
     # key -> (resourceVersion, labels): the labels name the bot a deletion found by a relist belongs to
     versions: dict[Key, tuple[str, dict[str, str]]] = field(default_factory=dict)
     resource_version: str = ""
@@ -64,6 +65,9 @@ class Reflected:
         out: list[tuple[Obj, bool]] = []
         seen: dict[Key, tuple[str, dict[str, str]]] = {}
         for item in items:
+            # A list's items carry neither: without them an object never equals its desired state
+            # (reconcile.is_subset compares apiVersion and kind too) and is applied again and again.
+            item.setdefault("apiVersion", self.api_version)
             item.setdefault("kind", self.kind)
             meta = item["metadata"]
             key, rv = (meta.get("namespace", ""), meta["name"]), meta.get("resourceVersion", "")
@@ -72,7 +76,7 @@ class Reflected:
                 out.append((item, False))
         for key in sorted(self.versions.keys() - seen.keys()):
             gone = {"namespace": key[0], "name": key[1], "labels": self.versions[key][1]}
-            out.append(({"kind": self.kind, "metadata": gone}, True))
+            out.append(({"apiVersion": self.api_version, "kind": self.kind, "metadata": gone}, True))
         self.versions = seen
         self.resource_version = resource_version
         return out
@@ -90,6 +94,7 @@ class Reflected:
             self.resource_version = meta["resourceVersion"]
         if kind == "BOOKMARK":
             return None
+        obj.setdefault("apiVersion", self.api_version)
         obj.setdefault("kind", self.kind)
         key = (meta.get("namespace", ""), meta.get("name", ""))
         if kind == "DELETED":
@@ -118,9 +123,10 @@ class Watcher:
     """Lists and watches one kind (in one namespace, or all) and hands each change to `deliver`."""
 
     def __init__(self, session: aiohttp.ClientSession, cfg: client.Configuration, path: str, kind: str,
-                 selector: str, deliver: Deliver, on_event: Callable[[str], None] | None = None) -> None:
+                 selector: str, deliver: Deliver, on_event: Callable[[str], None] | None = None,
+                 api_version: str = "v1") -> None:
         self.session, self.cfg, self.path, self.selector = session, cfg, path, selector
-        self.state = Reflected(kind)
+        self.state = Reflected(kind, api_version)
         self.deliver = deliver
         self.on_event = on_event
         self.listed = asyncio.Event()
@@ -207,19 +213,21 @@ class Watchers:
         self._tasks: list[asyncio.Task[None]] = []
         self._session: aiohttp.ClientSession | None = None
 
-    def _paths(self) -> list[tuple[str, str]]:
+    def _paths(self) -> list[tuple[str, str, str]]:
+        """(path, kind, apiVersion) of each list+watch."""
         out = []
         for group, version, plural, kind in self.specs:
             base = f"/api/{version}" if not group else f"/apis/{group}/{version}"
+            api_version = f"{group}/{version}" if group else version
             for ns in self.namespaces or [""]:
-                out.append((f"{base}/namespaces/{ns}/{plural}" if ns else f"{base}/{plural}", kind))
+                out.append((f"{base}/namespaces/{ns}/{plural}" if ns else f"{base}/{plural}", kind, api_version))
         return out
 
     async def start(self) -> None:
         connector = aiohttp.TCPConnector(ssl=_ssl_context(self.cfg), limit=0)
         self._session = aiohttp.ClientSession(connector=connector, read_bufsize=READ_BUFSIZE)
-        watchers = [Watcher(self._session, self.cfg, path, kind, self.selector, self.deliver, self.on_event)
-                    for path, kind in self._paths()]
+        watchers = [Watcher(self._session, self.cfg, path, kind, self.selector, self.deliver, self.on_event,
+                            api_version) for path, kind, api_version in self._paths()]
         self._tasks = [asyncio.create_task(w.run(), name=f"watch {w.path}") for w in watchers]
 
         async def all_listed() -> None:
