@@ -114,9 +114,12 @@ def _ssl_context(cfg: client.Configuration) -> ssl.SSLContext | bool:
 
 
 def _auth_header(cfg: client.Configuration) -> dict[str, str]:
-    """The bearer token, re-read each time (the in-cluster token is rotated by the kubelet)."""
-    token = cfg.get_api_key_with_prefix("authorization")
-    return {"Authorization": token} if token else {}
+    """The bearer token as the client itself would send it, re-read each time (the in-cluster
+    token is rotated by the kubelet: the client's refresh hook re-reads the file). In-cluster it is
+    stored under `BearerToken`, from a kubeconfig under `authorization`: auth_settings() knows both."""
+    bearer: dict[str, Any] = dict(cfg.auth_settings().get("BearerToken") or {})
+    value = bearer.get("value")
+    return {"Authorization": str(value)} if value else {}
 
 
 class Watcher:
