@@ -186,8 +186,11 @@ class Watcher:
                 if need_list:
                     await self.list()
                     need_list = False
+                started = asyncio.get_running_loop().time()
                 await self.watch()
                 failures = 0
+                if asyncio.get_running_loop().time() - started < 1.0:
+                    await asyncio.sleep(1.0)  # a server ending watches at once must not get a tight loop
             except asyncio.CancelledError:
                 raise
             except Gone:
