@@ -32,8 +32,5 @@ class Memo(Generic[V]):
         while len(self._data) > self.size:
             del self._data[next(iter(self._data))]
 
-    def __len__(self) -> int:
-        return len(self._data)
-
     def clear(self) -> None:
         self._data.clear()
