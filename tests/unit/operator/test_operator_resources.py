@@ -319,3 +319,14 @@ def test_memoised_hashes_are_the_hashes_of_the_objects_returned() -> None:
         assert hashes(spec) == want, spec
     assert fresh[0]["Deployment/b1"] != fresh[1]["Deployment/b1"] != fresh[2]["Deployment/b1"]
     assert fresh[0]["ServiceAccount/b1"] == fresh[1]["ServiceAccount/b1"]
+
+
+def test_the_memo_forgets_its_oldest_entries_beyond_its_size() -> None:
+    from botfleet_operator.memo import Memo
+
+    m: Memo[int] = Memo(2)
+    m.put("a", 1)
+    m.put("b", 2)
+    m.put("a", 3)  # refreshed: now the newest
+    m.put("c", 4)
+    assert (m.get("a"), m.get("b"), m.get("c")) == (3, None, 4)
