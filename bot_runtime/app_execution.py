@@ -231,8 +231,12 @@ class Execution:
         if not self.heartbeat_started_at:
             self.heartbeat_started_at = now
         try:
-            # a beat slower than the interval is as good as lost: the next one must not wait for it
-            await asyncio.wait_for(self.executor.exchange.heartbeat(), EXCHANGE_HEARTBEAT_INTERVAL_S)
+            # a beat slower than the interval is as good as lost: the next one must not wait for it.
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for returns the result when the
+            # beat completes as the task is cancelled, and the cancellation is lost (CPython
+            # gh-86296): the heartbeat task then outlived its cancel and a stop waited for ever.
+            async with asyncio.timeout(EXCHANGE_HEARTBEAT_INTERVAL_S):
+                await self.executor.exchange.heartbeat()
         except Exception as exc:
             status = exc.status if isinstance(exc, ExchangeError) else 0
             self.observer.on_api_error(HEARTBEAT_ENDPOINT, status)

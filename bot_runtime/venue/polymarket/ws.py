@@ -509,7 +509,8 @@ class MarketWsClient:
                 if due:
                     last_ping = mono
                     try:
-                        await asyncio.wait_for(ws.send("PING"), st.ping_interval_s)
+                        async with asyncio.timeout(st.ping_interval_s):  # not wait_for: see app_execution
+                            await ws.send("PING")
                     except (websockets.ConnectionClosed, TimeoutError):
                         ws.transport.abort()
                         return
