@@ -92,12 +92,14 @@ def deployment_state(bot: TradingBot, dep: Obj | None, just_applied: bool = Fals
 
     `just_applied`: this reconcile changed the Deployment, so `dep` (from the watch) predates the
     change: no pod of the new version can be known yet. The message is then the one the first
-    watch event of the change will give, so that event costs no second status write."""
+    watch event of the change will give, so that event costs no second status write. It counts
+    available pods only: the Deployment's up-to-date count moves mid-rollout, and each move cost a
+    status write per bot (a thousand when a shared Secret rolls a fleet)."""
     paused = bot.spec.paused
     want = 0 if paused else 1
     if dep is None:
         if just_applied and not paused:
-            return False, True, "RollingOut", f"0/{want} available, 0/{want} up to date"
+            return False, True, "RollingOut", f"0/{want} available"
         return False, not paused, "DeploymentMissing", "the bot's Deployment does not exist yet"
     spec_replicas = dep.get("spec", {}).get("replicas", 1)
     st = dep.get("status") or {}
@@ -109,12 +111,12 @@ def deployment_state(bot: TradingBot, dep: Obj | None, just_applied: bool = Fals
         done = spec_replicas == 0 and total == 0
         return False, not done, "Paused", "spec.paused is true: scaled to zero" if done else "scaling to zero"
     if just_applied:
-        return False, True, "RollingOut", f"{available}/{want} available, 0/{want} up to date"
+        return False, True, "RollingOut", f"{available}/{want} available"
     if spec_replicas != want:
         return False, True, "Scaling", f"Deployment has {spec_replicas} replicas, want {want}"
     if up_to_date and available >= want and updated >= want and total <= want:
         return True, False, "Available", "the bot pod is available"
-    return False, True, "RollingOut", f"{available}/{want} available, {updated}/{want} up to date"
+    return False, True, "RollingOut", f"{available}/{want} available"
 
 
 # Waiting reasons of a container that will not start by itself: the user must act.
@@ -129,14 +131,41 @@ def _bot_pods(pods: list[Obj]) -> list[Obj]:
     return sorted(mine, key=lambda p: p["metadata"].get("creationTimestamp") or "", reverse=True)
 
 
-def pod_problem(pods: list[Obj]) -> tuple[str, str] | None:
-    """(reason, message) of a bot pod that cannot run, in the pod's own terms; None if none."""
+# A new pod is often unschedulable for a moment: its journal claim is still binding, a node is
+# still joining. The scheduler retries by itself, so FailedScheduling is reported (Ready, Degraded,
+# a Warning Event) only once the pod has stayed unschedulable this long; until then the bot is
+# RollingOut. At fleet scale the transient reports cost ~1.4 Events and a status write per new bot.
+UNSCHEDULABLE_GRACE_SECONDS = 30.0
+
+
+def _unschedulable(pod: Obj) -> tuple[Obj, datetime | None] | None:
+    """(PodScheduled condition, since when) of a pod the scheduler could not place; None otherwise."""
+    for c in (pod.get("status") or {}).get("conditions") or []:
+        if c.get("type") == "PodScheduled" and c.get("status") == "False" and c.get("reason") == "Unschedulable":
+            since = parse_time(c.get("lastTransitionTime")) or parse_time(pod["metadata"].get("creationTimestamp"))
+            return c, since
+    return None
+
+
+def scheduling_grace_left(pods: list[Obj], now: datetime) -> float | None:
+    """Seconds until an unschedulable bot pod's FailedScheduling is reported; None when none waits."""
+    left = [UNSCHEDULABLE_GRACE_SECONDS - (now - since).total_seconds()
+            for pod in _bot_pods(pods) if (u := _unschedulable(pod)) and (since := u[1]) is not None]
+    waiting = [s for s in left if s > 0]
+    return min(waiting) if waiting else None
+
+
+def pod_problem(pods: list[Obj], now: datetime | None = None) -> tuple[str, str] | None:
+    """(reason, message) of a bot pod that cannot run, in the pod's own terms; None if none.
+    With `now`, a pod unschedulable for less than UNSCHEDULABLE_GRACE_SECONDS is no problem yet."""
     for pod in _bot_pods(pods):
         name = pod["metadata"]["name"]
         st = pod.get("status") or {}
-        for c in st.get("conditions") or []:
-            if c.get("type") == "PodScheduled" and c.get("status") == "False" and c.get("reason") == "Unschedulable":
-                return "FailedScheduling", f"pod {name} cannot be scheduled: {c.get('message') or 'no node fits'}"
+        if (u := _unschedulable(pod)) is not None:
+            c, since = u
+            if now is not None and since is not None and (now - since).total_seconds() < UNSCHEDULABLE_GRACE_SECONDS:
+                continue
+            return "FailedScheduling", f"pod {name} cannot be scheduled: {c.get('message') or 'no node fits'}"
         for cs in (st.get("initContainerStatuses") or []) + (st.get("containerStatuses") or []):
             waiting = (cs.get("state") or {}).get("waiting") or {}
             reason = waiting.get("reason")
@@ -231,7 +260,7 @@ def compute_status(bot: TradingBot, obs: Observed, now: datetime, credentials_ha
         conds.append(_cond("SecretsReady", check.ok, check.reason, check.message))
 
     ready, progressing, reason, message = deployment_state(bot, obs.deployment, obs.deployment_applied)
-    pod = pod_problem(obs.pods) if not bot.spec.paused else None
+    pod = pod_problem(obs.pods, now) if not bot.spec.paused else None
     kill = _kill_switch(obs.reports) if not bot.spec.paused else None
     blocked = ("OwnershipConflict", obs.conflict_error) if obs.conflict_error else (
         ("NotAllowed", obs.policy_error) if obs.policy_error else None)

@@ -54,6 +54,7 @@ class Kube(Protocol):
     def secret_exists(self, namespace: str, name: str) -> bool: ...
     def patch_status(self, namespace: str, name: str, status: Obj, resource_version: str | None = None) -> Obj: ...
     def get(self, kind: str, namespace: str, name: str) -> Obj | None: ...
+    def get_metadata(self, kind: str, namespace: str, name: str) -> Obj | None: ...
     def event(self, bot: Obj, type_: str, reason: str, message: str) -> None: ...
 
 
@@ -161,6 +162,18 @@ class ApiKube:
         """A direct read (not from the watch cache); None when the object does not exist."""
         try:
             return self._call("GET", object_path(kind, namespace, name))
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise _error(exc, f"get {kind} {namespace}/{name}") from None
+
+    def get_metadata(self, kind: str, namespace: str, name: str) -> Obj | None:
+        """The object's metadata (PartialObjectMetadata) as the API server's watch cache has it
+        (resourceVersion=0: no etcd read), None when it does not exist. For the check before an
+        object is first created, which at fleet scale is one read per object of every new bot."""
+        try:
+            return self._call("GET", object_path(kind, namespace, name), query=[("resourceVersion", "0")],
+                              accept="application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1")
         except ApiException as exc:
             if exc.status == 404:
                 return None

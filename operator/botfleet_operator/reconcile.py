@@ -155,7 +155,7 @@ MISSING_SECRET_RECHECK_SECONDS = 10.0
 # each wave in parallel: one bot's first reconcile costs two round trips instead of eight.
 # A RoleBinding waits for its Role: the API server's escalation check resolves the Role it binds;
 # applied beside it, the binding failed with 404 now and then (the e2e logs) and the bot was retried.
-_FIRST_WAVE = frozenset({"ServiceAccount", "ConfigMap", "PersistentVolumeClaim", "Service", "NetworkPolicy",
+_FIRST_WAVE = frozenset({"ServiceAccount", "ConfigMap", "PersistentVolumeClaim", "NetworkPolicy",
                          "Role"})
 # Shared by all reconcile workers: bounds the writes in flight (and the memory of their answers).
 _APPLY_POOL = ThreadPoolExecutor(max_workers=16, thread_name_prefix="apply")
@@ -189,7 +189,7 @@ def _ownership_conflicts(bot: TradingBot, kube: Kube, objs: list[Obj],
 
     def read(obj: Obj) -> Obj | KubeError | None:
         try:
-            return kube.get(obj["kind"], bot.namespace, obj["metadata"]["name"])
+            return kube.get_metadata(obj["kind"], bot.namespace, obj["metadata"]["name"])
         except KubeError as exc:
             return exc
     conflicts, errors = [], []
@@ -200,7 +200,7 @@ def _ownership_conflicts(bot: TradingBot, kube: Kube, objs: list[Obj],
     for obj, found in zip(unseen, _APPLY_POOL.map(read, unseen), strict=True):
         if isinstance(found, KubeError):
             errors.append(f"cannot check {obj['kind']} {obj['metadata']['name']} before creating it: {found}")
-        elif found is not None and (why := resources.foreign(bot, {"kind": obj["kind"], **found})):
+        elif found is not None and (why := resources.foreign(bot, {**found, "kind": obj["kind"]})):
             conflicts.append(why)
     return conflicts, errors
 
@@ -323,6 +323,9 @@ def reconcile(snapshot: Snapshot, kube: Kube, settings: resources.Settings, now:
             status = conditions.compute_status(bot, observed, now, secrets_hash(bot.spec, snapshot.secrets, settings.hash_key))
     if not bot.spec.paused and conditions.condition(status, "Ready")["reason"] in WAITING_ON_DEPLOYMENT:  # type: ignore[index]
         result.recheck_after = STALE_AFTER_SECONDS
+    grace = conditions.scheduling_grace_left(snapshot.pods, now) if not bot.spec.paused else None
+    if grace is not None:  # report FailedScheduling as soon as the grace is over, event or not
+        result.recheck_after = min(result.recheck_after or grace + 1.0, grace + 1.0)
     if secrets_missing:
         result.recheck_after = min(result.recheck_after or MISSING_SECRET_RECHECK_SECONDS,
                                    MISSING_SECRET_RECHECK_SECONDS)
@@ -384,6 +387,9 @@ def _event(kube: Kube, bot: Obj, type_: str, reason: str, message: str) -> None:
 
 
 def _transition_events(kube: Kube, bot: Obj, old: Obj, new: Obj) -> None:
+    """One Event per reason of this status change: Ready=False and Degraded=True for the same pod
+    problem (or kill switch) are one Warning naming both, not two."""
+    grouped: dict[tuple[str, str], list[tuple[str, Obj]]] = {}
     for type_ in ("Ready", "SecretsReady", "Degraded", "BackupSucceeded", "RotationDue"):
         before, after = conditions.condition(old, type_), conditions.condition(new, type_)
         if after is None or (before and before.get("status") == after["status"]
@@ -394,8 +400,13 @@ def _transition_events(kube: Kube, bot: Obj, old: Obj, new: Obj) -> None:
                and after["reason"] not in ("Paused", "DeploymentMissing", "RollingOut", "Scaling"))
         if before is None and not bad:
             continue  # a bot's first status: only problems are worth an Event
-        _event(kube, bot, "Warning" if bad else "Normal", after["reason"],
-               f"{type_}={after['status']}: {after['message']}")
+        if type_ == "Ready" and after["reason"] in WAITING_ON_DEPLOYMENT:
+            continue  # progress, not news: the Created/Updated Event said it, Available will follow
+        grouped.setdefault(("Warning" if bad else "Normal", after["reason"]), []).append((type_, after))
+    for (kind, reason), changes in grouped.items():
+        messages = list(dict.fromkeys(c["message"] for _, c in changes))
+        _event(kube, bot, kind, reason,
+               ", ".join(f"{t}={c['status']}" for t, c in changes) + ": " + "; ".join(messages))
 
 
 def _publish_status(kube: Any, obj: Obj, old: Obj, status: Obj, result: Any, now: Any) -> Any:

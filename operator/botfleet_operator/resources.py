@@ -55,7 +55,10 @@ ANN_DESIRED_HASH = "botfleet.io/desired-hash"
 COMPONENT_BOT = "bot"
 # Kinds that can drop out of a bot's desired set (rotation RBAC and CronJob, the backup PVC): the
 # operator deletes them (docs/operator.md#pruning); its RBAC grants delete on these kinds only.
-PRUNABLE_KINDS = frozenset({"ServiceAccount", "Role", "RoleBinding", "CronJob", "PersistentVolumeClaim"})
+# Service: bots had a headless metrics Service each until the chart's PodMonitor replaced it (three
+# objects per bot fewer for the control plane: the Service, its Endpoints and EndpointSlice); a bot
+# created by an older operator has its Service pruned.
+PRUNABLE_KINDS = frozenset({"ServiceAccount", "Role", "RoleBinding", "CronJob", "PersistentVolumeClaim", "Service"})
 # The API server of a cluster listens on 6443 (kubeadm, most distributions) or 443 behind the
 # `kubernetes` Service; NetworkPolicies see the endpoint's port, so both are allowed to rotation Jobs.
 API_SERVER_PORTS = (443, 6443)
@@ -429,15 +432,6 @@ def deployment(bot: TradingBot, settings: Settings, secrets: dict[str, SecretVie
     }
 
 
-def service(bot: TradingBot) -> Obj:
-    name = bot.name
-    return {"apiVersion": "v1", "kind": "Service", "metadata": _meta(bot, name),
-            # Headless: Prometheus scrapes the pod endpoints anyway, and 1,000 bots must not use up
-            # the cluster's Service IP range.
-            "spec": {"type": "ClusterIP", "clusterIP": "None", "selector": bot_selector(name),
-                     "ports": [{"name": "metrics", "port": METRICS_PORT, "targetPort": "metrics", "protocol": "TCP"}]}}
-
-
 # Never reachable from a bot: link-local holds the cloud metadata endpoints (169.254.169.254, and
 # AWS's IPv6 one in fd00:ec2::/32), which hand out the node's cloud credentials.
 BLOCKED_V4 = ("169.254.0.0/16",)
@@ -687,7 +681,7 @@ def desired_objects(bot: TradingBot, settings: Settings, secrets: dict[str, Secr
     pvc = backup_pvc(bot)
     if pvc:
         objs.append(pvc)
-    objs += [service(bot), network_policy(bot, settings), jobs_network_policy(bot, settings)]
+    objs += [network_policy(bot, settings), jobs_network_policy(bot, settings)]
     if include_deployment:
         objs.append(deployment(bot, settings, secrets))
     objs.append(backup_cronjob(bot, settings))
@@ -697,8 +691,9 @@ def desired_objects(bot: TradingBot, settings: Settings, secrets: dict[str, Secr
         if cron:
             objs.append(cron)
     # The objects are a pure function of these inputs: their hashes are computed once per change.
-    inputs = (bot.namespace, bot.name, bot.uid, bot.spec.model_dump_json(), settings,
-              frozenset(secrets.items()), include_deployment)
+    # (The spec by its digest: its JSON is ~1.5 KB, and a bot has an entry per change.)
+    inputs = (bot.namespace, bot.name, bot.uid, hashlib.sha256(bot.spec.model_dump_json().encode()).digest(),
+              settings, frozenset(secrets.items()), include_deployment)
     hashes = _DESIRED_HASHES.get(inputs)
     if hashes is None or len(hashes) != len(objs):
         hashes = tuple(desired_hash(o) for o in objs)

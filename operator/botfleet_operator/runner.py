@@ -89,7 +89,7 @@ class Controller:
         self.health = health or Health()
         self.bot_status_seconds = bot_status_seconds
         self.bot_status_port = METRICS_PORT
-        self._rechecks: set[BotKey] = set()
+        self._rechecks: dict[BotKey, float] = {}  # bot -> when its pending re-check is due (loop time)
         self.reports: dict[BotKey, dict[str, BotReport]] = {}  # bot -> pod -> what its /status said
         self.settings = settings
         self.cache = Cache()
@@ -169,15 +169,18 @@ class Controller:
             metrics.QUEUE.set(len(self.queue))
 
     def _recheck(self, key: BotKey, delay: float) -> None:
-        """One pending re-check per bot, however often it is reconciled meanwhile."""
-        if key in self._rechecks:
+        """One pending re-check per bot, however often it is reconciled meanwhile: the earliest asked for."""
+        loop = asyncio.get_running_loop()
+        due = loop.time() + delay
+        if key in self._rechecks and self._rechecks[key] <= due:
             return
-        self._rechecks.add(key)
+        self._rechecks[key] = due
 
         def fire() -> None:
-            self._rechecks.discard(key)
-            self.enqueue(key)
-        asyncio.get_running_loop().call_later(delay, fire)
+            if self._rechecks.get(key) == due:  # else an earlier one replaced it, and fired or will
+                del self._rechecks[key]
+                self.enqueue(key)
+        loop.call_later(delay, fire)
 
     async def _resync(self) -> None:
         """Periodic re-check of every bot (time-based conditions like RotationDue, lost events)."""

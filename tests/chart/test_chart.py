@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from tests.support.helm import (
+    BOT_PODMONITOR_SELECTOR,
     CHART,
     REPO,
     HelmError,
@@ -173,7 +174,7 @@ def test_rbac_matches_deploy_rbac() -> None:
         assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "botfleet-operator",
                                         "namespace": "botfleet-system"}]
     # Least privilege: delete only what pruning deletes (resources.PRUNABLE_KINDS), and no wildcard.
-    prunable = {"serviceaccounts", "persistentvolumeclaims", "cronjobs", "roles", "rolebindings"}
+    prunable = {"serviceaccounts", "persistentvolumeclaims", "cronjobs", "roles", "rolebindings", "services"}
     for rule in cr["rules"]:
         assert "*" not in rule["verbs"] and "*" not in rule["resources"]
         if "delete" in rule["verbs"]:
@@ -186,21 +187,47 @@ def test_monitoring_objects_when_api_present_or_forced() -> None:
                          ((), {"monitoring": {"serviceMonitor": {"force": True}, "prometheusRule": {"force": True}}})):
         objs = render(*args, values=values)
         sms = {o["metadata"]["name"]: o for o in by_kind(objs, "ServiceMonitor")}
-        assert set(sms) == {"botfleet-operator", "botfleet-bots"}
+        assert set(sms) == {"botfleet-operator"}
         op_ep = sms["botfleet-operator"]["spec"]["endpoints"][0]
         assert {"targetLabel": "job", "replacement": "botfleet-operator"} in op_ep["relabelings"]
-        bot_ep = sms["botfleet-bots"]["spec"]["endpoints"][0]
+        # Bots have no Service (3 objects per bot fewer for the control plane): a PodMonitor.
+        (pm,) = by_kind(objs, "PodMonitor")
+        assert pm["metadata"]["name"] == "botfleet-bots"
+        bot_ep = pm["spec"]["podMetricsEndpoints"][0]
         # False: a tenant's image could forge series of another namespace's bot; the target's labels
-        # (namespace, and bot/strategy from the operator's Service labels) must win.
+        # (namespace, and bot/strategy from the operator's pod labels) must win.
         assert bot_ep["honorLabels"] is False and bot_ep["port"] == "metrics"
         assert {"targetLabel": "job", "replacement": "botfleet-bot"} in bot_ep["relabelings"]
-        assert sms["botfleet-bots"]["spec"]["namespaceSelector"] == {"any": True}
+        assert {"sourceLabels": ["__meta_kubernetes_pod_label_botfleet_io_bot"], "targetLabel": "bot"} \
+            in bot_ep["relabelings"]
+        assert pm["spec"]["namespaceSelector"] == {"any": True}
+        # The bot's pod, never its backup/rotation Job pods (they carry the bot's label too).
+        assert pm["spec"]["selector"]["matchLabels"] == BOT_PODMONITOR_SELECTOR  # what e2e tests select by
+        selector = pm["spec"]["selector"]["matchLabels"].items()
+        bot_pod, job_pods = _pod_labels_of_a_bot()
+        assert selector <= bot_pod.items() and all(not selector <= labels.items() for labels in job_pods)
         (rule,) = by_kind(objs, "PrometheusRule")
         # With default values the PrometheusRule is the rules file a plain Prometheus loads.
         assert rule["spec"] == yaml.safe_load((CHART / "rules" / "botfleet.rules.yaml").read_text())
     disabled = render(*MONITORING, values={"monitoring": {"serviceMonitor": {"enabled": False},
                                                           "prometheusRule": {"enabled": False}}})
     assert not by_kind(disabled, "ServiceMonitor") and not by_kind(disabled, "PrometheusRule")
+    assert not by_kind(disabled, "PodMonitor")
+
+
+def _pod_labels_of_a_bot() -> tuple[dict[str, str], list[dict[str, str]]]:
+    """(the bot pod's labels, its Job pods' labels) as the operator makes them for a live bot with
+    backups and key rotation."""
+    from botfleet_operator.api import TradingBot
+    from botfleet_operator.resources import Settings, desired_objects
+    from tests.unit.operator.tb_fixtures import bot
+    tb = TradingBot.parse(bot("b1", mode="live", walletSecretRef={"name": "w"}, credentialsSecretRef={"name": "c"},
+                              keyRotation={"schedule": "0 3 * * 0"}))
+    objs = desired_objects(tb, Settings(image="img:1"), {})
+    (dep,) = (o for o in objs if o["kind"] == "Deployment")
+    jobs = [o["spec"]["jobTemplate"]["spec"]["template"]["metadata"]["labels"] for o in objs if o["kind"] == "CronJob"]
+    assert len(jobs) == 2  # backup and rotation
+    return dep["spec"]["template"]["metadata"]["labels"], jobs
 
 
 @needs_helm
@@ -253,7 +280,8 @@ def test_rendered_objects_validate_against_kubernetes_schemas() -> None:
     errors = [e for o in builtin for e in schemas.errors(o)]
     assert not errors, "\n".join(errors)
     # Kinds the OpenAPI spec of Kubernetes does not cover are the CRD-backed ones only.
-    assert {o["kind"] for o in objs if not schemas.knows(o)} == {"TradingBot", "ServiceMonitor", "PrometheusRule"}
+    assert {o["kind"] for o in objs if not schemas.knows(o)} == {"TradingBot", "ServiceMonitor", "PodMonitor",
+                                                                  "PrometheusRule"}
 
 
 @needs_helm

@@ -27,11 +27,12 @@ import yaml
 
 from tests.support.controlplane import Cluster
 from tests.support.controlplane_wait import eventually
+from tests.support.helm import BOT_PODMONITOR_SELECTOR
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
 RBAC = REPO / "deploy" / "rbac" / "operator.yaml"
-OWNED_KINDS = ("serviceaccount", "configmap", "service", "persistentvolumeclaim", "networkpolicy",
+OWNED_KINDS = ("serviceaccount", "configmap", "persistentvolumeclaim", "networkpolicy",
                "deployment", "cronjob")
 TEST_PRIVATE_KEY = "0x" + "11" * 32  # test-only key (tests/support/sim.py)
 
@@ -451,12 +452,13 @@ def test_backup_job_success_then_failure(cluster: Cluster, operator: OperatorPro
     _apply_example(cluster, namespace, "arbhunter")
     wait_condition(cluster, namespace, "arbhunter", "Ready", "True")
     cluster.kubectl("create", "job", "manual-backup-1", "-n", namespace, "--from=cronjob/arbhunter-backup")
-    # The metrics Service and the bot's NetworkPolicy select the bot pod, never the backup Job's pod.
+    # The chart's bot PodMonitor and the bot's NetworkPolicy select the bot pod, never the backup
+    # Job's pod (it carries the bot's label too). Bots have no Service any more.
     backup_pods = eventually(lambda: get_json(cluster, "pods", "-n", namespace, "-l",
                                               "job-name=manual-backup-1")["items"], "backup Job pod")
-    svc = get_json(cluster, "service", "arbhunter", "-n", namespace)["spec"]["selector"]
+    assert cluster.kubectl("get", "service", "arbhunter", "-n", namespace, check=False).returncode != 0
     np = get_json(cluster, "networkpolicy", "arbhunter", "-n", namespace)["spec"]["podSelector"]["matchLabels"]
-    for selector in (svc, np):
+    for selector in (BOT_PODMONITOR_SELECTOR, np):
         selected = get_json(cluster, "pods", "-n", namespace, "-l", ",".join(f"{k}={v}" for k, v in selector.items()))
         names = {p["metadata"]["name"] for p in selected["items"]}
         assert names and not names & {p["metadata"]["name"] for p in backup_pods}, (selector, names)
@@ -535,6 +537,33 @@ def test_objects_dropped_from_the_spec_are_deleted(cluster: Cluster, operator: O
     assert get_json(cluster, "serviceaccount", "pruned", "-n", namespace)  # the bot's own objects stay
     events = get_json(cluster, "events", "-n", namespace, "--field-selector", "involvedObject.name=pruned")
     assert any(e["reason"] == "Deleted" and "CronJob pruned-rotate" in e["message"] for e in events["items"])
+
+
+def test_the_metrics_service_of_an_older_operator_is_pruned(cluster: Cluster, operator: OperatorProcess,
+                                                            namespace: str) -> None:
+    """Bots made before the PodMonitor had a headless Service each: upgrading the operator deletes
+    the bot's own (controlled by this TradingBot), never a Service of the same labels someone else made."""
+    apply(cluster, bot_doc("legacy"), namespace)
+    wait_condition(cluster, namespace, "legacy", "Ready", "True", "Available")
+    uid = get_json(cluster, "tradingbot", "legacy", "-n", namespace)["metadata"]["uid"]
+    labels = {"botfleet.io/bot": "legacy", "app.kubernetes.io/managed-by": "botfleet-operator",
+              "app.kubernetes.io/component": "bot"}
+
+    def svc(name: str, owned: bool) -> dict[str, Any]:
+        meta: dict[str, Any] = {"name": name, "namespace": namespace, "labels": labels}
+        if owned:
+            meta["ownerReferences"] = [{"apiVersion": "botfleet.io/v1alpha1", "kind": "TradingBot", "name": "legacy",
+                                        "uid": uid, "controller": True, "blockOwnerDeletion": True}]
+        return {"apiVersion": "v1", "kind": "Service", "metadata": meta,
+                "spec": {"clusterIP": "None", "selector": {"botfleet.io/bot": "legacy"},
+                         "ports": [{"name": "metrics", "port": 9100, "targetPort": "metrics"}]}}
+    apply(cluster, svc("legacy-mine", owned=False), namespace)
+    apply(cluster, svc("legacy", owned=True), namespace)
+    eventually(lambda: get_json(cluster, "service", "legacy", "-n", namespace, check=False) is None,
+               "the bot's old metrics Service deleted", timeout=90)
+    assert get_json(cluster, "service", "legacy-mine", "-n", namespace)  # not the bot's: kept
+    events = get_json(cluster, "events", "-n", namespace, "--field-selector", "involvedObject.name=legacy")
+    assert any(e["reason"] == "Deleted" and "Service legacy" in e["message"] for e in events["items"])
 
 
 def test_delete_keeps_the_journal_and_a_new_bot_reuses_it(cluster: Cluster, operator: OperatorProcess,

@@ -27,6 +27,9 @@ CHART = REPO / "helm" / "botfleet"
 # ldflags assumes v1.20, below the chart's kubeVersion (>= 1.28, for CEL validation rules).
 KUBE_VERSION = "1.36.3"
 CONTROLPLANE = REPO / "tools" / "controlplane"
+# The selector of the chart's bot PodMonitor (templates/servicemonitor.yaml; tests/chart checks the
+# rendered one is this): the bot's own pod, never its backup or rotation Job pods.
+BOT_PODMONITOR_SELECTOR = {"app.kubernetes.io/managed-by": "botfleet-operator", "app.kubernetes.io/component": "bot"}
 
 
 def built_binary(name: str) -> str | None:

@@ -34,6 +34,7 @@ from bot_runtime.types import OrderIntent
 from bot_runtime.venue.polymarket.signing import OrderSigner
 from tests.support.controlplane import Cluster
 from tests.support.controlplane_wait import eventually
+from tests.support.helm import BOT_PODMONITOR_SELECTOR
 from tests.support.realnode import HostProcess, RealCluster, http_json, operator, sim_admin, simulator
 
 pytestmark = pytest.mark.timeout(1200)
@@ -83,16 +84,19 @@ FETCH = ("import sys, urllib.request\n"
          "print(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())\n")
 
 
-def metrics_via_service(cluster: Cluster, ns: str, service: str) -> str:
-    """Scrape /metrics the way Prometheus does: the Service's endpoints (it is headless), from a pod
-    in the monitoring namespace (the only place the bot's NetworkPolicy admits scrapes from)."""
-    slices = get_json(cluster, "endpointslices", "-n", ns, "-l", f"kubernetes.io/service-name={service}")
-    addresses = [a for s in slices["items"] for e in s.get("endpoints") or []
-                 if (e.get("conditions") or {}).get("ready") for a in e["addresses"]]
-    ports = [p["port"] for s in slices["items"] for p in s.get("ports") or [] if p.get("name") == "metrics"]
-    assert addresses and ports, f"Service {service} has no ready endpoint: {slices}"
+def metrics_via_podmonitor(cluster: Cluster, ns: str, bot: str) -> str:
+    """Scrape /metrics the way Prometheus does with the chart's PodMonitor: the ready pods its
+    selector picks, their container port named `metrics`, from a pod in the monitoring namespace
+    (the only place the bot's NetworkPolicy admits scrapes from)."""
+    selector = ",".join(f"{k}={v}" for k, v in {**BOT_PODMONITOR_SELECTOR, "botfleet.io/bot": bot}.items())
+    pods = get_json(cluster, "pods", "-n", ns, "-l", selector)["items"]
+    targets = [(p["status"]["podIP"], port["containerPort"]) for p in pods
+               if any(c["type"] == "Ready" and c["status"] == "True" for c in p["status"].get("conditions") or [])
+               for c in p["spec"]["containers"] for port in c.get("ports") or [] if port.get("name") == "metrics"]
+    assert targets, f"no ready pod of bot {bot} with a metrics port: {[p['metadata']['name'] for p in pods]}"
+    ip, port = targets[0]
     out = cluster.kubectl("exec", "-n", MONITORING_NS, scraper_pod(cluster), "--", "python3", "-c", FETCH,
-                          f"http://{addresses[0]}:{ports[0]}/metrics", check=False, timeout=60)
+                          f"http://{ip}:{port}/metrics", check=False, timeout=60)
     return out.stdout if out.returncode == 0 else ""
 
 
@@ -225,12 +229,12 @@ def journal_events(cluster: Cluster, ns: str, kind: str) -> list[dict[str, Any]]
 
 
 def traded(cluster: Cluster, ns: str, min_fills: float = 1) -> str:
-    """The bot's /metrics (through its Service) once it reports ``min_fills`` fills."""
+    """The bot's /metrics (scraped as the chart's PodMonitor does) once it reports ``min_fills`` fills."""
     def probe() -> str | None:
-        text = metrics_via_service(cluster, ns, "arb")
+        text = metrics_via_podmonitor(cluster, ns, "arb")
         return text if metric(text, "botfleet_fills_total") >= min_fills else None
 
-    return eventually(probe, "fills in the bot's /metrics (scraped through its Service)", timeout=240)
+    return eventually(probe, "fills in the bot's /metrics (scraped as the PodMonitor does)", timeout=240)
 
 
 def test_kill_9_restarts_the_bot_journal_survives_no_duplicate_order(

@@ -111,6 +111,8 @@ class _RecordingKube:
     def get(self, kind: str, namespace: str, name: str) -> dict[str, object] | None:
         return None
 
+    get_metadata = get
+
     def event(self, bot: dict[str, object], type_: str, reason: str, message: str) -> None:
         pass
 
@@ -194,7 +196,12 @@ def test_own_write_never_overwrites_a_newer_watched_object() -> None:
     c.put_owned(newer, False)
     c.put_owned({"kind": "Deployment", "metadata": {"name": "a", "namespace": "ns", "labels": labels}}, False,
                 only_if_absent=True)
-    assert c.owned[("ns", "a")][("Deployment", "a")] == newer
+    assert _plain(c.owned[("ns", "a")][("Deployment", "a")]) == newer
+
+
+def _plain(obj: dict[str, Any]) -> dict[str, Any]:
+    """A cached object without the cache's own bookkeeping (its content digest)."""
+    return {k: v for k, v in obj.items() if k != "_botfleetDigest"}
 
 
 def test_cache_keeps_objects_slim() -> None:
@@ -211,7 +218,7 @@ def test_cache_keeps_objects_slim() -> None:
            "spec": {"replicas": 1}, "status": {"availableReplicas": 1}}
     for obj in (pod, cm, dep):
         c.put_owned(obj, False)
-    assert c.pods[("ns", "a")]["a-1"] == {"kind": "Pod", "metadata": {"name": "a-1", "namespace": "ns", "labels": labels},
+    assert _plain(c.pods[("ns", "a")]["a-1"]) == {"kind": "Pod", "metadata": {"name": "a-1", "namespace": "ns", "labels": labels},
                                           "status": {"phase": "Running"}}
     stored_cm = c.owned[("ns", "a")][("ConfigMap", "a")]
     assert stored_cm["metadata"]["annotations"] == {"x": "y"} and "managedFields" not in stored_cm["metadata"]
@@ -221,13 +228,64 @@ def test_cache_keeps_objects_slim() -> None:
     assert "managedFields" in dep["metadata"]  # the watched object itself is not modified
 
 
+def test_a_pod_is_kept_as_what_its_conditions_need_and_still_reports_its_problem() -> None:
+    """A pod as the kubelet reports it: the cache keeps the fields conditions and the /status poll
+    read (and loses nothing they report), not IPs lists, images, QoS, start times."""
+    from datetime import UTC, datetime
+
+    from botfleet_operator.conditions import pod_problem
+    from botfleet_operator.runner import _pollable
+    labels = {"botfleet.io/bot": "a", "app.kubernetes.io/component": "bot", "pod-template-hash": "5d9"}
+    crashing = {"name": "bot", "ready": False, "started": False, "restartCount": 4, "image": "img:1",
+                "imageID": "sha256:abc", "containerID": "containerd://1",
+                "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 40s"}},
+                "lastState": {"terminated": {"exitCode": 3, "reason": "Error", "startedAt": "t", "finishedAt": "t"}}}
+    pod = {"apiVersion": "v1", "kind": "Pod",
+           "metadata": {"name": "a-5d9-x", "generateName": "a-5d9-", "namespace": "ns", "uid": "u", "labels": labels,
+                        "resourceVersion": "7", "creationTimestamp": "2026-03-01T00:00:00Z",
+                        "annotations": {"botfleet.io/config-hash": "c", "botfleet.io/secrets-hash": "s"},
+                        "ownerReferences": [{"kind": "ReplicaSet", "name": "a-5d9", "uid": "r", "controller": True}]},
+           "spec": {"containers": [{"name": "bot"}]},
+           "status": {"phase": "Running", "podIP": "10.0.0.5", "podIPs": [{"ip": "10.0.0.5"}], "hostIP": "10.1.0.1",
+                      "qosClass": "Guaranteed", "startTime": "2026-03-01T00:00:00Z",
+                      "conditions": [{"type": "Ready", "status": "False", "reason": "ContainersNotReady"}],
+                      "containerStatuses": [crashing]}}
+    c = Cache()
+    c.put_owned(pod, False)
+    kept = c.pods[("ns", "a")]["a-5d9-x"]
+    assert set(kept["metadata"]) == {"name", "namespace", "uid", "labels", "resourceVersion", "creationTimestamp",
+                                     "ownerReferences"}
+    assert set(kept["status"]) == {"phase", "podIP", "conditions", "containerStatuses"}
+    assert set(kept["status"]["containerStatuses"][0]) == {"name", "restartCount", "state", "lastState"}
+    now = datetime(2026, 3, 1, 0, 5, tzinfo=UTC)
+    assert pod_problem([kept], now) == pod_problem([pod], now) is not None
+    assert "last exit code 3 (Error), 4 restarts" in pod_problem([kept], now)[1]  # type: ignore[index]
+    assert _pollable(kept) and kept["status"]["podIP"] == "10.0.0.5"
+
+
+def test_compact_keeps_identity_owner_and_desired_hash_only() -> None:
+    from botfleet_operator.cache import compact
+    from botfleet_operator.resources import ANN_DESIRED_HASH
+    dep = {"apiVersion": "apps/v1", "kind": "Deployment",
+           "metadata": {"name": "a", "namespace": "ns", "uid": "u", "resourceVersion": "9", "generation": 2,
+                        "labels": {"botfleet.io/bot": "a"}, "ownerReferences": [{"uid": "b", "controller": True}],
+                        "annotations": {ANN_DESIRED_HASH: "h", "deployment.kubernetes.io/revision": "2"}},
+           "spec": {"replicas": 1, "template": {"spec": {"containers": [{"name": "bot"}]}}},
+           "status": {"observedGeneration": 2, "replicas": 1, "availableReplicas": 1, "updatedReplicas": 1,
+                      "conditions": [{"type": "Available", "status": "True", "message": "x" * 200}]}}
+    out = compact(dep)
+    assert out["metadata"]["annotations"] == {ANN_DESIRED_HASH: "h"} and out["metadata"]["generation"] == 2
+    assert out["spec"] == {"replicas": 1}
+    assert out["status"] == {"observedGeneration": 2, "replicas": 1, "availableReplicas": 1, "updatedReplicas": 1}
+
+
 def test_echo_of_our_own_write_does_not_queue_the_bot() -> None:
     c = Cache()
     labels = {"botfleet.io/bot": "a"}
 
     def cm(rv: str) -> dict[str, Any]:
         return {"kind": "ConfigMap", "metadata": {"name": "a", "namespace": "ns", "labels": labels,
-                                                  "resourceVersion": rv}}
+                                                  "resourceVersion": rv}, "data": {"v": rv}}
     c.put_owned(cm("5"), False, only_if_absent=True)        # the answer to our apply
     assert c.put_owned(cm("5"), False) is None              # its watch event (index handler)
     assert c.put_owned(cm("5"), False) is None              # the same event (event handler)
@@ -246,3 +304,73 @@ def test_echo_of_our_own_status_write_does_not_queue_the_bot() -> None:
     edited = {**stored, "metadata": {**stored["metadata"], "resourceVersion": "12", "generation": 2}}
     assert c.bot_event(edited) == ("ns", "a")
     assert c.bots[("ns", "a")]["metadata"]["resourceVersion"] == "12"
+
+
+async def test_a_bot_s_pending_re_check_is_the_earliest_asked_for() -> None:
+    """A re-check asked for in 60 s (RollingOut) must not swallow one asked for later in 0.1 s (the
+    end of a pod's scheduling grace): the bot is reconciled at the earlier time, once."""
+    from botfleet_operator.resources import Settings
+    from botfleet_operator.runner import Controller
+
+    ctl = Controller(_RecordingKube(), Settings(image="img"), workers=1, resync_seconds=3600)
+    ctl.cache.put_bot(bot("a"))
+    queued: list[tuple[str, str]] = []
+    ctl.enqueue = queued.append  # type: ignore[method-assign]
+    ctl._recheck(("ns", "a"), 60.0)
+    ctl._recheck(("ns", "a"), 0.1)
+    ctl._recheck(("ns", "a"), 30.0)  # later than the pending one: nothing new
+    await asyncio.sleep(0.3)
+    assert queued == [("ns", "a")]
+    ctl._recheck(("ns", "a"), 0.05)  # the fired one is forgotten: a new one can be asked for
+    await asyncio.sleep(0.2)
+    assert queued == [("ns", "a"), ("ns", "a")]
+
+
+def test_a_new_version_that_changes_nothing_the_operator_reads_queues_no_reconcile() -> None:
+    """A Deployment's condition timestamps, a claim's bind annotations: stored at their new version,
+    no reconcile. A hand edit of the spec of an object already compacted (found up to date) does queue one."""
+    from botfleet_operator.cache import compact
+    from botfleet_operator.reconcile import UP_TO_DATE_MARK
+    labels = {"botfleet.io/bot": "a"}
+    dep = {"apiVersion": "apps/v1", "kind": "Deployment",
+           "metadata": {"name": "a", "namespace": "ns", "labels": labels, "resourceVersion": "1", "generation": 1,
+                        "annotations": {"botfleet.io/desired-hash": "h"}},
+           "spec": {"replicas": 1, "template": {"spec": {"containers": [{"name": "bot", "image": "img:1"}]}}},
+           "status": {"observedGeneration": 1, "replicas": 1, "availableReplicas": 1, "updatedReplicas": 1,
+                      "conditions": [{"type": "Available", "status": "True", "lastUpdateTime": "t1"}]}}
+    c = Cache()
+    assert c.put_owned(dep, False) == ("ns", "a")
+    # The reconcile found it up to date: the cache keeps it compact.
+    c.owned[("ns", "a")][("Deployment", "a")][UP_TO_DATE_MARK] = "h"
+    c.compact_if_unchanged(("ns", "a"), c.owned[("ns", "a")][("Deployment", "a")])
+    assert c.owned[("ns", "a")][("Deployment", "a")] == compact(c.owned[("ns", "a")][("Deployment", "a")])
+    touched = {**dep, "metadata": {**dep["metadata"], "resourceVersion": "2",
+                                   "annotations": {**dep["metadata"]["annotations"], "deployment.kubernetes.io/revision": "1"}},
+               "status": {**dep["status"], "conditions": [{"type": "Available", "status": "True", "lastUpdateTime": "t2"}]}}
+    assert c.put_owned(touched, False) is None
+    kept = c.owned[("ns", "a")][("Deployment", "a")]
+    assert kept["metadata"]["resourceVersion"] == "2" and kept[UP_TO_DATE_MARK] == "h" and "template" not in kept["spec"]
+    # What Ready reads changed: queued.
+    unavailable = {**touched, "metadata": {**touched["metadata"], "resourceVersion": "3"},
+                   "status": {**touched["status"], "availableReplicas": 0}}
+    assert c.put_owned(unavailable, False) == ("ns", "a")
+    # Someone edits the image of the (compacted) Deployment: queued, and kept whole to be compared.
+    c.owned[("ns", "a")][("Deployment", "a")] = compact({**c.owned[("ns", "a")][("Deployment", "a")], UP_TO_DATE_MARK: "h"})
+    edited = {**unavailable, "metadata": {**unavailable["metadata"], "resourceVersion": "4"},
+              "spec": {"replicas": 1, "template": {"spec": {"containers": [{"name": "bot", "image": "evil:1"}]}}}}
+    assert c.put_owned(edited, False) == ("ns", "a")
+    assert c.owned[("ns", "a")][("Deployment", "a")]["spec"]["template"]["spec"]["containers"][0]["image"] == "evil:1"
+
+
+def test_a_status_only_version_of_a_bot_keeps_its_secret_index_and_a_new_generation_updates_it() -> None:
+    c = Cache()
+    b = bot("a", mode="live", walletSecretRef={"name": "w1"})
+    b["metadata"].update(uid="u", generation=1, resourceVersion="1")
+    c.put_bot(b)
+    assert c._secret_users[("ns", "w1")] == {("ns", "a")}
+    c.put_bot({**b, "metadata": {**b["metadata"], "resourceVersion": "2"}, "status": {"replicas": 1}})
+    assert c._secret_users[("ns", "w1")] == {("ns", "a")}
+    changed = bot("a", mode="live", walletSecretRef={"name": "w2"})
+    changed["metadata"].update(uid="u", generation=2, resourceVersion="3")
+    c.put_bot(changed)
+    assert c._secret_users[("ns", "w1")] == set() and c._secret_users[("ns", "w2")] == {("ns", "a")}

@@ -95,6 +95,7 @@ def bot_pod(name: str = "b1-x", *, component: str = "bot", conditions_: list[dic
 
 
 UNSCHEDULABLE = {"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                 "lastTransitionTime": "2026-02-28T23:59:00Z",  # a minute before NOW: past the grace
                  "message": "0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector."}
 
 
@@ -119,6 +120,25 @@ def test_ready_false_carries_the_pods_own_reason(pod: dict[str, Any], reason: st
     assert text in condition(st, "Ready")["message"]  # type: ignore[index]
     assert cond(st, "Degraded") == ("True", reason)
     assert cond(st, "Progressing") == ("True", reason)
+
+
+def test_a_briefly_unschedulable_pod_is_rolling_out_until_the_grace_is_over() -> None:
+    """A new pod's first scheduling attempts fail while its journal claim binds: no Warning-worthy
+    FailedScheduling (nor Degraded) for that, only once the pod stays unschedulable."""
+    since = NOW - timedelta(seconds=conditions.UNSCHEDULABLE_GRACE_SECONDS - 10)
+    pod = bot_pod(conditions_=[{**UNSCHEDULABLE, "lastTransitionTime": conditions.iso(since)}])
+    st = status_of(bot(), deployment=dep(available=0, updated=0, total=0), pods=[pod])
+    assert cond(st, "Ready") == ("False", "RollingOut")
+    assert cond(st, "Degraded") == ("False", "AsExpected")
+    assert conditions.scheduling_grace_left([pod], NOW) == pytest.approx(10.0)
+    later = NOW + timedelta(seconds=10)
+    assert conditions.pod_problem([pod], later) is not None and conditions.scheduling_grace_left([pod], later) is None
+    # Without a condition time (an older API server), the pod's age counts.
+    young = bot_pod(created=conditions.iso(NOW - timedelta(seconds=5)),
+                    conditions_=[{k: v for k, v in UNSCHEDULABLE.items() if k != "lastTransitionTime"}])
+    assert conditions.pod_problem([young], NOW) is None
+    assert conditions.pod_problem([young], NOW + timedelta(seconds=30)) == (
+        "FailedScheduling", f"pod b1-x cannot be scheduled: {UNSCHEDULABLE['message']}")
 
 
 def test_pod_reasons_ignore_job_pods_terminating_pods_and_healthy_pods() -> None:

@@ -149,5 +149,7 @@ class _Kube:
     def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         return None
 
+    get_metadata = get
+
     def event(self, bot: dict[str, Any], type_: str, reason: str, message: str) -> None:
         pass

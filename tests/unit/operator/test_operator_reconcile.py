@@ -58,6 +58,8 @@ class FakeKube:
             raise KubeError(f"get {kind} {namespace}/{name}: HTTP {self.get_error}: denied", self.get_error)
         return copy.deepcopy(self.existing.get((kind, name)))
 
+    get_metadata = get
+
     def event(self, bot: dict[str, Any], type_: str, reason: str, message: str) -> None:
         self.events.append((type_, reason, message))
 
@@ -86,11 +88,11 @@ def test_first_reconcile_applies_everything_then_nothing() -> None:
     kube = FakeKube()
     result = reconcile(Snapshot(bot=b, secrets=secrets), kube, SETTINGS, NOW)
     kinds = [k for k, _ in result.applied]
-    assert kinds == ["ServiceAccount", "ConfigMap", "PersistentVolumeClaim", "Service", "NetworkPolicy",
+    assert kinds == ["ServiceAccount", "ConfigMap", "PersistentVolumeClaim", "NetworkPolicy",
                      "NetworkPolicy", "Deployment", "CronJob"]
     assert not result.errors and len(kube.statuses) == 1
     assert [e for e in kube.events if e[1] == "Created"] == [(
-        "Normal", "Created", "Created ServiceAccount b1, ConfigMap b1, PersistentVolumeClaim b1, Service b1, "
+        "Normal", "Created", "Created ServiceAccount b1, ConfigMap b1, PersistentVolumeClaim b1, "
         "NetworkPolicy b1, NetworkPolicy b1-jobs, Deployment b1, CronJob b1-backup")]
     assert len(kube.events) == 1  # first status: no problem, no transition Events
 
@@ -105,6 +107,27 @@ def test_first_reconcile_applies_everything_then_nothing() -> None:
     kube3 = FakeKube()
     reconcile(Snapshot(bot=b, secrets=secrets, owned=observed_from(kube)), kube3, SETTINGS, NOW)
     assert kube3.applied == [] and kube3.statuses == [] and kube3.events == []
+
+
+def test_a_rolled_deployment_is_announced_once_not_again_as_ready_rolling_out() -> None:
+    """A Secret change rolls the bot: "Updated Deployment" says it; Ready=False RollingOut (a
+    transition of the same change) posts no second Event. At 1,000 bots that is 1,000 Events."""
+    b = bot(mode="live", walletSecretRef={"name": "w"})
+    secrets = views(secret("w", PRIVATE_KEY=FAKE_KEY))
+    kube = FakeKube()
+    reconcile(Snapshot(bot=b, secrets=secrets), kube, SETTINGS, NOW)
+    owned = observed_from(kube)
+    b["status"] = kube.statuses[-1]
+    settled = FakeKube()
+    reconcile(Snapshot(bot=b, secrets=secrets, owned=owned), settled, SETTINGS, NOW)
+    b["status"] = settled.statuses[-1]
+    assert condition(b["status"], "Ready")["status"] == "True"  # type: ignore[index]
+    rotated = FakeKube()
+    new_key = "0x" + "cd" * 32  # not FAKE_KEY
+    reconcile(Snapshot(bot=b, secrets=views(secret("w", PRIVATE_KEY=new_key)), owned=owned), rotated, SETTINGS, NOW)
+    assert [o["kind"] for o in rotated.applied] == ["Deployment"]
+    assert condition(rotated.statuses[-1], "Ready")["reason"] == "RollingOut"  # type: ignore[index]
+    assert [(t, r) for t, r, _ in rotated.events] == [("Normal", "Updated")]
 
 
 def test_hand_edits_are_reverted() -> None:

@@ -29,7 +29,8 @@ def test_desired_objects_for_every_strategy_mode_and_risk(strategy: Strategy, mo
     b = tb(strategy=strategy.value, mode=mode, riskProfile=risk.value, walletSecretRef={"name": "w"})
     secrets = views(secret("w", PRIVATE_KEY=FAKE_KEY))
     objs = by_kind(desired_objects(b, SIM, secrets))
-    assert set(objs) == {"ServiceAccount/b1", "ConfigMap/b1", "PersistentVolumeClaim/b1", "Service/b1",
+    # No Service: the chart's PodMonitor scrapes the bot's pod (tests/chart: it selects no Job pod).
+    assert set(objs) == {"ServiceAccount/b1", "ConfigMap/b1", "PersistentVolumeClaim/b1",
                          "NetworkPolicy/b1", "NetworkPolicy/b1-jobs", "Deployment/b1", "CronJob/b1-backup"}
     for key, obj in objs.items():
         assert obj["metadata"]["namespace"] == "ns"
@@ -142,10 +143,19 @@ def test_placement_is_passed_through() -> None:
     assert pod["affinity"] == {"nodeAffinity": {}}
 
 
-def test_metrics_service_is_headless() -> None:
-    svc = resources.service(tb())["spec"]
-    assert svc["clusterIP"] == "None" and svc["ports"] == [
-        {"name": "metrics", "port": 9100, "targetPort": "metrics", "protocol": "TCP"}]
+def test_the_bot_container_names_its_metrics_port_for_the_podmonitor() -> None:
+    (c,) = resources.deployment(tb(), SIM, {})["spec"]["template"]["spec"]["containers"]
+    assert c["ports"] == [{"name": "metrics", "containerPort": 9100, "protocol": "TCP"}]
+
+
+def test_a_bot_s_old_metrics_service_is_pruned() -> None:
+    """Bots made by an older operator had a headless Service each: pruned (theirs only, by uid)."""
+    b = tb()
+    old = {"kind": "Service", "metadata": {"name": "b1", "namespace": "ns", "ownerReferences": [
+        {"kind": "TradingBot", "name": "b1", "uid": b.uid, "controller": True}]}}
+    users = {"kind": "Service", "metadata": {"name": "b1-ui", "namespace": "ns"}}
+    desired = desired_objects(b, SIM, {})
+    assert resources.prunable(b, desired, {("Service", "b1"): old, ("Service", "b1-ui"): users}) == [old]
 
 
 def test_network_policy_allows_dns_443_sim_and_metrics_ingress() -> None:
@@ -240,19 +250,17 @@ def _matches(selector: dict[str, Any], pod_labels: dict[str, str]) -> bool:
     return ok
 
 
-def test_service_and_network_policy_select_the_bot_pod_only_not_job_pods() -> None:
+def test_network_policies_select_the_bot_pod_only_or_job_pods_only() -> None:
     b = tb(mode="live", walletSecretRef={"name": "w"}, credentialsSecretRef={"name": "c"}, keyRotation={"schedule": "@weekly"})
     objs = by_kind(desired_objects(b, SIM, {}))
     bot_pod = objs["Deployment/b1"]["spec"]["template"]["metadata"]["labels"]
     backup_pod = objs["CronJob/b1-backup"]["spec"]["jobTemplate"]["spec"]["template"]["metadata"]["labels"]
     rotation_pod = objs["CronJob/b1-rotate"]["spec"]["jobTemplate"]["spec"]["template"]["metadata"]["labels"]
     manual_pod = resources.rotation_job(b, SIM, "x")["spec"]["template"]["metadata"]["labels"]
-    service = {"matchLabels": objs["Service/b1"]["spec"]["selector"]}
     bot_np = objs["NetworkPolicy/b1"]["spec"]["podSelector"]
     jobs_np = objs["NetworkPolicy/b1-jobs"]["spec"]["podSelector"]
-    for selector in (service, bot_np):
-        assert _matches(selector, bot_pod)
-        assert not any(_matches(selector, p) for p in (backup_pod, rotation_pod, manual_pod))
+    assert _matches(bot_np, bot_pod)
+    assert not any(_matches(bot_np, p) for p in (backup_pod, rotation_pod, manual_pod))
     assert not _matches(jobs_np, bot_pod)
     assert all(_matches(jobs_np, p) for p in (backup_pod, rotation_pod, manual_pod))
     # The rotation Job writes the credentials Secret: it must reach the API server (443/6443).

@@ -32,6 +32,7 @@ class FakeCluster:
         self.rv = 100
         self.events: list[tuple[str, Obj]] = []  # (type, object) not yet delivered to the cache
         self.status_writes = 0
+        self.posted: list[tuple[str, str]] = []  # Events: (type, reason)
 
     def _store(self, obj: Obj, event: str) -> Obj:
         self.rv += 1
@@ -69,8 +70,10 @@ class FakeCluster:
     def get(self, kind: str, namespace: str, name: str) -> Obj | None:
         return copy.deepcopy(self.objects.get((kind, namespace, name)))
 
+    get_metadata = get
+
     def event(self, bot: Obj, type_: str, reason: str, message: str) -> None:
-        pass
+        self.posted.append((type_, reason))
 
     # what the Deployment controller does
     def deployment_becomes_available(self, name: str) -> None:
@@ -78,6 +81,17 @@ class FakeCluster:
         dep["status"] = {"observedGeneration": dep["metadata"]["generation"], "replicas": 1,
                          "availableReplicas": 1, "updatedReplicas": 1, "readyReplicas": 1}
         self._store(dep, "MODIFIED")
+
+    # what the scheduler does with a pod it cannot place (yet)
+    def unschedulable_pod(self, bot_name: str, since: datetime) -> None:
+        when = since.strftime("%Y-%m-%dT%H:%M:%SZ")
+        self._store({"apiVersion": "v1", "kind": "Pod", "metadata": {
+            "name": f"{bot_name}-abc", "namespace": "ns", "creationTimestamp": when,
+            "labels": {"botfleet.io/bot": bot_name, "app.kubernetes.io/component": "bot"}},
+            "status": {"phase": "Pending", "conditions": [{
+                "type": "PodScheduled", "status": "False", "reason": "Unschedulable", "lastTransitionTime": when,
+                "message": "0/3 nodes are available: pod has unbound immediate PersistentVolumeClaims."}]}},
+            "ADDED")
 
     def take_events(self, kind: str) -> list[tuple[str, Obj]]:
         mine = [e for e in self.events if e[1]["kind"] == kind]
@@ -119,7 +133,7 @@ def test_reordered_deployment_events_do_not_leave_the_bot_rolling_out_forever() 
     assert ("Deployment", "b1") in first.applied and first.status is not None
     # The first status comes from watched objects only, not from the apply's answer.
     assert ready(cache) == ("False", "RollingOut")
-    assert condition(first.status, "Ready")["message"] == "0/1 available, 0/1 up to date"  # type: ignore[index]
+    assert condition(first.status, "Ready")["message"] == "0/1 available"  # type: ignore[index]
     assert first.recheck_after == STALE_AFTER_SECONDS
 
     cluster.deployment_becomes_available("b1")
@@ -180,3 +194,27 @@ def test_status_write_is_conditional_on_the_version_it_was_computed_from() -> No
     deliver(cache, cluster.take_events("TradingBot"))
     result = run(cache, cluster, T0 + timedelta(seconds=1))
     assert result.status is not None and ready(cache)[1] == "Paused"
+
+
+def test_a_pod_unschedulable_for_a_moment_costs_no_warning_and_a_lasting_one_is_reported_on_time() -> None:
+    """The journal claim binds a moment after the pod is created: the scheduler's first attempts fail.
+    That is no FailedScheduling (no Warning Event, no status write for it); one that lasts is
+    reported when the grace is over, by the re-check the reconcile asked for, without any event."""
+    from botfleet_operator.conditions import UNSCHEDULABLE_GRACE_SECONDS
+    cluster, cache = FakeCluster(), Cache()
+    new_bot(cluster, cache)
+    run(cache, cluster, T0)
+    deliver(cache, cluster.take_events("Deployment") + cluster.take_events("TradingBot"))
+    writes = cluster.status_writes
+    cluster.unschedulable_pod("b1", T0 + timedelta(seconds=1))
+    deliver(cache, cluster.take_events("Pod"))
+    waiting = run(cache, cluster, T0 + timedelta(seconds=2))
+    assert ready(cache) == ("False", "RollingOut") and cluster.status_writes == writes
+    assert ("Warning", "FailedScheduling") not in cluster.posted
+    assert waiting.recheck_after == UNSCHEDULABLE_GRACE_SECONDS  # 29 s left, and one to be past it
+    late = T0 + timedelta(seconds=2 + waiting.recheck_after)
+    run(cache, cluster, late)
+    assert ready(cache) == ("False", "FailedScheduling")
+    # Ready=False and Degraded=True for the same reason: one Warning, not two.
+    assert cluster.posted.count(("Warning", "FailedScheduling")) == 1
+    assert [(t, r) for t, r in cluster.posted if t == "Warning"] == [("Warning", "FailedScheduling")]
