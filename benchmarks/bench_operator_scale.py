@@ -182,6 +182,37 @@ def _operator_counters(port: int, n: int) -> dict[str, Any]:
     return {f"operator_{k}_per_bot": round(v / n, 1) for k, v in totals.items()}
 
 
+def _when(stamp: str | None) -> float | None:
+    """An API timestamp (RFC 3339, whole seconds) as epoch seconds."""
+    if not stamp:
+        return None
+    from datetime import datetime
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+
+def _pipeline(admin: Admin, ns: str) -> dict[str, dict[str, float]]:
+    """When each stage of bringing a bot up happened, in seconds after the first TradingBot was
+    created (the API server's own timestamps, whole seconds; read once, after the fact, so the
+    measurement adds no load): its journal claim bound (the PV's lastPhaseTransitionTime), its pod
+    scheduled, its pod Ready. Shows which stage the fleet waits on."""
+    bots = admin.call("GET", f"/apis/botfleet.io/v1alpha1/namespaces/{ns}/tradingbots")["items"]
+    start = min(t for b in bots if (t := _when(b["metadata"].get("creationTimestamp"))) is not None)
+    stages: dict[str, list[float]] = {"claim_bound": [], "pod_scheduled": [], "pod_ready": []}
+    for pv in admin.call("GET", "/api/v1/persistentvolumes")["items"]:
+        ref = pv["spec"].get("claimRef") or {}
+        t = _when((pv.get("status") or {}).get("lastPhaseTransitionTime"))
+        if ref.get("namespace") == ns and pv.get("status", {}).get("phase") == "Bound" and t is not None:
+            stages["claim_bound"].append(t - start)
+    for pod in admin.call("GET", f"/api/v1/namespaces/{ns}/pods")["items"]:
+        conds = {c["type"]: c for c in (pod.get("status") or {}).get("conditions") or []}
+        for stage, kind in (("pod_scheduled", "PodScheduled"), ("pod_ready", "Ready")):
+            c = conds.get(kind) or {}
+            if c.get("status") == "True" and (t := _when(c.get("lastTransitionTime"))) is not None:
+                stages[stage].append(t - start)
+    return {k: {"n": len(v), "p50": round(_pct(v, 0.5), 1), "p99": round(_pct(v, 0.99), 1), "last": round(max(v), 1)}
+            for k, v in stages.items() if v}
+
+
 def _bots_state(admin: Admin, ns: str) -> dict[str, dict[str, Any]]:
     out = admin.call("GET", f"/apis/botfleet.io/v1alpha1/namespaces/{ns}/tradingbots")
     return {b["metadata"]["name"]: b for b in out["items"]}
@@ -320,6 +351,7 @@ def run(n: int, workers: int, timeout_s: float, controller_qps: int = 0, trace_m
             k = f"{who}: {ev.get('reason')}"
             reasons[k] = reasons.get(k, 0) + int(ev.get("count") or 1)
         result["events_per_bot_by_reason"] = {k: round(v / n, 2) for k, v in sorted(reasons.items(), key=lambda kv: -kv[1])}
+        result["stages_after_first_create_s"] = _pipeline(admin, ns)
 
         # rotate the shared Secret: every bot must roll (new secrets hash on its pod template)
         def hashes() -> dict[str, str]:
