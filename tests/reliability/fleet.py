@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 OWNED_KINDS = ("serviceaccount", "configmap", "service", "networkpolicy", "deployment", "cronjob")
-# Objects of a kind per bot: the bot's NetworkPolicy and its Jobs' (`<bot>-jobs`).
-PER_BOT = {"networkpolicy": 2}
+# Objects of a kind per bot: the bot's NetworkPolicy and its Jobs' (`<bot>-jobs`); no Service (the
+# chart's PodMonitor scrapes the bot pods).
+PER_BOT = {"networkpolicy": 2, "service": 0}
 REPO = Path(__file__).resolve().parents[2]
 RBAC = REPO / "deploy" / "rbac" / "operator.yaml"
 
