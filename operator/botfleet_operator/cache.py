@@ -50,8 +50,7 @@ def slim(body: Obj) -> Obj:
     elif kind == "Job":
         out.pop("spec", None)
     elif kind == "Deployment":
-        st = body.get("status") or {}
-        out["status"] = {k: st[k] for k in _DEPLOYMENT_STATUS if k in st}
+        out["status"] = _deployment_status(body)
     elif kind != "TradingBot":
         out.pop("status", None)
     return out
@@ -105,14 +104,18 @@ def _pod_status(st: Obj) -> Obj:
 _DEPLOYMENT_STATUS = ("observedGeneration", "replicas", "availableReplicas", "updatedReplicas", "readyReplicas")
 
 
+def _deployment_status(body: Obj) -> Obj:
+    st = body.get("status") or {}
+    return {k: st[k] for k in _DEPLOYMENT_STATUS if k in st}
+
+
 def compact(body: Obj) -> Obj:
     out = {k: body[k] for k in ("apiVersion", "kind", UP_TO_DATE_MARK, _DIGEST) if k in body}
     out["metadata"] = _known_metadata(body.get("metadata") or {})
     if body.get("kind") == "Deployment":
         if "replicas" in (body.get("spec") or {}):
             out["spec"] = {"replicas": body["spec"]["replicas"]}
-        st = body.get("status") or {}
-        out["status"] = {k: st[k] for k in _DEPLOYMENT_STATUS if k in st}
+        out["status"] = _deployment_status(body)
     return out
 
 

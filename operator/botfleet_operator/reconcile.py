@@ -397,7 +397,7 @@ def _transition_events(kube: Kube, bot: Obj, old: Obj, new: Obj) -> None:
             continue
         bad = (type_ in ("Degraded", "RotationDue") and after["status"] == "True") or \
               (type_ not in ("Degraded", "RotationDue") and after["status"] == "False"
-               and after["reason"] not in ("Paused", "DeploymentMissing", "RollingOut", "Scaling"))
+               and after["reason"] not in ("Paused", *WAITING_ON_DEPLOYMENT))
         if before is None and not bad:
             continue  # a bot's first status: only problems are worth an Event
         if type_ == "Ready" and after["reason"] in WAITING_ON_DEPLOYMENT:
