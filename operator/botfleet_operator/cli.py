@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 
 import typer
 
@@ -54,7 +55,6 @@ def operator_command(
 ) -> None:
     """Run the Kubernetes operator (kopf)."""  # against the current kubeconfig or in-cluster config
     from botfleet_operator.leader import Timing
-    from botfleet_operator.runner import OperatorOptions, run
 
     try:
         timing = Timing(duration=lease_duration, renew_deadline=lease_renew_deadline, retry=lease_retry,
@@ -65,13 +65,25 @@ def operator_command(
 
     if namespace and all_namespaces:
         raise typer.BadParameter("use either --namespace or --all-namespaces, not both", param_hint="--namespace")
-    run(OperatorOptions(
-        namespaces=list(namespace), dev=dev, metrics_port=metrics_port, health_port=health_port,
-        leader_election=leader_election and not dev, lease_namespace=lease_namespace or "default", lease_name=lease_name, lease_timing=timing,
-        identity=identity, workers=workers, verbose=verbose or dev,
-        bot_status_seconds=default_bot_status_seconds(dict(os.environ)) if bot_status_seconds is None
-        else bot_status_seconds,
-    ))
+    # The operator reaches the API server through kubeconfig.py and apiclient.py. kopf would still
+    # import the kubernetes client's models (~10 MB of the idle operator) just because the image
+    # has that package (the rotation Job uses it): refuse it to this process before kopf loads.
+    if "kubernetes" not in sys.modules:
+        sys.modules["kubernetes"] = None  # type: ignore[assignment]  # the documented import block
+    from botfleet_operator.kubeconfig import ConfigError
+    from botfleet_operator.runner import OperatorOptions, run
+
+    try:
+        run(OperatorOptions(
+            namespaces=list(namespace), dev=dev, metrics_port=metrics_port, health_port=health_port,
+            leader_election=leader_election and not dev, lease_namespace=lease_namespace or "default",
+            lease_name=lease_name, lease_timing=timing, identity=identity, workers=workers, verbose=verbose or dev,
+            bot_status_seconds=default_bot_status_seconds(dict(os.environ)) if bot_status_seconds is None
+            else bot_status_seconds,
+        ))
+    except ConfigError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
 
 
 def default_bot_status_seconds(env: dict[str, str]) -> float:

@@ -12,8 +12,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from botfleet_operator import api
-
 Obj = dict[str, Any]
 
 
@@ -55,32 +53,3 @@ def set_paused(bots: Bots, namespace: str | None, selector: str, paused: bool, d
         out.changed.append(ident)
         echo(f"{ident}: {word}")
     return out
-
-
-class ApiBots:
-    """`Bots` over the kubernetes client (current kubeconfig or in-cluster config)."""
-
-    def __init__(self) -> None:
-        from kubernetes import client
-
-        from botfleet_operator.kube import load_config
-
-        self.api = client.CustomObjectsApi(load_config())
-
-    def list(self, namespace: str | None, selector: str) -> list[Obj]:
-        result: Any
-        if namespace is None:
-            result = self.api.list_cluster_custom_object(api.GROUP, api.VERSION, api.PLURAL, label_selector=selector)
-        else:
-            result = self.api.list_namespaced_custom_object(api.GROUP, api.VERSION, namespace, api.PLURAL,
-                                                            label_selector=selector)
-        return list(dict(result).get("items") or [])
-
-    def set_paused(self, namespace: str, name: str, paused: bool) -> None:
-        from kubernetes.client.rest import ApiException
-
-        try:
-            self.api.patch_namespaced_custom_object(api.GROUP, api.VERSION, namespace, api.PLURAL, name,
-                                                    {"spec": {"paused": paused}})
-        except ApiException as exc:
-            raise RuntimeError(f"HTTP {exc.status}: {exc.reason}") from None

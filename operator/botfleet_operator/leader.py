@@ -19,6 +19,7 @@ Lease safe without synchronized clocks:
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
@@ -29,6 +30,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+import urllib3
+
+from botfleet_operator.apiclient import ApiClient
+from botfleet_operator.kubeconfig import Connection
 from botfleet_operator.metrics import LEADER, LEASE_RENEW_FAILURES
 
 log = logging.getLogger("botfleet.operator.leader")
@@ -260,35 +265,23 @@ def _exit_lost() -> None:
 
 
 class ApiLeases:
-    """`Leases` over the kubernetes client, with a per-request timeout.
+    """`Leases` over its own API client, with a per-request timeout and no retries.
 
-    A separate ApiClient from the reconcile traffic: renewals never queue behind reconciles."""
+    A separate pool from the reconcile traffic: renewals never queue behind reconciles."""
 
-    def __init__(self, api_client: Any, namespace: str, name: str = LEASE_NAME) -> None:
-        import copy
-
-        from kubernetes import client
-
-        cfg = copy.copy(api_client.configuration)
-        cfg.retries = False  # urllib3 would otherwise retry connects 3 times, past our timeout
-        self.api = client.ApiClient(cfg)
+    def __init__(self, conn: Connection, namespace: str, name: str = LEASE_NAME) -> None:
+        # urllib3 would otherwise retry connects 3 times, past our timeout: one attempt per call.
+        self.api = ApiClient(conn, maxsize=2, retries=False)
         self.namespace = namespace
         self.name = name
         self.base = f"/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases"
 
     def _call(self, method: str, path: str, body: Obj | None, timeout: float) -> tuple[int, Obj]:
-        import json
-
-        _, url, headers, data, _ = self.api.param_serialize(
-            method=method, resource_path=path, query_params=[],
-            header_params={"Content-Type": "application/json", "Accept": "application/json"},
-            body=body, auth_settings=["BearerToken"])
-        # (connect, read) both bounded, and urllib3 does not retry: one attempt per call.
-        response = self.api.call_api(method, url, header_params=headers, body=data,
-                                     _request_timeout=(min(timeout, 3.0), timeout))
-        raw = response.read()
-        result = json.loads(raw or b"{}") if raw else {}
-        return response.status, result if isinstance(result, dict) else {}
+        # (connect, read) both bounded.
+        status, raw = self.api.request(method, path, body, timeout=urllib3.Timeout(connect=min(timeout, 3.0),
+                                                                                    read=timeout))
+        result = json.loads(raw) if raw else {}
+        return status, result if isinstance(result, dict) else {}
 
     def _check(self, status: int, result: Obj, what: str) -> Obj:
         if status == 409:

@@ -18,8 +18,6 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlparse
 
-from kubernetes.utils.quantity import parse_quantity
-
 from bot_runtime import __version__
 from bot_runtime.contract.config import BotConfig, Endpoints, JournalConfig, MarketSelector, TelemetryConfig
 from bot_runtime.contract.params import Limits
@@ -27,6 +25,7 @@ from botfleet_operator import api
 from botfleet_operator.api import Backup, KeyRotation, PVCStorage, TradingBot
 from botfleet_operator.memo import Memo
 from botfleet_operator.presets import default_resources, resolve_params
+from botfleet_operator.quantity import parse_quantity
 from botfleet_operator.secrets import SecretView, secrets_hash
 from botfleet_operator.tenancy import DEFAULT_ALLOWED_ENDPOINTS, pull_policy
 

@@ -24,11 +24,13 @@ from typing import Any
 
 import kopf
 
-from botfleet_operator import api, metrics
+from botfleet_operator import api, kubeconfig, metrics
+from botfleet_operator.apiclient import ApiClient
 from botfleet_operator.cache import BotKey, Cache, WorkQueue
 from botfleet_operator.conditions import BotReport, parse_report
 from botfleet_operator.health import Health
-from botfleet_operator.kube import ApiKube, Kube, load_config
+from botfleet_operator.kube import ApiKube, Kube
+from botfleet_operator.kubeconfig import Connection
 from botfleet_operator.reconcile import UP_TO_DATE_MARK, Result, Snapshot, reconcile
 from botfleet_operator.resources import (
     LABEL_COMPONENT,
@@ -301,7 +303,19 @@ class NoDiffBase(kopf.DiffBaseStorage):
         return None
 
 
-def build_registry(ctl: Controller, opts: OperatorOptions) -> kopf.OperatorRegistry:
+def connection_info(conn: Connection) -> kopf.ConnectionInfo:
+    """kopf's credentials: the very connection the operator's own requests use (kubeconfig.py)."""
+    token = conn.authorization()  # renewed first when due: kopf asks again after a 401 or at expiry
+    scheme, _, value = (token or "").partition(" ")
+    return kopf.ConnectionInfo(
+        server=conn.server, ca_data=conn.ca_pem, insecure=conn.insecure or None,
+        certificate_data=conn.cert_pem, private_key_data=conn.key_pem,
+        scheme=scheme if scheme == "Bearer" else None, token=value if scheme == "Bearer" else None,
+        username=conn.username, password=conn.password, default_namespace=conn.namespace,
+        expiration=conn.expiration())
+
+
+def build_registry(ctl: Controller, opts: OperatorOptions, conn: Connection) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
 
     @kopf.on.startup(registry=registry)
@@ -324,10 +338,11 @@ def build_registry(ctl: Controller, opts: OperatorOptions) -> kopf.OperatorRegis
         await ctl.start()
 
     @kopf.on.login(registry=registry)
-    def _login(**kwargs: Any) -> kopf.ConnectionInfo | None:
-        # A custom registry does not get kopf's default login handlers: same kubeconfig/in-cluster
-        # resolution as the kubernetes client used for writes.
-        return kopf.login_via_client(**kwargs)
+    def _login(**_: Any) -> kopf.ConnectionInfo | None:
+        # A custom registry does not get kopf's default login handlers; ours is the operator's own
+        # connection, so kopf and the writes are one identity. After a 401 kopf asks again: renew.
+        conn.expire()
+        return connection_info(conn)
 
     @kopf.on.cleanup(registry=registry)
     async def _cleanup(**_: Any) -> None:
@@ -406,8 +421,8 @@ def run(opts: OperatorOptions) -> None:
     _configure_logging(opts.verbose)
     faulthandler.register(signal.SIGUSR1, all_threads=True)  # `kill -USR1 <pid>`: dump every stack
     _memory_dump_on_usr2()
-    api_client = load_config()
-    kube = ApiKube(api_client, identity=opts.identity or MANAGER)
+    conn = kubeconfig.load()
+    kube = ApiKube(ApiClient(conn), identity=opts.identity or MANAGER)
     # Health first: a standby waiting for the Lease must answer its probes (issue 12).
     health = Health()
     if opts.health_port:
@@ -418,7 +433,7 @@ def run(opts: OperatorOptions) -> None:
     if opts.leader_election:
         timing = opts.lease_timing or Timing()
         elector = LeaderElector(
-            ApiLeases(api_client, opts.lease_namespace, opts.lease_name), opts.identity, timing,
+            ApiLeases(conn, opts.lease_namespace, opts.lease_name), opts.identity, timing,
             heartbeat=lambda: health.beat("leader-election", max_age=4 * (timing.retry + timing.request_timeout)),
             namespace=opts.lease_namespace, name=opts.lease_name)
         health.leading = lambda: elector is not None and elector.leading
@@ -437,12 +452,12 @@ def run(opts: OperatorOptions) -> None:
         metrics.LEADER.set(1)
         health.leading = lambda: True
     def watch_owned(deliver: Deliver) -> Watchers:
-        return Watchers(api_client, OWNED, opts.namespaces, f"{LABEL_MANAGED_BY}={MANAGER}", deliver,
+        return Watchers(conn, OWNED, opts.namespaces, f"{LABEL_MANAGED_BY}={MANAGER}", deliver,
                         on_event=lambda kind: metrics.WATCH_EVENTS.labels(kind=kind).inc())
 
     ctl = Controller(kube, Settings.from_env(), workers=opts.workers, resync_seconds=opts.resync_seconds,
                      health=health, bot_status_seconds=opts.bot_status_seconds, watch_owned=watch_owned)
-    registry = build_registry(ctl, opts)
+    registry = build_registry(ctl, opts, conn)
     log.info("botfleet operator starting (%s)", ", ".join(opts.namespaces) or "all namespaces")
     try:
         kopf.run(registry=registry, standalone=True, clusterwide=not opts.namespaces, namespaces=opts.namespaces)

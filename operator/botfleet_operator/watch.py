@@ -23,7 +23,6 @@ import asyncio
 import contextlib
 import logging
 import random
-import ssl
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,7 +30,8 @@ from urllib.parse import urlencode
 
 import aiohttp
 import orjson
-from kubernetes import client
+
+from botfleet_operator.kubeconfig import Connection
 
 log = logging.getLogger("botfleet.operator")
 Obj = dict[str, Any]
@@ -104,40 +104,26 @@ class Reflected:
         return obj, False
 
 
-def _ssl_context(cfg: client.Configuration) -> ssl.SSLContext | bool:
-    if not cfg.verify_ssl:
-        return False
-    ctx = ssl.create_default_context(cafile=cfg.ssl_ca_cert)
-    if cfg.cert_file:
-        ctx.load_cert_chain(cfg.cert_file, cfg.key_file)
-    return ctx
-
-
-def _auth_header(cfg: client.Configuration) -> dict[str, str]:
-    """The bearer token as the client itself would send it, re-read each time (the in-cluster
-    token is rotated by the kubelet: the client's refresh hook re-reads the file). In-cluster it is
-    stored under `BearerToken`, from a kubeconfig under `authorization`: auth_settings() knows both."""
-    bearer: dict[str, Any] = dict(cfg.auth_settings().get("BearerToken") or {})
-    value = bearer.get("value")
-    return {"Authorization": str(value)} if value else {}
-
-
 class Watcher:
     """Lists and watches one kind (in one namespace, or all) and hands each change to `deliver`."""
 
-    def __init__(self, session: aiohttp.ClientSession, cfg: client.Configuration, path: str, kind: str,
+    def __init__(self, session: aiohttp.ClientSession, conn: Connection, path: str, kind: str,
                  selector: str, deliver: Deliver, on_event: Callable[[str], None] | None = None,
                  api_version: str = "v1") -> None:
-        self.session, self.cfg, self.path, self.selector = session, cfg, path, selector
+        self.session, self.conn, self.path, self.selector = session, conn, path, selector
         self.state = Reflected(kind, api_version)
         self.deliver = deliver
         self.on_event = on_event
         self.listed = asyncio.Event()
 
     async def _get(self, params: dict[str, str], timeout: float) -> aiohttp.ClientResponse:
-        url = f"{self.cfg.host}{self.path}?{urlencode(params)}"
-        response = await self.session.get(url, headers={"Accept": "application/json", **_auth_header(self.cfg)},
+        url = f"{self.conn.server}{self.path}?{urlencode(params)}"
+        # The token is read for each request: a rotated token file or a renewed exec credential.
+        headers = {"Accept": "application/json", **await asyncio.to_thread(self.conn.headers)}
+        response = await self.session.get(url, headers=headers,
                                           timeout=aiohttp.ClientTimeout(total=timeout, sock_connect=30))
+        if response.status == 401:
+            self.conn.expire()  # renewed before the next attempt
         if response.status == 410:
             response.release()
             raise Gone(self.path)
@@ -206,10 +192,10 @@ class Watcher:
 class Watchers:
     """One `Watcher` per owned kind and namespace; `synced` once all have listed."""
 
-    def __init__(self, api_client: client.ApiClient, kinds: Iterable[tuple[str, str, str, str]],
+    def __init__(self, conn: Connection, kinds: Iterable[tuple[str, str, str, str]],
                  namespaces: list[str], selector: str, deliver: Deliver,
                  on_event: Callable[[str], None] | None = None) -> None:
-        self.cfg = api_client.configuration
+        self.conn = conn
         self.specs = [(group, version, plural, kind) for group, version, plural, kind in kinds]
         self.namespaces = namespaces
         self.selector = selector
@@ -230,9 +216,9 @@ class Watchers:
         return out
 
     async def start(self) -> None:
-        connector = aiohttp.TCPConnector(ssl=_ssl_context(self.cfg), limit=0)
+        connector = aiohttp.TCPConnector(ssl=self.conn.ssl_context(), limit=0)
         self._session = aiohttp.ClientSession(connector=connector, read_bufsize=READ_BUFSIZE)
-        watchers = [Watcher(self._session, self.cfg, path, kind, self.selector, self.deliver, self.on_event,
+        watchers = [Watcher(self._session, self.conn, path, kind, self.selector, self.deliver, self.on_event,
                             api_version) for path, kind, api_version in self._paths()]
         self._tasks = [asyncio.create_task(w.run(), name=f"watch {w.path}") for w in watchers]
 

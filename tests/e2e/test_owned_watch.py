@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from botfleet_operator.kube import load_config
+from botfleet_operator import kubeconfig
 from botfleet_operator.watch import Gone, Watcher, Watchers
 from tests.support.controlplane import Cluster
 
@@ -47,8 +47,8 @@ async def test_owned_objects_are_listed_watched_and_relisted(cluster: Cluster, n
 
     cluster.kubectl("apply", "-f", str(RBAC))  # the operator's own identity and rights
     cluster.kubectl("apply", "-f", "-", input=_cm(namespace, "before", "1"))
-    api = load_config(str(cluster.operator_kubeconfig))
-    watchers = Watchers(api, [("", "v1", "configmaps", "ConfigMap")], [], SELECTOR, deliver)
+    conn = kubeconfig.load(str(cluster.operator_kubeconfig))
+    watchers = Watchers(conn, [("", "v1", "configmaps", "ConfigMap")], [], SELECTOR, deliver)
     await watchers.start()
     try:
         await asyncio.wait_for(watchers.synced.wait(), 30)
@@ -77,10 +77,10 @@ async def test_owned_objects_are_listed_watched_and_relisted(cluster: Cluster, n
         cluster.kubectl("create", "configmap", f"churn-{i}", "-n", namespace)
     import aiohttp
 
-    from botfleet_operator.watch import READ_BUFSIZE, _ssl_context
-    connector = aiohttp.TCPConnector(ssl=_ssl_context(api.configuration))
+    from botfleet_operator.watch import READ_BUFSIZE
+    connector = aiohttp.TCPConnector(ssl=conn.ssl_context())
     async with aiohttp.ClientSession(connector=connector, read_bufsize=READ_BUFSIZE) as session:
-        w = Watcher(session, api.configuration, f"/api/v1/namespaces/{namespace}/configmaps", "ConfigMap",
+        w = Watcher(session, conn, f"/api/v1/namespaces/{namespace}/configmaps", "ConfigMap",
                     SELECTOR, deliver)
         await w.list()
         assert "during" not in {k[1] for k in w.state.versions}  # a fresh list has no trace of it

@@ -1,6 +1,6 @@
 """The owned kinds' list+watch decisions (watch.Reflected): what a list, a relist and each watch
 event deliver to the cache. The HTTP shell runs against the real API server in
-tests/integration/operator/test_owned_watch.py and in every e2e test."""
+tests/e2e/test_owned_watch.py and in every e2e test."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from botfleet_operator.watch import Gone, Reflected, _auth_header
+from botfleet_operator.watch import Gone, Reflected
 
 
 def cm(name: str, rv: str, bot: str = "a") -> dict[str, Any]:
@@ -69,22 +69,3 @@ def test_a_listed_object_equal_to_its_desired_state_is_up_to_date() -> None:
         as_listed["metadata"] = {**desired["metadata"], "resourceVersion": "7"}
         [(obj, deleted)] = Reflected(desired["kind"], group_version).listed([as_listed], "8")
         assert not deleted and up_to_date(desired, obj), desired["kind"]
-
-
-def test_the_token_is_sent_from_a_kubeconfig_and_from_in_cluster_config(tmp_path: Any) -> None:
-    # In-cluster the client keeps the token under "BearerToken" (a header built from "authorization"
-    # alone went out empty: the operator in its pod watched as system:anonymous and was refused).
-    from kubernetes import client
-    from kubernetes.config.incluster_config import InClusterConfigLoader
-
-    token, ca = tmp_path / "token", tmp_path / "ca.crt"
-    token.write_text("in-cluster-token")
-    ca.write_text("-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n")
-    in_cluster = client.Configuration()
-    InClusterConfigLoader(str(token), str(ca), environ={"KUBERNETES_SERVICE_HOST": "10.96.0.1",
-                                                         "KUBERNETES_SERVICE_PORT": "443"}).load_and_set(in_cluster)
-    assert _auth_header(in_cluster) == {"Authorization": "bearer in-cluster-token"}
-    from_kubeconfig = client.Configuration()
-    from_kubeconfig.api_key = {"authorization": "Bearer kubeconfig-token"}
-    assert _auth_header(from_kubeconfig) == {"Authorization": "Bearer kubeconfig-token"}
-    assert _auth_header(client.Configuration()) == {}  # client certificates: no header
