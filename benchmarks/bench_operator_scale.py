@@ -265,12 +265,7 @@ def _ready(b: dict[str, Any]) -> bool:
     return conds.get("Ready") == "True" and st.get("observedGeneration") == b["metadata"]["generation"]
 
 
-def run(n: int, workers: int, timeout_s: float, controller_qps: int = 0, trace_memory: bool = False) -> dict[str, Any]:
-    from botfleet_tools.devcluster import plane as plane_module
-    from botfleet_tools.devcluster.binaries import ensure_binaries
-    from botfleet_tools.devcluster.manifests import install_crds
-    from botfleet_tools.devcluster.plane import FAKE_NODE, LocalControlPlane
-
+def _size_plane(plane_module: Any, controller_qps: int) -> None:
     # The local plane's defaults fit the e2e suite, not 1,000 bots: its Service range is a /24
     # (254 ClusterIPs, one Service per bot) and its one fake node takes 110 pods. Widen the range
     # and add fake nodes (kwok runs every node annotated kwok.x-k8s.io/node=fake).
@@ -282,6 +277,83 @@ def run(n: int, workers: int, timeout_s: float, controller_qps: int = 0, trace_m
                                        "--concurrent-deployment-syncs=25", "--concurrent-replicaset-syncs=25"]
         plane_module.SCHEDULER_EXTRA_ARGS = [f"--kube-api-qps={controller_qps}",
                                              f"--kube-api-burst={2 * controller_qps}"]
+
+
+def _journal_pvs(plane: Any, ns: str, n: int) -> None:
+    """One PV per bot, pre-bound to the journal claim of bot i (claimRef): the PV controller's search
+    for a matching volume among 1,000 unbound ones took minutes and would be measured instead."""
+    pvs = [{"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": f"bench-pv-{i:05d}"},
+            # The claims' class (the default one): a PV of another class never binds them.
+            "spec": {"capacity": {"storage": "5Gi"}, "accessModes": ["ReadWriteOnce"],
+                     "storageClassName": "botfleet-local",
+                     "claimRef": {"namespace": ns, "name": f"bot-{i:05d}"},
+                     "persistentVolumeReclaimPolicy": "Retain", "hostPath": {"path": f"/tmp/bench-pv-{i:05d}"}}}
+           for i in range(n)]
+    for i in range(0, n, 500):
+        _kubectl(plane, "apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List",
+                                                              "items": pvs[i:i + 500]}))
+
+
+def run_claims(n: int, controller_qps: int, timeout_s: float) -> dict[str, Any]:
+    """The floor under all-Ready, without the operator: n claims like the bots' journals created at
+    once against their n pre-bound PVs, on the same plane; when the last is Bound is the pace of
+    kube-controller-manager's PV controller alone on this machine (nothing else runs)."""
+    from botfleet_tools.devcluster import plane as plane_module
+    from botfleet_tools.devcluster.binaries import ensure_binaries
+    from botfleet_tools.devcluster.plane import LocalControlPlane
+
+    _size_plane(plane_module, controller_qps)
+    workdir = Path(tempfile.mkdtemp(prefix="bench-claims-"))
+    plane = LocalControlPlane(ensure_binaries(build=False), workdir)
+    plane.start()
+    result: dict[str, Any] = {"benchmark": "journal_claims_only", "claims": n, "controller_qps": controller_qps,
+                              "uptime_before": _uptime()}
+    try:
+        ns = "bench"
+        _kubectl(plane, "create", "namespace", ns)
+        _journal_pvs(plane, ns, n)
+        admin = Admin(plane.admin_kubeconfig)
+        claims = f"/api/v1/namespaces/{ns}/persistentvolumeclaims"
+        bound_at: dict[str, float] = {}
+        all_bound = threading.Event()
+
+        def seen(pvc: dict[str, Any]) -> None:
+            if (pvc.get("status") or {}).get("phase") == "Bound" and pvc["metadata"]["name"] not in bound_at:
+                bound_at[pvc["metadata"]["name"]] = time.monotonic()
+                if len(bound_at) == n:
+                    all_bound.set()
+        threading.Thread(target=admin.observe, args=(claims, seen, all_bound), daemon=True).start()
+        time.sleep(1)
+        docs = [{"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": f"bot-{i:05d}"},
+                 "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}
+                for i in range(n)]
+        t0 = time.monotonic()
+        cpu0 = _plane_cpu(plane)
+        admin.create_all(claims, docs)
+        result["create_s"] = round(time.monotonic() - t0, 1)
+        all_bound.wait(timeout_s)
+        all_bound.set()
+        cpu1 = _plane_cpu(plane)
+        times = [t - t0 for t in bound_at.values()]
+        result.update({
+            "bound": len(bound_at), "all_bound_s": round(max(times), 1) if len(times) == n else None,
+            "bound_p50_s": round(_pct(times, 0.5), 1), "claims_bound_per_s": round(len(times) / max(times), 1),
+            "control_plane_cpu_s": {k: round(cpu1[k] - cpu0.get(k, 0.0), 1) for k in cpu1},
+            "uptime_after": _uptime()})
+    finally:
+        plane.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+    result["machine"] = machine()
+    return result
+
+
+def run(n: int, workers: int, timeout_s: float, controller_qps: int = 0, trace_memory: bool = False) -> dict[str, Any]:
+    from botfleet_tools.devcluster import plane as plane_module
+    from botfleet_tools.devcluster.binaries import ensure_binaries
+    from botfleet_tools.devcluster.manifests import install_crds
+    from botfleet_tools.devcluster.plane import FAKE_NODE, LocalControlPlane
+
+    _size_plane(plane_module, controller_qps)
     workdir = Path(tempfile.mkdtemp(prefix="bench-op-"))
     plane = LocalControlPlane(ensure_binaries(build=False), workdir)
     t_plane = time.monotonic()
@@ -309,16 +381,7 @@ def run(n: int, workers: int, timeout_s: float, controller_qps: int = 0, trace_m
         _kubectl(plane, "create", "namespace", ns)
         # Pre-bound to the journal claim of bot i (claimRef): the PV controller's search for a
         # matching volume among 1,000 unbound ones took minutes and would be measured instead.
-        pvs = [{"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": f"bench-pv-{i:05d}"},
-                # The claims' class (the default one): a PV of another class never binds them.
-                "spec": {"capacity": {"storage": "5Gi"}, "accessModes": ["ReadWriteOnce"],
-                         "storageClassName": "botfleet-local",
-                         "claimRef": {"namespace": ns, "name": f"bot-{i:05d}"},
-                         "persistentVolumeReclaimPolicy": "Retain", "hostPath": {"path": f"/tmp/bench-pv-{i:05d}"}}}
-               for i in range(n)]
-        for i in range(0, n, 500):
-            _kubectl(plane, "apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List",
-                                                                  "items": pvs[i:i + 500]}))
+        _journal_pvs(plane, ns, n)
         secret: dict[str, Any] = {"apiVersion": "v1", "kind": "Secret",
                                   "metadata": {"name": "shared-wallet", "labels": {"botfleet.io/bots": "all"}},
                   "stringData": {"PRIVATE_KEY": "0x" + "5a" * 32, "SIGNATURE_TYPE": "0"}}
@@ -463,7 +526,12 @@ def main() -> None:
                     help="kube-controller-manager's and the scheduler's API request rate (0: their defaults, 20 and 50)")
     ap.add_argument("--trace-memory", action="store_true",
                     help="run the operator under tracemalloc (slower) and report its largest allocation sites")
+    ap.add_argument("--claims-only", action="store_true",
+                    help="no operator: create --bots journal-like claims at once and time their binding (the floor)")
     a = ap.parse_args()
+    if a.claims_only:
+        print(json.dumps(run_claims(a.bots, a.controller_qps, a.timeout), indent=1))
+        return
     print(json.dumps(run(a.bots, a.workers, a.timeout, a.controller_qps, a.trace_memory), indent=1))
 
 

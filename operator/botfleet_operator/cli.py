@@ -52,6 +52,9 @@ def operator_command(
         help="Seconds between reads of each running bot pod's /status (kill switch); 0 = off. "
              "Default: 30 in a cluster, off outside one (pod IPs are not reachable from there)."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logs."),
+    kubeconfig: str | None = typer.Option(
+        None, "--kubeconfig", help="Kubeconfig file. Default: $KUBECONFIG, ~/.kube/config, else the pod's "
+                                   "service account."),
 ) -> None:
     """Run the Kubernetes operator (kopf)."""  # against the current kubeconfig or in-cluster config
     from botfleet_operator.leader import Timing
@@ -78,6 +81,7 @@ def operator_command(
             namespaces=list(namespace), dev=dev, metrics_port=metrics_port, health_port=health_port,
             leader_election=leader_election and not dev, lease_namespace=lease_namespace or "default",
             lease_name=lease_name, lease_timing=timing, identity=identity, workers=workers, verbose=verbose or dev,
+            kubeconfig=kubeconfig,
             bot_status_seconds=default_bot_status_seconds(dict(os.environ)) if bot_status_seconds is None
             else bot_status_seconds,
         ))

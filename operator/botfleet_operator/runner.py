@@ -73,6 +73,7 @@ class OperatorOptions:
     identity: str = ""
     workers: int = 32
     verbose: bool = False
+    kubeconfig: str | None = None  # None: $KUBECONFIG, ~/.kube/config, else the service account
     resync_seconds: float = 300.0
     bot_status_seconds: float = 30.0
 
@@ -421,7 +422,7 @@ def run(opts: OperatorOptions) -> None:
     _configure_logging(opts.verbose)
     faulthandler.register(signal.SIGUSR1, all_threads=True)  # `kill -USR1 <pid>`: dump every stack
     _memory_dump_on_usr2()
-    conn = kubeconfig.load()
+    conn = kubeconfig.load(opts.kubeconfig)
     kube = ApiKube(ApiClient(conn), identity=opts.identity or MANAGER)
     # Health first: a standby waiting for the Lease must answer its probes (issue 12).
     health = Health()

@@ -220,7 +220,7 @@ def test_the_operator_process_never_imports_the_kubernetes_client(tmp_path: Path
              "    c.operator_command(namespace=[], all_namespaces=True, dev=False, metrics_port=0, health_port=0,"
              " leader_election=False, lease_namespace='x', lease_name='x', lease_duration=15.0,"
              " lease_renew_deadline=10.0, lease_retry=2.0, identity='t', workers=1, bot_status_seconds=0.0,"
-             " verbose=False)\n"
+             " verbose=False, kubeconfig=None)\n"
              "except Exception as exc:\n"  # typer.Exit(2) after the ConfigError
              "    assert type(exc).__name__ == 'Exit', exc\n"
              "    pass\n"

@@ -4,11 +4,12 @@ tests/e2e/test_owned_watch.py and in every e2e test."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
-from botfleet_operator.watch import Gone, Reflected
+from botfleet_operator.watch import Gone, Reflected, lines
 
 
 def cm(name: str, rv: str, bot: str = "a") -> dict[str, Any]:
@@ -69,3 +70,23 @@ def test_a_listed_object_equal_to_its_desired_state_is_up_to_date() -> None:
         as_listed["metadata"] = {**desired["metadata"], "resourceVersion": "7"}
         [(obj, deleted)] = Reflected(desired["kind"], group_version).listed([as_listed], "8")
         assert not deleted and up_to_date(desired, obj), desired["kind"]
+
+
+
+async def _chunks(data: bytes, size: int) -> AsyncIterator[bytes]:
+    for i in range(0, len(data), size):
+        yield data[i:i + size]
+
+
+@pytest.mark.parametrize("size", [1, 7, 4096])
+async def test_watch_lines_are_the_same_whatever_the_reads(size: int) -> None:
+    stream = b'{"type": "ADDED"}\n\n{"type": "MODIFIED"}\n  \n{"type": "DELETED"}\n{"type": "cut off'
+    got = [line async for line in lines(_chunks(stream, size))]
+    # blank lines skipped; the last, cut off by a dropped connection, not delivered
+    assert got == [b'{"type": "ADDED"}', b'{"type": "MODIFIED"}', b'{"type": "DELETED"}']
+
+
+async def test_a_watch_event_may_be_larger_than_any_read() -> None:
+    big = b'{"object": "' + b"x" * (3 * 2**20) + b'"}'  # etcd allows ~1.5 MiB objects; more to be sure
+    got = [line async for line in lines(_chunks(b'{"a": 1}\n' + big + b"\n", 64 * 1024))]
+    assert got == [b'{"a": 1}', big]
