@@ -109,7 +109,9 @@ def _plane_cpu(plane: Any) -> dict[str, float]:
 
 
 def _requests(admin: Admin) -> dict[str, float]:
-    """The API server's request counters by verb and resource (`apiserver_request_total`)."""
+    """The API server's request counters by verb and resource (`apiserver_request_total`), and the
+    seconds it spent serving them (`apiserver_request_duration_seconds_sum`, keys prefixed "s:";
+    watches excluded: their duration is the stream's)."""
     import re
 
     _, url, headers, _, _ = admin.api.param_serialize(method="GET", resource_path="/metrics",
@@ -117,11 +119,14 @@ def _requests(admin: Admin) -> dict[str, float]:
     text = admin.api.call_api("GET", url, header_params=headers, _request_timeout=60).read().decode()
     out: dict[str, float] = {}
     for line in text.splitlines():
-        if line.startswith("apiserver_request_total{"):
-            lab = dict(re.findall(r'(\w+)="([^"]*)"', line.split("}", 1)[0]))
-            sub = f"/{lab['subresource']}" if lab.get("subresource") else ""
-            k = f"{lab.get('verb')} {lab.get('resource')}{sub}"
-            out[k] = out.get(k, 0.0) + float(line.rsplit(" ", 1)[1])
+        for metric, prefix in (("apiserver_request_total{", ""), ("apiserver_request_duration_seconds_sum{", "s:")):
+            if line.startswith(metric):
+                lab = dict(re.findall(r'(\w+)="([^"]*)"', line.split("}", 1)[0]))
+                if prefix and lab.get("verb") == "WATCH":
+                    continue
+                sub = f"/{lab['subresource']}" if lab.get("subresource") else ""
+                k = f"{prefix}{lab.get('verb')} {lab.get('resource')}{sub}"
+                out[k] = out.get(k, 0.0) + float(line.rsplit(" ", 1)[1])
     return out
 
 
@@ -188,10 +193,15 @@ class Admin:
             seen(obj)
         rv = listed["metadata"]["resourceVersion"]
         while not stop.is_set():
-            for kind, obj in self.watch(path, rv, stop):
-                rv = obj["metadata"].get("resourceVersion", rv)
-                if kind in ("ADDED", "MODIFIED"):
-                    seen(obj)
+            try:
+                for kind, obj in self.watch(path, rv, stop):
+                    rv = obj["metadata"].get("resourceVersion", rv)
+                    if kind in ("ADDED", "MODIFIED"):
+                        seen(obj)
+            except Exception:
+                if stop.is_set():  # the plane stopped under the watch: the run is over
+                    return
+                raise
 
     def create_all(self, path: str, docs: list[dict[str, Any]]) -> dict[str, float]:
         """POST every doc, `connections` at a time; returns name -> time its create returned."""
@@ -257,6 +267,23 @@ def _pipeline(admin: Admin, ns: str) -> dict[str, dict[str, float]]:
                 stages[stage].append(t - start)
     return {k: {"n": len(v), "p50": round(_pct(v, 0.5), 1), "p99": round(_pct(v, 0.99), 1), "last": round(max(v), 1)}
             for k, v in stages.items() if v}
+
+
+def _memory_dump(pid: int, log: Path) -> list[str]:
+    """The operator's largest allocation sites now (SIGUSR2 under tracemalloc, runner.py): the dump
+    of a large heap takes a while, so wait for it to be logged."""
+    import signal
+
+    before = log.read_text(errors="replace").count("tracemalloc:")
+    os.kill(pid, signal.SIGUSR2)
+    for _ in range(240):
+        text = log.read_text(errors="replace")
+        if text.count("tracemalloc:") > before:
+            time.sleep(1)  # the rest of the lines
+            text = log.read_text(errors="replace")
+            return text[text.rfind("tracemalloc:"):].splitlines()[:27]
+        time.sleep(0.5)
+    return ["no dump within 120 s"]
 
 
 def _ready(b: dict[str, Any]) -> bool:
@@ -435,15 +462,23 @@ def run(n: int, workers: int, timeout_s: float, controller_qps: int = 0, trace_m
         stop_polling.set()
         lat = [ready_at[nm] - applied[nm] for nm in ready_at if nm in applied]
         cpu_create = watch.cpu_s - cpu0
+        watch.sample()
+        result["operator_peak_rss_mb_creating"] = round(watch.peak_rss_mb, 1)  # VmHWM once all are Ready
+        if trace_memory:
+            result["tracemalloc_all_ready"] = _memory_dump(op.pid, workdir / "operator.log")
         result["bench_process_cpu_s_create"] = round(time.process_time() - bench_cpu0, 1)  # the observer's own cost
         plane1 = _plane_cpu(plane)
         # Same window as the operator's figure: the first create until every bot is Ready.
         result["control_plane_cpu_s_create"] = {k: round(plane1[k] - plane0.get(k, 0.0), 1) for k in plane1}
         req1 = _requests(admin)
         # Every client's requests (operator, controllers, kwok, this bench's polls), per bot.
-        per_bot = {k: round((v - req0.get(k, 0.0)) / n, 2) for k, v in req1.items()}
+        per_bot = {k: round((v - req0.get(k, 0.0)) / n, 2) for k, v in req1.items() if not k.startswith("s:")}
         result["apiserver_requests_per_bot_create"] = dict(sorted(
             ((k, v) for k, v in per_bot.items() if v >= 0.05), key=lambda kv: -kv[1]))
+        # Where the API server's time went (latency summed, ms per bot): which requests are dear.
+        ms = {k[2:]: round(1000 * (v - req0.get(k, 0.0)) / n, 1) for k, v in req1.items() if k.startswith("s:")}
+        result["apiserver_ms_per_bot_create"] = dict(sorted(
+            ((k, v) for k, v in ms.items() if v >= 1.0), key=lambda kv: -kv[1]))
         result.update({
             "ready": len(ready_at), "all_ready_s": round(max(ready_at.values()) - t0, 1) if len(ready_at) == n else None,
             "create_to_ready_p50_s": round(_pct(lat, 0.5), 1), "create_to_ready_p99_s": round(_pct(lat, 0.99), 1),
@@ -491,12 +526,7 @@ def run(n: int, workers: int, timeout_s: float, controller_qps: int = 0, trace_m
         watch.sample()
         result.update(_operator_counters(metrics_port, n))
         if trace_memory:
-            import signal
-
-            os.kill(op.pid, signal.SIGUSR2)
-            time.sleep(10)
-            text = (workdir / "operator.log").read_text(errors="replace")
-            result["tracemalloc"] = text[text.rfind("tracemalloc:"):].splitlines()[:27]
+            result["tracemalloc_after_rotation"] = _memory_dump(op.pid, workdir / "operator.log")
         result.update({"operator_idle_rss_mb": round(idle_rss, 1), "operator_peak_rss_mb": round(watch.peak_rss_mb, 1),
                        "operator_cpu_s_total": round(watch.cpu_s, 1), "uptime_after": _uptime(),
                        "targets": {"all_ready_within_60s": result["all_ready_s"] is not None and result["all_ready_s"] <= 60,
