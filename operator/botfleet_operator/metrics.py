@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
-import threading
 from collections import Counter as Tally
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Metric, disable_created_metrics
+from prometheus_client.core import GaugeMetricFamily
 
 from botfleet_operator.api import DEFAULT_MODE, DEFAULT_RISK_PROFILE
 
@@ -22,8 +22,6 @@ ERRORS = Counter("botfleet_operator_reconcile_errors_total", "Reconciles that hi
                  registry=REGISTRY)
 DURATION = Histogram("botfleet_operator_reconcile_duration_seconds", "Time of one reconcile.",
                      buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10), registry=REGISTRY)
-BOTS = Gauge("botfleet_operator_bots", "TradingBots by condition and status.", ["condition", "status"],
-             registry=REGISTRY)
 QUEUE = Gauge("botfleet_operator_queue_depth", "Bots waiting to be reconciled.", registry=REGISTRY)
 APPLIES = Counter("botfleet_operator_applies_total", "Objects server-side-applied, by kind.", ["kind"],
                   registry=REGISTRY)
@@ -54,35 +52,28 @@ def condition_counts(bots: list[dict[str, Any]]) -> Tally[tuple[str, str]]:
     return tally
 
 
-def update_bot_gauge(bots: list[dict[str, Any]]) -> None:
-    """Fleet-wide counts and the per-bot series (see `BotSeries.sync`) of the cached TradingBots."""
-    for (t, s), n in condition_counts(bots).items():
-        BOTS.labels(condition=t, status=s).set(n)
-    BOT_SERIES.sync(bots)
-
-
-# ---- per-bot series --------------------------------------------------------------------------
-# Alerts must say WHICH bot, so the leader also exports a few series per TradingBot. They are set on
-# every reconcile (from the status it just computed) and re-synced from the watch cache by the
-# operator's gauge loop (`update_bot_gauge`, every 15 s), which removes the series of bots that are
-# no longer cached: a deleted bot leaves no stale series behind, even when its DELETED event was
-# missed or a reconcile still in flight re-set them. `forget_bot` removes them at once.
+# ---- per-bot series and fleet counts: built at each scrape ------------------------------------
+# Alerts must say WHICH bot, so the leader also exports a few series per TradingBot. They are made at
+# scrape time from the TradingBots the operator holds (its watch cache, which takes each status it
+# writes): nothing is kept per bot between scrapes (at 1,000 bots, Gauge children and their
+# bookkeeping were ~7 MB and a lock taken by every reconcile), a deleted bot's series vanish with it,
+# and a standby, which holds no bots, exports none.
 STATUSES = ("True", "False", "Unknown")
 
-BOT_CONDITION = Gauge("botfleet_operator_bot_condition",
-                      "1 for the current status of each condition of a TradingBot (other statuses have no series).",
-                      ["namespace", "name", "strategy", "condition", "status"], registry=REGISTRY)
-BOT_LAST_BACKUP = Gauge("botfleet_operator_bot_last_backup_timestamp_seconds",
-                        "Completion time of the TradingBot's last successful backup (status.lastBackupTime).",
-                        ["namespace", "name"], registry=REGISTRY)
-BOT_ROTATION_DUE = Gauge("botfleet_operator_bot_credential_rotation_due",
-                         "1 when the TradingBot's RotationDue condition is True, else 0.",
-                         ["namespace", "name"], registry=REGISTRY)
-BOT_INFO = Gauge("botfleet_operator_bot_info", "Always 1: a TradingBot's strategy, mode and risk profile.",
-                 ["namespace", "name", "strategy", "mode", "risk_profile"], registry=REGISTRY)
-
-SeriesKey = tuple[Gauge, tuple[str, ...]]  # (metric, label values)
-BotKey = tuple[str, str]                    # (namespace, name)
+# name -> (help, label names); names and labels are the interface (dashboards, alerts).
+BOT_FAMILIES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "botfleet_operator_bots": ("TradingBots by condition and status.", ("condition", "status")),
+    "botfleet_operator_bot_condition": (
+        "1 for the current status of each condition of a TradingBot (other statuses have no series).",
+        ("namespace", "name", "strategy", "condition", "status")),
+    "botfleet_operator_bot_last_backup_timestamp_seconds": (
+        "Completion time of the TradingBot's last successful backup (status.lastBackupTime).", ("namespace", "name")),
+    "botfleet_operator_bot_credential_rotation_due": (
+        "1 when the TradingBot's RotationDue condition is True, else 0.", ("namespace", "name")),
+    "botfleet_operator_bot_info": ("Always 1: a TradingBot's strategy, mode and risk profile.",
+                                   ("namespace", "name", "strategy", "mode", "risk_profile")),
+}
+SeriesKey = tuple[str, tuple[str, ...]]  # (metric name, label values)
 
 
 def _timestamp(value: Any) -> float | None:
@@ -111,74 +102,45 @@ def bot_series(bot: dict[str, Any]) -> dict[SeriesKey, float]:
     for t in CONDITION_TYPES:
         current = seen.get(t, "Unknown")
         current = current if current in STATUSES else "Unknown"
-        out[(BOT_CONDITION, (ns, name, strategy, t, current))] = 1.0
-    out[(BOT_ROTATION_DUE, (ns, name))] = 1.0 if seen.get("RotationDue") == "True" else 0.0
+        out[("botfleet_operator_bot_condition", (ns, name, strategy, t, current))] = 1.0
+    out[("botfleet_operator_bot_credential_rotation_due", (ns, name))] = 1.0 if seen.get("RotationDue") == "True" else 0.0
     backup = _timestamp(status.get("lastBackupTime"))
     if backup is not None:
-        out[(BOT_LAST_BACKUP, (ns, name))] = backup
-    out[(BOT_INFO, (ns, name, strategy, str(spec.get("mode", DEFAULT_MODE)),
-                    str(spec.get("riskProfile", DEFAULT_RISK_PROFILE))))] = 1.0
+        out[("botfleet_operator_bot_last_backup_timestamp_seconds", (ns, name))] = backup
+    out[("botfleet_operator_bot_info", (ns, name, strategy, str(spec.get("mode", DEFAULT_MODE)),
+                                        str(spec.get("riskProfile", DEFAULT_RISK_PROFILE))))] = 1.0
     return out
 
 
-class BotSeries:
-    """Which per-bot series are exported, so that they can be removed again.
-
-    Reconciles call `observe` from worker threads and the gauge loop calls `sync` on the event loop:
-    one lock keeps the bookkeeping and the gauges consistent."""
+class BotCollector:
+    """The fleet counts and per-bot series of the TradingBots `source()` returns, at each scrape."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._exported: dict[BotKey, dict[SeriesKey, float]] = {}
+        self._source: Callable[[], list[dict[str, Any]]] | None = None  # None: not leading, no series
 
-    def observe(self, bot: dict[str, Any]) -> None:
-        """Set the bot's series; remove those of its earlier label values (a changed status or mode).
+    def track(self, source: Callable[[], list[dict[str, Any]]]) -> None:
+        """From now on, export the bots `source()` returns (called from the scrape's thread)."""
+        self._source = source
 
-        Only what changed touches the gauges: the periodic sync of 1,000 unchanged bots stays cheap
-        (it runs on the operator's event loop)."""
-        key = (str(bot["metadata"]["namespace"]), str(bot["metadata"]["name"]))
-        series = bot_series(bot)
-        with self._lock:
-            before = self._exported.get(key, {})
-            for gauge, labels in before.keys() - series.keys():
-                _remove(gauge, labels)
-            for (gauge, labels), value in series.items():
-                if before.get((gauge, labels)) != value:
-                    gauge.labels(*labels).set(value)
-            self._exported[key] = series
+    def describe(self) -> list[Metric]:
+        return []  # registering must not call collect()
 
-    def forget(self, namespace: str, name: str) -> None:
-        """The bot is gone: remove every series it had."""
-        with self._lock:
-            for gauge, labels in self._exported.pop((namespace, name), set()):
-                _remove(gauge, labels)
-
-    def sync(self, bots: list[dict[str, Any]]) -> None:
-        """Make the exported series exactly those of `bots` (the operator's cache of TradingBots)."""
-        present = {(str(b["metadata"]["namespace"]), str(b["metadata"]["name"])) for b in bots}
-        with self._lock:
-            gone = [k for k in self._exported if k not in present]
-        for ns, name in gone:
-            self.forget(ns, name)
+    def collect(self) -> list[Metric]:
+        if self._source is None:
+            return []
+        bots = self._source()
+        families = {name: GaugeMetricFamily(name, doc, labels=labels) for name, (doc, labels) in BOT_FAMILIES.items()}
+        for (t, st), n in condition_counts(bots).items():
+            families["botfleet_operator_bots"].add_metric([t, st], n)
         for bot in bots:
-            self.observe(bot)
-
-    def exported(self) -> dict[BotKey, dict[SeriesKey, float]]:
-        with self._lock:
-            return {k: dict(v) for k, v in self._exported.items()}
+            for (name, labels), value in bot_series(bot).items():
+                families[name].add_metric(list(labels), value)
+        return list(families.values())
 
 
-def _remove(gauge: Gauge, labels: tuple[str, ...]) -> None:
-    with contextlib.suppress(KeyError):  # already removed (e.g. by a concurrent forget)
-        gauge.remove(*labels)
+BOT_COLLECTOR = BotCollector()
+REGISTRY.register(BOT_COLLECTOR)
 
 
-BOT_SERIES = BotSeries()
-
-
-def observe_bot(bot: dict[str, Any]) -> None:
-    BOT_SERIES.observe(bot)
-
-
-def forget_bot(namespace: str, name: str) -> None:
-    BOT_SERIES.forget(namespace, name)
+def track_bots(source: Callable[[], list[dict[str, Any]]]) -> None:
+    BOT_COLLECTOR.track(source)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from botfleet_operator import api, conditions, metrics, resources, tenancy
+from botfleet_operator import api, conditions, resources, tenancy
 from botfleet_operator.api import SpecError, TradingBot
 from botfleet_operator.kube import Kube, KubeError
 from botfleet_operator.presets import ParamsError, resolve_params
@@ -410,12 +410,9 @@ def _transition_events(kube: Kube, bot: Obj, old: Obj, new: Obj) -> None:
 
 
 def _publish_status(kube: Any, obj: Obj, old: Obj, status: Obj, result: Any, now: Any) -> Any:
-    """Merge the conditions with the old ones, write (and announce) only a change, and keep the
-    per-bot series on what this reconcile observed, written or not (the leader's view)."""
+    """Merge the conditions with the old ones; write (and announce) only a change."""
     status["conditions"] = conditions.merge_conditions(status["conditions"], old.get("conditions"), now)
     if conditions.status_changed(old, status):
         _transition_events(kube, obj, old, status)
         _write_status(kube, obj, status, result)
-    if not result.gone:
-        metrics.observe_bot({**obj, "status": status})
     return result

@@ -120,7 +120,8 @@ class Controller:
             self.synced.set()
         self.tasks = [asyncio.create_task(self._worker(i)) for i in range(self.workers)]
         self.tasks.append(asyncio.create_task(self._resync()))
-        self.tasks.append(asyncio.create_task(self._gauges()))
+        # The fleet counts and per-bot series, made from the cache at each scrape (metrics.py).
+        metrics.track_bots(lambda: list(self.cache.bots.values()))
         self.tasks.append(asyncio.create_task(self._heartbeat()))
         if self.bot_status_seconds > 0:
             self.tasks.append(asyncio.create_task(self._poll_bot_status()))
@@ -247,11 +248,6 @@ class Controller:
                 await asyncio.gather(*(one(key, p) for key, p in pods))
                 await asyncio.sleep(self.bot_status_seconds)
 
-    async def _gauges(self) -> None:
-        while True:
-            metrics.update_bot_gauge(list(self.cache.bots.values()))
-            await asyncio.sleep(15)
-
 
 def _resource_is(group: str, plural: str) -> Callable[[Any], bool]:
     return lambda resource: (resource.group, resource.plural) == (group, plural)
@@ -360,7 +356,6 @@ def build_registry(ctl: Controller, opts: OperatorOptions, conn: Connection) -> 
         key = (body["metadata"]["namespace"], body["metadata"]["name"])
         if event.get("type") == "DELETED":
             ctl.cache.drop_bot(key)
-            metrics.forget_bot(*key)
             return
         ctl.enqueue(ctl.cache.bot_event(dict(event["object"])))
 

@@ -352,7 +352,7 @@ def _serve_synthetic(bot_port: int, operator_port: int, step: float = 0.2) -> No
     # deleted a while later (its series must disappear from Prometheus).
     now = time.time()
     tradingbots = synthetic_tradingbots(now)
-    op.update_bot_gauge(tradingbots)
+    op.track_bots(lambda: tradingbots)  # as the operator exports its cache: at each scrape
     op.LEADER.set(1)
     started = time.monotonic()
     while True:
@@ -409,7 +409,6 @@ def _serve_synthetic(bot_port: int, operator_port: int, step: float = 0.2) -> No
         if elapsed > GONE_BOT_AFTER and len(tradingbots) > len(SYNTHETIC_BOTS):
             # The operator's gauge loop after the bot's deletion: only the remaining bots.
             tradingbots = [b for b in tradingbots if b["metadata"]["name"] != GONE_BOT]
-            op.update_bot_gauge(tradingbots)
         time.sleep(step)
 
 

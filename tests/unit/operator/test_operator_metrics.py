@@ -1,13 +1,17 @@
-"""The operator's per-bot series: set on reconcile, follow label changes, removed with the bot."""
+"""The operator's fleet counts and per-bot series: made at each scrape from the bots it holds, they
+follow status and label changes and vanish with the bot."""
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
+
 from botfleet_operator import metrics
-from botfleet_operator.reconcile import Snapshot, reconcile
+from botfleet_operator.reconcile import reconcile
 from botfleet_operator.resources import Settings
 from tests.unit.operator.tb_fixtures import bot
 
@@ -44,7 +48,7 @@ def with_status(b: dict[str, Any], conditions: dict[str, str], **extra: Any) -> 
 def test_bot_series_is_one_hot_per_condition_and_unknown_when_missing() -> None:
     b = with_status(bot("x", "pure", strategy="polyai", mode="live", riskProfile="aggressive"),
                     {"Ready": "False", "RotationDue": "True"}, lastBackupTime="2026-02-28T06:00:00Z")
-    out = {(g._name, labels): v for (g, labels), v in metrics.bot_series(b).items()}
+    out = metrics.bot_series(b)
     assert out[("botfleet_operator_bot_condition", ("pure", "x", "polyai", "Ready", "False"))] == 1
     # Only the current status has a series: no 0-valued twins (a third of the series at 1,000 bots).
     assert ("botfleet_operator_bot_condition", ("pure", "x", "polyai", "Ready", "True")) not in out
@@ -59,77 +63,82 @@ def test_bot_series_is_one_hot_per_condition_and_unknown_when_missing() -> None:
 
 
 def test_no_backup_timestamp_before_the_first_backup_and_rotation_not_due() -> None:
-    out = {g._name: v for (g, _), v in metrics.bot_series(bot("y", "pure")).items()
-           if g._name != "botfleet_operator_bot_condition"}
+    out = {name: v for (name, _), v in metrics.bot_series(bot("y", "pure")).items()
+           if name != "botfleet_operator_bot_condition"}
     assert "botfleet_operator_bot_last_backup_timestamp_seconds" not in out
     assert out["botfleet_operator_bot_credential_rotation_due"] == 0
     bad = with_status(bot("z", "pure"), {}, lastBackupTime="yesterday")
-    assert all(g._name != "botfleet_operator_bot_last_backup_timestamp_seconds" for g, _ in metrics.bot_series(bad))
+    assert all(name != "botfleet_operator_bot_last_backup_timestamp_seconds" for name, _ in metrics.bot_series(bad))
 
 
-def test_reconcile_sets_the_series_of_the_status_it_computed() -> None:
-    b = bot("r1", "m-reconcile")
-    kube = _Kube()
-    reconcile(Snapshot(bot=b), kube, Settings(image="img:1"), NOW)
-    ready = next(c["status"] for c in kube.statuses[-1]["conditions"] if c["type"] == "Ready")
-    assert cond("m-reconcile", "r1", "Ready", ready) == 1
-    assert [s for s in metrics.STATUSES if cond("m-reconcile", "r1", "Ready", s) is not None] == [ready]
-    assert value("botfleet_operator_bot_info", namespace="m-reconcile", name="r1", strategy="arbhunter",
-                 mode="paper", risk_profile="balanced") == 1
-    assert value("botfleet_operator_bot_credential_rotation_due", namespace="m-reconcile", name="r1") == 0
-    metrics.forget_bot("m-reconcile", "r1")
-    assert series_of("m-reconcile", "r1") == []
+@pytest.fixture
+def fleet() -> Iterator[list[dict[str, Any]]]:
+    """The bots the operator holds, as the exported series see them (its cache, at each scrape)."""
+    bots: list[dict[str, Any]] = []
+    metrics.track_bots(lambda: list(bots))
+    yield bots
+    metrics.BOT_COLLECTOR._source = None
 
 
-def test_status_changes_move_the_one_and_label_changes_drop_old_series() -> None:
-    tracker = metrics.BotSeries()
+def test_a_scrape_exports_the_status_the_operator_holds_and_follows_its_changes(fleet: list[dict[str, Any]]) -> None:
     b = bot("c1", "m-change")
-    tracker.observe(with_status(b, {"Ready": "False", "RotationDue": "True"}))
+    fleet.append(with_status(b, {"Ready": "False", "RotationDue": "True"}))
     assert cond("m-change", "c1", "Ready", "False") == 1
     assert value("botfleet_operator_bot_credential_rotation_due", namespace="m-change", name="c1") == 1
+    assert value("botfleet_operator_bots", condition="Ready", status="False") == 1
     b2 = with_status(b, {"Ready": "True", "RotationDue": "False"}, lastBackupTime="2026-02-28T06:00:00Z")
     b2["spec"]["riskProfile"] = "conservative"
-    tracker.observe(b2)
+    fleet[0] = b2  # the cache took the next status
     assert cond("m-change", "c1", "Ready", "False") is None and cond("m-change", "c1", "Ready", "True") == 1
     assert value("botfleet_operator_bot_credential_rotation_due", namespace="m-change", name="c1") == 0
     infos = [lb for n, lb, _ in series_of("m-change", "c1") if n == "botfleet_operator_bot_info"]
     assert [lb["risk_profile"] for lb in infos] == ["conservative"]  # the old info series is gone
     assert value("botfleet_operator_bot_last_backup_timestamp_seconds", namespace="m-change", name="c1") is not None
-    tracker.forget("m-change", "c1")
-    assert series_of("m-change", "c1") == []
+    assert value("botfleet_operator_bots", condition="Ready", status="False") == 0
 
 
-def test_forget_removes_every_series_of_the_deleted_bot_only() -> None:
-    tracker = metrics.BotSeries()
+def test_a_deleted_bot_leaves_no_series_and_the_others_keep_theirs(fleet: list[dict[str, Any]]) -> None:
     keep, gone = bot("keep", "m-forget"), bot("gone", "m-forget")
-    for b in (keep, gone):
-        tracker.observe(with_status(b, {"Ready": "True"}, lastBackupTime="2026-02-28T06:00:00Z"))
+    fleet += [with_status(b, {"Ready": "True"}, lastBackupTime="2026-02-28T06:00:00Z") for b in (keep, gone)]
     assert len(series_of("m-forget", "gone")) == len(metrics.CONDITION_TYPES) + 3
-    tracker.forget("m-forget", "gone")
-    tracker.forget("m-forget", "gone")  # a second DELETED event is harmless
+    del fleet[1]  # its DELETED event dropped it from the cache
     assert series_of("m-forget", "gone") == []
     assert len(series_of("m-forget", "keep")) == len(metrics.CONDITION_TYPES) + 3
-    assert set(tracker.exported()) == {("m-forget", "keep")}
-    tracker.forget("m-forget", "keep")
+    assert value("botfleet_operator_bots", condition="Ready", status="True") == 1
 
 
-def test_gauge_loop_sync_removes_bots_missing_from_the_cache() -> None:
-    """update_bot_gauge (the operator's periodic loop over its cache) drops deleted bots' series."""
-    a, b = bot("a", "m-sync"), with_status(bot("b", "m-sync"), {"Ready": "False"})
-    metrics.update_bot_gauge([a, b])
-    assert cond("m-sync", "a", "Ready", "Unknown") == 1 and cond("m-sync", "b", "Ready", "False") == 1
-    metrics.update_bot_gauge([a])
-    assert series_of("m-sync", "b") == []
-    assert cond("m-sync", "a", "Ready", "Unknown") == 1
-    metrics.update_bot_gauge([])
-    assert series_of("m-sync", "a") == []
-    assert ("m-sync", "a") not in metrics.BOT_SERIES.exported()
+def test_a_standby_exports_no_bot_series() -> None:
+    metrics.BOT_COLLECTOR._source = None  # no Controller: this replica does not lead
+    assert [f.name for f in metrics.REGISTRY.collect() if f.name in metrics.BOT_FAMILIES] == []
+
+
+def test_the_operator_exports_what_its_cache_holds_after_a_reconcile(fleet: list[dict[str, Any]]) -> None:
+    from botfleet_operator.cache import Cache
+    from botfleet_operator.runner import absorb
+
+    cache = Cache()
+    metrics.track_bots(lambda: list(cache.bots.values()))
+    b = bot("r1", "m-reconcile")
+    b["metadata"]["resourceVersion"] = "1"
+    cache.put_bot(b)
+    kube = _Kube(b)
+    snapshot = cache.snapshot(("m-reconcile", "r1"))
+    assert snapshot is not None
+    absorb(cache, ("m-reconcile", "r1"), snapshot, reconcile(snapshot, kube, Settings(image="img:1"), NOW))
+    ready = next(c["status"] for c in kube.statuses[-1]["conditions"] if c["type"] == "Ready")
+    assert cond("m-reconcile", "r1", "Ready", ready) == 1
+    assert [s for s in metrics.STATUSES if cond("m-reconcile", "r1", "Ready", s) is not None] == [ready]
+    assert value("botfleet_operator_bot_info", namespace="m-reconcile", name="r1", strategy="arbhunter",
+                 mode="paper", risk_profile="balanced") == 1
+    cache.drop_bot(("m-reconcile", "r1"))
+    assert series_of("m-reconcile", "r1") == []
 
 
 class _Kube:
     """Just enough of the API for one reconcile: applies echo, statuses are recorded."""
 
-    def __init__(self) -> None:
+    def __init__(self, body: dict[str, Any]) -> None:
+        self.body = body
         self.statuses: list[dict[str, Any]] = []
 
     def apply(self, obj: dict[str, Any]) -> dict[str, Any]:
@@ -138,7 +147,8 @@ class _Kube:
     def patch_status(self, namespace: str, name: str, status: dict[str, Any],
                      resource_version: str | None = None) -> dict[str, Any]:
         self.statuses.append(copy.deepcopy(status))
-        return {}
+        return {**copy.deepcopy(self.body), "metadata": {**self.body["metadata"], "resourceVersion": "2"},
+                "status": copy.deepcopy(status)}
 
     def delete(self, kind: str, namespace: str, name: str, uid: str | None = None) -> None:
         pass
