@@ -77,6 +77,9 @@ class ProcWatch(threading.Thread):
         self.peak_rss_mb = 0.0
         self.cpu_s = 0.0
         self.stop = threading.Event()
+        self.started = time.monotonic()
+        self.timeline: list[tuple[int, int]] = []  # (seconds since `started`, RSS MB) every 5 s: when the peak is
+        self._next_mark = 0.0
 
     def sample(self) -> None:
         try:
@@ -86,6 +89,9 @@ class ProcWatch(threading.Thread):
         for line in status.splitlines():
             if line.startswith("VmHWM:"):
                 self.peak_rss_mb = max(self.peak_rss_mb, int(line.split()[1]) / 1024)
+            if line.startswith("VmRSS:") and time.monotonic() >= self._next_mark:
+                self.timeline.append((round(time.monotonic() - self.started), round(int(line.split()[1]) / 1024)))
+                self._next_mark = time.monotonic() + 5
         self.cpu_s = _cpu_s(self.pid) or self.cpu_s
 
     def run(self) -> None:
@@ -450,6 +456,7 @@ def run(n: int, workers: int, timeout_s: float, controller_qps: int = 0, trace_m
         def poll() -> None:  # concurrently with the creates: early bots turn Ready while others are created
             admin.observe(f"/apis/botfleet.io/v1alpha1/namespaces/{ns}/tradingbots", seen, stop_polling)
         t0 = time.monotonic()
+        watch.started, watch.timeline = t0, []
         bench_cpu0 = time.process_time()
         cpu0 = watch.cpu_s
         plane0 = _plane_cpu(plane)
@@ -464,6 +471,7 @@ def run(n: int, workers: int, timeout_s: float, controller_qps: int = 0, trace_m
         cpu_create = watch.cpu_s - cpu0
         watch.sample()
         result["operator_peak_rss_mb_creating"] = round(watch.peak_rss_mb, 1)  # VmHWM once all are Ready
+        result["operator_rss_mb_every_5s_creating"] = [mb for _, mb in watch.timeline]
         if trace_memory:
             result["tracemalloc_all_ready"] = _memory_dump(op.pid, workdir / "operator.log")
         result["bench_process_cpu_s_create"] = round(time.process_time() - bench_cpu0, 1)  # the observer's own cost
