@@ -66,12 +66,13 @@ class Connection:
     ca_pem: str | None = None          # None: the system's trust store
     insecure: bool = False
     cert_pem: str | None = None        # client certificate and key, PEM
-    key_pem: str | None = None
+    # Credentials never in a repr (a log line, a traceback's locals): repr=False.
+    key_pem: str | None = field(default=None, repr=False)
     username: str | None = None
-    password: str | None = None
-    token: str | None = None
+    password: str | None = field(default=None, repr=False)
+    token: str | None = field(default=None, repr=False)
     token_file: str | None = None
-    exec_spec: dict[str, Any] | None = None
+    exec_spec: dict[str, Any] | None = field(default=None, repr=False)  # its env may hold a secret
     exec_dir: str = "."                # a relative exec command is found from the kubeconfig's folder
     namespace: str | None = None
     source: str = ""                   # "kubeconfig <path>" or "in-cluster": for messages

@@ -114,6 +114,15 @@ def test_basic_auth(tmp_path: Path) -> None:
     assert conn.headers() == {"Authorization": "Basic " + b64("admin:pw")}
 
 
+def test_no_credential_shows_in_a_repr(tmp_path: Path) -> None:
+    # A Connection in a log line or a traceback's locals must not carry what it authenticates with.
+    client = pki.issue_client_cert(pki.make_ca(), "op")
+    conn = Connection(server="https://k", token="tok-SECRET", password="pw-SECRET",
+                      key_pem=client.key_pem.decode(), exec_spec={"env": [{"name": "K", "value": "env-SECRET"}]})
+    text = repr(conn)
+    assert "SECRET" not in text and "PRIVATE KEY" not in text and "https://k" in text
+
+
 def _plugin(tmp_path: Path, body: str) -> Path:
     script = tmp_path / "plugin.py"
     script.write_text(f"import json, os, sys\n{body}\n")
