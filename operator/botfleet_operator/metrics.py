@@ -126,10 +126,11 @@ class BotCollector:
         return []  # registering must not call collect()
 
     def collect(self) -> list[Metric]:
-        if self._source is None:
-            return []
-        bots = self._source()
+        # Not leading: the families without samples (their HELP and TYPE), as Gauges without children.
         families = {name: GaugeMetricFamily(name, doc, labels=labels) for name, (doc, labels) in BOT_FAMILIES.items()}
+        if self._source is None:
+            return list(families.values())
+        bots = self._source()
         for (t, st), n in condition_counts(bots).items():
             families["botfleet_operator_bots"].add_metric([t, st], n)
         for bot in bots:
