@@ -42,8 +42,9 @@ WATCH_SECONDS = 600          # the server ends each watch after this; it is resu
 RETRY_SECONDS = (0.5, 30.0)  # backoff between failed attempts: first, cap
 # What aiohttp reads ahead of us per stream (it pauses the socket at twice this: a backlog waits in the
 # kernel). Lines are split here (`lines`), not by aiohttp's reader: that one refuses lines over twice
-# its buffer, so an event of up to ~1.5 MiB (etcd's limit) needed a 4 MiB buffer, which it then
-# re-scanned for each line (0.047 -> 0.036 operator CPU-s per bot at 1,000 bots without it).
+# its buffer, so an event of up to ~1.5 MiB (etcd's limit) needed a 4 MiB buffer; and reading a chunk
+# of many events at once cost less than aiohttp's line by line (0.047 -> 0.036 operator CPU-s per bot
+# at 1,000 bots, docs/benchmarks.md).
 READ_BUFSIZE = 64 * 2**10
 
 
