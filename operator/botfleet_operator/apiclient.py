@@ -21,13 +21,12 @@ log = logging.getLogger("botfleet.operator")
 Obj = dict[str, Any]
 
 
-class ApiError(RuntimeError):
-    """A response of 400 or more: its status and the server's message (never the request's body)."""
+class KubeError(RuntimeError):
+    """An API call failed; the message has the status and the server's reason, never the request's body."""
 
-    def __init__(self, what: str, status: int, message: str) -> None:
-        super().__init__(f"{what}: HTTP {status}: {message}")
+    def __init__(self, message: str, status: int = 0) -> None:
+        super().__init__(message)
         self.status = status
-        self.message = message
 
 
 class ApiClient:
@@ -59,11 +58,15 @@ class ApiClient:
             return response.status, response.data
         raise AssertionError("unreachable")
 
-    def call(self, method: str, path: str, body: Any = None, what: str = "", **kwargs: Any) -> Obj:
-        """The decoded object of a successful request; ApiError with the server's message otherwise."""
+    def call(self, method: str, path: str, body: Any = None, what: str = "", missing_ok: bool = False,
+             **kwargs: Any) -> Obj | None:
+        """The decoded answer; None for a 404 when `missing_ok`; KubeError with the server's message
+        for any other error, named by `what`."""
         status, raw = self.request(method, path, body, **kwargs)
+        if status == 404 and missing_ok:
+            return None
         if status >= 400:
-            raise ApiError(what or f"{method} {path}", status, error_message(raw))
+            raise KubeError(f"{what or f'{method} {path}'}: HTTP {status}: {error_message(raw)}", status)
         result = json.loads(raw or b"{}")
         return result if isinstance(result, dict) else {}
 

@@ -6,12 +6,11 @@ Thin on purpose: every decision is made by pure functions elsewhere; this module
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from botfleet_operator import api
-from botfleet_operator.apiclient import ApiClient, error_message
+from botfleet_operator.apiclient import ApiClient, KubeError
 from botfleet_operator.resources import MANAGER
 
 Obj = dict[str, Any]
@@ -35,14 +34,6 @@ PATHS: dict[str, tuple[str, str]] = {
     "Lease": ("/apis/coordination.k8s.io/v1", "leases"),
     api.KIND: (f"/apis/{api.GROUP}/{api.VERSION}", api.PLURAL),
 }
-
-
-class KubeError(RuntimeError):
-    """An API call failed; the message has the status and the server's reason, no request body."""
-
-    def __init__(self, message: str, status: int = 0) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 class Kube(Protocol):
@@ -71,14 +62,8 @@ class ApiKube:
     def _call(self, what: str, method: str, path: str, body: Any = None, content_type: str = "application/json",
               query: list[tuple[str, str]] | None = None, accept: str = "application/json",
               missing_ok: bool = False) -> Obj | None:
-        """The decoded response; None for a 404 when `missing_ok`; KubeError for any other error."""
-        status, raw = self.api.request(method, path, body, content_type, query, accept)
-        if status == 404 and missing_ok:
-            return None
-        if status >= 400:
-            raise KubeError(f"{what}: HTTP {status}: {error_message(raw)}", status)
-        result = json.loads(raw or b"{}")
-        return result if isinstance(result, dict) else {}
+        return self.api.call(method, path, body, what, missing_ok, content_type=content_type, query=query,
+                             accept=accept)
 
     def apply(self, obj: Obj) -> Obj:
         meta = obj["metadata"]

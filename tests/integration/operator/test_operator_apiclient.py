@@ -19,7 +19,7 @@ import urllib3
 import yaml
 
 from botfleet_operator import kubeconfig
-from botfleet_operator.apiclient import ApiClient, ApiError
+from botfleet_operator.apiclient import ApiClient, KubeError
 from botfleet_tools.devcluster import pki
 
 
@@ -97,7 +97,7 @@ def test_a_rotated_token_is_read_again_after_a_401_and_the_request_sent_once_mor
     assert api.call("GET", "/version") == {"who": "Bearer new"}
     assert token_server.seen == ["Bearer old", "Bearer new"]
     token_server.token = "newer"  # revoked, and nothing new on disk: one retry, then the 401 is the answer
-    with pytest.raises(ApiError) as err:
+    with pytest.raises(KubeError) as err:
         api.call("GET", "/version", what="read the version")
     assert err.value.status == 401 and str(err.value) == "read the version: HTTP 401: Unauthorized"
     assert token_server.seen[2:] == ["Bearer new", "Bearer new"]
