@@ -280,14 +280,14 @@ def _memory_dump(pid: int, log: Path) -> list[str]:
     of a large heap takes a while, so wait for it to be logged."""
     import signal
 
-    before = log.read_text(errors="replace").count("tracemalloc:")
+    before = log.read_text(errors="replace").count("memory dump:")
     os.kill(pid, signal.SIGUSR2)
     for _ in range(240):
         text = log.read_text(errors="replace")
-        if text.count("tracemalloc:") > before:
+        if text.count("memory dump:") > before:
             time.sleep(1)  # the rest of the lines
             text = log.read_text(errors="replace")
-            return text[text.rfind("tracemalloc:"):].splitlines()[:27]
+            return text[text.rfind("memory dump:"):].splitlines()[:27]
         time.sleep(0.5)
     return ["no dump within 120 s"]
 
@@ -424,7 +424,10 @@ def run(n: int, workers: int, timeout_s: float, controller_qps: int = 0, trace_m
         env = {**os.environ, "KUBECONFIG": str(kubeconfig), "PYTHONUNBUFFERED": "1"}
         env.pop("BOTFLEET_SIM_URL", None)
         if trace_memory:  # the operator logs its largest allocation sites on SIGUSR2 (runner.py)
-            env["PYTHONTRACEMALLOC"] = "1"
+            env["PYTHONTRACEMALLOC"] = os.environ.get("PYTHONTRACEMALLOC", "1")
+        # BOTFLEET_MEMORY_DUMP=<prefix> (passed on): the same signal also writes the operator's
+        # mappings and CPython's allocator statistics (runner.py), with or without tracemalloc.
+        dump_memory = trace_memory or bool(env.get("BOTFLEET_MEMORY_DUMP"))
         log = open(workdir / "operator.log", "wb")  # noqa: SIM115 - handed to the child
         metrics_port = _free_port()
         op = subprocess.Popen([sys.executable, "-m", "botfleet_operator", "operator", "--all-namespaces",
@@ -472,7 +475,7 @@ def run(n: int, workers: int, timeout_s: float, controller_qps: int = 0, trace_m
         watch.sample()
         result["operator_peak_rss_mb_creating"] = round(watch.peak_rss_mb, 1)  # VmHWM once all are Ready
         result["operator_rss_mb_every_5s_creating"] = [mb for _, mb in watch.timeline]
-        if trace_memory:
+        if dump_memory:
             result["tracemalloc_all_ready"] = _memory_dump(op.pid, workdir / "operator.log")
         result["bench_process_cpu_s_create"] = round(time.process_time() - bench_cpu0, 1)  # the observer's own cost
         plane1 = _plane_cpu(plane)
@@ -533,7 +536,7 @@ def run(n: int, workers: int, timeout_s: float, controller_qps: int = 0, trace_m
                        "operator_cpu_s_rotation": round(watch.cpu_s - cpu1, 1)})
         watch.sample()
         result.update(_operator_counters(metrics_port, n))
-        if trace_memory:
+        if dump_memory:
             result["tracemalloc_after_rotation"] = _memory_dump(op.pid, workdir / "operator.log")
         result.update({"operator_idle_rss_mb": round(idle_rss, 1), "operator_peak_rss_mb": round(watch.peak_rss_mb, 1),
                        "operator_cpu_s_total": round(watch.cpu_s, 1), "uptime_after": _uptime(),

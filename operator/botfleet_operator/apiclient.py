@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 
 import urllib3
 
+from botfleet_operator import decode
 from botfleet_operator.kubeconfig import Connection
 
 log = logging.getLogger("botfleet.operator")
@@ -67,7 +68,7 @@ class ApiClient:
             return None
         if status >= 400:
             raise KubeError(f"{what or f'{method} {path}'}: HTTP {status}: {error_message(raw)}", status)
-        result = json.loads(raw or b"{}")
+        result = decode.loads(raw or b"{}")
         return result if isinstance(result, dict) else {}
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter as Tally
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -39,17 +39,21 @@ BOT_STATUS_READS = Counter("botfleet_operator_bot_status_reads_total",
 CONDITION_TYPES = ("Ready", "Progressing", "Degraded", "SecretsReady", "BackupSucceeded", "RotationDue")
 
 
-def condition_counts(bots: list[dict[str, Any]]) -> Tally[tuple[str, str]]:
+def condition_counts(bots: Iterable[dict[str, Any]]) -> Tally[tuple[str, str]]:
     """(condition type, status) -> number of bots; every pair is present, missing ones count as Unknown."""
     tally: Tally[tuple[str, str]] = Tally()
     for t in CONDITION_TYPES:
         for s in ("True", "False", "Unknown"):
             tally[(t, s)] += 0
     for bot in bots:
-        seen = {c.get("type"): c.get("status", "Unknown") for c in (bot.get("status") or {}).get("conditions") or []}
-        for t in CONDITION_TYPES:
-            tally[(t, seen.get(t, "Unknown"))] += 1
+        _count(tally, bot)
     return tally
+
+
+def _count(tally: Tally[tuple[str, str]], bot: dict[str, Any]) -> None:
+    seen = {c.get("type"): c.get("status", "Unknown") for c in (bot.get("status") or {}).get("conditions") or []}
+    for t in CONDITION_TYPES:
+        tally[(t, seen.get(t, "Unknown"))] += 1
 
 
 # ---- per-bot series and fleet counts: built at each scrape ------------------------------------
@@ -116,10 +120,11 @@ class BotCollector:
     """The fleet counts and per-bot series of the TradingBots `source()` returns, at each scrape."""
 
     def __init__(self) -> None:
-        self._source: Callable[[], list[dict[str, Any]]] | None = None  # None: not leading, no series
+        self._source: Callable[[], Iterable[dict[str, Any]]] | None = None  # None: not leading, no series
 
-    def track(self, source: Callable[[], list[dict[str, Any]]]) -> None:
-        """From now on, export the bots `source()` returns (called from the scrape's thread)."""
+    def track(self, source: Callable[[], Iterable[dict[str, Any]]]) -> None:
+        """From now on, export the bots `source()` yields (called from the scrape's thread; each bot is
+        read once, so a source may decode them one at a time)."""
         self._source = source
 
     def describe(self) -> list[Metric]:
@@ -130,12 +135,13 @@ class BotCollector:
         families = {name: GaugeMetricFamily(name, doc, labels=labels) for name, (doc, labels) in BOT_FAMILIES.items()}
         if self._source is None:
             return list(families.values())
-        bots = self._source()
-        for (t, st), n in condition_counts(bots).items():
-            families["botfleet_operator_bots"].add_metric([t, st], n)
-        for bot in bots:
+        tally = condition_counts(())
+        for bot in self._source():
+            _count(tally, bot)
             for (name, labels), value in bot_series(bot).items():
                 families[name].add_metric(list(labels), value)
+        for (t, st), n in tally.items():
+            families["botfleet_operator_bots"].add_metric([t, st], n)
         return list(families.values())
 
 
@@ -143,5 +149,5 @@ BOT_COLLECTOR = BotCollector()
 REGISTRY.register(BOT_COLLECTOR)
 
 
-def track_bots(source: Callable[[], list[dict[str, Any]]]) -> None:
+def track_bots(source: Callable[[], Iterable[dict[str, Any]]]) -> None:
     BOT_COLLECTOR.track(source)

@@ -134,9 +134,17 @@ def plan(bot: TradingBot, snapshot: Snapshot, settings: resources.Settings) -> t
     not_allowed = "; ".join(refused) or None
     if problem or not_allowed:
         return Plan(not_allowed=not_allowed), secrets_check, problem
+    index = resources.desired_index(bot, settings, snapshot.secrets, include_deployment=secrets_check.ok)
+    if index is not None and all((snapshot.owned.get((kind, name)) or {}).get(UP_TO_DATE_MARK) == digest
+                                 for kind, name, digest in index):
+        # Every object found up to date with these very inputs before (the usual case: a reconcile
+        # for a status change): nothing to build or compare.
+        wanted = {(kind, name) for kind, name, _ in index}
+        return Plan([], resources.prunable(bot, wanted, snapshot.owned)), secrets_check, None
     desired = resources.desired_objects(bot, settings, snapshot.secrets, include_deployment=secrets_check.ok)
     todo = [o for o in desired if not up_to_date(o, snapshot.owned.get((o["kind"], o["metadata"]["name"])))]
-    return Plan(todo, resources.prunable(bot, desired, snapshot.owned)), secrets_check, None
+    wanted = {(o["kind"], o["metadata"]["name"]) for o in desired}
+    return Plan(todo, resources.prunable(bot, wanted, snapshot.owned)), secrets_check, None
 
 
 def _rotation_request(bot: TradingBot) -> str | None:
@@ -265,6 +273,9 @@ def reconcile(snapshot: Snapshot, kube: Kube, settings: resources.Settings, now:
         applied = outcome
         result.applied.append((obj["kind"], obj["metadata"]["name"]))
         if applied.get("metadata"):
+            # Compared now, while the desired object is at hand: the cache keeps an answer found up
+            # to date compacted from the start (cache.put_owned) instead of whole until a next reconcile.
+            up_to_date(obj, applied)
             result.objects.append(applied)
         if obj["kind"] == "Deployment":
             # Not the observed Deployment: an apply answer has the new spec with the old status.

@@ -121,7 +121,7 @@ class Controller:
         self.tasks = [asyncio.create_task(self._worker(i)) for i in range(self.workers)]
         self.tasks.append(asyncio.create_task(self._resync()))
         # The fleet counts and per-bot series, made from the cache at each scrape (metrics.py).
-        metrics.track_bots(lambda: list(self.cache.bots.values()))
+        metrics.track_bots(self.cache.bodies)
         self.tasks.append(asyncio.create_task(self._heartbeat()))
         if self.bot_status_seconds > 0:
             self.tasks.append(asyncio.create_task(self._poll_bot_status()))
@@ -269,7 +269,7 @@ def absorb(cache: Cache, key: BotKey, snapshot: Snapshot, result: Result) -> Non
             cache.compact_if_unchanged(key, obj)
     cached = cache.bots.get(key)
     if result.stored is not None and cached is not None and \
-            _rv(cached) == _rv(snapshot.bot):
+            cached.rv == _rv(snapshot.bot):
         # Our own (conditional) write and nothing newer arrived since the snapshot:
         # the stored object is the newest version until its watch event arrives.
         cache.put_bot(result.stored, written=True)
@@ -326,7 +326,7 @@ def build_registry(ctl: Controller, opts: OperatorOptions, conn: Connection) -> 
         settings.batching.batch_window = 0.05           # coalesce bursts of events per object
         # kopf keeps one worker task per object until it has been idle this long: at 1,000 bots
         # (~10 watched objects each) a long timeout keeps ~10,000 tasks and their queues alive.
-        settings.batching.idle_timeout = 5
+        settings.batching.idle_timeout = 0.5
         settings.networking.request_timeout = 60
         settings.persistence.diffbase_storage = NoDiffBase()
         # Only the Secrets their owners opted in for bots, not every Secret of the cluster (Helm
@@ -388,20 +388,66 @@ def _configure_logging(verbose: bool) -> None:
 
 def _memory_dump_on_usr2() -> None:
     """With PYTHONTRACEMALLOC=1 in the environment, `kill -USR2 <pid>` logs where the memory is
-    (the 25 largest allocation sites): how the cache's size per bot was measured."""
+    (the 25 largest allocation sites): how the cache's size per bot was measured.
+    BOTFLEET_MEMORY_DUMP=<prefix> also writes the snapshot, the process's mappings by kind and
+    CPython's allocator statistics beside it."""
+    import os
     import signal
     import tracemalloc
 
-    if not tracemalloc.is_tracing():
+    prefix = os.environ.get("BOTFLEET_MEMORY_DUMP")
+    if not tracemalloc.is_tracing() and not prefix:
         return
 
     def dump(*_: Any) -> None:
-        stats = tracemalloc.take_snapshot().statistics("lineno")
+        stamp = int(time.time())
+        if prefix:
+            _mappings_and_allocator(f"{prefix}.{stamp}")
+        if not tracemalloc.is_tracing():
+            log.warning("memory dump: written to %s.%d", prefix, stamp)
+            return
+        snap = tracemalloc.take_snapshot()
+        if prefix:
+            snap.dump(f"{prefix}.{stamp}.tracemalloc")
+        stats = snap.statistics("lineno")
         total = sum(s.size for s in stats)
         peak = tracemalloc.get_traced_memory()[1]
-        log.warning("tracemalloc: %.1f MiB traced, peak %.1f MiB; largest sites:\n%s", total / 2**20, peak / 2**20,
+        log.warning("memory dump: tracemalloc: %.1f MiB traced, peak %.1f MiB; largest sites:\n%s", total / 2**20, peak / 2**20,
                     "\n".join(f"{s.size / 2**20:8.2f} MiB {s.count:8d} {s.traceback}" for s in stats[:25]))
     signal.signal(signal.SIGUSR2, dump)
+
+
+def _mappings_and_allocator(path: str) -> None:
+    """Resident kB per kind of mapping (/proc/self/smaps), then sys._debugmallocstats()."""
+    import os
+    import sys
+
+    kinds: dict[str, int] = {}
+    name, size = "", 0
+    with open("/proc/self/smaps") as f:
+        for line in f:
+            head = line.split()
+            if "-" in head[0] and len(head) >= 5 and ":" not in head[0]:
+                lo, hi = (int(x, 16) for x in head[0].split("-"))
+                size = hi - lo
+                name = head[5] if len(head) > 5 else f"anon {size // 1024} kB" if size < 2**20 else f"anon {size >> 20} MiB"
+                if name.startswith("/"):
+                    name = "file " + name.rsplit("/", 1)[-1]
+            elif head[0] == "Rss:":
+                kinds[name] = kinds.get(name, 0) + int(head[1])
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        for name, kb in sorted(kinds.items(), key=lambda kv: -kv[1]):
+            if kb:
+                out.write(f"{kb:8d} kB {name}\n")
+        out.flush()
+        saved = os.dup(2)
+        os.dup2(out.fileno(), 2)
+        try:
+            sys._debugmallocstats()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 def run(opts: OperatorOptions) -> None:

@@ -29,8 +29,8 @@ from typing import Any
 from urllib.parse import urlencode
 
 import aiohttp
-import orjson
 
+from botfleet_operator import decode
 from botfleet_operator.kubeconfig import Connection
 
 log = logging.getLogger("botfleet.operator")
@@ -158,7 +158,7 @@ class Watcher:
         while True:
             response = await self._get(params, 120)
             async with response:
-                page = orjson.loads(await response.read())
+                page = decode.loads(await response.read())
             items += page.get("items") or []
             token = (page.get("metadata") or {}).get("continue")
             if not token:
@@ -174,7 +174,7 @@ class Watcher:
         response = await self._get(params, WATCH_SECONDS + 60)
         async with response:
             async for line in lines(response.content.iter_any()):
-                change = self.state.event(orjson.loads(line))
+                change = self.state.event(decode.loads(line))
                 if change is not None:
                     if self.on_event is not None:
                         self.on_event(self.state.kind)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 from typing import Any
 
 from botfleet_operator.cache import Cache, WorkQueue
@@ -84,12 +85,15 @@ def test_condition_counts() -> None:
 class _RecordingKube:
     def __init__(self) -> None:
         self.applied: list[str] = []
+        self.answers: dict[str, dict[str, Any]] = {}  # kind/name -> the last answer to its apply
         self.statuses: list[dict[str, object]] = []
         self.bots: dict[tuple[str, str], dict[str, Any]] = {}  # what the API server stores
 
     def apply(self, obj: dict[str, object]) -> dict[str, object]:
-        self.applied.append(f"{obj['kind']}/{obj['metadata']['name']}")  # type: ignore[index]
-        return obj
+        ident = f"{obj['kind']}/{obj['metadata']['name']}"  # type: ignore[index]
+        self.applied.append(ident)
+        self.answers[ident] = copy.deepcopy(obj)  # type: ignore[arg-type]
+        return copy.deepcopy(obj)
 
     def patch_status(self, namespace: str, name: str, status: dict[str, object],
                      resource_version: str | None = None) -> dict[str, object]:
@@ -136,7 +140,7 @@ async def test_controller_workers_reconcile_queued_bots_and_cache_their_writes()
         assert "Deployment/a" in kube.applied and len(kube.statuses) == 1
         # The writes are in the cache (the stored object, as the status write returned it):
         # reconciling again applies nothing and writes no status.
-        assert ctl.cache.bots[("ns", "a")] == kube.bots[("ns", "a")]
+        assert ctl.cache.bots[("ns", "a")].body() == kube.bots[("ns", "a")]
         count = len(kube.applied)
         ctl.enqueue(("ns", "a"))
         await asyncio.sleep(0.3)
@@ -145,7 +149,7 @@ async def test_controller_workers_reconcile_queued_bots_and_cache_their_writes()
         await ctl.stop()
 
 
-async def test_objects_found_up_to_date_are_kept_compact_and_a_new_version_is_compared_again() -> None:
+async def test_objects_found_up_to_date_are_kept_compact_and_a_changed_version_is_compared_again() -> None:
     from botfleet_operator.resources import Settings
     from botfleet_operator.runner import Controller
 
@@ -158,32 +162,46 @@ async def test_objects_found_up_to_date_are_kept_compact_and_a_new_version_is_co
             if len(kube.statuses) >= statuses and not ctl.queue._active and not len(ctl.queue):  # type: ignore[union-attr]
                 return
             await asyncio.sleep(0.01)
+
+    def version(obj: dict[str, Any], rv: str, **changes: Any) -> dict[str, Any]:
+        return {**obj, "metadata": {**obj["metadata"], "resourceVersion": rv}, **changes}
     try:
         kube.bots[("ns", "a")] = {**bot("a"), "metadata": {**bot("a")["metadata"], "resourceVersion": "1"}}
         ctl.cache.put_bot(kube.bots[("ns", "a")])
         ctl.enqueue(("ns", "a"))
         await reconciled(1)
-        # The watch delivers what was applied (the fake's answers carry no resourceVersion: give them one).
-        for i, obj in enumerate(list(ctl.cache.owned[("ns", "a")].values())):
-            ctl.cache.put_owned({**obj, "metadata": {**obj["metadata"], "resourceVersion": f"v{i}"}}, False)
-        whole = ctl.cache.owned[("ns", "a")][("CronJob", "a-backup")]
-        assert "spec" in whole
+        # The answers to the applies were compared at once: kept compact from the start.
+        kept = ctl.cache.owned[("ns", "a")]
+        assert "spec" not in kept[("CronJob", "a-backup")] and kept[("Deployment", "a")]["spec"] == {"replicas": 1}
+        # The watch delivers the written versions, then the Deployment's status as it rolls out:
+        # the same content but for the status, so still up to date and compact; nothing is applied.
+        for i, answer in enumerate(kube.answers.values()):
+            ctl.cache.put_owned(version(answer, f"v{i}"), False)
+        rolled = version(kube.answers["Deployment/a"], "v50", status={"replicas": 1, "availableReplicas": 1})
+        assert ctl.cache.put_owned(rolled, False) == ("ns", "a")  # a status change: the bot's conditions follow
         count = len(kube.applied)
         ctl.enqueue(("ns", "a"))
         await asyncio.sleep(0.2)
         await reconciled(1)
         assert len(kube.applied) == count  # all up to date
         kept = ctl.cache.owned[("ns", "a")]
-        assert "spec" not in kept[("CronJob", "a-backup")] and kept[("Deployment", "a")]["spec"] == {"replicas": 1}
+        assert "spec" not in kept[("CronJob", "a-backup")]
+        assert kept[("Deployment", "a")]["spec"] == {"replicas": 1}
+        assert kept[("Deployment", "a")]["status"]["availableReplicas"] == 1
         assert all(o["metadata"]["resourceVersion"].startswith("v") for o in kept.values())
         # Someone edits the CronJob: its new version arrives whole, is compared, and is re-applied.
-        edited = {**whole, "metadata": {**whole["metadata"], "resourceVersion": "v99"},
-                  "spec": {**whole["spec"], "schedule": "* * * * *"}}
-        ctl.cache.put_owned(edited, False)
+        whole = kube.answers["CronJob/a-backup"]
+        ctl.cache.put_owned(version(whole, "v99", spec={**whole["spec"], "schedule": "* * * * *"}), False)
+        assert ctl.cache.owned[("ns", "a")][("CronJob", "a-backup")]["spec"]["schedule"] == "* * * * *"
         ctl.enqueue(("ns", "a"))
         await asyncio.sleep(0.2)
         await reconciled(1)
         assert kube.applied[count:] == ["CronJob/a-backup"]
+        # So is a version whose labels someone changed (status aside, anything else is compared).
+        relabelled = version(whole, "v100")
+        relabelled["metadata"]["labels"] = {**whole["metadata"]["labels"], "botfleet.io/component": "bot"}
+        ctl.cache.put_owned(relabelled, False)
+        assert "spec" in ctl.cache.owned[("ns", "a")][("CronJob", "a-backup")]
     finally:
         await ctl.stop()
 
@@ -200,8 +218,8 @@ def test_own_write_never_overwrites_a_newer_watched_object() -> None:
 
 
 def _plain(obj: dict[str, Any]) -> dict[str, Any]:
-    """A cached object without the cache's own bookkeeping (its content digest)."""
-    return {k: v for k, v in obj.items() if k != "_botfleetDigest"}
+    """A cached object without the cache's own bookkeeping (its content digests)."""
+    return {k: v for k, v in obj.items() if k not in ("_botfleetDigest", "_botfleetSpecDigest")}
 
 
 def test_cache_keeps_objects_slim() -> None:
@@ -303,7 +321,7 @@ def test_echo_of_our_own_status_write_does_not_queue_the_bot() -> None:
     assert c.bot_event(stored) is None
     edited = {**stored, "metadata": {**stored["metadata"], "resourceVersion": "12", "generation": 2}}
     assert c.bot_event(edited) == ("ns", "a")
-    assert c.bots[("ns", "a")]["metadata"]["resourceVersion"] == "12"
+    assert c.bots[("ns", "a")].rv == "12"
 
 
 async def test_a_bot_s_pending_re_check_is_the_earliest_asked_for() -> None:

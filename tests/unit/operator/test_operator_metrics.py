@@ -119,7 +119,7 @@ def test_the_operator_exports_what_its_cache_holds_after_a_reconcile(fleet: list
     from botfleet_operator.runner import absorb
 
     cache = Cache()
-    metrics.track_bots(lambda: list(cache.bots.values()))
+    metrics.track_bots(cache.bodies)
     b = bot("r1", "m-reconcile")
     b["metadata"]["resourceVersion"] = "1"
     cache.put_bot(b)

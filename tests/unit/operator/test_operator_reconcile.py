@@ -109,6 +109,37 @@ def test_first_reconcile_applies_everything_then_nothing() -> None:
     assert kube3.applied == [] and kube3.statuses == [] and kube3.events == []
 
 
+def test_objects_found_up_to_date_with_the_same_inputs_are_not_built_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    from botfleet_operator import resources
+    from botfleet_operator.api import TradingBot
+    from botfleet_operator.reconcile import UP_TO_DATE_MARK, plan
+
+    b = bot(walletSecretRef={"name": "w"})
+    secrets = views(secret("w", PRIVATE_KEY=FAKE_KEY))
+    kube = FakeKube()
+    reconcile(Snapshot(bot=b, secrets=secrets), kube, SETTINGS, NOW)
+    owned = observed_from(kube)
+    parsed = TradingBot.parse(b)
+    todo, _, _ = plan(parsed, Snapshot(bot=b, secrets=secrets, owned=owned), SETTINGS)  # compares, marks
+    assert todo.apply == [] and all(UP_TO_DATE_MARK in o for o in owned.values())
+    # An old Service of the bot (pruned) beside them: found without building the desired objects.
+    old = {"kind": "Service", "metadata": {"name": "b1", "namespace": "ns", "ownerReferences": [
+        {"kind": "TradingBot", "name": "b1", "uid": parsed.uid, "controller": True}]}}
+    built: list[str] = []
+    real = resources.desired_objects
+    monkeypatch.setattr(resources, "desired_objects", lambda *a, **k: built.append("x") or real(*a, **k))
+    todo, _, _ = plan(parsed, Snapshot(bot=b, secrets=secrets, owned={**owned, ("Service", "b1"): old}), SETTINGS)
+    assert built == [] and todo.apply == [] and todo.prune == [old]
+    # One object not marked (a new version arrived): built and compared again; a changed input too.
+    unmarked = {k: v for k, v in owned[("CronJob", "b1-backup")].items() if k != UP_TO_DATE_MARK}
+    todo, _, _ = plan(parsed, Snapshot(bot=b, secrets=secrets, owned={**owned, ("CronJob", "b1-backup"): unmarked}),
+                      SETTINGS)
+    assert built == ["x"] and todo.apply == []
+    todo, _, _ = plan(TradingBot.parse(bot(walletSecretRef={"name": "w"}, paused=True)),
+                      Snapshot(bot=b, secrets=secrets, owned=owned), SETTINGS)
+    assert built == ["x", "x"] and "Deployment" in [o["kind"] for o in todo.apply]
+
+
 def test_a_rolled_deployment_is_announced_once_not_again_as_ready_rolling_out() -> None:
     """A Secret change rolls the bot: "Updated Deployment" says it; Ready=False RollingOut (a
     transition of the same change) posts no second Event. At 1,000 bots that is 1,000 Events."""

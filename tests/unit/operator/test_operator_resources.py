@@ -155,7 +155,7 @@ def test_a_bot_s_old_metrics_service_is_pruned() -> None:
         {"kind": "TradingBot", "name": "b1", "uid": b.uid, "controller": True}]}}
     users = {"kind": "Service", "metadata": {"name": "b1-ui", "namespace": "ns"}}
     desired = desired_objects(b, SIM, {})
-    assert resources.prunable(b, desired, {("Service", "b1"): old, ("Service", "b1-ui"): users}) == [old]
+    assert resources.prunable(b, {(o["kind"], o["metadata"]["name"]) for o in desired}, {("Service", "b1"): old, ("Service", "b1-ui"): users}) == [old]
 
 
 def test_network_policy_allows_dns_443_sim_and_metrics_ingress() -> None:

@@ -116,7 +116,7 @@ def run(cache: Cache, cluster: FakeCluster, now: datetime) -> Result:
 
 
 def ready(cache: Cache) -> tuple[str, str]:
-    c = condition(cache.bots[KEY].get("status"), "Ready")
+    c = condition(cache.bots[KEY].body().get("status"), "Ready")
     assert c is not None
     return c["status"], c["reason"]
 
@@ -177,7 +177,7 @@ def test_status_write_on_a_deleted_bot_is_not_a_success() -> None:
     absorb(cache, KEY, snapshot, result)
     assert result.gone and result.status is None and result.stored is None
     assert not result.retry and not result.errors
-    assert "status" not in cache.bots[KEY]  # nothing that was never written is cached as written
+    assert "status" not in cache.bots[KEY].body()  # nothing that was never written is cached as written
 
 
 def test_status_write_is_conditional_on_the_version_it_was_computed_from() -> None:
