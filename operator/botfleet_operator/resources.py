@@ -690,10 +690,10 @@ def desired_objects(bot: TradingBot, settings: Settings, secrets: dict[str, Secr
         if cron:
             objs.append(cron)
     inputs = _inputs(bot, settings, secrets, include_deployment)
-    index = _DESIRED_HASHES.get(inputs)
+    index = _memoised(bot, inputs)
     if index is None or len(index) != len(objs):
         index = tuple((o["kind"], o["metadata"]["name"], desired_hash(o)) for o in objs)
-        _DESIRED_HASHES.put(inputs, index)
+        _DESIRED_HASHES.put((bot.namespace, bot.name, bot.uid), (inputs, index))
     for obj, (_, _, digest) in zip(objs, index, strict=True):
         obj["metadata"].setdefault("annotations", {})[ANN_DESIRED_HASH] = digest
     return objs
@@ -704,18 +704,24 @@ def desired_index(bot: TradingBot, settings: Settings, secrets: dict[str, Secret
     """(kind, name, desired-state hash) of each object `desired_objects` gives for these inputs,
     if it has computed them before: enough to tell that the observed objects are up to date
     without building the objects again (~40 KB of short-lived dicts per bot and reconcile)."""
-    return _DESIRED_HASHES.get(_inputs(bot, settings, secrets, include_deployment))
+    return _memoised(bot, _inputs(bot, settings, secrets, include_deployment))
+
+
+def _memoised(bot: TradingBot, inputs: Any) -> tuple[tuple[str, str, str], ...] | None:
+    entry = _DESIRED_HASHES.get((bot.namespace, bot.name, bot.uid))
+    return entry[1] if entry is not None and entry[0] == inputs else None
 
 
 def _inputs(bot: TradingBot, settings: Settings, secrets: dict[str, SecretView], include_deployment: bool) -> Any:
-    # The objects are a pure function of these inputs: their hashes are computed once per change.
-    # (The spec by its digest: its JSON is ~1.5 KB, and a bot has an entry per change.)
-    return (bot.namespace, bot.name, bot.uid, hashlib.sha256(bot.spec.model_dump_json().encode()).digest(),
-            settings, frozenset(secrets.items()), include_deployment)
+    # A bot's objects are a pure function of these inputs: their hashes are computed once per change.
+    # (The spec by its digest: its JSON is ~1.5 KB.)
+    return (hashlib.sha256(bot.spec.model_dump_json().encode()).digest(), settings, frozenset(secrets.items()),
+            include_deployment)
 
 
-# One entry per bot and change (a few hundred bytes): room for a large fleet's bots.
-_DESIRED_HASHES: Memo[tuple[tuple[str, str, str], ...]] = Memo(20_000)
+# One entry per bot, for its latest inputs (~1.5 KB): room for a large fleet's bots. (Per bot, not
+# per inputs: after a shared Secret's rotation a fleet's old entries would double it.)
+_DESIRED_HASHES: Memo[tuple[Any, tuple[tuple[str, str, str], ...]]] = Memo(20_000)
 
 
 def prunable(bot: TradingBot, wanted: set[tuple[str, str]], observed: dict[tuple[str, str], Obj]) -> list[Obj]:

@@ -24,7 +24,7 @@ from typing import Any
 
 import kopf
 
-from botfleet_operator import api, kubeconfig, metrics
+from botfleet_operator import api, kubeconfig, memdump, metrics
 from botfleet_operator.apiclient import ApiClient
 from botfleet_operator.cache import BotKey, Cache, WorkQueue
 from botfleet_operator.conditions import BotReport, parse_report
@@ -386,70 +386,6 @@ def _configure_logging(verbose: bool) -> None:
     logging.getLogger("urllib3").setLevel(logging.WARNING)
 
 
-def _memory_dump_on_usr2() -> None:
-    """With PYTHONTRACEMALLOC=1 in the environment, `kill -USR2 <pid>` logs where the memory is
-    (the 25 largest allocation sites): how the cache's size per bot was measured.
-    BOTFLEET_MEMORY_DUMP=<prefix> also writes the snapshot, the process's mappings by kind and
-    CPython's allocator statistics beside it."""
-    import os
-    import signal
-    import tracemalloc
-
-    prefix = os.environ.get("BOTFLEET_MEMORY_DUMP")
-    if not tracemalloc.is_tracing() and not prefix:
-        return
-
-    def dump(*_: Any) -> None:
-        stamp = int(time.time())
-        if prefix:
-            _mappings_and_allocator(f"{prefix}.{stamp}")
-        if not tracemalloc.is_tracing():
-            log.warning("memory dump: written to %s.%d", prefix, stamp)
-            return
-        snap = tracemalloc.take_snapshot()
-        if prefix:
-            snap.dump(f"{prefix}.{stamp}.tracemalloc")
-        stats = snap.statistics("lineno")
-        total = sum(s.size for s in stats)
-        peak = tracemalloc.get_traced_memory()[1]
-        log.warning("memory dump: tracemalloc: %.1f MiB traced, peak %.1f MiB; largest sites:\n%s", total / 2**20, peak / 2**20,
-                    "\n".join(f"{s.size / 2**20:8.2f} MiB {s.count:8d} {s.traceback}" for s in stats[:25]))
-    signal.signal(signal.SIGUSR2, dump)
-
-
-def _mappings_and_allocator(path: str) -> None:
-    """Resident kB per kind of mapping (/proc/self/smaps), then sys._debugmallocstats()."""
-    import os
-    import sys
-
-    kinds: dict[str, int] = {}
-    name, size = "", 0
-    with open("/proc/self/smaps") as f:
-        for line in f:
-            head = line.split()
-            if "-" in head[0] and len(head) >= 5 and ":" not in head[0]:
-                lo, hi = (int(x, 16) for x in head[0].split("-"))
-                size = hi - lo
-                name = head[5] if len(head) > 5 else f"anon {size // 1024} kB" if size < 2**20 else f"anon {size >> 20} MiB"
-                if name.startswith("/"):
-                    name = "file " + name.rsplit("/", 1)[-1]
-            elif head[0] == "Rss:":
-                kinds[name] = kinds.get(name, 0) + int(head[1])
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as out:
-        for name, kb in sorted(kinds.items(), key=lambda kv: -kv[1]):
-            if kb:
-                out.write(f"{kb:8d} kB {name}\n")
-        out.flush()
-        saved = os.dup(2)
-        os.dup2(out.fileno(), 2)
-        try:
-            sys._debugmallocstats()
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-
-
 def run(opts: OperatorOptions) -> None:
     """Blocking: run the operator until SIGINT/SIGTERM."""
     import faulthandler
@@ -462,7 +398,7 @@ def run(opts: OperatorOptions) -> None:
 
     _configure_logging(opts.verbose)
     faulthandler.register(signal.SIGUSR1, all_threads=True)  # `kill -USR1 <pid>`: dump every stack
-    _memory_dump_on_usr2()
+    memdump.install()
     conn = kubeconfig.load(opts.kubeconfig)
     kube = ApiKube(ApiClient(conn), identity=opts.identity or MANAGER)
     # Health first: a standby waiting for the Lease must answer its probes (issue 12).

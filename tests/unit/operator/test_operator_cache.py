@@ -178,7 +178,17 @@ async def test_objects_found_up_to_date_are_kept_compact_and_a_changed_version_i
         for i, answer in enumerate(kube.answers.values()):
             ctl.cache.put_owned(version(answer, f"v{i}"), False)
         rolled = version(kube.answers["Deployment/a"], "v50", status={"replicas": 1, "availableReplicas": 1})
+        # ... and what only the cluster sets: the Deployment's revision, the claim's binding.
+        rolled["metadata"]["annotations"] = {**rolled["metadata"]["annotations"],
+                                             "deployment.kubernetes.io/revision": "1"}
+        claim = kube.answers["PersistentVolumeClaim/a"]
+        bound = version(claim, "v51", spec={**claim["spec"], "volumeName": "pv-1"}, status={"phase": "Bound"})
+        bound["metadata"]["annotations"] = {**bound["metadata"].get("annotations", {}),
+                                            "pv.kubernetes.io/bind-completed": "yes"}
+        ctl.cache.put_owned(bound, False)
+        assert "spec" not in ctl.cache.owned[("ns", "a")][("PersistentVolumeClaim", "a")]
         assert ctl.cache.put_owned(rolled, False) == ("ns", "a")  # a status change: the bot's conditions follow
+        assert ctl.cache.owned[("ns", "a")][("Deployment", "a")]["spec"] == {"replicas": 1}  # compact at once
         count = len(kube.applied)
         ctl.enqueue(("ns", "a"))
         await asyncio.sleep(0.2)
@@ -197,13 +207,57 @@ async def test_objects_found_up_to_date_are_kept_compact_and_a_changed_version_i
         await asyncio.sleep(0.2)
         await reconciled(1)
         assert kube.applied[count:] == ["CronJob/a-backup"]
-        # So is a version whose labels someone changed (status aside, anything else is compared).
+        # So is a version whose labels someone changed, or a claim whose size did (anything the
+        # desired objects set is compared).
         relabelled = version(whole, "v100")
         relabelled["metadata"]["labels"] = {**whole["metadata"]["labels"], "botfleet.io/component": "bot"}
         ctl.cache.put_owned(relabelled, False)
         assert "spec" in ctl.cache.owned[("ns", "a")][("CronJob", "a-backup")]
+        grown = version(bound, "v101", spec={**bound["spec"], "resources": {"requests": {"storage": "9Gi"}}})
+        ctl.cache.put_owned(grown, False)
+        assert ctl.cache.owned[("ns", "a")][("PersistentVolumeClaim", "a")]["spec"]["resources"] == {
+            "requests": {"storage": "9Gi"}}
     finally:
         await ctl.stop()
+
+
+def test_a_watched_version_of_our_write_takes_the_answer_s_mark() -> None:
+    """The watch event of a create often arrives before the reconcile that wrote it stores the answer:
+    the watched version (same content) is then up to date too, and kept compact at once."""
+    from botfleet_operator.reconcile import UP_TO_DATE_MARK
+
+    c = Cache()
+    labels = {"botfleet.io/bot": "a"}
+    cron = {"apiVersion": "batch/v1", "kind": "CronJob",
+            "metadata": {"name": "a-backup", "namespace": "ns", "labels": labels, "resourceVersion": "5",
+                         "annotations": {"botfleet.io/desired-hash": "h1"}},
+            "spec": {"schedule": "@daily", "jobTemplate": {"spec": {}}}}
+    c.put_owned(cron, False)
+    assert "spec" in c.owned[("ns", "a")][("CronJob", "a-backup")]
+    c.put_owned({**cron, UP_TO_DATE_MARK: "h1"}, False, only_if_absent=True)
+    kept = c.owned[("ns", "a")][("CronJob", "a-backup")]
+    assert "spec" not in kept and kept[UP_TO_DATE_MARK] == "h1" and kept["metadata"]["resourceVersion"] == "5"
+    # An update: the answer comes first, its watch event (the same content) then takes its mark; a
+    # later version of other content does not.
+    c.put_owned({**cron, UP_TO_DATE_MARK: "h2", "metadata": {**cron["metadata"], "resourceVersion": "6"},
+                 "spec": {"schedule": "@hourly", "jobTemplate": {"spec": {}}}}, False, only_if_absent=True)
+    assert c.owned[("ns", "a")][("CronJob", "a-backup")]["metadata"]["resourceVersion"] == "5"  # not replaced
+    c.put_owned({**cron, "metadata": {**cron["metadata"], "resourceVersion": "6"},
+                 "spec": {"schedule": "@hourly", "jobTemplate": {"spec": {}}}}, False)
+    kept = c.owned[("ns", "a")][("CronJob", "a-backup")]
+    assert "spec" not in kept and kept[UP_TO_DATE_MARK] == "h2" and kept["metadata"]["resourceVersion"] == "6"
+    c.put_owned({**cron, UP_TO_DATE_MARK: "h3", "metadata": {**cron["metadata"], "resourceVersion": "7"},
+                 "spec": {"schedule": "@weekly", "jobTemplate": {"spec": {}}}}, False, only_if_absent=True)
+    c.put_owned({**cron, "metadata": {**cron["metadata"], "resourceVersion": "8"},
+                 "spec": {"schedule": "* * * * *", "jobTemplate": {"spec": {}}}}, False)
+    assert UP_TO_DATE_MARK not in c.owned[("ns", "a")][("CronJob", "a-backup")]
+    assert not c._answer_marks
+    # An answer whose content differs from the watched version (the watch is ahead) marks nothing.
+    c2 = Cache()
+    c2.put_owned({**cron, "spec": {"schedule": "@hourly", "jobTemplate": {"spec": {}}}}, False)
+    c2.put_owned({**cron, UP_TO_DATE_MARK: "h1"}, False, only_if_absent=True)
+    assert c2.owned[("ns", "a")][("CronJob", "a-backup")]["spec"]["schedule"] == "@hourly"
+    assert UP_TO_DATE_MARK not in c2.owned[("ns", "a")][("CronJob", "a-backup")]
 
 
 def test_own_write_never_overwrites_a_newer_watched_object() -> None:
