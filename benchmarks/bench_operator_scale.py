@@ -276,7 +276,7 @@ def _pipeline(admin: Admin, ns: str) -> dict[str, dict[str, float]]:
 
 
 def _memory_dump(pid: int, log: Path) -> list[str]:
-    """The operator's largest allocation sites now (SIGUSR2 under tracemalloc, runner.py): the dump
+    """The operator's memory dump now (SIGUSR2, memdump.py): the dump
     of a large heap takes a while, so wait for it to be logged."""
     import signal
 
@@ -423,10 +423,10 @@ def run(n: int, workers: int, timeout_s: float, controller_qps: int = 0, trace_m
         kubeconfig = plane.kubeconfig_for_user(OPERATOR_USER, OPERATOR_GROUPS)
         env = {**os.environ, "KUBECONFIG": str(kubeconfig), "PYTHONUNBUFFERED": "1"}
         env.pop("BOTFLEET_SIM_URL", None)
-        if trace_memory:  # the operator logs its largest allocation sites on SIGUSR2 (runner.py)
+        if trace_memory:  # the operator logs its largest allocation sites on SIGUSR2 (memdump.py)
             env["PYTHONTRACEMALLOC"] = os.environ.get("PYTHONTRACEMALLOC", "1")
         # BOTFLEET_MEMORY_DUMP=<prefix> (passed on): the same signal also writes the operator's
-        # mappings and CPython's allocator statistics (runner.py), with or without tracemalloc.
+        # mappings, allocator statistics and live objects (memdump.py), with or without tracemalloc.
         dump_memory = trace_memory or bool(env.get("BOTFLEET_MEMORY_DUMP"))
         log = open(workdir / "operator.log", "wb")  # noqa: SIM115 - handed to the child
         metrics_port = _free_port()
