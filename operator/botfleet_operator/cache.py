@@ -269,7 +269,7 @@ class Cache:
         bot = self.owner_of(body)
         if bot is None:
             return None
-        # Our write's answer, found up to date by the reconcile that wrote it (reconcile.mark_answers).
+        # Our write's answer, found up to date by the reconcile that wrote it (reconcile.reconcile).
         answer_mark = body.get(UP_TO_DATE_MARK) if only_if_absent else None
         body = slim(body)
         kind, name = body["kind"], body["metadata"]["name"]
