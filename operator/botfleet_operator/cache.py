@@ -64,9 +64,8 @@ def slim(body: Obj) -> Obj:
 _DIGEST = "_botfleetDigest"
 # A digest of all that makes a version up to date or not (all but its status and resourceVersion):
 # a new version with the same one as a version found up to date is up to date too, without being
-# compared again, so it is kept compacted from the start. A Deployment's ~5 status changes while it
-# rolls out, each a whole object until the next reconcile compacted it, were the operator's largest
-# live memory while a fleet was created (tracemalloc, 1,000 bots).
+# compared again, so it is kept compacted from the start (a Deployment's ~5 status changes while it
+# rolls out no longer make it whole until the bot's next reconcile).
 _SPEC = "_botfleetSpecDigest"
 _INTERNAL = frozenset({UP_TO_DATE_MARK, _DIGEST, _SPEC})
 
@@ -300,7 +299,7 @@ class Cache:
                 # The watch delivered our write before the reconcile finished: that version has the
                 # answer's content (status aside), so it is up to date as well. Without this, a new
                 # bot's objects stayed whole until its next reconcile, which waits behind every new
-                # bot's first one while a fleet is created (~4,000 objects, ~30 MB, at 1,000 bots).
+                # bot's first one while a fleet is created (~4,000 objects, ~35 MB, at 1,000 bots).
                 table[ident] = compact({**watched, UP_TO_DATE_MARK: answer_mark})
             elif answer_mark is not None:
                 # An update: its watch event usually follows, and gets the mark if it has this content.
