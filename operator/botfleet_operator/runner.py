@@ -324,8 +324,8 @@ def build_registry(ctl: Controller, opts: OperatorOptions, conn: Connection) -> 
         settings.watching.client_timeout = 660
         settings.watching.connect_timeout = 30
         settings.batching.batch_window = 0.05           # coalesce bursts of events per object
-        # kopf keeps one worker task per object until it has been idle this long: at 1,000 bots
-        # (~10 watched objects each) a long timeout keeps ~10,000 tasks and their queues alive.
+        # kopf keeps one worker task per object (with its queue and last event) until it has been idle
+        # this long: a fleet created at once would keep one per TradingBot alive, for nothing.
         settings.batching.idle_timeout = 0.5
         settings.networking.request_timeout = 60
         settings.persistence.diffbase_storage = NoDiffBase()
