@@ -74,7 +74,11 @@ def _digest(body: Obj) -> bytes:
     meta = _known_metadata(body.get("metadata") or {})
     meta.pop("resourceVersion", None)
     rest = {k: v for k, v in body.items() if k != "metadata" and k not in _INTERNAL}
-    return hashlib.blake2b(orjson.dumps([meta, rest], option=orjson.OPT_SORT_KEYS), digest_size=16).digest()
+    return _json_digest([meta, rest])
+
+
+def _json_digest(value: Any) -> bytes:
+    return hashlib.blake2b(orjson.dumps(value, option=orjson.OPT_SORT_KEYS), digest_size=16).digest()
 
 
 def _spec_digest(body: Obj) -> bytes:
@@ -88,7 +92,7 @@ def _spec_digest(body: Obj) -> bytes:
     rest = {k: v for k, v in body.items() if k not in ("metadata", "status") and k not in _INTERNAL}
     if body.get("kind") == "PersistentVolumeClaim" and "volumeName" in (rest.get("spec") or {}):
         rest["spec"] = {k: v for k, v in rest["spec"].items() if k != "volumeName"}
-    return hashlib.blake2b(orjson.dumps([meta, rest], option=orjson.OPT_SORT_KEYS), digest_size=16).digest()
+    return _json_digest([meta, rest])
 
 
 # The metadata the operator reads of a pod, or of an owned object once it is up to date: identity
@@ -167,8 +171,7 @@ class CachedBot:
     def of(cls, body: Obj) -> CachedBot:
         meta = body.get("metadata") or {}
         return cls(rv=meta.get("resourceVersion"), deleting=bool(meta.get("deletionTimestamp")),
-                   spec_digest=hashlib.blake2b(orjson.dumps(body.get("spec"), option=orjson.OPT_SORT_KEYS),
-                                               digest_size=16).digest(),
+                   spec_digest=_json_digest(body.get("spec")),
                    raw=orjson.dumps(slim(body)))
 
     def body(self) -> Obj:
@@ -295,15 +298,19 @@ class Cache:
             return bot
         if only_if_absent and ident in table:
             watched = table[ident]
-            if answer_mark is not None and UP_TO_DATE_MARK not in watched and watched.get(_SPEC) == _spec_digest(body):
+            if answer_mark is None:
+                return bot
+            answer_spec = _spec_digest(body)
+            if watched.get(_SPEC) == answer_spec:
                 # The watch delivered our write before the reconcile finished: that version has the
                 # answer's content (status aside), so it is up to date as well. Without this, a new
                 # bot's objects stayed whole until its next reconcile, which waits behind every new
                 # bot's first one while a fleet is created (~4,000 objects, ~35 MB, at 1,000 bots).
-                table[ident] = compact({**watched, UP_TO_DATE_MARK: answer_mark})
-            elif answer_mark is not None:
+                if UP_TO_DATE_MARK not in watched:
+                    table[ident] = compact({**watched, UP_TO_DATE_MARK: answer_mark})
+            else:
                 # An update: its watch event usually follows, and gets the mark if it has this content.
-                self._answer_marks[written] = (_spec_digest(body), answer_mark)
+                self._answer_marks[written] = (answer_spec, answer_mark)
             return bot
         body[_DIGEST] = _digest(body)
         seen = table.get(ident)
