@@ -380,13 +380,25 @@ def run_claims(n: int, controller_qps: int, timeout_s: float) -> dict[str, Any]:
     return result
 
 
-def run(n: int, workers: int, timeout_s: float, controller_qps: int = 0, trace_memory: bool = False) -> dict[str, Any]:
+def _profile_apiserver(admin: Admin, out: Path, seconds: int) -> None:
+    """The API server's CPU profile (Go pprof) over the first `seconds` of the creation: where the
+    control plane's largest share goes. Read it with `go tool pprof -top <out>`."""
+    _, url, headers, _, _ = admin.api.param_serialize(
+        method="GET", resource_path="/debug/pprof/profile", query_params=[("seconds", str(seconds))],
+        header_params={}, auth_settings=["BearerToken"])
+    out.write_bytes(admin.api.call_api("GET", url, header_params=headers, _request_timeout=seconds + 60).read())
+
+
+def run(n: int, workers: int, timeout_s: float, controller_qps: int = 0, trace_memory: bool = False,
+        profile_apiserver: Path | None = None) -> dict[str, Any]:
     from botfleet_tools.devcluster import plane as plane_module
     from botfleet_tools.devcluster.binaries import ensure_binaries
     from botfleet_tools.devcluster.manifests import install_crds
     from botfleet_tools.devcluster.plane import FAKE_NODE, LocalControlPlane
 
     _size_plane(plane_module, controller_qps)
+    if profile_apiserver:
+        plane_module.APISERVER_EXTRA_ARGS = ["--profiling=true"]
     workdir = Path(tempfile.mkdtemp(prefix="bench-op-"))
     plane = LocalControlPlane(ensure_binaries(build=False), workdir)
     t_plane = time.monotonic()
@@ -466,10 +478,16 @@ def run(n: int, workers: int, timeout_s: float, controller_qps: int = 0, trace_m
         req0 = _requests(admin)
         poller = threading.Thread(target=poll, daemon=True)
         poller.start()
+        profiler = None
+        if profile_apiserver:
+            profiler = threading.Thread(target=_profile_apiserver, args=(admin, profile_apiserver, 60), daemon=True)
+            profiler.start()
         applied = admin.create_all(f"/apis/botfleet.io/v1alpha1/namespaces/{ns}/tradingbots", docs)
         result["create_s"] = round(time.monotonic() - t0, 1)
         stop_polling.wait(timeout=max(0.0, timeout_s - (time.monotonic() - t0)))
         stop_polling.set()
+        if profiler is not None:
+            profiler.join(120)
         lat = [ready_at[nm] - applied[nm] for nm in ready_at if nm in applied]
         cpu_create = watch.cpu_s - cpu0
         watch.sample()
@@ -569,11 +587,14 @@ def main() -> None:
                     help="run the operator under tracemalloc (slower) and report its largest allocation sites")
     ap.add_argument("--claims-only", action="store_true",
                     help="no operator: create --bots journal-like claims at once and time their binding (the floor)")
+    ap.add_argument("--profile-apiserver", type=Path, metavar="FILE",
+                    help="write the API server's CPU profile over the first 60 s of the creation (go tool pprof)")
     a = ap.parse_args()
     if a.claims_only:
         print(json.dumps(run_claims(a.bots, a.controller_qps, a.timeout), indent=1))
         return
-    print(json.dumps(run(a.bots, a.workers, a.timeout, a.controller_qps, a.trace_memory), indent=1))
+    print(json.dumps(run(a.bots, a.workers, a.timeout, a.controller_qps, a.trace_memory,
+                                a.profile_apiserver), indent=1))
 
 
 if __name__ == "__main__":

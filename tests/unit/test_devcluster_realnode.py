@@ -26,6 +26,17 @@ def test_volume_for_a_pending_claim_of_the_class() -> None:
     assert pv["spec"]["claimRef"] == {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "namespace": "ns1",
                                       "name": "arb", "uid": "0f8fad5b-d9cb-469f-a165-70867728950e"}
     assert pv["spec"]["storageClassName"] == "botfleet-local"
+    assert "nodeAffinity" not in pv["spec"]  # no node chosen: an Immediate class of another cluster
+
+
+def test_volume_is_pinned_to_the_node_the_scheduler_chose() -> None:
+    # WaitForFirstConsumer: the scheduler names the node on the claim; a host directory exists there only.
+    pending = claim()
+    pending["metadata"]["annotations"]["volume.kubernetes.io/selected-node"] = "botfleet-node-2"
+    pv = provisioner.volume_for(pending, Path("/v"), "botfleet-local")
+    assert pv is not None
+    assert pv["spec"]["nodeAffinity"] == {"required": {"nodeSelectorTerms": [{"matchFields": [
+        {"key": "metadata.name", "operator": "In", "values": ["botfleet-node-2"]}]}]}}
 
 
 def test_claims_not_ours_are_left_alone() -> None:
@@ -48,6 +59,9 @@ def test_storage_class_is_the_default() -> None:
     sc = provisioner.storage_class()
     assert sc["metadata"]["annotations"]["storageclass.kubernetes.io/is-default-class"] == "true"
     assert sc["provisioner"] == provisioner.PROVISIONER_NAME
+    # As kind's and the clouds' default classes: a pod is scheduled first, its claim bound after
+    # (an Immediate class made every new pod fail scheduling while its claim bound).
+    assert sc["volumeBindingMode"] == "WaitForFirstConsumer"
 
 
 def test_node_addresses_do_not_overlap_between_indices() -> None:

@@ -35,6 +35,7 @@ SERVICE_CIDR = "10.0.0.0/16"  # virtual ClusterIPs only; room for a fleet of 1,0
 # its Deployment controller alone needs minutes for 1,000 new Deployments. Large clusters raise it.
 KCM_EXTRA_ARGS: list[str] = []
 SCHEDULER_EXTRA_ARGS: list[str] = []
+APISERVER_EXTRA_ARGS: list[str] = []  # e.g. --profiling=true, for a CPU profile of a benchmark
 SERVICE_IP = "10.0.0.1"  # first address of SERVICE_CIDR: the `kubernetes` Service
 NODE_NAME = "kwok-node-0"
 CLUSTER_NAME = "botfleet-local"
@@ -346,7 +347,7 @@ class LocalControlPlane:
             f"--service-account-key-file={pk / 'sa.pub'}",
             f"--service-account-signing-key-file={pk / 'sa.key'}",
             "--allow-privileged=true", "--profiling=false", "--v=1",
-            *(self.real_node.apiserver_args(self) if self.real_node else []),
+            *(self.real_node.apiserver_args(self) if self.real_node else []), *APISERVER_EXTRA_ARGS,
         ])
         self._wait_component(
             "kube-apiserver", lambda: self.api_get("/readyz")[0] == 200, max(timeout - 30, 60)

@@ -36,8 +36,10 @@ def storage_class() -> dict[str, Any]:
                      "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
         "provisioner": PROVISIONER_NAME,
         "reclaimPolicy": "Delete",
-        # Immediate: claims bind before scheduling, on the real node and on kwok's alike.
-        "volumeBindingMode": "Immediate",
+        # As kind's and the clouds' default classes: a claim waits for its pod to be scheduled, then
+        # gets a volume on the node chosen (an Immediate class would make every new pod fail
+        # scheduling until its claim binds, a storm of retries and Events no real cluster has).
+        "volumeBindingMode": "WaitForFirstConsumer",
     }
 
 
@@ -49,6 +51,8 @@ def pv_name(claim: dict[str, Any]) -> str:
 # Set on a claim by the control plane's PV controller once it found no existing volume to bind and
 # the claim's class names an external provisioner: the provisioner's cue, as for every CSI one.
 ANN_PROVISIONER = ("volume.kubernetes.io/storage-provisioner", "volume.beta.kubernetes.io/storage-provisioner")
+# Set by the scheduler on a claim of a WaitForFirstConsumer class: the node its first pod goes to.
+ANN_SELECTED_NODE = "volume.kubernetes.io/selected-node"
 
 
 def volume_for(claim: dict[str, Any], base: Path, storage_class: str) -> dict[str, Any] | None:
@@ -67,6 +71,10 @@ def volume_for(claim: dict[str, Any], base: Path, storage_class: str) -> dict[st
         return None
     size = spec.get("resources", {}).get("requests", {}).get("storage", "1Gi")
     name = pv_name(claim)
+    node = annotations.get(ANN_SELECTED_NODE)
+    # A host directory exists on one node only: the volume says which, as local-path's do.
+    affinity = {"nodeAffinity": {"required": {"nodeSelectorTerms": [{"matchFields": [
+        {"key": "metadata.name", "operator": "In", "values": [node]}]}]}}} if node else {}
     return {
         "apiVersion": "v1",
         "kind": "PersistentVolume",
@@ -81,6 +89,7 @@ def volume_for(claim: dict[str, Any], base: Path, storage_class: str) -> dict[st
             "hostPath": {"path": str(base / name), "type": "DirectoryOrCreate"},
             "claimRef": {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "namespace": meta["namespace"],
                          "name": meta["name"], "uid": meta["uid"]},
+            **affinity,
         },
     }
 
