@@ -37,6 +37,7 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -246,12 +247,17 @@ def _when(stamp: str | None) -> float | None:
     return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
 
 
-def _pipeline(admin: Admin, ns: str) -> dict[str, dict[str, float]]:
+def _pipeline(admin: Admin, ns: str, first: str = "tradingbots") -> dict[str, dict[str, float]]:
     """When each stage of bringing a bot up happened, in seconds after the first TradingBot was
     created (the API server's own timestamps, whole seconds; read once, after the fact, so the
     measurement adds no load): its journal claim created by the operator and bound (the PV's
-    lastPhaseTransitionTime), its pod created (by the ReplicaSet controller), scheduled and Ready. Shows which stage the fleet waits on."""
-    bots = admin.call("GET", f"/apis/botfleet.io/v1alpha1/namespaces/{ns}/tradingbots")["items"]
+    lastPhaseTransitionTime), its pod created (by the ReplicaSet controller), scheduled and Ready. Shows which stage the fleet waits on.
+    `first`: the kind created first (its earliest creationTimestamp is 0), "configmaps" without TradingBots."""
+    group = "/apis/botfleet.io/v1alpha1" if first == "tradingbots" else "/api/v1"
+    # Only the bots' (the namespace's own kube-root-ca.crt ConfigMap is older than the fleet).
+    bots = admin.call("GET", f"{group}/namespaces/{ns}/{first}",
+                      query=[("labelSelector", "app.kubernetes.io/managed-by=botfleet-operator")]
+                      if first != "tradingbots" else None)["items"]
     start = min(t for b in bots if (t := _when(b["metadata"].get("creationTimestamp"))) is not None)
     stages: dict[str, list[float]] = {"claim_created": [], "claim_bound": [], "pod_created": [], "pod_scheduled": [],
                                       "pod_ready": []}
@@ -327,6 +333,136 @@ def _journal_pvs(plane: Any, ns: str, n: int) -> None:
                                                               "items": pvs[i:i + 500]}))
 
 
+def _fleet_world(plane: Any, n: int) -> tuple[str, dict[str, Any], int]:
+    """What a fleet of n bots needs besides the operator: fake nodes (one per 100 bots), the
+    namespace, a PV pre-bound to each bot's journal claim, the shared wallet Secret.
+    (namespace, the Secret as applied, number of fake nodes)."""
+    from botfleet_tools.devcluster.plane import FAKE_NODE
+
+    nodes = []
+    for i in range(1, (n + 99) // 100 + 1):
+        node = json.loads(json.dumps(FAKE_NODE))
+        name = f"kwok-bench-{i}"
+        node["metadata"]["name"] = name
+        node["metadata"]["labels"]["kubernetes.io/hostname"] = name
+        nodes.append(node)
+    _kubectl(plane, "apply", "--validate=false", "-f", "-",
+             input=json.dumps({"apiVersion": "v1", "kind": "List", "items": nodes}))
+    ns = "bench"
+    _kubectl(plane, "create", "namespace", ns)
+    # Pre-bound to the journal claim of bot i (claimRef): the PV controller's search for a
+    # matching volume among 1,000 unbound ones took minutes and would be measured instead.
+    _journal_pvs(plane, ns, n)
+    secret: dict[str, Any] = {"apiVersion": "v1", "kind": "Secret",
+                              "metadata": {"name": "shared-wallet", "labels": {"botfleet.io/bots": "all"}},
+                              "stringData": {"PRIVATE_KEY": "0x" + "5a" * 32, "SIGNATURE_TYPE": "0"}}
+    _kubectl(plane, "apply", "-n", ns, "-f", "-", input=json.dumps(secret))
+    return ns, secret, len(nodes) + 1
+
+
+_PATHS = {"ServiceAccount": "/api/v1/namespaces/{ns}/serviceaccounts",
+          "ConfigMap": "/api/v1/namespaces/{ns}/configmaps",
+          "PersistentVolumeClaim": "/api/v1/namespaces/{ns}/persistentvolumeclaims",
+          "NetworkPolicy": "/apis/networking.k8s.io/v1/namespaces/{ns}/networkpolicies",
+          "Deployment": "/apis/apps/v1/namespaces/{ns}/deployments",
+          "CronJob": "/apis/batch/v1/namespaces/{ns}/cronjobs"}
+
+
+def run_floor(n: int, controller_qps: int, timeout_s: float) -> dict[str, Any]:
+    """The floor under all-Ready with the operator's own objects: no operator and no TradingBots;
+    this process server-side-applies the very objects `resources.desired_objects` gives for each of
+    n live arbhunter bots (ServiceAccount, ConfigMap, journal claim and NetworkPolicies first, then
+    Deployment and CronJob, 16 bots at a time, as the operator's two waves), without owner
+    references, and times each Deployment until it is Available. What is left is the cluster's own
+    work for the fleet: an operator that cost nothing and read, wrote and posted nothing else could
+    not make the fleet Ready sooner on this machine."""
+    from botfleet_operator import api, resources
+    from botfleet_operator.secrets import view_of
+    from botfleet_tools.devcluster import plane as plane_module
+    from botfleet_tools.devcluster.binaries import ensure_binaries
+    from botfleet_tools.devcluster.plane import LocalControlPlane
+
+    _size_plane(plane_module, controller_qps)
+    workdir = Path(tempfile.mkdtemp(prefix="bench-floor-"))
+    plane = LocalControlPlane(ensure_binaries(build=False), workdir)
+    plane.start()
+    result: dict[str, Any] = {"benchmark": "operator_objects_only", "bots": n, "controller_qps": controller_qps,
+                              "uptime_before": _uptime()}
+    try:
+        ns, secret, result["fake_nodes"] = _fleet_world(plane, n)
+        admin = Admin(plane.admin_kubeconfig)
+        views = {"shared-wallet": view_of({**secret, "metadata": {**secret["metadata"], "namespace": ns}})}
+        settings = resources.Settings()
+        bots = []
+        for i in range(n):
+            tb = api.TradingBot.parse({
+                "apiVersion": "botfleet.io/v1alpha1", "kind": "TradingBot",
+                "metadata": {"name": f"bot-{i:05d}", "namespace": ns, "uid": str(uuid.uuid4()), "generation": 1},
+                "spec": {"strategy": "arbhunter", "mode": "live", "walletSecretRef": {"name": "shared-wallet"}}})
+            objs = resources.desired_objects(tb, settings, views)
+            for obj in objs:  # no TradingBot owns them here: the garbage collector would delete them
+                obj["metadata"].pop("ownerReferences", None)
+            bots.append(objs)
+        deployments = f"/apis/apps/v1/namespaces/{ns}/deployments"
+        available_at: dict[str, float] = {}
+        all_available = threading.Event()
+
+        def seen(d: dict[str, Any]) -> None:
+            st = d.get("status") or {}
+            if st.get("availableReplicas") == 1 and st.get("observedGeneration") == d["metadata"]["generation"] \
+                    and d["metadata"]["name"] not in available_at:
+                available_at[d["metadata"]["name"]] = time.monotonic()
+                if len(available_at) == n:
+                    all_available.set()
+        threading.Thread(target=admin.observe, args=(deployments, seen, all_available), daemon=True).start()
+        time.sleep(1)
+
+        def apply(obj: dict[str, Any]) -> None:
+            path = _PATHS[obj["kind"]].format(ns=ns) + "/" + obj["metadata"]["name"]
+            _, url, headers, data, _ = admin.api.param_serialize(
+                method="PATCH", resource_path=path,
+                query_params=[("fieldManager", resources.MANAGER), ("force", "true")],
+                header_params={"Content-Type": "application/apply-patch+yaml", "Accept": "application/json"},
+                body=obj, auth_settings=["BearerToken"])
+            response = admin.api.call_api("PATCH", url, header_params=headers, body=data, _request_timeout=120)
+            if response.status >= 400:
+                raise RuntimeError(f"apply {path}: HTTP {response.status}: {response.read()[:300]!r}")
+            response.read()
+
+        def one_bot(objs: list[dict[str, Any]]) -> None:
+            first = {"ServiceAccount", "ConfigMap", "PersistentVolumeClaim", "NetworkPolicy"}
+            for obj in [o for o in objs if o["kind"] in first] + [o for o in objs if o["kind"] not in first]:
+                apply(obj)
+        t0 = time.monotonic()
+        cpu0 = _plane_cpu(plane)
+        req0 = _requests(admin)
+        bench_cpu0 = time.process_time()
+        with ThreadPoolExecutor(admin.connections) as pool:
+            list(pool.map(one_bot, bots))
+        result["applied_s"] = round(time.monotonic() - t0, 1)
+        all_available.wait(timeout_s)
+        all_available.set()
+        cpu1 = _plane_cpu(plane)
+        req1 = _requests(admin)
+        times = [t - t0 for t in available_at.values()]
+        per_bot = {k: round((v - req0.get(k, 0.0)) / n, 2) for k, v in req1.items() if not k.startswith("s:")}
+        result.update({
+            "available": len(available_at), "all_available_s": round(max(times), 1) if len(times) == n else None,
+            "available_p50_s": round(_pct(times, 0.5), 1),
+            "control_plane_cpu_s": {k: round(cpu1[k] - cpu0.get(k, 0.0), 1) for k in cpu1},
+            # This process's applies and watch: the cost of an operator that only applies.
+            "bench_process_cpu_s": round(time.process_time() - bench_cpu0, 1),
+            "apiserver_requests_per_bot": dict(sorted(((k, v) for k, v in per_bot.items() if v >= 0.05),
+                                                      key=lambda kv: -kv[1])),
+            "stages_after_first_create_s": _pipeline(admin, ns, first="configmaps"),
+            "uptime_after": _uptime()})
+    finally:
+        plane.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+    result["machine"] = machine()
+    return result
+
+
 def run_claims(n: int, controller_qps: int, timeout_s: float) -> dict[str, Any]:
     """The floor under all-Ready, without the operator: n claims like the bots' journals created at
     once against their n pre-bound PVs, on the same plane; when the last is Bound is the pace of
@@ -394,7 +530,7 @@ def run(n: int, workers: int, timeout_s: float, controller_qps: int = 0, trace_m
     from botfleet_tools.devcluster import plane as plane_module
     from botfleet_tools.devcluster.binaries import ensure_binaries
     from botfleet_tools.devcluster.manifests import install_crds
-    from botfleet_tools.devcluster.plane import FAKE_NODE, LocalControlPlane
+    from botfleet_tools.devcluster.plane import LocalControlPlane
 
     _size_plane(plane_module, controller_qps)
     if profile_apiserver:
@@ -412,25 +548,7 @@ def run(n: int, workers: int, timeout_s: float, controller_qps: int = 0, trace_m
     try:
         install_crds(lambda *a, **k: plane.kubectl(*a, **k), REPO / "crds")
         _kubectl(plane, "apply", "-f", str(REPO / "deploy" / "rbac" / "operator.yaml"))
-        nodes = []
-        for i in range(1, (n + 99) // 100 + 1):
-            node = json.loads(json.dumps(FAKE_NODE))
-            name = f"kwok-bench-{i}"
-            node["metadata"]["name"] = name
-            node["metadata"]["labels"]["kubernetes.io/hostname"] = name
-            nodes.append(node)
-        _kubectl(plane, "apply", "--validate=false", "-f", "-",
-                 input=json.dumps({"apiVersion": "v1", "kind": "List", "items": nodes}))
-        result["fake_nodes"] = len(nodes) + 1
-        ns = "bench"
-        _kubectl(plane, "create", "namespace", ns)
-        # Pre-bound to the journal claim of bot i (claimRef): the PV controller's search for a
-        # matching volume among 1,000 unbound ones took minutes and would be measured instead.
-        _journal_pvs(plane, ns, n)
-        secret: dict[str, Any] = {"apiVersion": "v1", "kind": "Secret",
-                                  "metadata": {"name": "shared-wallet", "labels": {"botfleet.io/bots": "all"}},
-                  "stringData": {"PRIVATE_KEY": "0x" + "5a" * 32, "SIGNATURE_TYPE": "0"}}
-        _kubectl(plane, "apply", "-n", ns, "-f", "-", input=json.dumps(secret))
+        ns, secret, result["fake_nodes"] = _fleet_world(plane, n)
 
         kubeconfig = plane.kubeconfig_for_user(OPERATOR_USER, OPERATOR_GROUPS)
         env = {**os.environ, "KUBECONFIG": str(kubeconfig), "PYTHONUNBUFFERED": "1"}
@@ -587,9 +705,14 @@ def main() -> None:
                     help="run the operator under tracemalloc (slower) and report its largest allocation sites")
     ap.add_argument("--claims-only", action="store_true",
                     help="no operator: create --bots journal-like claims at once and time their binding (the floor)")
+    ap.add_argument("--floor", action="store_true",
+                    help="no operator: apply the operator's objects for --bots bots directly and time their Deployments")
     ap.add_argument("--profile-apiserver", type=Path, metavar="FILE",
                     help="write the API server's CPU profile over the first 60 s of the creation (go tool pprof)")
     a = ap.parse_args()
+    if a.floor:
+        print(json.dumps(run_floor(a.bots, a.controller_qps, a.timeout), indent=1))
+        return
     if a.claims_only:
         print(json.dumps(run_claims(a.bots, a.controller_qps, a.timeout), indent=1))
         return
