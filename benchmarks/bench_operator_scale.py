@@ -4,6 +4,8 @@ wallet Secret rotated under all of them.
 
 One command, prints JSON:
     .venv/bin/python benchmarks/bench_operator_scale.py [--bots 1000] [--workers 32] [--controller-qps 200]
+With `--floor`, no operator: the bench applies the operator's objects for each bot itself and times
+the Deployments until Available (the least any operator could take on this machine).
 
 The fleet is created server-side: parallel POSTs of the TradingBots straight to the API server
 (16 connections), not `kubectl apply` (which spent 312 s on 1,000 bots and was what the earlier
@@ -704,7 +706,8 @@ def main() -> None:
     ap.add_argument("--trace-memory", action="store_true",
                     help="run the operator under tracemalloc (slower) and report its largest allocation sites")
     ap.add_argument("--claims-only", action="store_true",
-                    help="no operator: create --bots journal-like claims at once and time their binding (the floor)")
+                    help="no operator: create --bots journal-like claims at once and time their binding "
+                         "(the PV controller's pace alone)")
     ap.add_argument("--floor", action="store_true",
                     help="no operator: apply the operator's objects for --bots bots directly and time their Deployments")
     ap.add_argument("--profile-apiserver", type=Path, metavar="FILE",
@@ -716,8 +719,8 @@ def main() -> None:
     if a.claims_only:
         print(json.dumps(run_claims(a.bots, a.controller_qps, a.timeout), indent=1))
         return
-    print(json.dumps(run(a.bots, a.workers, a.timeout, a.controller_qps, a.trace_memory,
-                                a.profile_apiserver), indent=1))
+    print(json.dumps(run(a.bots, a.workers, a.timeout, a.controller_qps, a.trace_memory, a.profile_apiserver),
+                     indent=1))
 
 
 if __name__ == "__main__":
