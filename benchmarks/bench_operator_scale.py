@@ -321,6 +321,25 @@ def _size_plane(plane_module: Any, controller_qps: int) -> None:
                                              f"--kube-api-burst={2 * controller_qps}"]
 
 
+def _start_plane(controller_qps: int, prefix: str, apiserver_args: tuple[str, ...] = ()) -> tuple[Any, Path]:
+    """The local control plane, sized for a fleet (`_size_plane`), started in a fresh work dir."""
+    from botfleet_tools.devcluster import plane as plane_module
+    from botfleet_tools.devcluster.binaries import ensure_binaries
+    from botfleet_tools.devcluster.plane import LocalControlPlane
+
+    _size_plane(plane_module, controller_qps)
+    plane_module.APISERVER_EXTRA_ARGS = list(apiserver_args)
+    workdir = Path(tempfile.mkdtemp(prefix=prefix))
+    plane = LocalControlPlane(ensure_binaries(build=False), workdir)
+    plane.start()
+    return plane, workdir
+
+
+def _stop_plane(plane: Any, workdir: Path) -> None:
+    plane.stop()
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
 def _journal_pvs(plane: Any, ns: str, n: int) -> None:
     """One PV per bot, pre-bound to the journal claim of bot i (claimRef): the PV controller's search
     for a matching volume among 1,000 unbound ones took minutes and would be measured instead."""
@@ -381,14 +400,8 @@ def run_floor(n: int, controller_qps: int, timeout_s: float) -> dict[str, Any]:
     not make the fleet Ready sooner on this machine."""
     from botfleet_operator import api, resources
     from botfleet_operator.secrets import view_of
-    from botfleet_tools.devcluster import plane as plane_module
-    from botfleet_tools.devcluster.binaries import ensure_binaries
-    from botfleet_tools.devcluster.plane import LocalControlPlane
 
-    _size_plane(plane_module, controller_qps)
-    workdir = Path(tempfile.mkdtemp(prefix="bench-floor-"))
-    plane = LocalControlPlane(ensure_binaries(build=False), workdir)
-    plane.start()
+    plane, workdir = _start_plane(controller_qps, "bench-floor-")
     result: dict[str, Any] = {"benchmark": "operator_objects_only", "bots": n, "controller_qps": controller_qps,
                               "uptime_before": _uptime()}
     try:
@@ -460,8 +473,7 @@ def run_floor(n: int, controller_qps: int, timeout_s: float) -> dict[str, Any]:
             "stages_after_first_create_s": _pipeline(admin, ns, first="configmaps"),
             "uptime_after": _uptime()})
     finally:
-        plane.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
+        _stop_plane(plane, workdir)
     result["machine"] = machine()
     return result
 
@@ -470,14 +482,7 @@ def run_claims(n: int, controller_qps: int, timeout_s: float) -> dict[str, Any]:
     """The floor under all-Ready, without the operator: n claims like the bots' journals created at
     once against their n pre-bound PVs, on the same plane; when the last is Bound is the pace of
     kube-controller-manager's PV controller alone on this machine (nothing else runs)."""
-    from botfleet_tools.devcluster import plane as plane_module
-    from botfleet_tools.devcluster.binaries import ensure_binaries
-    from botfleet_tools.devcluster.plane import LocalControlPlane
-
-    _size_plane(plane_module, controller_qps)
-    workdir = Path(tempfile.mkdtemp(prefix="bench-claims-"))
-    plane = LocalControlPlane(ensure_binaries(build=False), workdir)
-    plane.start()
+    plane, workdir = _start_plane(controller_qps, "bench-claims-")
     result: dict[str, Any] = {"benchmark": "journal_claims_only", "claims": n, "controller_qps": controller_qps,
                               "uptime_before": _uptime()}
     try:
@@ -513,8 +518,7 @@ def run_claims(n: int, controller_qps: int, timeout_s: float) -> dict[str, Any]:
             "control_plane_cpu_s": {k: round(cpu1[k] - cpu0.get(k, 0.0), 1) for k in cpu1},
             "uptime_after": _uptime()})
     finally:
-        plane.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
+        _stop_plane(plane, workdir)
     result["machine"] = machine()
     return result
 
@@ -530,18 +534,10 @@ def _profile_apiserver(admin: Admin, out: Path, seconds: int) -> None:
 
 def run(n: int, workers: int, timeout_s: float, controller_qps: int = 0, trace_memory: bool = False,
         profile_apiserver: Path | None = None) -> dict[str, Any]:
-    from botfleet_tools.devcluster import plane as plane_module
-    from botfleet_tools.devcluster.binaries import ensure_binaries
     from botfleet_tools.devcluster.manifests import install_crds
-    from botfleet_tools.devcluster.plane import LocalControlPlane
 
-    _size_plane(plane_module, controller_qps)
-    if profile_apiserver:
-        plane_module.APISERVER_EXTRA_ARGS = ["--profiling=true"]
-    workdir = Path(tempfile.mkdtemp(prefix="bench-op-"))
-    plane = LocalControlPlane(ensure_binaries(build=False), workdir)
     t_plane = time.monotonic()
-    plane.start()
+    plane, workdir = _start_plane(controller_qps, "bench-op-", ("--profiling=true",) if profile_apiserver else ())
     result: dict[str, Any] = {"benchmark": "operator_scale", "bots": n, "workers": workers,
                               "controller_qps": controller_qps or "defaults (20 / 50)",
                               "control_plane_start_s": round(time.monotonic() - t_plane, 1),
@@ -691,8 +687,7 @@ def run(n: int, workers: int, timeout_s: float, controller_qps: int = 0, trace_m
                 op.wait(15)
             except subprocess.TimeoutExpired:
                 op.kill()
-        plane.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
+        _stop_plane(plane, workdir)
     result["machine"] = machine()
     return result
 
