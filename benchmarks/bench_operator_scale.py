@@ -7,6 +7,8 @@ One command, prints JSON:
 With `--floor`, no operator: the bench applies the operator's objects for each bot itself and times
 the Deployments until Available (the least any operator could take on this machine); with
 `--against-floor`, that first and then the operator, and all-Ready as a multiple of the floor.
+Each bot's journal claim gets its volume from the dev cluster's provisioner, as a real cluster's
+claims do from theirs (`--volumes prebound`: a PV made beforehand for each, the world before session 9).
 
 The fleet is created server-side: parallel POSTs of the TradingBots straight to the API server
 (16 connections), not `kubectl apply` (which spent 312 s on 1,000 bots and was what the earlier
@@ -355,10 +357,18 @@ def _journal_pvs(plane: Any, ns: str, n: int) -> None:
                                                               "items": pvs[i:i + 500]}))
 
 
+# Where the journal claims' volumes come from: "provisioned", the dev cluster's provisioner on
+# the PV controller's cue, as a real cluster's dynamic provisioner (kind's local-path, a cloud's CSI
+# driver); "prebound", a PV made beforehand for each claim (claimRef by name), as the figures before
+# session 9 were measured: kinder, since the scheduler's selected-node write, the PV controller's
+# hand-over write and Event, and the volume's creation are not part of the run.
+VOLUMES = "provisioned"
+
+
 def _fleet_world(plane: Any, n: int) -> tuple[str, dict[str, Any], int]:
     """What a fleet of n bots needs besides the operator: fake nodes (one per 100 bots), the
-    namespace, a PV pre-bound to each bot's journal claim, the shared wallet Secret.
-    (namespace, the Secret as applied, number of fake nodes)."""
+    namespace, a PV pre-bound to each bot's journal claim (unless VOLUMES is "provisioned"), the
+    shared wallet Secret. (namespace, the Secret as applied, number of fake nodes)."""
     from botfleet_tools.devcluster.plane import FAKE_NODE
 
     nodes = []
@@ -372,9 +382,10 @@ def _fleet_world(plane: Any, n: int) -> tuple[str, dict[str, Any], int]:
              input=json.dumps({"apiVersion": "v1", "kind": "List", "items": nodes}))
     ns = "bench"
     _kubectl(plane, "create", "namespace", ns)
-    # Pre-bound to the journal claim of bot i (claimRef): the PV controller's search for a
-    # matching volume among 1,000 unbound ones took minutes and would be measured instead.
-    _journal_pvs(plane, ns, n)
+    if VOLUMES == "prebound":
+        # Pre-bound to the journal claim of bot i (claimRef): the PV controller's search for a
+        # matching volume among 1,000 unbound ones took minutes and would be measured instead.
+        _journal_pvs(plane, ns, n)
     secret: dict[str, Any] = {"apiVersion": "v1", "kind": "Secret",
                               "metadata": {"name": "shared-wallet", "labels": {"botfleet.io/bots": "all"}},
                               "stringData": {"PRIVATE_KEY": "0x" + "5a" * 32, "SIGNATURE_TYPE": "0"}}
@@ -403,7 +414,7 @@ def run_floor(n: int, controller_qps: int, timeout_s: float) -> dict[str, Any]:
 
     plane, workdir = _start_plane(controller_qps, "bench-floor-")
     result: dict[str, Any] = {"benchmark": "operator_objects_only", "bots": n, "controller_qps": controller_qps,
-                              "uptime_before": _uptime()}
+                              "volumes": VOLUMES, "uptime_before": _uptime()}
     try:
         ns, secret, result["fake_nodes"] = _fleet_world(plane, n)
         admin = Admin(plane.admin_kubeconfig)
@@ -540,6 +551,7 @@ def run(n: int, workers: int, timeout_s: float, controller_qps: int = 0, trace_m
     plane, workdir = _start_plane(controller_qps, "bench-op-", ("--profiling=true",) if profile_apiserver else ())
     result: dict[str, Any] = {"benchmark": "operator_scale", "bots": n, "workers": workers,
                               "controller_qps": controller_qps or "defaults (20 / 50)",
+                              "volumes": VOLUMES,
                               "control_plane_start_s": round(time.monotonic() - t_plane, 1),
                               "uptime_before": _uptime()}
     op: subprocess.Popen[bytes] | None = None
@@ -711,7 +723,11 @@ def main() -> None:
                          "the floor (this shared machine's speed moves by half from one hour to the next)")
     ap.add_argument("--profile-apiserver", type=Path, metavar="FILE",
                     help="write the API server's CPU profile over the first 60 s of the creation (go tool pprof)")
+    ap.add_argument("--volumes", choices=("prebound", "provisioned"), default=VOLUMES,
+                    help="the journal claims' volumes: made on demand by the dev cluster's provisioner, as a real "
+                         "cluster's (default), or made beforehand, pre-bound to each claim (the figures before session 9)")
     a = ap.parse_args()
+    globals()["VOLUMES"] = a.volumes
     if a.floor:
         print(json.dumps(run_floor(a.bots, a.controller_qps, a.timeout), indent=1))
         return

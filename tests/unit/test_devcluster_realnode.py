@@ -55,6 +55,18 @@ def test_claims_not_ours_are_left_alone() -> None:
     assert provisioner.volume_for(other, Path("/v"), "botfleet-local") is None
 
 
+def test_a_volume_is_made_once_per_claim() -> None:
+    # Made on an earlier pass but not bound yet (the PV controller binds one claim at a time): not
+    # posted again; the other pending claim of the class gets its volume.
+    first, second = claim(), claim()
+    second["metadata"] = {**second["metadata"], "name": "arb2", "uid": "1f8fad5b-d9cb-469f-a165-70867728950e"}
+    made = provisioner.volumes_to_make([first, second], {"pvc-0f8fad5b-d9cb-469f-a165-70867728950e"},
+                                       Path("/v"), "botfleet-local")
+    assert [v["metadata"]["name"] for v in made] == ["pvc-1f8fad5b-d9cb-469f-a165-70867728950e"]
+    assert provisioner.volumes_to_make([first, claim(storageClassName="other")], set(), Path("/v"),
+                                       "botfleet-local") == [provisioner.volume_for(first, Path("/v"), "botfleet-local")]
+
+
 def test_storage_class_is_the_default() -> None:
     sc = provisioner.storage_class()
     assert sc["metadata"]["annotations"]["storageclass.kubernetes.io/is-default-class"] == "true"
