@@ -117,11 +117,13 @@ def resource_rules() -> list[Rule]:
 def rules() -> list[Rule]:
     reserved = sorted(ALL_SECRET_KEYS)
     return [
-        # Owned objects are named <bot>, <bot>-backup, <bot>-rotate-<hash>...: a Service name must be a
-        # DNS-1035 label and a CronJob name at most 52 characters.
+        # Owned objects are named <bot>, <bot>-backup, <bot>-rotate-<hash>...: a CronJob name is at most
+        # 52 characters. A DNS-1035 label (a letter first), as a Service name must be: the metrics
+        # Service bots had until 2026-12-06 was one, and a name valid then stays valid.
         Rule((), "self.metadata.name.size() <= 45 && self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')",
              "metadata.name must start with a letter, contain only lowercase letters, digits and '-', and be at "
-             "most 45 characters (the bot's Service and CronJobs are named after it); choose another name",
+             "most 45 characters (the bot's objects are named after it, and a CronJob's name is at most 52); "
+             "choose another name",
              reason="FieldValueInvalid"),
         Rule(("spec", "strategy"), "self == oldSelf",
              "spec.strategy is immutable; delete the TradingBot and create a new one to change strategy",
