@@ -75,7 +75,6 @@ class Settings:
     sim_url: str | None = None            # paper mode talks to this simulated exchange when set
     journal_size: str = "1Gi"
     journal_storage_class: str | None = None
-    extra_egress_ports: tuple[int, ...] = field(default_factory=tuple)
     image_pull_secrets: tuple[str, ...] = field(default_factory=tuple)  # every bot's pods (chart: imagePullSecrets)
     # NetworkPolicy (docs/security.md#pods-and-network): the pod and Service CIDRs a bot may not
     # reach (beyond DNS), who may scrape its port 9100, and where the cluster's resolver runs.
@@ -346,7 +345,7 @@ def _port_of(url: str) -> int:
 def _endpoint_ports(bot: TradingBot, settings: Settings) -> set[int]:
     """Destination ports the bot's configuration names (besides HTTPS): the journal database, an
     OpenAI-compatible endpoint, the simulator, and the spec's extraEgress."""
-    ports = {443, *settings.extra_egress_ports}
+    ports = {443}
     if _uses_sim(bot, settings) and settings.sim_url:
         ports.add(_port_of(settings.sim_url))
     j = bot.spec.journal
@@ -458,14 +457,13 @@ def _dns_peer(settings: Settings) -> Obj:
 
 def network_policy(bot: TradingBot, settings: Settings) -> Obj:
     """Ingress: port 9100 from the monitoring namespace(s) and the operator's namespace only.
-    Egress: DNS to the cluster resolver only; HTTPS (and the operator's extra ports) to anything but
-    link-local and the cluster's ranges; the other ports the bot's configuration names (journal
-    database, LLM endpoint, simulator, spec.extraEgress) to anything but link-local, since those
-    services may run in the cluster."""
+    Egress: DNS to the cluster resolver only; HTTPS to anything but link-local and the cluster's
+    ranges; the other ports the bot's configuration names (journal database, LLM endpoint,
+    simulator, spec.extraEgress) to anything but link-local, since those services may run in the
+    cluster."""
     name = bot.name
-    https = {443, *settings.extra_egress_ports}
     # journal database, LLM endpoint, simulator, spec.extraEgress: may be in-cluster services
-    named = sorted(_endpoint_ports(bot, settings) - https)
+    named = sorted(_endpoint_ports(bot, settings) - {443})
     udp = _udp_ports(bot)
     scrapers: list[Obj] = [{"namespaceSelector": {"matchLabels": dict(settings.monitoring_namespace_selector)}}]
     if settings.operator_namespace:
@@ -475,7 +473,7 @@ def network_policy(bot: TradingBot, settings: Settings) -> Obj:
     not_link_local = _not_link_local()
     egress: list[Obj] = [
         {"to": [dns], "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]},
-        {"to": _internet(settings), "ports": [{"protocol": "TCP", "port": p} for p in sorted(https)]},
+        {"to": _internet(settings), "ports": [{"protocol": "TCP", "port": 443}]},
     ]
     if named:
         egress.append({"to": not_link_local, "ports": [{"protocol": "TCP", "port": p} for p in named]})
