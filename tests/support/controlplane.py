@@ -30,7 +30,7 @@ import pytest
 from botfleet_tools.devcluster.binaries import Binaries, ensure_binaries
 from botfleet_tools.devcluster.manifests import install_crds
 from botfleet_tools.devcluster.modes import choose_mode, kind_available
-from botfleet_tools.devcluster.plane import ControlPlaneError, LocalControlPlane
+from botfleet_tools.devcluster.plane import ControlPlaneError, LocalControlPlane, remove_workdir
 from botfleet_tools.devcluster.realnode import RealNode, delete_network
 from tests.support.controlplane_csr import kubeconfig_via_csr
 from tests.support.controlplane_kind import KindCluster
@@ -135,7 +135,7 @@ def _start_plane(binaries: Binaries, config: pytest.Config, attempts: int = 2,
             return plane
         except ControlPlaneError as exc:
             kept = _keep_logs(plane.logs_dir)
-            shutil.rmtree(plane.workdir, ignore_errors=True)
+            remove_workdir(plane.workdir)
             if attempt == attempts:
                 raise ControlPlaneError(f"{exc}\n(component logs kept in {kept})") from exc
             with _visible_output(config):
@@ -160,6 +160,12 @@ def local_cluster(config: pytest.Config, real_node: Callable[[Path], RealNode] |
                       plane.kubeconfig_for_user, startup), plane
     finally:
         plane.stop()
+        # Every fixture's plane (the real node's too: 1-1.6 GB of images and containers); the logs
+        # of a failed run are copied out first, by the fixture.
+        left = remove_workdir(workdir)
+        if left:
+            with _visible_output(config):
+                _say(f"{workdir} kept: still mounted below it: {', '.join(left[:3])}")
 
 
 @pytest.fixture(scope="session")
@@ -176,7 +182,6 @@ def cluster(request: pytest.FixtureRequest) -> Iterator[Cluster]:
                     kept = _keep_logs(plane.logs_dir)
                     with _visible_output(request.config):
                         _say(f"tests failed: component logs kept in {kept}")
-                shutil.rmtree(plane.workdir, ignore_errors=True)
         return
 
     workdir = Path(tempfile.mkdtemp(prefix="botfleet-e2e-"))

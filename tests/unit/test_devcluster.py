@@ -104,3 +104,20 @@ def test_dev_cluster_builds_from_tools_and_never_reads_tests() -> None:
         for node in ast.walk(ast.parse(source.read_text())):
             if isinstance(node, ast.Constant) and isinstance(node.value, str):
                 assert node.value != "tests" and "tests/" not in node.value, f"{source.name}: {node.value!r}"
+
+
+def test_a_work_dir_is_removed_only_when_nothing_is_mounted_below_it(tmp_path: Path) -> None:
+    from botfleet_tools.devcluster.plane import mounts_under, remove_workdir
+
+    work = tmp_path / "botfleet-cp-x"
+    (work / "etcd-data").mkdir(parents=True)
+    inside = f"{work.resolve()}/node/kubelet"
+    mounts = (f"/dev/vda / ext4 rw 0 0\n/dev/vda {inside} ext4 rw 0 0\n"
+              f"tmpfs {work.resolve()}/node/my\\040pods tmpfs rw 0 0\n"
+              f"tmpfs {work.resolve()}-other/x tmpfs rw 0 0\n")  # a sibling's, not below it
+    assert mounts_under(work, mounts) == [inside, f"{work.resolve()}/node/my pods"]
+    # A leftover kubelet mount: deleting through it would reach what is mounted there.
+    assert remove_workdir(work, mounts) == [inside, f"{work.resolve()}/node/my pods"]
+    assert (work / "etcd-data").is_dir()
+    assert remove_workdir(work, "/dev/vda / ext4 rw 0 0\n") == []
+    assert not work.exists()

@@ -78,7 +78,7 @@ def up(
     """Start the control plane in the background and print the KUBECONFIG to export."""
     from botfleet_tools.devcluster.binaries import ensure_binaries, repo_root
     from botfleet_tools.devcluster.manifests import install_crds
-    from botfleet_tools.devcluster.plane import ControlPlaneError, LocalControlPlane
+    from botfleet_tools.devcluster.plane import ControlPlaneError, LocalControlPlane, remove_workdir
     from botfleet_tools.devcluster.realnode import RealNode, RealNodeError
 
     workdir = (workdir or default_dir()).resolve()
@@ -87,8 +87,10 @@ def up(
         typer.echo(f"already running (state in {workdir}); `botfleet dev cluster down` stops it", err=True)
         _print_usage(state)
         return
-    if workdir.exists():
-        shutil.rmtree(workdir)  # leftovers of a cluster whose processes are gone
+    if workdir.exists() and remove_workdir(workdir):  # leftovers of a cluster whose processes are gone
+        typer.echo(f"{workdir} still has mounts of an earlier real node below it; `botfleet dev cluster down "
+                   f"--dir {workdir}` removes them", err=True)
+        raise typer.Exit(1)
     binaries = ensure_binaries(build=True)
     node: RealNode | None = None
     if real_node:
@@ -128,7 +130,7 @@ def down(
     keep: bool = typer.Option(False, help="Keep the state directory (logs, certificates)."),
 ) -> None:
     """Stop the control plane started by `up` and delete its state."""
-    from botfleet_tools.devcluster.plane import COMPONENTS, stop_pids
+    from botfleet_tools.devcluster.plane import COMPONENTS, remove_workdir, stop_pids
     from botfleet_tools.devcluster.realnode import cleanup_from_state, remove_containers_at
 
     workdir = (workdir or default_dir()).resolve()
@@ -145,9 +147,13 @@ def down(
         remove_containers_at(str(node["socket"]))  # while containerd runs: its shims outlive it
     stop_pids([owned[n] for n in order if n not in first])
     cleanup_from_state(state)
-    if not keep:
-        shutil.rmtree(workdir, ignore_errors=True)
-    typer.echo(f"stopped {len(order)} process(es)" + ("" if keep else f"; removed {workdir}"), err=True)
+    left = [] if keep else remove_workdir(workdir)
+    removed = "" if keep or left else f"; removed {workdir}"
+    typer.echo(f"stopped {len(order)} process(es){removed}", err=True)
+    if left:
+        typer.echo(f"{workdir} kept: still mounted below it: {', '.join(left[:3])} (umount them, then delete it)",
+                   err=True)
+        raise typer.Exit(1)
 
 
 @app.command()
