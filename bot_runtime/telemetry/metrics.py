@@ -7,12 +7,22 @@ a dashboard can group by bot without relabelling.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, ProcessCollector
 
 # Tick-to-order latency is sub-millisecond when healthy: buckets from 50 µs to 1 s.
 LATENCY_BUCKETS = (5e-5, 1e-4, 2e-4, 3e-4, 5e-4, 7.5e-4, 1e-3, 2e-3, 5e-3, 1e-2, 2.5e-2, 0.1, 0.25, 1.0)
 EDGE_BUCKETS = (0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2)
 L = ("bot", "strategy")
+
+
+def zero(counter: Counter, bot: str, strategy: str, values: Iterable[str]) -> None:
+    """Create these children of an outcome counter at 0 when the bot starts. The KPI ratios (win
+    rate, prediction accuracy, copy success) divide increase()s: a child born at 1 shows Prometheus
+    no increase, and while only losses have happened the ratio read "No data" instead of 0%."""
+    for value in values:
+        counter.labels(bot, strategy, value)
 
 
 class BotMetrics:

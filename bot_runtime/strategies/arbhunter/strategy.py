@@ -30,6 +30,7 @@ from bot_runtime.strategies.arbhunter.logic import (
 )
 from bot_runtime.strategies.base import Strategy, StrategyContext, register
 from bot_runtime.strategies.common import LatencyWindow, Tally, TaskSet
+from bot_runtime.telemetry.metrics import zero
 from bot_runtime.types import UNRESOLVED, Opportunity, OrderIntent, OrderResult
 from bot_runtime.venue.polymarket.constants import E6
 from bot_runtime.venue.polymarket.fees import rate_ppm_of
@@ -98,6 +99,8 @@ class ArbHunter(Strategy):
         self.tally.restore(ctx.held())  # positions survive a restart (the journal has them)
         self.latency = LatencyWindow()
         self.results = {"won": 0, "lost": 0, "failed": 0}
+        if ctx.metrics is not None:
+            zero(ctx.metrics.arb_results, ctx.bot, self.name, self.results)
         self.tasks = TaskSet()
         self._stopped = asyncio.Event()
         self._ids = itertools.count(1)

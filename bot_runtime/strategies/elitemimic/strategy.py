@@ -28,6 +28,7 @@ from bot_runtime.strategies.elitemimic.logic import (
     parse_data_api_trade,
     plan_copy,
 )
+from bot_runtime.telemetry.metrics import zero
 from bot_runtime.types import Opportunity, OrderIntent
 from bot_runtime.venue.polymarket.constants import E6
 from bot_runtime.venue.polymarket.data_api import DataApiClient, item_time
@@ -72,6 +73,8 @@ class EliteMimic(Strategy):
         self.decisions: dict[str, int] = {}
         self.copies: dict[str, list[tuple[str, str]]] = {}     # market -> [(side, token)] of filled copies
         self.outcomes = {"win": 0, "loss": 0}
+        if ctx.metrics is not None:
+            zero(ctx.metrics.copy_outcomes, ctx.bot, self.name, self.outcomes)
         self.whales: dict[str, dict[str, int]] = {}            # wallet -> {"trades", "wins", "losses"}
         self._whale_trades: dict[str, list[tuple[str, str, str]]] = {}  # market -> [(wallet, side, token)]
         self._seen: OrderedDict[tuple[str, str, str], None] = OrderedDict()

@@ -36,6 +36,7 @@ from bot_runtime.strategies.polyai.statarb import (
     mean_reversion_signal,
     nested_signals,
 )
+from bot_runtime.telemetry.metrics import zero
 from bot_runtime.types import Opportunity, OrderIntent
 from bot_runtime.venue.polymarket.constants import E6, LOT_E6
 from bot_runtime.venue.polymarket.gamma import GammaClient, MarketInfo
@@ -89,6 +90,8 @@ class PolyAI(Strategy):
         self.signals: dict[str, int] = {}
         self.exits: dict[str, tuple[str, int]] = {}  # token -> (market, price to sell at): mean reversion
         self.accuracy = AccuracyTracker(metrics=ctx.metrics, labels=(ctx.bot, self.name))
+        if ctx.metrics is not None:
+            zero(ctx.metrics.ai_predictions, ctx.bot, self.name, ("correct", "wrong"))
         self.accuracy.load_state(ctx.state_get(ACCURACY_KEY))  # the score survives restarts
         self.stats: dict[str, RollingStats] = {}
         self.markets: list[MarketInfo] = [m for m in ctx.markets.values() if m.tradable]
