@@ -30,7 +30,8 @@ import pytest
 from botfleet_tools.devcluster.binaries import Binaries, ensure_binaries
 from botfleet_tools.devcluster.manifests import install_crds
 from botfleet_tools.devcluster.modes import choose_mode, kind_available
-from botfleet_tools.devcluster.plane import ControlPlaneError, LocalControlPlane, remove_workdir
+from botfleet_tools.devcluster.mounts import remove_workdir
+from botfleet_tools.devcluster.plane import ControlPlaneError, LocalControlPlane
 from botfleet_tools.devcluster.realnode import RealNode, delete_network
 from tests.support.controlplane_csr import kubeconfig_via_csr
 from tests.support.controlplane_kind import KindCluster

@@ -107,7 +107,7 @@ def test_dev_cluster_builds_from_tools_and_never_reads_tests() -> None:
 
 
 def test_a_work_dir_is_removed_only_when_nothing_is_mounted_below_it(tmp_path: Path) -> None:
-    from botfleet_tools.devcluster.plane import mounts_under, remove_workdir
+    from botfleet_tools.devcluster.mounts import mounts_under, remove_workdir
 
     work = tmp_path / "botfleet-cp-x"
     (work / "etcd-data").mkdir(parents=True)

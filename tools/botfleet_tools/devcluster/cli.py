@@ -78,7 +78,8 @@ def up(
     """Start the control plane in the background and print the KUBECONFIG to export."""
     from botfleet_tools.devcluster.binaries import ensure_binaries, repo_root
     from botfleet_tools.devcluster.manifests import install_crds
-    from botfleet_tools.devcluster.plane import ControlPlaneError, LocalControlPlane, remove_workdir
+    from botfleet_tools.devcluster.mounts import remove_workdir
+    from botfleet_tools.devcluster.plane import ControlPlaneError, LocalControlPlane
     from botfleet_tools.devcluster.realnode import RealNode, RealNodeError
 
     workdir = (workdir or default_dir()).resolve()
@@ -130,7 +131,8 @@ def down(
     keep: bool = typer.Option(False, help="Keep the state directory (logs, certificates)."),
 ) -> None:
     """Stop the control plane started by `up` and delete its state."""
-    from botfleet_tools.devcluster.plane import COMPONENTS, remove_workdir, stop_pids
+    from botfleet_tools.devcluster.mounts import remove_workdir
+    from botfleet_tools.devcluster.plane import COMPONENTS, stop_pids
     from botfleet_tools.devcluster.realnode import cleanup_from_state, remove_containers_at
 
     workdir = (workdir or default_dir()).resolve()

@@ -28,6 +28,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from botfleet_tools.devcluster.mounts import unmount_under
+
 # The checkout: tools/botfleet_tools/devcluster/image.py -> repository root (the Dockerfile's context).
 REPO = Path(__file__).resolve().parents[3]
 SUITE = "bookworm"
@@ -76,11 +78,6 @@ def _run(cmd: Sequence[str], **kwargs: object) -> subprocess.CompletedProcess[st
     return proc  # type: ignore[no-any-return]
 
 
-def _unmount_under(root: Path) -> None:
-    prefix = str(root.resolve()) + "/"
-    mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()]
-    for mnt in sorted((m for m in mounts if m.startswith(prefix)), key=len, reverse=True):
-        subprocess.run(["umount", "-l", mnt], capture_output=True, check=False)
 
 
 def _skip_pseudo_fs(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
@@ -104,7 +101,7 @@ def ensure_base_tarball(packages: Sequence[str] = BASE_PACKAGES, cache: Path | N
             finally:
                 # debootstrap mounts /proc (and maybe /sys) in the tree; a failed run can leave them,
                 # and neither the tar nor the temporary directory's removal may descend into them.
-                _unmount_under(root)
+                unmount_under(root)
             # Package lists and the .deb cache are ~60 MB of nothing the image needs.
             for sub in ("var/cache/apt/archives", "var/lib/apt/lists"):
                 for entry in (root / sub).glob("*"):

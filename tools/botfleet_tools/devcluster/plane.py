@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import signal
 import socket
 import ssl
@@ -139,25 +138,6 @@ def stop_pids(pids: Sequence[int], grace: float = 10.0) -> None:
         if pid_alive(pid):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-
-
-def mounts_under(workdir: Path, mounts: str | None = None) -> list[str]:
-    """Mount points below ``workdir`` (``mounts``: the text of /proc/mounts, read when None)."""
-    prefix = str(workdir.resolve()) + "/"
-    text = Path("/proc/mounts").read_text() if mounts is None else mounts
-    points = [line.split()[1].replace("\\040", " ") for line in text.splitlines() if len(line.split()) > 1]
-    return [m for m in points if m.startswith(prefix)]
-
-
-def remove_workdir(workdir: Path, mounts: str | None = None) -> list[str]:
-    """Delete a stopped plane's work dir (etcd's data; with a real node, its images and containers:
-    1-1.6 GB each). Never while something is still mounted below it (a real node's kubelet or
-    container mounts, when its clean-up failed): a recursive delete would reach through the mount.
-    The mounts left, if any (then nothing was deleted)."""
-    left = mounts_under(workdir, mounts)
-    if not left:
-        shutil.rmtree(workdir, ignore_errors=True)
-    return left
 
 
 @dataclass

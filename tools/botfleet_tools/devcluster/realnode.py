@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from botfleet_tools.devcluster import pki
+from botfleet_tools.devcluster.mounts import unmount_under
 
 if TYPE_CHECKING:
     from botfleet_tools.devcluster.plane import LocalControlPlane
@@ -149,11 +150,6 @@ def delete_network(net: NodeNet) -> None:
     _run("ip", "link", "delete", net.host_if, check=False)
 
 
-def _unmount_under(root: Path) -> None:
-    prefix = str(root.resolve()) + "/"
-    mounts = [line.split()[1].replace("\\040", " ") for line in Path("/proc/mounts").read_text().splitlines()]
-    for mnt in sorted((m for m in mounts if m.startswith(prefix)), key=len, reverse=True):
-        subprocess.run(["umount", "-l", mnt], capture_output=True, check=False)
 
 
 def _shim_pids(socket_path: str) -> list[int]:
@@ -381,7 +377,7 @@ def cleanup(net: NodeNet, node_dir: Path, socket_path: str, tunables: dict[str, 
     for pid in _shim_pids(socket_path):
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-    _unmount_under(node_dir)
+    unmount_under(node_dir)
     delete_network(net)
     for key, value in tunables.items():
         with contextlib.suppress(OSError):
