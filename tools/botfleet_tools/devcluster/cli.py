@@ -88,9 +88,10 @@ def up(
         typer.echo(f"already running (state in {workdir}); `botfleet dev cluster down` stops it", err=True)
         _print_usage(state)
         return
-    if workdir.exists() and remove_workdir(workdir):  # leftovers of a cluster whose processes are gone
-        typer.echo(f"{workdir} still has mounts of an earlier real node below it; `botfleet dev cluster down "
-                   f"--dir {workdir}` removes them", err=True)
+    left = remove_workdir(workdir) if workdir.exists() else []  # leftovers of a cluster whose processes are gone
+    if left:
+        typer.echo(f"{workdir} still has something mounted below it ({left[0]}): `botfleet dev cluster down "
+                   f"--dir {workdir}` cleans up after a real node it started; otherwise umount it", err=True)
         raise typer.Exit(1)
     binaries = ensure_binaries(build=True)
     node: RealNode | None = None
