@@ -357,17 +357,17 @@ def _journal_pvs(plane: Any, ns: str, n: int) -> None:
                                                               "items": pvs[i:i + 500]}))
 
 
-# Where the journal claims' volumes come from: "provisioned", the dev cluster's provisioner on
+# Where the journal claims' volumes come from (the first, the default): "provisioned", the dev cluster's provisioner on
 # the PV controller's cue, as a real cluster's dynamic provisioner (kind's local-path, a cloud's CSI
 # driver); "prebound", a PV made beforehand for each claim (claimRef by name), as the figures before
 # session 9 were measured: kinder, since the scheduler's selected-node write, the PV controller's
 # hand-over write and Event, and the volume's creation are not part of the run.
-VOLUMES = "provisioned"
+VOLUMES = ("provisioned", "prebound")
 
 
-def _fleet_world(plane: Any, n: int) -> tuple[str, dict[str, Any], int]:
+def _fleet_world(plane: Any, n: int, volumes: str) -> tuple[str, dict[str, Any], int]:
     """What a fleet of n bots needs besides the operator: fake nodes (one per 100 bots), the
-    namespace, a PV pre-bound to each bot's journal claim (unless VOLUMES is "provisioned"), the
+    namespace, a PV pre-bound to each bot's journal claim (with volumes "prebound"), the
     shared wallet Secret. (namespace, the Secret as applied, number of fake nodes)."""
     from botfleet_tools.devcluster.plane import FAKE_NODE
 
@@ -382,7 +382,7 @@ def _fleet_world(plane: Any, n: int) -> tuple[str, dict[str, Any], int]:
              input=json.dumps({"apiVersion": "v1", "kind": "List", "items": nodes}))
     ns = "bench"
     _kubectl(plane, "create", "namespace", ns)
-    if VOLUMES == "prebound":
+    if volumes == "prebound":
         # Pre-bound to the journal claim of bot i (claimRef): the PV controller's search for a
         # matching volume among 1,000 unbound ones took minutes and would be measured instead.
         _journal_pvs(plane, ns, n)
@@ -401,7 +401,7 @@ _PATHS = {"ServiceAccount": "/api/v1/namespaces/{ns}/serviceaccounts",
           "CronJob": "/apis/batch/v1/namespaces/{ns}/cronjobs"}
 
 
-def run_floor(n: int, controller_qps: int, timeout_s: float) -> dict[str, Any]:
+def run_floor(n: int, controller_qps: int, timeout_s: float, volumes: str = VOLUMES[0]) -> dict[str, Any]:
     """The floor under all-Ready with the operator's own objects: no operator and no TradingBots;
     this process server-side-applies the very objects `resources.desired_objects` gives for each of
     n live arbhunter bots (ServiceAccount, ConfigMap, journal claim and NetworkPolicies first, then
@@ -414,9 +414,9 @@ def run_floor(n: int, controller_qps: int, timeout_s: float) -> dict[str, Any]:
 
     plane, workdir = _start_plane(controller_qps, "bench-floor-")
     result: dict[str, Any] = {"benchmark": "operator_objects_only", "bots": n, "controller_qps": controller_qps,
-                              "volumes": VOLUMES, "uptime_before": _uptime()}
+                              "volumes": volumes, "uptime_before": _uptime()}
     try:
-        ns, secret, result["fake_nodes"] = _fleet_world(plane, n)
+        ns, secret, result["fake_nodes"] = _fleet_world(plane, n, volumes)
         admin = Admin(plane.admin_kubeconfig)
         views = {"shared-wallet": view_of({**secret, "metadata": {**secret["metadata"], "namespace": ns}})}
         settings = resources.Settings()
@@ -544,14 +544,14 @@ def _profile_apiserver(admin: Admin, out: Path, seconds: int) -> None:
 
 
 def run(n: int, workers: int, timeout_s: float, controller_qps: int = 0, trace_memory: bool = False,
-        profile_apiserver: Path | None = None) -> dict[str, Any]:
+        profile_apiserver: Path | None = None, volumes: str = VOLUMES[0]) -> dict[str, Any]:
     from botfleet_tools.devcluster.manifests import install_crds
 
     t_plane = time.monotonic()
     plane, workdir = _start_plane(controller_qps, "bench-op-", ("--profiling=true",) if profile_apiserver else ())
     result: dict[str, Any] = {"benchmark": "operator_scale", "bots": n, "workers": workers,
                               "controller_qps": controller_qps or "defaults (20 / 50)",
-                              "volumes": VOLUMES,
+                              "volumes": volumes,
                               "control_plane_start_s": round(time.monotonic() - t_plane, 1),
                               "uptime_before": _uptime()}
     op: subprocess.Popen[bytes] | None = None
@@ -559,7 +559,7 @@ def run(n: int, workers: int, timeout_s: float, controller_qps: int = 0, trace_m
     try:
         install_crds(lambda *a, **k: plane.kubectl(*a, **k), REPO / "crds")
         _kubectl(plane, "apply", "-f", str(REPO / "deploy" / "rbac" / "operator.yaml"))
-        ns, secret, result["fake_nodes"] = _fleet_world(plane, n)
+        ns, secret, result["fake_nodes"] = _fleet_world(plane, n, volumes)
 
         kubeconfig = plane.kubeconfig_for_user(OPERATOR_USER, OPERATOR_GROUPS)
         env = {**os.environ, "KUBECONFIG": str(kubeconfig), "PYTHONUNBUFFERED": "1"}
@@ -723,22 +723,21 @@ def main() -> None:
                          "the floor (this shared machine's speed moves by half from one hour to the next)")
     ap.add_argument("--profile-apiserver", type=Path, metavar="FILE",
                     help="write the API server's CPU profile over the first 60 s of the creation (go tool pprof)")
-    ap.add_argument("--volumes", choices=("prebound", "provisioned"), default=VOLUMES,
+    ap.add_argument("--volumes", choices=VOLUMES, default=VOLUMES[0],
                     help="the journal claims' volumes: made on demand by the dev cluster's provisioner, as a real "
                          "cluster's (default), or made beforehand, pre-bound to each claim (the figures before session 9)")
     a = ap.parse_args()
-    globals()["VOLUMES"] = a.volumes
     if a.floor:
-        print(json.dumps(run_floor(a.bots, a.controller_qps, a.timeout), indent=1))
+        print(json.dumps(run_floor(a.bots, a.controller_qps, a.timeout, a.volumes), indent=1))
         return
     if a.claims_only:
         print(json.dumps(run_claims(a.bots, a.controller_qps, a.timeout), indent=1))
         return
     floor = None
     if a.against_floor:
-        floor = run_floor(a.bots, a.controller_qps, a.timeout)
+        floor = run_floor(a.bots, a.controller_qps, a.timeout, a.volumes)
         time.sleep(15)  # the floor's plane fully gone before the operator's starts
-    result = run(a.bots, a.workers, a.timeout, a.controller_qps, a.trace_memory, a.profile_apiserver)
+    result = run(a.bots, a.workers, a.timeout, a.controller_qps, a.trace_memory, a.profile_apiserver, a.volumes)
     if floor is not None:
         result["floor"] = floor
         if result["all_ready_s"] and floor["all_available_s"]:
