@@ -232,7 +232,10 @@ def botfleet_demo(timeout: float = 120) -> Iterator[str]:
     if argv is None:
         raise RuntimeError("no `botfleet demo` in this checkout")
     port = free_port()
-    with _process([*argv, "--no-ui", "--metrics-port", str(port)], [f"http://127.0.0.1:{port}/metrics"], timeout):
+    # The demo keeps its log for the user (in the temp dir by default); a test's goes with the test.
+    with tempfile.TemporaryDirectory(prefix="botfleet-test-demo-") as logs, \
+            _process([*argv, "--no-ui", "--metrics-port", str(port), "--log-file", str(Path(logs) / "demo.log")],
+                     [f"http://127.0.0.1:{port}/metrics"], timeout):
         yield f"127.0.0.1:{port}"
 
 
