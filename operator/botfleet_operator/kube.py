@@ -71,6 +71,12 @@ class ApiKube:
                           object_path(obj["kind"], meta["namespace"], meta["name"]), obj,
                           "application/apply-patch+yaml", [("fieldManager", MANAGER), ("force", "true")]) or {}
 
+    def create(self, obj: Obj) -> Obj:
+        """POST: fails (409) when the object exists, where an apply would take it over."""
+        meta = obj["metadata"]
+        return self._call(f"create {obj['kind']} {meta['namespace']}/{meta['name']}", "POST",
+                          object_path(obj["kind"], meta["namespace"]), obj) or {}
+
     def secret_exists(self, namespace: str, name: str) -> bool:
         """Does the Secret exist? Its metadata only (PartialObjectMetadata): a Secret nobody opted in
         for bots is never read, only named in status."""

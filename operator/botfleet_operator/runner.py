@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import random
 import time
@@ -24,7 +25,7 @@ from typing import Any
 
 import kopf
 
-from botfleet_operator import api, kubeconfig, memdump, metrics
+from botfleet_operator import api, hashkey, kubeconfig, memdump, metrics
 from botfleet_operator.apiclient import ApiClient
 from botfleet_operator.cache import BotKey, Cache, WorkQueue
 from botfleet_operator.conditions import BotReport, parse_report
@@ -433,7 +434,17 @@ def run(opts: OperatorOptions) -> None:
         return Watchers(conn, OWNED, opts.namespaces, f"{LABEL_MANAGED_BY}={MANAGER}", deliver,
                         on_event=lambda kind: metrics.WATCH_EVENTS.labels(kind=kind).inc())
 
-    ctl = Controller(kube, Settings.from_env(), workers=opts.workers, resync_seconds=opts.resync_seconds,
+    settings = Settings.from_env()
+    if not settings.hash_key:  # started by hand: the key is kept in a Secret of the operator's namespace
+        try:
+            settings = dataclasses.replace(settings, hash_key=hashkey.ensure(kube, opts.lease_namespace))
+        except hashkey.HashKeyError as exc:
+            log.error("%s", exc)
+            if elector is not None:
+                elector.release()
+            raise SystemExit(2) from None
+        log.info("HMAC key of the Secret digests: Secret %s/%s", opts.lease_namespace, hashkey.SECRET_NAME)
+    ctl = Controller(kube, settings, workers=opts.workers, resync_seconds=opts.resync_seconds,
                      health=health, bot_status_seconds=opts.bot_status_seconds, watch_owned=watch_owned)
     registry = build_registry(ctl, opts, conn)
     log.info("botfleet operator starting (%s)", ", ".join(opts.namespaces) or "all namespaces")

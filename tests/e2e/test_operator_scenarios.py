@@ -217,6 +217,27 @@ def test_example_becomes_ready_with_owned_objects_and_columns(cluster: Cluster, 
     assert "botfleet_operator_reconciles_total" in operator.metrics()
 
 
+def test_an_operator_without_a_key_keeps_its_hmac_key_in_its_namespace(cluster: Cluster, operator: OperatorProcess,
+                                                                        namespace: str) -> None:
+    """Started as the README starts it (no BOTFLEET_HASH_KEY), the operator still publishes an HMAC
+    of the Secrets, not a plain SHA-256 a tenant could test guessed values against: its key is a
+    random Secret it made in its own namespace."""
+    from botfleet_operator.api import TradingBot
+    from botfleet_operator.secrets import secrets_hash, view_of
+
+    apply(cluster, secret_doc("hk-wallet", PRIVATE_KEY=TEST_PRIVATE_KEY, SIGNATURE_TYPE="0"), namespace)
+    apply(cluster, bot_doc("hk", mode="live", walletSecretRef={"name": "hk-wallet"}), namespace)
+    wait_condition(cluster, namespace, "hk", "Ready", "True")
+    stored = get_json(cluster, "secret", "botfleet-operator-hash-key", "-n", "botfleet-system")
+    key = base64.b64decode(stored["data"]["key"]).strip()
+    assert len(key) >= 32
+    bot = get_json(cluster, "tradingbot", "hk", "-n", namespace)
+    spec = TradingBot.parse(bot).spec
+    views = {"hk-wallet": view_of(get_json(cluster, "secret", "hk-wallet", "-n", namespace))}
+    assert bot["status"]["credentialsHash"] == secrets_hash(spec, views, key)
+    assert bot["status"]["credentialsHash"] != secrets_hash(spec, views)
+
+
 def test_spec_change_updates_config_rolls_and_advances_generation(cluster: Cluster, operator: OperatorProcess,
                                                                   namespace: str) -> None:
     _apply_example(cluster, namespace, "arbhunter")
