@@ -222,14 +222,17 @@ def test_no_secret_in_logs_events_status_configmaps_or_metrics(plane: Plane, tmp
                               # a paper bot never needs its wallet: a missing credentials Secret it does need
                               bot("s-missing", credentialsSecretRef={"name": "nope"})], ns)
         running = ["s-arb", "s-ai", "s-live"]
-        # Deployments available (not TradingBot Ready: see the report on bots stuck in RollingOut)
+        # Ready itself, not only the Deployments: bots applied in one List with their Secrets were once
+        # left RollingOut while available (docs/reliability.md, finding 5, fixed).
         eventually(lambda: all(_available(p, ns, n) for n in running), "bots with Secrets running", timeout=300)
+        eventually(lambda: set(running) <= ready_names(p.kubectl, ns), "bots with Secrets Ready", timeout=120)
         before = _annotations(p, ns, "s-arb")
         # rotate every value: the bots roll, and the new values must not leak either
         apply_all(p.kubectl, [_secret("w", {"PRIVATE_KEY": ROTATED["PRIVATE_KEY"], "SIGNATURE_TYPE": "0"}),
                               _secret("c", {k: ROTATED[k] for k in creds})], ns)
         eventually(lambda: _annotations(p, ns, "s-arb") != before, "the bot rolled after rotation", timeout=120)
         eventually(lambda: all(_available(p, ns, n) for n in running), "running after rotation", timeout=300)
+        eventually(lambda: set(running) <= ready_names(p.kubectl, ns), "bots with Secrets Ready", timeout=120)
         eventually(lambda: "SecretNotFound" in p.kubectl("get", "tradingbot", "s-missing", "-n", ns, "-o", "json").stdout,
                    "the missing Secret reported", timeout=60)
         metrics = op.metrics()
