@@ -120,6 +120,8 @@ def deployment_state(bot: TradingBot, dep: Obj | None, just_applied: bool = Fals
 
 
 # Waiting reasons of a container that will not start by itself: the user must act.
+# The kubelet resets a container's restart back-off after it ran this long without crashing.
+CRASH_LOOP_MEMORY_SECONDS = 600.0
 STUCK_WAITING = ("CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull", "InvalidImageName",
                  "CreateContainerConfigError", "CreateContainerError", "RunContainerError")
 
@@ -155,9 +157,36 @@ def scheduling_grace_left(pods: list[Obj], now: datetime) -> float | None:
     return min(waiting) if waiting else None
 
 
+def _crash_text(cs: Obj, pod: str) -> str:
+    last = (cs.get("lastState") or {}).get("terminated") or {}
+    code = last.get("exitCode")
+    why = f" ({last['reason']})" if last.get("reason") else ""
+    exit_text = f"last exit code {code}{why}" if code is not None else "no exit code recorded"
+    return (f"container {cs.get('name')} of pod {pod} keeps crashing: {exit_text}, "
+            f"{cs.get('restartCount', 0)} restarts; see kubectl logs {pod} --previous")
+
+
+def _pod_ready(pod: Obj) -> bool:
+    return any(c.get("type") == "Ready" and c.get("status") == "True"
+               for c in (pod.get("status") or {}).get("conditions") or [])
+
+
+def _restarted_after_crash(cs: Obj, pod: Obj, now: datetime | None) -> bool:
+    """Between two crashes of a crash loop the kubelet reports the container running again: it is
+    still crash-looping until it is ready, if its last run failed within the kubelet's back-off
+    reset (a not-ready container whose last crash is older is a readiness problem, not a loop)."""
+    last = (cs.get("lastState") or {}).get("terminated") or {}
+    finished = parse_time(last.get("finishedAt"))
+    return (now is not None and finished is not None and "running" in (cs.get("state") or {})
+            and (cs.get("restartCount") or 0) > 0 and last.get("exitCode") not in (None, 0)
+            and (now - finished).total_seconds() < CRASH_LOOP_MEMORY_SECONDS and not _pod_ready(pod))
+
+
 def pod_problem(pods: list[Obj], now: datetime | None = None) -> tuple[str, str] | None:
     """(reason, message) of a bot pod that cannot run, in the pod's own terms; None if none.
-    With `now`, a pod unschedulable for less than UNSCHEDULABLE_GRACE_SECONDS is no problem yet."""
+    With `now`, a pod unschedulable for less than UNSCHEDULABLE_GRACE_SECONDS is no problem yet,
+    and a container restarted after a recent crash and not ready yet is still CrashLoopBackOff
+    (else Ready would flip to RollingOut and back, with an Event, at every restart)."""
     for pod in _bot_pods(pods):
         name = pod["metadata"]["name"]
         st = pod.get("status") or {}
@@ -169,15 +198,10 @@ def pod_problem(pods: list[Obj], now: datetime | None = None) -> tuple[str, str]
         for cs in (st.get("initContainerStatuses") or []) + (st.get("containerStatuses") or []):
             waiting = (cs.get("state") or {}).get("waiting") or {}
             reason = waiting.get("reason")
+            if reason == "CrashLoopBackOff" or (reason is None and _restarted_after_crash(cs, pod, now)):
+                return "CrashLoopBackOff", _crash_text(cs, name)
             if reason not in STUCK_WAITING:
                 continue
-            if reason == "CrashLoopBackOff":
-                last = (cs.get("lastState") or {}).get("terminated") or {}
-                code = last.get("exitCode")
-                why = f" ({last['reason']})" if last.get("reason") else ""
-                exit_text = f"last exit code {code}{why}" if code is not None else "no exit code recorded"
-                return reason, (f"container {cs.get('name')} of pod {name} keeps crashing: {exit_text}, "
-                                f"{cs.get('restartCount', 0)} restarts; see kubectl logs {name} --previous")
             detail = f": {waiting['message']}" if waiting.get("message") else ""
             return reason, f"container {cs.get('name')} of pod {name} is waiting: {reason}{detail}"
     return None

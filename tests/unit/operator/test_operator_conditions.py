@@ -112,6 +112,12 @@ UNSCHEDULABLE = {"type": "PodScheduled", "status": "False", "reason": "Unschedul
      "CrashLoopBackOff", "last exit code 137 (OOMKilled)"),
     (bot_pod(waiting={"reason": "CreateContainerConfigError", "message": 'secret "w" not found'}),
      "CreateContainerConfigError", 'CreateContainerConfigError: secret "w" not found'),
+    (bot_pod(waiting={"reason": "InvalidImageName", "message": 'Failed to apply default image tag "x:"'}),
+     "InvalidImageName", 'is waiting: InvalidImageName: Failed to apply default image tag "x:"'),
+    (bot_pod(waiting={"reason": "CreateContainerError", "message": "context deadline exceeded"}),
+     "CreateContainerError", "is waiting: CreateContainerError: context deadline exceeded"),
+    (bot_pod(waiting={"reason": "RunContainerError", "message": "exec: \"botfleet\": not found"}),
+     "RunContainerError", 'is waiting: RunContainerError: exec: "botfleet": not found'),
 ])
 def test_ready_false_carries_the_pods_own_reason(pod: dict[str, Any], reason: str, text: str) -> None:
     """Issue 12: not `RollingOut: 0/1 available` forever, but why the pod does not run."""
@@ -120,6 +126,34 @@ def test_ready_false_carries_the_pods_own_reason(pod: dict[str, Any], reason: st
     assert text in condition(st, "Ready")["message"]  # type: ignore[index]
     assert cond(st, "Degraded") == ("True", reason)
     assert cond(st, "Progressing") == ("True", reason)
+
+
+def test_a_crash_loop_stays_crashloopbackoff_between_crashes() -> None:
+    """Between two crashes the kubelet reports the container running again (not ready): Ready must
+    not flip to RollingOut and back (with a Warning Event each time) at every restart."""
+    crashed = {"exitCode": 2, "reason": "Error", "finishedAt": conditions.iso(NOW - timedelta(seconds=20))}
+    backing_off = bot_pod(waiting={"reason": "CrashLoopBackOff", "message": "back-off 20s"}, restarts=3, last=crashed)
+    restarted = bot_pod(restarts=3, last=crashed)  # running again, its Ready condition not True yet
+    for pod in (backing_off, restarted):
+        st = status_of(bot(), deployment=dep(available=0), pods=[pod])
+        assert cond(st, "Ready") == ("False", "CrashLoopBackOff")
+        assert "last exit code 2 (Error), 3 restarts" in condition(st, "Ready")["message"]  # type: ignore[index]
+        assert cond(st, "Degraded") == ("True", "CrashLoopBackOff")
+
+
+@pytest.mark.parametrize("pod", [
+    # recovered: running and ready after a crash
+    {**bot_pod(restarts=3, last={"exitCode": 2, "finishedAt": "2026-02-28T23:59:40Z"}),
+     "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}],
+                "containerStatuses": [{"name": "bot", "restartCount": 3, "state": {"running": {}},
+                                       "lastState": {"terminated": {"exitCode": 2, "finishedAt": "2026-02-28T23:59:40Z"}}}]}},
+    # not ready, but its last crash is older than the kubelet's back-off memory: a readiness problem
+    bot_pod(restarts=1, last={"exitCode": 2, "finishedAt": "2026-02-28T23:00:00Z"}),
+    # restarted after a clean exit (exit code 0): not a crash
+    bot_pod(restarts=1, last={"exitCode": 0, "finishedAt": "2026-02-28T23:59:40Z"}),
+])
+def test_a_running_container_is_no_crash_loop_unless_it_just_crashed_and_is_not_ready(pod: dict[str, Any]) -> None:
+    assert conditions.pod_problem([pod], NOW) is None
 
 
 def test_a_briefly_unschedulable_pod_is_rolling_out_until_the_grace_is_over() -> None:
