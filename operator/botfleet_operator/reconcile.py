@@ -154,6 +154,28 @@ def _rotation_request(bot: TradingBot) -> str | None:
     return None
 
 
+def rotation_blocker(bot: TradingBot) -> str | None:
+    """Why this bot has no CLOB API key a rotation Job could replace; None when it has one."""
+    if bot.spec.mode != "live":
+        return ("a paper bot has no CLOB API key to rotate (its credentials derive from its paper key); "
+                "rotation needs mode: live, spec.walletSecretRef and spec.credentialsSecretRef")
+    missing = [f for f, ref in (("spec.walletSecretRef", bot.spec.walletSecretRef),
+                                ("spec.credentialsSecretRef", bot.spec.credentialsSecretRef)) if ref is None]
+    if missing:
+        return (f"rotation needs {' and '.join(missing)} (the wallet signs the new key's request; "
+                "the credentials Secret receives it)")
+    return None
+
+
+def _ignored_rotation_request(bot: TradingBot) -> tuple[str, str] | None:
+    """(value, why) of a new rotate-credentials annotation this bot cannot act on: said once (an
+    Event, and the value recorded as handled) instead of nothing at all."""
+    value = bot.annotations.get(api.ROTATE_ANNOTATION)
+    if value and value != bot.status.get("rotationTrigger") and (why := rotation_blocker(bot)):
+        return str(value), why
+    return None
+
+
 # A referenced Secret that does not exist yet is invisible to the label-selected Secret watch: look
 # for it again after this long (SecretsReady=False/SecretNotFound heals within it once created).
 MISSING_SECRET_RECHECK_SECONDS = 10.0
@@ -317,6 +339,11 @@ def reconcile(snapshot: Snapshot, kube: Kube, settings: resources.Settings, now:
         except KubeError as exc:
             result.errors.append(str(exc))
             result.retry = True
+    ignored = _ignored_rotation_request(bot) if not problem else None
+    if ignored:
+        status_extra["rotationTrigger"] = ignored[0]
+        _event(kube, body, "Warning", "RotationNotPossible",
+               f"{api.ROTATE_ANNOTATION}={ignored[0]} ignored: {ignored[1]}")
 
     observed = conditions.Observed(
         deployment=deployment, pods=snapshot.pods, jobs=snapshot.jobs, secrets=snapshot.secrets,

@@ -480,3 +480,25 @@ def test_an_object_that_cannot_be_checked_is_not_created_and_is_retried() -> Non
     degraded = condition(kube.statuses[-1], "Degraded")
     assert degraded is not None and degraded["reason"] == "ApplyFailed"
     assert "cannot check ConfigMap b1 before creating it" in degraded["message"]
+
+
+@pytest.mark.parametrize(("spec", "why"), [
+    ({}, "a paper bot has no CLOB API key to rotate"),
+    ({"mode": "live", "walletSecretRef": {"name": "w"}}, "rotation needs spec.credentialsSecretRef"),
+])
+def test_a_rotation_request_a_bot_cannot_act_on_is_said_once_not_ignored(spec: dict[str, Any], why: str) -> None:
+    """`kubectl annotate ... rotate-credentials=...` on a bot without a CLOB API key to rotate: no Job,
+    but a Warning Event naming what rotation needs, once per annotation value."""
+    b = bot(**spec)
+    b["metadata"]["annotations"] = {"botfleet.io/rotate-credentials": "now-1"}
+    secrets = views(secret("w", PRIVATE_KEY="x"))
+    kube = FakeKube()
+    reconcile(Snapshot(bot=b, secrets=secrets), kube, SETTINGS, NOW)
+    assert [o for o in kube.applied if o["kind"] == "Job"] == []
+    (warning,) = [(r, m) for t, r, m in kube.events if t == "Warning"]
+    assert warning[0] == "RotationNotPossible" and why in warning[1] and "=now-1 ignored" in warning[1]
+    assert kube.statuses[-1]["rotationTrigger"] == "now-1"
+    b["status"] = kube.statuses[-1]
+    again = FakeKube()
+    reconcile(Snapshot(bot=b, secrets=secrets, owned=observed_from(kube)), again, SETTINGS, NOW)
+    assert [e for e in again.events if e[1] == "RotationNotPossible"] == []
