@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from pathlib import Path
 
 import typer
@@ -61,8 +60,8 @@ def _owned_pids(state: dict[str, object]) -> dict[str, int]:
 def _print_usage(state: dict[str, object]) -> None:
     kubeconfig = state["kubeconfig"]
     typer.echo(f"export KUBECONFIG={kubeconfig}")
-    if not shutil.which("kubectl"):
-        typer.echo(f"export PATH={state['bin_dir']}:$PATH   # kubectl and helm built for this cluster")
+    # Always: an older kubectl on PATH warns of version skew at every call, and helm may be missing.
+    typer.echo(f"export PATH={state['bin_dir']}:$PATH   # kubectl and helm of this cluster's version")
 
 
 @app.command()
