@@ -25,7 +25,7 @@ from typing import Any
 
 import orjson
 
-from botfleet_operator.api import SpecError, TradingBot
+from botfleet_operator.api import GROUP, KIND, SpecError, TradingBot
 from botfleet_operator.reconcile import UP_TO_DATE_MARK, Snapshot
 from botfleet_operator.resources import ANN_DESIRED_HASH, LABEL_BOT
 from botfleet_operator.secrets import SecretView, referenced_secrets, view_of
@@ -262,8 +262,15 @@ class Cache:
     # Owned objects, pods and jobs ----------------------------------------------------------
     @staticmethod
     def owner_of(body: Obj) -> BotKey | None:
-        bot = (body["metadata"].get("labels") or {}).get(LABEL_BOT)
-        return (body["metadata"]["namespace"], bot) if bot else None
+        """The bot an object belongs to: its bot label, else the TradingBot that controls it (a
+        label removed by hand must reach the bot's reconcile, which puts it back)."""
+        meta = body["metadata"]
+        bot = (meta.get("labels") or {}).get(LABEL_BOT)
+        if not bot:
+            bot = next((r.get("name") for r in meta.get("ownerReferences") or []
+                        if r.get("controller") and r.get("kind") == KIND
+                        and str(r.get("apiVersion", "")).startswith(f"{GROUP}/")), None)
+        return (meta["namespace"], bot) if bot else None
 
     def put_owned(self, body: Obj, deleted: bool, only_if_absent: bool = False) -> BotKey | None:
         """Store a watched object (or, with `only_if_absent`, the answer to our own write); the bot it

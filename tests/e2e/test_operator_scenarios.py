@@ -450,6 +450,12 @@ def test_deleted_or_scaled_deployment_is_restored(cluster: Cluster, operator: Op
                "Deployment recreated")
     cluster.kubectl("delete", "configmap", "arbhunter", "-n", namespace)
     eventually(lambda: get_json(cluster, "configmap", "arbhunter", "-n", namespace, check=False), "ConfigMap recreated")
+    # Labels removed by hand come back: the bot label (its watch event no longer names the bot),
+    # then the one the operator's watch selects on (the object leaves the watch).
+    for label in ("botfleet.io/bot", "app.kubernetes.io/managed-by"):
+        cluster.kubectl("label", "deployment", "arbhunter", "-n", namespace, f"{label}-")
+        eventually(lambda label=label: label in ((deployment(cluster, namespace, "arbhunter") or {})
+                                                 .get("metadata", {}).get("labels") or {}), f"label {label} restored")
     wait_condition(cluster, namespace, "arbhunter", "Ready", "True")
 
 

@@ -446,3 +446,19 @@ def test_a_status_only_version_of_a_bot_keeps_its_secret_index_and_a_new_generat
     changed["metadata"].update(uid="u", generation=2, resourceVersion="3")
     c.put_bot(changed)
     assert c._secret_users[("ns", "w1")] == set() and c._secret_users[("ns", "w2")] == {("ns", "a")}
+
+
+def test_an_owned_object_whose_bot_label_was_removed_still_reaches_its_bot() -> None:
+    """`kubectl label deployment b1 botfleet.io/bot-`: the watch event must queue bot b1 (through its
+    controller reference), whose reconcile puts the label back; objects of nobody's stay ignored."""
+    c = Cache()
+    ref = {"apiVersion": "botfleet.io/v1alpha1", "kind": "TradingBot", "name": "b1", "uid": "u1", "controller": True}
+    unlabelled = {"apiVersion": "apps/v1", "kind": "Deployment",
+                  "metadata": {"name": "b1", "namespace": "ns", "resourceVersion": "9", "ownerReferences": [ref],
+                               "labels": {"app.kubernetes.io/managed-by": "botfleet-operator"}},
+                  "spec": {"replicas": 1}}
+    assert c.put_owned(unlabelled, False) == ("ns", "b1")
+    assert c.put_owned(unlabelled, True) == ("ns", "b1")
+    other = {**unlabelled, "metadata": {**unlabelled["metadata"], "ownerReferences": [
+        {**ref, "apiVersion": "example.com/v1"}]}}
+    assert c.put_owned(other, False) is None
