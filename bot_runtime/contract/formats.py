@@ -93,36 +93,72 @@ IMAGE = Format(
 
 
 # Cron --------------------------------------------------------------------------------------------
-# What the CronJob controller (robfig/cron, standard parser) accepts: per field '*', '?' (day fields),
-# a value, a range a-b, optionally /step, and comma-separated lists of those; or a macro.
+# What the CronJob controller accepts: Kubernetes parses schedules with robfig/cron v3 `ParseStandard`
+# (parser.go getRange). Per field: '*', '?' (day fields here), a value, a range a-b whose start is not
+# after its end (ranges do not wrap around), each optionally /step ('a/n' means a-max/n), and
+# comma-separated lists of those; or a macro. Names (JAN-DEC, SUN-SAT, any case) count as their numbers,
+# also inside ranges; day-of-week is 0-6 (7 is refused: "end of range (7) above maximum (6)").
 CRON_MACROS = ("yearly", "annually", "monthly", "weekly", "daily", "midnight", "hourly")
-_MONTHS = "JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC"
-_DAYS = "SUN|MON|TUE|WED|THU|FRI|SAT"
+_MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
+_DAYS = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")
+
+
+def _numbers(low: int, high: int) -> list[str]:
+    """Regex alternatives matching exactly the decimal numbers low..high (one leading zero allowed below 10)."""
+    rows: list[tuple[int, int, str]] = []  # (first tens, last tens, units class)
+    for tens in range(low // 10, high // 10 + 1):
+        u_low, u_high = max(low, tens * 10) - tens * 10, min(high, tens * 10 + 9) - tens * 10
+        units = str(u_low) if u_low == u_high else f"[{u_low}-{u_high}]"
+        if rows and tens > 1 and rows[-1][0] >= 1 and rows[-1][1] == tens - 1 and rows[-1][2] == units:
+            rows[-1] = (rows[-1][0], tens, units)
+        else:
+            rows.append((tens, tens, units))
+    out = []
+    for first, last, units in rows:
+        prefix = "0?" if first == 0 else (str(first) if first == last else f"[{first}-{last}]")
+        out.append(prefix + units)
+    return out
 
 
 @dataclass(frozen=True)
 class CronField:
     name: str
     ordinal: str
-    values: str     # regex of one value
-    allowed: str    # words for the message
+    low: int
+    high: int
+    names: tuple[str, ...] = ()  # names[i] stands for the value name_base + i
+    name_base: int = 0
     question: bool = False  # '?' allowed
+
+    def values(self, low: int, high: int) -> str:
+        """Regex of one value in low..high, as a number or a name."""
+        alts = _numbers(low, high)
+        named = [n for i, n in enumerate(self.names) if low <= self.name_base + i <= high]
+        if named:
+            alts.append(f"(?i:{'|'.join(named)})")
+        return "|".join(alts)
+
+    @property
+    def allowed(self) -> str:  # words for the message
+        names = f" or {self.names[0]}-{self.names[-1]}" if self.names else ""
+        return f"{self.low}-{self.high}{names}"
 
     @property
     def regex(self) -> str:
         star = r"[*]|[?]" if self.question else r"[*]"
-        value = f"({self.values})"
-        item = rf"({star}|{value}(-{value})?)(/[1-9][0-9]{{0,1}})?"
-        return f"{item}(,{item})*"
+        # a-b with a <= b: one alternative per start value, its end any value from there up.
+        ranges = "|".join(f"(?:{self.values(v, v)})-(?:{self.values(v, self.high)})"
+                          for v in range(self.low, self.high + 1))
+        item = rf"(?:{star}|{ranges}|{self.values(self.low, self.high)})(?:/[1-9][0-9]{{0,1}})?"
+        return f"{item}(?:,{item})*"
 
 
 CRON_FIELDS = (
-    CronField("minute", "1st", r"[0-5]?[0-9]", "0-59"),
-    CronField("hour", "2nd", r"[01]?[0-9]|2[0-3]", "0-23"),
-    CronField("day-of-month", "3rd", r"0?[1-9]|[12][0-9]|3[01]", "1-31", question=True),
-    CronField("month", "4th", rf"0?[1-9]|1[0-2]|(?i:{_MONTHS})", "1-12 or JAN-DEC"),
-    CronField("day-of-week", "5th", rf"0?[0-7]|(?i:{_DAYS})", "0-7 (0 and 7 are Sunday) or SUN-SAT",
-              question=True),
+    CronField("minute", "1st", 0, 59),
+    CronField("hour", "2nd", 0, 23),
+    CronField("day-of-month", "3rd", 1, 31, question=True),
+    CronField("month", "4th", 1, 12, _MONTHS, name_base=1),
+    CronField("day-of-week", "5th", 0, 6, _DAYS, question=True),
 )
 CRON_MACRO_REGEX = rf"^@({'|'.join(CRON_MACROS)})$"
 CRON_SHAPE_REGEX = rf"^(@({'|'.join(CRON_MACROS)})|[^ ]+( +[^ ]+){{4}})$"
@@ -140,8 +176,9 @@ def cron_field_regex(index: int) -> str:
 def cron_field_message(index: int) -> str:
     f = CRON_FIELDS[index]
     q = ", '?'" if f.question else ""
-    return (f"the {f.name} field ({f.ordinal}) must be '*'{q}, a value {f.allowed}, a range a-b, a step like */5 "
-            "or a comma-separated list of those")
+    return (f"the {f.name} field ({f.ordinal}) must be '*'{q}, a value {f.allowed}, a range a-b with a not after b "
+            "(ranges do not wrap around: write 22-23,0-2 instead of 22-2), a step like */5 or a comma-separated "
+            "list of those")
 
 
 def cron_problems(schedule: str) -> list[str]:

@@ -212,12 +212,30 @@ class EnvVar(_Model):
 
 
 class Toleration(_Model):
-    key: str | None = formatted(formats.TOLERATION_KEY, None, max_length=317, description="Taint key; empty with "
-                                "operator Exists tolerates every taint.")
+    key: str | None = formatted(formats.TOLERATION_KEY, None, max_length=317, description="Taint key (required: a "
+                                "toleration without a key would tolerate every taint; control-plane keys are "
+                                "refused).")
     operator: Literal["Exists", "Equal"] | None = None
     value: str | None = formatted(formats.LABEL_VALUE, None, max_length=63, description="Taint value (Equal only).")
     effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
     tolerationSeconds: int | None = None
+
+
+AFFINITY_KEYS = ("nodeAffinity", "podAffinity", "podAntiAffinity")
+
+
+def _affinity_keys(value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    # The CRD's CEL rule, re-checked for objects stored under an older CRD.
+    unknown = sorted(set(value) - set(AFFINITY_KEYS))
+    if unknown:
+        raise ValueError(f"unknown key(s) {', '.join(unknown)}: only {', '.join(AFFINITY_KEYS)} may be set")
+    return value
+
+
+# A map, not a model: CEL can then name the allowed keys when one is misspelt (strict decoding would
+# only say "unknown field"); the content of each is core/v1's, checked when the Deployment is applied.
+Affinity = Annotated[dict[str, dict[str, Any]], AfterValidator(_affinity_keys),
+                     Field(json_schema_extra={"maxProperties": len(AFFINITY_KEYS)})]
 
 
 def _params_model() -> type[BaseModel]:
@@ -259,7 +277,8 @@ class TradingBotSpec(_Model):
         "MALLOC_ARENA_MAX and BOT_* names (an allowlist: docs/security.md).")
     nodeSelector: dict[str, LabelValue] | None = Field(None, max_length=32, description="Pod node selector.")
     tolerations: list[Toleration] | None = Field(None, max_length=32, description="Pod tolerations.")
-    affinity: dict[str, Any] | None = Field(None, description="Pod affinity (core/v1 Affinity).")
+    affinity: Affinity | None = Field(
+        None, description="Pod affinity (core/v1 Affinity): nodeAffinity, podAffinity and/or podAntiAffinity.")
     journal: Journal | None = Field(None, description="Where the order journal lives (default: SQLite on the "
                                                        "bot's volume).")
     imagePullSecrets: list[LocalObjectReference] | None = Field(

@@ -2,7 +2,7 @@
 
 `botfleet crd` prints `crd_yaml()`; crds/tradingbots.botfleet.io.yaml is that output (a unit test
 fails when they drift). CEL rules carry messages naming the field and the fix; each one is unit-tested
-with cel-python (tests/unit/operator/test_cel.py) and end-to-end against a real API server.
+with cel-python (tests/unit/operator/test_operator_cel.py) and end-to-end against a real API server.
 """
 
 from __future__ import annotations
@@ -19,7 +19,15 @@ from bot_runtime.contract.params import PARAM_MODELS, Strategy
 from botfleet_operator import api
 from botfleet_operator.presets import DEFAULT_RESOURCES
 from botfleet_operator.schema import JSON, model_schema, strip_defaults
-from botfleet_operator.tenancy import ENV_ALLOWED_NAMES, ENV_ALLOWED_PATTERN, ENV_ALLOWED_TEXT
+from botfleet_operator.tenancy import (
+    CONTROL_PLANE_KEYS,
+    ENV_ALLOWED_NAMES,
+    ENV_ALLOWED_PATTERN,
+    ENV_ALLOWED_TEXT,
+)
+
+# Below this no bot starts (the Python runtime alone needs more); catches "512" (bytes) and "512m".
+MIN_MEMORY = "16Mi"
 
 
 @dataclass(frozen=True)
@@ -80,7 +88,7 @@ def cron_rules(path: tuple[str, ...], example: str) -> list[Rule]:
     """The shape, then one rule per field, so the message names the field that is wrong.
 
     What the CronJob controller accepts, checked when the TradingBot is applied, not when the
-    operator's CronJob later fails to be created (bot_runtime/formats.py has the same checks)."""
+    operator's CronJob later fails to be created (bot_runtime/contract/formats.py has the same checks and is the source of these regexes)."""
     where = ".".join(path)
     shape = f"self.matches(r'{formats.CRON_SHAPE_REGEX}')"
     out = [Rule(path, shape, f"{where} {formats.CRON_SHAPE_MESSAGE}", reason="FieldValueInvalid")]
@@ -114,8 +122,37 @@ def resource_rules() -> list[Rule]:
     return out
 
 
+def quantity_rules() -> list[Rule]:
+    """Quantities of the right shape whose value no pod or volume can use (bytes for memory, a size of 0)."""
+    out = [Rule(
+        ("spec", "backup", "storage", "pvc", "size"),
+        "!isQuantity(self) || quantity(self).compareTo(quantity('0')) > 0",
+        "spec.backup.storage.pvc.size must be greater than 0, e.g. 10Gi",
+        message_expression="'spec.backup.storage.pvc.size (' + self + ') must be greater than 0, e.g. 10Gi'",
+        reason="FieldValueInvalid")]
+    for kind in ("requests", "limits"):
+        where = f"spec.resources.{kind}"
+        out.append(Rule(
+            ("spec", "resources", kind, "memory"),
+            f"!isQuantity(string(self)) || quantity(string(self)).compareTo(quantity('{MIN_MEMORY}')) >= 0",
+            f"{where}.memory must be at least {MIN_MEMORY}: a bare number is bytes and a trailing m is "
+            "thousandths of a byte; write it in Mi or Gi, e.g. 512Mi",
+            message_expression=(
+                f"'{where}.memory (' + string(self) + ') must be at least {MIN_MEMORY}: a bare number is bytes "
+                "and a trailing m is thousandths of a byte; write it in Mi or Gi, e.g. 512Mi'"),
+            reason="FieldValueInvalid"))
+        out.append(Rule(
+            ("spec", "resources", kind, "cpu"),
+            "!isQuantity(string(self)) || quantity(string(self)).compareTo(quantity('0')) > 0",
+            f"{where}.cpu must be greater than 0, e.g. 250m (a quarter of a core) or 1",
+            reason="FieldValueInvalid"))
+    return out
+
+
 def rules() -> list[Rule]:
     reserved = sorted(ALL_SECRET_KEYS)
+    cp_keys = _cel_list(list(CONTROL_PLANE_KEYS))
+    cp_text = " / ".join(CONTROL_PLANE_KEYS)
     return [
         # Owned objects are named <bot>, <bot>-backup, <bot>-rotate-<hash>...: a CronJob name is at most
         # 52 characters. A DNS-1035 label (a letter first), as a Service name must be: the metrics
@@ -166,16 +203,27 @@ def rules() -> list[Rule]:
         *cron_rules(("spec", "backup", "schedule"), "0 */6 * * *"),
         *cron_rules(("spec", "keyRotation", "schedule"), "0 3 * * 0"),
         *resource_rules(),
+        *quantity_rules(),
         Rule(("spec", "nodeSelector"), f"self.all(k, k.size() <= 317 && k.matches(r'{formats.LABEL_KEY.regex}'))",
              f"spec.nodeSelector: every key {formats.LABEL_KEY.message}", reason="FieldValueInvalid"),
         Rule(("spec", "tolerations"), "self.all(t, !has(t.operator) || t.operator != 'Exists' || !has(t.value) "
              "|| t.value == '')",
              "spec.tolerations: a toleration with operator Exists must not have a value; remove the value or "
              "use operator Equal", reason="FieldValueInvalid"),
-        Rule(("spec", "tolerations"), "self.all(t, !has(t.key) || t.key != '' || "
-             "(has(t.operator) && t.operator == 'Exists'))",
-             "spec.tolerations: an empty key needs operator Exists (it tolerates every taint); set a key or "
-             "operator: Exists", reason="FieldValueInvalid"),
+        # Fixed placement rules of the operator (tenancy.py), whatever the cluster's scheduling settings.
+        Rule(("spec", "tolerations"), "self.all(t, has(t.key) && t.key != '')",
+             "spec.tolerations: every toleration needs a key: without one it tolerates every taint (dedicated "
+             "and control-plane nodes too); set key to the taint's key, e.g. example.com/dedicated",
+             reason="FieldValueRequired"),
+        Rule(("spec", "tolerations"), f"self.all(t, !has(t.key) || !(t.key in {cp_keys}))",
+             f"spec.tolerations: bots may not run on control-plane nodes; remove the toleration of {cp_text}",
+             reason="FieldValueForbidden"),
+        Rule(("spec", "nodeSelector"), f"self.all(k, !(k in {cp_keys}))",
+             f"spec.nodeSelector: bots may not run on control-plane nodes; remove {cp_text}",
+             reason="FieldValueForbidden"),
+        Rule(("spec", "affinity"), f"self.all(k, k in {_cel_list(list(api.AFFINITY_KEYS))})",
+             f"spec.affinity: only {', '.join(api.AFFINITY_KEYS)} may be set (core/v1 Affinity); check the "
+             "spelling of the other keys", reason="FieldValueInvalid"),
         Rule(("spec", "tolerations"), "self.all(t, !has(t.tolerationSeconds) || "
              "(has(t.effect) && t.effect == 'NoExecute'))",
              "spec.tolerations: tolerationSeconds only applies to effect NoExecute; set effect: NoExecute or "

@@ -24,7 +24,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "helm" / "botfleet"
 # Offline rendering needs a Kubernetes version: helm built from source without its release
-# ldflags assumes v1.20, below the chart's kubeVersion (>= 1.28, for CEL validation rules).
+# ldflags assumes v1.20, below the chart's kubeVersion (>= 1.29, for the CRD's CEL quantity rules).
 KUBE_VERSION = "1.36.3"
 CONTROLPLANE = REPO / "tools" / "controlplane"
 # The selector of the chart's bot PodMonitor (templates/servicemonitor.yaml; tests/chart checks the

@@ -1,17 +1,20 @@
 """Every CEL rule of the CRD, with a valid and an invalid case, evaluated with cel-python.
 
-The same cases run against a real API server in tests/e2e/test_operator_validation.py.
+tests/e2e/test_operator_scenarios.py (INVALID / ACCEPTED, test_invalid_resources_are_refused_by_the_api_server)
+applies cases of every rule to a real API server and checks the message it prints.
 """
 
 from __future__ import annotations
 
 import copy
+import re
 from typing import Any
 
 import pytest
 
 from bot_runtime.contract import formats
 from botfleet_operator import crd
+from botfleet_operator.tenancy import CONTROL_PLANE_KEYS
 from tests.unit.operator.tb_schemacheck import validate
 
 SCHEMA = crd.openapi_schema()
@@ -70,8 +73,11 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any], str]] = [
      "the day-of-month field (3rd)"),
     ("cron-month", {"backup": {"schedule": "0 0 1 12 *"}}, {"backup": {"schedule": "0 0 1 13 *"}},
      "the month field (4th)"),
-    ("cron-dow", {"backup": {"schedule": "0 0 * * 7"}}, {"backup": {"schedule": "0 0 * * 8"}},
-     "the day-of-week field (5th)"),
+    # Kubernetes parses schedules with robfig/cron v3: day-of-week is 0-6, 7 is refused.
+    ("cron-dow", {"backup": {"schedule": "0 0 * * 6"}}, {"backup": {"schedule": "0 0 * * 7"}},
+     "the day-of-week field (5th) must be '*', '?', a value 0-6 or SUN-SAT"),
+    ("cron-range-reversed", {"backup": {"schedule": "5-30 * * * *"}}, {"backup": {"schedule": "30-5 * * * *"}},
+     "the minute field (1st) must be '*', a value 0-59, a range a-b with a not after b"),
     ("cron-step", {"backup": {"schedule": "*/5 * * * *"}}, {"backup": {"schedule": "*/0 * * * *"}},
      "the minute field (1st)"),
     ("cron-range", {"backup": {"schedule": "0 9-17 * * *"}}, {"backup": {"schedule": "0 9-25 * * *"}},
@@ -119,6 +125,21 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any], str]] = [
      "must be an S3 bucket name"),
     ("backup-pvc-size", {"backup": {"storage": {"pvc": {"size": "10Gi"}}}},
      {"backup": {"storage": {"pvc": {"size": "10 GB"}}}}, "must be a Kubernetes quantity"),
+    ("backup-pvc-size-zero", {"backup": {"storage": {"pvc": {"size": "1Mi"}}}},
+     {"backup": {"storage": {"pvc": {"size": "0"}}}}, "spec.backup.storage.pvc.size (0) must be greater than 0"),
+    # Right shape, impossible value: bytes or millibytes of memory, no cpu at all.
+    *[(f"memory-floor-request-{value}", {"resources": {"requests": {"memory": "16Mi"}}},
+       {"resources": {"requests": {"memory": value}}},
+       f"spec.resources.requests.memory ({value}) must be at least 16Mi: a bare number is bytes")
+      for value in ("512", "512m", "16383Ki")],
+    ("memory-floor-limit-int", {"resources": {"limits": {"memory": 16 * 2**20}}},
+     {"resources": {"limits": {"memory": 512}}}, "spec.resources.limits.memory (512) must be at least 16Mi"),
+    ("memory-floor-limit", {"resources": {"limits": {"memory": "0.5Gi"}}},
+     {"resources": {"limits": {"memory": "512m"}}}, "write it in Mi or Gi, e.g. 512Mi"),
+    ("cpu-positive-request", {"resources": {"requests": {"cpu": "1m"}}},
+     {"resources": {"requests": {"cpu": "0"}}}, "spec.resources.requests.cpu must be greater than 0, e.g. 250m"),
+    ("cpu-positive-limit", {"resources": {"limits": {"cpu": 1}}},
+     {"resources": {"limits": {"cpu": 0}}}, "spec.resources.limits.cpu must be greater than 0"),
     ("storage-class", {"backup": {"storage": {"pvc": {"storageClassName": "fast-ssd"}}}},
      {"backup": {"storage": {"pvc": {"storageClassName": "Fast SSD"}}}}, "must be a DNS subdomain"),
     ("node-selector-key", {"nodeSelector": {"topology.kubernetes.io/zone": "eu-1a"}},
@@ -127,8 +148,21 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any], str]] = [
      "must be a label value"),
     ("toleration-exists-value", {"tolerations": [{"key": "k", "operator": "Exists"}]},
      {"tolerations": [{"key": "k", "operator": "Exists", "value": "v"}]}, "operator Exists must not have a value"),
-    ("toleration-empty-key", {"tolerations": [{"operator": "Exists"}]},
-     {"tolerations": [{"key": "", "operator": "Equal", "value": "v"}]}, "an empty key needs operator Exists"),
+    # The operator refuses these whatever the cluster's settings (tenancy.py): admission says so first.
+    ("toleration-without-key", {"tolerations": [{"key": "k", "operator": "Exists"}]},
+     {"tolerations": [{"operator": "Exists"}]}, "spec.tolerations: every toleration needs a key"),
+    ("toleration-empty-key", {"tolerations": [{"key": "k", "operator": "Exists"}]},
+     {"tolerations": [{"key": "", "operator": "Exists"}]}, "set key to the taint's key"),
+    *[(f"toleration-control-plane-{i}", {"tolerations": [{"key": "example.com/dedicated", "operator": "Exists"}]},
+       {"tolerations": [{"key": key, "operator": "Exists", "effect": "NoSchedule"}]},
+       "spec.tolerations: bots may not run on control-plane nodes; remove the toleration of")
+      for i, key in enumerate(CONTROL_PLANE_KEYS)],
+    *[(f"node-selector-control-plane-{i}", {"nodeSelector": {"node-role.kubernetes.io/worker": ""}},
+       {"nodeSelector": {key: ""}}, "spec.nodeSelector: bots may not run on control-plane nodes; remove")
+      for i, key in enumerate(CONTROL_PLANE_KEYS)],
+    ("affinity-keys", {"affinity": {"nodeAffinity": {}, "podAffinity": {}, "podAntiAffinity": {}}},
+     {"affinity": {"nodeAffinty": {"requiredDuringSchedulingIgnoredDuringExecution": {}}}},
+     "spec.affinity: only nodeAffinity, podAffinity, podAntiAffinity may be set"),
     ("toleration-seconds", {"tolerations": [{"key": "k", "effect": "NoExecute", "tolerationSeconds": 60}]},
      {"tolerations": [{"key": "k", "effect": "NoSchedule", "tolerationSeconds": 60}]},
      "tolerationSeconds only applies to effect NoExecute"),
@@ -224,12 +258,17 @@ def test_openapi_constraints_name_the_field(spec: dict[str, Any], field: str) ->
 
 
 CRON_OK = ["@hourly", "@daily", "0 0 1 1 *", "5,35 */2 * * 1-5", "0 12 ? * SUN", "0 0 1-15/3 * *",
-           "59 23 31 12 7", "0 0 * jan-mar mon", "*/15 2-4 * * MON-FRI", "0 0 1 DEC *", "00 05 01 01 0"]
+           "59 23 31 12 6", "0 0 * jan-mar mon", "0 22-23,0-2 * * *", "5/10 * * * *", "0 0 * * 1-SAT",
+           "0 0 * * sat-6", "0-0 0 1-1 DEC-12 0-SUN", "*/15 2-4 * * MON-FRI", "0 0 1 DEC *", "00 05 01 01 0"]
 CRON_BAD = {"": "must be 5 fields", "* * * *": "must be 5 fields", "* * * * * *": "must be 5 fields",
             "@every 5m": "must be 5 fields", "0 0 * * * rm": "must be 5 fields", "a b c d e f": "must be 5 fields",
             "60 * * * *": "minute", "* 24 * * *": "hour", "* * 32 * *": "day-of-month", "* * 0 * *": "day-of-month",
             "* * * 0 *": "month", "* * * 13 *": "month", "* * * * 8": "day-of-week", "* * * * FUN": "day-of-week",
-            "? * * * *": "minute", "*/0 * * * *": "minute", "1-60 * * * *": "minute", "0 0 * JANUARY *": "month"}
+            "? * * * *": "minute", "*/0 * * * *": "minute", "1-60 * * * *": "minute", "0 0 * JANUARY *": "month",
+            # What robfig/cron v3 (the CronJob's parser) refuses: 7 is not a day, ranges do not wrap.
+            "* * * * 7": "day-of-week", "* * * * 5-7": "day-of-week", "* * * * FRI-MON": "day-of-week",
+            "30-5 * * * *": "minute", "10-5/2 * * * *": "minute", "0 22-2 * * *": "hour",
+            "0 0 31-1 * *": "day-of-month", "0 0 * DEC-JAN *": "month", "0 0 * 12-JAN *": "month"}
 
 
 @pytest.mark.parametrize("schedule", CRON_OK)
@@ -244,6 +283,54 @@ def test_cron_refused_by_cel_and_by_the_model_naming_the_field(schedule: str, ex
     assert expected in problem
     (cel_problem,) = messages(bot(backup={"schedule": schedule}))
     assert cel_problem.startswith(".spec.backup.schedule: ") and expected in cel_problem, cel_problem
+
+
+def _robfig_accepts(field: formats.CronField, item: str) -> bool:
+    """robfig/cron v3 parser.go getRange for one comma-separated item (the CronJob's parser)."""
+    names = {n.lower(): field.name_base + i for i, n in enumerate(field.names)}
+
+    def number(text: str) -> int | None:
+        if text.lower() in names:
+            return names[text.lower()]
+        return int(text) if text.isdigit() else None
+
+    range_and_step = item.split("/")
+    low_high = range_and_step[0].split("-")
+    if len(range_and_step) > 2 or len(low_high) > 2:
+        return False
+    if low_high[0] in ("*", "?"):
+        start, end = field.low, field.high
+    else:
+        first = number(low_high[0])
+        last = number(low_high[1]) if len(low_high) == 2 else first
+        if first is None or last is None:
+            return False
+        start, end = first, last
+    if len(range_and_step) == 2:
+        step = number(range_and_step[1]) if range_and_step[1].isdigit() else None
+        if step is None or step == 0:
+            return False
+        if len(low_high) == 1:
+            end = field.high  # "a/n" means a-max/n
+    return field.low <= start <= end <= field.high
+
+
+def _items(field: formats.CronField) -> list[str]:
+    values = [str(v) for v in range(field.low - 1, field.high + 2)] + [n.lower() for n in field.names] + ["JUNK"]
+    ends = values[:: max(1, len(values) // 12)] + values[-3:]
+    out = ["*", "*/7", "*/0"] + (["?"] if field.question else [])
+    for a in values:
+        out += [a, f"{a}/3"] + [f"{a}-{b}" for b in ends] + [f"{a}-{b}/2" for b in ends[:4]]
+    return out
+
+
+@pytest.mark.parametrize("index", range(5), ids=[f.name for f in formats.CRON_FIELDS])
+def test_each_cron_field_accepts_exactly_what_the_cronjob_parser_accepts(index: int) -> None:
+    """Values, names, ranges (reversed ones too) and steps of each field, against a port of robfig/cron v3."""
+    field = formats.CRON_FIELDS[index]
+    wrong = [item for item in _items(field)
+             if (re.fullmatch(field.regex, item) is not None) != _robfig_accepts(field, item)]
+    assert wrong == []
 
 
 def test_defaults_are_applied_like_the_api_server() -> None:

@@ -57,9 +57,10 @@ def test_schema_is_structural() -> None:
         assert not ("properties" in node and "additionalProperties" in node), path
 
 
-def test_preserve_unknown_fields_only_on_affinity() -> None:
+def test_preserve_unknown_fields_only_below_affinity_keys() -> None:
+    # spec.affinity is a map (CEL names its allowed keys); only the content of each key is free-form.
     preserved = [p for p, n in _nodes(crd.openapi_schema()) if n.get("x-kubernetes-preserve-unknown-fields")]
-    assert preserved == [".spec.affinity"]
+    assert preserved == [".spec.affinity[]"]
 
 
 def test_every_spec_field_is_in_the_schema_and_documented() -> None:
@@ -95,6 +96,8 @@ def test_strings_and_lists_used_by_cel_rules_are_bounded() -> None:
     assert spec["env"]["maxItems"] <= 64
     assert spec["env"]["items"]["properties"]["name"]["maxLength"] <= 253
     assert spec["walletSecretRef"]["properties"]["keys"]["maxProperties"] == 3
+    assert spec["affinity"]["maxProperties"] == 3
+    assert spec["tolerations"]["maxItems"] <= 32 and spec["nodeSelector"]["maxProperties"] <= 32
 
 
 def test_every_rule_names_a_spec_field_in_its_message() -> None:
@@ -108,3 +111,18 @@ def test_api_reference_is_current() -> None:
     on_disk = (ROOT / "docs" / "api-reference.md").read_text()
     assert on_disk == api_reference_markdown(), \
         "docs/api-reference.md is stale: run `python -m botfleet_operator.apidocs > docs/api-reference.md`"
+
+
+# CEL libraries the rules use -> the Kubernetes version that has them (kubernetes.io/docs/reference/using-api/cel).
+CEL_LIBRARY_SINCE = {"quantity(": (1, 29), "isQuantity(": (1, 29)}
+
+
+def test_minimum_kubernetes_version_covers_the_cel_libraries_the_crd_uses() -> None:
+    import re
+
+    rules = [r.rule for r in crd.rules()]
+    needed = max([(1, 25)] + [v for f, v in CEL_LIBRARY_SINCE.items() if any(f in r for r in rules)])
+    chart = yaml.safe_load((ROOT / "helm" / "botfleet" / "Chart.yaml").read_text())
+    found = re.fullmatch(r">=(\d+)\.(\d+)\.0-0", chart["kubeVersion"])
+    assert found and (int(found[1]), int(found[2])) == needed, chart["kubeVersion"]
+    assert f"Kubernetes ≥ {needed[0]}.{needed[1]} " in (ROOT / "docs" / "installation.md").read_text()
