@@ -56,9 +56,9 @@ class RotationError(RuntimeError):
 class OldKeyKept(RotationError):
     """The new key is stored but the bot did not roll onto it in time: the old key was not revoked."""
 
-    def __init__(self, message: str, new_key: str, old_key: str) -> None:
+    def __init__(self, message: str, new_key: str, old_key: str, old_rotated_at: str | None) -> None:
         super().__init__(message)
-        self.new_key, self.old_key = new_key, old_key
+        self.new_key, self.old_key, self.old_rotated_at = new_key, old_key, old_rotated_at
 
 
 class SecretStore(Protocol):
@@ -113,13 +113,15 @@ def _decode(data: dict[str, str], key: str) -> str | None:
     return base64.b64decode(value).decode() if value else None
 
 
-def read_old(kube: SecretStore, namespace: str, secret: str) -> ApiCreds | None:
+def read_old(kube: SecretStore, namespace: str, secret: str) -> tuple[ApiCreds | None, str | None]:
+    """The Secret's current credentials, if complete, and its ROTATED_AT (a botfleet-made key's
+    nonce is that time: how to find the key again should it have to be revoked by hand)."""
     try:
         data = kube.read(namespace, secret)
     except Exception as exc:
         raise RotationError(f"cannot read Secret {namespace}/{secret}: {type(exc).__name__}") from None
     key, sec, phrase = (_decode(data, k) for k in (CLOB_API_KEY, CLOB_SECRET, CLOB_PASSPHRASE))
-    return ApiCreds(key, sec, phrase) if key and sec and phrase else None
+    return (ApiCreds(key, sec, phrase) if key and sec and phrase else None), _decode(data, ROTATED_AT)
 
 
 def write_new(kube: SecretStore, namespace: str, secret: str, creds: ApiCreds, now: datetime) -> None:
@@ -146,7 +148,10 @@ def rollout_state(deployment: dict[str, Any] | None, noted_hash: str | None) -> 
     new Secret) AND the Deployment controller finished that rollout: it observed the new
     generation, every replica is updated and available, and no pod of the old template is left
     (the old pod is the one still using the old key). A Deployment scaled to 0 (a paused bot) has
-    no pod to wait for once its template changed."""
+    no pod to wait for once its template changed. The hash is the operator's HMAC, which the Job
+    cannot compute, so "another hash" is the test: a template change for another reason within
+    the same seconds (a spec edit) would pass it too - that pod still picks the new key up from its
+    Secret volume, which the bot re-reads (bot_runtime/credentials.py)."""
     if deployment is None:
         return False, "the Deployment does not exist"
     if template_hash(deployment) == noted_hash:
@@ -204,7 +209,7 @@ def rotate(kube: SecretStore, *, namespace: str, secret: str, clob_url: str, cha
     the bot did not roll onto the new key within `rollout_timeout` (the new key is stored)."""
     now = now or datetime.now(UTC)
     register_secret(private_key)
-    old = read_old(kube, namespace, secret)
+    old, old_rotated_at = read_old(kube, namespace, secret)
     for value in (old.secret, old.passphrase) if old else ():
         register_secret(value)
     noted: str | None = None
@@ -236,7 +241,8 @@ def rotate(kube: SecretStore, *, namespace: str, secret: str, clob_url: str, cha
         if not rolled:
             raise OldKeyKept(
                 f"Deployment {namespace}/{deployment} did not roll onto the new Secret within {rollout_timeout:g}s "
-                f"({why}); the old key was kept, not revoked: both keys are valid", new.api_key, old.api_key)
+                f"({why}); the old key was kept, not revoked: both keys are valid", new.api_key, old.api_key,
+                old_rotated_at)
         try:
             revoke_api_key(clob_url, Account.from_key(private_key).address, old)
         except ApiKeyError as exc:
@@ -283,7 +289,8 @@ def rotate_command(
     except OldKeyKept as exc:
         typer.echo(json.dumps({
             "event": "rotation_old_key_kept", "secret": f"{namespace}/{secret}", "apiKey": _key_id(exc.new_key),
-            "oldApiKey": _key_id(exc.old_key), "oldKeyRevoked": False, "error": str(exc),
+            "oldApiKey": _key_id(exc.old_key), "oldKeyRotatedAt": exc.old_rotated_at, "oldKeyRevoked": False,
+            "error": str(exc),
             "action": "the bot uses the new key once rolled; then revoke the old key by hand "
                       "(docs/operations.md#key-rotation) or rotate again"}), err=True)
         raise typer.Exit(1) from None

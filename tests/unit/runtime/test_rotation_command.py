@@ -256,7 +256,8 @@ def test_failure_message_names_the_step_not_the_secret(monkeypatch: pytest.Monke
 def test_command_on_timeout_exits_1_with_one_json_line_saying_the_old_key_was_kept(
         http: list[tuple[str, str, dict[str, str]]], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     stuck = [deployment("old-hash")]  # the operator never rolls the bot (e.g. it is down)
-    monkeypatch.setattr(rotation, "KubeSecrets", lambda kubeconfig: FakeKube(dict(OLD), rollout=stuck))
+    monkeypatch.setattr(rotation, "KubeSecrets", lambda kubeconfig: FakeKube(
+        {**OLD, "ROTATED_AT": "2026-02-01T03:00:00Z"}, rollout=stuck))
     config = tmp_path / "config.json"
     config.write_text(json.dumps({"name": "bot", "strategy": "arbhunter", "mode": "live"}))
     (tmp_path / "PRIVATE_KEY").write_text(WALLET)
@@ -270,6 +271,7 @@ def test_command_on_timeout_exits_1_with_one_json_line_saying_the_old_key_was_ke
     out = json.loads(line)
     assert out["event"] == "rotation_old_key_kept" and out["oldKeyRevoked"] is False
     assert out["apiKey"] == "new-key..." and out["oldApiKey"] == "old-key..."
+    assert out["oldKeyRotatedAt"] == "2026-02-01T03:00:00Z"  # the old key's nonce, to revoke it by hand
     assert "operator has not rolled" in out["error"] and "within 1s" in out["error"]
     assert [c[0] for c in http] == ["POST"]
     assert OLD_SECRET not in res.output and "old-pass" not in res.output and WALLET[2:] not in res.output
