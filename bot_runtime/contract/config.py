@@ -51,6 +51,9 @@ CREDENTIAL_KEYS = (CLOB_API_KEY, CLOB_SECRET, CLOB_PASSPHRASE, OPENAI_API_KEY, N
 ALL_SECRET_KEYS = WALLET_KEYS + CREDENTIAL_KEYS
 # Public key in either Secret (RFC 3339): when the rotation Job last rotated the credentials.
 ROTATED_AT = "ROTATED_AT"
+# Pod-template annotation of the bot's Deployment: a digest of its Secrets, so a Secret change rolls
+# the bot. The operator writes it; the rotation Job waits for it to change before revoking a key.
+SECRETS_HASH_ANNOTATION = "botfleet.io/secrets-hash"
 
 
 class _Model(BaseModel):

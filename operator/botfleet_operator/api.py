@@ -88,9 +88,9 @@ class KeyRotation(_Model):
     schedule: str | None = Field(
         None, max_length=100,
         description="Cron schedule on which a Job creates new CLOB API credentials from the wallet, writes "
-                    "them to the credentials Secret and (revokeOld) revokes the old ones. Empty: no "
+                    "them to the credentials Secret and (revokeOld) revokes the old ones once the bot rolled onto them. Empty: no "
                     "scheduled rotation. Manual: annotate the bot with botfleet.io/rotate-credentials=<new value>.")
-    revokeOld: bool = Field(True, description="Revoke the previous API key after the new one is stored.")
+    revokeOld: bool = Field(True, description="Revoke the previous API key once the bot's Deployment has rolled onto the new one (at most 10 minutes' wait; past that the old key is kept and the Job fails).")
 
     @field_validator("schedule")
     @classmethod

@@ -5,7 +5,8 @@ Condition types (metav1.Condition shape):
   Paused when paused, KillSwitchTripped when the bot reports its kill switch, and the pod's own reason
   (FailedScheduling, ImagePullBackOff, CrashLoopBackOff, ...) when its pod cannot start.
 - Progressing: a change is being rolled out.
-- Degraded: a pod that cannot start, failed latest backup, tripped kill switch, invalid params, apply errors.
+- Degraded: a pod that cannot start, failed latest backup or credential rotation, tripped kill switch,
+  invalid params, apply errors.
 - SecretsReady: the referenced Secrets exist with the keys the bot needs.
 - BackupSucceeded: outcome of the latest finished backup Job.
 - RotationDue: the CLOB credentials are older than keyRotation.maxAgeDays.
@@ -248,6 +249,21 @@ def backup_state(jobs: list[Obj], previous_last: str | None) -> tuple[bool | Non
     return False, "BackupFailed", f"backup Job {job['metadata']['name']} failed; see its pod's logs", last
 
 
+def rotation_failure(jobs: list[Obj]) -> str | None:
+    """The message for Degraded when the latest finished rotation Job failed, else None. Such a Job
+    may have stored a new key and kept the old one valid (the bot did not roll in time, or the
+    revoke failed): its log's last JSON line says which."""
+    finished = [(j, d) for j in _jobs_of(jobs, "rotation") if (d := _job_finished(j))]
+    if not finished or finished[-1][1][0] != "Failed":
+        return None
+    job = finished[-1][0]
+    name = job["metadata"]["name"]
+    why = next((c.get("reason") for c in (job.get("status") or {}).get("conditions") or []
+                if c.get("type") == "Failed" and c.get("status") == "True" and c.get("reason")), None)
+    return (f"credential rotation Job {name} failed{f' ({why})' if why else ''}; the old API key may not be "
+            f"revoked: see kubectl logs job/{name}, then rotate again or revoke it by hand")
+
+
 def rotation_state(bot: TradingBot, obs: Observed, previous_last: str | None, now: datetime) -> tuple[bool, str, str, str | None]:
     """(due, reason, message, lastRotationTime)."""
     last = previous_last
@@ -313,6 +329,7 @@ def compute_status(bot: TradingBot, obs: Observed, now: datetime, credentials_ha
         (pod[0] if pod else "", pod[1] if pod else None),
         ("KillSwitchTripped", kill),
         ("BackupFailed", b_msg if b_ok is False else None),
+        ("RotationFailed", rotation_failure(obs.jobs)),
     ) if m]
     if degraded:
         conds.append(_cond("Degraded", True, degraded[0][0], "; ".join(m for _, m in degraded)))

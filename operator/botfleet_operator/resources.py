@@ -19,7 +19,14 @@ from typing import Any
 from urllib.parse import urlparse
 
 from bot_runtime import __version__
-from bot_runtime.contract.config import BotConfig, Endpoints, JournalConfig, MarketSelector, TelemetryConfig
+from bot_runtime.contract.config import (
+    SECRETS_HASH_ANNOTATION,
+    BotConfig,
+    Endpoints,
+    JournalConfig,
+    MarketSelector,
+    TelemetryConfig,
+)
 from bot_runtime.contract.params import Limits
 from botfleet_operator import api
 from botfleet_operator.api import Backup, KeyRotation, PVCStorage, TradingBot
@@ -48,7 +55,7 @@ LABEL_COMPONENT = "app.kubernetes.io/component"
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 MANAGER = "botfleet-operator"
 ANN_CONFIG_HASH = "botfleet.io/config-hash"
-ANN_SECRETS_HASH = "botfleet.io/secrets-hash"
+ANN_SECRETS_HASH = SECRETS_HASH_ANNOTATION  # the rotation Job reads it (bot_runtime/rotation.py)
 ANN_ROTATION_TRIGGER = "botfleet.io/rotation-trigger"
 ANN_DESIRED_HASH = "botfleet.io/desired-hash"
 COMPONENT_BOT = "bot"
@@ -595,6 +602,24 @@ def backup_cronjob(bot: TradingBot, settings: Settings) -> Obj:
     }
 
 
+# The rotation Job revokes the old key only once the bot's Deployment rolled onto the new Secret
+# (bot_runtime/rotation.py); it waits at most this long, and the Job's deadline leaves room for that
+# wait plus scheduling, an image pull and the CLOB/API calls. A Job killed by the deadline mid-wait
+# has revoked nothing: safe.
+ROTATION_ROLLOUT_TIMEOUT_S = 600
+ROTATION_DEADLINE_S = ROTATION_ROLLOUT_TIMEOUT_S + 600
+# No retry (backoffLimit 0): a retried pod would read the Secret, which by then holds the NEW key
+# as "old", create a third key and revoke the second - whatever the first attempt left undone (the
+# first key, kept after a rollout timeout) would stay valid and unnamed. A failed rotation is
+# reported instead (Degraded/RotationFailed) and rerun by a person or the next scheduled run.
+ROTATION_BACKOFF_LIMIT = 0
+
+
+def _rotation_job_spec(bot: TradingBot, settings: Settings) -> Obj:
+    return {"backoffLimit": ROTATION_BACKOFF_LIMIT, "activeDeadlineSeconds": ROTATION_DEADLINE_S,
+            "template": _rotation_pod(bot, settings)}
+
+
 def rotator_name(bot: TradingBot) -> str:
     return f"{bot.name}-rotator"
 
@@ -608,14 +633,19 @@ def _rotation_secrets(bot: TradingBot) -> tuple[api.WalletSecretRef, api.Credent
 
 
 def rotation_rbac(bot: TradingBot) -> list[Obj]:
-    """ServiceAccount + Role (this bot's credentials Secret only) + RoleBinding for rotation Jobs."""
+    """ServiceAccount + Role (this bot's credentials Secret and a read of its Deployment, nothing
+    else) + RoleBinding for rotation Jobs. The Deployment read lets the Job wait for the bot to
+    roll onto the new key before revoking the old one; the operator holds `get` on Deployments
+    itself, so it may grant it (RBAC escalation check)."""
     sa = rotator_name(bot)
     _, creds = _rotation_secrets(bot)
     return [
         {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta(bot, sa, "rotation")},
         {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": _meta(bot, sa, "rotation"),
          "rules": [{"apiGroups": [""], "resources": ["secrets"], "resourceNames": [creds.name],
-                    "verbs": ["get", "update", "patch"]}]},
+                    "verbs": ["get", "update", "patch"]},
+                   {"apiGroups": ["apps"], "resources": ["deployments"], "resourceNames": [bot.name],
+                    "verbs": ["get"]}]},
         {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": _meta(bot, sa, "rotation"),
          "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": sa},
          "subjects": [{"kind": "ServiceAccount", "name": sa, "namespace": bot.namespace}]},
@@ -631,7 +661,8 @@ def _rotation_pod(bot: TradingBot, settings: Settings) -> Obj:
     mounts: list[Obj] = [{"name": "config", "mountPath": CONFIG_DIR, "readOnly": True},
               {"name": "wallet", "mountPath": f"{CREDENTIALS_DIR}/wallet", "readOnly": True},
               {"name": "tmp", "mountPath": "/tmp"}]
-    args = ["rotate-credentials", "--config", CONFIG_PATH, "--secret", creds.name, "--namespace", bot.namespace]
+    args = ["rotate-credentials", "--config", CONFIG_PATH, "--secret", creds.name, "--namespace", bot.namespace,
+            "--deployment", bot.name, "--rollout-timeout", str(ROTATION_ROLLOUT_TIMEOUT_S)]
     if rotation.revokeOld:
         args.append("--revoke-old")
     return _job_pod(bot, settings, "rotation", args, mounts, volumes,
@@ -649,7 +680,7 @@ def rotation_cronjob(bot: TradingBot, settings: Settings) -> Obj | None:
                  "startingDeadlineSeconds": STARTING_DEADLINE_S,
                  "successfulJobsHistoryLimit": 3, "failedJobsHistoryLimit": 3,
                  "jobTemplate": {"metadata": {"labels": labels(name, bot.spec.strategy.value, "rotation")},
-                                 "spec": {"backoffLimit": 1, "template": _rotation_pod(bot, settings)}}},
+                                 "spec": _rotation_job_spec(bot, settings)}},
     }
 
 
@@ -659,7 +690,7 @@ def rotation_job(bot: TradingBot, settings: Settings, trigger: str) -> Obj:
     job_meta = _meta(bot, f"{bot.name}-rotate-{short_hash(trigger)[:8]}", "rotation",
                      annotations={ANN_ROTATION_TRIGGER: trigger})
     return {"apiVersion": "batch/v1", "kind": "Job", "metadata": job_meta,
-            "spec": {"backoffLimit": 1, "ttlSecondsAfterFinished": 86400, "template": _rotation_pod(bot, settings)}}
+            "spec": {**_rotation_job_spec(bot, settings), "ttlSecondsAfterFinished": 86400}}
 
 
 def wants_rotation_rbac(bot: TradingBot) -> bool:

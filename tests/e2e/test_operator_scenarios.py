@@ -764,18 +764,43 @@ async def test_rotation_by_annotation_updates_secret_and_rolls(cluster: Cluster,
             return jobs["items"][0] if jobs["items"] else None
         job = await asyncio.to_thread(eventually, rotation_job, "rotation Job")
         assert job["spec"]["template"]["spec"]["serviceAccountName"] == "rot-rotator"
+        args = job["spec"]["template"]["spec"]["containers"][0]["args"]
+        assert args[args.index("--deployment") + 1] == "rot" and "--revoke-old" in args
+        assert job["spec"]["backoffLimit"] == 0  # a retry would rotate again from the new key
+        # The simulator's key store notes what the cluster looked like when the old key was revoked
+        # (its DELETE /auth/api-key handler runs in this event loop; the blocking read is short).
+        at_revoke: list[tuple[dict[str, Any], list[dict[str, Any]]]] = []
+        delete = sim.keys.delete
+
+        def noting_delete(api_key: str) -> bool:
+            if api_key == old.api_key:
+                pods = get_json(cluster, "pods", "-n", namespace, "-l", "botfleet.io/bot=rot,app.kubernetes.io/component=bot")
+                at_revoke.append((deployment(cluster, namespace, "rot") or {}, pods["items"]))
+            return delete(api_key)
+        sim.keys.delete = noting_delete  # type: ignore[method-assign]
         # kwok does not run containers: do what the Job's container does, as the Job's ServiceAccount
-        # (proving its Role is enough), against the simulated exchange.
+        # (proving its Role is enough: the Secret and the one Deployment), against the simulated exchange.
         rotator = await asyncio.to_thread(cluster.kubeconfig_for_user, f"system:serviceaccount:{namespace}:rot-rotator",
                                           ("system:serviceaccounts", f"system:serviceaccounts:{namespace}"))
         kube = rotation.KubeSecrets(str(rotator))
         new_key = await asyncio.to_thread(
             rotation.rotate, kube, namespace=namespace, secret="rot-creds", clob_url=sim.url, chain_id=SIM_CHAIN_ID,
-            private_key=TEST_PRIVATE_KEY, revoke_old=True)
+            private_key=TEST_PRIVATE_KEY, revoke_old=True, deployment="rot", rollout_timeout=120, poll_interval=0.5)
         assert new_key != old.api_key and sim.keys.get(old.api_key) is None and sim.keys.get(new_key) is not None
-        await asyncio.to_thread(
-            eventually, lambda: template_annotations(cluster, namespace, "rot")["botfleet.io/secrets-hash"] != before,
-            "bot rolled onto the rotated credentials")
+        # The order: the old key was revoked only once the bot had rolled onto the new Secret - the
+        # template changed and its rollout finished - and no pod of the old template was left to
+        # trade or cancel orders with it. The old code revoked right after writing the Secret (one
+        # HTTP call later): sampled then (the sample itself takes a kubectl call, so the operator may
+        # have patched the template already), the rollout was never finished - the old pod still up,
+        # or the new one not yet available - and the test failed (checked: it fails on the replicas line).
+        ((dep, pods),) = at_revoke
+        new_hash = dep["spec"]["template"]["metadata"]["annotations"]["botfleet.io/secrets-hash"]
+        assert new_hash != before, "old key revoked before the operator rolled the bot onto the new Secret"
+        st = dep["status"]
+        assert st.get("observedGeneration", 0) >= dep["metadata"]["generation"], st
+        assert st.get("replicas") == st.get("updatedReplicas") == st.get("availableReplicas") == 1, st
+        assert pods and all(p["metadata"]["annotations"]["botfleet.io/secrets-hash"] == new_hash for p in pods), \
+            "a pod of the old template was still there when its key was revoked"
         bot = await asyncio.to_thread(get_json, cluster, "tradingbot", "rot", "-n", namespace)
         assert bot["status"]["rotationTrigger"] == "manual-1"
         await asyncio.to_thread(wait_condition, cluster, namespace, "rot", "RotationDue", "False", "WithinMaxAge")

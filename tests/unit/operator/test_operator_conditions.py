@@ -245,6 +245,23 @@ def test_rotation_due_from_secret_age_and_rotation_jobs() -> None:
     assert cond(status_of(bot(), deployment=dep()), "RotationDue") == ("False", "NotConfigured")
 
 
+def test_failed_rotation_job_degrades_the_bot_until_a_later_one_completes() -> None:
+    """A rotation Job that timed out waiting for the bot to roll stored a new key and kept the old
+    one valid: the user must hear of it (Degraded names the Job and where to look)."""
+    b = bot(walletSecretRef={"name": "w"}, credentialsSecretRef={"name": "c"}, keyRotation={"maxAgeDays": 30})
+    failed = job("b1-rotate-1", "rotation", "Failed", "2026-02-27T00:00:00Z", "2026-02-27T00:20:00Z")
+    failed["status"]["conditions"][0]["reason"] = "BackoffLimitExceeded"
+    st = status_of(b, deployment=dep(), jobs=[failed])
+    assert cond(st, "Degraded") == ("True", "RotationFailed")
+    message = condition(st, "Degraded")["message"]  # type: ignore[index]
+    assert "b1-rotate-1 failed (BackoffLimitExceeded)" in message and "kubectl logs job/b1-rotate-1" in message
+    assert "lastRotationTime" not in st
+    running = job("b1-rotate-2", "rotation", None, "2026-02-28T00:00:00Z")
+    assert cond(status_of(b, deployment=dep(), jobs=[failed, running]), "Degraded") == ("True", "RotationFailed")
+    done = job("b1-rotate-2", "rotation", "Complete", "2026-02-28T00:00:00Z", "2026-02-28T00:05:00Z")
+    assert cond(status_of(b, deployment=dep(), jobs=[failed, done]), "Degraded") == ("False", "AsExpected")
+
+
 def test_merge_conditions_keeps_transition_time_when_status_is_unchanged() -> None:
     first = merge_conditions([{"type": "Ready", "status": "True", "reason": "A", "message": ""}], None, NOW)
     later = NOW + timedelta(minutes=5)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +16,8 @@ from botfleet_operator import resources
 from botfleet_operator.presets import DEFAULT_RESOURCES, PRESETS
 from botfleet_operator.resources import Settings, desired_objects
 from tests.unit.operator.tb_fixtures import FAKE_KEY, secret, tb, views
+
+REPO = Path(__file__).resolve().parents[3]
 
 SIM = Settings(image="img:1", sim_url="http://sim.botfleet.svc:8000")
 
@@ -215,8 +218,12 @@ def test_rotation_objects_only_with_both_secrets_and_cronjob_with_schedule() -> 
             keyRotation={"schedule": "0 3 * * 0", "maxAgeDays": 30})
     objs = by_kind(desired_objects(b, SIM, {}))
     role = objs["Role/b1-rotator"]
+    # the credentials Secret, and a read of the bot's own Deployment (to wait for its roll): nothing else
     assert role["rules"] == [{"apiGroups": [""], "resources": ["secrets"], "resourceNames": ["c"],
-                              "verbs": ["get", "update", "patch"]}]
+                              "verbs": ["get", "update", "patch"]},
+                             {"apiGroups": ["apps"], "resources": ["deployments"], "resourceNames": ["b1"],
+                              "verbs": ["get"]}]
+    assert "Deployment/b1" in objs
     assert objs["RoleBinding/b1-rotator"]["subjects"][0]["name"] == "b1-rotator"
     pod = objs["CronJob/b1-rotate"]["spec"]["jobTemplate"]["spec"]["template"]["spec"]
     assert pod["serviceAccountName"] == "b1-rotator" and pod["automountServiceAccountToken"] is True
@@ -228,6 +235,48 @@ def test_rotation_objects_only_with_both_secrets_and_cronjob_with_schedule() -> 
     # a paper bot rotates nothing: rotating signs with the wallet, which paper mode never uses
     paper = tb(walletSecretRef={"name": "w"}, credentialsSecretRef={"name": "c"}, keyRotation={"schedule": "@weekly"})
     assert not [k for k in by_kind(desired_objects(paper, SIM, {})) if "rotat" in k]
+
+
+def test_rotation_jobs_name_the_deployment_and_leave_room_for_the_wait_without_retrying() -> None:
+    b = tb(mode="live", walletSecretRef={"name": "w"}, credentialsSecretRef={"name": "c"},
+           keyRotation={"schedule": "0 3 * * 0"})
+    cron = by_kind(desired_objects(b, SIM, {}))["CronJob/b1-rotate"]["spec"]["jobTemplate"]["spec"]
+    manual = resources.rotation_job(b, SIM, "x")["spec"]
+    for spec in (cron, manual):
+        args = spec["template"]["spec"]["containers"][0]["args"]
+        assert args[args.index("--deployment") + 1] == "b1"
+        timeout = int(args[args.index("--rollout-timeout") + 1])
+        # the deadline must not cut the wait short (scheduling, image pull and the API calls come on top)
+        assert spec["activeDeadlineSeconds"] >= timeout + 300
+        # a retry would rotate again from the NEW key and revoke it, leaving the first one valid
+        assert spec["backoffLimit"] == 0
+    without_revoke = tb(mode="live", walletSecretRef={"name": "w"}, credentialsSecretRef={"name": "c"},
+                        keyRotation={"revokeOld": False})
+    assert "--revoke-old" not in resources.rotation_job(without_revoke, SIM, "x")["spec"]["template"]["spec"][
+        "containers"][0]["args"]
+
+
+def _covered(rule: dict[str, Any], held: list[dict[str, Any]]) -> bool:
+    """Is every (group, resource, name, verb) of `rule` granted by one of the `held` rules?"""
+    for group, resource, verb in itertools.product(rule["apiGroups"], rule["resources"], rule["verbs"]):
+        if not any(group in h["apiGroups"] and resource in h["resources"] and verb in h["verbs"]
+                   and not h.get("resourceNames") for h in held):
+            return False
+    return True
+
+
+def test_operator_holds_every_permission_of_the_rotator_role() -> None:
+    """Kubernetes lets the operator create the per-bot rotator Role only with permissions it holds
+    (RBAC escalation check): every rule must be in its ClusterRole (deploy/rbac/operator.yaml)."""
+    import yaml
+
+    docs = list(yaml.safe_load_all((REPO / "deploy" / "rbac" / "operator.yaml").read_text()))
+    (cluster_role,) = [d for d in docs if d and d["kind"] == "ClusterRole"]
+    b = tb(mode="live", walletSecretRef={"name": "w"}, credentialsSecretRef={"name": "c"})
+    role = by_kind(desired_objects(b, SIM, {}))["Role/b1-rotator"]
+    assert role["rules"] and all(_covered(r, cluster_role["rules"]) for r in role["rules"])
+    assert not _covered({"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["delete"]},
+                        cluster_role["rules"])  # the check can fail
 
 
 def test_without_deployment_when_secrets_are_broken() -> None:
