@@ -404,10 +404,17 @@ def run(opts: OperatorOptions) -> None:
     kube = ApiKube(ApiClient(conn), identity=opts.identity or MANAGER)
     # Health first: a standby waiting for the Lease must answer its probes (issue 12).
     health = Health()
-    if opts.health_port:
-        health.serve(opts.health_port)
-    if opts.metrics_port:
-        start_http_server(opts.metrics_port, registry=metrics.REGISTRY)
+    for port, option, serve in ((opts.health_port, "--health-port", health.serve),
+                                (opts.metrics_port, "--metrics-port",
+                                 lambda p: start_http_server(p, registry=metrics.REGISTRY))):
+        if not port:
+            continue
+        try:
+            serve(port)
+        except OSError as exc:  # another operator (or anything) on the port: say which, not a traceback
+            log.error("cannot listen on port %d (%s): %s; stop what uses it or choose another port (%s N, 0 = off)",
+                      port, option, exc.strerror or exc, option)
+            raise SystemExit(2) from None
     elector: LeaderElector | None = None
     if opts.leader_election:
         timing = opts.lease_timing or Timing()
