@@ -658,6 +658,26 @@ def test_delete_keeps_the_journal_and_a_new_bot_reuses_it(cluster: Cluster, oper
     assert claims == ["keeper"]
 
 
+def test_switching_retention_to_retain_then_deleting_keeps_the_journal(cluster: Cluster, operator: OperatorProcess,
+                                                                       namespace: str) -> None:
+    """The path that saves an owned journal (retention Delete, or a bot from before spec.retention):
+    switching to Retain takes the owner reference off, so deleting the bot then leaves the data."""
+    apply(cluster, bot_doc("switch", retention={"journal": "Delete"}), namespace)
+    wait_condition(cluster, namespace, "switch", "Ready", "True")
+    bot = get_json(cluster, "tradingbot", "switch", "-n", namespace)
+    pvc = get_json(cluster, "pvc", "switch", "-n", namespace)
+    assert [r["uid"] for r in pvc["metadata"]["ownerReferences"]] == [bot["metadata"]["uid"]]
+    cluster.kubectl("patch", "tradingbot", "switch", "-n", namespace, "--type", "merge",
+                    "-p", json.dumps({"spec": {"retention": {"journal": "Retain"}}}))
+    eventually(lambda: not (get_json(cluster, "pvc", "switch", "-n", namespace)["metadata"].get("ownerReferences")),
+               "the journal's owner reference removed")
+    cluster.kubectl("delete", "tradingbot", "switch", "-n", namespace)
+    eventually(lambda: deployment(cluster, namespace, "switch") is None, "the bot's Deployment collected", timeout=120)
+    time.sleep(3)  # the garbage collector had its chance at the claim too
+    kept = get_json(cluster, "pvc", "switch", "-n", namespace)
+    assert kept["metadata"]["uid"] == pvc["metadata"]["uid"] and not kept["metadata"].get("deletionTimestamp")
+
+
 def test_a_restarted_operator_applies_nothing_to_converged_bots(cluster: Cluster, operator: OperatorProcess,
                                                                 namespace: str) -> None:
     names = ["steady-a", "steady-b"]
