@@ -13,7 +13,6 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bot_runtime.contract import formats
 from bot_runtime.contract.config import (
     BACKUP_ENCRYPTION_KEY,
     WALLET_FUNDER_ADDRESS,
@@ -44,9 +43,10 @@ def signature_type(text: str) -> int | None:
 
 
 def funder_address_ok(text: str) -> bool:
-    """FUNDER_ADDRESS: a wallet address; an empty value means none (the signing key's own address)."""
+    """FUNDER_ADDRESS: a wallet address; an empty value means none (the signing key's own address).
+    0x is optional, as it always was for the bot's signer (eth_utils.to_checksum_address)."""
     text = text.strip()
-    return not text or re.fullmatch(formats.WALLET_ADDRESS.regex, text) is not None
+    return not text or re.fullmatch(r"(0x)?[0-9a-fA-F]{40}", text) is not None
 
 
 def backup_key_bytes(text: str | bytes) -> bytes | None:
@@ -72,7 +72,7 @@ class ValueForm:
 FORMS: dict[str, ValueForm] = {f.key: f for f in (
     ValueForm(WALLET_PRIVATE_KEY, "a secp256k1 private key: 64 hex characters, optionally 0x-prefixed",
               lambda v: private_key_bytes(v) is not None),
-    ValueForm(WALLET_FUNDER_ADDRESS, f"empty or {formats.WALLET_ADDRESS.what}",
+    ValueForm(WALLET_FUNDER_ADDRESS, "empty or a wallet address: 40 hex digits, optionally 0x-prefixed",
               funder_address_ok),
     ValueForm(WALLET_SIGNATURE_TYPE, "0 (EOA), 1 (POLY_PROXY), 2 (GNOSIS_SAFE) or 3 (POLY_1271); empty means 0",
               lambda v: signature_type(v) is not None),

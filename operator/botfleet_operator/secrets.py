@@ -49,10 +49,12 @@ class SecretView:
     rotated_at: str | None = None    # ROTATED_AT, public
     created: str | None = None       # metadata.creationTimestamp
     bots: str | None = None          # the owner's opt-in label (tenancy.LABEL_SECRET_BOTS), None: not opted in
-    # (Secret key, botfleet key) pairs whose value is not of the form botfleet's key needs
+    # (Secret key, botfleet key) pairs whose value has the form botfleet's key needs
     # (contract.secret_values): every key is tried against every known form, since which key a bot
-    # reads under which name (walletSecretRef.keys) is the bot's, not the Secret's.
-    malformed: frozenset[tuple[str, str]] = frozenset()
+    # reads under which name (walletSecretRef.keys) is the bot's, not the Secret's. Only the
+    # well-formed pairs are kept: few (a value fits one form at most, or two when empty), where the
+    # malformed ones would be nearly all of them. None: not checked (a view made without the data).
+    wellformed: frozenset[tuple[str, str]] | None = None
 
 
 # A value longer than this is of no known form (the longest, a 0x-prefixed key, is 66 characters
@@ -60,16 +62,16 @@ class SecretView:
 _MAX_CHECKED = 4096
 
 
-def _malformed(data: dict[str, str]) -> frozenset[tuple[str, str]]:
-    bad: set[tuple[str, str]] = set()
+def _wellformed(data: dict[str, str]) -> frozenset[tuple[str, str]]:
+    good: set[tuple[str, str]] = set()
     for key, encoded in data.items():
         try:
             value = base64.b64decode(encoded).decode() if len(encoded) <= _MAX_CHECKED else None
         except (ValueError, UnicodeDecodeError):
             value = None  # not UTF-8: the bot cannot read it either
-        bad.update((key, name) for name in secret_values.FORMS
-                   if value is None or secret_values.malformed(name, value))
-    return frozenset(bad)
+        if value is not None:
+            good.update((key, name) for name in secret_values.FORMS if not secret_values.malformed(name, value))
+    return frozenset(good)
 
 
 def view_of(secret: dict[str, Any]) -> SecretView:
@@ -86,7 +88,7 @@ def view_of(secret: dict[str, Any]) -> SecretView:
         rotated_at=base64.b64decode(rotated).decode(errors="replace") if rotated else None,
         created=secret["metadata"].get("creationTimestamp"),
         bots=(secret["metadata"].get("labels") or {}).get(LABEL_SECRET_BOTS),
-        malformed=_malformed(data),
+        wellformed=_wellformed(data),
     )
 
 
@@ -187,7 +189,7 @@ def check(spec: TradingBotSpec, secrets: dict[str, SecretView], bot: str) -> Sec
                 problems.append(("SecretKeyMissing", f"Secret {req.secret} ({req.ref}) has no key {key}; add it",
                                  req.blocking))
         for stored, ours in req.forms:
-            if stored in view.keys and (stored, ours) in view.malformed:
+            if view.wellformed is not None and stored in view.keys and (stored, ours) not in view.wellformed:
                 named = stored if stored == ours else f"{stored} (read as {ours})"
                 problems.append(("SecretValueInvalid", f"Secret {req.secret} ({req.ref}) key {named}: "
                                  f"{secret_values.must_be(ours)}; fix its value (not shown)", req.blocking))

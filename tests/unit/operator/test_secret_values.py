@@ -43,7 +43,9 @@ VALUES: list[tuple[str, str, bool]] = [
     ("FUNDER_ADDRESS", "0x56687bf447db6ffa42ffe2204a05edaa20f55839", True),
     ("FUNDER_ADDRESS", "0x56687BF447DB6FFA42FFE2204A05EDAA20F55839", True),
     ("FUNDER_ADDRESS", "", True),                             # empty: the key's own address
-    ("FUNDER_ADDRESS", "56687bf447db6ffa42ffe2204a05edaa20f55839", False),
+    ("FUNDER_ADDRESS", "56687bf447db6ffa42ffe2204a05edaa20f55839", True),   # the signer always took it
+    ("FUNDER_ADDRESS", "0x56687bf447db6ffa42ffe2204a05edaa20f55839ab", False),
+    ("FUNDER_ADDRESS", "0x56687bf447db6ffa42ffe2204a05edaa20f5583g", False),
     ("FUNDER_ADDRESS", "0x56687bf447db6ffa42ffe2204a05edaa20f5583", False),
     ("FUNDER_ADDRESS", "REPLACE_ME", False),
     ("SIGNATURE_TYPE", "0", True),
@@ -70,7 +72,7 @@ def test_the_contract_tells_well_formed_values_from_bad_ones(key: str, value: st
 @pytest.mark.parametrize(("key", "value", "good"), VALUES)
 def test_the_view_keeps_a_yes_no_per_key_never_the_value(key: str, value: str, good: bool) -> None:
     view = view_of(secret("w", **{key: value}))
-    assert ((key, key) not in view.malformed) is good
+    assert view.wellformed is not None and ((key, key) in view.wellformed) is good
     if len(value.strip()) >= 8:  # a short one ("0") is in any hex digest
         assert value.strip() not in repr(view)
 
@@ -99,7 +101,7 @@ S3 = {"AWS_ACCESS_KEY_ID": "AKIAEXAMPLE", "AWS_SECRET_ACCESS_KEY": "s3-secret-va
      "PRIVATE_KEY must be a secp256k1 private key: 64 hex characters, optionally 0x-prefixed"),
     (LIVE, {"PRIVATE_KEY": FAKE_KEY, "SIGNATURE_TYPE": "proxy"}, "key SIGNATURE_TYPE:", "SIGNATURE_TYPE must be 0 (EOA)"),
     (LIVE, {"PRIVATE_KEY": FAKE_KEY, "FUNDER_ADDRESS": "me"}, "key FUNDER_ADDRESS:",
-     "FUNDER_ADDRESS must be empty or a wallet address: 0x followed by 40 hex digits"),
+     "FUNDER_ADDRESS must be empty or a wallet address: 40 hex digits, optionally 0x-prefixed"),
     # a mapped key is named as stored and as read
     ({"mode": "live", "walletSecretRef": {"name": "w", "keys": {"PRIVATE_KEY": "pk"}}}, {"pk": "0x1234"},
      "key pk (read as PRIVATE_KEY):", "PRIVATE_KEY must be a secp256k1"),
@@ -143,7 +145,7 @@ def test_a_bad_backup_key_is_reported_but_does_not_hold_the_bot() -> None:
 def test_a_value_that_is_not_utf8_is_malformed() -> None:
     doc = secret("w")
     doc["data"] = {"PRIVATE_KEY": base64.b64encode(b"\xff" * 64).decode()}
-    assert ("PRIVATE_KEY", "PRIVATE_KEY") in view_of(doc).malformed
+    assert ("PRIVATE_KEY", "PRIVATE_KEY") not in (view_of(doc).wellformed or ())
 
 
 # Degraded ----------------------------------------------------------------------------------------
@@ -284,3 +286,21 @@ def test_an_attacker_learns_no_malformed_value_from_status_events_or_logs(caplog
                   *(base64.b64encode(v.encode()).decode() for v in bad.values())):
         assert value not in everything, value
 
+
+
+def test_fleet_check_reports_the_placeholder_key_as_the_operator_does() -> None:
+    """`botfleet fleet check` runs the operator's check: a live bot's REPLACE_ME wallet key is caught
+    before any request to the exchange, with the same words."""
+    from botfleet_tools.fleet.preflight import preflight
+
+    class Kube:
+        def secret_data(self, ns: str, name: str) -> tuple[dict[str, str], dict[str, str]]:
+            return {"PRIVATE_KEY": "REPLACE_ME", "SIGNATURE_TYPE": "0"}, {"botfleet.io/bots": "all"}
+
+        def config_json(self, ns: str, name: str) -> str:
+            raise AssertionError("the exchange is not asked with a malformed key")
+
+    secrets_row, auth_row = preflight(Kube(), bot(**LIVE))
+    assert not secrets_row.ok and not auth_row.ok
+    assert "key PRIVATE_KEY: PRIVATE_KEY must be a secp256k1 private key" in secrets_row.detail
+    assert "REPLACE_ME" not in secrets_row.detail + auth_row.detail

@@ -26,7 +26,7 @@ def _deps(**creds: str) -> Any:
     ("0x" + "00" * 32, {}, "PRIVATE_KEY"),
     (KEY, {"SIGNATURE_TYPE": "+1"}, "SIGNATURE_TYPE"),
     (KEY, {"SIGNATURE_TYPE": "5"}, "SIGNATURE_TYPE"),
-    (KEY, {"FUNDER_ADDRESS": "56687bf447db6ffa42ffe2204a05edaa20f55839"}, "FUNDER_ADDRESS"),
+    (KEY, {"FUNDER_ADDRESS": "0x56687bf447db6ffa42ffe2204a05edaa20f5583"}, "FUNDER_ADDRESS"),
 ])
 def test_a_malformed_wallet_value_stops_the_bot_naming_the_key(private_key: str, creds: dict[str, str],
                                                                 key: str) -> None:
@@ -41,3 +41,4 @@ def test_well_formed_values_sign() -> None:
     signer = _signer(_deps(SIGNATURE_TYPE="2\n", FUNDER_ADDRESS=funder), KEY + "\n", LIVE)
     assert signer.signature_type == 2 and signer.maker.lower() == funder
     assert _signer(_deps(SIGNATURE_TYPE=""), KEY[2:], LIVE).signature_type == 0
+    assert _signer(_deps(FUNDER_ADDRESS=funder[2:]), KEY, LIVE).maker.lower() == funder
