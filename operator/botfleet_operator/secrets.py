@@ -57,8 +57,8 @@ class SecretView:
     wellformed: frozenset[tuple[str, str]] | None = None
 
 
-# A value longer than this is of no known form (the longest, a 0x-prefixed key, is 66 characters
-# plus a newline): not decoded at all.
+# A value whose base64 is longer than this is of no known form (the longest, a 0x-prefixed key, is
+# 66 characters plus a newline, 92 in base64): not decoded at all.
 _MAX_CHECKED = 4096
 
 
@@ -114,7 +114,7 @@ class PodSecrets:
 
     wallet: WalletSecretRef | None        # mounted at <credentials>/wallet (live bots only)
     credentials: SecretRef | None         # mounted at <credentials>/credentials
-    journal_url: JournalUrlSecretRef | None      # BOTFLEET_JOURNAL_URL (a PostgreSQL journal)
+    journal_url: JournalUrlSecretRef | None  # BOTFLEET_JOURNAL_URL (a PostgreSQL journal)
 
     @property
     def names(self) -> set[str]:
