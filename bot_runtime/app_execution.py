@@ -28,6 +28,7 @@ from bot_runtime.contract.config import (
     WALLET_SIGNATURE_TYPE,
     BotConfig,
 )
+from bot_runtime.contract.secret_values import funder_address_ok, must_be, private_key_bytes, signature_type
 from bot_runtime.errors import StartupError
 from bot_runtime.execution.journal import Journal, JournalError, open_journal, redact_url
 from bot_runtime.execution.journal_lock import HEARTBEAT_KEY, JournalLocked, acquire_journal_lock, sqlite_path
@@ -123,15 +124,17 @@ def _signer(deps: ExecutionDeps, private_key: str, plan: ExecutionPlan) -> Order
     if plan.paper_wallet:  # the paper key is a plain EOA: the wallet Secret's settings are not its own
         return OrderSigner(private_key, chain_id=plan.chain_id)
     creds = deps.credentials
-    sig_type_text = (creds.get(WALLET_SIGNATURE_TYPE) or "0").strip()
+    # The operator checks the wallet Secret with these same contract functions (SecretValueInvalid).
+    if private_key_bytes(private_key) is None:
+        raise StartupError(f"wallet Secret: {must_be(WALLET_PRIVATE_KEY)}", config_error=True)
+    sig_type = signature_type(creds.get(WALLET_SIGNATURE_TYPE) or "")
+    if sig_type is None:
+        raise StartupError(f"wallet Secret: {must_be(WALLET_SIGNATURE_TYPE)}", config_error=True)
+    funder = (creds.get(WALLET_FUNDER_ADDRESS) or "").strip()
+    if not funder_address_ok(funder):
+        raise StartupError(f"wallet Secret: {must_be(WALLET_FUNDER_ADDRESS)}", config_error=True)
     try:
-        sig_type = int(sig_type_text)
-    except ValueError:
-        raise StartupError(f"wallet Secret key {WALLET_SIGNATURE_TYPE} must be 0, 1, 2 or 3, got a non-number",
-                           config_error=True) from None
-    try:
-        return OrderSigner(private_key, chain_id=plan.chain_id, signature_type=sig_type,
-                           funder=creds.get(WALLET_FUNDER_ADDRESS) or None)
+        return OrderSigner(private_key.strip(), chain_id=plan.chain_id, signature_type=sig_type, funder=funder or None)
     except OrderError as exc:  # the message names the key, never its value
         raise StartupError(f"wallet Secret: {exc}", config_error=True) from None
 

@@ -18,8 +18,6 @@ file" without revealing anything about the key.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import hmac
 import os
@@ -30,10 +28,13 @@ from typing import BinaryIO
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from bot_runtime.contract.config import BACKUP_ENCRYPTION_KEY
+from bot_runtime.contract.secret_values import backup_key_bytes
+
 MAGIC = b"BFBKENC"
 VERSION = 1
 SUFFIX = ".enc"
-KEY_NAME = "BACKUP_ENCRYPTION_KEY"  # the Secret key (spec.backup.encryption.secretRef)
+KEY_NAME = BACKUP_ENCRYPTION_KEY  # the Secret key (spec.backup.encryption.secretRef)
 KEY_FILE_ENV = "BOTFLEET_BACKUP_ENCRYPTION_KEY_FILE"
 ALGORITHM = "aes-256-gcm-chunked-v1"  # recorded in the manifest
 CHUNK = 1 << 20  # 1 MiB: bounded memory for a journal of any size
@@ -46,17 +47,13 @@ class CryptoError(RuntimeError):
 
 
 def parse_key(text: str | bytes, where: str = KEY_NAME) -> bytes:
-    """The 32-byte key from its base64 text (standard or URL-safe alphabet)."""
-    raw = text.strip() if isinstance(text, bytes) else text.strip().encode()
-    for decode in (base64.b64decode, base64.urlsafe_b64decode):
-        try:
-            key = decode(raw + b"=" * (-len(raw) % 4))
-        except (binascii.Error, ValueError):
-            continue
-        if len(key) == 32:
-            return key
-    raise CryptoError(f"{where} must be 32 random bytes in base64 (e.g. `openssl rand -base64 32`); "
-                      "the value given is not (the value is not shown)")
+    """The 32-byte key from its base64 text (standard or URL-safe alphabet); the operator checks a
+    Secret's value with the same contract function and reports a bad one in status."""
+    key = backup_key_bytes(text)
+    if key is None:
+        raise CryptoError(f"{where} must be 32 random bytes in base64 (e.g. `openssl rand -base64 32`); "
+                          "the value given is not (the value is not shown)")
+    return key
 
 
 def read_key_file(path: Path) -> bytes:

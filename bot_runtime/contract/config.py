@@ -49,6 +49,8 @@ POLYGON_RPC_URL = "POLYGON_RPC_URL"           # may embed a provider key, so it 
 CREDENTIAL_KEYS = (CLOB_API_KEY, CLOB_SECRET, CLOB_PASSPHRASE, OPENAI_API_KEY, NEWSAPI_KEY,
                    SUPABASE_URL, SUPABASE_KEY, POLYGON_RPC_URL)
 ALL_SECRET_KEYS = WALLET_KEYS + CREDENTIAL_KEYS
+# Backup encryption Secret (spec.backup.encryption.secretRef): the key backups are encrypted with.
+BACKUP_ENCRYPTION_KEY = "BACKUP_ENCRYPTION_KEY"
 # Public key in either Secret (RFC 3339): when the rotation Job last rotated the credentials.
 ROTATED_AT = "ROTATED_AT"
 # Pod-template annotation of the bot's Deployment: a digest of its Secrets, so a Secret change rolls

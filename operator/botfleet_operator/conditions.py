@@ -5,9 +5,11 @@ Condition types (metav1.Condition shape):
   Paused when paused, KillSwitchTripped when the bot reports its kill switch, and the pod's own reason
   (FailedScheduling, ImagePullBackOff, CrashLoopBackOff, ...) when its pod cannot start.
 - Progressing: a change is being rolled out.
-- Degraded: a pod that cannot start, failed latest backup or credential rotation, tripped kill switch,
-  invalid params, apply errors.
-- SecretsReady: the referenced Secrets exist with the keys the bot needs.
+- Degraded: a pod that cannot start, a Secret to fix (missing, a key missing, a malformed value; the
+  backup's included), failed latest backup or credential rotation, tripped kill switch, invalid
+  params, apply errors.
+- SecretsReady: the referenced Secrets exist with the keys the bot needs, their values of the form
+  the bot parses.
 - BackupSucceeded: outcome of the latest finished backup Job.
 - RotationDue: the CLOB credentials are older than keyRotation.maxAgeDays.
 """
@@ -321,9 +323,13 @@ def compute_status(bot: TradingBot, obs: Observed, now: datetime, credentials_ha
     due, r_reason, r_msg, last_rotation = rotation_state(bot, obs, prev.get("lastRotationTime"), now)
     conds.append(_cond("RotationDue", due, r_reason, r_msg))
 
+    # A Secret the user must fix (missing, a key missing, a malformed value; the backup's too) with
+    # SecretsReady's reason and message. A Secret not opted in is in policy_error (NotAllowed).
+    secret_fix = check.fix if check is not None else None
     degraded = [(r, m) for r, m in (
         ("OwnershipConflict", obs.conflict_error),
         ("NotAllowed", obs.policy_error),
+        (secret_fix[0] if secret_fix else "", secret_fix[1] if secret_fix else None),
         ("InvalidParams", obs.params_error),
         ("ApplyFailed", obs.apply_error),
         (pod[0] if pod else "", pod[1] if pod else None),

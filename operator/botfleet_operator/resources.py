@@ -33,7 +33,7 @@ from botfleet_operator.api import Backup, KeyRotation, PVCStorage, TradingBot
 from botfleet_operator.memo import Memo
 from botfleet_operator.presets import default_resources, resolve_params
 from botfleet_operator.quantity import parse_quantity
-from botfleet_operator.secrets import SecretView, secrets_hash
+from botfleet_operator.secrets import PodSecrets, SecretView, pod_secrets, secrets_hash
 from botfleet_operator.tenancy import DEFAULT_ALLOWED_ENDPOINTS, pull_policy
 
 Obj = dict[str, Any]
@@ -335,13 +335,12 @@ def _pull_secrets(bot: TradingBot, settings: Settings) -> Obj:
     return {"imagePullSecrets": [{"name": n} for n in names]} if names else {}
 
 
-def _journal_env(bot: TradingBot) -> list[Obj]:
+def _journal_env(pod: PodSecrets) -> list[Obj]:
     """A PostgreSQL journal's URL carries a password: the pod reads it from the Secret, never the ConfigMap."""
-    j = bot.spec.journal
-    if j is None or j.backend != "postgres" or j.urlSecretRef is None:
+    ref = pod.journal_url
+    if ref is None:
         return []
-    return [{"name": "BOTFLEET_JOURNAL_URL",
-             "valueFrom": {"secretKeyRef": {"name": j.urlSecretRef.name, "key": j.urlSecretRef.key}}}]
+    return [{"name": "BOTFLEET_JOURNAL_URL", "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}}}]
 
 
 def _port_of(url: str) -> int:
@@ -377,8 +376,10 @@ def deployment(bot: TradingBot, settings: Settings, secrets: dict[str, SecretVie
     spec = bot.spec
     name = bot.name
     volumes, mounts = _config_volumes(bot)
-    wallet, creds = spec.walletSecretRef, spec.credentialsSecretRef
-    if wallet and spec.mode == "live":  # paper bots sign with a paper key of their own: the wallet stays out
+    # Every Secret the pod reads comes from `pod`: the template's secrets-hash covers exactly these.
+    pod = pod_secrets(spec)
+    wallet, creds = pod.wallet, pod.credentials
+    if wallet:  # live bots only: paper bots sign with a paper key of their own
         volumes.append(_secret_volume("wallet", wallet.name, wallet.keys, secrets.get(wallet.name)))
         mounts.append({"name": "wallet", "mountPath": f"{CREDENTIALS_DIR}/wallet", "readOnly": True})
     if creds:
@@ -386,7 +387,7 @@ def deployment(bot: TradingBot, settings: Settings, secrets: dict[str, SecretVie
         mounts.append({"name": "credentials", "mountPath": f"{CREDENTIALS_DIR}/credentials", "readOnly": True})
     env = [{"name": "BOTFLEET_CONFIG", "value": CONFIG_PATH},
            {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
-           *_journal_env(bot),
+           *_journal_env(pod),
            *({"name": e.name, "value": e.value} for e in spec.env or [])]
     pod_labels = labels(name, spec.strategy.value)
     container = {
@@ -417,7 +418,7 @@ def deployment(bot: TradingBot, settings: Settings, secrets: dict[str, SecretVie
                     "labels": pod_labels,
                     "annotations": {
                         ANN_CONFIG_HASH: short_hash(config_json(bot, settings)),
-                        ANN_SECRETS_HASH: secrets_hash(spec, secrets, settings.hash_key)[:16],
+                        ANN_SECRETS_HASH: secrets_hash(spec, secrets, settings.hash_key, pod_only=True)[:16],
                         "kubectl.kubernetes.io/default-container": "bot",
                     },
                 },
@@ -558,7 +559,7 @@ def backup_cronjob(bot: TradingBot, settings: Settings) -> Obj:
         mounts.append({"name": "backups", "mountPath": BACKUP_DIR})
     else:
         mounts.append({"name": "data", "mountPath": BACKUP_DIR, "subPath": "backups"})
-    env: list[Obj] = [{"name": "BOTFLEET_CONFIG", "value": CONFIG_PATH}, *_journal_env(bot)]
+    env: list[Obj] = [{"name": "BOTFLEET_CONFIG", "value": CONFIG_PATH}, *_journal_env(pod_secrets(bot.spec))]
     s3 = backup.s3
     if s3:
         env += [{"name": "BOTFLEET_BACKUP_S3_ENDPOINT", "value": s3.endpoint},

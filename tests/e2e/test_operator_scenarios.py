@@ -35,6 +35,7 @@ RBAC = REPO / "deploy" / "rbac" / "operator.yaml"
 OWNED_KINDS = ("serviceaccount", "configmap", "persistentvolumeclaim", "networkpolicy",
                "deployment", "cronjob")
 TEST_PRIVATE_KEY = "0x" + "11" * 32  # test-only key (tests/support/sim.py)
+OTHER_PRIVATE_KEY = "0x" + "12" * 32  # test-only: a rotated wallet key
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -178,12 +179,18 @@ def operator(cluster: Cluster) -> Iterator[OperatorProcess]:
     finally:
         op.stop()
         text = log.read_text(errors="replace")
-        for leaked in (TEST_PRIVATE_KEY[2:], "REPLACE_ME", base64.b64encode(b"REPLACE_ME").decode()):
+        for leaked in (TEST_PRIVATE_KEY[2:], OTHER_PRIVATE_KEY[2:], "REPLACE_ME", base64.b64encode(b"REPLACE_ME").decode(),
+                       S3_SECRET_VALUE, S3_SECRET_VALUE_2):
             assert leaked not in text, "a Secret value reached the operator's log"
 
 
 def _apply_example(cluster: Cluster, ns: str, name: str, **spec: Any) -> None:
-    cluster.kubectl("apply", "-n", ns, "-f", str(EXAMPLES / f"{name}-secret.yaml"))
+    docs = [d for d in yaml.safe_load_all((EXAMPLES / f"{name}-secret.yaml").read_text()) if d]
+    for doc in docs:
+        if spec.get("mode") == "live" and "PRIVATE_KEY" in doc.get("stringData", {}):
+            # the example's placeholder is refused for a live bot (SecretValueInvalid): a test key instead
+            doc["stringData"]["PRIVATE_KEY"] = TEST_PRIVATE_KEY
+        apply(cluster, doc, ns)
     apply(cluster, example(name, **spec), ns)
 
 
@@ -273,7 +280,7 @@ def test_secret_change_rolls_without_two_pods(cluster: Cluster, operator: Operat
          "botfleet.io/bot=arbhunter,app.kubernetes.io/component=bot", "--watch", "-o", "json", "--output-watch-events"],
         stdout=subprocess.PIPE, text=True)
     try:
-        apply(cluster, secret_doc("arbhunter-wallet", PRIVATE_KEY="REPLACE_ME_TOO", SIGNATURE_TYPE="0"), namespace)
+        apply(cluster, secret_doc("arbhunter-wallet", PRIVATE_KEY=OTHER_PRIVATE_KEY, SIGNATURE_TYPE="0"), namespace)
         eventually(lambda: template_annotations(cluster, namespace, "arbhunter")["botfleet.io/secrets-hash"] != before,
                    "secrets-hash annotation changed")
         assert deployment(cluster, namespace, "arbhunter")["spec"]["strategy"]["type"] == "Recreate"  # type: ignore[index]
@@ -315,12 +322,57 @@ def test_missing_secret_reports_then_heals(cluster: Cluster, operator: OperatorP
     assert "arbhunter-wallet" in c["message"]
     assert conditions(cluster, namespace, "arbhunter")["Ready"]["status"] == "False"
     assert deployment(cluster, namespace, "arbhunter") is None  # no rollout onto a broken Secret
+    assert conditions(cluster, namespace, "arbhunter")["Degraded"]["reason"] == "SecretNotFound"
     apply(cluster, secret_doc("arbhunter-wallet", SIGNATURE_TYPE="0"), namespace)
     c = wait_condition(cluster, namespace, "arbhunter", "SecretsReady", "False", "SecretKeyMissing")
     assert "PRIVATE_KEY" in c["message"]
+    wait_condition(cluster, namespace, "arbhunter", "Degraded", "True", "SecretKeyMissing")
+    # the example Secret's placeholder: only the bot's crash loop said so before (kwok runs no container)
     apply(cluster, secret_doc("arbhunter-wallet", PRIVATE_KEY="REPLACE_ME", SIGNATURE_TYPE="0"), namespace)
+    c = wait_condition(cluster, namespace, "arbhunter", "SecretsReady", "False", "SecretValueInvalid")
+    assert "Secret arbhunter-wallet (spec.walletSecretRef) key PRIVATE_KEY: PRIVATE_KEY must be" in c["message"]
+    assert "REPLACE_ME" not in json.dumps(get_json(cluster, "tradingbot", "arbhunter", "-n", namespace)["status"])
+    wait_condition(cluster, namespace, "arbhunter", "Degraded", "True", "SecretValueInvalid")
+    assert conditions(cluster, namespace, "arbhunter")["Ready"]["status"] == "False"
+    assert deployment(cluster, namespace, "arbhunter") is None
+    apply(cluster, secret_doc("arbhunter-wallet", PRIVATE_KEY=TEST_PRIVATE_KEY, SIGNATURE_TYPE="0"), namespace)
     wait_condition(cluster, namespace, "arbhunter", "SecretsReady", "True")
     wait_condition(cluster, namespace, "arbhunter", "Ready", "True")
+    wait_condition(cluster, namespace, "arbhunter", "Degraded", "False", "AsExpected")
+
+
+S3_SECRET_VALUE, S3_SECRET_VALUE_2 = "e2e-s3-secret-0001", "e2e-s3-secret-0002"
+
+
+def test_an_s3_secret_change_does_not_roll_the_bot(cluster: Cluster, operator: OperatorProcess, namespace: str) -> None:
+    """Only the Secrets the bot's pod reads roll it (Recreate: downtime, open orders cancelled); the
+    backup Job reads its Secrets afresh at each run."""
+    apply(cluster, secret_doc("s3w", PRIVATE_KEY=TEST_PRIVATE_KEY, SIGNATURE_TYPE="0"), namespace)
+    apply(cluster, secret_doc("s3", AWS_ACCESS_KEY_ID="AKIAE2E", AWS_SECRET_ACCESS_KEY=S3_SECRET_VALUE), namespace)
+    apply(cluster, secret_doc("s3-key", BACKUP_ENCRYPTION_KEY=base64.b64encode(bytes(range(32))).decode()), namespace)
+    apply(cluster, bot_doc("s3bot", mode="live", walletSecretRef={"name": "s3w"}, backup={
+        "s3": {"endpoint": "https://s3.eu-west-1.amazonaws.com", "bucket": "bots", "secretRef": {"name": "s3"}},
+        "encryption": {"secretRef": {"name": "s3-key"}}}), namespace)
+    wait_condition(cluster, namespace, "s3bot", "Ready", "True")
+    hash_before = get_json(cluster, "tradingbot", "s3bot", "-n", namespace)["status"]["credentialsHash"]
+    dep = deployment(cluster, namespace, "s3bot")
+    assert dep is not None
+    generation = dep["metadata"]["generation"]
+    selector = "botfleet.io/bot=s3bot,app.kubernetes.io/component=bot"
+    (pod,) = get_json(cluster, "pods", "-n", namespace, "-l", selector)["items"]
+    apply(cluster, secret_doc("s3", AWS_ACCESS_KEY_ID="AKIAE2E", AWS_SECRET_ACCESS_KEY=S3_SECRET_VALUE_2), namespace)
+    # the operator saw the change: the status digest over every referenced Secret moved
+    eventually(lambda: get_json(cluster, "tradingbot", "s3bot", "-n", namespace)["status"]["credentialsHash"]
+               != hash_before, "status.credentialsHash changed")
+    time.sleep(3)  # a roll would have been applied by now
+    dep = deployment(cluster, namespace, "s3bot")
+    assert dep is not None and dep["metadata"]["generation"] == generation
+    assert [p["metadata"]["uid"] for p in get_json(cluster, "pods", "-n", namespace, "-l", selector)["items"]] \
+        == [pod["metadata"]["uid"]]
+    cron = get_json(cluster, "cronjob", "s3bot-backup", "-n", namespace)
+    volumes = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["volumes"]
+    assert "s3" in [(v.get("secret") or {}).get("secretName") for v in volumes]  # read afresh by each backup Job
+    assert conditions(cluster, namespace, "s3bot")["Ready"]["status"] == "True"
 
 
 WALLET = "0x56687bf447db6ffa42ffe2204a05edaa20f55839"
@@ -583,7 +635,7 @@ def test_removed_spec_fields_leave_the_deployment(cluster: Cluster, operator: Op
 
 def test_objects_dropped_from_the_spec_are_deleted(cluster: Cluster, operator: OperatorProcess,
                                                    namespace: str) -> None:
-    apply(cluster, secret_doc("p-wallet", PRIVATE_KEY="REPLACE_ME"), namespace)
+    apply(cluster, secret_doc("p-wallet", PRIVATE_KEY=TEST_PRIVATE_KEY), namespace)
     apply(cluster, secret_doc("p-creds", OPENAI_API_KEY="REPLACE_ME"), namespace)
     apply(cluster, bot_doc("pruned", mode="live", walletSecretRef={"name": "p-wallet"}, credentialsSecretRef={"name": "p-creds"},
                            keyRotation={"schedule": "0 3 * * 0"},

@@ -295,9 +295,9 @@ LIVE = {"mode": "live"}
     (LIVE | {"walletSecretRef": {"name": "w"}}, [], False, "SecretNotFound", "Secret w (spec.walletSecretRef) not found"),
     (LIVE | {"walletSecretRef": {"name": "w"}}, [secret("w", SIGNATURE_TYPE="0")], False, "SecretKeyMissing",
      "no key PRIVATE_KEY"),
-    (LIVE | {"walletSecretRef": {"name": "w", "keys": {"PRIVATE_KEY": "pk"}}}, [secret("w", PRIVATE_KEY="x")], False,
+    (LIVE | {"walletSecretRef": {"name": "w", "keys": {"PRIVATE_KEY": "pk"}}}, [secret("w", PRIVATE_KEY=FAKE_KEY)], False,
      "SecretKeyMissing", "no key pk"),
-    (LIVE | {"walletSecretRef": {"name": "w", "keys": {"PRIVATE_KEY": "pk"}}}, [secret("w", pk="x")], True,
+    (LIVE | {"walletSecretRef": {"name": "w", "keys": {"PRIVATE_KEY": "pk"}}}, [secret("w", pk=FAKE_KEY)], True,
      "AllSecretsPresent", ""),
     # a paper bot never mounts its wallet: a missing wallet Secret does not hold it
     ({"walletSecretRef": {"name": "w"}}, [], True, "AllSecretsPresent", "all referenced Secrets"),

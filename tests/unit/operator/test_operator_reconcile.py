@@ -187,7 +187,7 @@ def test_missing_secret_holds_the_deployment_and_reports_the_key() -> None:
     # The Secret is fixed: the Deployment is created.
     b["status"] = st
     kube2 = FakeKube()
-    reconcile(Snapshot(bot=b, secrets=views(secret("w", PRIVATE_KEY="x")), owned=observed_from(kube)),
+    reconcile(Snapshot(bot=b, secrets=views(secret("w", PRIVATE_KEY=FAKE_KEY)), owned=observed_from(kube)),
               kube2, SETTINGS, NOW)
     assert [o["kind"] for o in kube2.applied] == ["Deployment"]
     assert condition(kube2.statuses[-1], "SecretsReady")["status"] == "True"  # type: ignore[index]
@@ -216,7 +216,7 @@ def test_invalid_params_applies_nothing() -> None:
 def test_manual_rotation_trigger_starts_one_job() -> None:
     b = bot(mode="live", walletSecretRef={"name": "w"}, credentialsSecretRef={"name": "c"})
     b["metadata"]["annotations"] = {"botfleet.io/rotate-credentials": "now-1"}
-    secrets = views(secret("w", PRIVATE_KEY="x"), secret("c", OPENAI_API_KEY="y"))
+    secrets = views(secret("w", PRIVATE_KEY=FAKE_KEY), secret("c", OPENAI_API_KEY="y"))
     kube = FakeKube()
     reconcile(Snapshot(bot=b, secrets=secrets), kube, SETTINGS, NOW)
     jobs = [o for o in kube.applied if o["kind"] == "Job"]
@@ -304,7 +304,7 @@ def test_removing_a_spec_field_reapplies_the_deployment_without_it(field: str, v
 
 
 def test_removing_the_wallet_key_map_reapplies_the_secret_volume() -> None:
-    secrets = views(secret("w", pk="x", PRIVATE_KEY="x"))
+    secrets = views(secret("w", pk=FAKE_KEY, PRIVATE_KEY=FAKE_KEY))
     b = bot(mode="live", walletSecretRef={"name": "w", "keys": {"PRIVATE_KEY": "pk"}})
     _, owned = _converge(b, secrets)
     b["spec"]["walletSecretRef"] = {"name": "w"}
@@ -316,7 +316,7 @@ def test_removing_the_wallet_key_map_reapplies_the_secret_volume() -> None:
 
 
 ROT = {"mode": "live", "walletSecretRef": {"name": "w"}, "credentialsSecretRef": {"name": "c"}}
-ROT_SECRETS = views(secret("w", PRIVATE_KEY="x"), secret("c", OPENAI_API_KEY="y"))
+ROT_SECRETS = views(secret("w", PRIVATE_KEY=FAKE_KEY), secret("c", OPENAI_API_KEY="y"))
 
 
 def test_removing_the_rotation_schedule_deletes_the_cronjob() -> None:
@@ -416,7 +416,7 @@ def test_a_missing_secret_is_looked_for_again_soon() -> None:
     # Seen by the watch (opted in): no lookup.
     kube2 = FakeKube()
     reconcile(Snapshot(bot=bot(mode="live", walletSecretRef={"name": "w"}),
-                       secrets=views(secret("w", PRIVATE_KEY="x"))), kube2, SETTINGS, NOW)
+                       secrets=views(secret("w", PRIVATE_KEY=FAKE_KEY))), kube2, SETTINGS, NOW)
     assert kube2.looked_up == []
 
 

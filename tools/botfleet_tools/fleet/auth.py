@@ -10,6 +10,7 @@ import requests
 from eth_account import Account
 
 from bot_runtime.contract.config import CLOB_API_KEY, CLOB_PASSPHRASE, CLOB_SECRET, WALLET_PRIVATE_KEY
+from bot_runtime.contract.secret_values import must_be, private_key_bytes
 from bot_runtime.venue.polymarket.auth import ApiCreds, l1_headers, l2_headers
 
 
@@ -19,10 +20,10 @@ def auth_check(clob_url: str, chain_id: int, wallet: dict[str, str], creds: dict
     key = wallet.get(WALLET_PRIVATE_KEY, "")
     if not key:
         return False, "no wallet key: a live bot needs PRIVATE_KEY in its wallet Secret"
-    try:
-        address = Account.from_key(key).address
-    except (ValueError, TypeError):
-        return False, "PRIVATE_KEY is not a valid secp256k1 key (64 hex digits, 0x optional)"
+    if private_key_bytes(key) is None:  # the bot's own check, and the operator's (SecretValueInvalid)
+        return False, must_be(WALLET_PRIVATE_KEY)
+    key = key.strip()
+    address = Account.from_key(key).address
     base = clob_url.rstrip("/")
     try:
         if all(creds.get(k) for k in (CLOB_API_KEY, CLOB_SECRET, CLOB_PASSPHRASE)):
