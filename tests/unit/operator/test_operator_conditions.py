@@ -251,15 +251,19 @@ def test_failed_rotation_job_degrades_the_bot_until_a_later_one_completes() -> N
     b = bot(walletSecretRef={"name": "w"}, credentialsSecretRef={"name": "c"}, keyRotation={"maxAgeDays": 30})
     failed = job("b1-rotate-1", "rotation", "Failed", "2026-02-27T00:00:00Z", "2026-02-27T00:20:00Z")
     failed["status"]["conditions"][0]["reason"] = "BackoffLimitExceeded"
-    st = status_of(b, deployment=dep(), jobs=[failed])
+    ok_secrets = views(secret("w", PRIVATE_KEY="0x" + "11" * 32),
+                       secret("c", CLOB_API_KEY="k", CLOB_SECRET="s", CLOB_PASSPHRASE="p"))
+    st = status_of(b, deployment=dep(), jobs=[failed], secrets=ok_secrets)
     assert cond(st, "Degraded") == ("True", "RotationFailed")
     message = condition(st, "Degraded")["message"]  # type: ignore[index]
     assert "b1-rotate-1 failed (BackoffLimitExceeded)" in message and "kubectl logs job/b1-rotate-1" in message
     assert "lastRotationTime" not in st
     running = job("b1-rotate-2", "rotation", None, "2026-02-28T00:00:00Z")
-    assert cond(status_of(b, deployment=dep(), jobs=[failed, running]), "Degraded") == ("True", "RotationFailed")
+    assert cond(status_of(b, deployment=dep(), jobs=[failed, running], secrets=ok_secrets), "Degraded") == \
+        ("True", "RotationFailed")
     done = job("b1-rotate-2", "rotation", "Complete", "2026-02-28T00:00:00Z", "2026-02-28T00:05:00Z")
-    assert cond(status_of(b, deployment=dep(), jobs=[failed, done]), "Degraded") == ("False", "AsExpected")
+    assert cond(status_of(b, deployment=dep(), jobs=[failed, done], secrets=ok_secrets), "Degraded") == \
+        ("False", "AsExpected")
 
 
 def test_merge_conditions_keeps_transition_time_when_status_is_unchanged() -> None:

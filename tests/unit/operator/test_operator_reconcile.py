@@ -491,7 +491,7 @@ def test_a_rotation_request_a_bot_cannot_act_on_is_said_once_not_ignored(spec: d
     but a Warning Event naming what rotation needs, once per annotation value."""
     b = bot(**spec)
     b["metadata"]["annotations"] = {"botfleet.io/rotate-credentials": "now-1"}
-    secrets = views(secret("w", PRIVATE_KEY="x"))
+    secrets = views(secret("w", PRIVATE_KEY=FAKE_KEY))
     kube = FakeKube()
     reconcile(Snapshot(bot=b, secrets=secrets), kube, SETTINGS, NOW)
     assert [o for o in kube.applied if o["kind"] == "Job"] == []
