@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from kubernetes.client.exceptions import BadRequestException, ForbiddenException
 from kubernetes.client.rest import ApiException
 from kubernetes.config import ConfigException
 from urllib3.exceptions import MaxRetryError, NewConnectionError
@@ -15,7 +16,9 @@ WHERE = Where(selector="team in (arb", kubeconfig="/home/me/.kube/prod", context
 
 
 def api_error(status: int, reason: str, message: str) -> ApiException:
-    e = ApiException(status=status, reason=reason)
+    # The client raises a subclass per status, as the real API calls do.
+    cls = {400: BadRequestException, 403: ForbiddenException}.get(status, ApiException)
+    e = cls(status=status, reason=reason)
     e.body = json.dumps({"kind": "Status", "status": "Failure", "message": message, "code": status})
     return e
 
@@ -61,6 +64,7 @@ def test_an_unreachable_server_names_the_kubeconfig_and_context() -> None:
     assert "/home/me/.kube/prod, context prod" in msg and "KUBECONFIG" in msg
     assert "--kubeconfig" in explain(ConfigException("Invalid kube-config file. No configuration found."), Where())
     assert explain(FleetError("as said"), WHERE) == "as said"
+    assert explain(ValueError("first\nsecond"), WHERE) == "ValueError: first"
 
 
 @pytest.mark.parametrize(("channel", "stderr", "expected"), [

@@ -121,7 +121,8 @@ def explain(exc: BaseException, where: Where) -> str:
         return str(exc)
     name = type(exc).__name__
     status = getattr(exc, "status", None)
-    if name == "ApiException" and isinstance(status, int):
+    # The client raises subclasses per status (BadRequestException, ForbiddenException, …).
+    if any(c.__name__ == "ApiException" for c in type(exc).__mro__) and isinstance(status, int):
         reason = str(getattr(exc, "reason", "") or "")
         if status == 0:
             # A websocket call (pods/exec) that failed before any stream: the client folds the
@@ -139,7 +140,8 @@ def explain(exc: BaseException, where: Where) -> str:
         return _unreachable(_short_connection_reason(str(getattr(exc, "reason", None) or exc)), where)
     if isinstance(exc, OSError):
         return _unreachable(f"{name}: {exc}", where)
-    return f"{name}: {exc}"
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{name}: {first}"  # one line: an exception's later lines are headers or dumps, not for people
 
 
 # What `kubectl exec` prints when the remote command fails: the error channel's Status.
