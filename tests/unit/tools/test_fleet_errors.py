@@ -36,6 +36,9 @@ def test_forbidden_says_which_verb_and_resource_the_rbac_lacks() -> None:
     secret = explain(api_error(403, "Forbidden", 'secrets "w" is forbidden: User "bob" cannot get resource '
                                '"secrets" in API group "" in the namespace "arb"'), WHERE)
     assert "`get` on `secrets`" in secret and "-n NAMESPACE" not in secret
+    # A 403 that is not RBAC's (the API server's proxy policy) is not blamed on RBAC.
+    assert explain(api_error(403, "Forbidden", "resolve_deny: denied destination"), WHERE) == \
+        "forbidden (403): resolve_deny: denied destination"
 
 
 def test_other_statuses_are_one_line_without_headers() -> None:

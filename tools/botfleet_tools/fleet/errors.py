@@ -75,7 +75,7 @@ def _forbidden(message: str) -> str:
     # `User "alice" cannot list resource "tradingbots" in API group "botfleet.io" at the cluster scope`
     m = re.search(r'cannot (\w+) resource "([^"]+)"(?: in API group "([^"]*)")?', message)
     if not m:
-        return f"forbidden by RBAC: {message or 'no reason given'}"
+        return f"forbidden (403): {message or 'no reason given'}"
     verb, resource, group = m.group(1), m.group(2), m.group(3) or ""
     what = f"{resource}.{group}" if group else resource
     scope = " in every namespace (or pass -n NAMESPACE)" if "cluster scope" in message else ""

@@ -105,7 +105,7 @@ def why_unreadable(tb: Obj, pod: Obj | None) -> str:
     bot is missing from a table or an export, and why, rather than a quiet gap."""
     paused = bool((tb.get("spec") or {}).get("paused"))
     if pod is None:
-        return ("paused: it has no pod (its journal is on its volume)" if paused
+        return ("paused: it has no pod" if paused
                 else "it has no pod (not created yet, or being replaced: see `kubectl describe tradingbot`)")
     phase = (pod.get("status") or {}).get("phase") or "not running"
     if phase != "Running":
