@@ -95,6 +95,14 @@ def test_an_export_without_fills_still_has_its_header(use: Any) -> None:
     assert res.exit_code == 0 and res.stdout == HEADER + "\n"
 
 
+def test_a_bot_whose_columns_differ_is_not_merged_under_the_wrong_header(use: Any) -> None:
+    use(FakeKube([bot("a"), bot("b")], [pod("a"), pod("b")],
+                 {"a-1": f"{HEADER}\n{ROW_A}\n", "b-1": "time,bot,price\n2026-12-01T11:00:00Z,b,0.5\n"}))
+    res = run("trades", "--since", "2026-12-01", "--allow-partial")
+    assert res.exit_code == 3 and res.stdout == f"{HEADER}\n{ROW_A}\n"
+    assert "error: ns/b: its CSV columns (time,bot,price) differ" in res.stderr
+
+
 def test_a_pod_gone_between_listing_and_exec_is_one_line_for_that_bot(use: Any) -> None:
     gone = ApiException(status=0, reason='Handshake status 404 Not Found -+-+- {} -+-+- b\'{"kind":"Status",'
                                           '"message":"pods \\\\"b-1\\\\" not found","code":404}\'')
@@ -132,3 +140,48 @@ def test_no_group_offers_shell_completion_since_the_root_does_not() -> None:
     for args in ([], ["fleet"], ["kill-switch"]):
         res = CliRunner().invoke(botfleet, [*args, "--help"])
         assert res.exit_code == 0 and "Usage" in res.output and "--install-completion" not in res.output, args
+
+
+class FakeStream:
+    """The exec websocket after the remote command ended: stdout, stderr and the error channel."""
+
+    def __init__(self, channels: dict[int, str], open_: bool = False) -> None:
+        self.channels, self.open_, self.closed = channels, open_, False
+
+    def run_forever(self, timeout: float) -> None:
+        pass
+
+    def is_open(self) -> bool:
+        return self.open_
+
+    def read_channel(self, channel: int) -> str:
+        return self.channels.get(channel, "")
+
+    def close(self) -> None:
+        self.closed = True
+
+
+@pytest.mark.parametrize(("channels", "open_", "expected"), [
+    ({1: f"{HEADER}\n", 3: '{"metadata":{},"status":"Success"}'}, False, f"{HEADER}\n"),
+    ({2: "error: no journal\n", 3: '{"status":"Failure","reason":"NonZeroExitCode","details":{"causes":'
+      '[{"reason":"ExitCode","message":"1"}]}}'}, False, FleetError("`botfleet trades` exited 1 in pod a-1: error: no journal")),
+    ({1: "time,"}, True, FleetError("`botfleet trades` in pod a-1 did not finish within 120 s")),
+    ({1: f"{HEADER}\n"}, False, FleetError("`botfleet trades` in pod a-1 gave no exit status (connection closed or timed out)")),
+])
+def test_exec_text_returns_stdout_only_when_the_command_exited_0(
+        monkeypatch: pytest.MonkeyPatch, channels: dict[int, str], open_: bool, expected: str | FleetError) -> None:
+    import kubernetes.stream
+
+    from botfleet_tools.fleet.kube import FleetKube
+
+    fake = FakeStream(channels, open_)
+    monkeypatch.setattr(kubernetes.stream, "stream", lambda *a, **kw: fake)
+    kube = FleetKube.__new__(FleetKube)  # no kubeconfig: only exec_text's reading of the stream is tested
+    kube.core = type("Core", (), {"connect_get_namespaced_pod_exec": None})()
+    if isinstance(expected, FleetError):
+        with pytest.raises(FleetError) as e:
+            kube.exec_text("ns", "a-1", ["botfleet", "trades"])
+        assert str(e.value) == str(expected)
+    else:
+        assert kube.exec_text("ns", "a-1", ["botfleet", "trades"]) == expected
+    assert fake.closed

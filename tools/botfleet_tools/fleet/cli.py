@@ -306,8 +306,12 @@ def trades(
             problems.append(BotProblem(ns, name, explain(e, where)))
             continue
         first = text.partition("\n")[0]
-        if not first.startswith("time,"):
+        if not first.startswith(f"{COLUMNS[0]},"):
             problems.append(BotProblem(ns, name, f"`botfleet trades` printed no CSV header: {first[:120]!r}"))
+            continue
+        if parts and first != header:  # rows under another bot's header would land in the wrong columns
+            problems.append(BotProblem(ns, name, f"its CSV columns ({first}) differ from the other bots' ({header}): "
+                                       "another image version; export it alone with -l"))
             continue
         header = first  # the bots' own header (their image's columns), not this tool's copy
         parts.append(text)
