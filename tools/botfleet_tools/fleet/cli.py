@@ -43,9 +43,9 @@ def _where(selector: str, kubeconfig: str | None) -> Where:
     try:
         from kubernetes import client
 
-        from botfleet_tools.fleet.kube import _current_context
+        from botfleet_tools.fleet.kube import current_context
 
-        context = _current_context(kubeconfig)
+        context = current_context(kubeconfig)
         server = str(client.Configuration.get_default_copy().host or "")
     except Exception:  # the message is still useful without them
         pass

@@ -19,7 +19,7 @@ BOT_POD_SELECTOR = "app.kubernetes.io/component=bot"
 METRICS_PORT = 9100
 
 
-def _current_context(kubeconfig: str | None) -> str:
+def current_context(kubeconfig: str | None) -> str:
     """The kubeconfig's current context, for error messages only."""
     from kubernetes import config
 
@@ -38,7 +38,7 @@ class FleetKube:
         logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
         try:
             config.load_kube_config(config_file=kubeconfig, context=context)
-            self.context = context or _current_context(kubeconfig)
+            self.context = context or current_context(kubeconfig)
         except config.ConfigException:
             # In a pod (a CronJob running `fleet health`), the ServiceAccount; elsewhere the
             # kubeconfig's own error is the one to show, not "service host/port is not set".
