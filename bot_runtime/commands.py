@@ -47,6 +47,8 @@ def _load(name: str, ep: EntryPoint) -> Any:
     obj: Any = ep.load()
     if isinstance(obj, typer.Typer):
         obj.pretty_exceptions_show_locals = False  # an app made elsewhere with typer.Typer()
+        # Completion is installed for a program, not a subcommand: the root has none, so no group has it.
+        obj._add_completion = False
         cmd = typer.main.get_command(obj)
     else:
         single = new_typer()

@@ -97,7 +97,7 @@ def run_command(
 
 # -- `botfleet kill-switch ...`: run in the pod (`kubectl exec deploy/<bot> -- botfleet kill-switch reset`) --
 kill_switch_app = typer.Typer(help="Inspect or reset a bot's daily-loss kill switch (stored in its journal).",
-                              no_args_is_help=True)
+                              no_args_is_help=True, add_completion=False)
 
 
 def _journal_for(config: str | None) -> tuple[BotConfig, Any]:

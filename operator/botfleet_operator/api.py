@@ -36,6 +36,10 @@ API_VERSION = f"{GROUP}/{VERSION}"
 
 # Manual credential rotation trigger (cert-manager style): set it to any new value.
 ROTATE_ANNOTATION = "botfleet.io/rotate-credentials"
+# Who paused the bot, set by `botfleet fleet pause` in the same write as spec.paused: true, so that
+# `fleet resume` resumes only what a fleet pause stopped, never a bot someone paused on purpose.
+PAUSED_BY_ANNOTATION = "botfleet.io/paused-by"
+PAUSED_BY_FLEET = "fleet"
 
 
 

@@ -83,6 +83,7 @@ class BotRow:
     api_errors: float | None = None
     fills: float | None = None
     reached: bool = False   # the bot's metrics were read
+    unread: str = ""        # why they were not ("" when read)
 
     @property
     def state(self) -> str:
@@ -99,7 +100,20 @@ class BotRow:
         return (self.api_errors or 0.0) / self.api_requests
 
 
-def bot_row(tb: Obj, pod: Obj | None, metrics: Sample | None) -> BotRow:
+def why_unreadable(tb: Obj, pod: Obj | None) -> str:
+    """Why the bot's pod cannot be asked for its numbers ("" when it can): a person must see which
+    bot is missing from a table or an export, and why, rather than a quiet gap."""
+    paused = bool((tb.get("spec") or {}).get("paused"))
+    if pod is None:
+        return ("paused: it has no pod" if paused
+                else "it has no pod (not created yet, or being replaced: see `kubectl describe tradingbot`)")
+    phase = (pod.get("status") or {}).get("phase") or "not running"
+    if phase != "Running":
+        return f"its pod {(pod.get('metadata') or {}).get('name', '')} is {phase}"
+    return ""
+
+
+def bot_row(tb: Obj, pod: Obj | None, metrics: Sample | None, unread: str = "") -> BotRow:
     meta, spec = tb.get("metadata") or {}, tb.get("spec") or {}
     ready = _condition(tb, "Ready")
     limits = spec.get("limits") or {}
@@ -109,6 +123,7 @@ def bot_row(tb: Obj, pod: Obj | None, metrics: Sample | None) -> BotRow:
         "ready": ready.get("status") == "True", "reason": ready.get("reason", ""),
         "paused": bool(spec.get("paused")),
         "max_daily_loss_usd": limits.get("maxDailyLossUsd"), "max_exposure_usd": limits.get("maxTotalExposureUsd"),
+        "unread": "" if metrics is not None else unread,
     }
     if _condition(tb, "Degraded").get("reason") == "KillSwitchTripped":
         row["kill_switch"] = True
@@ -167,7 +182,8 @@ def health_checks(rows: list[BotRow]) -> list[Check]:
                                 "tripped: `botfleet kill-switch reset` in the pod after reviewing the day's losses"))
         rate = r.api_error_rate
         if not r.reached:
-            checks.append(Check(f"{who} metrics", r.paused, "the bot's /metrics could not be read"))
+            checks.append(Check(f"{who} metrics", r.paused,
+                                "the bot's /metrics could not be read" + (f": {r.unread}" if r.unread else "")))
             continue
         checks.append(Check(f"{who} API error rate", rate is None or rate < MAX_API_ERROR_RATE,
                             "no requests yet" if rate is None else f"{rate:.1%} (target < {MAX_API_ERROR_RATE:.0%})"))
