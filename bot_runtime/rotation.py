@@ -41,7 +41,13 @@ from bot_runtime.contract.config import (
     load_config,
 )
 from bot_runtime.telemetry.logs import register_secret
-from bot_runtime.venue.polymarket.auth import ApiCreds, ApiKeyError, create_api_key, revoke_api_key
+from bot_runtime.venue.polymarket.auth import (
+    ApiCreds,
+    ApiKeyError,
+    create_api_key,
+    derive_api_key,
+    revoke_api_key,
+)
 
 log = logging.getLogger("botfleet.rotation")
 
@@ -250,6 +256,29 @@ def rotate(kube: SecretStore, *, namespace: str, secret: str, clob_url: str, cha
     return new.api_key
 
 
+def revoke_kept(kube: SecretStore, *, namespace: str, secret: str, clob_url: str, chain_id: int, private_key: str,
+                nonce: int) -> str:
+    """Revoke a key an earlier rotation kept (`rotation_old_key_kept`): the wallet derives it again
+    from its nonce (a botfleet-made key's is its ROTATED_AT as a Unix time; 0 for the wallet's first
+    key). Refused when that is the key in the bot's Secret: the bot trades with it."""
+    register_secret(private_key)
+    current, _ = read_old(kube, namespace, secret)
+    try:
+        kept = derive_api_key(clob_url, private_key, chain_id, nonce)
+    except ApiKeyError as exc:
+        raise RotationError(f"{exc} (no key for nonce {nonce}?)") from None
+    for value in (kept.secret, kept.passphrase):
+        register_secret(value)
+    if current is not None and current.api_key == kept.api_key:
+        raise RotationError(f"the key of nonce {nonce} ({_key_id(kept.api_key)}) is the one in Secret "
+                            f"{namespace}/{secret}: the bot uses it; not revoked")
+    try:
+        revoke_api_key(clob_url, Account.from_key(private_key).address, kept)
+    except ApiKeyError as exc:
+        raise RotationError(str(exc)) from None
+    return kept.api_key
+
+
 def _private_key(wallet_dir: str) -> str:
     path = Path(wallet_dir) / WALLET_PRIVATE_KEY
     if path.is_file():
@@ -276,13 +305,23 @@ def rotate_command(
     rollout_timeout: int = typer.Option(DEFAULT_ROLLOUT_TIMEOUT_S, "--rollout-timeout", min=1,
                                         help="Seconds to wait for that roll; past them the old key is kept "
                                              "and the command fails."),
+    revoke_nonce: int = typer.Option(None, "--revoke-nonce", min=0,
+                                     help="Rotate nothing: revoke the wallet's key of this nonce, one an earlier "
+                                          "rotation kept (its oldKeyRotatedAt as a Unix time; 0: the first key). "
+                                          "Refused if it is the key in --secret."),
     kubeconfig: str = typer.Option(None, "--kubeconfig", help="Default: in-cluster or $KUBECONFIG."),
 ) -> None:
-    """Rotate a bot's CLOB API credentials (the rotation Job). Logging: the bot's redacting JSON
-    logger, set up by the root command for every bot command (bot_runtime/cli.py)."""
+    """Rotate a bot's CLOB API credentials (the rotation Job), or revoke a key an earlier rotation kept."""
+    # Logging: the bot's redacting JSON logger, set up by the root command (bot_runtime/cli.py).
     try:
         cfg = load_config(config)
         kube = KubeSecrets(kubeconfig)
+        if revoke_nonce is not None:
+            revoked = revoke_kept(kube, namespace=namespace, secret=secret, clob_url=cfg.endpoints.clobUrl,
+                                  chain_id=cfg.endpoints.chainId, private_key=_private_key(wallet_dir),
+                                  nonce=revoke_nonce)
+            typer.echo(json.dumps({"event": "revoked", "nonce": revoke_nonce, "apiKey": _key_id(revoked)}))
+            return
         key_id = rotate(kube, namespace=namespace, secret=secret, clob_url=cfg.endpoints.clobUrl,
                         chain_id=cfg.endpoints.chainId, private_key=_private_key(wallet_dir), revoke_old=revoke_old,
                         deployment=deployment, rollout_timeout=rollout_timeout)

@@ -129,6 +129,20 @@ def create_api_key(clob_url: str, private_key: str, chain_id: int, nonce: int, t
     return c
 
 
+def derive_api_key(clob_url: str, private_key: str, chain_id: int, nonce: int, timeout: float = 15) -> ApiCreds:
+    """The wallet's existing API key for `nonce` (L1-signed `GET /auth/derive-api-key`); blocking."""
+    url = clob_url.rstrip("/") + "/auth/derive-api-key"
+    try:
+        r = requests.get(url, headers=l1_headers(private_key, chain_id, nonce), timeout=timeout)
+    except requests.RequestException as exc:
+        raise ApiKeyError(f"GET {url}: {type(exc).__name__}") from None
+    body = r.json() if r.headers.get("content-type", "").startswith("application/json") else {}
+    if r.status_code != 200 or not (c := _creds(body)):
+        detail = str(body.get("error", ""))[:200] if isinstance(body, dict) else ""
+        raise ApiKeyError(f"GET {url} failed: HTTP {r.status_code} {detail}")
+    return c
+
+
 def revoke_api_key(clob_url: str, address: str, creds: ApiCreds, timeout: float = 15) -> None:
     """Revoke `creds` (L2-signed `DELETE /auth/api-key` made with those credentials); blocking."""
     headers = l2_headers(address, creds, "DELETE", API_KEY_PATH, None, int(time.time()))

@@ -68,3 +68,45 @@ async def test_rotated_api_credentials_are_used_without_restart(start_sim, tmp_p
     finally:
         assert await app.stop() is True
         await sim.stop()
+
+
+class _Secret:
+    """The bot's credentials Secret as the rotation command reads it (base64 data)."""
+
+    def __init__(self, creds) -> None:  # type: ignore[no-untyped-def]
+        import base64
+        self.data = {k: base64.b64encode(v.encode()).decode() for k, v in creds_dict(creds).items()}
+
+    def read(self, namespace: str, name: str) -> dict[str, str]:
+        return dict(self.data)
+
+    def patch(self, namespace: str, name: str, data: dict[str, str]) -> None:
+        raise AssertionError("revoking a kept key writes no Secret")
+
+    def read_deployment(self, namespace: str, name: str) -> None:
+        raise AssertionError("revoking a kept key reads no Deployment")
+
+
+async def test_a_key_a_rotation_kept_is_revoked_by_its_nonce_never_the_one_in_use(start_sim) -> None:  # type: ignore[no-untyped-def]
+    """`rotate-credentials --revoke-nonce N` against the simulator: the wallet derives the kept key
+    again from its nonce and revokes it; the key in the bot's Secret is refused."""
+    from bot_runtime.rotation import RotationError, revoke_kept
+
+    sim = await start_sim(seed=3, scenario="static", speed=1.0)
+    try:
+        address = OrderSigner(PRIVATE_KEY, chain_id=SIM_CHAIN_ID).address
+        kept = sim.create_api_key(address, nonce=1764000000)      # the key an earlier rotation kept
+        current = sim.create_api_key(address, nonce=1765000000)   # the one the bot uses now
+        store = _Secret(current)
+        args = {"namespace": "ns", "secret": "creds", "clob_url": sim.url, "chain_id": SIM_CHAIN_ID,
+                "private_key": PRIVATE_KEY}
+        with pytest.raises(RotationError, match="the bot uses it; not revoked"):
+            await asyncio.to_thread(revoke_kept, store, nonce=1765000000, **args)
+        assert sim.keys.get(current.api_key) is not None
+        revoked = await asyncio.to_thread(revoke_kept, store, nonce=1764000000, **args)
+        assert revoked == kept.api_key
+        assert sim.keys.get(kept.api_key) is None and sim.keys.get(current.api_key) is not None
+        with pytest.raises(RotationError, match="no key for nonce 1764000000"):
+            await asyncio.to_thread(revoke_kept, store, nonce=1764000000, **args)
+    finally:
+        await sim.stop()
