@@ -190,8 +190,53 @@ def cron_problems(schedule: str) -> list[str]:
     return [cron_field_message(i) for i in range(5) if not re.fullmatch(cron_field_regex(i), schedule)]
 
 
+def _cron_values(f: CronField, text: str) -> tuple[set[int], bool]:
+    """(the values a valid field matches, whether robfig counts it as '*' for the day fields)."""
+    values: set[int] = set()
+    star = False
+
+    def number(word: str) -> int:
+        upper = word.upper()
+        return f.name_base + f.names.index(upper) if upper in f.names else int(word)
+    for item in text.split(","):
+        span, _, step_text = item.partition("/")
+        step = int(step_text) if step_text else 1
+        if span in ("*", "?"):
+            low, high = f.low, f.high
+            star = star or step == 1  # robfig: '*/n' with n > 1 is no star
+        else:
+            first, dash, last = span.partition("-")
+            low = number(first)
+            high = number(last) if dash else (f.high if step_text else low)
+        values.update(range(low, high + 1, step))
+    return values, star
+
+
+_MONTH_DAYS = {1: 31, 2: 29, 3: 31, 4: 30, 5: 31, 6: 30, 7: 31, 8: 31, 9: 30, 10: 31, 11: 30, 12: 31}
+
+
+def cron_never_fires(schedule: str) -> str | None:
+    """Why a valid schedule never fires (its day-of-month in none of its months: `0 0 31 2 *`), or
+    None. The CronJob controller accepts such a schedule and then never runs a Job. As robfig/cron:
+    when both day fields are restricted a day matching either one fires, so only a day-of-week '*'
+    (or '?') leaves the day-of-month alone to decide."""
+    if schedule.startswith("@") or cron_problems(schedule):
+        return None
+    fields = schedule.split()
+    days, _ = _cron_values(CRON_FIELDS[2], fields[2])
+    months, _ = _cron_values(CRON_FIELDS[3], fields[3])
+    _, weekday_star = _cron_values(CRON_FIELDS[4], fields[4])
+    if not weekday_star or any(d <= _MONTH_DAYS[m] for m in months for d in days):
+        return None
+    return (f"'{schedule}' never fires: none of its months has day {min(days)}"
+            f"{' or later' if len(days) > 1 else ''} (February has 29 days at most, April, June, September "
+            "and November 30); choose a day every chosen month has")
+
+
 def check_cron(schedule: str) -> str:
     problems = cron_problems(schedule)
     if problems:
         raise ValueError("; ".join(problems))
+    if never := cron_never_fires(schedule):
+        raise ValueError(never)
     return schedule
