@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from botfleet_operator.apiclient import KubeError
 
 Obj = dict[str, Any]
-SECRET_NAME = "botfleet-operator-hash-key"
+SECRET_NAME = "botfleet-standalone-hash-key"
 DATA_KEY = "key"  # as the chart's Secret (helm/botfleet/templates/hashkey-secret.yaml)
 
 
@@ -47,7 +47,7 @@ def new_secret(namespace: str) -> Obj:
 
 
 def ensure(kube: KeyStore, namespace: str) -> bytes:
-    """The key in `namespace`/botfleet-operator-hash-key, made first if the Secret does not exist.
+    """The key in `namespace`/botfleet-standalone-hash-key, made first if the Secret does not exist.
     Create, never apply: two operators starting at once must not overwrite each other's key."""
     where = f"Secret {namespace}/{SECRET_NAME}"
     fix = (f"set BOTFLEET_HASH_KEY, or let the operator get and create Secrets in {namespace} "

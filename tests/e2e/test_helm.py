@@ -10,6 +10,7 @@ and Role alone.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
@@ -164,8 +165,15 @@ def test_install_then_operator_reconciles_under_chart_rbac(cluster: Cluster, rel
     cluster.kubectl("label", "crd", crd, "app.kubernetes.io/managed-by=Helm", "--overwrite")
     cluster.kubectl("annotate", "crd", crd, f"meta.helm.sh/release-name={RELEASE}",
                     f"meta.helm.sh/release-namespace={OPERATOR_NAMESPACE}", "--overwrite")
+    # An operator run by hand before kept its HMAC key here (operator/hashkey.py): the chart takes that
+    # key over, so that moving to the chart changes no bot's digest and rolls no bot.
+    standalone = base64.b64encode(b"key-of-the-operator-run-by-hand").decode()
+    cluster.kubectl("apply", "-n", OPERATOR_NAMESPACE, "-f", "-", input=json.dumps({
+        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "botfleet-standalone-hash-key"},
+        "data": {"key": standalone}}))
     proc = helm(cluster, "install", RELEASE, str(CHART), "-n", OPERATOR_NAMESPACE, "--wait", "--timeout", "5m")
     assert get_json(cluster, "crd", crd)["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    assert get_json(cluster, "secret", "-n", OPERATOR_NAMESPACE, "botfleet-operator-hash-key")["data"]["key"] == standalone
     assert "kubectl get tradingbots -A" in proc.stdout  # NOTES
     dep = get_json(cluster, "deployment", "-n", OPERATOR_NAMESPACE, "botfleet-operator")
     assert dep["status"].get("availableReplicas") == 2

@@ -235,7 +235,7 @@ def test_an_operator_without_a_key_keeps_its_hmac_key_in_its_namespace(cluster: 
     apply(cluster, secret_doc("hk-wallet", PRIVATE_KEY=TEST_PRIVATE_KEY, SIGNATURE_TYPE="0"), namespace)
     apply(cluster, bot_doc("hk", mode="live", walletSecretRef={"name": "hk-wallet"}), namespace)
     wait_condition(cluster, namespace, "hk", "Ready", "True")
-    stored = get_json(cluster, "secret", "botfleet-operator-hash-key", "-n", "botfleet-system")
+    stored = get_json(cluster, "secret", "botfleet-standalone-hash-key", "-n", "botfleet-system")
     key = base64.b64decode(stored["data"]["key"]).strip()
     assert len(key) >= 32
     bot = get_json(cluster, "tradingbot", "hk", "-n", namespace)

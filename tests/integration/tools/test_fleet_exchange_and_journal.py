@@ -38,7 +38,7 @@ async def test_check_accepts_real_credentials_and_refuses_wrong_ones(static_sim:
     assert creds.secret not in detail and wrong["CLOB_SECRET"] not in detail and TEST_PRIVATE_KEY[2:] not in detail
 
     ok, detail = await asyncio.to_thread(auth_check, url, SIM_CHAIN_ID, {"PRIVATE_KEY": "0x1234"}, {})
-    assert not ok and "PRIVATE_KEY is not a valid" in detail
+    assert not ok and "PRIVATE_KEY must be a secp256k1 private key" in detail
 
 
 def test_trades_command_exports_the_journal_s_fills_since_a_day(tmp_path: Path) -> None:

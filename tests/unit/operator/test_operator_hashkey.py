@@ -73,14 +73,14 @@ def test_two_operators_starting_at_once_end_with_one_key() -> None:
 
 
 @pytest.mark.parametrize("store", [
-    Store(get_error=KubeError("get Secret ops/botfleet-operator-hash-key: 403 Forbidden", 403)),
-    Store(create_error=KubeError("create Secret ops/botfleet-operator-hash-key: 403 Forbidden", 403)),
+    Store(get_error=KubeError("get Secret ops/botfleet-standalone-hash-key: 403 Forbidden", 403)),
+    Store(create_error=KubeError("create Secret ops/botfleet-standalone-hash-key: 403 Forbidden", 403)),
 ])
 def test_no_permission_names_the_secret_and_the_fix(store: Store) -> None:
     with pytest.raises(hashkey.HashKeyError) as err:
         hashkey.ensure(store, "ops")
     message = str(err.value)
-    assert "ops/botfleet-operator-hash-key" in message and "403" in message
+    assert "ops/botfleet-standalone-hash-key" in message and "403" in message
     assert "BOTFLEET_HASH_KEY" in message and "create Secrets in ops" in message
 
 

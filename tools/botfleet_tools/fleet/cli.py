@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import sys
 import time
 from collections.abc import Callable
@@ -58,6 +59,11 @@ def api_errors(fn: F) -> F:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> None:
+        # urllib3 logs each retry of an unreachable server as a WARNING on stderr: the command says
+        # it once, in its own error line. Only while the command runs (the level is process-wide).
+        pool = logging.getLogger("urllib3.connectionpool")
+        level = pool.level
+        pool.setLevel(logging.ERROR)
         try:
             fn(*args, **kwargs)
         except (Exit, Abort, TyperException, KeyboardInterrupt):
@@ -66,6 +72,8 @@ def api_errors(fn: F) -> F:
             where = _where(str(kwargs.get("selector") or ""), kwargs.get("kubeconfig"))
             typer.echo(f"error: {explain(e, where)}", err=True)
             raise typer.Exit(EXIT_NO_RUN) from None
+        finally:
+            pool.setLevel(level)
 
     return wrapper  # type: ignore[return-value]
 

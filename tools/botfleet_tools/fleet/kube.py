@@ -5,7 +5,6 @@ person gets exactly their own RBAC: nothing here needs more than reading Trading
 from __future__ import annotations
 
 import builtins
-import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -33,9 +32,6 @@ class FleetKube:
     def __init__(self, kubeconfig: str | None = None, context: str | None = None) -> None:
         from kubernetes import client, config
 
-        # urllib3 logs each retry of an unreachable server as a WARNING on stderr: the command says it
-        # once, in its own error line.
-        logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
         try:
             config.load_kube_config(config_file=kubeconfig, context=context)
             self.context = context or current_context(kubeconfig)
