@@ -167,11 +167,14 @@ def test_install_then_operator_reconciles_under_chart_rbac(cluster: Cluster, rel
                     f"meta.helm.sh/release-namespace={OPERATOR_NAMESPACE}", "--overwrite")
     # An operator run by hand before kept its HMAC key here (operator/hashkey.py): the chart takes that
     # key over, so that moving to the chart changes no bot's digest and rolls no bot.
-    standalone = base64.b64encode(b"key-of-the-operator-run-by-hand").decode()
+    standalone = base64.b64encode(b"key-of-the-operator-that-was-run-by-hand-0123456789").decode()
     cluster.kubectl("apply", "-n", OPERATOR_NAMESPACE, "-f", "-", input=json.dumps({
         "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "botfleet-standalone-hash-key"},
         "data": {"key": standalone}}))
-    proc = helm(cluster, "install", RELEASE, str(CHART), "-n", OPERATOR_NAMESPACE, "--wait", "--timeout", "5m")
+    try:
+        proc = helm(cluster, "install", RELEASE, str(CHART), "-n", OPERATOR_NAMESPACE, "--wait", "--timeout", "5m")
+    finally:  # the cluster is shared with later test files, whose hand-run operators would use it
+        cluster.kubectl("delete", "secret", "-n", OPERATOR_NAMESPACE, "botfleet-standalone-hash-key", check=False)
     assert get_json(cluster, "crd", crd)["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
     assert get_json(cluster, "secret", "-n", OPERATOR_NAMESPACE, "botfleet-operator-hash-key")["data"]["key"] == standalone
     assert "kubectl get tradingbots -A" in proc.stdout  # NOTES
