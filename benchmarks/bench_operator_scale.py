@@ -564,6 +564,8 @@ def run(n: int, workers: int, timeout_s: float, controller_qps: int = 0, trace_m
         kubeconfig = plane.kubeconfig_for_user(OPERATOR_USER, OPERATOR_GROUPS)
         env = {**os.environ, "KUBECONFIG": str(kubeconfig), "PYTHONUNBUFFERED": "1"}
         env.pop("BOTFLEET_SIM_URL", None)
+        # As the chart runs it: the HMAC key of the Secret digests given (operator/hashkey.py).
+        env.setdefault("BOTFLEET_HASH_KEY", uuid.uuid4().hex)
         if trace_memory:  # the operator logs its largest allocation sites on SIGUSR2 (memdump.py)
             env["PYTHONTRACEMALLOC"] = os.environ.get("PYTHONTRACEMALLOC", "1")
         # BOTFLEET_MEMORY_DUMP=<prefix> (passed on): the same signal also writes the operator's
@@ -578,6 +580,10 @@ def run(n: int, workers: int, timeout_s: float, controller_qps: int = 0, trace_m
         watch = ProcWatch(op.pid)
         watch.start()
         time.sleep(3)
+        if op.poll() is not None:  # not a fleet that never gets Ready: an operator that did not start
+            log.close()
+            tail = (workdir / "operator.log").read_text(errors="replace").splitlines()[-5:]
+            raise RuntimeError(f"the operator exited at start ({op.returncode}): " + " | ".join(tail))
         idle_rss = watch.peak_rss_mb
 
         names = [f"bot-{i:05d}" for i in range(n)]
