@@ -114,33 +114,29 @@ async def create_or_derive_api_creds(session: aiohttp.ClientSession, clob_url: s
 API_KEY_PATH = "/auth/api-key"
 
 
-def create_api_key(clob_url: str, private_key: str, chain_id: int, nonce: int, timeout: float = 15) -> ApiCreds:
-    """A new API key for the wallet (L1-signed `POST /auth/api-key`); blocking. Errors name the
-    request and the HTTP status, never a credential."""
-    url = clob_url.rstrip("/") + API_KEY_PATH
+def _l1_creds(method: str, url: str, private_key: str, chain_id: int, nonce: int, timeout: float) -> ApiCreds:
+    """An L1-signed request that answers with API credentials; blocking. Errors name the request
+    and the HTTP status, never a credential."""
+    send = requests.post if method == "POST" else requests.get
     try:
-        r = requests.post(url, headers=l1_headers(private_key, chain_id, nonce), timeout=timeout)
+        r = send(url, headers=l1_headers(private_key, chain_id, nonce), timeout=timeout)
     except requests.RequestException as exc:
-        raise ApiKeyError(f"POST {url}: {type(exc).__name__}") from None
+        raise ApiKeyError(f"{method} {url}: {type(exc).__name__}") from None
     body = r.json() if r.headers.get("content-type", "").startswith("application/json") else {}
     if r.status_code != 200 or not (c := _creds(body)):
         detail = str(body.get("error", ""))[:200] if isinstance(body, dict) else ""
-        raise ApiKeyError(f"POST {url} failed: HTTP {r.status_code} {detail}")
+        raise ApiKeyError(f"{method} {url} failed: HTTP {r.status_code} {detail}")
     return c
+
+
+def create_api_key(clob_url: str, private_key: str, chain_id: int, nonce: int, timeout: float = 15) -> ApiCreds:
+    """A new API key for the wallet (L1-signed `POST /auth/api-key`)."""
+    return _l1_creds("POST", clob_url.rstrip("/") + API_KEY_PATH, private_key, chain_id, nonce, timeout)
 
 
 def derive_api_key(clob_url: str, private_key: str, chain_id: int, nonce: int, timeout: float = 15) -> ApiCreds:
-    """The wallet's existing API key for `nonce` (L1-signed `GET /auth/derive-api-key`); blocking."""
-    url = clob_url.rstrip("/") + "/auth/derive-api-key"
-    try:
-        r = requests.get(url, headers=l1_headers(private_key, chain_id, nonce), timeout=timeout)
-    except requests.RequestException as exc:
-        raise ApiKeyError(f"GET {url}: {type(exc).__name__}") from None
-    body = r.json() if r.headers.get("content-type", "").startswith("application/json") else {}
-    if r.status_code != 200 or not (c := _creds(body)):
-        detail = str(body.get("error", ""))[:200] if isinstance(body, dict) else ""
-        raise ApiKeyError(f"GET {url} failed: HTTP {r.status_code} {detail}")
-    return c
+    """The wallet's existing API key for `nonce` (L1-signed `GET /auth/derive-api-key`)."""
+    return _l1_creds("GET", clob_url.rstrip("/") + "/auth/derive-api-key", private_key, chain_id, nonce, timeout)
 
 
 def revoke_api_key(clob_url: str, address: str, creds: ApiCreds, timeout: float = 15) -> None:
